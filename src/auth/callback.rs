@@ -1,0 +1,150 @@
+//! `GET /oauth2/callback?code&state`: check the state against this browser's login cookie, trade
+//! the code for a token, read the user, and set the session cookie.
+
+use super::login_state::{self, LoginState};
+use super::query_param;
+use crate::app::App;
+use crate::github::GithubError;
+use crate::identity::Identity;
+use crate::pages::Failure;
+use crate::reply::Reply;
+use crate::session::cookies::{find_cookie, set_cookie};
+use crate::session::SessionClaims;
+use http::request::Parts;
+
+pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply {
+    let start_url = app.start_url("/");
+    let expired = || Failure::LoginExpired {
+        start_url: start_url.clone(),
+    };
+    let Some(state) = query_param(req, "state").filter(|s| !s.is_empty()) else {
+        return expired().reply(browser);
+    };
+    let login_cookie = login_state::cookie_name(&app.sessions.cookie.name, &state);
+    let clear_login = set_cookie(
+        &app.sessions.cookie,
+        &login_cookie,
+        "",
+        &app.callback_path,
+        0,
+    );
+
+    let pending: Option<LoginState> = find_cookie(&req.headers, &login_cookie)
+        .and_then(|v| app.sessions.open_json(v))
+        .filter(|p: &LoginState| p.state == state && now < p.exp);
+    let Some(pending) = pending else {
+        tracing::info!(
+            reason = "state missing, unknown or expired",
+            "sign-in refused"
+        );
+        return expired().reply(browser).cookies([clear_login]);
+    };
+    if !app.used_states.consume(&state, pending.exp, now) {
+        tracing::warn!(reason = "state replayed", "sign-in refused");
+        return expired().reply(browser).cookies([clear_login]);
+    }
+    let start_url = app.start_url(&pending.rd);
+
+    if let Some(error) = query_param(req, "error") {
+        let reason = match error.as_str() {
+            "access_denied" => "access was not granted at GitHub".to_string(),
+            other => format!(
+                "GitHub reported `{}`",
+                other
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(80)
+                    .collect::<String>()
+            ),
+        };
+        tracing::info!(error = %error, "sign-in cancelled at GitHub");
+        return Failure::LoginFailed { reason, start_url }
+            .reply(browser)
+            .cookies([clear_login]);
+    }
+    let Some(code) = query_param(req, "code").filter(|c| !c.is_empty()) else {
+        return expired().reply(browser).cookies([clear_login]);
+    };
+
+    let identity = match fetch_identity(app, &code, &pending.verifier).await {
+        Ok(identity) => identity,
+        Err(e) => {
+            let failure = if e.is_unavailable() {
+                tracing::warn!(error = %e, "sign-in failed: GitHub unavailable");
+                Failure::GithubUnavailable { start_url }
+            } else if matches!(e, GithubError::OAuth { .. }) {
+                tracing::info!(error = %e, "sign-in refused by GitHub");
+                Failure::LoginExpired { start_url }
+            } else {
+                tracing::warn!(error = %e, "sign-in failed");
+                Failure::LoginFailed {
+                    reason: e.to_string(),
+                    start_url,
+                }
+            };
+            return failure.reply(browser).cookies([clear_login]);
+        }
+    };
+
+    let admitted = app.admission.admits(&identity);
+    tracing::info!(login = %identity.login, admitted, "sign-in succeeded");
+    let claims = SessionClaims {
+        sub: identity.user_id,
+        login: identity.login,
+        name: identity.name,
+        email: identity.email,
+        avatar_url: identity.avatar_url,
+        groups: identity.groups,
+        roles: identity.roles,
+        iat: now,
+        exp: now + app.sessions.ttl_secs,
+        refreshed_at: now,
+    };
+    // Not-admitted people get a session too: they then see a 403 that names the account and
+    // offers sign-out, instead of bouncing through GitHub again.
+    match app.sessions.write(&claims, &req.headers, now) {
+        Some(cookies) => Reply::redirect(pending.rd)
+            .cookies(cookies)
+            .cookies([clear_login]),
+        None => Failure::LoginFailed {
+            reason: "the session is too large to store in cookies".into(),
+            start_url,
+        }
+        .reply(browser)
+        .cookies([clear_login]),
+    }
+}
+
+/// Everything Gatehouse learns about a person at sign-in. Memberships are asked one targeted
+/// call per configured org or team, so a user in 150 orgs costs no more than one in 2.
+async fn fetch_identity(app: &App, code: &str, verifier: &str) -> Result<Identity, GithubError> {
+    let token = app.github.exchange_code(code, verifier).await?;
+    let user = app.github.user(&token).await?;
+    let email = app.github.primary_verified_email(&token).await?;
+    let access = &app.settings.access;
+    let mut groups = Vec::new();
+    for org in &access.allowed_orgs {
+        if app.github.org_member(&token, org).await? {
+            groups.push(org.clone());
+        }
+    }
+    for (org, team) in &access.allowed_teams {
+        if app
+            .github
+            .team_member(&token, org, team, &user.login)
+            .await?
+        {
+            groups.push(format!("{org}/{team}"));
+        }
+    }
+    Ok(Identity {
+        user_id: user.id.to_string(),
+        login: user.login,
+        name: user.name,
+        email,
+        avatar_url: user.avatar_url,
+        groups,
+        roles: Vec::new(),
+        expires_at: 0,
+    })
+}

@@ -1,0 +1,76 @@
+//! The in-flight sign-in: `state`, the PKCE verifier and where to land, sealed in a short-lived
+//! cookie that binds the GitHub round trip to this browser, plus a record of used states so
+//! none can be replayed.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// A sign-in must finish within this many seconds.
+pub const LOGIN_TTL_SECS: u64 = 600;
+/// Bound on remembered states; a flood of sign-ins cannot grow memory without limit.
+const MAX_REMEMBERED: usize = 200_000;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LoginState {
+    pub state: String,
+    pub verifier: String,
+    pub rd: String,
+    pub exp: u64,
+}
+
+/// Per-attempt cookie name, so two tabs signing in at once do not overwrite each other.
+pub fn cookie_name(session_cookie: &str, state: &str) -> String {
+    let tag: String = state.chars().take(12).collect();
+    format!("{session_cookie}_login_{tag}")
+}
+
+/// A fresh, unguessable `state` (256 bits, base64url).
+pub fn new_state() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// States already used, until they would have expired anyway.
+#[derive(Debug, Default)]
+pub struct UsedStates {
+    used: Mutex<HashMap<String, u64>>,
+}
+
+impl UsedStates {
+    /// Mark `state` used. False when it was used before, or memory is full (fail closed).
+    pub fn consume(&self, state: &str, expires_at: u64, now: u64) -> bool {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        if used.len() >= MAX_REMEMBERED / 2 {
+            used.retain(|_, exp| *exp > now);
+        }
+        if used.len() >= MAX_REMEMBERED || used.contains_key(state) {
+            return false;
+        }
+        used.insert(state.to_string(), expires_at);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_is_used_once() {
+        let used = UsedStates::default();
+        assert!(used.consume("s1", 100, 10));
+        assert!(!used.consume("s1", 100, 10));
+        assert!(used.consume("s2", 100, 10));
+    }
+
+    #[test]
+    fn states_are_unique_and_long() {
+        let a = new_state();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, new_state());
+    }
+}

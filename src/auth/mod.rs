@@ -1,0 +1,64 @@
+//! Gatehouse's own endpoints under the proxy prefix, plus `/ping` and `/ready`, and the
+//! per-request access check the gate calls for everything else.
+
+pub mod access;
+mod callback;
+pub mod client_kind;
+mod endpoints;
+mod login_state;
+pub mod redirect;
+mod start;
+
+pub use login_state::UsedStates;
+
+use crate::app::App;
+use crate::reply::Reply;
+use http::request::Parts;
+use http::Method;
+
+/// Is this request for Gatehouse itself rather than the upstream?
+pub fn is_own_path(app: &App, path: &str) -> bool {
+    path == "/ping"
+        || path == "/ready"
+        || path
+            .strip_prefix(app.settings.proxy_prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Answer a request for one of Gatehouse's own endpoints.
+pub async fn handle(app: &App, req: &Parts, now: u64) -> Reply {
+    let path = req.uri.path();
+    let browser = client_kind::is_browser_navigation(req);
+    let get = req.method == Method::GET || req.method == Method::HEAD;
+    let post = req.method == Method::POST;
+    if path == "/ping" {
+        return Reply::text(200, "OK");
+    }
+    if path == "/ready" {
+        return Reply::json(200, &serde_json::json!({"status": "ready"}));
+    }
+    let endpoint = path
+        .strip_prefix(app.settings.proxy_prefix.as_str())
+        .unwrap_or_default();
+    match endpoint {
+        "/start" if get => start::start(app, req, now),
+        "/callback" if get => callback::callback(app, req, browser, now).await,
+        "/sign_in" if get => endpoints::sign_in(app, req),
+        "/sign_out" if get || post => endpoints::sign_out(app, req),
+        "/userinfo" if get => endpoints::userinfo(app, req, now),
+        "/auth" if get => endpoints::forward_auth(app, req, now),
+        "/start" | "/callback" | "/sign_in" | "/sign_out" | "/userinfo" | "/auth" => {
+            Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": format!("{} is not allowed here", req.method)}))
+                .header("Allow", if endpoint == "/sign_out" { "GET, POST" } else { "GET, HEAD" })
+        }
+        _ => endpoints::not_found(browser),
+    }
+}
+
+/// The first value of query parameter `name`, percent-decoded.
+pub fn query_param(req: &Parts, name: &str) -> Option<String> {
+    let query = req.uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}

@@ -1,0 +1,123 @@
+//! Where to send a browser after sign-in or sign-out: a same-origin path, or `/`.
+//!
+//! Browsers treat `//host`, `/\host`, and paths with tabs or newlines stripped as other origins,
+//! so anything that could be read as one falls back to `/`.
+
+use url::Url;
+
+const MAX_LEN: usize = 2048;
+
+/// A safe local redirect target for `rd`. `prefix` is Gatehouse's own path prefix: landing on
+/// its endpoints after sign-in would loop, so those fall back to `/` too.
+pub fn safe_redirect(rd: Option<&str>, public_url: &Url, prefix: &str) -> String {
+    rd.and_then(|rd| local_path(rd, public_url))
+        .filter(|p| !is_under(p, prefix))
+        .unwrap_or_else(|| "/".to_string())
+}
+
+fn local_path(rd: &str, public_url: &Url) -> Option<String> {
+    if rd.is_empty() || rd.len() > MAX_LEN {
+        return None;
+    }
+    let path = if rd.starts_with('/') {
+        rd.to_string()
+    } else {
+        // An absolute URL is accepted only for our own origin, and reduced to its path.
+        let url = Url::parse(rd).ok()?;
+        if url.origin() != public_url.origin()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return None;
+        }
+        let mut p = url.path().to_string();
+        if let Some(q) = url.query() {
+            p.push('?');
+            p.push_str(q);
+        }
+        p
+    };
+    is_plain_local_path(&path).then_some(path)
+}
+
+fn is_plain_local_path(path: &str) -> bool {
+    let bad_char = |c: char| c == '\\' || c.is_control() || c.is_whitespace();
+    if !path.starts_with('/') || path.starts_with("//") || path.chars().any(bad_char) {
+        return false;
+    }
+    // Look through percent-encoding too (some servers and browsers decode before redirecting).
+    let mut current = path.to_string();
+    for _ in 0..3 {
+        let decoded = percent_encoding::percent_decode_str(&current)
+            .decode_utf8_lossy()
+            .into_owned();
+        if decoded.starts_with("//")
+            || decoded.starts_with("/\\")
+            || decoded.chars().any(|c| c == '\\' || c.is_control())
+        {
+            return false;
+        }
+        if decoded == current {
+            break;
+        }
+        current = decoded;
+    }
+    true
+}
+
+fn is_under(path: &str, prefix: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let prefix = prefix.to_ascii_lowercase();
+    lower == prefix
+        || lower.starts_with(&format!("{prefix}/"))
+        || lower.starts_with(&format!("{prefix}?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rd(s: &str) -> String {
+        let public = Url::parse("https://app.example.com").unwrap();
+        safe_redirect(Some(s), &public, "/oauth2")
+    }
+
+    #[test]
+    fn keeps_local_paths() {
+        assert_eq!(rd("/dashboard?tab=1"), "/dashboard?tab=1");
+        assert_eq!(rd("/a/b%20c"), "/a/b%20c");
+        assert_eq!(rd("https://app.example.com/x?y=1"), "/x?y=1");
+    }
+
+    #[test]
+    fn open_redirects_land_on_root() {
+        for attack in [
+            "//evil.com",
+            "https://evil.com",
+            "/\\evil.com",
+            "%2F%2Fevil.com",
+            "/%2F%2Fevil.com",
+            "/%2fevil.com",
+            "/%5Cevil.com",
+            "/\t/evil.com",
+            "\\\\evil.com",
+            "http:evil.com",
+            "javascript:alert(1)",
+            "https://app.example.com.evil.com/",
+            "https://user@app.example.com/",
+            "///evil.com",
+            "/%252F%252Fevil.com",
+            "",
+            "evil.com",
+        ] {
+            assert_eq!(rd(attack), "/", "{attack:?}");
+        }
+    }
+
+    #[test]
+    fn own_endpoints_fall_back_to_root() {
+        assert_eq!(rd("/oauth2/start"), "/");
+        assert_eq!(rd("/OAuth2/sign_out"), "/");
+        assert_eq!(rd("/oauth2x"), "/oauth2x");
+    }
+}

@@ -1,0 +1,36 @@
+//! `GET /oauth2/start?rd=PATH`: send the browser to GitHub with `state` and PKCE S256.
+
+use super::login_state::{self, LoginState, LOGIN_TTL_SECS};
+use super::query_param;
+use super::redirect::safe_redirect;
+use crate::app::App;
+use crate::reply::Reply;
+use crate::session::cookies::set_cookie;
+use http::request::Parts;
+
+pub fn start(app: &App, req: &Parts, now: u64) -> Reply {
+    let rd = safe_redirect(
+        query_param(req, "rd").as_deref(),
+        &app.settings.public_url,
+        &app.settings.proxy_prefix,
+    );
+    let state = login_state::new_state();
+    let login = app.github.start_login(&state);
+    let sealed = app.sessions.seal_json(&LoginState {
+        state: state.clone(),
+        verifier: login.pkce_verifier,
+        rd,
+        exp: now + LOGIN_TTL_SECS,
+    });
+    let Some(sealed) = sealed else {
+        return Reply::text(500, "could not seal the sign-in state");
+    };
+    let cookie = set_cookie(
+        &app.sessions.cookie,
+        &login_state::cookie_name(&app.sessions.cookie.name, &state),
+        &sealed,
+        &app.callback_path,
+        LOGIN_TTL_SECS as i64,
+    );
+    Reply::redirect(login.authorize_url).cookies([cookie])
+}

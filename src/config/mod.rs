@@ -1,0 +1,117 @@
+//! Configuration: TOML schema, `${VAR}` expansion, environment fallbacks and validation.
+//!
+//! `load` turns a file into [`Settings`], the validated, ready-to-use form every other module
+//! reads. Validation collects every problem before failing, each naming the key and the fix.
+
+mod duration;
+mod expand;
+mod problem;
+mod schema;
+mod secret;
+mod validate;
+
+pub use duration::HumanDuration;
+pub use problem::{ConfigError, ConfigProblem};
+pub use schema::{Config, SessionStore};
+pub use secret::Secret;
+pub use validate::{
+    AccessSettings, GithubSettings, SessionKey, SessionSettings, Settings, UpstreamTarget,
+};
+
+use std::path::Path;
+
+/// Where `run` and `check-config` look when no `--config` is given.
+pub fn default_config_path() -> String {
+    std::env::var("GATEHOUSE_CONFIG").unwrap_or_else(|_| "gatehouse.toml".to_string())
+}
+
+/// Read, expand, overlay the environment and validate a config file.
+pub fn load_file(path: &Path) -> Result<Settings, ConfigError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        source_name: name.clone(),
+        problems: vec![ConfigProblem::new(
+            "--config",
+            format!("cannot read {name}: {e}"),
+            "pass an existing file with --config FILE or set GATEHOUSE_CONFIG (config.example.toml is a starting point)",
+        )],
+    })?;
+    load_str(&text, &name, &|var| std::env::var(var).ok())
+}
+
+/// Parse config text with an explicit environment (tests pass their own).
+pub fn load_str(
+    text: &str,
+    source_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    let fail = |problems: Vec<ConfigProblem>| ConfigError {
+        source_name: source_name.to_string(),
+        problems,
+    };
+    let mut value: toml::Value = toml::from_str(text).map_err(|e| {
+        fail(vec![ConfigProblem::new(
+            "(file)",
+            format!("not valid TOML: {}", e.message()),
+            format!("correct the syntax{}", line_hint(text, e.span())),
+        )])
+    })?;
+    let missing_vars = expand::expand_value(&mut value, env).map_err(|e| {
+        fail(vec![ConfigProblem::new(
+            e.split(':').next().unwrap_or("(file)"),
+            e.clone(),
+            "write ${VAR} or ${VAR:-default}",
+        )])
+    })?;
+    let mut config: Config = value.try_into().map_err(|e: toml::de::Error| {
+        fail(vec![ConfigProblem::new(
+            "(file)",
+            e.message().to_string(),
+            "remove or rename the key; config.example.toml lists every key",
+        )])
+    })?;
+    overlay_env(&mut config, env);
+    validate::validate(config, &missing_vars).map_err(fail)
+}
+
+fn line_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(r) => {
+            let line = text[..r.start.min(text.len())].lines().count().max(1);
+            format!(" near line {line}")
+        }
+        None => String::new(),
+    }
+}
+
+/// `GH_CLIENT_ID`, `GH_CLIENT_SECRET`, `GITHUB_USERS` and `GATEHOUSE_SESSION_SECRET` apply even when
+/// the file does not mention them, so a Kubernetes sidecar can keep secrets out of its ConfigMap.
+fn overlay_env(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
+    let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    if config.github.client_id.trim().is_empty() {
+        if let Some(v) = set("GH_CLIENT_ID") {
+            config.github.client_id = v.trim().to_string();
+        }
+    }
+    if config.github.client_secret.is_empty() {
+        if let Some(v) = set("GH_CLIENT_SECRET") {
+            config.github.client_secret = Secret::new(v.trim());
+        }
+    }
+    if config.session.secrets.iter().all(Secret::is_empty) {
+        if let Some(v) = set("GATEHOUSE_SESSION_SECRET") {
+            config.session.secrets = vec![Secret::new(v.trim())];
+        }
+    }
+    if let Some(users) = set("GITHUB_USERS") {
+        config.access.allowed_users.extend(
+            users
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+use super::*;
+
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn env_with<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+fn minimal() -> String {
+    format!(
+        r#"
+[github]
+client_id = "id"
+client_secret = "secret"
+[session]
+secrets = ["{KEY}"]
+[access]
+allowed_users = ["OctoCat"]
+"#
+    )
+}
+
+fn problems(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    match load_str(text, "test.toml", env) {
+        Ok(_) => vec![],
+        Err(e) => e.problems.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+#[test]
+fn minimal_config_loads_with_defaults() {
+    let s = load_str(&minimal(), "t", &|_| None).unwrap();
+    assert_eq!(s.listen.to_string(), "127.0.0.1:4180");
+    assert_eq!(s.access.allowed_users, vec!["octocat"]);
+    assert_eq!(s.session.ttl.as_secs(), 7 * 24 * 3600);
+    assert!(!s.session.secure, "http public_url means no Secure");
+    assert_eq!(s.github.scopes, vec!["read:user", "user:email"]);
+    assert_eq!(s.github.api_url.as_str(), "https://api.github.com/");
+}
+
+#[test]
+fn environment_fills_github_and_users() {
+    let text = format!("[session]\nsecrets = [\"{KEY}\"]\n");
+    let env = env_with(&[
+        ("GH_CLIENT_ID", "cid"),
+        ("GH_CLIENT_SECRET", "csecret"),
+        ("GITHUB_USERS", "alice, bob\ncarol"),
+    ]);
+    let s = load_str(&text, "t", &env).unwrap();
+    assert_eq!(s.github.client_id, "cid");
+    assert_eq!(s.github.client_secret.expose(), "csecret");
+    assert_eq!(s.access.allowed_users, vec!["alice", "bob", "carol"]);
+}
+
+#[test]
+fn missing_everything_lists_every_problem_with_its_key() {
+    let found = problems("", &|_| None);
+    let joined = found.join("\n");
+    assert!(joined.contains("github.client_id: GitHub OAuth is not configured: set github.client_id or GH_CLIENT_ID"), "{joined}");
+    assert!(joined.contains("github.client_secret"), "{joined}");
+    assert!(
+        joined.contains("session.secrets") && joined.contains("gatehouse gen-secret"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("access.allowed_users") && joined.contains("allow_any_github_user"),
+        "{joined}"
+    );
+    assert!(found.len() >= 4);
+}
+
+#[test]
+fn bad_secret_says_how_to_make_one() {
+    let text = minimal().replace(KEY, "too-short");
+    let joined = problems(&text, &|_| None).join("\n");
+    assert!(
+        joined.contains("session.secrets[0]: is not 32 bytes of base64"),
+        "{joined}"
+    );
+    assert!(joined.contains("gatehouse gen-secret"), "{joined}");
+}
+
+#[test]
+fn org_only_allow_list_is_valid_and_adds_read_org() {
+    let text = minimal().replace(
+        "allowed_users = [\"OctoCat\"]",
+        "allowed_orgs = [\"databio\"]",
+    );
+    let s = load_str(&text, "t", &|_| None).unwrap();
+    assert!(s.github.scopes.contains(&"read:org".to_string()));
+}
+
+#[test]
+fn allow_any_must_be_explicit() {
+    let text = minimal().replace(
+        "allowed_users = [\"OctoCat\"]",
+        "allow_any_github_user = true",
+    );
+    assert!(load_str(&text, "t", &|_| None).is_ok());
+}
+
+#[test]
+fn unknown_keys_and_bad_values_name_the_key() {
+    let joined = problems(&(minimal() + "\n[server]\nlisten = \"nowhere\"\n"), &|_| {
+        None
+    })
+    .join("\n");
+    assert!(joined.contains("server.listen"), "{joined}");
+    let joined = problems(
+        &minimal().replace("[access]", "[access]\nallowed_userz = []"),
+        &|_| None,
+    )
+    .join("\n");
+    assert!(joined.contains("allowed_userz"), "{joined}");
+    let joined = problems(&(minimal() + "\n[upstream]\nurl = \"ftp://x\"\n"), &|_| {
+        None
+    })
+    .join("\n");
+    assert!(joined.contains("upstream.url"), "{joined}");
+}
+
+#[test]
+fn unset_variable_is_named_in_the_problem() {
+    let text = minimal().replace("\"id\"", "\"${GH_APP_ID}\"");
+    let joined = problems(&text, &|_| None).join("\n");
+    assert!(
+        joined.contains("github.client_id") && joined.contains("GH_APP_ID"),
+        "{joined}"
+    );
+}
+
+#[test]
+fn https_public_url_makes_cookies_secure_unless_overridden() {
+    let text = minimal() + "\n[server]\npublic_url = \"https://app.example.com\"\n";
+    assert!(load_str(&text, "t", &|_| None).unwrap().session.secure);
+    let text = text.replace("[session]", "[session]\ncookie_secure = false");
+    assert!(!load_str(&text, "t", &|_| None).unwrap().session.secure);
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let s = load_str(&minimal(), "t", &|_| None).unwrap();
+    let shown = format!("{s:?}");
+    assert!(
+        !shown.contains(KEY) && !shown.contains("\"secret\""),
+        "{shown}"
+    );
+}

@@ -1,0 +1,134 @@
+//! `gatehouse demo`: the mock GitHub, a demo app, and the gate in front, all on loopback, with
+//! nothing to register. It goes through the same config loader as a real deployment.
+
+use crate::app::App;
+use crate::config::{self, ConfigError};
+use crate::mock::github::{MockApp, MockGithub};
+use crate::mock::upstream::serve_demo_upstream;
+use base64::Engine;
+use rand::RngCore;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(
+        "cannot listen on {addr}: {source} — fix: pass --listen 127.0.0.1:PORT with a free port"
+    )]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the demo's background servers: {0}")]
+    Runtime(std::io::Error),
+    #[error("the embedded demo config is invalid (a bug): {0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn random_b64(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, DemoError> {
+    let listener = TcpListener::bind(addr).map_err(|source| DemoError::Listen { addr, source })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| DemoError::Listen { addr, source })?;
+    Ok(listener)
+}
+
+/// The demo's config; the same text a person would write, with the mock's addresses filled in.
+pub fn demo_config(
+    gate: SocketAddr,
+    mock: SocketAddr,
+    upstream: SocketAddr,
+    client_secret: &str,
+) -> String {
+    format!(
+        r#"
+[server]
+listen = "{gate}"
+public_url = "http://{gate}"
+
+[upstream]
+url = "http://{upstream}"
+
+[github]
+client_id = "gatehouse-demo"
+client_secret = "{client_secret}"
+web_url = "http://{mock}"
+api_url = "http://{mock}/api/v3"
+
+[session]
+secrets = ["{key}"]
+
+[access]
+allowed_users = ["octocat", "monalisa", "hubot"]
+"#,
+        key = random_b64(32),
+    )
+}
+
+/// Run the demo until interrupted. `listen` with port 0 picks a free port.
+pub fn run(listen: SocketAddr) -> Result<(), DemoError> {
+    let gate_addr = if listen.port() == 0 {
+        bind(listen)?.local_addr().map_err(DemoError::Runtime)?
+    } else {
+        listen
+    };
+    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let mock_listener = bind(loopback)?;
+    let upstream_listener = bind(loopback)?;
+    let mock_addr = mock_listener.local_addr().map_err(DemoError::Runtime)?;
+    let upstream_addr = upstream_listener.local_addr().map_err(DemoError::Runtime)?;
+
+    let client_secret = random_b64(24);
+    let mock = MockGithub::demo();
+    mock.add_app(MockApp {
+        client_id: "gatehouse-demo".into(),
+        client_secret: client_secret.clone(),
+        callback_url: format!("http://{gate_addr}/oauth2/callback"),
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(DemoError::Runtime)?;
+    runtime.spawn(async move {
+        match tokio::net::TcpListener::from_std(mock_listener) {
+            Ok(l) => {
+                if let Err(e) = mock.serve(l).await {
+                    tracing::error!(error = %e, "mock GitHub stopped");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "mock GitHub could not start"),
+        }
+    });
+    runtime.spawn(async move {
+        match tokio::net::TcpListener::from_std(upstream_listener) {
+            Ok(l) => {
+                if let Err(e) = serve_demo_upstream(l).await {
+                    tracing::error!(error = %e, "demo app stopped");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "demo app could not start"),
+        }
+    });
+
+    let text = demo_config(gate_addr, mock_addr, upstream_addr, &client_secret);
+    let settings = config::load_str(&text, "the demo config", &|_| None)?;
+    let app = App::new(settings).map_err(|e| DemoError::Setup(e.to_string()))?;
+
+    println!(
+        "\nGatehouse demo\n\n  open      http://{gate_addr}/\n  sign in   as octocat, monalisa or hubot (allowed) or mallory (not allowed)\n            on the mock GitHub page; nothing to register\n\n  mock GitHub  http://{mock_addr}  (API under /api/v3)\n  demo app     http://{upstream_addr}  (behind the gate; shows the identity headers it gets)\n\nCtrl-C stops everything.\n"
+    );
+    let result =
+        crate::gate::serve(Arc::new(app), None).map_err(|e| DemoError::Setup(e.to_string()));
+    runtime.shutdown_background();
+    result
+}

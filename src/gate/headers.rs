@@ -1,0 +1,135 @@
+//! Request headers on the way to the upstream: drop every client-sent identity claim, then add
+//! Gatehouse's own.
+//!
+//! Names are compared case-insensitively with `_` read as `-`: some upstream stacks (CGI, WSGI,
+//! PHP) fold both to the same variable, which once let an `X_Forwarded_User` header smuggle an
+//! identity past a well-known gateway.
+
+use crate::identity::Identity;
+use http::HeaderName;
+use pingora::http::RequestHeader;
+
+/// Header names an upstream might trust as identity or client facts. Anything starting with
+/// `x-forwarded-` or `x-auth-request-` is also dropped.
+const EXACT: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "remote-user",
+    "remote-email",
+    "remote-groups",
+    "remote-name",
+];
+
+fn is_reserved(name: &str) -> bool {
+    starts_normalized(name, "x-forwarded-")
+        || starts_normalized(name, "x-auth-request-")
+        || EXACT
+            .iter()
+            .any(|e| e.len() == name.len() && starts_normalized(name, e))
+}
+
+/// Does `name` begin with `prefix` (lower-case, `-` separated) when read case-insensitively
+/// with `_` as `-`? Compares in place: this runs for every header of every request.
+fn starts_normalized(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name.bytes().zip(prefix.bytes()).all(|(n, p)| {
+            let n = n.to_ascii_lowercase();
+            n == p || (n == b'_' && p == b'-')
+        })
+}
+
+/// Remove every reserved header the client sent, in any spelling.
+pub fn strip_reserved(req: &mut RequestHeader) {
+    let doomed: Vec<HeaderName> = req
+        .headers
+        .keys()
+        .filter(|name| is_reserved(name.as_str()))
+        .cloned()
+        .collect();
+    for name in doomed {
+        req.remove_header(&name);
+    }
+}
+
+/// Identity headers for an admitted person (DESIGN.md "Identity headers sent upstream").
+pub fn add_identity(req: &mut RequestHeader, identity: &Identity) -> pingora::Result<()> {
+    req.insert_header("X-Forwarded-User", identity.login.as_str())?;
+    req.insert_header("X-Forwarded-User-Id", identity.user_id.as_str())?;
+    req.insert_header("X-Forwarded-Preferred-Username", identity.login.as_str())?;
+    if let Some(email) = &identity.email {
+        // An address that is not a valid header value is left out rather than failing the request.
+        let _ = req.insert_header("X-Forwarded-Email", email.as_str());
+    }
+    if !identity.groups.is_empty() {
+        req.insert_header("X-Forwarded-Groups", identity.groups.join(","))?;
+    }
+    if !identity.roles.is_empty() {
+        req.insert_header("X-Forwarded-Roles", identity.roles.join(","))?;
+    }
+    Ok(())
+}
+
+/// `X-Forwarded-For/-Proto/-Host` and `X-Real-IP` from what Gatehouse itself saw.
+pub fn add_forwarded(
+    req: &mut RequestHeader,
+    client_ip: Option<std::net::IpAddr>,
+    proto: &'static str,
+    host: Option<&str>,
+) -> pingora::Result<()> {
+    if let Some(ip) = client_ip {
+        let ip = ip.to_string();
+        req.insert_header("X-Forwarded-For", ip.as_str())?;
+        req.insert_header("X-Real-IP", ip)?;
+    }
+    req.insert_header("X-Forwarded-Proto", proto)?;
+    if let Some(host) = host {
+        req.insert_header("X-Forwarded-Host", host)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_names_in_every_spelling() {
+        for name in [
+            "x-forwarded-user",
+            "X_Forwarded_User",
+            "x-forwarded_email",
+            "X-FORWARDED-GROUPS",
+            "x_auth_request_user",
+            "x-real-ip",
+            "remote_user",
+            "forwarded",
+            "x-forwarded-for",
+        ] {
+            assert!(is_reserved(name), "{name}");
+        }
+        for name in [
+            "x-request-id",
+            "accept",
+            "x-forwardeduser",
+            "cookie",
+            "authorization",
+        ] {
+            assert!(!is_reserved(name), "{name}");
+        }
+        let long = format!("x_forwarded_{}", "a".repeat(80));
+        assert!(is_reserved(&long));
+        assert!(!is_reserved(&"b".repeat(80)));
+    }
+
+    #[test]
+    fn strip_then_add() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.append_header("X-Forwarded-User", "evil").unwrap();
+        req.append_header("x_forwarded_user", "evil2").unwrap();
+        req.append_header("X-Keep", "yes").unwrap();
+        strip_reserved(&mut req);
+        assert!(req.headers.get("x-forwarded-user").is_none());
+        assert!(req.headers.get("x_forwarded_user").is_none());
+        assert_eq!(req.headers.get("x-keep").unwrap(), "yes");
+    }
+}

@@ -1,0 +1,180 @@
+//! The Pingora `ProxyHttp` service: wires the auth check, identity headers and upstream
+//! together. It holds no auth logic of its own.
+
+mod headers;
+mod respond;
+mod server;
+
+pub use server::{serve, ServeError};
+
+use crate::app::App;
+use crate::auth::{self, access::Access, client_kind::is_browser_navigation};
+use crate::identity::Identity;
+use crate::pages::Failure;
+use crate::session::{cookies::strip_own_cookies, unix_now};
+use async_trait::async_trait;
+use pingora::http::RequestHeader;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Gate {
+    app: Arc<App>,
+    peer: HttpPeer,
+}
+
+impl Gate {
+    pub fn new(app: Arc<App>) -> Gate {
+        let up = &app.settings.upstream;
+        let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
+        peer.options.connection_timeout = Some(up.connect_timeout);
+        peer.options.read_timeout = Some(up.read_timeout);
+        Gate { app, peer }
+    }
+}
+
+/// What one request learned on its way through the phases.
+pub struct RequestCtx {
+    identity: Option<Identity>,
+    started: Instant,
+}
+
+#[async_trait]
+impl ProxyHttp for Gate {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            identity: None,
+            started: Instant::now(),
+        }
+    }
+
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
+        let now = unix_now();
+        let req = session.req_header();
+        if auth::is_own_path(&self.app, req.uri.path()) {
+            let reply = auth::handle(&self.app, req, now).await;
+            respond::write_reply(session, reply).await?;
+            return Ok(true);
+        }
+        let browser = is_browser_navigation(req);
+        match auth::access::check(&self.app, req, now, browser) {
+            Access::Allow(identity) => {
+                ctx.identity = Some(identity);
+                Ok(false)
+            }
+            Access::Deny(reply) => {
+                respond::write_reply(session, reply).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        Ok(Box::new(self.peer.clone()))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        headers::strip_reserved(upstream);
+        match strip_own_cookies(&upstream.headers, &self.app.sessions.cookie.name) {
+            Some(rest) if rest.is_empty() => {
+                upstream.remove_header(&http::header::COOKIE);
+            }
+            Some(rest) => {
+                upstream.insert_header(http::header::COOKIE, rest)?;
+            }
+            None => {}
+        }
+        // Fail closed: this phase only runs after request_filter admitted someone.
+        let identity = ctx.identity.as_ref().ok_or_else(|| {
+            Error::explain(
+                ErrorType::InternalError,
+                "no identity for an upstream request",
+            )
+        })?;
+        headers::add_identity(upstream, identity)?;
+        let client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let host = session
+            .req_header()
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| session.req_header().uri.authority().map(|a| a.to_string()));
+        headers::add_forwarded(upstream, client_ip, self.app.public_scheme, host.as_deref())?;
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        _ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let code = match (e.esource(), e.etype()) {
+            (_, ErrorType::HTTPStatus(code)) => *code,
+            (ErrorSource::Upstream, _) => 502,
+            (
+                ErrorSource::Downstream,
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed,
+            ) => 0,
+            (ErrorSource::Downstream, _) => 400,
+            _ => 500,
+        };
+        if code == 502 {
+            tracing::warn!(error = %e, "upstream unavailable");
+            let browser = is_browser_navigation(session.req_header());
+            let reply = Failure::UpstreamUnavailable.reply(browser);
+            // The response may already be under way; then there is nothing more to say.
+            let _ = respond::write_reply(session, reply).await;
+        } else if code > 0 {
+            let _ = session.respond_error(code).await;
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+        // A client hanging up is routine, not an error worth a log line per request.
+        e.esource() == &ErrorSource::Downstream
+            && matches!(
+                e.etype(),
+                ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+            )
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let req = session.req_header();
+        // Path only: query strings can carry codes and tokens.
+        tracing::debug!(
+            target: "gatehouse::access",
+            method = %req.method,
+            path = req.uri.path(),
+            status,
+            user = ctx.identity.as_ref().map_or("-", |i| i.login.as_str()),
+            micros = ctx.started.elapsed().as_micros() as u64,
+        );
+    }
+}

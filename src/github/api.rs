@@ -1,0 +1,163 @@
+//! The REST calls made at sign-in: who the user is, their verified email, and the memberships
+//! the config asks about (one targeted call each, however many orgs the user is in).
+
+use super::{GithubClient, GithubError};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GithubUser {
+    pub id: u64,
+    pub login: String,
+    pub name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PrimaryEmail {
+    pub email: String,
+    pub primary: bool,
+    pub verified: bool,
+}
+
+#[derive(Deserialize)]
+struct Membership {
+    state: String,
+}
+
+impl GithubClient {
+    async fn get(
+        &self,
+        call: &'static str,
+        path: &str,
+        token: &str,
+    ) -> Result<reqwest::Response, GithubError> {
+        let url = self
+            .api_url
+            .join(path)
+            .map_err(|e| GithubError::Setup(format!("github.api_url: {e}")))?;
+        self.http
+            .0
+            .get(url)
+            .bearer_auth(token)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .send()
+            .await
+            .map_err(|e| GithubError::Unreachable(format!("{call}: {}", without_url(&e))))
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        call: &'static str,
+        path: &str,
+        token: &str,
+    ) -> Result<T, GithubError> {
+        let response = self.get(call, path, token).await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(status_error(call, status));
+        }
+        response
+            .json()
+            .await
+            .map_err(|e| GithubError::BadResponse(format!("{call}: {}", without_url(&e))))
+    }
+
+    pub async fn user(&self, token: &str) -> Result<GithubUser, GithubError> {
+        self.get_json("GET /user", "user", token).await
+    }
+
+    /// The primary email if GitHub says it is verified; anything else is no email.
+    pub async fn primary_verified_email(&self, token: &str) -> Result<Option<String>, GithubError> {
+        let response = self.get("GET /user/emails", "user/emails", token).await?;
+        match response.status() {
+            s if s.is_success() => {
+                let emails: Vec<PrimaryEmail> = response.json().await.map_err(|e| {
+                    GithubError::BadResponse(format!("GET /user/emails: {}", without_url(&e)))
+                })?;
+                Ok(emails
+                    .into_iter()
+                    .find(|e| e.primary && e.verified)
+                    .map(|e| e.email))
+            }
+            // The token lacks `user:email` (an admin may have trimmed scopes): no email.
+            StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => Ok(None),
+            s => Err(status_error("GET /user/emails", s)),
+        }
+    }
+
+    /// `GET /user/memberships/orgs/{org}`: only `active` counts; 404 means not a member.
+    pub async fn org_member(&self, token: &str, org: &str) -> Result<bool, GithubError> {
+        let path = format!("user/memberships/orgs/{}", segment(org));
+        self.membership("GET /user/memberships/orgs/{org}", &path, token)
+            .await
+    }
+
+    /// `GET /orgs/{org}/teams/{team}/memberships/{login}`: only `active` counts.
+    pub async fn team_member(
+        &self,
+        token: &str,
+        org: &str,
+        team: &str,
+        login: &str,
+    ) -> Result<bool, GithubError> {
+        let path = format!(
+            "orgs/{}/teams/{}/memberships/{}",
+            segment(org),
+            segment(team),
+            segment(login)
+        );
+        self.membership(
+            "GET /orgs/{org}/teams/{team}/memberships/{login}",
+            &path,
+            token,
+        )
+        .await
+    }
+
+    async fn membership(
+        &self,
+        call: &'static str,
+        path: &str,
+        token: &str,
+    ) -> Result<bool, GithubError> {
+        let response = self.get(call, path, token).await?;
+        match response.status() {
+            s if s.is_success() => {
+                let m: Membership = response.json().await.map_err(|e| {
+                    GithubError::BadResponse(format!("{call}: {}", without_url(&e)))
+                })?;
+                Ok(m.state == "active")
+            }
+            StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => Ok(false),
+            s => Err(status_error(call, s)),
+        }
+    }
+}
+
+fn status_error(call: &'static str, status: StatusCode) -> GithubError {
+    if status.is_server_error() {
+        GithubError::Unreachable(format!("{call} answered {status}"))
+    } else {
+        GithubError::Status {
+            call,
+            status: status.as_u16(),
+        }
+    }
+}
+
+/// Logins and slugs are `[A-Za-z0-9-]`, but escape anyway so config text can never add a path.
+fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// reqwest errors print the URL; ours carry no secrets, but keep log lines short and uniform.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), "");
+    }
+    s.trim().to_string()
+}

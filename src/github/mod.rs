@@ -1,0 +1,75 @@
+//! Talking to GitHub (or GitHub Enterprise, or the mock): the OAuth web flow and the few REST
+//! calls sign-in needs. Nothing here runs on the per-request path.
+
+mod api;
+mod oauth;
+
+pub use api::{GithubUser, PrimaryEmail};
+pub use oauth::{LoginRequest, OAuthHttp};
+
+use crate::config::GithubSettings;
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GithubError {
+    /// Network failure, timeout, or a 5xx: GitHub could not be asked.
+    #[error("GitHub could not be reached: {0}")]
+    Unreachable(String),
+    /// GitHub refused the OAuth exchange (`bad_verification_code`, `redirect_uri_mismatch`, …).
+    #[error("GitHub refused the sign-in: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    OAuth {
+        error: String,
+        description: Option<String>,
+    },
+    /// GitHub answered with a status the call does not expect.
+    #[error("GitHub answered {status} to {call}")]
+    Status { call: &'static str, status: u16 },
+    #[error("GitHub sent a response Gatehouse cannot read ({0})")]
+    BadResponse(String),
+    #[error("the GitHub settings are unusable: {0}")]
+    Setup(String),
+}
+
+impl GithubError {
+    /// Errors that mean "try again later" rather than "this login is invalid".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, GithubError::Unreachable(_))
+            || matches!(self, GithubError::Status { status, .. } if *status >= 500)
+    }
+}
+
+/// One client for the whole process: pooled HTTPS connections to GitHub.
+pub struct GithubClient {
+    oauth: oauth::OAuthClient,
+    http: OAuthHttp,
+    api_url: Url,
+    scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for GithubClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubClient")
+            .field("api_url", &self.api_url.as_str())
+            .finish()
+    }
+}
+
+impl GithubClient {
+    /// `callback_url` is Gatehouse's own `/oauth2/callback`, sent as `redirect_uri`.
+    pub fn new(settings: &GithubSettings, callback_url: &str) -> Result<GithubClient, GithubError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            // OAuth endpoints must never be followed to somewhere else.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| GithubError::Setup(e.to_string()))?;
+        Ok(GithubClient {
+            oauth: oauth::build_client(settings, callback_url)?,
+            http: OAuthHttp(client),
+            api_url: settings.api_url.clone(),
+            scopes: settings.scopes.clone(),
+        })
+    }
+}

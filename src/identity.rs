@@ -1,0 +1,50 @@
+//! The signed-in person, as every part of Gatehouse sees them.
+
+use crate::session::SessionClaims;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Numeric GitHub user id, as a string (stable across renames).
+    pub user_id: String,
+    pub login: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub avatar_url: Option<String>,
+    /// Lower-cased org logins and `org/team` slugs.
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+    /// Unix seconds when the session ends.
+    pub expires_at: u64,
+}
+
+impl From<SessionClaims> for Identity {
+    fn from(c: SessionClaims) -> Identity {
+        Identity {
+            user_id: c.sub,
+            login: c.login,
+            name: c.name,
+            email: c.email,
+            avatar_url: c.avatar_url,
+            groups: c.groups,
+            roles: c.roles,
+            expires_at: c.exp,
+        }
+    }
+}
+
+impl Identity {
+    /// The JSON of `/oauth2/userinfo` (DESIGN.md: the first four keys match oauth2-proxy).
+    pub fn userinfo_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "user": self.login,
+            "user_id": self.user_id,
+            "email": self.email,
+            "preferredUsername": self.login,
+            "name": self.name,
+            "avatar_url": self.avatar_url,
+            "groups": self.groups,
+            "roles": self.roles,
+            "expires_at": self.expires_at,
+        })
+    }
+}

@@ -1,0 +1,177 @@
+//! The `gatehouse` command line. Parsing and wiring only; everything else is in the library.
+
+use anyhow::Context;
+use base64::Engine;
+use clap::{Parser, Subcommand};
+use gatehouse::{app::App, config, demo, gate, mock};
+use rand::RngCore;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "GitHub sign-in in front of any web app, on Pingora"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (config from --config, $GATEHOUSE_CONFIG, or ./gatehouse.toml).
+    Run {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Zero-setup demo: mock GitHub + demo app + the gate, on loopback.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:4180")]
+        listen: SocketAddr,
+    },
+    /// Validate a config and print it with secrets masked; exit 1 listing every problem.
+    CheckConfig {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Print a fresh session secret (base64 of 32 random bytes).
+    GenSecret,
+    /// A local fake GitHub (OAuth + the REST calls Gatehouse uses) for your own CI.
+    MockGithub {
+        /// Users, orgs and teams (TOML); the demo data when left out.
+        #[arg(long)]
+        users: Option<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:4181")]
+        listen: SocketAddr,
+        /// Where the REST API lives: "/api/v3" like GitHub Enterprise, "" like api.github.com.
+        #[arg(long, default_value = "/api/v3")]
+        api_prefix: String,
+        #[arg(long, default_value = "mock-client-id")]
+        client_id: String,
+        #[arg(long, default_value = "mock-client-secret")]
+        client_secret: String,
+        #[arg(long, default_value = "http://127.0.0.1:4180/oauth2/callback")]
+        callback_url: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config } => run(config),
+        Command::Demo { listen } => {
+            init_logging("info");
+            demo::run(listen).map_err(anyhow::Error::from)
+        }
+        Command::CheckConfig { config } => return check_config(config),
+        Command::GenSecret => {
+            let mut key = [0u8; 32];
+            rand::rng().fill_bytes(&mut key);
+            println!("{}", base64::engine::general_purpose::STANDARD.encode(key));
+            Ok(())
+        }
+        Command::MockGithub {
+            users,
+            listen,
+            api_prefix,
+            client_id,
+            client_secret,
+            callback_url,
+        } => mock_github(
+            users,
+            listen,
+            api_prefix,
+            mock::github::MockApp {
+                client_id,
+                client_secret,
+                callback_url,
+            },
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gatehouse: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_path(arg: Option<PathBuf>) -> PathBuf {
+    arg.unwrap_or_else(|| PathBuf::from(config::default_config_path()))
+}
+
+fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let settings = config::load_file(&config_path(config))?;
+    init_logging(&settings.log_level);
+    let app = App::new(settings).context("cannot set up the GitHub client")?;
+    gate::serve(Arc::new(app), None)?;
+    Ok(())
+}
+
+fn check_config(config: Option<PathBuf>) -> ExitCode {
+    let path = config_path(config);
+    match config::load_file(&path) {
+        Ok(settings) => {
+            match toml::to_string_pretty(&settings.config) {
+                Ok(text) => println!(
+                    "# effective config of {} (secrets hidden)\n{text}",
+                    path.display()
+                ),
+                Err(e) => println!("# (cannot print the effective config: {e})"),
+            }
+            println!("# OK: {} is valid", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprint!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn mock_github(
+    users: Option<PathBuf>,
+    listen: SocketAddr,
+    api_prefix: String,
+    app: mock::github::MockApp,
+) -> anyhow::Result<()> {
+    init_logging("info");
+    let mock = match users {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("--users: cannot read {}", path.display()))?;
+            mock::github::MockGithub::from_toml(&text)
+                .with_context(|| format!("--users: {} is not a valid users file", path.display()))?
+        }
+        None => mock::github::MockGithub::demo(),
+    }
+    .with_api_prefix(&api_prefix);
+    mock.add_app(app.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("--listen: cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        println!(
+            "mock GitHub on http://{addr}\n  github.web_url = \"http://{addr}\"\n  github.api_url = \"http://{addr}{api_prefix}\"\n  client_id = \"{}\"  callback_url = \"{}\"",
+            app.client_id, app.callback_url
+        );
+        mock.serve(listener).await.context("mock GitHub stopped")
+    })
+}

@@ -1,0 +1,216 @@
+//! The REST API under the prefix: counting, fault injection, the User-Agent rule,
+//! token authentication, then a small hand-written router.
+//!
+//! Hand-written rather than axum routes so every request under the prefix, matched or
+//! not, goes through the same checks in GitHub's order and is counted.
+
+mod apps;
+mod json;
+mod orgs;
+mod paginate;
+mod user;
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use percent_encoding::percent_decode_str;
+use serde_json::json;
+
+use super::credentials::{token_header, TokenHeader};
+use super::github::MockGithub;
+use super::state::TokenGrant;
+
+const REST_DOCS: &str = "https://docs.github.com/rest";
+
+/// What a handler needs to know about the request.
+pub(super) struct Ctx<'a> {
+    mock: &'a MockGithub,
+    token: TokenGrant,
+    /// e.g. "http://127.0.0.1:5000/api/v3", for absolute URLs in bodies and Link headers.
+    api_base: String,
+    /// e.g. "http://127.0.0.1:5000", for html_url.
+    web_base: String,
+    /// The path after the prefix, e.g. "/user/orgs".
+    path: String,
+    query: Option<String>,
+}
+
+/// `{"message": ..., "documentation_url": ...}` with a status, GitHub's error shape.
+pub(super) fn message(status: StatusCode, msg: &str, docs: &str) -> Response {
+    (
+        status,
+        Json(json!({ "message": msg, "documentation_url": docs })),
+    )
+        .into_response()
+}
+
+pub(super) fn not_found() -> Response {
+    message(StatusCode::NOT_FOUND, "Not Found", REST_DOCS)
+}
+
+fn bad_credentials() -> Response {
+    message(StatusCode::UNAUTHORIZED, "Bad credentials", REST_DOCS)
+}
+
+/// Fallback handler of the whole mock: REST calls under the prefix, 404 elsewhere.
+pub(super) async fn dispatch(State(mock): State<MockGithub>, req: Request) -> Response {
+    let Some(rest) = strip_prefix(req.uri().path(), &mock.api_prefix) else {
+        return not_found();
+    };
+    mock.shared.api_requests.fetch_add(1, Ordering::Relaxed);
+    let failure = mock.shared.lock().failure;
+    if let Some(f) = failure {
+        let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        return message(status, "Failure injected by POST /_mock/fail", REST_DOCS);
+    }
+    if !req.headers().contains_key(header::USER_AGENT) {
+        return forbidden_without_user_agent();
+    }
+    let segments: Vec<String> = rest
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if let (&Method::DELETE, ["applications", client_id, "token"]) = (req.method(), segs.as_slice())
+    {
+        let (parts, body) = req.into_parts();
+        return apps::revoke(&mock, &parts.headers, client_id, body).await;
+    }
+    let token = match authenticate(&mock, req.headers()) {
+        Auth::Missing => None,
+        Auth::Bad => return bad_credentials(),
+        Auth::Valid(token) => Some(token),
+    };
+    let is_get = req.method() == Method::GET;
+    let Some(token) = token else {
+        // Known endpoints need a token; unknown ones are just not there.
+        return match (is_get, routed(&segs)) {
+            (true, true) => message(
+                StatusCode::UNAUTHORIZED,
+                "Requires authentication",
+                "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+            ),
+            _ => not_found(),
+        };
+    };
+    let (web_base, api_base) = bases(req.headers(), &mock.api_prefix);
+    let scopes = token.scopes.joined(", ");
+    let ctx = Ctx {
+        mock: &mock,
+        token,
+        api_base,
+        web_base,
+        path: rest.to_string(),
+        query: req.uri().query().map(str::to_string),
+    };
+    let mut response = if is_get {
+        route(&ctx, &segs)
+    } else {
+        not_found()
+    };
+    // GitHub tells clients which scopes the token has.
+    if let Ok(value) = HeaderValue::from_str(&scopes) {
+        response.headers_mut().insert("x-oauth-scopes", value);
+    }
+    response
+}
+
+/// The GET endpoints that need a user token.
+fn route(ctx: &Ctx<'_>, segs: &[&str]) -> Response {
+    match segs {
+        ["user"] => user::me(ctx),
+        ["user", "emails"] => user::emails(ctx),
+        ["user", "orgs"] => orgs::list(ctx),
+        ["user", "teams"] => orgs::teams(ctx),
+        ["user", "memberships", "orgs", org] => orgs::membership(ctx, org),
+        ["orgs", org, "teams", team, "memberships", login] => {
+            orgs::team_membership(ctx, org, team, login)
+        }
+        _ => not_found(),
+    }
+}
+
+fn routed(segs: &[&str]) -> bool {
+    matches!(
+        segs,
+        ["user"]
+            | ["user", "emails"]
+            | ["user", "orgs"]
+            | ["user", "teams"]
+            | ["user", "memberships", "orgs", _]
+            | ["orgs", _, "teams", _, "memberships", _]
+    )
+}
+
+enum Auth {
+    Missing,
+    Bad,
+    Valid(TokenGrant),
+}
+
+/// A header that is present but wrong is refused on every path, as GitHub checks
+/// credentials before routing.
+fn authenticate(mock: &MockGithub, headers: &HeaderMap) -> Auth {
+    let token = match token_header(headers) {
+        TokenHeader::Missing => return Auth::Missing,
+        TokenHeader::Malformed => return Auth::Bad,
+        TokenHeader::Token(token) => token,
+    };
+    let st = mock.shared.lock();
+    match st.tokens.get(&token) {
+        // Tokens of apps that were replaced or users that were removed stop working.
+        Some(grant)
+            if st.apps.contains_key(&grant.client_id) && st.user_by_id(grant.user_id).is_some() =>
+        {
+            Auth::Valid(grant.clone())
+        }
+        _ => Auth::Bad,
+    }
+}
+
+fn strip_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    if prefix.is_empty() {
+        return Some(path);
+    }
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+/// Absolute bases from the Host the client used (the mock serves plain http).
+fn bases(headers: &HeaderMap, prefix: &str) -> (String, String) {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let web = format!("http://{host}");
+    let api = format!("{web}{prefix}");
+    (web, api)
+}
+
+fn forbidden_without_user_agent() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Request forbidden by administrative rules. Please make sure your request has a User-Agent header \
+(https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required). \
+Check https://developer.github.com for other possible causes.\n",
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_prefix;
+
+    #[test]
+    fn prefix_stripping() {
+        assert_eq!(strip_prefix("/api/v3/user", "/api/v3"), Some("/user"));
+        assert_eq!(strip_prefix("/api/v3x/user", "/api/v3"), None);
+        assert_eq!(strip_prefix("/user", "/api/v3"), None);
+        assert_eq!(strip_prefix("/user", ""), Some("/user"));
+    }
+}

@@ -1,0 +1,219 @@
+//! Test-control endpoints under `/_mock/`. NOT part of GitHub: they let tests change the
+//! world while the gate runs (revoke a membership, make GitHub fail, count calls).
+//!
+//! - `POST   /_mock/orgs/{org}/members/{login}?state=active|pending&role=member|admin`
+//! - `DELETE /_mock/orgs/{org}/members/{login}` (also removes the user from the org's teams)
+//! - `POST   /_mock/orgs/{org}/teams/{team}/members/{login}` (user must be an org member)
+//! - `DELETE /_mock/orgs/{org}/teams/{team}/members/{login}`
+//! - `POST   /_mock/fail?status=502[&oauth=true]` every REST call (and with `oauth=true` the
+//!   token endpoint too) answers that status; `status=0` heals
+//! - `POST   /_mock/codes/expire` expire every outstanding authorization code now
+//! - `GET    /_mock/stats` → `{"api_requests": N, "tokens": N, "codes": N}`
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::data::{Member, MemberState, OrgRole};
+use super::github::MockGithub;
+use super::state::Failure;
+
+pub(super) fn routes() -> Router<MockGithub> {
+    Router::new()
+        .route(
+            "/_mock/orgs/{org}/members/{login}",
+            post(add_member).delete(remove_member),
+        )
+        .route(
+            "/_mock/orgs/{org}/teams/{team}/members/{login}",
+            post(add_team_member).delete(remove_team_member),
+        )
+        .route("/_mock/fail", post(fail))
+        .route("/_mock/codes/expire", post(expire_codes))
+        .route("/_mock/stats", get(stats))
+}
+
+fn problem(status: StatusCode, msg: String) -> Response {
+    (status, Json(json!({ "message": msg }))).into_response()
+}
+
+#[derive(Deserialize)]
+struct MemberQuery {
+    state: Option<String>,
+    role: Option<String>,
+}
+
+async fn add_member(
+    State(mock): State<MockGithub>,
+    Path((org, login)): Path<(String, String)>,
+    Query(q): Query<MemberQuery>,
+) -> Response {
+    let state = q
+        .state
+        .as_deref()
+        .map_or(Some(MemberState::Active), MemberState::parse);
+    let role = q
+        .role
+        .as_deref()
+        .map_or(Some(OrgRole::Member), OrgRole::parse);
+    let (Some(state), Some(role)) = (state, role) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "use state=active|pending and role=member|admin".into(),
+        );
+    };
+    let mut st = mock.shared.lock();
+    let Some(login) = st.user_by_login(&login).map(|u| u.login.clone()) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no user `{login}`; add it to the users file"),
+        );
+    };
+    let Some(org_entry) = st.org_mut(&org) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no org `{org}`; add it to the users file"),
+        );
+    };
+    org_entry
+        .members
+        .retain(|m| !m.login.eq_ignore_ascii_case(&login));
+    org_entry.members.push(Member {
+        login: login.clone(),
+        state,
+        role,
+    });
+    Json(json!({ "org": org_entry.login, "login": login, "state": state.as_str(), "role": role.as_str() }))
+        .into_response()
+}
+
+async fn remove_member(
+    State(mock): State<MockGithub>,
+    Path((org, login)): Path<(String, String)>,
+) -> Response {
+    let mut st = mock.shared.lock();
+    let Some(org_entry) = st.org_mut(&org) else {
+        return problem(StatusCode::NOT_FOUND, format!("no org `{org}`"));
+    };
+    if org_entry.member(&login).is_none() {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("`{login}` is not a member of `{org}`"),
+        );
+    }
+    org_entry
+        .members
+        .retain(|m| !m.login.eq_ignore_ascii_case(&login));
+    for team in &mut org_entry.teams {
+        team.members.retain(|m| !m.eq_ignore_ascii_case(&login));
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn add_team_member(
+    State(mock): State<MockGithub>,
+    Path((org, team, login)): Path<(String, String, String)>,
+) -> Response {
+    let mut st = mock.shared.lock();
+    let Some(org_entry) = st.org_mut(&org) else {
+        return problem(StatusCode::NOT_FOUND, format!("no org `{org}`"));
+    };
+    let Some(login) = org_entry.member(&login).map(|m| m.login.clone()) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("`{login}` is not a member of `{org}`; add it first"),
+        );
+    };
+    let Some(team_entry) = org_entry
+        .teams
+        .iter_mut()
+        .find(|t| t.slug.eq_ignore_ascii_case(&team))
+    else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no team `{team}` in `{org}`"),
+        );
+    };
+    if !team_entry
+        .members
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(&login))
+    {
+        team_entry.members.push(login);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn remove_team_member(
+    State(mock): State<MockGithub>,
+    Path((org, team, login)): Path<(String, String, String)>,
+) -> Response {
+    let mut st = mock.shared.lock();
+    let team_entry = st.org_mut(&org).and_then(|o| {
+        o.teams
+            .iter_mut()
+            .find(|t| t.slug.eq_ignore_ascii_case(&team))
+    });
+    let Some(team_entry) = team_entry else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no team `{team}` in `{org}`"),
+        );
+    };
+    team_entry
+        .members
+        .retain(|m| !m.eq_ignore_ascii_case(&login));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct FailQuery {
+    status: Option<u16>,
+    #[serde(default)]
+    oauth: bool,
+}
+
+async fn fail(State(mock): State<MockGithub>, Query(q): Query<FailQuery>) -> Response {
+    let failure = match q.status {
+        Some(0) => None,
+        Some(status @ 100..=599) => Some(Failure {
+            status,
+            oauth: q.oauth,
+        }),
+        _ => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "use ?status=100..599, or status=0 to heal".into(),
+            )
+        }
+    };
+    mock.shared.lock().failure = failure;
+    Json(json!({ "status": q.status, "oauth": q.oauth })).into_response()
+}
+
+async fn expire_codes(State(mock): State<MockGithub>) -> Response {
+    let now = Instant::now();
+    for grant in mock.shared.lock().codes.values_mut() {
+        grant.expires = now;
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn stats(State(mock): State<MockGithub>) -> Json<serde_json::Value> {
+    let (tokens, codes) = {
+        let st = mock.shared.lock();
+        (st.tokens.len(), st.codes.len())
+    };
+    Json(json!({
+        "api_requests": mock.shared.api_requests.load(Ordering::Relaxed),
+        "tokens": tokens,
+        "codes": codes,
+    }))
+}

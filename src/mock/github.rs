@@ -1,0 +1,104 @@
+//! The mock GitHub server: OAuth web flow at the root, REST API under a prefix.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use super::state::Shared;
+use super::{api, authorize, control, data, token};
+
+/// A fake GitHub (OAuth app flow + the REST calls Gatehouse makes). Cheap to clone.
+#[derive(Clone)]
+pub struct MockGithub {
+    pub(super) shared: Arc<Shared>,
+    /// "" (API at the root, like api.github.com) or "/api/v3" (GitHub Enterprise).
+    pub(super) api_prefix: Arc<str>,
+}
+
+/// A registered OAuth app.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockApp {
+    pub client_id: String,
+    pub client_secret: String,
+    pub callback_url: String,
+}
+
+/// A problem in the users/orgs/apps TOML.
+#[derive(Debug, thiserror::Error)]
+pub enum MockError {
+    #[error("mock GitHub users file is not valid TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("mock GitHub users file: `{key}` {problem}; fix: {fix}")]
+    Invalid {
+        key: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+impl MockGithub {
+    /// Parse the users/orgs/apps TOML (format documented in `demo_users.toml`).
+    pub fn from_toml(text: &str) -> Result<MockGithub, MockError> {
+        let data = data::parse(text)?;
+        Ok(MockGithub {
+            shared: Arc::new(Shared::new(data)),
+            api_prefix: Arc::from("/api/v3"),
+        })
+    }
+
+    /// The embedded demo data (include_str!("demo_users.toml")).
+    pub fn demo() -> MockGithub {
+        // Checked by the `demo_file_is_valid` unit test, so this cannot fail at run time.
+        MockGithub::from_toml(include_str!("demo_users.toml"))
+            .expect("embedded demo_users.toml is valid")
+    }
+
+    /// Register (or replace) an OAuth app at run time.
+    pub fn add_app(&self, app: MockApp) {
+        if let Err(problem) = super::redirect::check_callback(&app.callback_url) {
+            tracing::warn!(client_id = %app.client_id, "mock app callback_url is unusable: {problem}");
+        }
+        self.shared.lock().apps.insert(app.client_id.clone(), app);
+    }
+
+    /// API prefix; default "/api/v3" (GitHub Enterprise layout). "" means API at root like api.github.com.
+    pub fn with_api_prefix(self, prefix: &str) -> MockGithub {
+        let trimmed = prefix.trim().trim_matches('/');
+        let prefix = if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("/{trimmed}")
+        };
+        MockGithub {
+            api_prefix: Arc::from(prefix),
+            ..self
+        }
+    }
+
+    /// Serve on an already-bound listener until the future is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+
+    /// Number of REST API requests served so far (tests use it to prove the gate's hot path makes no GitHub call).
+    pub fn api_request_count(&self) -> u64 {
+        self.shared.api_requests.load(Ordering::Relaxed)
+    }
+
+    fn router(self) -> Router {
+        Router::new()
+            .route(
+                "/login/oauth/authorize",
+                get(authorize::show).post(authorize::submit),
+            )
+            .route("/login/oauth/access_token", post(token::exchange))
+            .merge(control::routes())
+            // Everything else is the REST API (or a 404 outside the prefix).
+            .fallback(api::dispatch)
+            .with_state(self)
+    }
+}

@@ -1,0 +1,136 @@
+//! Runtime state of the mock: seeded data plus issued codes and tokens.
+//!
+//! One std Mutex guards it all; handlers lock, copy out what they need, and unlock before
+//! any `.await`, so many concurrent clients never contend across I/O.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rand::distr::{Alphanumeric, SampleString};
+
+use super::data::{MockData, Org, User};
+use super::github::MockApp;
+use super::scopes::Scopes;
+
+/// GitHub's authorization codes live 10 minutes.
+pub(super) const CODE_TTL: Duration = Duration::from_secs(600);
+
+pub(super) struct Shared {
+    state: Mutex<State>,
+    /// REST requests seen, including refused ones (tests prove the hot path makes none).
+    pub api_requests: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(data: MockData) -> Shared {
+        let apps = data
+            .apps
+            .into_iter()
+            .map(|a| (a.client_id.clone(), a))
+            .collect();
+        Shared {
+            state: Mutex::new(State {
+                apps,
+                users: data.users,
+                orgs: data.orgs,
+                codes: HashMap::new(),
+                tokens: HashMap::new(),
+                failure: None,
+            }),
+            api_requests: AtomicU64::new(0),
+        }
+    }
+
+    /// A panic elsewhere must not take the mock down: keep using the data.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub(super) struct State {
+    pub apps: HashMap<String, MockApp>,
+    pub users: Vec<User>,
+    pub orgs: Vec<Org>,
+    pub codes: HashMap<String, Grant>,
+    pub tokens: HashMap<String, TokenGrant>,
+    /// Injected by `POST /_mock/fail`.
+    pub failure: Option<Failure>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Failure {
+    pub status: u16,
+    /// Also fail the OAuth token endpoint, not only the REST API.
+    pub oauth: bool,
+}
+
+/// What an authorization code was issued for.
+#[derive(Clone, Debug)]
+pub(super) struct Grant {
+    pub client_id: String,
+    /// The redirect_uri exactly as the authorize request gave it (None when omitted).
+    pub redirect_uri: Option<String>,
+    pub scopes: Scopes,
+    pub challenge: Option<String>,
+    pub user_id: u64,
+    pub expires: Instant,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct TokenGrant {
+    pub client_id: String,
+    pub user_id: u64,
+    pub scopes: Scopes,
+}
+
+impl State {
+    pub fn user_by_login(&self, login: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| u.login.eq_ignore_ascii_case(login))
+    }
+
+    pub fn user_by_id(&self, id: u64) -> Option<&User> {
+        self.users.iter().find(|u| u.id == id)
+    }
+
+    pub fn org(&self, login: &str) -> Option<&Org> {
+        self.orgs
+            .iter()
+            .find(|o| o.login.eq_ignore_ascii_case(login))
+    }
+
+    pub fn org_mut(&mut self, login: &str) -> Option<&mut Org> {
+        self.orgs
+            .iter_mut()
+            .find(|o| o.login.eq_ignore_ascii_case(login))
+    }
+
+    /// Store a grant and return its fresh code (20 hex characters, like GitHub's).
+    pub fn issue_code(&mut self, grant: Grant) -> String {
+        let now = Instant::now();
+        self.codes.retain(|_, g| g.expires > now);
+        let code: String = rand::random::<[u8; 10]>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.codes.insert(code.clone(), grant);
+        code
+    }
+
+    /// Remove the code whatever happens next: codes are single use even when the exchange fails.
+    pub fn take_code(&mut self, code: &str) -> Option<Grant> {
+        let now = Instant::now();
+        self.codes.retain(|_, g| g.expires > now);
+        self.codes.remove(code)
+    }
+
+    /// A new `gho_` token (the prefix GitHub uses for OAuth app user tokens).
+    pub fn issue_token(&mut self, grant: TokenGrant) -> String {
+        let token = format!("gho_{}", Alphanumeric.sample_string(&mut rand::rng(), 36));
+        self.tokens.insert(token.clone(), grant);
+        token
+    }
+}

@@ -1,0 +1,194 @@
+//! Every page and JSON error a person or a script can meet, each saying what happened and what
+//! to do next. Pages are self-contained HTML (inline CSS, no external fonts or scripts).
+
+mod html;
+
+pub use html::escape;
+
+use crate::reply::Reply;
+use serde_json::json;
+
+/// Everything that can stop a request, rendered for browsers (HTML) or API clients (JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// No or invalid credentials from an API client.
+    SignInRequired {
+        sign_in_url: String,
+    },
+    /// Signed in, but no allow rule admits this login.
+    Forbidden {
+        login: String,
+        sign_out_url: String,
+    },
+    /// `state` missing, unknown, reused or expired.
+    LoginExpired {
+        start_url: String,
+    },
+    /// GitHub refused or the person cancelled at GitHub.
+    LoginFailed {
+        reason: String,
+        start_url: String,
+    },
+    /// GitHub could not be reached during sign-in.
+    GithubUnavailable {
+        start_url: String,
+    },
+    /// The protected app did not answer.
+    UpstreamUnavailable,
+    NotFound,
+    BadRequest {
+        message: String,
+    },
+}
+
+impl Failure {
+    pub fn status(&self) -> u16 {
+        match self {
+            Failure::SignInRequired { .. } => 401,
+            Failure::Forbidden { .. } | Failure::LoginFailed { .. } => 403,
+            Failure::LoginExpired { .. } | Failure::BadRequest { .. } => 400,
+            Failure::GithubUnavailable { .. } | Failure::UpstreamUnavailable => 502,
+            Failure::NotFound => 404,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Failure::SignInRequired { .. } => "unauthorized",
+            Failure::Forbidden { .. } => "forbidden",
+            Failure::LoginExpired { .. } => "login_expired",
+            Failure::LoginFailed { .. } => "login_failed",
+            Failure::GithubUnavailable { .. } => "github_unavailable",
+            Failure::UpstreamUnavailable => "upstream_unavailable",
+            Failure::NotFound => "not_found",
+            Failure::BadRequest { .. } => "bad_request",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Failure::SignInRequired { .. } => {
+                "Sign-in required: send a session cookie from a GitHub sign-in.".into()
+            }
+            Failure::Forbidden { login, .. } => format!(
+                "You are signed in as {login}, but that account is not allowed here. Sign out and sign in with another account, or ask the owner of this app for access."
+            ),
+            Failure::LoginExpired { .. } => {
+                "Your sign-in attempt expired or was already used. Start again.".into()
+            }
+            Failure::LoginFailed { reason, .. } => {
+                format!("GitHub sign-in did not complete: {reason}. Start again.")
+            }
+            Failure::GithubUnavailable { .. } => {
+                "GitHub could not be reached to finish signing you in. Wait a moment and try again.".into()
+            }
+            Failure::UpstreamUnavailable => {
+                "The app behind this gate did not answer. Try again in a moment; if it keeps happening, tell the app's operator.".into()
+            }
+            Failure::NotFound => "Nothing here.".into(),
+            Failure::BadRequest { message } => message.clone(),
+        }
+    }
+
+    pub fn reply(&self, browser: bool) -> Reply {
+        let status = self.status();
+        let reply = if browser {
+            Reply::html(status, self.page())
+        } else {
+            let mut body = json!({"error": self.code(), "message": self.message()});
+            if let Failure::SignInRequired { sign_in_url } = self {
+                body["sign_in_url"] = json!(sign_in_url);
+            }
+            Reply::json(status, &body)
+        };
+        match self {
+            Failure::SignInRequired { .. } => {
+                reply.header("WWW-Authenticate", r#"Bearer realm="gatehouse""#)
+            }
+            _ => reply,
+        }
+    }
+
+    fn page(&self) -> String {
+        let message = escape(&self.message());
+        match self {
+            Failure::SignInRequired { sign_in_url } => html::page(
+                "Sign in required",
+                &message,
+                &html::button_link(sign_in_url, "Sign in with GitHub"),
+            ),
+            Failure::Forbidden { sign_out_url, .. } => html::page(
+                "Access denied",
+                &message,
+                &html::post_button(sign_out_url, "Sign out"),
+            ),
+            Failure::LoginExpired { start_url }
+            | Failure::LoginFailed { start_url, .. }
+            | Failure::GithubUnavailable { start_url } => html::page(
+                match self {
+                    Failure::LoginExpired { .. } => "Sign-in expired",
+                    Failure::LoginFailed { .. } => "Sign-in failed",
+                    _ => "GitHub is unreachable",
+                },
+                &message,
+                &html::button_link(start_url, "Sign in again"),
+            ),
+            Failure::UpstreamUnavailable => html::page(
+                "App unavailable",
+                &message,
+                &html::button_link("/", "Try again"),
+            ),
+            Failure::NotFound => html::page("Not found", &message, ""),
+            Failure::BadRequest { .. } => html::page(
+                "Bad request",
+                &message,
+                &html::button_link("/", "Go to the start page"),
+            ),
+        }
+    }
+}
+
+/// The sign-in page: a GitHub button that starts the login and returns to `start_url`'s `rd`.
+pub fn sign_in_page(host: &str, start_url: &str) -> Reply {
+    let message = format!(
+        "{} is protected by Gatehouse. Sign in with your GitHub account to continue.",
+        escape(host)
+    );
+    Reply::html(
+        200,
+        html::page(
+            "Sign in",
+            &message,
+            &html::button_link(start_url, "Sign in with GitHub"),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_401_has_www_authenticate_and_json() {
+        let r = Failure::SignInRequired {
+            sign_in_url: "/oauth2/start".into(),
+        }
+        .reply(false);
+        assert_eq!(r.status, 401);
+        assert!(r.headers.iter().any(|(n, _)| *n == "WWW-Authenticate"));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["error"], "unauthorized");
+    }
+
+    #[test]
+    fn forbidden_page_names_login_escaped() {
+        let r = Failure::Forbidden {
+            login: "<script>".into(),
+            sign_out_url: "/oauth2/sign_out".into(),
+        }
+        .reply(true);
+        let body = String::from_utf8(r.body.to_vec()).unwrap();
+        assert!(body.contains("&lt;script&gt;") && !body.contains("<script>"));
+        assert!(body.contains("Sign out"));
+    }
+}

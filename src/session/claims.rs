@@ -1,0 +1,30 @@
+//! The claims inside the session cookie (DESIGN.md "Session cookie").
+
+use serde::{Deserialize, Serialize};
+
+/// Only what headers and policy need, so a typical cookie stays well under 1 KB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// GitHub user id, as a string.
+    pub sub: String,
+    pub login: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub iat: u64,
+    pub exp: u64,
+    pub refreshed_at: u64,
+}
+
+impl SessionClaims {
+    pub fn is_live(&self, now: u64) -> bool {
+        self.iat <= now.saturating_add(60) && now < self.exp
+    }
+}

@@ -1,0 +1,257 @@
+//! Reading, writing, chunking and stripping Gatehouse's cookies in raw `Cookie` headers.
+
+use cookie::{Cookie, SameSite};
+use http::HeaderMap;
+use std::borrow::Cow;
+
+/// Above this many bytes a cookie value is split, keeping each `Set-Cookie` under browsers'
+/// 4096-byte limit together with its name and attributes.
+pub const CHUNK_SIZE: usize = 3800;
+/// Never read or clear more chunks than this; a session needing more is refused at write time.
+pub const MAX_CHUNKS: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct CookieSettings {
+    pub name: String,
+    pub secure: bool,
+    pub domain: Option<String>,
+}
+
+/// Every `name=value` pair of every `Cookie` header, in order.
+pub fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            Some((name.trim(), value))
+        })
+}
+
+/// The first value of cookie `name`.
+pub fn find_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    cookie_pairs(headers)
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+fn chunk_name(name: &str, i: usize) -> String {
+    format!("{name}_{i}")
+}
+
+/// The session cookie value, joined from `name_0`, `name_1`, … when it was split.
+pub fn read_session_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>> {
+    if let Some(v) = find_cookie(headers, name) {
+        return Some(Cow::Borrowed(v));
+    }
+    let mut joined = String::new();
+    for i in 0..MAX_CHUNKS {
+        match find_cookie(headers, &chunk_name(name, i)) {
+            Some(part) => joined.push_str(part),
+            None if i == 0 => return None,
+            None => break,
+        }
+    }
+    Some(Cow::Owned(joined))
+}
+
+/// Is `cookie_name` one of ours (the session cookie, a chunk, or a login-state cookie)?
+pub fn is_gatehouse_cookie(cookie_name: &str, session_name: &str) -> bool {
+    match cookie_name.strip_prefix(session_name) {
+        Some("") => true,
+        Some(rest) => match rest.strip_prefix('_') {
+            Some(suffix) => {
+                (!suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
+                    || suffix.starts_with("login")
+            }
+            None => false,
+        },
+        None => false,
+    }
+}
+
+/// The `Cookie` header without Gatehouse's cookies: `None` when nothing of ours was in it,
+/// `Some("")` when nothing else remains.
+pub fn strip_own_cookies(headers: &HeaderMap, session_name: &str) -> Option<String> {
+    let mut found = false;
+    let mut kept = String::new();
+    for (name, value) in cookie_pairs(headers) {
+        if is_gatehouse_cookie(name, session_name) {
+            found = true;
+            continue;
+        }
+        if !kept.is_empty() {
+            kept.push_str("; ");
+        }
+        kept.push_str(name);
+        kept.push('=');
+        kept.push_str(value);
+    }
+    found.then_some(kept)
+}
+
+/// One `Set-Cookie` value with Gatehouse's attributes.
+pub fn set_cookie(
+    settings: &CookieSettings,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age_secs: i64,
+) -> String {
+    let mut c = Cookie::build((name.to_string(), value.to_string()))
+        .path(path.to_string())
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(settings.secure)
+        .max_age(cookie::time::Duration::seconds(max_age_secs.max(0)));
+    if let Some(domain) = &settings.domain {
+        c = c.domain(domain.clone());
+    }
+    c.build().to_string()
+}
+
+/// `Set-Cookie` values that store `value` as the session, split when large, and expire any
+/// leftover form (whole or chunks) the browser sent, so a stale half never lingers.
+pub fn session_set_cookies(
+    settings: &CookieSettings,
+    value: &str,
+    max_age_secs: i64,
+    request_headers: &HeaderMap,
+) -> Option<Vec<String>> {
+    let name = &settings.name;
+    let mut out = Vec::new();
+    if value.len() <= CHUNK_SIZE {
+        out.push(set_cookie(settings, name, value, "/", max_age_secs));
+        for (i, _) in present_chunks(request_headers, name) {
+            out.push(set_cookie(settings, &chunk_name(name, i), "", "/", 0));
+        }
+    } else {
+        let chunks: Vec<&str> = value
+            .as_bytes()
+            .chunks(CHUNK_SIZE)
+            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+            .collect();
+        if chunks.len() > MAX_CHUNKS {
+            return None;
+        }
+        for (i, chunk) in chunks.iter().enumerate() {
+            out.push(set_cookie(
+                settings,
+                &chunk_name(name, i),
+                chunk,
+                "/",
+                max_age_secs,
+            ));
+        }
+        for (i, _) in present_chunks(request_headers, name).filter(|(i, _)| *i >= chunks.len()) {
+            out.push(set_cookie(settings, &chunk_name(name, i), "", "/", 0));
+        }
+        if find_cookie(request_headers, name).is_some() {
+            out.push(set_cookie(settings, name, "", "/", 0));
+        }
+    }
+    Some(out)
+}
+
+/// `Set-Cookie` values that end the session: the whole cookie and any chunk the browser has.
+pub fn clear_session_cookies(
+    settings: &CookieSettings,
+    request_headers: &HeaderMap,
+) -> Vec<String> {
+    let name = &settings.name;
+    let mut out = vec![set_cookie(settings, name, "", "/", 0)];
+    for (i, _) in present_chunks(request_headers, name) {
+        out.push(set_cookie(settings, &chunk_name(name, i), "", "/", 0));
+    }
+    out
+}
+
+fn present_chunks<'a>(
+    headers: &'a HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = (usize, &'a str)> + 'a {
+    cookie_pairs(headers).filter_map(move |(n, v)| {
+        let i: usize = n.strip_prefix(name)?.strip_prefix('_')?.parse().ok()?;
+        (i < MAX_CHUNKS).then_some((i, v))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(cookie: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::COOKIE, cookie.parse().unwrap());
+        h
+    }
+
+    fn settings() -> CookieSettings {
+        CookieSettings {
+            name: "_gatehouse".into(),
+            secure: true,
+            domain: None,
+        }
+    }
+
+    #[test]
+    fn finds_whole_and_chunked_values() {
+        let h = headers("a=1; _gatehouse=abc; b=2");
+        assert_eq!(read_session_value(&h, "_gatehouse").unwrap(), "abc");
+        let h = headers("_gatehouse_1=def; _gatehouse_0=abc");
+        assert_eq!(read_session_value(&h, "_gatehouse").unwrap(), "abcdef");
+        assert!(read_session_value(&headers("x=1"), "_gatehouse").is_none());
+    }
+
+    #[test]
+    fn strips_only_our_cookies() {
+        let h = headers(
+            "a=1; _gatehouse=abc; _gatehouse_0=x; _gatehouse_login_ab=y; _gatehouse_pref=keep; b=2",
+        );
+        assert_eq!(
+            strip_own_cookies(&h, "_gatehouse").unwrap(),
+            "a=1; _gatehouse_pref=keep; b=2"
+        );
+        assert_eq!(strip_own_cookies(&headers("a=1"), "_gatehouse"), None);
+        assert_eq!(
+            strip_own_cookies(&headers("_gatehouse=1"), "_gatehouse").unwrap(),
+            ""
+        );
+    }
+
+    #[test]
+    fn set_cookie_attributes() {
+        let c = set_cookie(&settings(), "_gatehouse", "v", "/", 60);
+        for part in [
+            "_gatehouse=v",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=60",
+        ] {
+            assert!(c.contains(part), "{c} lacks {part}");
+        }
+    }
+
+    #[test]
+    fn large_values_are_chunked_and_small_ones_clear_old_chunks() {
+        let big = "x".repeat(CHUNK_SIZE * 2 + 10);
+        let cookies = session_set_cookies(&settings(), &big, 60, &HeaderMap::new()).unwrap();
+        assert_eq!(cookies.len(), 3);
+        assert!(cookies[2].starts_with("_gatehouse_2="));
+        let old = headers("_gatehouse_0=a; _gatehouse_1=b");
+        let cookies = session_set_cookies(&settings(), "small", 60, &old).unwrap();
+        assert_eq!(cookies.len(), 3);
+        assert!(cookies[1].contains("Max-Age=0"));
+        let huge = "x".repeat(CHUNK_SIZE * (MAX_CHUNKS + 1));
+        assert!(session_set_cookies(&settings(), &huge, 60, &HeaderMap::new()).is_none());
+    }
+}
