@@ -21,6 +21,7 @@ mod redirect;
 mod scopes;
 mod state;
 mod token;
+mod validate;
 
 pub use github::{MockApp, MockError, MockGithub};
 pub use upstream::serve_demo_upstream;

@@ -35,7 +35,7 @@ mod tests {
 
     // The example from RFC 7636 appendix B.
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    const CHALLENGE: &str = "E9Melhoa2OwvFr2PEwCjmSqxpdbhjJeEpCZz7g1K6Ls";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
     #[test]
     fn rfc_example_verifies() {

@@ -1,0 +1,54 @@
+# Gatehouse container image.
+#
+#   docker build -t gatehouse .
+#   docker run --rm -p 4180:4180 \
+#     -e GH_CLIENT_ID=... -e GH_CLIENT_SECRET=... \
+#     -e GATEHOUSE_SESSION_SECRET="$(gatehouse gen-secret)" \
+#     -e GITHUB_USERS=octocat -e GATEHOUSE_PUBLIC_URL=http://localhost:4180 \
+#     -e GATEHOUSE_UPSTREAM=http://host.docker.internal:8080 \
+#     gatehouse
+#
+# The baked-in config is deploy/docker/gatehouse.toml (it lists the variables it reads).
+
+# ---- build ------------------------------------------------------------------------------
+FROM rust:1-bookworm AS builder
+
+# Pingora builds zlib-ng with cmake.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends cmake \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /build
+
+# Dependencies first, against stub sources, so this layer is reused until Cargo.toml or
+# Cargo.lock change. Declared [[bench]] targets get stubs too (cargo checks they exist).
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir -p src benches \
+ && echo 'fn main() {}' > src/main.rs \
+ && touch src/lib.rs \
+ && for b in $(sed -n '/^\[\[bench\]\]/,/^name/s/^name *= *"\(.*\)".*/\1/p' Cargo.toml); do \
+      echo 'fn main() {}' > "benches/$b.rs"; \
+    done \
+ && cargo build --release --locked \
+ && rm -rf src benches
+
+# The real sources. `touch` makes sure cargo rebuilds them rather than trusting the stubs.
+COPY . .
+RUN touch src/main.rs src/lib.rs \
+ && cargo build --release --locked --bin gatehouse \
+ && cp target/release/gatehouse /usr/local/bin/gatehouse
+
+# ---- run --------------------------------------------------------------------------------
+# glibc, libgcc and CA certificates, no shell; runs as uid 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot
+
+COPY --from=builder /usr/local/bin/gatehouse /usr/local/bin/gatehouse
+COPY deploy/docker/gatehouse.toml /etc/gatehouse/gatehouse.toml
+COPY config.example.toml /etc/gatehouse/config.example.toml
+
+ENV GATEHOUSE_CONFIG=/etc/gatehouse/gatehouse.toml
+USER nonroot:nonroot
+EXPOSE 4180
+
+ENTRYPOINT ["/usr/local/bin/gatehouse"]
+CMD ["run"]

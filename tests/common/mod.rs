@@ -1,0 +1,318 @@
+//! Test harness: the mock GitHub and the demo app in-process, the real `gatehouse` binary as a
+//! child process, all on ephemeral 127.0.0.1 ports.
+#![allow(dead_code)]
+
+use base64::Engine;
+use gatehouse::config::SessionKey;
+use gatehouse::mock::{serve_demo_upstream, MockApp, MockGithub};
+use gatehouse::session::{KeyRing, SessionClaims};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const CLIENT_ID: &str = "test-client-id";
+pub const CLIENT_SECRET: &str = "test-client-secret";
+/// Test session keys (base64 of 32 bytes): KEY_A, KEY_B.
+pub const KEY_A: [u8; 32] = [7; 32];
+pub const KEY_B: [u8; 32] = [9; 32];
+
+pub fn b64(key: &[u8; 32]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(key)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What to put in the gate's config.
+pub struct GateOptions {
+    pub allowed_users: Vec<&'static str>,
+    /// Keys in `session.secrets` order (first encrypts).
+    pub keys: Vec<[u8; 32]>,
+    /// Extra TOML appended to `[access]`.
+    pub access_extra: String,
+    /// Environment variables for the child.
+    pub env: Vec<(&'static str, String)>,
+    /// Upstream address; default the in-process demo app.
+    pub upstream: Option<SocketAddr>,
+}
+
+impl Default for GateOptions {
+    fn default() -> Self {
+        GateOptions {
+            allowed_users: vec!["OctoCat", "monalisa", "hubot"],
+            keys: vec![KEY_A],
+            access_extra: String::new(),
+            env: vec![],
+            upstream: None,
+        }
+    }
+}
+
+pub struct Harness {
+    pub gate: String,
+    pub gate_addr: SocketAddr,
+    pub mock: MockGithub,
+    pub mock_url: String,
+    pub upstream_url: String,
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn start_mock() -> (MockGithub, SocketAddr) {
+    let mock = MockGithub::demo();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(mock.clone().serve(listener));
+    (mock, addr)
+}
+
+pub async fn start_upstream() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_demo_upstream(listener));
+    addr
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_gatehouse")
+}
+
+impl Harness {
+    pub async fn start(opts: GateOptions) -> Harness {
+        let (mock, mock_addr) = start_mock().await;
+        let upstream = match opts.upstream {
+            Some(a) => a,
+            None => start_upstream().await,
+        };
+        let port = free_port();
+        let gate_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        mock.add_app(MockApp {
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            callback_url: format!("http://{gate_addr}/oauth2/callback"),
+        });
+        let users: Vec<String> = opts.allowed_users.iter().map(|u| format!("\"{u}\"")).collect();
+        let secrets: Vec<String> = opts.keys.iter().map(|k| format!("\"{}\"", b64(k))).collect();
+        let config = format!(
+            r#"
+[server]
+listen = "{gate_addr}"
+public_url = "http://{gate_addr}"
+threads = 2
+
+[upstream]
+url = "http://{upstream}"
+
+[github]
+client_id = "{CLIENT_ID}"
+client_secret = "${{TEST_GH_SECRET}}"
+web_url = "http://{mock_addr}"
+api_url = "http://{mock_addr}/api/v3"
+timeout = "3s"
+
+[session]
+secrets = [{secrets}]
+
+[access]
+allowed_users = [{users}]
+{extra}
+"#,
+            secrets = secrets.join(", "),
+            users = users.join(", "),
+            extra = opts.access_extra,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("gatehouse.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("gate.log")).unwrap();
+        let mut cmd = Command::new(binary());
+        cmd.args(["run", "--config"])
+            .arg(&config_path)
+            .env("TEST_GH_SECRET", CLIENT_SECRET)
+            .env("RUST_LOG", "info")
+            .env_remove("GITHUB_USERS")
+            .env_remove("GH_CLIENT_ID")
+            .env_remove("GH_CLIENT_SECRET")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start gatehouse");
+        let harness = Harness {
+            gate: format!("http://{gate_addr}"),
+            gate_addr,
+            mock,
+            mock_url: format!("http://{mock_addr}"),
+            upstream_url: format!("http://{upstream}"),
+            child,
+            dir,
+        };
+        harness.wait_ready().await;
+        harness
+    }
+
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.dir.path().join("gate.log")) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    async fn wait_ready(&self) {
+        let client = plain_client();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = client.get(format!("{}/ping", self.gate)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("gatehouse did not become ready; log:\n{}", self.log());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gate)
+    }
+
+    /// Sign in through the mock GitHub as `login`, landing on `rd`. Returns the callback response
+    /// (a 302 on success). The client keeps the cookies.
+    pub async fn sign_in(&self, client: &reqwest::Client, login: &str, rd: &str) -> reqwest::Response {
+        let callback = self.authorize(client, login, rd).await;
+        client.get(callback).send().await.unwrap()
+    }
+
+    /// Run `/oauth2/start` and the mock's consent form; returns the callback URL GitHub sends
+    /// the browser to (not yet visited).
+    pub async fn authorize(&self, client: &reqwest::Client, login: &str, rd: &str) -> String {
+        let start = client
+            .get(self.url("/oauth2/start"))
+            .query(&[("rd", rd)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(start.status(), 302, "start should redirect to GitHub");
+        let authorize = location(&start);
+        assert!(authorize.starts_with(&self.mock_url), "{authorize}");
+        let url = url::Url::parse(&authorize).unwrap();
+        let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        form.push(("login".into(), login.into()));
+        let consent = client
+            .post(format!("{}/login/oauth/authorize", self.mock_url))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(consent.status(), 302, "mock consent should redirect back");
+        location(&consent)
+    }
+}
+
+/// A browser-like client that keeps cookies and does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A client without cookies that does not follow redirects.
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+/// The `_gatehouse` cookie value set by a response.
+pub fn session_cookie(r: &reqwest::Response) -> String {
+    set_cookies(r)
+        .iter()
+        .find_map(|c| c.strip_prefix("_gatehouse="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .expect("a session cookie")
+}
+
+/// Mint a session cookie with a key, as any JOSE library holding the key could.
+pub fn mint(key: [u8; 32], claims: &SessionClaims) -> String {
+    let ring = KeyRing::new(&[SessionKey(key)]);
+    ring.seal(&serde_json::to_vec(claims).unwrap()).unwrap()
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+pub fn claims_for(login: &str, id: u64) -> SessionClaims {
+    let now = now();
+    SessionClaims {
+        sub: id.to_string(),
+        login: login.into(),
+        name: None,
+        email: Some(format!("{login}@example.com")),
+        avatar_url: None,
+        groups: vec![],
+        roles: vec![],
+        iat: now,
+        exp: now + 3600,
+        refreshed_at: now,
+    }
+}
+
+/// The JSON the demo app's `/echo` returns.
+pub async fn echo(client: &reqwest::Client, url: String, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+    let mut req = client.get(url).header("accept", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+}
+
+pub fn upstream_header<'a>(echo: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    echo["headers"][name].as_str()
+}
+
+pub fn tmp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
