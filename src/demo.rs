@@ -7,6 +7,7 @@ use crate::mock::github::{MockApp, MockGithub};
 use crate::mock::upstream::serve_demo_upstream;
 use base64::Engine;
 use rand::RngCore;
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
@@ -124,7 +125,9 @@ pub fn run(listen: SocketAddr) -> Result<(), DemoError> {
     let settings = config::load_str(&text, "the demo config", &|_| None)?;
     let app = App::new(settings).map_err(|e| DemoError::Setup(e.to_string()))?;
 
-    println!(
+    // A closed stdout (piped into `head`, say) must not stop the demo.
+    let _ = writeln!(
+        std::io::stdout().lock(),
         "\nGatehouse demo\n\n  open      http://{gate_addr}/\n  sign in   as octocat, monalisa or hubot (allowed) or mallory (not allowed)\n            on the mock GitHub page; nothing to register\n\n  mock GitHub  http://{mock_addr}  (API under /api/v3)\n  demo app     http://{upstream_addr}  (behind the gate; shows the identity headers it gets)\n\nCtrl-C stops everything.\n"
     );
     let result =

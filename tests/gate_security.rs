@@ -46,14 +46,28 @@ async fn spoofed_identity_headers_never_reach_the_upstream() {
     for (name, _) in SPOOFS {
         let lower = name.to_ascii_lowercase();
         if lower.contains('_') {
-            assert!(!headers.contains_key(&lower), "{name} passed through: {seen}");
+            assert!(
+                !headers.contains_key(&lower),
+                "{name} passed through: {seen}"
+            );
         }
     }
-    for absent in ["x-forwarded-groups", "x-forwarded-roles", "x-auth-request-user", "remote-user"] {
-        assert!(!headers.contains_key(absent), "{absent} passed through: {seen}");
+    for absent in [
+        "x-forwarded-groups",
+        "x-forwarded-roles",
+        "x-auth-request-user",
+        "remote-user",
+    ] {
+        assert!(
+            !headers.contains_key(absent),
+            "{absent} passed through: {seen}"
+        );
     }
     let text = seen.to_string();
-    assert!(!text.contains("admin") && !text.contains("10.9.9.9"), "{text}");
+    assert!(
+        !text.contains("admin") && !text.contains("10.9.9.9"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,7 +105,16 @@ async fn broken_cookies_count_as_anonymous_never_as_errors() {
         ring.seal(b"not json at all").unwrap()
     };
 
-    assert_eq!(echo(&plain_client(), h.url("/echo"), &[("cookie", &format!("_gatehouse={good}"))]).await.0, 200);
+    assert_eq!(
+        echo(
+            &plain_client(),
+            h.url("/echo"),
+            &[("cookie", &format!("_gatehouse={good}"))]
+        )
+        .await
+        .0,
+        200
+    );
     for (what, value) in [
         ("tampered", tampered.as_str()),
         ("truncated", truncated.as_str()),
@@ -130,7 +153,12 @@ async fn rotated_secrets_old_cookies_still_open_new_ones_use_the_first_key() {
     })
     .await;
     let old = mint(KEY_A, &claims_for("octocat", 583231));
-    let (status, seen) = echo(&plain_client(), h.url("/echo"), &[("cookie", &format!("_gatehouse={old}"))]).await;
+    let (status, seen) = echo(
+        &plain_client(),
+        h.url("/echo"),
+        &[("cookie", &format!("_gatehouse={old}"))],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(upstream_header(&seen, "x-forwarded-user"), Some("octocat"));
 
@@ -153,7 +181,9 @@ async fn rotated_secrets_old_cookies_still_open_new_ones_use_the_first_key() {
 async fn chunked_session_cookies_are_read_and_all_chunks_stripped() {
     let h = Harness::start(GateOptions::default()).await;
     let mut claims = claims_for("octocat", 583231);
-    claims.groups = (0..400).map(|i| format!("org-{i:04}/team-{i:04}")).collect();
+    claims.groups = (0..400)
+        .map(|i| format!("org-{i:04}/team-{i:04}"))
+        .collect();
     let token = mint(KEY_A, &claims);
     assert!(token.len() > 8000);
     let parts: Vec<&str> = token
@@ -205,7 +235,11 @@ async fn replay_with_the_original_login_cookie_is_refused() {
     let h = Harness::start(GateOptions::default()).await;
     let c = plain_client();
     let start = c.get(h.url("/oauth2/start?rd=/x")).send().await.unwrap();
-    let login_cookie = set_cookies(&start)[0].split(';').next().unwrap().to_string();
+    let login_cookie = set_cookies(&start)[0]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let authorize = url::Url::parse(&location(&start)).unwrap();
     let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
     form.push(("login".into(), "octocat".into()));
@@ -216,14 +250,32 @@ async fn replay_with_the_original_login_cookie_is_refused() {
         .await
         .unwrap();
     let callback = location(&consent);
-    let first = c.get(&callback).header("cookie", &login_cookie).send().await.unwrap();
+    let first = c
+        .get(&callback)
+        .header("cookie", &login_cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(first.status(), 302);
     assert_eq!(location(&first), "/x");
-    let again = c.get(&callback).header("cookie", &login_cookie).send().await.unwrap();
+    let again = c
+        .get(&callback)
+        .header("cookie", &login_cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 400);
     // A state that does not match its cookie is refused too.
     let forged = callback.replace("state=", "state=x");
-    assert_eq!(c.get(&forged).header("cookie", &login_cookie).send().await.unwrap().status(), 400);
+    assert_eq!(
+        c.get(&forged)
+            .header("cookie", &login_cookie)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,7 +298,9 @@ async fn open_redirect_attempts_land_on_root() {
     }
     // A same-origin absolute URL is reduced to its path.
     let client = browser();
-    let r = h.sign_in(&client, "octocat", &format!("{}/deep/link?q=1", h.gate)).await;
+    let r = h
+        .sign_in(&client, "octocat", &format!("{}/deep/link?q=1", h.gate))
+        .await;
     assert_eq!(location(&r), "/deep/link?q=1");
 }
 
@@ -259,7 +313,12 @@ async fn secrets_and_cookie_values_are_never_logged() {
     echo(&client, h.url("/echo?token=sekrit"), &[]).await;
     let log = h.log();
     assert!(log.contains("sign-in succeeded"), "{log}");
-    for secret in [CLIENT_SECRET, &b64(&KEY_A), &cookie[cookie.len() - 30..], "gho_"] {
+    for secret in [
+        CLIENT_SECRET,
+        &b64(&KEY_A),
+        &cookie[cookie.len() - 30..],
+        "gho_",
+    ] {
         assert!(!log.contains(secret), "log leaks {secret}");
     }
 }

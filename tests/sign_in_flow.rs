@@ -28,21 +28,40 @@ async fn happy_path_sets_session_and_forwards_identity() {
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=604800"] {
         assert!(cookie.contains(attr), "{cookie} lacks {attr}");
     }
-    assert!(!cookie.contains("Secure"), "plain-http public_url must not set Secure");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain-http public_url must not set Secure"
+    );
     let value = session_cookie(&r);
-    assert!(value.len() < 1024, "typical session is {} bytes", value.len());
+    assert!(
+        value.len() < 1024,
+        "typical session is {} bytes",
+        value.len()
+    );
     assert_eq!(value.split('.').count(), 5, "compact JWE");
 
     let api_calls = h.mock.api_request_count();
     let (status, seen) = echo(&client, h.url("/echo"), &[]).await;
     assert_eq!(status, 200);
     assert_eq!(upstream_header(&seen, "x-forwarded-user"), Some("octocat"));
-    assert_eq!(upstream_header(&seen, "x-forwarded-user-id"), Some("583231"));
-    assert_eq!(upstream_header(&seen, "x-forwarded-preferred-username"), Some("octocat"));
-    assert_eq!(upstream_header(&seen, "x-forwarded-email"), Some("octocat@example.com"));
+    assert_eq!(
+        upstream_header(&seen, "x-forwarded-user-id"),
+        Some("583231")
+    );
+    assert_eq!(
+        upstream_header(&seen, "x-forwarded-preferred-username"),
+        Some("octocat")
+    );
+    assert_eq!(
+        upstream_header(&seen, "x-forwarded-email"),
+        Some("octocat@example.com")
+    );
     assert_eq!(upstream_header(&seen, "x-forwarded-proto"), Some("http"));
     assert_eq!(upstream_header(&seen, "x-forwarded-for"), Some("127.0.0.1"));
-    assert!(upstream_header(&seen, "cookie").is_none(), "session cookie reached the app: {seen}");
+    assert!(
+        upstream_header(&seen, "cookie").is_none(),
+        "session cookie reached the app: {seen}"
+    );
 
     // The hot path never calls GitHub.
     for _ in 0..20 {
@@ -73,7 +92,10 @@ async fn unverified_primary_email_is_not_an_identity() {
     let (status, seen) = echo(&client, h.url("/echo"), &[]).await;
     assert_eq!(status, 200);
     assert_eq!(upstream_header(&seen, "x-forwarded-user"), Some("hubot"));
-    assert!(upstream_header(&seen, "x-forwarded-email").is_none(), "{seen}");
+    assert!(
+        upstream_header(&seen, "x-forwarded-email").is_none(),
+        "{seen}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,15 +113,34 @@ async fn not_allowed_user_gets_403_naming_the_login() {
     assert_eq!(page.status(), 403);
     let body = page.text().await.unwrap();
     assert!(body.contains("mallory"), "{body}");
-    assert!(body.contains("/oauth2/sign_out") && body.contains("Sign out"), "{body}");
+    assert!(
+        body.contains("/oauth2/sign_out") && body.contains("Sign out"),
+        "{body}"
+    );
 
     let api = client.get(h.url("/api/items")).send().await.unwrap();
     assert_eq!(api.status(), 403);
     let json: serde_json::Value = api.json().await.unwrap();
     assert_eq!(json["error"], "forbidden");
 
-    assert_eq!(client.get(h.url("/oauth2/auth")).send().await.unwrap().status(), 403);
-    assert_eq!(client.get(h.url("/oauth2/userinfo")).send().await.unwrap().status(), 403);
+    assert_eq!(
+        client
+            .get(h.url("/oauth2/auth"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        client
+            .get(h.url("/oauth2/userinfo"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,13 +175,20 @@ async fn org_and_team_allow_lists_use_active_memberships_only() {
         .send()
         .await
         .unwrap();
-    assert!(location(&start).contains("read%3Aorg"), "{}", location(&start));
+    assert!(
+        location(&start).contains("read%3Aorg"),
+        "{}",
+        location(&start)
+    );
 
     let client = browser();
     h.sign_in(&client, "octocat", "/").await;
     let (status, seen) = echo(&client, h.url("/echo"), &[]).await;
     assert_eq!(status, 200);
-    assert_eq!(upstream_header(&seen, "x-forwarded-groups"), Some("databio,databio/core"));
+    assert_eq!(
+        upstream_header(&seen, "x-forwarded-groups"),
+        Some("databio,databio/core")
+    );
 
     // hubot's databio membership is only pending: not admitted.
     let client = browser();
@@ -165,7 +213,10 @@ async fn forward_auth_endpoint_answers_202_401_403() {
     assert_eq!(ok.status(), 202);
     let header = |n: &str| ok.headers().get(n).map(|v| v.to_str().unwrap().to_string());
     assert_eq!(header("x-auth-request-user").as_deref(), Some("octocat"));
-    assert_eq!(header("x-auth-request-email").as_deref(), Some("octocat@example.com"));
+    assert_eq!(
+        header("x-auth-request-email").as_deref(),
+        Some("octocat@example.com")
+    );
     assert!(header("x-auth-request-groups").is_some());
 }
 
@@ -181,7 +232,9 @@ async fn sign_out_ends_the_session() {
     assert_eq!(location(&out), "/oauth2/sign_in");
     let cleared = set_cookies(&out);
     assert!(
-        cleared.iter().any(|c| c.starts_with("_gatehouse=;") && c.contains("Max-Age=0")),
+        cleared
+            .iter()
+            .any(|c| c.starts_with("_gatehouse=;") && c.contains("Max-Age=0")),
         "{cleared:?}"
     );
     assert_eq!(echo(&client, h.url("/echo"), &[]).await.0, 401);
@@ -218,7 +271,10 @@ async fn cancelling_at_github_shows_a_page_with_a_way_back() {
         .unwrap();
     assert_eq!(r.status(), 403);
     let body = r.text().await.unwrap();
-    assert!(body.contains("access was not granted") && body.contains("/oauth2/start"), "{body}");
+    assert!(
+        body.contains("access was not granted") && body.contains("/oauth2/start"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,9 +332,22 @@ async fn own_endpoints_ping_ready_sign_in_and_unknown() {
     let page = c.get(h.url("/oauth2/sign_in?rd=/x")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let body = page.text().await.unwrap();
-    assert!(body.contains("Sign in with GitHub") && body.contains("/oauth2/start?rd=%2Fx"), "{body}");
-    assert_eq!(c.get(h.url("/oauth2/nope")).send().await.unwrap().status(), 404);
-    assert_eq!(c.delete(h.url("/oauth2/start")).send().await.unwrap().status(), 405);
+    assert!(
+        body.contains("Sign in with GitHub") && body.contains("/oauth2/start?rd=%2Fx"),
+        "{body}"
+    );
+    assert_eq!(
+        c.get(h.url("/oauth2/nope")).send().await.unwrap().status(),
+        404
+    );
+    assert_eq!(
+        c.delete(h.url("/oauth2/start"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
     let anon = c.get(h.url("/oauth2/userinfo")).send().await.unwrap();
     assert_eq!(anon.status(), 401);
     assert!(anon.headers().get("www-authenticate").is_some());

@@ -105,8 +105,16 @@ impl Harness {
             client_secret: CLIENT_SECRET.into(),
             callback_url: format!("http://{gate_addr}/oauth2/callback"),
         });
-        let users: Vec<String> = opts.allowed_users.iter().map(|u| format!("\"{u}\"")).collect();
-        let secrets: Vec<String> = opts.keys.iter().map(|k| format!("\"{}\"", b64(k))).collect();
+        let users: Vec<String> = opts
+            .allowed_users
+            .iter()
+            .map(|u| format!("\"{u}\""))
+            .collect();
+        let secrets: Vec<String> = opts
+            .keys
+            .iter()
+            .map(|k| format!("\"{}\"", b64(k)))
+            .collect();
         let config = format!(
             r#"
 [server]
@@ -194,7 +202,12 @@ allowed_users = [{users}]
 
     /// Sign in through the mock GitHub as `login`, landing on `rd`. Returns the callback response
     /// (a 302 on success). The client keeps the cookies.
-    pub async fn sign_in(&self, client: &reqwest::Client, login: &str, rd: &str) -> reqwest::Response {
+    pub async fn sign_in(
+        &self,
+        client: &reqwest::Client,
+        login: &str,
+        rd: &str,
+    ) -> reqwest::Response {
         let callback = self.authorize(client, login, rd).await;
         client.get(callback).send().await.unwrap()
     }
@@ -298,7 +311,11 @@ pub fn claims_for(login: &str, id: u64) -> SessionClaims {
 }
 
 /// The JSON the demo app's `/echo` returns.
-pub async fn echo(client: &reqwest::Client, url: String, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+pub async fn echo(
+    client: &reqwest::Client,
+    url: String,
+    headers: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
     let mut req = client.get(url).header("accept", "application/json");
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -306,7 +323,10 @@ pub async fn echo(client: &reqwest::Client, url: String, headers: &[(&str, &str)
     let r = req.send().await.unwrap();
     let status = r.status().as_u16();
     let body = r.text().await.unwrap();
-    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+    )
 }
 
 pub fn upstream_header<'a>(echo: &'a serde_json::Value, name: &str) -> Option<&'a str> {

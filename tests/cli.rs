@@ -1,0 +1,236 @@
+//! The command line: gen-secret, check-config, run's start-up errors, and the demo end to end.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn gatehouse(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(binary());
+    cmd.args(args)
+        .env_remove("GH_CLIENT_ID")
+        .env_remove("GH_CLIENT_SECRET")
+        .env_remove("GITHUB_USERS")
+        .env_remove("GATEHOUSE_SESSION_SECRET")
+        .env_remove("GATEHOUSE_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn write_config(dir: &tempfile::TempDir, text: &str) -> String {
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn gen_secret_prints_fresh_32_byte_keys() {
+    let a = gatehouse(&["gen-secret"], &[]);
+    let b = gatehouse(&["gen-secret"], &[]);
+    assert!(a.status.success());
+    let a = String::from_utf8(a.stdout).unwrap();
+    let b = String::from_utf8(b.stdout).unwrap();
+    assert_ne!(a, b);
+    let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, a.trim()).unwrap();
+    assert_eq!(key.len(), 32);
+}
+
+#[test]
+fn check_config_lists_every_problem_with_key_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        "[server]\nlisten = \"localhost\"\n[session]\nsecrets = [\"short\"]\n[access]\nallowed_users = []\n",
+    );
+    let out = gatehouse(&["check-config", "--config", &path], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    for needle in [
+        "github.client_id: GitHub OAuth is not configured: set github.client_id or GH_CLIENT_ID",
+        "github.client_secret",
+        "session.secrets[0]: is not 32 bytes of base64",
+        "gatehouse gen-secret",
+        "server.listen",
+        "access.allowed_users: nobody is allowed in",
+        "allow_any_github_user = true",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn check_config_names_unknown_keys_and_missing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, "[acces]\nallowed_users = [\"a\"]\n");
+    let err =
+        String::from_utf8(gatehouse(&["check-config", "--config", &path], &[]).stderr).unwrap();
+    assert!(err.contains("acces"), "{err}");
+    let out = gatehouse(
+        &["check-config", "--config", "/nonexistent/gatehouse.toml"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("--config") && err.contains("/nonexistent/gatehouse.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_config_accepts_env_only_secrets_and_masks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, "[access]\nallowed_users = [\"octocat\"]\n");
+    let key = b64(&KEY_A);
+    let out = gatehouse(
+        &["check-config", "--config", &path],
+        &[
+            ("GH_CLIENT_ID", "cid-123"),
+            ("GH_CLIENT_SECRET", "very-secret-value"),
+            ("GATEHOUSE_SESSION_SECRET", &key),
+        ],
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("cid-123") && stdout.contains("OK"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("very-secret-value") && !stdout.contains(&key),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_refuses_a_bad_config_and_a_busy_port_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, "");
+    let out = gatehouse(&["run", "--config", &path], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("github.client_id"));
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let path = write_config(
+        &dir,
+        &format!(
+            "[server]\nlisten = \"{addr}\"\n[github]\nclient_id = \"x\"\nclient_secret = \"y\"\n[session]\nsecrets = [\"{}\"]\n[access]\nallowed_users = [\"a\"]\n",
+            b64(&KEY_A)
+        ),
+    );
+    let started = Instant::now();
+    let out = gatehouse(&["run", "--config", &path], &[]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("server.listen") && err.contains(&addr.to_string()),
+        "{err}"
+    );
+}
+
+/// `gatehouse demo`: the mock GitHub, demo app and gate from one command, clicked through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_a_working_sign_in() {
+    let port = free_port();
+    let mut child = Command::new(binary())
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Keep draining stdout so the demo never writes into a closed pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.trim().strip_prefix("mock GitHub") {
+                let _ = tx.send(
+                    rest.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+        }
+    });
+    let mock_url = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("demo prints the mock GitHub URL");
+    let gate = format!("http://127.0.0.1:{port}");
+    let client = browser();
+    let mut ready = false;
+    for _ in 0..200 {
+        if client.get(format!("{gate}/ping")).send().await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "demo gate did not start: {:?}", child.try_wait());
+
+    // Browser: app → start → mock GitHub page → pick octocat → callback → app.
+    let r = client
+        .get(format!("{gate}/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let start = client
+        .get(format!("{gate}{}", location(&r)))
+        .send()
+        .await
+        .unwrap();
+    let authorize = location(&start);
+    assert!(authorize.starts_with(&mock_url), "{authorize}");
+    let page = client
+        .get(&authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in as octocat"), "{page}");
+    let mut form: Vec<(String, String)> = url::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    form.push(("login".into(), "octocat".into()));
+    let consent = client
+        .post(format!("{mock_url}/login/oauth/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let back = client.get(location(&consent)).send().await.unwrap();
+    assert_eq!(back.status(), 302);
+    assert_eq!(location(&back), "/");
+    let app = client
+        .get(format!("{gate}/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.status(), 200);
+    let html = app.text().await.unwrap();
+    assert!(
+        html.contains("octocat") && html.contains("X-Forwarded-User"),
+        "{html}"
+    );
+
+    let _ = child.kill();
+    let _ = child.wait();
+}
