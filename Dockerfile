@@ -1,7 +1,7 @@
 # Gatehouse container image.
 #
 #   docker build -t gatehouse .
-#   docker run --rm -p 4180:4180 \
+#   docker run --rm -p 4180:4180 --add-host=host.docker.internal:host-gateway \
 #     -e GH_CLIENT_ID=... -e GH_CLIENT_SECRET=... \
 #     -e GATEHOUSE_SESSION_SECRET="$(gatehouse gen-secret)" \
 #     -e GITHUB_USERS=octocat -e GATEHOUSE_PUBLIC_URL=http://localhost:4180 \

@@ -234,3 +234,63 @@ async fn demo_serves_a_working_sign_in() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `gatehouse mock-github` for users' own CI: prints its URLs and enforces GitHub's rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_github_command_serves_oauth_and_api() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(
+        &users,
+        "[[users]]\nlogin = \"ci-bot\"\nid = 99\nemails = [{ email = \"ci@example.com\", primary = true, verified = true }]\n",
+    )
+    .unwrap();
+    let mut child = Command::new(binary())
+        .args([
+            "mock-github",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--users",
+        ])
+        .arg(&users)
+        .args(["--client-id", "cid", "--client-secret", "csecret"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("mock-github prints its URL");
+    assert!(first.contains(&format!("127.0.0.1:{port}")), "{first}");
+
+    let base = format!("http://127.0.0.1:{port}");
+    let page = plain_client()
+        .get(format!(
+            "{base}/login/oauth/authorize?client_id=cid&redirect_uri=http://127.0.0.1:4180/oauth2/callback&scope=read:user&state=s"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in as ci-bot"), "{page}");
+    // GitHub refuses REST calls without a User-Agent; so does the mock.
+    let r = reqwest::Client::new()
+        .get(format!("{base}/api/v3/user"))
+        .bearer_auth("gho_whatever")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let _ = child.kill();
+    let _ = child.wait();
+}

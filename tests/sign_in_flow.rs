@@ -352,3 +352,49 @@ async fn own_endpoints_ping_ready_sign_in_and_unknown() {
     assert_eq!(anon.status(), 401);
     assert!(anon.headers().get("www-authenticate").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_client_secret_is_reported_as_the_operators_problem() {
+    let h = Harness::start(GateOptions {
+        client_secret: "not-the-secret",
+        ..Default::default()
+    })
+    .await;
+    let client = browser();
+    let callback = h.authorize(&client, "octocat", "/").await;
+    let r = client
+        .get(callback)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("github.client_secret"), "{body}");
+    let log = h.log();
+    assert!(log.contains("incorrect_client_credentials"), "{log}");
+    assert!(!log.contains("not-the-secret"), "secret in log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_takes_rd_from_x_auth_request_redirect_like_oauth2_proxy() {
+    let h = Harness::start(GateOptions::default()).await;
+    let client = browser();
+    let start = client
+        .get(h.url("/oauth2/start"))
+        .header("x-auth-request-redirect", "/reports?year=2026&q=a%20b")
+        .send()
+        .await
+        .unwrap();
+    let authorize = url::Url::parse(&location(&start)).unwrap();
+    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    form.push(("login".into(), "octocat".into()));
+    let consent = client
+        .post(format!("{}/login/oauth/authorize", h.mock_url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let back = client.get(location(&consent)).send().await.unwrap();
+    assert_eq!(location(&back), "/reports?year=2026&q=a%20b");
+}

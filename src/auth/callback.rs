@@ -72,9 +72,17 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
             let failure = if e.is_unavailable() {
                 tracing::warn!(error = %e, "sign-in failed: GitHub unavailable");
                 Failure::GithubUnavailable { start_url }
-            } else if matches!(e, GithubError::OAuth { .. }) {
-                tracing::info!(error = %e, "sign-in refused by GitHub");
-                Failure::LoginExpired { start_url }
+            } else if let GithubError::OAuth { error, .. } = &e {
+                if error == "bad_verification_code" {
+                    tracing::info!(error = %e, "sign-in refused by GitHub");
+                    Failure::LoginExpired { start_url }
+                } else {
+                    // incorrect_client_credentials, redirect_uri_mismatch, …: our settings.
+                    tracing::error!(error = %e, "GitHub rejected the OAuth settings: check github.client_id, github.client_secret and the app's callback URL");
+                    Failure::GatewayMisconfigured {
+                        error: error.clone(),
+                    }
+                }
             } else {
                 tracing::warn!(error = %e, "sign-in failed");
                 Failure::LoginFailed {

@@ -1,6 +1,6 @@
 //! The small endpoints: sign-in page, sign-out, userinfo, forward-auth.
 
-use super::access::{check, Access};
+use super::access::{check, Access, DenyAs};
 use super::query_param;
 use super::redirect::safe_redirect;
 use crate::app::App;
@@ -34,7 +34,7 @@ pub fn sign_out(app: &App, req: &Parts) -> Reply {
 
 /// `GET /oauth2/userinfo`: JSON of the current identity.
 pub fn userinfo(app: &App, req: &Parts, now: u64) -> Reply {
-    match check(app, req, now, false) {
+    match check(app, req, now, DenyAs::Api) {
         Access::Allow(identity) => Reply::json(200, &identity.userinfo_json()),
         Access::Deny(reply) => reply,
     }
@@ -43,7 +43,7 @@ pub fn userinfo(app: &App, req: &Parts, now: u64) -> Reply {
 /// `GET /oauth2/auth`: for nginx `auth_request`, Traefik and Caddy forward-auth. Always 401
 /// (never a redirect) when signed out, so the proxy in front decides what to do.
 pub fn forward_auth(app: &App, req: &Parts, now: u64) -> Reply {
-    match check(app, req, now, false) {
+    match check(app, req, now, DenyAs::Api) {
         Access::Allow(identity) => {
             let mut reply = Reply::empty(202)
                 .header("X-Auth-Request-User", identity.login.clone())

@@ -8,9 +8,17 @@ use crate::reply::Reply;
 use crate::session::cookies::set_cookie;
 use http::request::Parts;
 
+/// `rd` comes from the query, or from `X-Auth-Request-Redirect` as oauth2-proxy accepts it
+/// (nginx `auth_request` setups pass the original `$request_uri` there, unescaped).
 pub fn start(app: &App, req: &Parts, now: u64) -> Reply {
+    let from_header = || {
+        req.headers
+            .get("x-auth-request-redirect")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let rd = safe_redirect(
-        query_param(req, "rd").as_deref(),
+        query_param(req, "rd").or_else(from_header).as_deref(),
         &app.settings.public_url,
         &app.settings.proxy_prefix,
     );

@@ -8,7 +8,11 @@ mod server;
 pub use server::{serve, ServeError};
 
 use crate::app::App;
-use crate::auth::{self, access::Access, client_kind::is_browser_navigation};
+use crate::auth::{
+    self,
+    access::{Access, DenyAs},
+    client_kind::is_browser_navigation,
+};
 use crate::identity::Identity;
 use crate::pages::Failure;
 use crate::session::{cookies::strip_own_cookies, unix_now};
@@ -64,8 +68,7 @@ impl ProxyHttp for Gate {
             respond::write_reply(session, reply).await?;
             return Ok(true);
         }
-        let browser = is_browser_navigation(req);
-        match auth::access::check(&self.app, req, now, browser) {
+        match auth::access::check(&self.app, req, now, DenyAs::Negotiate) {
             Access::Allow(identity) => {
                 ctx.identity = Some(identity);
                 Ok(false)

@@ -33,6 +33,10 @@ pub enum Failure {
     GithubUnavailable {
         start_url: String,
     },
+    /// GitHub rejected this gate's own OAuth settings: only the operator can fix it.
+    GatewayMisconfigured {
+        error: String,
+    },
     /// The protected app did not answer.
     UpstreamUnavailable,
     NotFound,
@@ -48,6 +52,7 @@ impl Failure {
             Failure::Forbidden { .. } | Failure::LoginFailed { .. } => 403,
             Failure::LoginExpired { .. } | Failure::BadRequest { .. } => 400,
             Failure::GithubUnavailable { .. } | Failure::UpstreamUnavailable => 502,
+            Failure::GatewayMisconfigured { .. } => 500,
             Failure::NotFound => 404,
         }
     }
@@ -59,6 +64,7 @@ impl Failure {
             Failure::LoginExpired { .. } => "login_expired",
             Failure::LoginFailed { .. } => "login_failed",
             Failure::GithubUnavailable { .. } => "github_unavailable",
+            Failure::GatewayMisconfigured { .. } => "gateway_misconfigured",
             Failure::UpstreamUnavailable => "upstream_unavailable",
             Failure::NotFound => "not_found",
             Failure::BadRequest { .. } => "bad_request",
@@ -82,6 +88,9 @@ impl Failure {
             Failure::GithubUnavailable { .. } => {
                 "GitHub could not be reached to finish signing you in. Wait a moment and try again.".into()
             }
+            Failure::GatewayMisconfigured { error } => format!(
+                "GitHub rejected this site's sign-in settings ({error}). Nothing you can do will fix this: please tell the site's operator, who should check github.client_id, github.client_secret and the callback URL registered at GitHub."
+            ),
             Failure::UpstreamUnavailable => {
                 "The app behind this gate did not answer. Try again in a moment; if it keeps happening, tell the app's operator.".into()
             }
@@ -138,6 +147,9 @@ impl Failure {
                 &message,
                 &html::button_link("/", "Try again"),
             ),
+            Failure::GatewayMisconfigured { .. } => {
+                html::page("Sign-in is misconfigured", &message, "")
+            }
             Failure::NotFound => html::page("Not found", &message, ""),
             Failure::BadRequest { .. } => html::page(
                 "Bad request",

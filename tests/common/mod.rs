@@ -41,6 +41,8 @@ pub struct GateOptions {
     pub env: Vec<(&'static str, String)>,
     /// Upstream address; default the in-process demo app.
     pub upstream: Option<SocketAddr>,
+    /// The client secret the gate is configured with; default the one the mock expects.
+    pub client_secret: &'static str,
 }
 
 impl Default for GateOptions {
@@ -51,6 +53,7 @@ impl Default for GateOptions {
             access_extra: String::new(),
             env: vec![],
             upstream: None,
+            client_secret: CLIENT_SECRET,
         }
     }
 }
@@ -150,7 +153,7 @@ allowed_users = [{users}]
         let mut cmd = Command::new(binary());
         cmd.args(["run", "--config"])
             .arg(&config_path)
-            .env("TEST_GH_SECRET", CLIENT_SECRET)
+            .env("TEST_GH_SECRET", opts.client_secret)
             .env("RUST_LOG", "info")
             .env_remove("GITHUB_USERS")
             .env_remove("GH_CLIENT_ID")
