@@ -2,7 +2,6 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -143,29 +142,16 @@ fn run_refuses_a_bad_config_and_a_busy_port_quickly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_a_working_sign_in() {
     let port = free_port();
-    let mut child = Command::new(binary())
-        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Keep draining stdout so the demo never writes into a closed pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.trim().strip_prefix("mock GitHub") {
-                let _ = tx.send(
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-        }
-    });
-    let mock_url = rx
-        .recv_timeout(Duration::from_secs(20))
+    let (mut child, lines) = spawn_reading_stdout(
+        Command::new(binary())
+            .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null()),
+    );
+    let mock_url = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(20)).ok())
+        .find_map(|l| {
+            let rest = l.trim().strip_prefix("mock GitHub")?.to_string();
+            rest.split_whitespace().next().map(str::to_string)
+        })
         .expect("demo prints the mock GitHub URL");
     let gate = format!("http://127.0.0.1:{port}");
     let client = browser();
@@ -180,12 +166,7 @@ async fn demo_serves_a_working_sign_in() {
     assert!(ready, "demo gate did not start: {:?}", child.try_wait());
 
     // Browser: app → start → mock GitHub page → pick octocat → callback → app.
-    let r = client
-        .get(format!("{gate}/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let r = navigate(&client, format!("{gate}/")).await;
     assert_eq!(r.status(), 302);
     let start = client
         .get(format!("{gate}{}", location(&r)))
@@ -203,27 +184,11 @@ async fn demo_serves_a_working_sign_in() {
         .await
         .unwrap();
     assert!(page.contains("Sign in as octocat"), "{page}");
-    let mut form: Vec<(String, String)> = url::Url::parse(&authorize)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
-    form.push(("login".into(), "octocat".into()));
-    let consent = client
-        .post(format!("{mock_url}/login/oauth/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let back = client.get(location(&consent)).send().await.unwrap();
+    let callback = consent(&client, &authorize, "octocat").await;
+    let back = client.get(callback).send().await.unwrap();
     assert_eq!(back.status(), 302);
     assert_eq!(location(&back), "/");
-    let app = client
-        .get(format!("{gate}/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let app = navigate(&client, format!("{gate}/")).await;
     assert_eq!(app.status(), 200);
     let html = app.text().await.unwrap();
     assert!(
@@ -246,26 +211,18 @@ async fn mock_github_command_serves_oauth_and_api() {
         "[[users]]\nlogin = \"ci-bot\"\nid = 99\nemails = [{ email = \"ci@example.com\", primary = true, verified = true }]\n",
     )
     .unwrap();
-    let mut child = Command::new(binary())
-        .args([
-            "mock-github",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--users",
-        ])
-        .arg(&users)
-        .args(["--client-id", "cid", "--client-secret", "csecret"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut child, rx) = spawn_reading_stdout(
+        Command::new(binary())
+            .args([
+                "mock-github",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--users",
+            ])
+            .arg(&users)
+            .args(["--client-id", "cid", "--client-secret", "csecret"])
+            .stderr(Stdio::null()),
+    );
     let first = rx
         .recv_timeout(Duration::from_secs(20))
         .expect("mock-github prints its URL");

@@ -9,6 +9,8 @@
 //!   in front of the real binary, the mock GitHub and the demo app signs people in and passes
 //!   their identity to the app.
 
+mod common;
+use common::{browser, free_port, location};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -442,14 +444,6 @@ fn nginx_available() -> bool {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Replace `from` with `to`, insisting `from` occurs exactly once, so a changed file breaks
 /// the test loudly instead of silently testing something else.
 fn replace_once(text: &str, from: &str, to: &str, what: &str) -> String {
@@ -579,23 +573,6 @@ async fn wait_for_port(port: u16, what: &str, log: &Path) {
     );
 }
 
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .expect("a Location header")
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 /// Sign in through nginx and the mock GitHub as `login`, starting from `path`; returns where
 /// the callback sends the browser.
 async fn sign_in_through_nginx(
@@ -615,16 +592,7 @@ async fn sign_in_through_nginx(
     assert_eq!(page.status(), 302, "signed out: nginx should redirect");
     let authorize = url::Url::parse(&location(&page)).unwrap();
     assert_eq!(authorize.port(), Some(mock.port()), "{authorize}");
-    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
-    form.push(("login".into(), login.into()));
-    let consent = client
-        .post(format!("http://{mock}/login/oauth/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(consent.status(), 302, "mock consent should redirect back");
-    let callback = location(&consent);
+    let callback = common::consent(client, authorize.as_str(), login).await;
     assert!(
         callback.starts_with(&format!("{site}/oauth2/callback?")),
         "{callback}"

@@ -240,16 +240,7 @@ async fn replay_with_the_original_login_cookie_is_refused() {
         .next()
         .unwrap()
         .to_string();
-    let authorize = url::Url::parse(&location(&start)).unwrap();
-    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
-    form.push(("login".into(), "octocat".into()));
-    let consent = c
-        .post(format!("{}/login/oauth/authorize", h.mock_url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let callback = location(&consent);
+    let callback = consent(&c, &location(&start), "octocat").await;
     let first = c
         .get(&callback)
         .header("cookie", &login_cookie)

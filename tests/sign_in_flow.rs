@@ -9,12 +9,7 @@ async fn happy_path_sets_session_and_forwards_identity() {
     let client = browser();
 
     // Anonymous browser navigation is sent to sign in, keeping where it was going.
-    let r = client
-        .get(h.url("/echo?x=1"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let r = navigate(&client, h.url("/echo?x=1")).await;
     assert_eq!(r.status(), 302);
     assert_eq!(location(&r), "/oauth2/start?rd=%2Fecho%3Fx%3D1");
 
@@ -104,12 +99,7 @@ async fn not_allowed_user_gets_403_naming_the_login() {
     let client = browser();
     assert_eq!(h.sign_in(&client, "mallory", "/").await.status(), 302);
 
-    let page = client
-        .get(h.url("/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let page = navigate(&client, h.url("/")).await;
     assert_eq!(page.status(), 403);
     let body = page.text().await.unwrap();
     assert!(body.contains("mallory"), "{body}");
@@ -262,13 +252,8 @@ async fn cancelling_at_github_shows_a_page_with_a_way_back() {
         .unwrap()
         .1
         .into_owned();
-    let r = client
-        .get(h.url("/oauth2/callback"))
-        .query(&[("error", "access_denied"), ("state", state.as_str())])
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let cancelled = format!("/oauth2/callback?error=access_denied&state={state}");
+    let r = navigate(&client, h.url(&cancelled)).await;
     assert_eq!(r.status(), 403);
     let body = r.text().await.unwrap();
     assert!(
@@ -287,12 +272,7 @@ async fn github_down_during_sign_in_is_a_502_that_says_so() {
         .send()
         .await
         .unwrap();
-    let r = client
-        .get(callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let r = navigate(&client, callback).await;
     assert_eq!(r.status(), 502);
     assert!(r.text().await.unwrap().contains("GitHub"));
     assert!(!h.log().contains(CLIENT_SECRET), "secret in log");
@@ -308,13 +288,10 @@ async fn upstream_down_is_a_502_page() {
     .await;
     let client = browser();
     h.sign_in(&client, "octocat", "/").await;
-    let page = client
-        .get(h.url("/"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let page = navigate(&client, h.url("/")).await;
     assert_eq!(page.status(), 502);
+    // The gate closes the connection after a failed proxy, and says so.
+    assert_eq!(page.headers().get("connection").unwrap(), "close");
     assert!(page.text().await.unwrap().contains("did not answer"));
     let api = client.get(h.url("/x")).send().await.unwrap();
     assert_eq!(api.status(), 502);
@@ -362,12 +339,7 @@ async fn wrong_client_secret_is_reported_as_the_operators_problem() {
     .await;
     let client = browser();
     let callback = h.authorize(&client, "octocat", "/").await;
-    let r = client
-        .get(callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let r = navigate(&client, callback).await;
     assert_eq!(r.status(), 500);
     let body = r.text().await.unwrap();
     assert!(body.contains("github.client_secret"), "{body}");
@@ -386,15 +358,7 @@ async fn start_takes_rd_from_x_auth_request_redirect_like_oauth2_proxy() {
         .send()
         .await
         .unwrap();
-    let authorize = url::Url::parse(&location(&start)).unwrap();
-    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
-    form.push(("login".into(), "octocat".into()));
-    let consent = client
-        .post(format!("{}/login/oauth/authorize", h.mock_url))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let back = client.get(location(&consent)).send().await.unwrap();
+    let callback = consent(&client, &location(&start), "octocat").await;
+    let back = client.get(callback).send().await.unwrap();
     assert_eq!(location(&back), "/reports?year=2026&q=a%20b");
 }

@@ -143,6 +143,8 @@ impl ProxyHttp for Gate {
             (ErrorSource::Downstream, _) => 400,
             _ => 500,
         };
+        // Pingora closes the connection after a failure; say so, or a client may reuse it.
+        session.set_keepalive(None);
         if code == 502 {
             tracing::warn!(error = %e, "upstream unavailable");
             let browser = is_browser_navigation(session.req_header());

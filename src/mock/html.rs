@@ -3,21 +3,8 @@
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
-/// Escape text for element content and quoted attribute values.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+/// The same escaping as Gatehouse's own pages.
+pub(super) use crate::pages::escape;
 
 const STYLE: &str = "body{font-family:-apple-system,system-ui,sans-serif;background:#f6f8fa;\
 color:#1f2328;margin:0;padding:1rem}main{max-width:34rem;margin:2rem auto;background:#fff;\

@@ -227,18 +227,45 @@ allowed_users = [{users}]
         assert_eq!(start.status(), 302, "start should redirect to GitHub");
         let authorize = location(&start);
         assert!(authorize.starts_with(&self.mock_url), "{authorize}");
-        let url = url::Url::parse(&authorize).unwrap();
-        let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        form.push(("login".into(), login.into()));
-        let consent = client
-            .post(format!("{}/login/oauth/authorize", self.mock_url))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(consent.status(), 302, "mock consent should redirect back");
-        location(&consent)
+        consent(client, &authorize, login).await
     }
+}
+
+/// Submit the mock GitHub's consent form for `authorize` (where the gate sent the browser) as
+/// `login`. Returns the callback URL GitHub sends the browser back to.
+pub async fn consent(client: &reqwest::Client, authorize: &str, login: &str) -> String {
+    let url = url::Url::parse(authorize).unwrap();
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.push(("login".into(), login.into()));
+    let r = client
+        .post(format!(
+            "{}/login/oauth/authorize",
+            url.origin().ascii_serialization()
+        ))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "mock consent should redirect back");
+    location(&r)
+}
+
+/// Start `cmd` with stdout piped; every line arrives on the receiver. Stdout keeps being read,
+/// so the child never writes into a closed pipe.
+pub fn spawn_reading_stdout(cmd: &mut Command) -> (Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
 }
 
 /// A browser-like client that keeps cookies and does not follow redirects.
@@ -255,6 +282,16 @@ pub fn plain_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
+        .unwrap()
+}
+
+/// A browser navigation (`Accept: text/html`) to `url`.
+pub async fn navigate(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> reqwest::Response {
+    client
+        .get(url)
+        .header("accept", "text/html")
+        .send()
+        .await
         .unwrap()
 }
 

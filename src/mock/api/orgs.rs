@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::super::data::MemberState;
+use super::super::data::{MemberState, Org};
 use super::paginate::paginate;
 use super::{json as shapes, not_found, Ctx};
 
@@ -20,22 +20,27 @@ fn list_url(ctx: &Ctx<'_>) -> String {
     format!("{}{}", ctx.api_base, ctx.path)
 }
 
+/// Orgs where the token's user is an active member, mapped by `f` (with the login).
+fn map_active_orgs<T>(ctx: &Ctx<'_>, f: impl Fn(&Org, &str) -> Vec<T>) -> Vec<T> {
+    let st = ctx.mock.shared.lock();
+    let login = st
+        .user_by_id(ctx.token.user_id)
+        .map(|u| u.login.clone())
+        .unwrap_or_default();
+    st.orgs
+        .iter()
+        .filter(|o| {
+            o.member(&login)
+                .is_some_and(|m| m.state == MemberState::Active)
+        })
+        .flat_map(|o| f(o, &login))
+        .collect()
+}
+
 /// `GET /user/orgs`: orgs where the user is an active member.
 pub(super) fn list(ctx: &Ctx<'_>) -> Response {
     let items: Vec<Value> = if reads_orgs(ctx) {
-        let st = ctx.mock.shared.lock();
-        let login = st
-            .user_by_id(ctx.token.user_id)
-            .map(|u| u.login.clone())
-            .unwrap_or_default();
-        st.orgs
-            .iter()
-            .filter(|o| {
-                o.member(&login)
-                    .is_some_and(|m| m.state == MemberState::Active)
-            })
-            .map(|o| shapes::org(o, &ctx.api_base))
-            .collect()
+        map_active_orgs(ctx, |o, _| vec![shapes::org(o, &ctx.api_base)])
     } else {
         Vec::new()
     };
@@ -47,26 +52,13 @@ pub(super) fn teams(ctx: &Ctx<'_>) -> Response {
     if !reads_orgs(ctx) {
         return not_found();
     }
-    let items: Vec<Value> = {
-        let st = ctx.mock.shared.lock();
-        let login = st
-            .user_by_id(ctx.token.user_id)
-            .map(|u| u.login.clone())
-            .unwrap_or_default();
-        st.orgs
+    let items: Vec<Value> = map_active_orgs(ctx, |o, login| {
+        o.teams
             .iter()
-            .filter(|o| {
-                o.member(&login)
-                    .is_some_and(|m| m.state == MemberState::Active)
-            })
-            .flat_map(|o| {
-                o.teams
-                    .iter()
-                    .filter(|t| t.members.iter().any(|m| m.eq_ignore_ascii_case(&login)))
-                    .map(|t| shapes::team(o, t, &ctx.api_base, &ctx.web_base))
-            })
+            .filter(|t| t.members.iter().any(|m| m.eq_ignore_ascii_case(login)))
+            .map(|t| shapes::team(o, t, &ctx.api_base, &ctx.web_base))
             .collect()
-    };
+    });
     paginate(items, &list_url(ctx), ctx.query.as_deref())
 }
 
