@@ -14,3 +14,9 @@ pub mod pages;
 pub mod policy;
 pub mod reply;
 pub mod session;
+
+/// Make ring (which Pingora already uses) the process-wide TLS crypto provider, so only one
+/// provider is compiled. Call before building any HTTPS client; calling again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

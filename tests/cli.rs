@@ -241,6 +241,7 @@ async fn mock_github_command_serves_oauth_and_api() {
         .unwrap();
     assert!(page.contains("Sign in as ci-bot"), "{page}");
     // GitHub refuses REST calls without a User-Agent; so does the mock.
+    gatehouse::install_crypto_provider();
     let r = reqwest::Client::new()
         .get(format!("{base}/api/v3/user"))
         .bearer_auth("gho_whatever")

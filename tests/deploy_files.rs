@@ -11,6 +11,7 @@
 
 mod common;
 use common::{browser, free_port, location};
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -687,7 +688,11 @@ async fn nginx_auth_request_signs_in_and_passes_identity() {
     wait_for_port(nginx_port, "nginx", &nginx_log).await;
 
     // The forward-auth endpoint is internal to nginx.
-    let outside = reqwest::get(format!("{site}/oauth2/auth")).await.unwrap();
+    let outside = common::plain_client()
+        .get(format!("{site}/oauth2/auth"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(outside.status(), 404, "/oauth2/auth must not be reachable");
 
     // octocat (allowed_users) signs in and lands where they started.

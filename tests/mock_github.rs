@@ -16,6 +16,7 @@ const CALLBACK: &str = "http://127.0.0.1:4180/oauth2/callback";
 const VERIFIER: &str = "a-verifier-that-is-long-enough-for-rfc-7636-pkce-0123456789";
 
 fn client() -> Client {
+    gatehouse::install_crypto_provider();
     Client::builder()
         .redirect(redirect::Policy::none())
         .user_agent("gatehouse-tests")
@@ -441,6 +442,7 @@ fn urlencode(text: &str) -> String {
 async fn rest_rules() {
     let (mock, base) = start_demo().await;
     let before = mock.api_request_count();
+    gatehouse::install_crypto_provider();
     let resp = reqwest::Client::new()
         .get(format!("{base}/api/v3/user"))
         .send()

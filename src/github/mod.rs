@@ -57,6 +57,7 @@ impl std::fmt::Debug for GithubClient {
 impl GithubClient {
     /// `callback_url` is Gatehouse's own `/oauth2/callback`, sent as `redirect_uri`.
     pub fn new(settings: &GithubSettings, callback_url: &str) -> Result<GithubClient, GithubError> {
+        crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
             .timeout(settings.timeout)

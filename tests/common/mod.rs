@@ -270,6 +270,7 @@ pub fn spawn_reading_stdout(cmd: &mut Command) -> (Child, std::sync::mpsc::Recei
 
 /// A browser-like client that keeps cookies and does not follow redirects.
 pub fn browser() -> reqwest::Client {
+    gatehouse::install_crypto_provider();
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -279,6 +280,7 @@ pub fn browser() -> reqwest::Client {
 
 /// A client without cookies that does not follow redirects.
 pub fn plain_client() -> reqwest::Client {
+    gatehouse::install_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
