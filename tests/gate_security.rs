@@ -215,6 +215,16 @@ async fn missing_unknown_and_replayed_state_get_400() {
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("expired"));
 
+    // Malformed states (they would name a cookie) are refused the same way, never a 500.
+    for bad in ["%0Aset-cookie", "a%3Bb", "x".repeat(500).as_str(), "%00"] {
+        let r = plain_client()
+            .get(h.url(&format!("/oauth2/callback?code=abc&state={bad}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "state {bad:?}");
+    }
+
     // A genuine callback URL used from another browser (no login cookie): 400, JSON for APIs.
     let victim = browser();
     let callback = h.authorize(&victim, "octocat", "/").await;

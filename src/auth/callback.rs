@@ -17,7 +17,7 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
     let expired = || Failure::LoginExpired {
         start_url: start_url.clone(),
     };
-    let Some(state) = query_param(req, "state").filter(|s| !s.is_empty()) else {
+    let Some(state) = query_param(req, "state").filter(|s| login_state::is_well_formed(s)) else {
         return expired().reply(browser);
     };
     let login_cookie = login_state::cookie_name(&app.sessions.cookie.name, &state);

@@ -34,6 +34,15 @@ pub fn new_state() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Is `state` one Gatehouse could have made? Anything else is refused before it is used to
+/// name a cookie.
+pub fn is_well_formed(state: &str) -> bool {
+    state.len() == 43
+        && state
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// States already used, until they would have expired anyway.
 #[derive(Debug, Default)]
 pub struct UsedStates {
@@ -68,9 +77,12 @@ mod tests {
     }
 
     #[test]
-    fn states_are_unique_and_long() {
+    fn states_are_unique_and_well_formed() {
         let a = new_state();
-        assert_eq!(a.len(), 43);
+        assert!(is_well_formed(&a));
         assert_ne!(a, new_state());
+        assert!(!is_well_formed("short"));
+        assert!(!is_well_formed(&format!("{}\n", &a[..42])));
+        assert!(!is_well_formed(&format!("{};", &a[..42])));
     }
 }
