@@ -68,7 +68,9 @@ api_url = "http://{mock}/api/v3"
 secrets = ["{key}"]
 
 [access]
-allowed_users = ["octocat", "monalisa", "hubot"]
+allowed_users = ["octocat", "hubot"]
+allowed_orgs = ["databio"]
+allowed_teams = ["databio/core"]
 "#,
         key = random_b64(32),
     )
@@ -128,7 +130,11 @@ pub fn run(listen: SocketAddr) -> Result<(), DemoError> {
     // A closed stdout (piped into `head`, say) must not stop the demo.
     let _ = writeln!(
         std::io::stdout().lock(),
-        "\nGatehouse demo\n\n  open      http://{gate_addr}/\n  sign in   as octocat, monalisa or hubot (allowed) or mallory (not allowed)\n            on the mock GitHub page; nothing to register\n\n  mock GitHub  http://{mock_addr}  (API under /api/v3)\n  demo app     http://{upstream_addr}  (behind the gate; shows the identity headers it gets)\n\nCtrl-C stops everything.\n"
+        "\nGatehouse demo\n\n  open      http://{gate_addr}/\n  sign in   on the mock GitHub page (nothing to register) as
+              octocat   allowed by login, in org databio and team databio/core
+              monalisa  allowed as a member of org databio
+              hubot     allowed by login (its databio invitation is still pending)
+              mallory   signed in but not allowed: the 403 page\n\n  mock GitHub  http://{mock_addr}  (API under /api/v3)\n  demo app     http://{upstream_addr}  (behind the gate; shows the identity headers it gets)\n\nCtrl-C stops everything.\n"
     );
     let result =
         crate::gate::serve(Arc::new(app), None).map_err(|e| DemoError::Setup(e.to_string()));

@@ -192,7 +192,9 @@ async fn demo_serves_a_working_sign_in() {
     assert_eq!(app.status(), 200);
     let html = app.text().await.unwrap();
     assert!(
-        html.contains("octocat") && html.contains("X-Forwarded-User"),
+        html.contains("octocat")
+            && html.contains("X-Forwarded-User")
+            && html.contains("databio/core"),
         "{html}"
     );
 
