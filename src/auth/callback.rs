@@ -57,7 +57,7 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
                     .collect::<String>()
             ),
         };
-        tracing::info!(error = %error, "sign-in cancelled at GitHub");
+        tracing::info!(%reason, "sign-in not completed at GitHub");
         return Failure::LoginFailed { reason, start_url }
             .reply(browser)
             .cookies([clear_login]);
@@ -69,27 +69,7 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
     let identity = match fetch_identity(app, &code, &pending.verifier).await {
         Ok(identity) => identity,
         Err(e) => {
-            let failure = if e.is_unavailable() {
-                tracing::warn!(error = %e, "sign-in failed: GitHub unavailable");
-                Failure::GithubUnavailable { start_url }
-            } else if let GithubError::OAuth { error, .. } = &e {
-                if error == "bad_verification_code" {
-                    tracing::info!(error = %e, "sign-in refused by GitHub");
-                    Failure::LoginExpired { start_url }
-                } else {
-                    // incorrect_client_credentials, redirect_uri_mismatch, …: our settings.
-                    tracing::error!(error = %e, "GitHub rejected the OAuth settings: check github.client_id, github.client_secret and the app's callback URL");
-                    Failure::GatewayMisconfigured {
-                        error: error.clone(),
-                    }
-                }
-            } else {
-                tracing::warn!(error = %e, "sign-in failed");
-                Failure::LoginFailed {
-                    reason: e.to_string(),
-                    start_url,
-                }
-            };
+            let failure = failure_for(&e, start_url);
             return failure.reply(browser).cookies([clear_login]);
         }
     };
@@ -120,6 +100,34 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         }
         .reply(browser)
         .cookies([clear_login]),
+    }
+}
+
+/// What the person sees when GitHub could not finish the sign-in, logged at the right level.
+fn failure_for(e: &GithubError, start_url: String) -> Failure {
+    match e {
+        e if e.is_unavailable() => {
+            tracing::warn!(error = %e, "sign-in failed: GitHub unavailable");
+            Failure::GithubUnavailable { start_url }
+        }
+        GithubError::OAuth { error, .. } if error == "bad_verification_code" => {
+            tracing::info!(error = %e, "sign-in refused by GitHub");
+            Failure::LoginExpired { start_url }
+        }
+        // incorrect_client_credentials, redirect_uri_mismatch, …: our own settings are wrong.
+        GithubError::OAuth { error, .. } => {
+            tracing::error!(error = %e, "GitHub rejected the OAuth settings: check github.client_id, github.client_secret and the app's callback URL");
+            Failure::GatewayMisconfigured {
+                error: error.clone(),
+            }
+        }
+        e => {
+            tracing::warn!(error = %e, "sign-in failed");
+            Failure::LoginFailed {
+                reason: e.to_string(),
+                start_url,
+            }
+        }
     }
 }
 
