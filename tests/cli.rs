@@ -175,14 +175,7 @@ async fn demo_serves_a_working_sign_in() {
         .unwrap();
     let authorize = location(&start);
     assert!(authorize.starts_with(&mock_url), "{authorize}");
-    let page = client
-        .get(&authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&client, &authorize).await;
     assert!(page.contains("Sign in as octocat"), "{page}");
     let callback = consent(&client, &authorize, "octocat").await;
     let back = client.get(callback).send().await.unwrap();
@@ -231,16 +224,13 @@ async fn mock_github_command_serves_oauth_and_api() {
     assert!(first.contains(&format!("127.0.0.1:{port}")), "{first}");
 
     let base = format!("http://127.0.0.1:{port}");
-    let page = plain_client()
-        .get(format!(
+    let page = get_text(
+        &plain_client(),
+        format!(
             "{base}/login/oauth/authorize?client_id=cid&redirect_uri=http://127.0.0.1:4180/oauth2/callback&scope=read:user&state=s"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert!(page.contains("Sign in as ci-bot"), "{page}");
     // GitHub refuses REST calls without a User-Agent; so does the mock.
     gatehouse::install_crypto_provider();

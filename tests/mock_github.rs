@@ -97,19 +97,24 @@ async fn exchange(base: &str, fields: &[(&str, &str)]) -> Value {
     resp.json().await.unwrap()
 }
 
-async fn token_for(base: &str, login: &str, scope: &str) -> String {
-    let code = code_for(base, login, scope).await;
-    let body = exchange(
+/// The exchange a well-behaved client makes for `code`.
+async fn exchange_valid(base: &str, code: &str) -> Value {
+    exchange(
         base,
         &[
             ("client_id", CLIENT_ID),
             ("client_secret", SECRET),
-            ("code", &code),
+            ("code", code),
             ("redirect_uri", CALLBACK),
             ("code_verifier", VERIFIER),
         ],
     )
-    .await;
+    .await
+}
+
+async fn token_for(base: &str, login: &str, scope: &str) -> String {
+    let code = code_for(base, login, scope).await;
+    let body = exchange_valid(base, &code).await;
     body["access_token"].as_str().unwrap().to_string()
 }
 
@@ -143,17 +148,7 @@ async fn full_flow_with_pkce() {
     assert!(!html.contains("name=\"redirect_uri\""));
 
     let code = code_for(&base, "monalisa", "read:user user:email read:org").await;
-    let body = exchange(
-        &base,
-        &[
-            ("client_id", CLIENT_ID),
-            ("client_secret", SECRET),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let body = exchange_valid(&base, &code).await;
     let token = body["access_token"].as_str().unwrap();
     assert!(token.starts_with("gho_") && token.len() == 40, "{token}");
     assert!(token[4..].chars().all(|c| c.is_ascii_alphanumeric()));

@@ -116,14 +116,12 @@ impl ProxyHttp for Gate {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let host = session
-            .req_header()
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| session.req_header().uri.authority().map(|a| a.to_string()));
-        headers::add_forwarded(upstream, client_ip, self.app.public_scheme, host.as_deref())?;
+        let req = session.req_header();
+        let host = match req.headers.get(http::header::HOST) {
+            Some(h) => h.to_str().ok(),
+            None => req.uri.authority().map(|a| a.as_str()),
+        };
+        headers::add_forwarded(upstream, client_ip, self.app.public_scheme, host)?;
         Ok(())
     }
 

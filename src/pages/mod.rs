@@ -40,9 +40,6 @@ pub enum Failure {
     /// The protected app did not answer.
     UpstreamUnavailable,
     NotFound,
-    BadRequest {
-        message: String,
-    },
 }
 
 impl Failure {
@@ -50,7 +47,7 @@ impl Failure {
         match self {
             Failure::SignInRequired { .. } => 401,
             Failure::Forbidden { .. } | Failure::LoginFailed { .. } => 403,
-            Failure::LoginExpired { .. } | Failure::BadRequest { .. } => 400,
+            Failure::LoginExpired { .. } => 400,
             Failure::GithubUnavailable { .. } | Failure::UpstreamUnavailable => 502,
             Failure::GatewayMisconfigured { .. } => 500,
             Failure::NotFound => 404,
@@ -67,7 +64,6 @@ impl Failure {
             Failure::GatewayMisconfigured { .. } => "gateway_misconfigured",
             Failure::UpstreamUnavailable => "upstream_unavailable",
             Failure::NotFound => "not_found",
-            Failure::BadRequest { .. } => "bad_request",
         }
     }
 
@@ -95,7 +91,6 @@ impl Failure {
                 "The app behind this gate did not answer. Try again in a moment; if it keeps happening, tell the app's operator.".into()
             }
             Failure::NotFound => "Nothing here.".into(),
-            Failure::BadRequest { message } => message.clone(),
         }
     }
 
@@ -151,11 +146,6 @@ impl Failure {
                 html::page("Sign-in is misconfigured", &message, "")
             }
             Failure::NotFound => html::page("Not found", &message, ""),
-            Failure::BadRequest { .. } => html::page(
-                "Bad request",
-                &message,
-                &html::button_link("/", "Go to the start page"),
-            ),
         }
     }
 }

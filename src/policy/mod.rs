@@ -34,11 +34,21 @@ impl Admission {
         }
     }
 
+    /// Allocates a lower-case copy only for logins that have capitals (GitHub keeps the case
+    /// people chose; most logins are lower-case already).
+    fn user_listed(&self, login: &str) -> bool {
+        if login.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.users.contains(&login.to_ascii_lowercase())
+        } else {
+            self.users.contains(login)
+        }
+    }
+
     /// Does any allow-list match this GitHub user?
     pub fn admits(&self, identity: &Identity) -> bool {
         self.any_github_user
             || self.user_ids.contains(&identity.user_id)
-            || self.users.contains(&identity.login.to_ascii_lowercase())
+            || self.user_listed(&identity.login)
             || identity.groups.iter().any(|g| self.groups.contains(g))
     }
 }

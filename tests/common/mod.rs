@@ -8,7 +8,6 @@ use gatehouse::mock::{serve_demo_upstream, MockApp, MockGithub};
 use gatehouse::session::{KeyRing, SessionClaims};
 use std::io::Read;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -63,7 +62,6 @@ pub struct Harness {
     pub gate_addr: SocketAddr,
     pub mock: MockGithub,
     pub mock_url: String,
-    pub upstream_url: String,
     pub child: Child,
     pub dir: tempfile::TempDir,
 }
@@ -169,7 +167,6 @@ allowed_users = [{users}]
             gate_addr,
             mock,
             mock_url: format!("http://{mock_addr}"),
-            upstream_url: format!("http://{upstream}"),
             child,
             dir,
         };
@@ -287,6 +284,11 @@ pub fn plain_client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The body of a GET to `url`.
+pub async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// A browser navigation (`Accept: text/html`) to `url`.
 pub async fn navigate(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> reqwest::Response {
     client
@@ -373,8 +375,4 @@ pub async fn echo(
 
 pub fn upstream_header<'a>(echo: &'a serde_json::Value, name: &str) -> Option<&'a str> {
     echo["headers"][name].as_str()
-}
-
-pub fn tmp_path(dir: &tempfile::TempDir, name: &str) -> PathBuf {
-    dir.path().join(name)
 }
