@@ -33,6 +33,20 @@ impl From<SessionClaims> for Identity {
 }
 
 impl Identity {
+    /// A GitHub user known only by id and login (tests, `--explain`).
+    pub fn github(user_id: &str, login: &str) -> Identity {
+        Identity {
+            user_id: user_id.to_string(),
+            login: login.to_string(),
+            name: None,
+            email: None,
+            avatar_url: None,
+            groups: Vec::new(),
+            roles: Vec::new(),
+            expires_at: 0,
+        }
+    }
+
     /// The JSON of `/oauth2/userinfo` (DESIGN.md: the first four keys match oauth2-proxy).
     pub fn userinfo_json(&self) -> serde_json::Value {
         serde_json::json!({

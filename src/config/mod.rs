@@ -12,7 +12,7 @@ mod validate;
 
 pub use duration::HumanDuration;
 pub use problem::{ConfigError, ConfigProblem};
-pub use schema::{Config, SessionStore};
+pub use schema::{Config, GroupsHeader, RoleSection, RuleSection, SessionStore};
 pub use secret::Secret;
 pub use validate::{
     AccessSettings, GithubSettings, SessionKey, SessionSettings, Settings, UpstreamTarget,

@@ -12,6 +12,10 @@ pub struct Config {
     pub github: GithubSection,
     pub session: SessionSection,
     pub access: AccessSection,
+    /// `[roles.NAME]`: who holds each role besides `admin_users` and `default_roles`.
+    pub roles: std::collections::BTreeMap<String, RoleSection>,
+    /// `[[rules]]`: ordered; the first that matches a request decides.
+    pub rules: Vec<RuleSection>,
     pub log: LogSection,
 }
 
@@ -112,7 +116,7 @@ impl Default for SessionSection {
     }
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccessSection {
     pub allowed_users: Vec<String>,
@@ -120,6 +124,76 @@ pub struct AccessSection {
     pub allowed_orgs: Vec<String>,
     pub allowed_teams: Vec<String>,
     pub allow_any_github_user: bool,
+    /// Logins that get the `admin` role.
+    pub admin_users: Vec<String>,
+    /// Roles every admitted user gets.
+    pub default_roles: Vec<String>,
+    /// What `X-Forwarded-Groups` lists: "policy" (the orgs and teams the config mentions) or
+    /// "all" (every org and team of the user, listed at sign-in).
+    pub groups_header: GroupsHeader,
+    /// Memberships older than this are re-checked at GitHub on the next request.
+    pub refresh_interval: HumanDuration,
+    /// How long the last known memberships stay usable while GitHub cannot be asked.
+    pub stale_grace: HumanDuration,
+    /// Rule paths match ignoring ASCII case unless this is true.
+    pub case_sensitive_paths: bool,
+}
+
+impl Default for AccessSection {
+    fn default() -> Self {
+        AccessSection {
+            allowed_users: Vec::new(),
+            allowed_user_ids: Vec::new(),
+            allowed_orgs: Vec::new(),
+            allowed_teams: Vec::new(),
+            allow_any_github_user: false,
+            admin_users: Vec::new(),
+            default_roles: vec!["viewer".into()],
+            groups_header: GroupsHeader::Policy,
+            refresh_interval: HumanDuration::from_secs(3600),
+            stale_grace: HumanDuration::from_secs(15 * 60),
+            case_sensitive_paths: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupsHeader {
+    #[default]
+    Policy,
+    All,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoleSection {
+    pub users: Vec<String>,
+    pub orgs: Vec<String>,
+    /// "org/team-slug"
+    pub teams: Vec<String>,
+}
+
+/// One `[[rules]]` entry as written; `policy::rules` compiles and checks it.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleSection {
+    /// Glob: `*` is one segment, `**` any number, `{owner}` names a segment.
+    pub path: Option<String>,
+    pub path_regex: Option<String>,
+    pub methods: Vec<String>,
+    /// `app.example.com` or `*.example.com`.
+    pub host: Option<String>,
+    /// "public", "authenticated" or "deny".
+    pub policy: Option<String>,
+    /// `role:NAME`, `org:ORG`, `team:ORG/SLUG`, `user:LOGIN`.
+    pub allow: Option<Vec<String>>,
+    /// Methods allowed only to the owner named by the path's `{owner}` segment.
+    pub owner_methods: Vec<String>,
+    /// Answer 404 instead of 403.
+    pub hide: bool,
+    /// Let `%2F`, `%5C`, `%00` and `;` through on paths this rule decides.
+    pub allow_encoded_path: bool,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -1,6 +1,7 @@
 //! Turn a parsed [`Config`] into [`Settings`], listing every problem with its key and fix.
 
-use super::schema::{Config, SessionStore};
+use super::schema::{Config, GroupsHeader, SessionStore};
+use crate::policy::{is_github_login, Policy};
 use super::secret::Secret;
 use super::ConfigProblem;
 use base64::Engine;
@@ -24,6 +25,8 @@ pub struct Settings {
     pub github: GithubSettings,
     pub session: SessionSettings,
     pub access: AccessSettings,
+    /// Roles and rules, compiled.
+    pub policy: Policy,
     pub log_level: String,
 }
 
@@ -66,7 +69,7 @@ pub struct SessionSettings {
     pub domain: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AccessSettings {
     /// Lower-cased logins.
     pub allowed_users: Vec<String>,
@@ -76,12 +79,31 @@ pub struct AccessSettings {
     /// Lower-cased (org, team-slug) pairs.
     pub allowed_teams: Vec<(String, String)>,
     pub allow_any_github_user: bool,
+    /// Lower-cased logins.
+    pub admin_users: Vec<String>,
+    pub default_roles: Vec<String>,
+    pub groups_header: GroupsHeader,
+    pub refresh_interval: Duration,
+    pub stale_grace: Duration,
+    pub case_sensitive_paths: bool,
 }
 
-impl AccessSettings {
-    /// Orgs and teams Gatehouse must ask GitHub about at sign-in.
-    pub fn needs_org_scope(&self) -> bool {
-        !self.allowed_orgs.is_empty() || !self.allowed_teams.is_empty()
+impl Default for AccessSettings {
+    fn default() -> Self {
+        let defaults = super::schema::AccessSection::default();
+        AccessSettings {
+            allowed_users: Vec::new(),
+            allowed_user_ids: Vec::new(),
+            allowed_orgs: Vec::new(),
+            allowed_teams: Vec::new(),
+            allow_any_github_user: false,
+            admin_users: Vec::new(),
+            default_roles: defaults.default_roles,
+            groups_header: defaults.groups_header,
+            refresh_interval: defaults.refresh_interval.0,
+            stale_grace: defaults.stale_grace.0,
+            case_sensitive_paths: false,
+        }
     }
 }
 
@@ -106,14 +128,20 @@ pub fn validate(
     let public_url = parse_public_url(&config.server.public_url, &mut problems);
     let proxy_prefix = check_prefix(&config.server.proxy_prefix, &mut problems);
     let upstream = parse_upstream(&config, &mut problems);
-    let github = check_github(&config, &unset_hint("a [github] value"), &mut problems);
+    let access = check_access(&config, &mut problems);
+    let policy = crate::policy::compile(&access, &config.roles, &config.rules, &mut problems);
+    let github = check_github(
+        &config,
+        policy.membership.needs_read_org(),
+        &unset_hint("a [github] value"),
+        &mut problems,
+    );
     let session = check_session(
         &config,
         public_url.as_ref(),
         &unset_hint("session.secrets"),
         &mut problems,
     );
-    let access = check_access(&config, &mut problems);
 
     let threads = match config.server.threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -133,6 +161,7 @@ pub fn validate(
                 github,
                 session,
                 access,
+                policy,
                 log_level: config.log.level.clone(),
                 config,
             })
@@ -264,6 +293,7 @@ fn parse_upstream(config: &Config, problems: &mut Vec<ConfigProblem>) -> Option<
 
 fn check_github(
     config: &Config,
+    needs_read_org: bool,
     unset_hint: &str,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<GithubSettings> {
@@ -299,8 +329,7 @@ fn check_github(
     } else {
         gh.scopes.clone()
     };
-    if (!config.access.allowed_orgs.is_empty() || !config.access.allowed_teams.is_empty())
-        && !scopes.iter().any(|s| s == "read:org")
+    if needs_read_org && !scopes.iter().any(|s| s == "read:org")
     {
         scopes.push("read:org".into());
     }
@@ -418,20 +447,37 @@ pub fn decode_key(text: &str) -> Option<[u8; 32]> {
         .and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
 }
 
-fn is_github_login(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 39
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !s.starts_with('-')
-}
-
 fn check_access(config: &Config, problems: &mut Vec<ConfigProblem>) -> AccessSettings {
     let a = &config.access;
     let mut access = AccessSettings {
         allow_any_github_user: a.allow_any_github_user,
         allowed_user_ids: a.allowed_user_ids.clone(),
+        default_roles: a.default_roles.iter().map(|r| r.trim().to_string()).collect(),
+        groups_header: a.groups_header,
+        refresh_interval: a.refresh_interval.0,
+        stale_grace: a.stale_grace.0,
+        case_sensitive_paths: a.case_sensitive_paths,
         ..Default::default()
     };
+    for (i, login) in a.admin_users.iter().enumerate() {
+        let login = login.trim();
+        if is_github_login(login) {
+            access.admin_users.push(login.to_ascii_lowercase());
+        } else {
+            problems.push(ConfigProblem::new(
+                format!("access.admin_users[{i}]"),
+                format!("`{login}` is not a GitHub login"),
+                "use the login as shown on github.com/LOGIN (letters, digits, -)",
+            ));
+        }
+    }
+    if a.refresh_interval.0 < Duration::from_secs(1) {
+        problems.push(ConfigProblem::new(
+            "access.refresh_interval",
+            "must be at least 1s; memberships would be re-checked on every request",
+            "use a duration such as \"1h\" (the default) or \"10m\"",
+        ));
+    }
     for (i, login) in a.allowed_users.iter().enumerate() {
         let login = login.trim();
         if is_github_login(login) {

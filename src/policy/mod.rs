@@ -1,89 +1,293 @@
-//! Who is admitted: the allow-lists, compiled once into hash sets so a decision costs the same
-//! for 10 allowed users as for 100,000.
+//! Who may do what: allow-lists, roles and `[[rules]]`, compiled once at config load into hash
+//! sets, bit sets and a path trie, so a decision costs microseconds however large the config.
+//!
+//! A decision has two steps so public paths never touch the session: [`Policy::route`] finds the
+//! deciding rule from the request alone; [`Policy::judge`] then weighs the identity, if needed.
 
-use crate::config::AccessSettings;
+mod admission;
+pub mod explain;
+mod glob;
+mod index;
+pub mod path;
+mod roles;
+mod rules;
+
+pub use admission::Admission;
+pub use roles::{RoleSet, RoleTable};
+pub use rules::{Found, Rule, RuleAccess, RuleSet, Target};
+
+use crate::config::{AccessSettings, ConfigProblem, GroupsHeader, RoleSection, RuleSection};
 use crate::identity::Identity;
-use std::collections::HashSet;
+use http::Method;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
+/// The compiled policy.
 #[derive(Debug, Default)]
-pub struct Admission {
-    any_github_user: bool,
-    users: HashSet<String>,
-    user_ids: HashSet<String>,
-    /// Orgs and `org/team` slugs, lower-case, compared against `Identity::groups`.
-    groups: HashSet<String>,
+pub struct Policy {
+    pub admission: Admission,
+    pub roles: RoleTable,
+    pub rules: RuleSet,
+    pub membership: MembershipPlan,
 }
 
-impl Admission {
-    pub fn new(access: &AccessSettings) -> Admission {
-        Admission {
-            any_github_user: access.allow_any_github_user,
-            users: access.allowed_users.iter().cloned().collect(),
-            user_ids: access.allowed_user_ids.iter().map(u64::to_string).collect(),
-            groups: access
-                .allowed_orgs
-                .iter()
-                .cloned()
-                .chain(
-                    access
-                        .allowed_teams
-                        .iter()
-                        .map(|(org, team)| format!("{org}/{team}")),
-                )
-                .collect(),
+/// What to ask GitHub at sign-in and at each re-check.
+#[derive(Debug, Default, Clone)]
+pub struct MembershipPlan {
+    /// Lower-case org logins: one `GET /user/memberships/orgs/{org}` each.
+    pub orgs: Vec<String>,
+    /// Lower-case (org, slug): one `GET /orgs/{org}/teams/{slug}/memberships/{login}` each.
+    pub teams: Vec<(String, String)>,
+    /// Also list every org of the user (`groups_header = "all"`, or owner rules need it).
+    pub list_orgs: bool,
+    /// Also list every team of the user (`groups_header = "all"`).
+    pub list_teams: bool,
+}
+
+impl MembershipPlan {
+    pub fn needs_read_org(&self) -> bool {
+        !self.orgs.is_empty() || !self.teams.is_empty() || self.list_orgs || self.list_teams
+    }
+}
+
+/// The outcome of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass, with the identity's headers.
+    Allow,
+    /// Pass without any identity (a public path).
+    Public,
+    /// Sign in first (302 for browsers, 401 for API clients).
+    Login,
+    /// 403, or 404 when the rule hides.
+    Deny { hide: bool },
+}
+
+impl Verdict {
+    /// The words `check-config --explain` prints.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Public => "allow (public: no sign-in needed)",
+            Verdict::Login => "login",
+            Verdict::Deny { hide: false } => "deny 403",
+            Verdict::Deny { hide: true } => "hide 404",
+        }
+    }
+}
+
+impl Policy {
+    /// The rule that decides `target`; `None` means the default (admitted users only).
+    pub fn route<'r, 'p>(&'r self, target: &Target<'p>) -> Option<Found<'r, 'p>> {
+        self.rules.find(target)
+    }
+
+    /// Whether judging this request needs to know who is asking. `false` means the session
+    /// cookie is never read.
+    pub fn needs_identity(found: Option<&Found>, method: &Method) -> bool {
+        match found.map(|f| f.rule) {
+            Some(rule) if rule.owner_decides(method) => true,
+            Some(rule) => !matches!(rule.access, RuleAccess::Public | RuleAccess::Deny),
+            None => true,
         }
     }
 
-    /// Allocates a lower-case copy only for logins that have capitals (GitHub keeps the case
-    /// people chose; most logins are lower-case already).
-    fn user_listed(&self, login: &str) -> bool {
-        if login.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.users.contains(&login.to_ascii_lowercase())
-        } else {
-            self.users.contains(login)
+    pub fn judge(&self, found: Option<&Found>, method: &Method, who: Option<&Identity>) -> Verdict {
+        let rule = found.map(|f| f.rule);
+        let deny = Verdict::Deny {
+            hide: rule.is_some_and(|r| r.hide),
+        };
+        let owner_decides = rule.is_some_and(|r| r.owner_decides(method));
+        match rule.map(|r| &r.access) {
+            Some(RuleAccess::Deny) => return deny,
+            Some(RuleAccess::Public) if !owner_decides => return Verdict::Public,
+            _ => {}
+        }
+        let Some(who) = who else {
+            return Verdict::Login;
+        };
+        if !self.admission.admits(who) {
+            return deny;
+        }
+        if owner_decides {
+            let owner = found.and_then(|f| f.owner);
+            return if owner.is_some_and(|o| owns(who, o)) {
+                Verdict::Allow
+            } else {
+                deny
+            };
+        }
+        match rule.map(|r| &r.access) {
+            Some(RuleAccess::Allow(grants)) if !grants.admit(who, self.roles.roles_of(who)) => deny,
+            _ => Verdict::Allow,
         }
     }
 
-    /// Does any allow-list match this GitHub user?
-    pub fn admits(&self, identity: &Identity) -> bool {
-        self.any_github_user
-            || self.user_ids.contains(&identity.user_id)
-            || self.user_listed(&identity.login)
-            || identity.groups.iter().any(|g| self.groups.contains(g))
+    /// The role names of an admitted user, for `X-Forwarded-Roles` and userinfo.
+    pub fn role_names(&self, who: &Identity) -> Vec<String> {
+        self.roles.names(self.roles.roles_of(who))
     }
+}
+
+/// Is `owner` (a path segment) this user, or an org they belong to?
+fn owns(who: &Identity, owner: &str) -> bool {
+    owner.eq_ignore_ascii_case(&who.login)
+        || who
+            .groups
+            .iter()
+            .any(|g| !g.contains('/') && g.eq_ignore_ascii_case(owner))
+}
+
+/// `s` in ASCII lower case, copying only when it has capitals.
+pub(crate) fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// GitHub's rules for user and org logins (and team slugs, which are a subset).
+pub(crate) fn is_github_login(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 39
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !s.starts_with('-')
+}
+
+/// Compile roles and rules; every problem goes to `problems` with its key and fix.
+pub fn compile(
+    access: &AccessSettings,
+    roles: &BTreeMap<String, RoleSection>,
+    rules: &[RuleSection],
+    problems: &mut Vec<ConfigProblem>,
+) -> Policy {
+    let table = compile_roles(access, roles, problems);
+    let rule_set = rules::compile(
+        rules,
+        &rules::CompileContext {
+            roles: &table,
+            case_sensitive: access.case_sensitive_paths,
+        },
+        problems,
+    );
+    let mut orgs: Vec<String> = access.allowed_orgs.clone();
+    let mut teams: Vec<(String, String)> = access.allowed_teams.clone();
+    let named = roles
+        .values()
+        .flat_map(|r| r.orgs.iter().chain(&r.teams).map(|g| g.trim().to_ascii_lowercase()))
+        .chain(rules::named_groups(rules));
+    for group in named {
+        match group.split_once('/') {
+            Some((org, slug)) => teams.push((org.to_string(), slug.to_string())),
+            None => orgs.push(group),
+        }
+    }
+    orgs.sort();
+    orgs.dedup();
+    teams.sort();
+    teams.dedup();
+    let all = access.groups_header == GroupsHeader::All;
+    Policy {
+        admission: Admission::new(access),
+        membership: MembershipPlan {
+            orgs,
+            teams,
+            list_orgs: all || rule_set.has_owner_rules(),
+            list_teams: all,
+        },
+        roles: table,
+        rules: rule_set,
+    }
+}
+
+fn compile_roles(
+    access: &AccessSettings,
+    roles: &BTreeMap<String, RoleSection>,
+    problems: &mut Vec<ConfigProblem>,
+) -> RoleTable {
+    let mut table = RoleTable::default();
+    for (i, name) in access.default_roles.iter().enumerate() {
+        if let Some(bit) = define_role(&mut table, name.trim(), format!("access.default_roles[{i}]"), problems) {
+            table.grant_default(bit);
+        }
+    }
+    if let Some(admin) = define_role(&mut table, "admin", "access.admin_users".into(), problems) {
+        for login in &access.admin_users {
+            table.grant_user(login, admin);
+        }
+    }
+    for (name, role) in roles {
+        let Some(bit) = define_role(&mut table, name, format!("roles.{name}"), problems) else {
+            continue;
+        };
+        for (i, login) in role.users.iter().enumerate() {
+            if is_github_login(login.trim()) {
+                table.grant_user(&login.trim().to_ascii_lowercase(), bit);
+            } else {
+                problems.push(ConfigProblem::new(
+                    format!("roles.{name}.users[{i}]"),
+                    format!("`{login}` is not a GitHub login"),
+                    "use the login as shown on github.com/LOGIN",
+                ));
+            }
+        }
+        for (i, org) in role.orgs.iter().enumerate() {
+            if is_github_login(org.trim()) {
+                table.grant_group(&org.trim().to_ascii_lowercase(), bit);
+            } else {
+                problems.push(ConfigProblem::new(
+                    format!("roles.{name}.orgs[{i}]"),
+                    format!("`{org}` is not a GitHub organization login"),
+                    "use the org's login as in github.com/ORG",
+                ));
+            }
+        }
+        for (i, team) in role.teams.iter().enumerate() {
+            match team.trim().split_once('/') {
+                Some((org, slug)) if is_github_login(org) && is_github_login(slug) => {
+                    table.grant_group(&team.trim().to_ascii_lowercase(), bit)
+                }
+                _ => problems.push(ConfigProblem::new(
+                    format!("roles.{name}.teams[{i}]"),
+                    format!("`{team}` is not \"org/team-slug\""),
+                    "write the org login and the team slug, e.g. \"databio/core\"",
+                )),
+            }
+        }
+    }
+    table
+}
+
+fn define_role(
+    table: &mut RoleTable,
+    name: &str,
+    key: String,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<usize> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !ok {
+        problems.push(ConfigProblem::new(
+            key,
+            format!("`{name}` is not a role name"),
+            "use letters, digits, `-`, `_` or `.`",
+        ));
+        return None;
+    }
+    let bit = table.define(name);
+    if bit.is_none() {
+        problems.push(ConfigProblem::new(
+            key,
+            format!("more than {} roles are defined", roles::MAX_ROLES),
+            "merge roles; Gatehouse keeps each person's roles in one 128-bit set",
+        ));
+    }
+    bit
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn person(login: &str, id: &str, groups: &[&str]) -> Identity {
-        Identity {
-            user_id: id.into(),
-            login: login.into(),
-            name: None,
-            email: None,
-            avatar_url: None,
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-            roles: vec![],
-            expires_at: 0,
-        }
-    }
-
-    #[test]
-    fn any_list_admits_and_logins_ignore_case() {
-        let a = Admission::new(&AccessSettings {
-            allowed_users: vec!["octocat".into()],
-            allowed_user_ids: vec![42],
-            allowed_orgs: vec!["databio".into()],
-            allowed_teams: vec![("acme".into(), "core".into())],
-            allow_any_github_user: false,
-        });
-        assert!(a.admits(&person("OctoCat", "1", &[])));
-        assert!(a.admits(&person("renamed", "42", &[])));
-        assert!(a.admits(&person("x", "2", &["databio"])));
-        assert!(a.admits(&person("x", "2", &["acme/core"])));
-        assert!(!a.admits(&person("x", "2", &["acme", "acme/other"])));
-        assert!(!a.admits(&person("mallory", "3", &[])));
-    }
-}
+mod tests;
