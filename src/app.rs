@@ -1,20 +1,17 @@
 //! The runtime parts built once from [`Settings`] and shared by every request.
 
-use crate::auth::UsedStates;
+use crate::auth::{Rechecks, UsedStates};
 use crate::config::Settings;
 use crate::github::{GithubClient, GithubError};
-use crate::identity::Identity;
-use crate::policy::Admission;
 use crate::session::Sessions;
-use http::HeaderMap;
 
 #[derive(Debug)]
 pub struct App {
     pub settings: Settings,
     pub sessions: Sessions,
-    pub admission: Admission,
     pub github: GithubClient,
     pub used_states: UsedStates,
+    pub rechecks: Rechecks,
     /// `{proxy_prefix}/callback`; also the login cookie's path.
     pub callback_path: String,
     /// `http` or `https`, for `X-Forwarded-Proto`.
@@ -31,8 +28,8 @@ impl App {
         Ok(App {
             github: GithubClient::new(&settings.github, callback_url.as_str())?,
             sessions: Sessions::new(&settings.session),
-            admission: Admission::new(&settings.access),
             used_states: UsedStates::default(),
+            rechecks: Rechecks::default(),
             public_scheme: if settings.public_url.scheme() == "https" {
                 "https"
             } else {
@@ -41,11 +38,6 @@ impl App {
             callback_path,
             settings,
         })
-    }
-
-    /// The identity carried by the request's session cookie, if any and valid.
-    pub fn identity(&self, headers: &HeaderMap, now: u64) -> Option<Identity> {
-        self.sessions.read(headers, now).map(Identity::from)
     }
 
     /// `/oauth2/start?rd=…` for a local path.

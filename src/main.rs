@@ -37,6 +37,11 @@ enum Command {
     CheckConfig {
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Instead of printing the config, say how it decides one request (a dry run).
+        #[arg(long, requires = "path")]
+        explain: bool,
+        #[command(flatten)]
+        question: ExplainArgs,
     },
     /// Print a fresh session secret (base64 of 32 random bytes).
     GenSecret,
@@ -59,6 +64,31 @@ enum Command {
     },
 }
 
+/// The request `check-config --explain` asks about.
+#[derive(clap::Args)]
+struct ExplainArgs {
+    /// GitHub login making the request; leave out for an anonymous visitor.
+    #[arg(long)]
+    user: Option<String>,
+    /// Numeric GitHub id of --user (for access.allowed_user_ids).
+    #[arg(long)]
+    user_id: Option<u64>,
+    /// Orgs --user belongs to, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    orgs: Vec<String>,
+    /// Teams --user belongs to, as org/team-slug, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    teams: Vec<String>,
+    /// Request path, e.g. /admin/x.
+    #[arg(long)]
+    path: Option<String>,
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// Host the request is for (for rules with `host`).
+    #[arg(long)]
+    host: Option<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -67,7 +97,11 @@ fn main() -> ExitCode {
             init_logging("info");
             demo::run(listen).map_err(anyhow::Error::from)
         }
-        Command::CheckConfig { config } => return check_config(config),
+        Command::CheckConfig {
+            config,
+            explain,
+            question,
+        } => return check_config(config, explain.then_some(question)),
         Command::GenSecret => {
             let mut key = [0u8; 32];
             rand::rng().fill_bytes(&mut key);
@@ -124,9 +158,37 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_config(config: Option<PathBuf>) -> ExitCode {
+fn check_config(config: Option<PathBuf>, explain: Option<ExplainArgs>) -> ExitCode {
     let path = config_path(config);
     match config::load_file(&path) {
+        Ok(settings) if explain.is_some() => {
+            let Some(q) = explain else {
+                return ExitCode::SUCCESS;
+            };
+            let Ok(method) = http::Method::from_bytes(q.method.to_ascii_uppercase().as_bytes())
+            else {
+                eprintln!("--method: `{}` is not an HTTP method", q.method);
+                return ExitCode::from(2);
+            };
+            let question = gatehouse::policy::explain::Question {
+                user: q.user.as_deref(),
+                user_id: q.user_id,
+                groups: q
+                    .orgs
+                    .iter()
+                    .chain(&q.teams)
+                    .map(|g| g.trim().to_string())
+                    .collect(),
+                method,
+                host: q.host.as_deref(),
+                path: q.path.as_deref().unwrap_or("/"),
+            };
+            print!(
+                "{}",
+                gatehouse::policy::explain::explain(&settings.policy, &question)
+            );
+            ExitCode::SUCCESS
+        }
         Ok(settings) => {
             match toml::to_string_pretty(&settings.config) {
                 Ok(text) => println!(

@@ -859,6 +859,378 @@ async fn api_at_root_and_toml_errors() {
     );
 }
 
+/// `POST {base}/_mock/{path}` and its status.
+async fn control(base: &str, path: &str) -> StatusCode {
+    client()
+        .post(format!("{base}/_mock/{path}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// The URL of the `rel` entry of a response's Link header.
+fn link_rel(resp: &reqwest::Response, rel: &str) -> Option<String> {
+    let header = resp.headers().get("link")?.to_str().unwrap().to_string();
+    header.split(", ").find_map(|entry| {
+        let (url, params) = entry.split_once(">; ")?;
+        (params == format!("rel=\"{rel}\"")).then(|| url.trim_start_matches('<').to_string())
+    })
+}
+
+/// Follow `rel="next"` from `{base}/api/v3{path}`; every item of every page, and the page count.
+async fn all_pages(base: &str, token: &str, path: &str) -> (Vec<Value>, usize) {
+    let mut url = format!("{base}/api/v3{path}");
+    let mut items = Vec::new();
+    for pages in 1..=20 {
+        let resp = client().get(&url).bearer_auth(token).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{url}");
+        let next = link_rel(&resp, "next");
+        let page: Value = resp.json().await.unwrap();
+        items.extend(page.as_array().unwrap().iter().cloned());
+        match next {
+            Some(next) => {
+                // Absolute, and still under the API prefix.
+                assert!(next.starts_with(&format!("{base}/api/v3/")), "{next}");
+                url = next;
+            }
+            None => return (items, pages),
+        }
+    }
+    panic!("more than 20 pages from {path}");
+}
+
+#[tokio::test]
+async fn create_org_control_endpoint() {
+    let (_mock, base) = start_demo().await;
+    let c = client();
+    let resp = c
+        .post(format!("{base}/_mock/orgs/New-Org?name=New%20Org"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (body["login"].as_str(), body["name"].as_str()),
+        (Some("New-Org"), Some("New Org"))
+    );
+    let id = body["id"].as_u64().unwrap();
+    assert!(id > 2000002, "{id}");
+    // Logins are case-insensitive and shared with users.
+    assert_eq!(control(&base, "orgs/new-org").await, StatusCode::CONFLICT);
+    assert_eq!(control(&base, "orgs/databio").await, StatusCode::CONFLICT);
+    assert_eq!(control(&base, "orgs/OctoCat").await, StatusCode::CONFLICT);
+    for bad in [
+        "bad_org",
+        "-lead",
+        "trail-",
+        "two--hyphens",
+        &"x".repeat(40),
+    ] {
+        assert_eq!(
+            control(&base, &format!("orgs/{bad}")).await,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    // A second org gets another id; a fresh org has no members.
+    let other: Value = c
+        .post(format!("{base}/_mock/orgs/other-org"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(other["id"].as_u64(), Some(id));
+    assert!(other["name"].is_null());
+    let token = token_for(&base, "octocat", "read:org").await;
+    assert_eq!(
+        api(&base, &token, "/user/memberships/orgs/new-org")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        control(&base, "orgs/new-org/members/octocat").await,
+        StatusCode::OK
+    );
+    let m: Value = api(&base, &token, "/user/memberships/orgs/NEW-ORG")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["state"], "active");
+    assert_eq!(m["organization"]["login"], "New-Org");
+    assert_eq!(m["organization"]["id"].as_u64(), Some(id));
+}
+
+#[tokio::test]
+async fn user_in_150_orgs_pages_through_link_headers() {
+    let (_mock, base) = start_demo().await;
+    let mut expected = vec!["databio".to_string(), "acme".to_string()];
+    for i in 1..=150 {
+        let org = format!("bulk-org-{i}");
+        assert_eq!(control(&base, &format!("orgs/{org}")).await, StatusCode::OK);
+        assert_eq!(
+            control(&base, &format!("orgs/{org}/members/monalisa")).await,
+            StatusCode::OK
+        );
+        expected.push(org);
+    }
+    let token = token_for(&base, "monalisa", "read:user read:org").await;
+
+    let first = api(&base, &token, "/user/orgs?per_page=100").await;
+    let last = link_rel(&first, "last").unwrap();
+    assert_eq!(last, format!("{base}/api/v3/user/orgs?per_page=100&page=2"));
+    let (items, pages) = all_pages(&base, &token, "/user/orgs?per_page=100").await;
+    assert_eq!(pages, 2);
+    let logins: Vec<String> = items
+        .iter()
+        .map(|o| o["login"].as_str().unwrap().to_string())
+        .collect();
+    let unique: std::collections::HashSet<&String> = logins.iter().collect();
+    assert_eq!(unique.len(), logins.len(), "an org came back twice");
+    let mut sorted = logins.clone();
+    sorted.sort();
+    expected.sort();
+    assert_eq!(sorted, expected);
+
+    // per_page defaults to 30 and is clamped to 100.
+    let default = api(&base, &token, "/user/orgs").await;
+    assert_eq!(
+        link_rel(&default, "last").unwrap(),
+        format!("{base}/api/v3/user/orgs?page=6")
+    );
+    assert_eq!(
+        default
+            .json::<Value>()
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        30
+    );
+    let (items, pages) = all_pages(&base, &token, "/user/orgs").await;
+    assert_eq!((items.len(), pages), (152, 6));
+    let clamped = api(&base, &token, "/user/orgs?per_page=1000").await;
+    assert_eq!(
+        link_rel(&clamped, "next").unwrap(),
+        format!("{base}/api/v3/user/orgs?per_page=1000&page=2")
+    );
+    assert_eq!(
+        clamped
+            .json::<Value>()
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        100
+    );
+    // Past the end: an empty page.
+    let beyond: Value = api(&base, &token, "/user/orgs?per_page=100&page=3")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(beyond, serde_json::json!([]));
+
+    // Without read:org private memberships are hidden.
+    let plain = token_for(&base, "monalisa", "read:user").await;
+    let orgs: Value = api(&base, &plain, "/user/orgs").await.json().await.unwrap();
+    assert_eq!(orgs, serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn pending_membership_is_not_listed() {
+    let (_mock, base) = start_demo().await;
+    assert_eq!(control(&base, "orgs/invite-only").await, StatusCode::OK);
+    assert_eq!(
+        control(&base, "orgs/invite-only/members/monalisa?state=pending").await,
+        StatusCode::OK
+    );
+    let token = token_for(&base, "monalisa", "read:org").await;
+    let (orgs, _) = all_pages(&base, &token, "/user/orgs?per_page=1").await;
+    let logins: Vec<&str> = orgs.iter().map(|o| o["login"].as_str().unwrap()).collect();
+    assert_eq!(logins, ["databio", "acme"]);
+    let m: Value = api(&base, &token, "/user/memberships/orgs/invite-only")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (m["state"].as_str(), m["role"].as_str()),
+        (Some("pending"), Some("member"))
+    );
+    // Accepting the invitation lists it.
+    assert_eq!(
+        control(&base, "orgs/invite-only/members/monalisa?state=active").await,
+        StatusCode::OK
+    );
+    let (orgs, _) = all_pages(&base, &token, "/user/orgs").await;
+    assert!(orgs.iter().any(|o| o["login"] == "invite-only"));
+    // Not a member at all, and no read:org: 404.
+    assert_eq!(
+        api(&base, &token, "/user/memberships/orgs/other")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let plain = token_for(&base, "monalisa", "read:user").await;
+    assert_eq!(
+        api(&base, &plain, "/user/memberships/orgs/invite-only")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn created_teams_and_team_memberships() {
+    let (_mock, base) = start_demo().await;
+    let c = client();
+    assert_eq!(
+        control(&base, "orgs/nope/teams/platform").await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(control(&base, "orgs/team-org").await, StatusCode::OK);
+    let resp = c
+        .post(format!(
+            "{base}/_mock/orgs/team-org/teams/platform?name=Platform"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let team: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (
+            team["org"].as_str(),
+            team["slug"].as_str(),
+            team["name"].as_str()
+        ),
+        (Some("team-org"), Some("platform"), Some("Platform"))
+    );
+    assert_ne!(team["id"].as_u64(), Some(3000001));
+    assert_eq!(
+        control(&base, "orgs/TEAM-ORG/teams/platform").await,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        control(&base, "orgs/team-org/teams/Bad%20Slug").await,
+        StatusCode::BAD_REQUEST
+    );
+    for slug in ["infra", "docs"] {
+        assert_eq!(
+            control(&base, &format!("orgs/team-org/teams/{slug}")).await,
+            StatusCode::OK
+        );
+    }
+    // octocat: active in team-org, on platform and infra (plus databio/core from the demo data).
+    assert_eq!(
+        control(&base, "orgs/team-org/members/octocat").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        control(&base, "orgs/team-org/members/monalisa").await,
+        StatusCode::OK
+    );
+    for slug in ["platform", "infra"] {
+        assert_eq!(
+            control(
+                &base,
+                &format!("orgs/team-org/teams/{slug}/members/octocat")
+            )
+            .await,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let token = token_for(&base, "octocat", "read:org").await;
+    let t: Value = api(
+        &base,
+        &token,
+        "/orgs/team-org/teams/platform/memberships/octocat",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(t["state"], "active");
+    for path in [
+        "/orgs/team-org/teams/docs/memberships/octocat",
+        "/orgs/team-org/teams/platform/memberships/monalisa",
+        "/orgs/team-org/teams/nope/memberships/octocat",
+        "/orgs/team-org/teams/platform/memberships/mallory",
+    ] {
+        assert_eq!(
+            api(&base, &token, path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+
+    // A team in an org where the membership is pending grants nothing and is not listed.
+    assert_eq!(control(&base, "orgs/pending-org").await, StatusCode::OK);
+    assert_eq!(
+        control(&base, "orgs/pending-org/teams/ops").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        control(&base, "orgs/pending-org/members/octocat?state=pending").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        control(&base, "orgs/pending-org/teams/ops/members/octocat").await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        api(
+            &base,
+            &token,
+            "/orgs/pending-org/teams/ops/memberships/octocat"
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let first = api(&base, &token, "/user/teams?per_page=2").await;
+    assert_eq!(
+        link_rel(&first, "next").unwrap(),
+        format!("{base}/api/v3/user/teams?per_page=2&page=2")
+    );
+    let (teams, pages) = all_pages(&base, &token, "/user/teams?per_page=2").await;
+    assert_eq!(pages, 2);
+    let mut got: Vec<String> = teams
+        .iter()
+        .map(|t| {
+            format!(
+                "{}/{}",
+                t["organization"]["login"].as_str().unwrap(),
+                t["slug"].as_str().unwrap()
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, ["databio/core", "team-org/infra", "team-org/platform"]);
+
+    // Without read:org the team calls answer 404.
+    let plain = token_for(&base, "octocat", "read:user").await;
+    for path in [
+        "/user/teams",
+        "/orgs/team-org/teams/platform/memberships/octocat",
+    ] {
+        assert_eq!(
+            api(&base, &plain, path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn many_concurrent_sign_ins() {
     let (_mock, base) = start_demo().await;

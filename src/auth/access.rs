@@ -1,15 +1,31 @@
-//! The per-request decision: who is asking, and may they in.
+//! The per-request decision: normalize the path, find the deciding rule, and only when the rule
+//! needs it read the session (re-checking memberships when they are due) and judge the person.
 
 use super::client_kind::is_browser_navigation;
+use super::recheck::Outcome;
 use crate::app::App;
 use crate::identity::Identity;
 use crate::pages::Failure;
+use crate::policy::{path, Policy, Target, Verdict};
 use crate::reply::Reply;
+use crate::session::SessionClaims;
 use http::request::Parts;
+use http::Method;
 
 pub enum Access {
-    Allow(Identity),
+    Allow(Granted),
     Deny(Reply),
+}
+
+/// What an allowed request carries on.
+#[derive(Debug, Default)]
+pub struct Granted {
+    /// `None` on a public path: no identity headers go upstream.
+    pub identity: Option<Identity>,
+    /// The normalized path, when it differs from what the client sent: the upstream gets it.
+    pub normalized_path: Option<String>,
+    /// `Set-Cookie` values for the response (a session refreshed by a re-check).
+    pub set_cookies: Vec<String>,
 }
 
 /// How to answer someone who may not pass.
@@ -21,29 +37,216 @@ pub enum DenyAs {
     Api,
 }
 
-pub fn check(app: &App, req: &Parts, now: u64, deny_as: DenyAs) -> Access {
+/// Which request the rules judge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Judge<'a> {
+    /// The request itself (proxied traffic).
+    Request,
+    /// The request a proxy in front asks about (forward-auth): method, host and URI from its
+    /// `X-Forwarded-*` / `X-Original-*` headers.
+    Forwarded {
+        method: &'a Method,
+        host: Option<&'a str>,
+        uri: &'a str,
+    },
+    /// Nobody's path: only "is this an admitted user" (userinfo).
+    IdentityOnly,
+}
+
+pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: DenyAs) -> Access {
     // Decided only on the way out: admitted requests never pay for it.
     let browser = || deny_as == DenyAs::Negotiate && is_browser_navigation(req);
-    let Some(identity) = app.identity(&req.headers, now) else {
-        let rd = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let start_url = app.start_url(rd);
-        return Access::Deny(if browser() {
-            Reply::redirect(start_url)
-        } else {
-            Failure::SignInRequired {
-                sign_in_url: start_url,
-            }
-            .reply(false)
-        });
+    let policy = &app.settings.policy;
+    let (method, host, raw_path) = match judge {
+        Judge::Request => (&req.method, request_host(req), req.uri.path()),
+        Judge::Forwarded { method, host, uri } => {
+            (method, host, uri.split(['?', '#']).next().unwrap_or("/"))
+        }
+        Judge::IdentityOnly => (&req.method, None, "/"),
     };
-    if !app.admission.admits(&identity) {
+    let normal = match path::normalize(raw_path) {
+        Ok(n) => n,
+        Err(e) => {
+            return Access::Deny(
+                Failure::BadPath {
+                    reason: e.to_string(),
+                }
+                .reply(browser()),
+            );
+        }
+    };
+    let host = host.map(host_name);
+    let target = Target {
+        method,
+        host: host.as_deref(),
+        path: &normal.path,
+    };
+    let found = match judge {
+        Judge::IdentityOnly => None,
+        _ => policy.route(&target),
+    };
+    if normal.ambiguous && !found.as_ref().is_some_and(|f| f.rule.allow_encoded_path) {
         return Access::Deny(
-            Failure::Forbidden {
-                login: identity.login,
-                sign_out_url: format!("{}/sign_out", app.settings.proxy_prefix),
+            Failure::BadPath {
+                reason: "the path holds %2F, %5C, %00, `;` or `\\`, which apps behind a gate read in different ways".into(),
             }
             .reply(browser()),
         );
     }
-    Access::Allow(identity)
+    let normalized_path = match &normal.path {
+        std::borrow::Cow::Owned(p) => Some(p.clone()),
+        std::borrow::Cow::Borrowed(_) => None,
+    };
+    if !Policy::needs_identity(found.as_ref(), method) {
+        return match policy.judge(found.as_ref(), method, None) {
+            Verdict::Public => Access::Allow(Granted {
+                identity: None,
+                normalized_path,
+                set_cookies: Vec::new(),
+            }),
+            verdict => Access::Deny(refusal(app, req, verdict, None, browser())),
+        };
+    }
+
+    let mut set_cookies = Vec::new();
+    let identity = match app.sessions.read(&req.headers, now) {
+        Some(claims) => match current_claims(app, req, claims, now, &mut set_cookies).await {
+            Ok(claims) => claims.map(Identity::from),
+            Err(reply) => return Access::Deny(reply.cookies(set_cookies)),
+        },
+        None => None,
+    };
+    let verdict = policy.judge(found.as_ref(), method, identity.as_ref());
+    match (verdict, identity) {
+        (Verdict::Allow | Verdict::Public, Some(mut identity)) => {
+            identity.roles = policy.role_names(&identity);
+            Access::Allow(Granted {
+                identity: Some(identity),
+                normalized_path,
+                set_cookies,
+            })
+        }
+        (verdict, identity) => Access::Deny(
+            refusal(app, req, verdict, identity.as_ref(), browser()).cookies(set_cookies),
+        ),
+    }
+}
+
+/// The session's claims after a membership re-check when one is due. `Ok(None)`: the session
+/// ended (token revoked); `Err`: GitHub has been unreachable for longer than the grace.
+async fn current_claims(
+    app: &App,
+    req: &Parts,
+    mut claims: SessionClaims,
+    now: u64,
+    set_cookies: &mut Vec<String>,
+) -> Result<Option<SessionClaims>, Reply> {
+    let access = &app.settings.access;
+    let due_at = claims
+        .refreshed_at
+        .saturating_add(access.refresh_interval.as_secs());
+    if now < due_at {
+        return Ok(Some(claims));
+    }
+    match app.rechecks.run(app, &claims, now).await {
+        Outcome::Fresh { login, groups } => {
+            claims.login = login;
+            claims.groups = groups;
+            claims.refreshed_at = now;
+            let identity = Identity::from(claims.clone());
+            claims.roles = if app.settings.policy.admission.admits(&identity) {
+                app.settings.policy.role_names(&identity)
+            } else {
+                Vec::new()
+            };
+            // Too large to store means the next request re-checks again; still correct.
+            if let Some(cookies) = app.sessions.write(&claims, &req.headers, now) {
+                set_cookies.extend(cookies);
+            }
+            Ok(Some(claims))
+        }
+        Outcome::Revoked => {
+            set_cookies.extend(app.sessions.clear(&req.headers));
+            Ok(None)
+        }
+        Outcome::Unavailable if now < due_at.saturating_add(access.stale_grace.as_secs()) => {
+            Ok(Some(claims))
+        }
+        Outcome::Unavailable => {
+            tracing::warn!(login = %claims.login, "access refused: memberships could not be re-checked within access.stale_grace");
+            Err(Failure::MembershipUnconfirmed.reply(is_browser_navigation(req)))
+        }
+    }
+}
+
+/// The answer for a verdict that does not let the request through.
+fn refusal(
+    app: &App,
+    req: &Parts,
+    verdict: Verdict,
+    identity: Option<&Identity>,
+    browser: bool,
+) -> Reply {
+    match verdict {
+        Verdict::Deny { hide: true } => Failure::NotFound.reply(browser),
+        Verdict::Deny { hide: false } => Failure::Forbidden {
+            login: identity.map(|i| i.login.clone()),
+            sign_out_url: format!("{}/sign_out", app.settings.proxy_prefix),
+        }
+        .reply(browser),
+        // Allow without an identity cannot happen; answer it as "sign in" (fail closed).
+        Verdict::Login | Verdict::Allow | Verdict::Public => {
+            let rd = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let start_url = app.start_url(rd);
+            if browser {
+                Reply::redirect(start_url)
+            } else {
+                Failure::SignInRequired {
+                    sign_in_url: start_url,
+                }
+                .reply(false)
+            }
+        }
+    }
+}
+
+/// The `Host` the client asked for (HTTP/1.1 header, or the authority of an absolute URI).
+fn request_host(req: &Parts) -> Option<&str> {
+    match req.headers.get(http::header::HOST) {
+        Some(h) => h.to_str().ok(),
+        None => req.uri.authority().map(|a| a.as_str()),
+    }
+}
+
+/// `Host` without its port, lower-case: what `host` rules compare against.
+fn host_name(host: &str) -> String {
+    let name = match host.rsplit_once(':') {
+        // `[::1]:8080` and `example.com:8080`; a bare `[::1]` has its last `:` inside the brackets.
+        Some((name, port))
+            if !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && !name.ends_with(':') =>
+        {
+            if name.starts_with('[') == name.ends_with(']') {
+                name
+            } else {
+                host
+            }
+        }
+        _ => host,
+    };
+    name.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_name;
+
+    #[test]
+    fn host_loses_its_port_and_case() {
+        assert_eq!(host_name("App.Example.com:8443"), "app.example.com");
+        assert_eq!(host_name("example.com"), "example.com");
+        assert_eq!(host_name("[::1]:4180"), "[::1]");
+        assert_eq!(host_name("[::1]"), "[::1]");
+    }
 }

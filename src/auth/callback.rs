@@ -66,16 +66,22 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         return expired().reply(browser).cookies([clear_login]);
     };
 
-    let identity = match fetch_identity(app, &code, &pending.verifier).await {
-        Ok(identity) => identity,
+    let (identity, token) = match fetch_identity(app, &code, &pending.verifier).await {
+        Ok(found) => found,
         Err(e) => {
             let failure = failure_for(&e, start_url);
             return failure.reply(browser).cookies([clear_login]);
         }
     };
 
-    let admitted = app.admission.admits(&identity);
+    let policy = &app.settings.policy;
+    let admitted = policy.admission.admits(&identity);
     tracing::info!(login = %identity.login, admitted, "sign-in succeeded");
+    let roles = if admitted {
+        policy.role_names(&identity)
+    } else {
+        Vec::new()
+    };
     let claims = SessionClaims {
         sub: identity.user_id,
         login: identity.login,
@@ -83,10 +89,11 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         email: identity.email,
         avatar_url: identity.avatar_url,
         groups: identity.groups,
-        roles: identity.roles,
+        roles,
         iat: now,
         exp: now + app.sessions.ttl_secs,
         refreshed_at: now,
+        ght: Some(token),
     };
     // Not-admitted people get a session too: they then see a 403 that names the account and
     // offers sign-out, instead of bouncing through GitHub again.
@@ -131,29 +138,21 @@ fn failure_for(e: &GithubError, start_url: String) -> Failure {
     }
 }
 
-/// Everything Gatehouse learns about a person at sign-in. Memberships are asked one targeted
-/// call per configured org or team, so a user in 150 orgs costs no more than one in 2.
-async fn fetch_identity(app: &App, code: &str, verifier: &str) -> Result<Identity, GithubError> {
+/// Everything Gatehouse learns about a person at sign-in, and their GitHub token (kept in the
+/// encrypted session for membership re-checks). Memberships are asked as the policy plans them.
+async fn fetch_identity(
+    app: &App,
+    code: &str,
+    verifier: &str,
+) -> Result<(Identity, String), GithubError> {
     let token = app.github.exchange_code(code, verifier).await?;
     let user = app.github.user(&token).await?;
-    let email = app.github.primary_verified_email(&token).await?;
-    let access = &app.settings.access;
-    let mut groups = Vec::new();
-    for org in &access.allowed_orgs {
-        if app.github.org_member(&token, org).await? {
-            groups.push(org.clone());
-        }
-    }
-    for (org, team) in &access.allowed_teams {
-        if app
-            .github
-            .team_member(&token, org, team, &user.login)
-            .await?
-        {
-            groups.push(format!("{org}/{team}"));
-        }
-    }
-    Ok(Identity {
+    let (email, groups) = futures_util::try_join!(
+        app.github.primary_verified_email(&token),
+        app.github
+            .memberships(&token, &user.login, &app.settings.policy.membership)
+    )?;
+    let identity = Identity {
         user_id: user.id.to_string(),
         login: user.login,
         name: user.name,
@@ -162,5 +161,6 @@ async fn fetch_identity(app: &App, code: &str, verifier: &str) -> Result<Identit
         groups,
         roles: Vec::new(),
         expires_at: 0,
-    })
+    };
+    Ok((identity, token))
 }

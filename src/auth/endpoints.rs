@@ -1,12 +1,13 @@
 //! The small endpoints: sign-in page, sign-out, userinfo, forward-auth.
 
-use super::access::{check, Access, DenyAs};
+use super::access::{check, Access, DenyAs, Granted, Judge};
 use super::query_param;
 use super::redirect::safe_redirect;
 use crate::app::App;
 use crate::pages::{sign_in_page, Failure};
 use crate::reply::Reply;
 use http::request::Parts;
+use http::Method;
 
 pub fn sign_in(app: &App, req: &Parts) -> Reply {
     let rd = safe_redirect(
@@ -33,27 +34,64 @@ pub fn sign_out(app: &App, req: &Parts) -> Reply {
 }
 
 /// `GET /oauth2/userinfo`: JSON of the current identity.
-pub fn userinfo(app: &App, req: &Parts, now: u64) -> Reply {
-    match check(app, req, now, DenyAs::Api) {
-        Access::Allow(identity) => Reply::json(200, &identity.userinfo_json()),
+pub async fn userinfo(app: &App, req: &Parts, now: u64) -> Reply {
+    match check(app, req, Judge::IdentityOnly, now, DenyAs::Api).await {
+        Access::Allow(Granted {
+            identity: Some(identity),
+            set_cookies,
+            ..
+        }) => Reply::json(200, &identity.userinfo_json()).cookies(set_cookies),
+        Access::Allow(_) => Failure::SignInRequired {
+            sign_in_url: app.start_url("/"),
+        }
+        .reply(false),
         Access::Deny(reply) => reply,
     }
 }
 
 /// `GET /oauth2/auth`: for nginx `auth_request`, Traefik and Caddy forward-auth. Always 401
-/// (never a redirect) when signed out, so the proxy in front decides what to do.
-pub fn forward_auth(app: &App, req: &Parts, now: u64) -> Reply {
-    match check(app, req, now, DenyAs::Api) {
-        Access::Allow(identity) => {
+/// (never a redirect) when signed out, so the proxy in front decides what to do. The rules judge
+/// the original request, which the proxy names in `X-Original-URI` (nginx) or
+/// `X-Forwarded-Uri` (Traefik, Caddy), with `X-Original-Method`/`X-Forwarded-Method` and
+/// `X-Forwarded-Host`; without them only "is this an admitted user" is asked.
+pub async fn forward_auth(app: &App, req: &Parts, now: u64) -> Reply {
+    let header = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| req.headers.get(*n).and_then(|v| v.to_str().ok()))
+    };
+    let method = header(&["x-original-method", "x-forwarded-method"])
+        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+        .unwrap_or(Method::GET);
+    let judge = match header(&["x-original-uri", "x-forwarded-uri"]) {
+        Some(uri) => Judge::Forwarded {
+            method: &method,
+            host: header(&["x-forwarded-host"]),
+            uri,
+        },
+        None => Judge::IdentityOnly,
+    };
+    match check(app, req, judge, now, DenyAs::Api).await {
+        Access::Allow(Granted {
+            identity: None,
+            set_cookies,
+            ..
+        }) => Reply::empty(202).cookies(set_cookies),
+        Access::Allow(Granted {
+            identity: Some(identity),
+            set_cookies,
+            ..
+        }) => {
             let mut reply = Reply::empty(202)
                 .header("X-Auth-Request-User", identity.login.clone())
                 .header("X-Auth-Request-User-Id", identity.user_id.clone())
                 .header("X-Auth-Request-Preferred-Username", identity.login.clone())
-                .header("X-Auth-Request-Groups", identity.groups.join(","));
+                .header("X-Auth-Request-Groups", identity.groups.join(","))
+                .header("X-Auth-Request-Roles", identity.roles.join(","));
             if let Some(email) = &identity.email {
                 reply = reply.header("X-Auth-Request-Email", email.clone());
             }
-            reply
+            reply.cookies(set_cookies)
         }
         Access::Deny(reply) => reply,
     }

@@ -6,10 +6,12 @@ mod callback;
 pub mod client_kind;
 mod endpoints;
 mod login_state;
+mod recheck;
 pub mod redirect;
 mod start;
 
 pub use login_state::UsedStates;
+pub use recheck::Rechecks;
 
 use crate::app::App;
 use crate::reply::Reply;
@@ -45,8 +47,8 @@ pub async fn handle(app: &App, req: &Parts, now: u64) -> Reply {
         "/callback" if get => callback::callback(app, req, browser, now).await,
         "/sign_in" if get => endpoints::sign_in(app, req),
         "/sign_out" if get || post => endpoints::sign_out(app, req),
-        "/userinfo" if get => endpoints::userinfo(app, req, now),
-        "/auth" if get => endpoints::forward_auth(app, req, now),
+        "/userinfo" if get => endpoints::userinfo(app, req, now).await,
+        "/auth" if get => endpoints::forward_auth(app, req, now).await,
         "/start" | "/callback" | "/sign_in" | "/sign_out" | "/userinfo" | "/auth" => {
             Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": format!("{} is not allowed here", req.method)}))
                 .header("Allow", if endpoint == "/sign_out" { "GET, POST" } else { "GET, HEAD" })

@@ -1,9 +1,9 @@
 //! Turn a parsed [`Config`] into [`Settings`], listing every problem with its key and fix.
 
 use super::schema::{Config, GroupsHeader, SessionStore};
-use crate::policy::{is_github_login, Policy};
 use super::secret::Secret;
 use super::ConfigProblem;
+use crate::policy::{is_github_login, Policy};
 use base64::Engine;
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -329,8 +329,7 @@ fn check_github(
     } else {
         gh.scopes.clone()
     };
-    if needs_read_org && !scopes.iter().any(|s| s == "read:org")
-    {
+    if needs_read_org && !scopes.iter().any(|s| s == "read:org") {
         scopes.push("read:org".into());
     }
     Some(GithubSettings {
@@ -452,7 +451,11 @@ fn check_access(config: &Config, problems: &mut Vec<ConfigProblem>) -> AccessSet
     let mut access = AccessSettings {
         allow_any_github_user: a.allow_any_github_user,
         allowed_user_ids: a.allowed_user_ids.clone(),
-        default_roles: a.default_roles.iter().map(|r| r.trim().to_string()).collect(),
+        default_roles: a
+            .default_roles
+            .iter()
+            .map(|r| r.trim().to_string())
+            .collect(),
         groups_header: a.groups_header,
         refresh_interval: a.refresh_interval.0,
         stale_grace: a.stale_grace.0,

@@ -9,8 +9,9 @@ use crate::identity::Identity;
 use http::HeaderName;
 use pingora::http::RequestHeader;
 
-/// Header names an upstream might trust as identity or client facts. Anything starting with
-/// `x-forwarded-` or `x-auth-request-` is also dropped.
+/// Header names an upstream might trust as identity or client facts, or as the method or path
+/// to act on (the override headers would let a client change them after Gatehouse decided on
+/// the real ones). Anything starting with `x-forwarded-` or `x-auth-request-` is also dropped.
 const EXACT: &[&str] = &[
     "forwarded",
     "x-real-ip",
@@ -18,6 +19,11 @@ const EXACT: &[&str] = &[
     "remote-email",
     "remote-groups",
     "remote-name",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
 ];
 
 fn is_reserved(name: &str) -> bool {
@@ -104,6 +110,17 @@ mod tests {
             "remote_user",
             "forwarded",
             "x-forwarded-for",
+            "x-http-method-override",
+            "X-HTTP-Method-Override",
+            "x_http_method_override",
+            "X-Http-Method",
+            "x_http_method",
+            "X-Method-Override",
+            "x_method_override",
+            "X-Original-URL",
+            "x_original_url",
+            "X-REWRITE-URL",
+            "x_rewrite_url",
         ] {
             assert!(is_reserved(name), "{name}");
         }
@@ -113,6 +130,13 @@ mod tests {
             "x-forwardeduser",
             "cookie",
             "authorization",
+            // Exact names only: neither longer nor shorter spellings are caught.
+            "x-http-method-overrides",
+            "x-http-metho",
+            "x-original-url-2",
+            "x-original",
+            "x-rewrite",
+            "x-method",
         ] {
             assert!(!is_reserved(name), "{name}");
         }
@@ -127,9 +151,24 @@ mod tests {
         req.append_header("X-Forwarded-User", "evil").unwrap();
         req.append_header("x_forwarded_user", "evil2").unwrap();
         req.append_header("X-Keep", "yes").unwrap();
+        req.append_header("X-HTTP-Method-Override", "DELETE")
+            .unwrap();
+        req.append_header("x_http_method", "PUT").unwrap();
+        req.append_header("X-Method-Override", "PATCH").unwrap();
+        req.append_header("X-Original-URL", "/admin").unwrap();
+        req.append_header("x_rewrite_url", "/admin").unwrap();
         strip_reserved(&mut req);
         assert!(req.headers.get("x-forwarded-user").is_none());
         assert!(req.headers.get("x_forwarded_user").is_none());
+        for name in [
+            "x-http-method-override",
+            "x_http_method",
+            "x-method-override",
+            "x-original-url",
+            "x_rewrite_url",
+        ] {
+            assert!(req.headers.get(name).is_none(), "{name}");
+        }
         assert_eq!(req.headers.get("x-keep").unwrap(), "yes");
     }
 }

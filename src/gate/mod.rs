@@ -10,14 +10,13 @@ pub use server::{serve, ServeError};
 use crate::app::App;
 use crate::auth::{
     self,
-    access::{Access, DenyAs},
+    access::{Access, DenyAs, Granted, Judge},
     client_kind::is_browser_navigation,
 };
-use crate::identity::Identity;
 use crate::pages::Failure;
 use crate::session::{cookies::strip_own_cookies, unix_now};
 use async_trait::async_trait;
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
@@ -41,7 +40,8 @@ impl Gate {
 
 /// What one request learned on its way through the phases.
 pub struct RequestCtx {
-    identity: Option<Identity>,
+    /// Set once the access check lets the request through; `None` means it did not (yet).
+    granted: Option<Granted>,
     started: Instant,
 }
 
@@ -51,7 +51,7 @@ impl ProxyHttp for Gate {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
-            identity: None,
+            granted: None,
             started: Instant::now(),
         }
     }
@@ -68,9 +68,9 @@ impl ProxyHttp for Gate {
             respond::write_reply(session, reply).await?;
             return Ok(true);
         }
-        match auth::access::check(&self.app, req, now, DenyAs::Negotiate) {
-            Access::Allow(identity) => {
-                ctx.identity = Some(identity);
+        match auth::access::check(&self.app, req, Judge::Request, now, DenyAs::Negotiate).await {
+            Access::Allow(granted) => {
+                ctx.granted = Some(granted);
                 Ok(false)
             }
             Access::Deny(reply) => {
@@ -104,14 +104,27 @@ impl ProxyHttp for Gate {
             }
             None => {}
         }
-        // Fail closed: this phase only runs after request_filter admitted someone.
-        let identity = ctx.identity.as_ref().ok_or_else(|| {
+        // Fail closed: this phase only runs after request_filter let the request through.
+        let granted = ctx.granted.as_ref().ok_or_else(|| {
             Error::explain(
                 ErrorType::InternalError,
-                "no identity for an upstream request",
+                "no access decision for an upstream request",
             )
         })?;
-        headers::add_identity(upstream, identity)?;
+        if let Some(identity) = &granted.identity {
+            headers::add_identity(upstream, identity)?;
+        }
+        if let Some(path) = &granted.normalized_path {
+            // The upstream acts on exactly the path the decision was made on.
+            let uri = match upstream.uri.query() {
+                Some(q) => format!("{path}?{q}"),
+                None => path.clone(),
+            };
+            let uri = uri.parse::<http::Uri>().map_err(|e| {
+                Error::explain(ErrorType::InternalError, format!("normalized path: {e}"))
+            })?;
+            upstream.set_uri(uri);
+        }
         let client_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -122,6 +135,21 @@ impl ProxyHttp for Gate {
             None => req.uri.authority().map(|a| a.as_str()),
         };
         headers::add_forwarded(upstream, client_ip, self.app.public_scheme, host)?;
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        // A membership re-check refreshed the session: the browser gets the new cookie.
+        if let Some(granted) = &ctx.granted {
+            for cookie in &granted.set_cookies {
+                upstream_response.append_header(http::header::SET_COOKIE, cookie.as_str())?;
+            }
+        }
         Ok(())
     }
 
@@ -176,7 +204,11 @@ impl ProxyHttp for Gate {
             method = %req.method,
             path = req.uri.path(),
             status,
-            user = ctx.identity.as_ref().map_or("-", |i| i.login.as_str()),
+            user = ctx
+                .granted
+                .as_ref()
+                .and_then(|g| g.identity.as_ref())
+                .map_or("-", |i| i.login.as_str()),
             micros = ctx.started.elapsed().as_micros() as u64,
         );
     }

@@ -37,6 +37,15 @@ impl GithubClient {
             .api_url
             .join(path)
             .map_err(|e| GithubError::Setup(format!("github.api_url: {e}")))?;
+        self.get_url(call, url, token).await
+    }
+
+    pub(super) async fn get_url(
+        &self,
+        call: &'static str,
+        url: url::Url,
+        token: &str,
+    ) -> Result<reqwest::Response, GithubError> {
         self.http
             .0
             .get(url)
@@ -137,7 +146,7 @@ impl GithubClient {
     }
 }
 
-fn status_error(call: &'static str, status: StatusCode) -> GithubError {
+pub(super) fn status_error(call: &'static str, status: StatusCode) -> GithubError {
     if status.is_server_error() {
         GithubError::Unreachable(format!("{call} answered {status}"))
     } else {
@@ -154,7 +163,7 @@ fn segment(s: &str) -> String {
 }
 
 /// reqwest errors print the URL; ours carry no secrets, but keep log lines short and uniform.
-fn without_url(e: &reqwest::Error) -> String {
+pub(super) fn without_url(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     if let Some(url) = e.url() {
         s = s.replace(url.as_str(), "");

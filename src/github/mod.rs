@@ -2,6 +2,7 @@
 //! calls sign-in needs. Nothing here runs on the per-request path.
 
 mod api;
+mod membership;
 mod oauth;
 
 pub use api::{GithubUser, PrimaryEmail};

@@ -1,6 +1,10 @@
 //! Test-control endpoints under `/_mock/`. NOT part of GitHub: they let tests change the
 //! world while the gate runs (revoke a membership, make GitHub fail, count calls).
 //!
+//! - `POST   /_mock/orgs/{org}[?name=Display+Name]` create an org (GitHub login rules; logins
+//!   are unique across users and orgs) → 200 `{"login", "id", "name"}`; 409 if the login is taken
+//! - `POST   /_mock/orgs/{org}/teams/{team}[?name=Display+Name]` create a team (`team` is the
+//!   slug) in an existing org → 200 `{"org", "slug", "id", "name"}`; 409 if it exists, 404 if no org
 //! - `POST   /_mock/orgs/{org}/members/{login}?state=active|pending&role=member|admin`
 //! - `DELETE /_mock/orgs/{org}/members/{login}` (also removes the user from the org's teams)
 //! - `POST   /_mock/orgs/{org}/teams/{team}/members/{login}` (user must be an org member)
@@ -21,12 +25,15 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::data::{Member, MemberState, OrgRole};
+use super::data::{Member, MemberState, Org, OrgRole, Team};
 use super::github::MockGithub;
 use super::state::Failure;
+use super::validate::{is_valid_login, is_valid_team_slug};
 
 pub(super) fn routes() -> Router<MockGithub> {
     Router::new()
+        .route("/_mock/orgs/{org}", post(create_org))
+        .route("/_mock/orgs/{org}/teams/{team}", post(create_team))
         .route(
             "/_mock/orgs/{org}/members/{login}",
             post(add_member).delete(remove_member),
@@ -42,6 +49,103 @@ pub(super) fn routes() -> Router<MockGithub> {
 
 fn problem(status: StatusCode, msg: String) -> Response {
     (status, Json(json!({ "message": msg }))).into_response()
+}
+
+#[derive(Deserialize)]
+struct NameQuery {
+    name: Option<String>,
+}
+
+async fn create_org(
+    State(mock): State<MockGithub>,
+    Path(org): Path<String>,
+    Query(q): Query<NameQuery>,
+) -> Response {
+    if !is_valid_login(&org) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!("`{org}` is not a valid GitHub org login; use letters, digits and single inner hyphens (max 39 characters)"),
+        );
+    }
+    let mut st = mock.shared.lock();
+    if let Some(existing) = st.org(&org) {
+        return problem(
+            StatusCode::CONFLICT,
+            format!("org `{}` already exists", existing.login),
+        );
+    }
+    if let Some(user) = st.user_by_login(&org) {
+        return problem(
+            StatusCode::CONFLICT,
+            format!(
+                "`{}` is a user; GitHub logins are unique across users and orgs",
+                user.login
+            ),
+        );
+    }
+    // Above every id in use, users and orgs share one id space as on GitHub.
+    let id = st
+        .users
+        .iter()
+        .map(|u| u.id)
+        .chain(st.orgs.iter().map(|o| o.id))
+        .max()
+        .unwrap_or(0)
+        .max(9_000_000)
+        + 1;
+    st.orgs.push(Org {
+        login: org.clone(),
+        id,
+        name: q.name.clone(),
+        description: None,
+        members: Vec::new(),
+        teams: Vec::new(),
+    });
+    Json(json!({ "login": org, "id": id, "name": q.name })).into_response()
+}
+
+async fn create_team(
+    State(mock): State<MockGithub>,
+    Path((org, team)): Path<(String, String)>,
+    Query(q): Query<NameQuery>,
+) -> Response {
+    if !is_valid_team_slug(&team) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!("`{team}` is not a valid team slug; use lowercase letters, digits and hyphens (e.g. \"core-devs\")"),
+        );
+    }
+    let mut st = mock.shared.lock();
+    // Team ids are unique across all orgs.
+    let id = st
+        .orgs
+        .iter()
+        .flat_map(|o| o.teams.iter().map(|t| t.id))
+        .max()
+        .unwrap_or(0)
+        .max(9_000_000)
+        + 1;
+    let Some(org_entry) = st.org_mut(&org) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no org `{org}`; create it with POST /_mock/orgs/{org}"),
+        );
+    };
+    if org_entry.team(&team).is_some() {
+        return problem(
+            StatusCode::CONFLICT,
+            format!("team `{team}` already exists in `{}`", org_entry.login),
+        );
+    }
+    org_entry.teams.push(Team {
+        slug: team.clone(),
+        name: q.name.clone(),
+        id,
+        description: None,
+        members: Vec::new(),
+    });
+    Json(json!({ "org": org_entry.login, "slug": team, "id": id, "name": q.name.as_deref().unwrap_or(&team) }))
+        .into_response()
 }
 
 #[derive(Deserialize)]

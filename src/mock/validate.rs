@@ -14,7 +14,7 @@ fn invalid(key: String, problem: impl Into<String>, fix: impl Into<String>) -> M
 }
 
 /// GitHub's login rule: alphanumerics and single hyphens, not at either end, at most 39.
-fn is_valid_login(login: &str) -> bool {
+pub(super) fn is_valid_login(login: &str) -> bool {
     !login.is_empty()
         && login.len() <= 39
         && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -197,15 +197,19 @@ fn validate_members(i: usize, org: &Org, users: &[User]) -> Result<(), MockError
     Ok(())
 }
 
+/// A team slug as GitHub derives it from the name: lowercase letters, digits, `-`, `_`, `.`.
+pub(super) fn is_valid_team_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+}
+
 fn validate_teams(i: usize, org: &Org) -> Result<(), MockError> {
     let mut slugs = HashSet::new();
     for (t, team) in org.teams.iter().enumerate() {
         let key = format!("orgs[{i}].teams[{t}].slug");
-        let slug_ok = !team.slug.is_empty()
-            && team.slug.chars().all(|c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
-            });
-        if !slug_ok {
+        if !is_valid_team_slug(&team.slug) {
             return Err(invalid(
                 key,
                 format!("`{}` is not a valid team slug", team.slug),

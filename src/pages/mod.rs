@@ -15,11 +15,18 @@ pub enum Failure {
     SignInRequired {
         sign_in_url: String,
     },
-    /// Signed in, but no allow rule admits this login.
+    /// Signed in, but no allow rule admits this login; or (`login: None`) a rule that denies
+    /// everyone.
     Forbidden {
-        login: String,
+        login: Option<String>,
         sign_out_url: String,
     },
+    /// The path uses an encoding upstreams read differently, or is malformed.
+    BadPath {
+        reason: String,
+    },
+    /// Memberships are due a re-check, GitHub has not answered for longer than `stale_grace`.
+    MembershipUnconfirmed,
     /// `state` missing, unknown, reused or expired.
     LoginExpired {
         start_url: String,
@@ -47,7 +54,8 @@ impl Failure {
         match self {
             Failure::SignInRequired { .. } => 401,
             Failure::Forbidden { .. } | Failure::LoginFailed { .. } => 403,
-            Failure::LoginExpired { .. } => 400,
+            Failure::LoginExpired { .. } | Failure::BadPath { .. } => 400,
+            Failure::MembershipUnconfirmed => 503,
             Failure::GithubUnavailable { .. } | Failure::UpstreamUnavailable => 502,
             Failure::GatewayMisconfigured { .. } => 500,
             Failure::NotFound => 404,
@@ -59,6 +67,8 @@ impl Failure {
             Failure::SignInRequired { .. } => "unauthorized",
             Failure::Forbidden { .. } => "forbidden",
             Failure::LoginExpired { .. } => "login_expired",
+            Failure::BadPath { .. } => "bad_path",
+            Failure::MembershipUnconfirmed => "membership_unconfirmed",
             Failure::LoginFailed { .. } => "login_failed",
             Failure::GithubUnavailable { .. } => "github_unavailable",
             Failure::GatewayMisconfigured { .. } => "gateway_misconfigured",
@@ -72,9 +82,20 @@ impl Failure {
             Failure::SignInRequired { .. } => {
                 "Sign-in required: send a session cookie from a GitHub sign-in.".into()
             }
-            Failure::Forbidden { login, .. } => format!(
+            Failure::Forbidden {
+                login: Some(login), ..
+            } => format!(
                 "You are signed in as {login}, but that account is not allowed here. Sign out and sign in with another account, or ask the owner of this app for access."
             ),
+            Failure::Forbidden { login: None, .. } => {
+                "This address is closed to everyone. If you think you should reach it, ask the owner of this app.".into()
+            }
+            Failure::BadPath { reason } => format!(
+                "This address was refused: {reason}. Check the link, or open the app's start page."
+            ),
+            Failure::MembershipUnconfirmed => {
+                "Your GitHub memberships are due a re-check and GitHub has not answered for a while, so access cannot be confirmed. Try again in a few minutes.".into()
+            }
             Failure::LoginExpired { .. } => {
                 "Your sign-in attempt expired or was already used. Start again.".into()
             }
@@ -109,6 +130,7 @@ impl Failure {
             Failure::SignInRequired { .. } => {
                 reply.header("WWW-Authenticate", r#"Bearer realm="gatehouse""#)
             }
+            Failure::MembershipUnconfirmed => reply.header("Retry-After", "30"),
             _ => reply,
         }
     }
@@ -121,10 +143,28 @@ impl Failure {
                 &message,
                 &html::button_link(sign_in_url, "Sign in with GitHub"),
             ),
-            Failure::Forbidden { sign_out_url, .. } => html::page(
+            Failure::Forbidden {
+                login: Some(_),
+                sign_out_url,
+            } => html::page(
                 "Access denied",
                 &message,
                 &html::post_button(sign_out_url, "Sign out"),
+            ),
+            Failure::Forbidden { login: None, .. } => html::page(
+                "Access denied",
+                &message,
+                &html::button_link("/", "Start page"),
+            ),
+            Failure::BadPath { .. } => html::page(
+                "Address refused",
+                &message,
+                &html::button_link("/", "Start page"),
+            ),
+            Failure::MembershipUnconfirmed => html::page(
+                "Cannot confirm access",
+                &message,
+                &html::button_link("", "Try again"),
             ),
             Failure::LoginExpired { start_url }
             | Failure::LoginFailed { start_url, .. }
@@ -185,7 +225,7 @@ mod tests {
     #[test]
     fn forbidden_page_names_login_escaped() {
         let r = Failure::Forbidden {
-            login: "<script>".into(),
+            login: Some("<script>".into()),
             sign_out_url: "/oauth2/sign_out".into(),
         }
         .reply(true);

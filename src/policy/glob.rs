@@ -48,13 +48,16 @@ pub fn parse(glob: &str, case_sensitive: bool) -> Result<Vec<Segment>, String> {
     if !glob.starts_with('/') {
         return Err(format!("`{glob}` does not start with `/`"));
     }
-    if let Some(c) = glob.chars().find(|c| "?[]\\#".contains(*c) || c.is_control()) {
+    if let Some(c) = glob
+        .chars()
+        .find(|c| "?[]\\#".contains(*c) || c.is_control())
+    {
         return Err(format!(
             "`{glob}` contains `{c}`, which a path glob does not support"
         ));
     }
-    let normal = super::path::normalize(glob)
-        .map_err(|e| format!("`{glob}` is not a valid path: {e}"))?;
+    let normal =
+        super::path::normalize(glob).map_err(|e| format!("`{glob}` is not a valid path: {e}"))?;
     if normal.path != glob.trim_end_matches('/') && normal.path != glob {
         return Err(format!(
             "`{glob}` is not in normal form (it would never match a request): write `{}`",

@@ -175,7 +175,12 @@ pub fn compile(
     let mut teams: Vec<(String, String)> = access.allowed_teams.clone();
     let named = roles
         .values()
-        .flat_map(|r| r.orgs.iter().chain(&r.teams).map(|g| g.trim().to_ascii_lowercase()))
+        .flat_map(|r| {
+            r.orgs
+                .iter()
+                .chain(&r.teams)
+                .map(|g| g.trim().to_ascii_lowercase())
+        })
         .chain(rules::named_groups(rules));
     for group in named {
         match group.split_once('/') {
@@ -208,7 +213,12 @@ fn compile_roles(
 ) -> RoleTable {
     let mut table = RoleTable::default();
     for (i, name) in access.default_roles.iter().enumerate() {
-        if let Some(bit) = define_role(&mut table, name.trim(), format!("access.default_roles[{i}]"), problems) {
+        if let Some(bit) = define_role(
+            &mut table,
+            name.trim(),
+            format!("access.default_roles[{i}]"),
+            problems,
+        ) {
             table.grant_default(bit);
         }
     }

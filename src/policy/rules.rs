@@ -83,7 +83,9 @@ struct OwnerScope {
 impl Rule {
     /// Must the owner check decide this method?
     pub fn owner_decides(&self, method: &Method) -> bool {
-        self.owner.as_ref().is_some_and(|o| o.methods.contains(method))
+        self.owner
+            .as_ref()
+            .is_some_and(|o| o.methods.contains(method))
     }
 
     fn accepts(&self, method: &Method, host: Option<&str>) -> bool {
@@ -151,18 +153,24 @@ impl RuleSet {
             return None;
         }
         let folded;
-        let match_path = if !self.case_sensitive && target.path.bytes().any(|b| b.is_ascii_uppercase()) {
-            folded = target.path.to_ascii_lowercase();
-            folded.as_str()
-        } else {
-            target.path
-        };
+        let match_path =
+            if !self.case_sensitive && target.path.bytes().any(|b| b.is_ascii_uppercase()) {
+                folded = target.path.to_ascii_lowercase();
+                folded.as_str()
+            } else {
+                target.path
+            };
         let segments: Vec<&str> = match_path.split('/').filter(|s| !s.is_empty()).collect();
         let accept = |id: RuleId| self.rules[id as usize].accepts(target.method, target.host);
         let mut best = self.index.first_match(&segments, RuleId::MAX, &accept);
         for &id in self.regex_rules.iter().take_while(|&&id| id < best) {
             let rule = &self.rules[id as usize];
-            if accept(id) && rule.regex.as_ref().is_some_and(|re| re.is_match(target.path)) {
+            if accept(id)
+                && rule
+                    .regex
+                    .as_ref()
+                    .is_some_and(|re| re.is_match(target.path))
+            {
                 best = id;
                 break;
             }
@@ -340,9 +348,9 @@ fn parse_host(host: &str, fail: &mut impl FnMut(&str, String, &str)) -> Option<H
         None => (false, h.as_str()),
     };
     let ok = !name.is_empty()
-        && name
-            .split('.')
-            .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        && name.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
     if !ok {
         fail(
             "host",

@@ -99,10 +99,19 @@ fn first_matching_rule_decides() {
         decide(&p, "GET", "/vault", None),
         Verdict::Deny { hide: false }
     );
-    assert_eq!(decide(&p, "POST", "/api/v1/items", Some(&core)), Verdict::Allow);
-    assert_eq!(decide(&p, "POST", "/api/v1/items", Some(&mona)), Verdict::Allow);
+    assert_eq!(
+        decide(&p, "POST", "/api/v1/items", Some(&core)),
+        Verdict::Allow
+    );
+    assert_eq!(
+        decide(&p, "POST", "/api/v1/items", Some(&mona)),
+        Verdict::Allow
+    );
     // GET is not in the rule's methods: the owner rule (admitted users) decides.
-    assert_eq!(decide(&p, "GET", "/api/v1/items", Some(&octo)), Verdict::Allow);
+    assert_eq!(
+        decide(&p, "GET", "/api/v1/items", Some(&octo)),
+        Verdict::Allow
+    );
     assert_eq!(
         decide(&p, "GET", "/anything", Some(&outsider)),
         Verdict::Deny { hide: false }
@@ -114,9 +123,18 @@ fn owner_methods_need_the_owner() {
     let p = policy(HUB);
     let octo = user("octocat", &["databio"]);
     let mona = user("monalisa", &[]);
-    assert_eq!(decide(&p, "POST", "/octocat/proj", Some(&octo)), Verdict::Allow);
-    assert_eq!(decide(&p, "POST", "/OctoCat/proj", Some(&octo)), Verdict::Allow);
-    assert_eq!(decide(&p, "DELETE", "/databio/proj", Some(&octo)), Verdict::Allow);
+    assert_eq!(
+        decide(&p, "POST", "/octocat/proj", Some(&octo)),
+        Verdict::Allow
+    );
+    assert_eq!(
+        decide(&p, "POST", "/OctoCat/proj", Some(&octo)),
+        Verdict::Allow
+    );
+    assert_eq!(
+        decide(&p, "DELETE", "/databio/proj", Some(&octo)),
+        Verdict::Allow
+    );
     assert_eq!(
         decide(&p, "POST", "/monalisa/proj", Some(&octo)),
         Verdict::Deny { hide: false }
@@ -125,7 +143,10 @@ fn owner_methods_need_the_owner() {
         decide(&p, "PUT", "/databio/proj", Some(&mona)),
         Verdict::Deny { hide: false }
     );
-    assert_eq!(decide(&p, "GET", "/databio/proj", Some(&mona)), Verdict::Allow);
+    assert_eq!(
+        decide(&p, "GET", "/databio/proj", Some(&mona)),
+        Verdict::Allow
+    );
     assert_eq!(decide(&p, "POST", "/databio/proj", None), Verdict::Login);
 }
 
@@ -161,7 +182,10 @@ path_regex = "^/files/[0-9]+$"
 policy = "public"
 "#,
     );
-    assert_eq!(decide(&p, "GET", "/metrics", None), Verdict::Deny { hide: false });
+    assert_eq!(
+        decide(&p, "GET", "/metrics", None),
+        Verdict::Deny { hide: false }
+    );
     assert_eq!(decide(&p, "GET", "/FILES/12", None), Verdict::Public);
     assert_eq!(decide(&p, "GET", "/files/x", None), Verdict::Login);
     let method = Method::GET;

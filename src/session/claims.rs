@@ -20,10 +20,19 @@ pub struct SessionClaims {
     pub roles: Vec<String>,
     pub iat: u64,
     pub exp: u64,
+    /// When memberships were last confirmed at GitHub.
     pub refreshed_at: u64,
+    /// The user's GitHub token, for membership re-checks (the whole cookie is encrypted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ght: Option<String>,
 }
 
 impl SessionClaims {
+    /// Tells this session apart from others of the same user (re-checks are per session).
+    pub fn session_key(&self) -> String {
+        format!("{}:{}", self.sub, self.iat)
+    }
+
     pub fn is_live(&self, now: u64) -> bool {
         self.iat <= now.saturating_add(60) && now < self.exp
     }

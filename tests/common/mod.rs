@@ -351,6 +351,7 @@ pub fn claims_for(login: &str, id: u64) -> SessionClaims {
         iat: now,
         exp: now + 3600,
         refreshed_at: now,
+        ght: None,
     }
 }
 
