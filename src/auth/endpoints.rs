@@ -93,6 +93,12 @@ pub async fn forward_auth(app: &App, req: &Parts, now: u64) -> Reply {
             }
             reply.cookies(set_cookies)
         }
+        // nginx `auth_request` understands only 2xx, 401 and 403 (anything else becomes a 500);
+        // a hidden path is a plain "no" to the proxy, which shows its own page.
+        Access::Deny(mut reply) if reply.status == 404 => {
+            reply.status = 403;
+            reply
+        }
         Access::Deny(reply) => reply,
     }
 }
