@@ -71,6 +71,22 @@ secrets = ["{key}"]
 allowed_users = ["octocat", "hubot"]
 allowed_orgs = ["databio"]
 allowed_teams = ["databio/core"]
+admin_users = ["octocat"]
+
+# Try /admin as octocat (admin) and as monalisa (hidden: 404), /public signed out,
+# and POST to /monalisa/x as monalisa (her namespace) or as octocat (403).
+[[rules]]
+path = "/public/**"
+policy = "public"
+
+[[rules]]
+path = "/admin/**"
+allow = ["role:admin"]
+hide = true
+
+[[rules]]
+path = "/{{owner}}/**"
+owner_methods = ["POST", "PUT", "PATCH", "DELETE"]
 "#,
         key = random_b64(32),
     )

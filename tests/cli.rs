@@ -190,6 +190,20 @@ async fn demo_serves_a_working_sign_in() {
             && html.contains("databio/core"),
         "{html}"
     );
+    // The demo's rules: octocat is the admin; /public needs nobody; others' namespaces are
+    // read-only.
+    let admin = navigate(&client, format!("{gate}/admin/x")).await;
+    assert_eq!(admin.status(), 200);
+    assert!(admin.text().await.unwrap().contains("viewer,admin"));
+    let public = navigate(&plain_client(), format!("{gate}/public/x")).await;
+    assert_eq!(public.status(), 200);
+    let write = client
+        .post(format!("{gate}/monalisa/x"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), 403);
 
     let _ = child.kill();
     let _ = child.wait();
