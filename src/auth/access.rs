@@ -75,7 +75,7 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
             );
         }
     };
-    let host = host.map(host_name);
+    let host = host.filter(|_| policy.rules.uses_host()).map(host_name);
     let target = Target {
         method,
         host: host.as_deref(),

@@ -126,6 +126,7 @@ pub struct RuleSet {
     /// Ids of `path_regex` rules, ascending (the index cannot hold them).
     regex_rules: Vec<RuleId>,
     case_sensitive: bool,
+    uses_host: bool,
 }
 
 /// The rule that decides a request, and the path split as it was matched.
@@ -141,6 +142,11 @@ impl RuleSet {
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// Whether any rule looks at the host (so the request's host need not be read otherwise).
+    pub fn uses_host(&self) -> bool {
+        self.uses_host
     }
 
     pub fn has_owner_rules(&self) -> bool {
@@ -177,11 +183,11 @@ impl RuleSet {
         }
         let rule = self.rules.get(best as usize)?;
         // The owner keeps the request's case; segments line up with the folded copy.
-        let original: Vec<&'p str> = target.path.split('/').filter(|s| !s.is_empty()).collect();
-        Some(Found {
-            owner: rule.owner_in(&original, target.path),
-            rule,
-        })
+        let owner = rule.owner.as_ref().and_then(|_| {
+            let original: Vec<&'p str> = target.path.split('/').filter(|s| !s.is_empty()).collect();
+            rule.owner_in(&original, target.path)
+        });
+        Some(Found { owner, rule })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -220,6 +226,7 @@ pub fn compile(
             Some(segments) => set.index.insert(&segments, id),
             None => set.regex_rules.push(id),
         }
+        set.uses_host |= rule.host.is_some();
         set.rules.push(rule);
     }
     set
