@@ -755,6 +755,29 @@ async fn nginx_auth_request_signs_in_and_passes_identity() {
     sign_in_through_nginx(&monalisa, &site, mock_addr, "/echo/m", "monalisa").await;
     let ok = monalisa.get(format!("{site}/echo/m")).send().await.unwrap();
     assert_eq!(ok.status(), 200);
+    // Rules see the original method and URI through nginx; a client-sent second spelling
+    // of them changes nothing.
+    let write = |path: &str| {
+        monalisa
+            .post(format!("{site}{path}"))
+            .header("x-forwarded-uri", "/echo/monalisa/x")
+            .header("x-forwarded-method", "GET")
+            .send()
+    };
+    assert_eq!(write("/echo/monalisa/x").await.unwrap().status(), 200);
+    assert_eq!(write("/echo/octocat/x").await.unwrap().status(), 403);
+    let roles: serde_json::Value = octocat
+        .get(format!("{site}/echo/roles"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        roles["headers"]["x-forwarded-roles"], "viewer,admin",
+        "{roles:#}"
+    );
     let mallory = browser();
     sign_in_through_nginx(&mallory, &site, mock_addr, "/echo/x", "mallory").await;
     let denied = mallory.get(format!("{site}/echo/x")).send().await.unwrap();

@@ -338,10 +338,27 @@ async fn forward_auth_judges_the_original_request() {
             .status(),
         403
     );
+    // Refused addresses are a 403 too; two spellings that disagree are refused.
     assert_eq!(
         ask(&mona, "/echo/admin%2F", "GET").await.unwrap().status(),
-        400
+        403
     );
+    let r = anon
+        .get(h.url("/oauth2/auth"))
+        .header("x-original-uri", "/echo/public/x")
+        .header("x-forwarded-uri", "/echo/admin/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = anon
+        .get(h.url("/oauth2/auth"))
+        .header("x-original-uri", "/echo/public/x")
+        .header("x-forwarded-uri", "/echo/public/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use super::recheck::Outcome;
 use crate::app::App;
 use crate::identity::Identity;
 use crate::pages::Failure;
-use crate::policy::{path, Policy, Target, Verdict};
+use crate::policy::{host_name, path, Policy, Target, Verdict};
 use crate::reply::Reply;
 use crate::session::SessionClaims;
 use http::request::Parts;
@@ -110,10 +110,12 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
 
     let mut set_cookies = Vec::new();
     let identity = match app.sessions.read(&req.headers, now) {
-        Some(claims) => match current_claims(app, req, claims, now, &mut set_cookies).await {
-            Ok(claims) => claims.map(Identity::from),
-            Err(reply) => return Access::Deny(reply.cookies(set_cookies)),
-        },
+        Some(claims) => {
+            match current_claims(app, req, claims, now, browser(), &mut set_cookies).await {
+                Ok(claims) => claims.map(Identity::from),
+                Err(reply) => return Access::Deny(reply.cookies(set_cookies)),
+            }
+        }
         None => None,
     };
     let verdict = policy.judge(found.as_ref(), method, identity.as_ref());
@@ -139,6 +141,7 @@ async fn current_claims(
     req: &Parts,
     mut claims: SessionClaims,
     now: u64,
+    browser: bool,
     set_cookies: &mut Vec<String>,
 ) -> Result<Option<SessionClaims>, Reply> {
     let access = &app.settings.access;
@@ -148,11 +151,12 @@ async fn current_claims(
     if now < due_at {
         return Ok(Some(claims));
     }
-    match app.rechecks.run(app, &claims, now).await {
+    let (outcome, checked_at) = app.rechecks.run(app, &claims, now).await;
+    match outcome {
         Outcome::Fresh { login, groups } => {
             claims.login = login;
             claims.groups = groups;
-            claims.refreshed_at = now;
+            claims.refreshed_at = checked_at;
             let identity = Identity::from(claims.clone());
             claims.roles = if app.settings.policy.admission.admits(&identity) {
                 app.settings.policy.role_names(&identity)
@@ -174,7 +178,7 @@ async fn current_claims(
         }
         Outcome::Unavailable => {
             tracing::warn!(login = %claims.login, "access refused: memberships could not be re-checked within access.stale_grace");
-            Err(Failure::MembershipUnconfirmed.reply(is_browser_navigation(req)))
+            Err(Failure::MembershipUnconfirmed.reply(browser))
         }
     }
 }
@@ -215,38 +219,5 @@ fn request_host(req: &Parts) -> Option<&str> {
     match req.headers.get(http::header::HOST) {
         Some(h) => h.to_str().ok(),
         None => req.uri.authority().map(|a| a.as_str()),
-    }
-}
-
-/// `Host` without its port, lower-case: what `host` rules compare against.
-fn host_name(host: &str) -> String {
-    let name = match host.rsplit_once(':') {
-        // `[::1]:8080` and `example.com:8080`; a bare `[::1]` has its last `:` inside the brackets.
-        Some((name, port))
-            if !port.is_empty()
-                && port.bytes().all(|b| b.is_ascii_digit())
-                && !name.ends_with(':') =>
-        {
-            if name.starts_with('[') == name.ends_with(']') {
-                name
-            } else {
-                host
-            }
-        }
-        _ => host,
-    };
-    name.to_ascii_lowercase()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_name;
-
-    #[test]
-    fn host_loses_its_port_and_case() {
-        assert_eq!(host_name("App.Example.com:8443"), "app.example.com");
-        assert_eq!(host_name("example.com"), "example.com");
-        assert_eq!(host_name("[::1]:4180"), "[::1]");
-        assert_eq!(host_name("[::1]"), "[::1]");
     }
 }

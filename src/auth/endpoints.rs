@@ -55,18 +55,50 @@ pub async fn userinfo(app: &App, req: &Parts, now: u64) -> Reply {
 /// `X-Forwarded-Uri` (Traefik, Caddy), with `X-Original-Method`/`X-Forwarded-Method` and
 /// `X-Forwarded-Host`; without them only "is this an admitted user" is asked.
 pub async fn forward_auth(app: &App, req: &Parts, now: u64) -> Reply {
-    let header = |names: &[&str]| {
-        names
+    // Each proxy sets its own spelling and passes the client's other headers through, so two
+    // spellings that disagree mean someone is trying to choose what gets judged.
+    let header = |names: [&str; 2]| -> Result<Option<&str>, Reply> {
+        let values: Vec<&str> = names
             .iter()
-            .find_map(|n| req.headers.get(*n).and_then(|v| v.to_str().ok()))
+            .filter_map(|n| req.headers.get(*n).map(|v| v.to_str().unwrap_or("\u{0}")))
+            .collect();
+        match values.as_slice() {
+            [a, b] if a != b => Err(Failure::BadPath {
+                reason: format!("{} and {} disagree", names[0], names[1]),
+            }
+            .reply(false)),
+            _ => Ok(values.first().copied()),
+        }
     };
-    let method = header(&["x-original-method", "x-forwarded-method"])
-        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
-        .unwrap_or(Method::GET);
-    let judge = match header(&["x-original-uri", "x-forwarded-uri"]) {
+    let forwarded = (|| {
+        let method = header(["x-original-method", "x-forwarded-method"])?;
+        let uri = header(["x-original-uri", "x-forwarded-uri"])?;
+        let host = req
+            .headers
+            .get("x-forwarded-host")
+            .and_then(|v| v.to_str().ok());
+        Ok::<_, Reply>((method, uri, host))
+    })();
+    let (method, uri, host) = match forwarded {
+        Ok(found) => found,
+        Err(reply) => return as_forward_auth_answer(reply),
+    };
+    let method = match method.map(|m| Method::from_bytes(m.as_bytes())) {
+        None => Method::GET,
+        Some(Ok(m)) => m,
+        Some(Err(_)) => {
+            return as_forward_auth_answer(
+                Failure::BadPath {
+                    reason: "the forwarded method is not an HTTP method".into(),
+                }
+                .reply(false),
+            )
+        }
+    };
+    let judge = match uri {
         Some(uri) => Judge::Forwarded {
             method: &method,
-            host: header(&["x-forwarded-host"]),
+            host,
             uri,
         },
         None => Judge::IdentityOnly,
@@ -93,14 +125,17 @@ pub async fn forward_auth(app: &App, req: &Parts, now: u64) -> Reply {
             }
             reply.cookies(set_cookies)
         }
-        // nginx `auth_request` understands only 2xx, 401 and 403 (anything else becomes a 500);
-        // a hidden path is a plain "no" to the proxy, which shows its own page.
-        Access::Deny(mut reply) if reply.status == 404 => {
-            reply.status = 403;
-            reply
-        }
-        Access::Deny(reply) => reply,
+        Access::Deny(reply) => as_forward_auth_answer(reply),
     }
+}
+
+/// nginx `auth_request` understands only 2xx, 401 and 403 (anything else becomes a 500): a
+/// hidden path or a refused address is a plain "no" to the proxy, which shows its own page.
+fn as_forward_auth_answer(mut reply: Reply) -> Reply {
+    if matches!(reply.status, 400 | 404) {
+        reply.status = 403;
+    }
+    reply
 }
 
 pub fn not_found(browser: bool) -> Reply {

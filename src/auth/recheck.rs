@@ -34,7 +34,7 @@ impl Outcome {
 }
 
 enum Slot {
-    Running(watch::Receiver<Option<Outcome>>),
+    Running(watch::Receiver<Option<(Outcome, u64)>>),
     Done { outcome: Outcome, at: u64 },
 }
 
@@ -54,21 +54,22 @@ impl std::fmt::Debug for Rechecks {
 const SWEEP_ABOVE: usize = 10_000;
 
 enum Role {
-    Wait(watch::Receiver<Option<Outcome>>),
-    Run(watch::Sender<Option<Outcome>>),
+    Wait(watch::Receiver<Option<(Outcome, u64)>>),
+    Run(watch::Sender<Option<(Outcome, u64)>>),
 }
 
 impl Rechecks {
     /// Re-check `claims` (whose memberships are due), or join the re-check already running.
-    pub async fn run(&self, app: &App, claims: &SessionClaims, now: u64) -> Outcome {
+    /// Returns what GitHub said and when it was asked.
+    pub async fn run(&self, app: &App, claims: &SessionClaims, now: u64) -> (Outcome, u64) {
         let key = claims.session_key();
         loop {
-            match self.join_or_start(&key, now) {
+            match self.join_or_start(&key, claims.refreshed_at, now) {
                 Ok(outcome) => return outcome,
                 Err(Role::Wait(mut rx)) => {
                     if let Ok(v) = rx.wait_for(Option::is_some).await {
-                        if let Some(outcome) = v.clone() {
-                            return outcome;
+                        if let Some(answer) = v.clone() {
+                            return answer;
                         }
                     }
                     // The request running it went away before finishing: try again.
@@ -82,18 +83,28 @@ impl Rechecks {
                     };
                     let outcome = ask_github(app, claims).await;
                     self.finish(guard, outcome.clone(), now);
-                    let _ = tx.send(Some(outcome.clone()));
-                    return outcome;
+                    let _ = tx.send(Some((outcome.clone(), now)));
+                    return (outcome, now);
                 }
             }
         }
     }
 
-    fn join_or_start(&self, key: &str, now: u64) -> Result<Outcome, Role> {
+    /// A result is reused only by requests whose cookie predates it (tabs that have not seen
+    /// the refreshed cookie yet); a cookie carrying that result is due again after the
+    /// refresh interval like any other.
+    fn join_or_start(
+        &self,
+        key: &str,
+        refreshed_at: u64,
+        now: u64,
+    ) -> Result<(Outcome, u64), Role> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         match slots.get(key) {
-            Some(Slot::Done { outcome, at }) if now < at + outcome.reuse_for() => {
-                return Ok(outcome.clone())
+            Some(Slot::Done { outcome, at })
+                if refreshed_at < *at && now < at + outcome.reuse_for() =>
+            {
+                return Ok((outcome.clone(), *at))
             }
             Some(Slot::Running(rx)) => return Err(Role::Wait(rx.clone())),
             _ => {}

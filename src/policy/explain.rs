@@ -58,7 +58,7 @@ pub fn explain(policy: &Policy, q: &Question) -> String {
     if normal.path != q.path {
         let _ = writeln!(out, "path:     normalized to {}", normal.path);
     }
-    let host = q.host.map(|h| h.to_ascii_lowercase());
+    let host = q.host.map(super::host_name);
     let target = Target {
         method: &q.method,
         host: host.as_deref(),

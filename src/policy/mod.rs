@@ -138,6 +138,26 @@ fn owns(who: &Identity, owner: &str) -> bool {
             .any(|g| !g.contains('/') && g.eq_ignore_ascii_case(owner))
 }
 
+/// `Host` without its port, lower-case: what `host` rules compare against.
+pub fn host_name(host: &str) -> String {
+    let name = match host.rsplit_once(':') {
+        // `[::1]:8080` and `example.com:8080`; a bare `[::1]` has its last `:` inside the brackets.
+        Some((name, port))
+            if !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && !name.ends_with(':') =>
+        {
+            if name.starts_with('[') == name.ends_with(']') {
+                name
+            } else {
+                host
+            }
+        }
+        _ => host,
+    };
+    name.to_ascii_lowercase()
+}
+
 /// `s` in ASCII lower case, copying only when it has capitals.
 pub(crate) fn lower(s: &str) -> Cow<'_, str> {
     if s.bytes().any(|b| b.is_ascii_uppercase()) {

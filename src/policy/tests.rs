@@ -301,3 +301,11 @@ fn explain_names_the_deciding_rule() {
     assert!(text.contains("normalized to /admin"), "{text}");
     assert!(text.contains("decision: login"), "{text}");
 }
+
+#[test]
+fn host_loses_its_port_and_case() {
+    assert_eq!(host_name("App.Example.com:8443"), "app.example.com");
+    assert_eq!(host_name("example.com"), "example.com");
+    assert_eq!(host_name("[::1]:4180"), "[::1]");
+    assert_eq!(host_name("[::1]"), "[::1]");
+}
