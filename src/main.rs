@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use gatehouse::{app::App, config, demo, gate, mock};
 use rand::RngCore;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -79,6 +79,10 @@ struct ExplainArgs {
     /// Teams --user belongs to, as org/team-slug, comma-separated.
     #[arg(long, value_delimiter = ',')]
     teams: Vec<String>,
+    /// Take --user's id, orgs and teams from a mock GitHub users file (`demo`: the embedded
+    /// demo data) instead of --user-id/--orgs/--teams.
+    #[arg(long, requires = "user")]
+    mock_users: Option<PathBuf>,
     /// Request path, e.g. /admin/x.
     #[arg(long)]
     path: Option<String>,
@@ -170,15 +174,29 @@ fn check_config(config: Option<PathBuf>, explain: Option<ExplainArgs>) -> ExitCo
                 eprintln!("--method: `{}` is not an HTTP method", q.method);
                 return ExitCode::from(2);
             };
+            let mut user_id = q.user_id;
+            let mut groups: Vec<String> = q
+                .orgs
+                .iter()
+                .chain(&q.teams)
+                .map(|g| g.trim().to_string())
+                .collect();
+            if let (Some(file), Some(login)) = (&q.mock_users, &q.user) {
+                match explain_memberships(file, login) {
+                    Ok((id, found)) => {
+                        user_id = Some(id);
+                        groups = found;
+                    }
+                    Err(e) => {
+                        eprintln!("--mock-users: {e:#}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
             let question = gatehouse::policy::explain::Question {
                 user: q.user.as_deref(),
-                user_id: q.user_id,
-                groups: q
-                    .orgs
-                    .iter()
-                    .chain(&q.teams)
-                    .map(|g| g.trim().to_string())
-                    .collect(),
+                user_id,
+                groups,
                 method,
                 host: q.host.as_deref(),
                 path: q.path.as_deref().unwrap_or("/"),
@@ -205,6 +223,19 @@ fn check_config(config: Option<PathBuf>, explain: Option<ExplainArgs>) -> ExitCo
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--mock-users FILE|demo`: the id and memberships the mock GitHub would report for `login`.
+fn explain_memberships(file: &Path, login: &str) -> anyhow::Result<(u64, Vec<String>)> {
+    let mock = if file.as_os_str() == "demo" {
+        mock::github::MockGithub::demo()
+    } else {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        mock::github::MockGithub::from_toml(&text)?
+    };
+    mock.memberships_of(login)
+        .with_context(|| format!("no user `{login}` in {}", file.display()))
 }
 
 fn mock_github(

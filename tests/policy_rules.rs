@@ -421,6 +421,23 @@ fn explain_prints_the_deciding_rule() {
         text.contains("decision: allow") && text.contains("rule #7"),
         "{text}"
     );
+    // Memberships as the mock GitHub's demo data has them: monalisa is in acme.
+    let text = run(&[
+        "--user",
+        "monalisa",
+        "--mock-users",
+        "demo",
+        "--path",
+        "/echo/orgs-only/x",
+    ]);
+    assert!(
+        text.contains("who:      monalisa (acme, databio)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("decision: allow") && text.contains("rule #5"),
+        "{text}"
+    );
     let text = run(&["--user", "monalisa", "--path", "/somewhere"]);
     assert!(text.contains("default"), "{text}");
 }

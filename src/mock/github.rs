@@ -57,6 +57,35 @@ impl MockGithub {
             .expect("embedded demo_users.toml is valid")
     }
 
+    /// A user's id and active memberships (lower-case orgs and `org/team` slugs), as GitHub
+    /// would report them; `None` for an unknown login. For `check-config --explain`.
+    pub fn memberships_of(&self, login: &str) -> Option<(u64, Vec<String>)> {
+        let st = self.shared.lock();
+        let user = st.user_by_login(login)?;
+        let mut groups = Vec::new();
+        for org in &st.orgs {
+            let active = org
+                .member(&user.login)
+                .is_some_and(|m| m.state == super::data::MemberState::Active);
+            if !active {
+                continue;
+            }
+            let org_login = org.login.to_ascii_lowercase();
+            for team in &org.teams {
+                if team
+                    .members
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(&user.login))
+                {
+                    groups.push(format!("{org_login}/{}", team.slug.to_ascii_lowercase()));
+                }
+            }
+            groups.push(org_login);
+        }
+        groups.sort();
+        Some((user.id, groups))
+    }
+
     /// Register (or replace) an OAuth app at run time.
     pub fn add_app(&self, app: MockApp) {
         if let Err(problem) = super::redirect::check_callback(&app.callback_url) {
