@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod demo;
 pub mod gate;
@@ -14,6 +15,7 @@ pub mod pages;
 pub mod policy;
 pub mod reply;
 pub mod session;
+pub mod tokens;
 
 /// Make ring (which Pingora already uses) the process-wide TLS crypto provider, so only one
 /// provider is compiled. Call before building any HTTPS client; calling again is harmless.

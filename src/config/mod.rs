@@ -8,12 +8,18 @@ mod expand;
 mod problem;
 mod schema;
 mod secret;
+mod tokens;
 mod validate;
 
 pub use duration::HumanDuration;
 pub use problem::{ConfigError, ConfigProblem};
-pub use schema::{Config, GroupsHeader, RoleSection, RuleSection, SessionStore};
+pub use schema::{
+    ApiKeySection, Config, GroupsHeader, OidcIssuerSection, RoleSection, RuleSection, SessionStore,
+};
 pub use secret::Secret;
+pub use tokens::{
+    parse_key_hash, AccessSigning, ApiKeyEntry, AssertionSettings, OidcIssuerSettings, TokenSettings,
+};
 pub use validate::{
     AccessSettings, GithubSettings, SessionKey, SessionSettings, Settings, UpstreamTarget,
 };

@@ -16,7 +16,75 @@ pub struct Config {
     pub roles: std::collections::BTreeMap<String, RoleSection>,
     /// `[[rules]]`: ordered; the first that matches a request decides.
     pub rules: Vec<RuleSection>,
+    pub tokens: TokensSection,
+    /// `[[api_keys]]`: machine-to-machine credentials, sent as HTTP Basic `name:key`.
+    pub api_keys: Vec<ApiKeySection>,
     pub log: LogSection,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensSection {
+    pub access_ttl: HumanDuration,
+    pub refresh_ttl: HumanDuration,
+    /// "HS256" (with `hmac_secret`) or "ES256" (with `signing_key_file`).
+    pub signing_alg: String,
+    /// base64 of at least 32 bytes; unset: derived from the first session secret.
+    pub hmac_secret: Option<Secret>,
+    /// PKCS#8 PEM of an EC P-256 key, for ES256.
+    pub signing_key_file: Option<String>,
+    /// Where `/oauth2/start?client_redirect_uri=` may send codes (exact match).
+    pub client_redirect_uris: Vec<String>,
+    /// Also allow `http://127.0.0.1:ANY` and `http://localhost:ANY` (RFC 8252 native apps).
+    pub allow_loopback: bool,
+    /// Accept raw GitHub tokens as `Authorization: Bearer` / `token`.
+    pub accept_github_tokens: bool,
+    pub oidc_issuers: Vec<OidcIssuerSection>,
+}
+
+impl Default for TokensSection {
+    fn default() -> Self {
+        TokensSection {
+            access_ttl: HumanDuration::from_secs(15 * 60),
+            refresh_ttl: HumanDuration::from_secs(24 * 3600),
+            signing_alg: "HS256".into(),
+            hmac_secret: None,
+            signing_key_file: None,
+            client_redirect_uris: Vec::new(),
+            allow_loopback: false,
+            accept_github_tokens: false,
+            oidc_issuers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcIssuerSection {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: String,
+    /// Each claim must equal this value, e.g. `repository = "databio/pephub"`.
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default = "default_leeway")]
+    pub leeway: HumanDuration,
+}
+
+fn default_leeway() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySection {
+    pub name: String,
+    /// `sha256$SALT$HASH` as printed by `gatehouse hash-key`; never the key itself.
+    pub hash: Secret,
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -47,6 +115,12 @@ pub struct UpstreamSection {
     pub url: String,
     pub connect_timeout: HumanDuration,
     pub read_timeout: HumanDuration,
+    /// The `aud` of `X-Gatehouse-Jwt-Assertion`; default: the upstream URL.
+    pub name: Option<String>,
+    /// Send `X-Gatehouse-Jwt-Assertion` (a signed identity) with every proxied request.
+    pub jwt_assertion: bool,
+    /// PKCS#8 PEM of an EC P-256 key for the assertion; unset: a new key at every start.
+    pub assertion_key_file: Option<String>,
 }
 
 impl Default for UpstreamSection {
@@ -55,6 +129,9 @@ impl Default for UpstreamSection {
             url: "http://127.0.0.1:8080".into(),
             connect_timeout: HumanDuration::from_secs(5),
             read_timeout: HumanDuration::from_secs(60),
+            name: None,
+            jwt_assertion: true,
+            assertion_key_file: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 use super::schema::{Config, GroupsHeader, SessionStore};
 use super::secret::Secret;
 use super::ConfigProblem;
+use super::tokens::{check_assertion, check_tokens, AssertionSettings, TokenSettings};
 use crate::policy::{is_github_login, Policy};
 use base64::Engine;
 use std::collections::BTreeSet;
@@ -27,6 +28,8 @@ pub struct Settings {
     pub access: AccessSettings,
     /// Roles and rules, compiled.
     pub policy: Policy,
+    pub tokens: TokenSettings,
+    pub assertion: AssertionSettings,
     pub log_level: String,
 }
 
@@ -142,6 +145,12 @@ pub fn validate(
         &unset_hint("session.secrets"),
         &mut problems,
     );
+    let tokens = match &session {
+        Some(session) => check_tokens(&config, &session.keys, &mut problems),
+        None => check_tokens(&config, &[], &mut problems),
+    };
+    check_granted_roles(&tokens, &policy, &mut problems);
+    let assertion = check_assertion(&config, upstream.as_ref().map(|u| &u.url), &mut problems);
 
     let threads = match config.server.threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -162,6 +171,8 @@ pub fn validate(
                 session,
                 access,
                 policy,
+                tokens,
+                assertion,
                 log_level: config.log.level.clone(),
                 config,
             })
@@ -434,6 +445,30 @@ fn check_session(
         secure,
         domain: s.cookie_domain.clone(),
     })
+}
+
+/// Roles that OIDC issuers and API keys grant must be roles the policy knows.
+fn check_granted_roles(tokens: &TokenSettings, policy: &Policy, problems: &mut Vec<ConfigProblem>) {
+    let granted = tokens
+        .oidc_issuers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, o)| o.roles.iter().map(move |r| (format!("tokens.oidc_issuers[{i}].roles"), r)))
+        .chain(
+            tokens
+                .api_keys
+                .iter()
+                .flat_map(|k| k.roles.iter().map(move |r| (format!("api_keys[{}].roles", k.name), r))),
+        );
+    for (key, role) in granted {
+        if policy.roles.index(role).is_none() {
+            problems.push(ConfigProblem::new(
+                key,
+                format!("`{role}` is not a role"),
+                "define it in [roles.NAME] or access.default_roles, or use \"admin\"",
+            ));
+        }
+    }
 }
 
 /// Accepts standard or URL-safe base64, with or without padding.

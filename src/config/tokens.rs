@@ -1,0 +1,357 @@
+//! Validation of `[tokens]`, `[[api_keys]]` and the upstream assertion settings.
+
+use super::schema::Config;
+use super::validate::SessionKey;
+use super::ConfigProblem;
+use base64::Engine;
+use std::collections::BTreeMap;
+use std::collections::HashSet;
+use std::time::Duration;
+use url::Url;
+
+const PEM_FIX: &str = "make one with `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key.pem` and give its path";
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub signing: AccessSigning,
+    /// Exact client redirect URIs allowed for the code exchange.
+    pub client_redirect_uris: Vec<String>,
+    pub allow_loopback: bool,
+    pub accept_github_tokens: bool,
+    pub oidc_issuers: Vec<OidcIssuerSettings>,
+    pub api_keys: Vec<ApiKeyEntry>,
+}
+
+/// How Gatehouse signs its own access tokens (the algorithm is pinned: tokens claiming any
+/// other are refused).
+#[derive(Clone)]
+pub enum AccessSigning {
+    Hs256(Vec<u8>),
+    /// PKCS#8 PEM of a P-256 key.
+    Es256(String),
+}
+
+impl std::fmt::Debug for AccessSigning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AccessSigning::Hs256(_) => "HS256(hidden)",
+            AccessSigning::Es256(_) => "ES256(hidden)",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OidcIssuerSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: Url,
+    pub claims: BTreeMap<String, String>,
+    pub roles: Vec<String>,
+    pub leeway: Duration,
+}
+
+/// One API key: its name, and a salted SHA-256 of the key (never the key).
+#[derive(Clone)]
+pub struct ApiKeyEntry {
+    pub name: String,
+    pub salt: Vec<u8>,
+    pub hash: [u8; 32],
+    pub roles: Vec<String>,
+}
+
+impl std::fmt::Debug for ApiKeyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyEntry")
+            .field("name", &self.name)
+            .field("roles", &self.roles)
+            .finish()
+    }
+}
+
+/// `X-Gatehouse-Jwt-Assertion`.
+#[derive(Clone)]
+pub struct AssertionSettings {
+    pub enabled: bool,
+    pub audience: String,
+    /// PEM text; `None`: a key is generated at start.
+    pub key_pem: Option<String>,
+}
+
+impl std::fmt::Debug for AssertionSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssertionSettings")
+            .field("enabled", &self.enabled)
+            .field("audience", &self.audience)
+            .field("key_file", &self.key_pem.is_some())
+            .finish()
+    }
+}
+
+pub fn check_tokens(
+    config: &Config,
+    session_keys: &[SessionKey],
+    problems: &mut Vec<ConfigProblem>,
+) -> TokenSettings {
+    let t = &config.tokens;
+    if t.access_ttl.0 < Duration::from_secs(10) {
+        problems.push(ConfigProblem::new(
+            "tokens.access_ttl",
+            "is shorter than 10 seconds; clients would refresh constantly",
+            "use a duration such as \"15m\" (the default)",
+        ));
+    }
+    if t.refresh_ttl.0 <= t.access_ttl.0 {
+        problems.push(ConfigProblem::new(
+            "tokens.refresh_ttl",
+            "must be longer than tokens.access_ttl",
+            "use a duration such as \"1d\" (the default)",
+        ));
+    }
+    let signing = match t.signing_alg.trim().to_ascii_uppercase().as_str() {
+        "HS256" => match &t.hmac_secret {
+            Some(secret) => match decode_secret(secret.expose()) {
+                Some(bytes) if bytes.len() >= 32 => AccessSigning::Hs256(bytes),
+                _ => {
+                    problems.push(ConfigProblem::new(
+                        "tokens.hmac_secret",
+                        "is not base64 of at least 32 bytes",
+                        "make one with `gatehouse gen-secret`, or leave it out to derive one from the session secret",
+                    ));
+                    AccessSigning::Hs256(Vec::new())
+                }
+            },
+            None => AccessSigning::Hs256(derive_hmac_key(session_keys)),
+        },
+        "ES256" => match &t.signing_key_file {
+            Some(path) => match std::fs::read_to_string(path) {
+                Ok(pem) if pem.contains("PRIVATE KEY") => AccessSigning::Es256(pem),
+                Ok(_) => {
+                    problems.push(ConfigProblem::new(
+                        "tokens.signing_key_file",
+                        format!("{path} holds no PEM private key"),
+                        PEM_FIX,
+                    ));
+                    AccessSigning::Es256(String::new())
+                }
+                Err(e) => {
+                    problems.push(ConfigProblem::new(
+                        "tokens.signing_key_file",
+                        format!("cannot read {path}: {e}"),
+                        PEM_FIX,
+                    ));
+                    AccessSigning::Es256(String::new())
+                }
+            },
+            None => {
+                problems.push(ConfigProblem::new(
+                    "tokens.signing_key_file",
+                    "signing_alg = \"ES256\" needs a key",
+                    PEM_FIX,
+                ));
+                AccessSigning::Es256(String::new())
+            }
+        },
+        other => {
+            problems.push(ConfigProblem::new(
+                "tokens.signing_alg",
+                format!("`{other}` is not supported"),
+                "use \"HS256\" (default) or \"ES256\"",
+            ));
+            AccessSigning::Hs256(Vec::new())
+        }
+    };
+    let mut client_redirect_uris = Vec::new();
+    for (i, uri) in t.client_redirect_uris.iter().enumerate() {
+        match Url::parse(uri.trim()) {
+            Ok(u) if u.fragment().is_none() && matches!(u.scheme(), "http" | "https") => {
+                client_redirect_uris.push(u.to_string())
+            }
+            Ok(u) if u.fragment().is_none() && u.scheme().contains('.') => {
+                // Private-use schemes of native apps (RFC 8252 §7.1), e.g. com.example.app:/cb
+                client_redirect_uris.push(u.to_string())
+            }
+            _ => problems.push(ConfigProblem::new(
+                format!("tokens.client_redirect_uris[{i}]"),
+                format!("`{uri}` is not an absolute URI without a fragment"),
+                "write the full URI the client listens on, e.g. \"https://spa.example.com/callback\"",
+            )),
+        }
+    }
+    let mut oidc_issuers = Vec::new();
+    for (i, o) in t.oidc_issuers.iter().enumerate() {
+        let key = |field: &str| format!("tokens.oidc_issuers[{i}].{field}");
+        if o.issuer.trim().is_empty() {
+            problems.push(ConfigProblem::new(
+                key("issuer"),
+                "is empty",
+                "give the issuer's `iss`, e.g. \"https://token.actions.githubusercontent.com\"",
+            ));
+        }
+        if o.audience.trim().is_empty() {
+            problems.push(ConfigProblem::new(
+                key("audience"),
+                "is empty, so any token of the issuer would do",
+                "give the audience your tokens are minted for, e.g. your public_url",
+            ));
+        }
+        let jwks_url = match Url::parse(o.jwks_url.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+            _ => {
+                problems.push(ConfigProblem::new(
+                    key("jwks_url"),
+                    format!("`{}` is not an http(s) URL", o.jwks_url),
+                    "e.g. \"https://token.actions.githubusercontent.com/.well-known/jwks\"",
+                ));
+                None
+            }
+        };
+        if let Some(jwks_url) = jwks_url {
+            oidc_issuers.push(OidcIssuerSettings {
+                issuer: o.issuer.trim().to_string(),
+                audience: o.audience.trim().to_string(),
+                jwks_url,
+                claims: o.claims.clone(),
+                roles: o.roles.clone(),
+                leeway: o.leeway.0,
+            });
+        }
+    }
+    TokenSettings {
+        access_ttl: t.access_ttl.0,
+        refresh_ttl: t.refresh_ttl.0,
+        signing,
+        client_redirect_uris,
+        allow_loopback: t.allow_loopback,
+        accept_github_tokens: t.accept_github_tokens,
+        oidc_issuers,
+        api_keys: check_api_keys(config, problems),
+    }
+}
+
+fn check_api_keys(config: &Config, problems: &mut Vec<ConfigProblem>) -> Vec<ApiKeyEntry> {
+    let mut seen = HashSet::new();
+    let mut keys = Vec::new();
+    for (i, k) in config.api_keys.iter().enumerate() {
+        let name_ok = !k.name.is_empty()
+            && k.name.len() <= 64
+            && k.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !name_ok {
+            problems.push(ConfigProblem::new(
+                format!("api_keys[{i}].name"),
+                format!("`{}` is not a usable key name", k.name),
+                "use letters, digits, `-`, `_` or `.` (it is the Basic-auth user name)",
+            ));
+            continue;
+        }
+        if !seen.insert(k.name.clone()) {
+            problems.push(ConfigProblem::new(
+                format!("api_keys[{i}].name"),
+                format!("`{}` is listed twice", k.name),
+                "give every key its own name",
+            ));
+        }
+        match parse_key_hash(k.hash.expose()) {
+            Some((salt, hash)) => keys.push(ApiKeyEntry {
+                name: k.name.clone(),
+                salt,
+                hash,
+                roles: k.roles.clone(),
+            }),
+            None => problems.push(ConfigProblem::new(
+                format!("api_keys[{i}].hash"),
+                "is not a key hash (`sha256$SALT$HASH`)",
+                "run `gatehouse hash-key --name NAME` and paste the entry it prints (never the key itself)",
+            )),
+        }
+    }
+    keys
+}
+
+pub fn check_assertion(
+    config: &Config,
+    upstream_url: Option<&Url>,
+    problems: &mut Vec<ConfigProblem>,
+) -> AssertionSettings {
+    let u = &config.upstream;
+    let key_pem = u
+        .assertion_key_file
+        .as_ref()
+        .and_then(|path| match std::fs::read_to_string(path) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                problems.push(ConfigProblem::new(
+                    "upstream.assertion_key_file",
+                    format!("cannot read {path}: {e}"),
+                    PEM_FIX,
+                ));
+                None
+            }
+        });
+    let audience = match &u.name {
+        Some(name) if !name.trim().is_empty() => name.trim().to_string(),
+        _ => upstream_url.map_or_else(String::new, |url| {
+            url.as_str().trim_end_matches('/').to_string()
+        }),
+    };
+    AssertionSettings {
+        enabled: u.jwt_assertion,
+        audience,
+        key_pem,
+    }
+}
+
+/// `sha256$SALT$HASH`, both base64url without padding.
+pub fn parse_key_hash(text: &str) -> Option<(Vec<u8>, [u8; 32])> {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = text.trim().split('$');
+    let (Some("sha256"), Some(salt), Some(hash), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let salt = b64.decode(salt).ok().filter(|s| s.len() >= 16)?;
+    let hash = <[u8; 32]>::try_from(b64.decode(hash).ok()?.as_slice()).ok()?;
+    Some((salt, hash))
+}
+
+fn decode_secret(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let text = text.trim();
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(text).ok())
+}
+
+/// A key of its own for access tokens, derived from the first session secret so replicas and
+/// restarts agree without another secret to manage.
+fn derive_hmac_key(session_keys: &[SessionKey]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let Some(first) = session_keys.first() else {
+        return Vec::new();
+    };
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(&first.0) else {
+        return Vec::new();
+    };
+    mac.update(b"gatehouse access-token signing key v1");
+    mac.finalize().into_bytes().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_hashes_parse_strictly() {
+        let salt = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([1u8; 16]);
+        let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([2u8; 32]);
+        assert!(parse_key_hash(&format!("sha256${salt}${hash}")).is_some());
+        assert!(parse_key_hash(&format!("md5${salt}${hash}")).is_none());
+        assert!(parse_key_hash(&format!("sha256${salt}${hash}$x")).is_none());
+        assert!(parse_key_hash("sha256$abc$def").is_none());
+        assert!(parse_key_hash("the-key-itself").is_none());
+    }
+}

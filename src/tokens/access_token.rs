@@ -1,0 +1,224 @@
+//! Gatehouse's own access tokens: short-lived JWTs (jsonwebtoken) whose algorithm is pinned by
+//! config, so `alg: none` and algorithm confusion (an HS256 token made with a public key) are
+//! refused. Checked with zero clock leeway.
+
+use crate::config::AccessSigning;
+use crate::session::SessionClaims;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// `aud` of every access token: they are for this gate only.
+const AUDIENCE: &str = "gatehouse";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// GitHub user id.
+    pub sub: String,
+    pub login: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The refresh-token family it was minted from (revoking the family ends it too).
+    pub fam: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the access-token key is unusable: {0}")]
+    Key(String),
+    #[error("could not sign a token: {0}")]
+    Sign(String),
+    #[error("invalid access token: {0}")]
+    Invalid(String),
+}
+
+pub struct AccessTokens {
+    algorithm: Algorithm,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    ttl_secs: u64,
+}
+
+impl std::fmt::Debug for AccessTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessTokens")
+            .field("algorithm", &self.algorithm)
+            .field("issuer", &self.issuer)
+            .finish()
+    }
+}
+
+impl AccessTokens {
+    /// Keys are parsed once here; nothing is set up per request.
+    pub fn new(signing: &AccessSigning, issuer: &str, ttl_secs: u64) -> Result<Self, TokenError> {
+        let (algorithm, encoding, decoding) = match signing {
+            AccessSigning::Hs256(secret) => (
+                Algorithm::HS256,
+                EncodingKey::from_secret(secret),
+                DecodingKey::from_secret(secret),
+            ),
+            AccessSigning::Es256(pem) => {
+                use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+                let key = p256::SecretKey::from_pkcs8_pem(pem)
+                    .or_else(|_| p256::SecretKey::from_sec1_pem(pem))
+                    .map_err(|e| TokenError::Key(format!("not an EC P-256 private key ({e})")))?;
+                let private = key
+                    .to_pkcs8_pem(LineEnding::LF)
+                    .map_err(|e| TokenError::Key(e.to_string()))?;
+                let public = key
+                    .public_key()
+                    .to_public_key_pem(LineEnding::LF)
+                    .map_err(|e| TokenError::Key(e.to_string()))?;
+                (
+                    Algorithm::ES256,
+                    EncodingKey::from_ec_pem(private.as_bytes())
+                        .map_err(|e| TokenError::Key(e.to_string()))?,
+                    DecodingKey::from_ec_pem(public.as_bytes())
+                        .map_err(|e| TokenError::Key(e.to_string()))?,
+                )
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = 0;
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        Ok(AccessTokens {
+            algorithm,
+            encoding,
+            decoding,
+            validation,
+            issuer: issuer.to_string(),
+            ttl_secs,
+        })
+    }
+
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+
+    pub fn issue(&self, session: &SessionClaims, family: &str, now: u64) -> Result<String, TokenError> {
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: AUDIENCE.into(),
+            sub: session.sub.clone(),
+            login: session.login.clone(),
+            name: session.name.clone(),
+            email: session.email.clone(),
+            groups: session.groups.clone(),
+            fam: family.to_string(),
+            iat: now,
+            exp: now + self.ttl_secs,
+        };
+        encode(&Header::new(self.algorithm), &claims, &self.encoding)
+            .map_err(|e| TokenError::Sign(e.to_string()))
+    }
+
+    /// Is this token one of ours? (Cheap: looks at the unverified `iss`.)
+    pub fn is_ours(&self, token: &str) -> bool {
+        super::unverified_issuer(token).as_deref() == Some(self.issuer.as_str())
+    }
+
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn session() -> SessionClaims {
+        SessionClaims {
+            sub: "583231".into(),
+            login: "octocat".into(),
+            name: None,
+            email: Some("octocat@example.com".into()),
+            avatar_url: None,
+            groups: vec!["databio".into()],
+            roles: vec![],
+            iat: 0,
+            exp: 0,
+            refreshed_at: 0,
+            ght: Some("gho_secret".into()),
+        }
+    }
+
+    fn hs() -> AccessTokens {
+        AccessTokens::new(&AccessSigning::Hs256(vec![7; 32]), "http://gate", 900).unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_no_github_token_inside() {
+        let t = hs();
+        let now = crate::session::unix_now();
+        let token = t.issue(&session(), "fam1", now).unwrap();
+        assert!(!token.contains("gho_"));
+        let payload = token.split('.').nth(1).unwrap();
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+        assert!(!String::from_utf8(json).unwrap().contains("gho_secret"));
+        let claims = t.verify(&token).unwrap();
+        assert_eq!(claims.login, "octocat");
+        assert_eq!(claims.fam, "fam1");
+        assert!(t.is_ours(&token));
+    }
+
+    #[test]
+    fn expired_none_and_confused_tokens_fail() {
+        let t = hs();
+        let old = t.issue(&session(), "f", 1_000).unwrap();
+        assert!(t.verify(&old).is_err(), "expired");
+        let now = crate::session::unix_now();
+        let good = t.issue(&session(), "f", now).unwrap();
+        let parts: Vec<&str> = good.split('.').collect();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let none = format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+        assert!(t.verify(&none).is_err(), "alg none");
+        // Signed with another secret, or claiming another algorithm.
+        let other = AccessTokens::new(&AccessSigning::Hs256(vec![8; 32]), "http://gate", 900).unwrap();
+        assert!(t.verify(&other.issue(&session(), "f", now).unwrap()).is_err());
+        let hs384 = encode(
+            &Header::new(Algorithm::HS384),
+            &t.verify(&good).unwrap(),
+            &EncodingKey::from_secret(&[7; 32]),
+        )
+        .unwrap();
+        assert!(t.verify(&hs384).is_err(), "algorithm is pinned");
+        // A tampered payload.
+        let mut claims = t.verify(&good).unwrap();
+        claims.login = "mallory".into();
+        let forged = format!("{}.{}.{}", parts[0], b64.encode(serde_json::to_vec(&claims).unwrap()), parts[2]);
+        assert!(t.verify(&forged).is_err());
+    }
+
+    #[test]
+    fn es256_keys_sign_and_an_hs256_token_made_with_the_public_key_fails() {
+        use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+        let key = p256::SecretKey::from_slice(&[3u8; 32]).unwrap();
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let t = AccessTokens::new(&AccessSigning::Es256(pem), "http://gate", 900).unwrap();
+        let now = crate::session::unix_now();
+        let token = t.issue(&session(), "f", now).unwrap();
+        assert_eq!(t.verify(&token).unwrap().sub, "583231");
+        let public = key.public_key().to_public_key_pem(LineEnding::LF).unwrap();
+        let confused = encode(
+            &Header::new(Algorithm::HS256),
+            &t.verify(&token).unwrap(),
+            &EncodingKey::from_secret(public.as_bytes()),
+        )
+        .unwrap();
+        assert!(t.verify(&confused).is_err());
+    }
+}

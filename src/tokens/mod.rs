@@ -1,0 +1,60 @@
+//! Tokens for everything that is not a browser: Gatehouse's own access and refresh tokens (the
+//! code-for-token exchange, refresh with reuse detection), API keys, external OIDC tokens, raw
+//! GitHub tokens, and the signed identity assertion sent to the upstream.
+
+pub mod access_token;
+pub mod api_keys;
+pub mod github_tokens;
+pub mod refresh;
+pub mod store;
+
+pub use access_token::{AccessClaims, AccessTokens, TokenError};
+pub use api_keys::ApiKeys;
+pub use store::{CodeGrant, MemoryStore, RefreshFamily, StoreError, TokenStore};
+
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub use crate::session::unix_now;
+
+/// 256 random bits, base64url.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256, base64url: how codes and refresh secrets are stored (a store dump reveals none).
+pub fn digest(text: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The `iss` of a JWT-shaped token, without verifying anything (to pick who verifies it).
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    let mut parts = token.split('.');
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if payload.len() > 16 * 1024 {
+        return None;
+    }
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    #[derive(serde::Deserialize)]
+    struct Iss {
+        iss: Option<String>,
+    }
+    serde_json::from_slice::<Iss>(&json).ok()?.iss
+}
+
+/// Does this look like a JWT (three base64url parts)?
+pub fn is_jwt_shaped(token: &str) -> bool {
+    token.split('.').count() == 3
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='))
+}
