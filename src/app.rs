@@ -4,6 +4,7 @@ use crate::auth::{Rechecks, UsedStates};
 use crate::config::Settings;
 use crate::github::{GithubClient, GithubError};
 use crate::session::Sessions;
+use crate::tokens::{TokenService, TokenSetupError};
 
 #[derive(Debug)]
 pub struct App {
@@ -12,20 +13,31 @@ pub struct App {
     pub github: GithubClient,
     pub used_states: UsedStates,
     pub rechecks: Rechecks,
+    pub tokens: TokenService,
     /// `{proxy_prefix}/callback`; also the login cookie's path.
     pub callback_path: String,
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub public_scheme: &'static str,
 }
 
+/// Why the runtime parts could not be built from valid settings.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot set up the GitHub client: {0}")]
+    Github(#[from] GithubError),
+    #[error(transparent)]
+    Tokens(#[from] TokenSetupError),
+}
+
 impl App {
-    pub fn new(settings: Settings) -> Result<App, GithubError> {
+    pub fn new(settings: Settings) -> Result<App, AppError> {
         let callback_path = format!("{}/callback", settings.proxy_prefix);
         let callback_url = settings
             .public_url
             .join(&callback_path)
             .map_err(|e| GithubError::Setup(e.to_string()))?;
         Ok(App {
+            tokens: TokenService::new(&settings)?,
             github: GithubClient::new(&settings.github, callback_url.as_str())?,
             sessions: Sessions::new(&settings.session),
             used_states: UsedStates::default(),

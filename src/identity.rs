@@ -1,9 +1,22 @@
 //! The signed-in person, as every part of Gatehouse sees them.
 
+use crate::policy::RoleSet;
 use crate::session::SessionClaims;
+
+/// Who stands behind an identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdentityKind {
+    /// A GitHub user: judged by the allow-lists, roles from the config.
+    #[default]
+    Github,
+    /// A machine (an OIDC issuer's token, an API key): skips the allow-lists and holds exactly
+    /// the roles its issuer or key entry grants.
+    Service(RoleSet),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
+    pub kind: IdentityKind,
     /// Numeric GitHub user id, as a string (stable across renames).
     pub user_id: String,
     pub login: String,
@@ -20,6 +33,7 @@ pub struct Identity {
 impl From<SessionClaims> for Identity {
     fn from(c: SessionClaims) -> Identity {
         Identity {
+            kind: IdentityKind::Github,
             user_id: c.sub,
             login: c.login,
             name: c.name,
@@ -36,8 +50,24 @@ impl Identity {
     /// A GitHub user known only by id and login (tests, `--explain`).
     pub fn github(user_id: &str, login: &str) -> Identity {
         Identity {
+            kind: IdentityKind::Github,
             user_id: user_id.to_string(),
             login: login.to_string(),
+            name: None,
+            email: None,
+            avatar_url: None,
+            groups: Vec::new(),
+            roles: Vec::new(),
+            expires_at: 0,
+        }
+    }
+
+    /// A machine identity: `login` is `oidc:<sub>` or `apikey:<name>`.
+    pub fn service(login: String, roles: RoleSet) -> Identity {
+        Identity {
+            kind: IdentityKind::Service(roles),
+            user_id: login.clone(),
+            login,
             name: None,
             email: None,
             avatar_url: None,

@@ -45,6 +45,16 @@ enum Command {
     },
     /// Print a fresh session secret (base64 of 32 random bytes).
     GenSecret,
+    /// Print a new random API key (stdout, first line) and its `[[api_keys]]` entry, which holds
+    /// only a salted hash of the key.
+    HashKey {
+        /// The key's name: the user name of its HTTP Basic credentials.
+        #[arg(long)]
+        name: String,
+        /// Roles the key grants.
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+    },
     /// A local fake GitHub (OAuth + the REST calls Gatehouse uses) for your own CI.
     MockGithub {
         /// Users, orgs and teams (TOML); the demo data when left out.
@@ -61,6 +71,23 @@ enum Command {
         client_secret: String,
         #[arg(long, default_value = "http://127.0.0.1:4180/oauth2/callback")]
         callback_url: String,
+    },
+    /// Sign in to a gate from the command line (browser + loopback redirect, PKCE).
+    Login {
+        /// The gate's URL, e.g. https://app.example.com.
+        #[arg(long)]
+        url: String,
+        /// Only print the sign-in URL (also: env GATEHOUSE_NO_BROWSER).
+        #[arg(long)]
+        no_browser: bool,
+        /// How long to wait for the browser to finish signing in.
+        #[arg(long, default_value = "120s", value_parser = gatehouse::client::parse_timeout)]
+        timeout: std::time::Duration,
+    },
+    /// Print a valid access token for a gate (refreshing it when needed).
+    Token {
+        #[arg(long)]
+        url: String,
     },
 }
 
@@ -106,6 +133,31 @@ fn main() -> ExitCode {
             explain,
             question,
         } => return check_config(config, explain.then_some(question)),
+        Command::HashKey { name, roles } => {
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !ok {
+                eprintln!(
+                    "--name: use letters, digits, `-`, `_` or `.` (it is the Basic-auth user name)"
+                );
+                return ExitCode::from(2);
+            }
+            let (key, hash) = gatehouse::tokens::api_keys::new_key();
+            let roles: Vec<String> = roles.iter().map(|r| format!("{:?}", r.trim())).collect();
+            println!("{key}");
+            eprintln!(
+                "# The key above goes to the client (HTTP Basic {name}:KEY); it is shown only now."
+            );
+            eprintln!("# Add this entry to the config; it holds only a salted hash of the key:");
+            println!(
+                "\n[[api_keys]]\nname = {name:?}\nhash = {hash:?}\nroles = [{}]",
+                roles.join(", ")
+            );
+            Ok(())
+        }
         Command::GenSecret => {
             let mut key = [0u8; 32];
             rand::rng().fill_bytes(&mut key);
@@ -129,6 +181,14 @@ fn main() -> ExitCode {
                 callback_url,
             },
         ),
+        Command::Login {
+            url,
+            no_browser,
+            timeout,
+        } => gatehouse::client::login(&url, no_browser, timeout).map_err(anyhow::Error::from),
+        Command::Token { url } => gatehouse::client::token(&url)
+            .map(|token| println!("{token}"))
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,7 +217,7 @@ fn init_logging(default_level: &str) {
 fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let settings = config::load_file(&config_path(config))?;
     init_logging(&settings.log_level);
-    let app = App::new(settings).context("cannot set up the GitHub client")?;
+    let app = App::new(settings)?;
     gate::serve(Arc::new(app), None)?;
     Ok(())
 }

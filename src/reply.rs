@@ -50,6 +50,12 @@ impl Reply {
         Reply::new(status, "text/plain; charset=utf-8", "")
     }
 
+    /// Replace every `name` header with this one value.
+    pub fn replace_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.header(name, value)
+    }
+
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));
         self

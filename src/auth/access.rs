@@ -2,6 +2,7 @@
 //! needs it read the session (re-checking memberships when they are due) and judge the person.
 
 use super::client_kind::is_browser_navigation;
+use super::credentials::{self, Credential};
 use super::recheck::Outcome;
 use crate::app::App;
 use crate::identity::Identity;
@@ -12,6 +13,8 @@ use crate::session::SessionClaims;
 use http::request::Parts;
 use http::Method;
 
+// Lives on the stack for one request; boxing would cost an allocation on every request.
+#[allow(clippy::large_enum_variant)]
 pub enum Access {
     Allow(Granted),
     Deny(Reply),
@@ -26,6 +29,8 @@ pub struct Granted {
     pub normalized_path: Option<String>,
     /// `Set-Cookie` values for the response (a session refreshed by a re-check).
     pub set_cookies: Vec<String>,
+    /// The `Authorization` header held Gatehouse's credential; it must not reach the upstream.
+    pub consumed_authorization: bool,
 }
 
 /// How to answer someone who may not pass.
@@ -103,20 +108,27 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
                 identity: None,
                 normalized_path,
                 set_cookies: Vec::new(),
+                consumed_authorization: false,
             }),
             verdict => Access::Deny(refusal(app, req, verdict, None, browser())),
         };
     }
 
     let mut set_cookies = Vec::new();
-    let identity = match app.sessions.read(&req.headers, now) {
-        Some(claims) => {
+    let credential = match credentials::identify(app, req, now).await {
+        Ok(credential) => credential,
+        Err(reply) => return Access::Deny(reply),
+    };
+    let consumed_authorization = credentials::consumed_authorization(&credential);
+    let identity = match credential {
+        Credential::Session(claims) => {
             match current_claims(app, req, claims, now, browser(), &mut set_cookies).await {
                 Ok(claims) => claims.map(Identity::from),
                 Err(reply) => return Access::Deny(reply.cookies(set_cookies)),
             }
         }
-        None => None,
+        Credential::Token(identity) => Some(identity),
+        Credential::Anonymous => None,
     };
     let verdict = policy.judge(found.as_ref(), method, identity.as_ref());
     match (verdict, identity) {
@@ -126,6 +138,7 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
                 identity: Some(identity),
                 normalized_path,
                 set_cookies,
+                consumed_authorization,
             })
         }
         (verdict, identity) => Access::Deny(

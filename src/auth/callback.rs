@@ -2,10 +2,10 @@
 //! the code for a token, read the user, and set the session cookie.
 
 use super::login_state::{self, LoginState};
+use super::profile;
 use super::query_param;
 use crate::app::App;
 use crate::github::GithubError;
-use crate::identity::Identity;
 use crate::pages::Failure;
 use crate::reply::Reply;
 use crate::session::cookies::{find_cookie, set_cookie};
@@ -66,35 +66,20 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         return expired().reply(browser).cookies([clear_login]);
     };
 
-    let (identity, token) = match fetch_identity(app, &code, &pending.verifier).await {
-        Ok(found) => found,
+    let claims = match exchange(app, &code, &pending.verifier, now).await {
+        Ok(claims) => claims,
         Err(e) => {
             let failure = failure_for(&e, start_url);
             return failure.reply(browser).cookies([clear_login]);
         }
     };
-
-    let policy = &app.settings.policy;
-    let admitted = policy.admission.admits(&identity);
-    tracing::info!(login = %identity.login, admitted, "sign-in succeeded");
-    let roles = if admitted {
-        policy.role_names(&identity)
-    } else {
-        Vec::new()
-    };
-    let claims = SessionClaims {
-        sub: identity.user_id,
-        login: identity.login,
-        name: identity.name,
-        email: identity.email,
-        avatar_url: identity.avatar_url,
-        groups: identity.groups,
-        roles,
-        iat: now,
-        exp: now + app.sessions.ttl_secs,
-        refreshed_at: now,
-        ght: Some(token),
-    };
+    let admitted = profile::admitted(app, &claims);
+    tracing::info!(login = %claims.login, admitted, "sign-in succeeded");
+    if let Some(client) = pending.client {
+        return super::token::finish_client_login(app, client, claims, admitted, now)
+            .await
+            .cookies([clear_login]);
+    }
     // Not-admitted people get a session too: they then see a 403 that names the account and
     // offers sign-out, instead of bouncing through GitHub again.
     match app.sessions.write(&claims, &req.headers, now) {
@@ -138,29 +123,13 @@ fn failure_for(e: &GithubError, start_url: String) -> Failure {
     }
 }
 
-/// Everything Gatehouse learns about a person at sign-in, and their GitHub token (kept in the
-/// encrypted session for membership re-checks). Memberships are asked as the policy plans them.
-async fn fetch_identity(
+/// Trade the code for a GitHub token and learn who it belongs to.
+async fn exchange(
     app: &App,
     code: &str,
     verifier: &str,
-) -> Result<(Identity, String), GithubError> {
+    now: u64,
+) -> Result<SessionClaims, GithubError> {
     let token = app.github.exchange_code(code, verifier).await?;
-    let user = app.github.user(&token).await?;
-    let (email, groups) = futures_util::try_join!(
-        app.github.primary_verified_email(&token),
-        app.github
-            .memberships(&token, &user.login, &app.settings.policy.membership)
-    )?;
-    let identity = Identity {
-        user_id: user.id.to_string(),
-        login: user.login,
-        name: user.name,
-        email,
-        avatar_url: user.avatar_url,
-        groups,
-        roles: Vec::new(),
-        expires_at: 0,
-    };
-    Ok((identity, token))
+    profile::session_claims(app, &token, now).await
 }

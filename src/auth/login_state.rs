@@ -17,6 +17,19 @@ pub struct LoginState {
     pub verifier: String,
     pub rd: String,
     pub exp: u64,
+    /// Set for the code-for-token exchange: where the one-time code goes instead of `rd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientLogin>,
+}
+
+/// A CLI's or SPA's sign-in (`/oauth2/start?client_redirect_uri=`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientLogin {
+    pub redirect_uri: String,
+    /// The client's own `state`, echoed back with the code.
+    pub state: Option<String>,
+    /// PKCE S256 challenge, checked at `/oauth2/token`.
+    pub code_challenge: Option<String>,
 }
 
 /// Per-attempt cookie name, so two tabs signing in at once do not overwrite each other.

@@ -4,11 +4,14 @@
 pub mod access;
 mod callback;
 pub mod client_kind;
+mod credentials;
 mod endpoints;
 mod login_state;
+mod profile;
 mod recheck;
 pub mod redirect;
 mod start;
+mod token;
 
 pub use login_state::UsedStates;
 pub use recheck::Rechecks;
@@ -18,17 +21,22 @@ use crate::reply::Reply;
 use http::request::Parts;
 use http::Method;
 
+/// Where the upstream assertion's public keys are published.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+
 /// Is this request for Gatehouse itself rather than the upstream?
 pub fn is_own_path(app: &App, path: &str) -> bool {
     path == "/ping"
         || path == "/ready"
+        || path == JWKS_PATH
         || path
             .strip_prefix(app.settings.proxy_prefix.as_str())
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-/// Answer a request for one of Gatehouse's own endpoints.
-pub async fn handle(app: &App, req: &Parts, now: u64) -> Reply {
+/// Answer a request for one of Gatehouse's own endpoints; `body` is the request body (read
+/// only for POST, bounded by the caller).
+pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
     let path = req.uri.path();
     let browser = client_kind::is_browser_navigation(req);
     let get = req.method == Method::GET || req.method == Method::HEAD;
@@ -38,6 +46,14 @@ pub async fn handle(app: &App, req: &Parts, now: u64) -> Reply {
     }
     if path == "/ready" {
         return Reply::json(200, &serde_json::json!({"status": "ready"}));
+    }
+    if path == JWKS_PATH {
+        let keys = app
+            .tokens
+            .assertion
+            .as_ref()
+            .map_or_else(|| serde_json::json!({"keys": []}), |a| a.jwks());
+        return Reply::json(200, &keys).replace_header("Cache-Control", "public, max-age=300");
     }
     let endpoint = path
         .strip_prefix(app.settings.proxy_prefix.as_str())
@@ -49,6 +65,13 @@ pub async fn handle(app: &App, req: &Parts, now: u64) -> Reply {
         "/sign_out" if get || post => endpoints::sign_out(app, req),
         "/userinfo" if get => endpoints::userinfo(app, req, now).await,
         "/auth" if get => endpoints::forward_auth(app, req, now).await,
+        "/token" if post => token::token(app, body, now).await,
+        "/refresh" if post => token::refresh(app, body, now).await,
+        "/pat" if post => token::pat(app, req, body, now).await,
+        "/token" | "/refresh" | "/pat" => {
+            Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": format!("{} is not allowed here; POST JSON", req.method)}))
+                .header("Allow", "POST")
+        }
         "/start" | "/callback" | "/sign_in" | "/sign_out" | "/userinfo" | "/auth" => {
             Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": format!("{} is not allowed here", req.method)}))
                 .header("Allow", if endpoint == "/sign_out" { "GET, POST" } else { "GET, HEAD" })

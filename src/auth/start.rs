@@ -1,9 +1,10 @@
 //! `GET /oauth2/start?rd=PATH`: send the browser to GitHub with `state` and PKCE S256.
 
-use super::login_state::{self, LoginState, LOGIN_TTL_SECS};
+use super::login_state::{self, ClientLogin, LoginState, LOGIN_TTL_SECS};
 use super::query_param;
 use super::redirect::safe_redirect;
 use crate::app::App;
+use crate::pages::Failure;
 use crate::reply::Reply;
 use crate::session::cookies::set_cookie;
 use http::request::Parts;
@@ -11,6 +12,10 @@ use http::request::Parts;
 /// `rd` comes from the query, or from `X-Auth-Request-Redirect` as oauth2-proxy accepts it
 /// (nginx `auth_request` setups pass the original `$request_uri` there, unescaped).
 pub fn start(app: &App, req: &Parts, now: u64) -> Reply {
+    let client = match client_login(app, req) {
+        Ok(client) => client,
+        Err(reply) => return reply,
+    };
     let from_header = || {
         req.headers
             .get("x-auth-request-redirect")
@@ -29,6 +34,7 @@ pub fn start(app: &App, req: &Parts, now: u64) -> Reply {
         verifier: login.pkce_verifier,
         rd,
         exp: now + LOGIN_TTL_SECS,
+        client,
     });
     let Some(sealed) = sealed else {
         return Reply::text(500, "could not seal the sign-in state");
@@ -41,4 +47,51 @@ pub fn start(app: &App, req: &Parts, now: u64) -> Reply {
         LOGIN_TTL_SECS as i64,
     );
     Reply::redirect(login.authorize_url).cookies([cookie])
+}
+
+/// `client_redirect_uri` (+ `state`, `code_challenge`, `code_challenge_method`) for the
+/// code-for-token exchange, checked before any GitHub round-trip.
+fn client_login(app: &App, req: &Parts) -> Result<Option<ClientLogin>, Reply> {
+    let browser = super::client_kind::is_browser_navigation(req);
+    let Some(redirect_uri) = query_param(req, "client_redirect_uri") else {
+        return Ok(None);
+    };
+    let refuse = |reason: String| Failure::BadRequest { reason }.reply(browser);
+    if !app.tokens.client_redirect_allowed(&redirect_uri) {
+        tracing::info!("sign-in refused: client_redirect_uri not allowed");
+        return Err(refuse(
+            "client_redirect_uri is not one this gate may send codes to (tokens.client_redirect_uris, or loopback with tokens.allow_loopback)".into(),
+        ));
+    }
+    let code_challenge = query_param(req, "code_challenge");
+    match (
+        code_challenge.as_deref(),
+        query_param(req, "code_challenge_method").as_deref(),
+    ) {
+        (None, None) => {}
+        (Some(c), Some("S256"))
+            if c.len() == 43
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {}
+        (Some(_), Some("S256")) => {
+            return Err(refuse(
+                "code_challenge must be 43 base64url characters (S256 of the verifier)".into(),
+            ))
+        }
+        _ => {
+            return Err(refuse(
+                "PKCE needs code_challenge with code_challenge_method=S256 (plain is not accepted)"
+                    .into(),
+            ))
+        }
+    }
+    let state = query_param(req, "state");
+    if state.as_ref().is_some_and(|s| s.len() > 512) {
+        return Err(refuse("state is longer than 512 characters".into()));
+    }
+    Ok(Some(ClientLogin {
+        redirect_uri,
+        state,
+        code_challenge,
+    }))
 }

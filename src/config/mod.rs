@@ -18,7 +18,8 @@ pub use schema::{
 };
 pub use secret::Secret;
 pub use tokens::{
-    parse_key_hash, AccessSigning, ApiKeyEntry, AssertionSettings, OidcIssuerSettings, TokenSettings,
+    parse_key_hash, AccessSigning, ApiKeyEntry, AssertionSettings, OidcIssuerSettings,
+    TokenSettings,
 };
 pub use validate::{
     AccessSettings, GithubSettings, SessionKey, SessionSettings, Settings, UpstreamTarget,

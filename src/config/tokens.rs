@@ -277,20 +277,20 @@ pub fn check_assertion(
     problems: &mut Vec<ConfigProblem>,
 ) -> AssertionSettings {
     let u = &config.upstream;
-    let key_pem = u
-        .assertion_key_file
-        .as_ref()
-        .and_then(|path| match std::fs::read_to_string(path) {
-            Ok(pem) => Some(pem),
-            Err(e) => {
-                problems.push(ConfigProblem::new(
-                    "upstream.assertion_key_file",
-                    format!("cannot read {path}: {e}"),
-                    PEM_FIX,
-                ));
-                None
-            }
-        });
+    let key_pem =
+        u.assertion_key_file
+            .as_ref()
+            .and_then(|path| match std::fs::read_to_string(path) {
+                Ok(pem) => Some(pem),
+                Err(e) => {
+                    problems.push(ConfigProblem::new(
+                        "upstream.assertion_key_file",
+                        format!("cannot read {path}: {e}"),
+                        PEM_FIX,
+                    ));
+                    None
+                }
+            });
     let audience = match &u.name {
         Some(name) if !name.trim().is_empty() => name.trim().to_string(),
         _ => upstream_url.map_or_else(String::new, |url| {

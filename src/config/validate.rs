@@ -2,8 +2,8 @@
 
 use super::schema::{Config, GroupsHeader, SessionStore};
 use super::secret::Secret;
-use super::ConfigProblem;
 use super::tokens::{check_assertion, check_tokens, AssertionSettings, TokenSettings};
+use super::ConfigProblem;
 use crate::policy::{is_github_login, Policy};
 use base64::Engine;
 use std::collections::BTreeSet;
@@ -453,13 +453,16 @@ fn check_granted_roles(tokens: &TokenSettings, policy: &Policy, problems: &mut V
         .oidc_issuers
         .iter()
         .enumerate()
-        .flat_map(|(i, o)| o.roles.iter().map(move |r| (format!("tokens.oidc_issuers[{i}].roles"), r)))
-        .chain(
-            tokens
-                .api_keys
+        .flat_map(|(i, o)| {
+            o.roles
                 .iter()
-                .flat_map(|k| k.roles.iter().map(move |r| (format!("api_keys[{}].roles", k.name), r))),
-        );
+                .map(move |r| (format!("tokens.oidc_issuers[{i}].roles"), r))
+        })
+        .chain(tokens.api_keys.iter().flat_map(|k| {
+            k.roles
+                .iter()
+                .map(move |r| (format!("api_keys[{}].roles", k.name), r))
+        }));
     for (key, role) in granted {
         if policy.roles.index(role).is_none() {
             problems.push(ConfigProblem::new(

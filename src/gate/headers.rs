@@ -11,7 +11,8 @@ use pingora::http::RequestHeader;
 
 /// Header names an upstream might trust as identity or client facts, or as the method or path
 /// to act on (the override headers would let a client change them after Gatehouse decided on
-/// the real ones). Anything starting with `x-forwarded-` or `x-auth-request-` is also dropped.
+/// the real ones). Anything starting with `x-forwarded-`, `x-auth-request-` or `x-gatehouse-`
+/// is also dropped.
 const EXACT: &[&str] = &[
     "forwarded",
     "x-real-ip",
@@ -29,6 +30,7 @@ const EXACT: &[&str] = &[
 fn is_reserved(name: &str) -> bool {
     starts_normalized(name, "x-forwarded-")
         || starts_normalized(name, "x-auth-request-")
+        || starts_normalized(name, "x-gatehouse-")
         || EXACT
             .iter()
             .any(|e| e.len() == name.len() && starts_normalized(name, e))

@@ -14,14 +14,34 @@ use crate::auth::{
     client_kind::is_browser_navigation,
 };
 use crate::pages::Failure;
+use crate::reply::Reply;
 use crate::session::{cookies::strip_own_cookies, unix_now};
+use crate::tokens::assertion::AssertionSubject;
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
 use std::sync::Arc;
+
+/// The signed identity sent upstream.
+pub const ASSERTION_HEADER: &str = "x-gatehouse-jwt-assertion";
 use std::time::Instant;
+
+/// Bodies of Gatehouse's own POST endpoints (small JSON) are read whole, up to this size.
+const MAX_OWN_BODY: usize = 64 * 1024;
+
+/// The whole request body, or `None` when it is larger than [`MAX_OWN_BODY`].
+async fn read_body(session: &mut Session) -> pingora::Result<Option<bytes::Bytes>> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        if body.len() + chunk.len() > MAX_OWN_BODY {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body.freeze()))
+}
 
 pub struct Gate {
     app: Arc<App>,
@@ -62,12 +82,27 @@ impl ProxyHttp for Gate {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
         let now = unix_now();
-        let req = session.req_header();
-        if auth::is_own_path(&self.app, req.uri.path()) {
-            let reply = auth::handle(&self.app, req, now).await;
+        if auth::is_own_path(&self.app, session.req_header().uri.path()) {
+            let body = if session.req_header().method == http::Method::POST {
+                match read_body(session).await? {
+                    Some(body) => body,
+                    None => {
+                        let reply = Reply::json(
+                            413,
+                            &serde_json::json!({"error": "body_too_large", "message": format!("request bodies to Gatehouse's own endpoints are limited to {MAX_OWN_BODY} bytes")}),
+                        );
+                        respond::write_reply(session, reply).await?;
+                        return Ok(true);
+                    }
+                }
+            } else {
+                bytes::Bytes::new()
+            };
+            let reply = auth::handle(&self.app, session.req_header(), &body, now).await;
             respond::write_reply(session, reply).await?;
             return Ok(true);
         }
+        let req = session.req_header();
         match auth::access::check(&self.app, req, Judge::Request, now, DenyAs::Negotiate).await {
             Access::Allow(granted) => {
                 ctx.granted = Some(granted);
@@ -111,8 +146,25 @@ impl ProxyHttp for Gate {
                 "no access decision for an upstream request",
             )
         })?;
+        if granted.consumed_authorization {
+            // Gatehouse's own credential (token, API key) is not the app's business.
+            upstream.remove_header(&http::header::AUTHORIZATION);
+        }
         if let Some(identity) = &granted.identity {
             headers::add_identity(upstream, identity)?;
+            if let Some(signer) = &self.app.tokens.assertion {
+                let subject = AssertionSubject {
+                    sub: &identity.user_id,
+                    login: &identity.login,
+                    email: identity.email.as_deref(),
+                    groups: &identity.groups,
+                    roles: &identity.roles,
+                };
+                let jwt = signer.assertion(&subject, unix_now()).map_err(|e| {
+                    Error::explain(ErrorType::InternalError, format!("identity assertion: {e}"))
+                })?;
+                upstream.insert_header(ASSERTION_HEADER, jwt.as_ref())?;
+            }
         }
         if let Some(path) = &granted.normalized_path {
             // The upstream acts on exactly the path the decision was made on.

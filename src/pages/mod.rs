@@ -21,6 +21,15 @@ pub enum Failure {
         login: Option<String>,
         sign_out_url: String,
     },
+    /// `Authorization` carried a token or key Gatehouse could not accept.
+    InvalidCredentials {
+        reason: String,
+        basic: bool,
+    },
+    /// A request Gatehouse cannot act on (a bad parameter).
+    BadRequest {
+        reason: String,
+    },
     /// The path uses an encoding upstreams read differently, or is malformed.
     BadPath {
         reason: String,
@@ -52,9 +61,11 @@ pub enum Failure {
 impl Failure {
     pub fn status(&self) -> u16 {
         match self {
-            Failure::SignInRequired { .. } => 401,
+            Failure::SignInRequired { .. } | Failure::InvalidCredentials { .. } => 401,
             Failure::Forbidden { .. } | Failure::LoginFailed { .. } => 403,
-            Failure::LoginExpired { .. } | Failure::BadPath { .. } => 400,
+            Failure::LoginExpired { .. } | Failure::BadPath { .. } | Failure::BadRequest { .. } => {
+                400
+            }
             Failure::MembershipUnconfirmed => 503,
             Failure::GithubUnavailable { .. } | Failure::UpstreamUnavailable => 502,
             Failure::GatewayMisconfigured { .. } => 500,
@@ -65,9 +76,11 @@ impl Failure {
     fn code(&self) -> &'static str {
         match self {
             Failure::SignInRequired { .. } => "unauthorized",
+            Failure::InvalidCredentials { .. } => "invalid_token",
             Failure::Forbidden { .. } => "forbidden",
             Failure::LoginExpired { .. } => "login_expired",
             Failure::BadPath { .. } => "bad_path",
+            Failure::BadRequest { .. } => "invalid_request",
             Failure::MembershipUnconfirmed => "membership_unconfirmed",
             Failure::LoginFailed { .. } => "login_failed",
             Failure::GithubUnavailable { .. } => "github_unavailable",
@@ -90,6 +103,10 @@ impl Failure {
             Failure::Forbidden { login: None, .. } => {
                 "This address is closed to everyone. If you think you should reach it, ask the owner of this app.".into()
             }
+            Failure::InvalidCredentials { reason, .. } => format!(
+                "The credentials in the Authorization header were refused: {reason}. Get a new token (or check the API key) and try again."
+            ),
+            Failure::BadRequest { reason } => format!("This request was refused: {reason}."),
             Failure::BadPath { reason } => format!(
                 "This address was refused: {reason}. Check the link, or open the app's start page."
             ),
@@ -131,6 +148,13 @@ impl Failure {
                 reply.header("WWW-Authenticate", r#"Bearer realm="gatehouse""#)
             }
             Failure::MembershipUnconfirmed => reply.header("Retry-After", "30"),
+            Failure::InvalidCredentials { basic: true, .. } => {
+                reply.header("WWW-Authenticate", r#"Basic realm="gatehouse""#)
+            }
+            Failure::InvalidCredentials { basic: false, .. } => reply.header(
+                "WWW-Authenticate",
+                r#"Bearer realm="gatehouse", error="invalid_token""#,
+            ),
             _ => reply,
         }
     }
@@ -156,6 +180,12 @@ impl Failure {
                 &message,
                 &html::button_link("/", "Start page"),
             ),
+            Failure::InvalidCredentials { .. } => html::page(
+                "Credentials refused",
+                &message,
+                &html::button_link("/", "Start page"),
+            ),
+            Failure::BadRequest { .. } => html::page("Request refused", &message, ""),
             Failure::BadPath { .. } => html::page(
                 "Address refused",
                 &message,

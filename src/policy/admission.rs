@@ -3,7 +3,7 @@
 
 use super::lower;
 use crate::config::AccessSettings;
-use crate::identity::Identity;
+use crate::identity::{Identity, IdentityKind};
 use std::collections::HashSet;
 
 #[derive(Debug, Default)]
@@ -37,6 +37,9 @@ impl Admission {
 
     /// Does any allow-list match this GitHub user?
     pub fn admits(&self, identity: &Identity) -> bool {
+        if identity.kind != IdentityKind::Github {
+            return true;
+        }
         self.any_github_user
             || self.user_ids.contains(&identity.user_id)
             || self.users.contains(lower(&identity.login).as_ref())
@@ -50,6 +53,7 @@ mod tests {
 
     fn person(login: &str, id: &str, groups: &[&str]) -> Identity {
         Identity {
+            kind: Default::default(),
             user_id: id.into(),
             login: login.into(),
             name: None,

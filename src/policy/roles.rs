@@ -2,7 +2,7 @@
 //! a few lookups however many users the config lists.
 
 use super::lower;
-use crate::identity::Identity;
+use crate::identity::{Identity, IdentityKind};
 use std::collections::HashMap;
 
 /// At most this many distinct role names (a bit each).
@@ -73,6 +73,9 @@ impl RoleTable {
 
     /// The roles of an admitted GitHub user.
     pub fn roles_of(&self, identity: &Identity) -> RoleSet {
+        if let IdentityKind::Service(roles) = identity.kind {
+            return roles;
+        }
         let mut set = self.default;
         if let Some(s) = self.by_user.get(lower(&identity.login).as_ref()) {
             set = set.union(*s);

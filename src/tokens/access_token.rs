@@ -67,7 +67,9 @@ impl AccessTokens {
                 DecodingKey::from_secret(secret),
             ),
             AccessSigning::Es256(pem) => {
-                use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+                use p256::pkcs8::{
+                    DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+                };
                 let key = p256::SecretKey::from_pkcs8_pem(pem)
                     .or_else(|_| p256::SecretKey::from_sec1_pem(pem))
                     .map_err(|e| TokenError::Key(format!("not an EC P-256 private key ({e})")))?;
@@ -106,7 +108,12 @@ impl AccessTokens {
         self.ttl_secs
     }
 
-    pub fn issue(&self, session: &SessionClaims, family: &str, now: u64) -> Result<String, TokenError> {
+    pub fn issue(
+        &self,
+        session: &SessionClaims,
+        family: &str,
+        now: u64,
+    ) -> Result<String, TokenError> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: AUDIENCE.into(),
@@ -167,7 +174,9 @@ mod tests {
         let token = t.issue(&session(), "fam1", now).unwrap();
         assert!(!token.contains("gho_"));
         let payload = token.split('.').nth(1).unwrap();
-        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
         assert!(!String::from_utf8(json).unwrap().contains("gho_secret"));
         let claims = t.verify(&token).unwrap();
         assert_eq!(claims.login, "octocat");
@@ -184,11 +193,18 @@ mod tests {
         let good = t.issue(&session(), "f", now).unwrap();
         let parts: Vec<&str> = good.split('.').collect();
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let none = format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+        let none = format!(
+            "{}.{}.",
+            b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            parts[1]
+        );
         assert!(t.verify(&none).is_err(), "alg none");
         // Signed with another secret, or claiming another algorithm.
-        let other = AccessTokens::new(&AccessSigning::Hs256(vec![8; 32]), "http://gate", 900).unwrap();
-        assert!(t.verify(&other.issue(&session(), "f", now).unwrap()).is_err());
+        let other =
+            AccessTokens::new(&AccessSigning::Hs256(vec![8; 32]), "http://gate", 900).unwrap();
+        assert!(t
+            .verify(&other.issue(&session(), "f", now).unwrap())
+            .is_err());
         let hs384 = encode(
             &Header::new(Algorithm::HS384),
             &t.verify(&good).unwrap(),
@@ -199,7 +215,12 @@ mod tests {
         // A tampered payload.
         let mut claims = t.verify(&good).unwrap();
         claims.login = "mallory".into();
-        let forged = format!("{}.{}.{}", parts[0], b64.encode(serde_json::to_vec(&claims).unwrap()), parts[2]);
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64.encode(serde_json::to_vec(&claims).unwrap()),
+            parts[2]
+        );
         assert!(t.verify(&forged).is_err());
     }
 

@@ -19,7 +19,10 @@ pub struct ApiKeys {
 impl ApiKeys {
     pub fn new(entries: &[ApiKeyEntry]) -> ApiKeys {
         ApiKeys {
-            by_name: entries.iter().map(|e| (e.name.clone(), e.clone())).collect(),
+            by_name: entries
+                .iter()
+                .map(|e| (e.name.clone(), e.clone()))
+                .collect(),
         }
     }
 

@@ -4,13 +4,17 @@
 
 pub mod access_token;
 pub mod api_keys;
+pub mod assertion;
 pub mod github_tokens;
+pub mod oidc;
 pub mod refresh;
+mod service;
 pub mod store;
 
 pub use access_token::{AccessClaims, AccessTokens, TokenError};
 pub use api_keys::ApiKeys;
-pub use store::{CodeGrant, MemoryStore, RefreshFamily, StoreError, TokenStore};
+pub use service::{TokenService, TokenSetupError};
+pub use store::{CodeGrant, CodeTake, MemoryStore, RefreshFamily, StoreError, TokenStore};
 
 use base64::Engine;
 use rand::RngCore;

@@ -59,7 +59,12 @@ fn parse(token: &str) -> Option<Presented<'_>> {
     ) else {
         return None;
     };
-    let ok = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
     (ok(family) && ok(secret)).then_some(())?;
     Some(Presented {
         family,
@@ -81,7 +86,11 @@ pub struct Issuer<'a> {
 
 impl Issuer<'_> {
     /// A new family for `session` and its first pair.
-    pub async fn start(&self, session: &SessionClaims, now: u64) -> Result<TokenPair, RefreshError> {
+    pub async fn start(
+        &self,
+        session: &SessionClaims,
+        now: u64,
+    ) -> Result<TokenPair, RefreshError> {
         let family = random_token();
         let secret = random_token();
         let record = RefreshFamily {
@@ -95,7 +104,11 @@ impl Issuer<'_> {
     }
 
     /// Check a presented refresh token. On reuse of an old generation, revoke the family.
-    pub async fn redeem(&self, token: &str, now: u64) -> Result<(String, RefreshFamily), RefreshError> {
+    pub async fn redeem(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<(String, RefreshFamily), RefreshError> {
         let presented = parse(token).ok_or(RefreshError::Malformed)?;
         if self.store.is_revoked(presented.family, now).await? {
             return Err(RefreshError::Unknown);
@@ -112,7 +125,9 @@ impl Issuer<'_> {
                 .await?;
             return Err(RefreshError::Reused);
         }
-        if presented.generation != family.generation || digest(presented.secret) != family.secret_hash {
+        if presented.generation != family.generation
+            || digest(presented.secret) != family.secret_hash
+        {
             return Err(RefreshError::Unknown);
         }
         Ok((presented.family.to_string(), family))
@@ -201,7 +216,8 @@ mod tests {
     #[tokio::test]
     async fn rotation_and_reuse_detection() {
         let store = MemoryStore::default();
-        let access = AccessTokens::new(&AccessSigning::Hs256(vec![1; 32]), "http://g", 900).unwrap();
+        let access =
+            AccessTokens::new(&AccessSigning::Hs256(vec![1; 32]), "http://g", 900).unwrap();
         let issuer = Issuer {
             store: &store,
             access: &access,
@@ -222,7 +238,10 @@ mod tests {
             Err(RefreshError::Unknown)
         ));
         assert!(store.is_revoked(&fam, now).await.unwrap());
-        assert!(matches!(issuer.redeem("nope", now).await, Err(RefreshError::Malformed)));
+        assert!(matches!(
+            issuer.redeem("nope", now).await,
+            Err(RefreshError::Malformed)
+        ));
         // A forged secret for a live family is simply unknown.
         let third = issuer.start(&session(), now).await.unwrap();
         let mut parts: Vec<String> = third.refresh_token.split('.').map(str::to_string).collect();
@@ -231,6 +250,12 @@ mod tests {
             issuer.redeem(&parts.join("."), now).await,
             Err(RefreshError::Unknown)
         ));
-        assert!(issuer.redeem(&third.refresh_token, now + 86_400).await.is_err(), "expired");
+        assert!(
+            issuer
+                .redeem(&third.refresh_token, now + 86_400)
+                .await
+                .is_err(),
+            "expired"
+        );
     }
 }

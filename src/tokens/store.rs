@@ -36,11 +36,20 @@ pub struct RefreshFamily {
     pub expires_at: u64,
 }
 
+/// What trading a code found.
+#[derive(Debug, Clone)]
+pub enum CodeTake {
+    Granted(Box<CodeGrant>),
+    AlreadyUsed,
+    /// Never issued, or expired.
+    Unknown,
+}
+
 #[async_trait]
 pub trait TokenStore: Send + Sync + std::fmt::Debug {
     async fn put_code(&self, code_hash: &str, grant: &CodeGrant) -> Result<(), StoreError>;
-    /// The grant, removed: a code works once.
-    async fn take_code(&self, code_hash: &str, now: u64) -> Result<Option<CodeGrant>, StoreError>;
+    /// The grant, used up: a code works once, and a second try is told so.
+    async fn take_code(&self, code_hash: &str, now: u64) -> Result<CodeTake, StoreError>;
     async fn put_family(&self, id: &str, family: &RefreshFamily) -> Result<(), StoreError>;
     async fn family(&self, id: &str, now: u64) -> Result<Option<RefreshFamily>, StoreError>;
     /// Replace the family only if it is still at `expected_generation` (two refreshes racing
@@ -67,7 +76,8 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Maps {
-    codes: HashMap<String, CodeGrant>,
+    /// `None` once used (kept until it would have expired, to say "already used").
+    codes: HashMap<String, (Option<CodeGrant>, u64)>,
     families: HashMap<String, RefreshFamily>,
     /// Family id → until when it stays revoked.
     revoked: HashMap<String, u64>,
@@ -88,22 +98,32 @@ impl TokenStore for MemoryStore {
     async fn put_code(&self, code_hash: &str, grant: &CodeGrant) -> Result<(), StoreError> {
         let mut m = self.maps();
         if m.codes.len() >= MAX_ENTRIES {
-            let now = grant.expires_at.saturating_sub(60);
-            m.codes.retain(|_, g| g.expires_at > now);
+            let now = super::unix_now();
+            m.codes.retain(|_, (_, until)| *until > now);
             if m.codes.len() >= MAX_ENTRIES {
                 return Err(full("codes"));
             }
         }
-        m.codes.insert(code_hash.to_string(), grant.clone());
+        m.codes.insert(
+            code_hash.to_string(),
+            (Some(grant.clone()), grant.expires_at),
+        );
         Ok(())
     }
 
-    async fn take_code(&self, code_hash: &str, now: u64) -> Result<Option<CodeGrant>, StoreError> {
-        Ok(self
-            .maps()
-            .codes
-            .remove(code_hash)
-            .filter(|g| now < g.expires_at))
+    async fn take_code(&self, code_hash: &str, now: u64) -> Result<CodeTake, StoreError> {
+        let mut m = self.maps();
+        Ok(match m.codes.get_mut(code_hash) {
+            Some((_, until)) if now >= *until => {
+                m.codes.remove(code_hash);
+                CodeTake::Unknown
+            }
+            Some((slot, _)) => match slot.take() {
+                Some(grant) => CodeTake::Granted(Box::new(grant)),
+                None => CodeTake::AlreadyUsed,
+            },
+            None => CodeTake::Unknown,
+        })
     }
 
     async fn put_family(&self, id: &str, family: &RefreshFamily) -> Result<(), StoreError> {
@@ -191,9 +211,22 @@ mod tests {
         };
         s.put_code("a", &grant).await.unwrap();
         s.put_code("b", &grant).await.unwrap();
-        assert!(s.take_code("a", 10).await.unwrap().is_some());
-        assert!(s.take_code("a", 10).await.unwrap().is_none());
-        assert!(s.take_code("b", 60).await.unwrap().is_none(), "expired");
+        assert!(matches!(
+            s.take_code("a", 10).await.unwrap(),
+            CodeTake::Granted(_)
+        ));
+        assert!(matches!(
+            s.take_code("a", 10).await.unwrap(),
+            CodeTake::AlreadyUsed
+        ));
+        assert!(
+            matches!(s.take_code("b", 60).await.unwrap(), CodeTake::Unknown),
+            "expired"
+        );
+        assert!(matches!(
+            s.take_code("c", 10).await.unwrap(),
+            CodeTake::Unknown
+        ));
     }
 
     #[tokio::test]

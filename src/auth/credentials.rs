@@ -1,0 +1,163 @@
+//! Who is asking: the `Authorization` header (Gatehouse access token, OIDC token, raw GitHub
+//! token, API key) or else the session cookie. A credential that is present but wrong is a 401,
+//! never a silent fall-back to anonymous.
+
+use crate::app::App;
+use crate::identity::Identity;
+use crate::pages::Failure;
+use crate::reply::Reply;
+use crate::session::SessionClaims;
+use crate::tokens::{github_tokens::GithubTokenCache, is_jwt_shaped};
+use base64::Engine;
+use http::request::Parts;
+
+pub enum Credential {
+    Anonymous,
+    /// The session cookie (memberships may be due a re-check).
+    Session(SessionClaims),
+    /// From `Authorization`: already current; the header is Gatehouse's and never goes upstream.
+    Token(Identity),
+}
+
+fn refused(reason: impl Into<String>, basic: bool) -> Reply {
+    Failure::InvalidCredentials {
+        reason: reason.into(),
+        basic,
+    }
+    .reply(false)
+}
+
+pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Reply> {
+    let Some(value) = req.headers.get(http::header::AUTHORIZATION) else {
+        return Ok(cookie(app, req, now));
+    };
+    let Ok(value) = value.to_str() else {
+        return Err(refused("the Authorization header is not text", false));
+    };
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    let credential = rest.trim();
+    let tokens = &app.tokens;
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" if is_jwt_shaped(credential) => {
+            if tokens.access.is_ours(credential) {
+                return own_token(app, credential, now).await.map(Credential::Token);
+            }
+            if tokens.oidc.issuer_for(credential).is_some() {
+                return match tokens.oidc.verify(credential).await {
+                    Ok(found) => Ok(Credential::Token(Identity::service(
+                        format!("oidc:{}", found.sub),
+                        tokens
+                            .oidc_roles
+                            .get(found.issuer_index)
+                            .copied()
+                            .unwrap_or_default(),
+                    ))),
+                    Err(crate::tokens::oidc::OidcError::KeysUnavailable(e)) => {
+                        tracing::warn!(error = %e, "OIDC keys unavailable");
+                        Err(Failure::GithubUnavailable {
+                            start_url: app.start_url("/"),
+                        }
+                        .reply(false))
+                    }
+                    Err(e) => {
+                        tracing::info!(error = %e, "OIDC token refused");
+                        Err(refused(e.to_string(), false))
+                    }
+                };
+            }
+            Err(refused(
+                "the token is not from this gate or a configured issuer",
+                false,
+            ))
+        }
+        "bearer" | "token" if tokens.settings.accept_github_tokens && !credential.is_empty() => {
+            github_token(app, credential, now)
+                .await
+                .map(Credential::Token)
+        }
+        "bearer" | "token" => Err(refused(
+            "this gate accepts its own access tokens and configured OIDC tokens here",
+            false,
+        )),
+        "basic" if !tokens.api_keys.is_empty() => api_key(app, credential).map(Credential::Token),
+        // Not ours (e.g. the app's own Basic auth): leave it for the app.
+        _ => Ok(cookie(app, req, now)),
+    }
+}
+
+/// Did [`identify`] consume the `Authorization` header (so it must not reach the upstream)?
+pub fn consumed_authorization(credential: &Credential) -> bool {
+    matches!(credential, Credential::Token(_))
+}
+
+fn cookie(app: &App, req: &Parts, now: u64) -> Credential {
+    match app.sessions.read(&req.headers, now) {
+        Some(claims) => Credential::Session(claims),
+        None => Credential::Anonymous,
+    }
+}
+
+async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> {
+    let claims = app
+        .tokens
+        .access
+        .verify(token)
+        .map_err(|e| refused(e.to_string(), false))?;
+    match app.tokens.store.is_revoked(&claims.fam, now).await {
+        Ok(false) => {}
+        Ok(true) => return Err(refused("the token's sign-in was revoked", false)),
+        Err(e) => {
+            tracing::warn!(error = %e, "token store unavailable");
+            return Err(Failure::GithubUnavailable {
+                start_url: app.start_url("/"),
+            }
+            .reply(false));
+        }
+    }
+    let mut identity = Identity::github(&claims.sub, &claims.login);
+    identity.name = claims.name;
+    identity.email = claims.email;
+    identity.groups = claims.groups;
+    identity.expires_at = claims.exp;
+    Ok(identity)
+}
+
+fn api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| refused("Basic credentials are not base64 of name:key", true))?;
+    let (name, key) = decoded
+        .split_once(':')
+        .ok_or_else(|| refused("Basic credentials are not name:key", true))?;
+    let entry = app.tokens.api_keys.verify(name, key).ok_or_else(|| {
+        tracing::info!(name = %name.chars().take(64).collect::<String>(), "API key refused");
+        refused("unknown API key name, or wrong key", true)
+    })?;
+    let roles = app
+        .tokens
+        .api_key_roles
+        .get(&entry.name)
+        .copied()
+        .unwrap_or_default();
+    Ok(Identity::service(format!("apikey:{}", entry.name), roles))
+}
+
+/// A raw GitHub token: asked of GitHub once, then cached 5 minutes by its hash.
+async fn github_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> {
+    let key = GithubTokenCache::key(token);
+    if let Some(claims) = app.tokens.github_cache.get(&key, now) {
+        return Ok(Identity::from(claims));
+    }
+    let claims = super::token::session_for_github_token(app, token, now)
+        .await
+        .map_err(|failure| failure.reply(false))?;
+    // Never the token itself, not even in memory beyond this request.
+    let cached = SessionClaims {
+        ght: None,
+        ..claims
+    };
+    app.tokens.github_cache.put(key, cached.clone(), now);
+    Ok(Identity::from(cached))
+}

@@ -1,0 +1,314 @@
+//! The token endpoints: finishing a client's sign-in with a one-time code, and
+//! `POST /oauth2/token` (code → tokens), `/oauth2/refresh` (rotate) and `/oauth2/pat` (GitHub
+//! personal access token → session and tokens).
+
+use super::login_state::ClientLogin;
+use super::profile;
+use crate::app::App;
+use crate::github::GithubError;
+use crate::pages::Failure;
+use crate::reply::Reply;
+use crate::session::SessionClaims;
+use crate::tokens::refresh::RefreshError;
+use crate::tokens::{digest, random_token, CodeGrant, CodeTake};
+use base64::Engine;
+use http::request::Parts;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// One-time codes live this long.
+const CODE_TTL_SECS: u64 = 60;
+
+fn error(status: u16, code: &str, message: impl Into<String>) -> Reply {
+    Reply::json(
+        status,
+        &serde_json::json!({"error": code, "message": message.into()}),
+    )
+}
+
+/// `uri` with `params` appended to its query.
+fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(params);
+            url.to_string()
+        }
+        Err(_) => uri.to_string(),
+    }
+}
+
+/// After GitHub: send the client its one-time code (or why there is none).
+pub async fn finish_client_login(
+    app: &App,
+    client: ClientLogin,
+    claims: SessionClaims,
+    admitted: bool,
+    now: u64,
+) -> Reply {
+    let mut params: Vec<(&str, &str)> = Vec::new();
+    let code = random_token();
+    let refusal;
+    if admitted {
+        let grant = CodeGrant {
+            session: claims,
+            client_redirect_uri: client.redirect_uri.clone(),
+            code_challenge: client.code_challenge.clone(),
+            expires_at: now + CODE_TTL_SECS,
+        };
+        if let Err(e) = app.tokens.store.put_code(&digest(&code), &grant).await {
+            tracing::warn!(error = %e, "could not store a one-time code");
+            return Failure::GithubUnavailable {
+                start_url: app.start_url("/"),
+            }
+            .reply(true);
+        }
+        params.push(("code", &code));
+    } else {
+        refusal = format!("{} is not allowed here", claims.login);
+        params.push(("error", "access_denied"));
+        params.push(("error_description", &refusal));
+    }
+    if let Some(state) = &client.state {
+        params.push(("state", state));
+    }
+    Reply::redirect(with_query(&client.redirect_uri, &params))
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Reply> {
+    serde_json::from_slice(body).map_err(|e| {
+        error(
+            400,
+            "invalid_request",
+            format!("the body must be JSON: {e}"),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    code: String,
+    client_redirect_uri: String,
+    code_verifier: Option<String>,
+}
+
+/// `POST /oauth2/token`
+pub async fn token(app: &App, body: &[u8], now: u64) -> Reply {
+    let req: TokenRequest = match parse_json(body) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let grant = match app.tokens.store.take_code(&digest(&req.code), now).await {
+        Ok(CodeTake::Granted(grant)) => *grant,
+        Ok(CodeTake::AlreadyUsed) => {
+            tracing::warn!("a one-time code was presented twice");
+            return error(
+                400,
+                "invalid_grant",
+                "the code was already used; sign in again",
+            );
+        }
+        Ok(CodeTake::Unknown) => {
+            return error(
+                400,
+                "invalid_grant",
+                "the code is unknown or expired (codes live 60 s); sign in again",
+            )
+        }
+        Err(e) => return unavailable(e),
+    };
+    if grant.client_redirect_uri != req.client_redirect_uri {
+        return error(
+            400,
+            "invalid_grant",
+            "client_redirect_uri differs from the one the code was issued for",
+        );
+    }
+    match (&grant.code_challenge, &req.code_verifier) {
+        (Some(challenge), Some(verifier)) if s256(verifier) == *challenge => {}
+        (Some(_), Some(_)) => {
+            return error(
+                400,
+                "invalid_grant",
+                "code_verifier does not match the code_challenge",
+            )
+        }
+        (Some(_), None) => {
+            return error(
+                400,
+                "invalid_grant",
+                "code_verifier is missing (a code_challenge was sent)",
+            )
+        }
+        (None, Some(_)) => {
+            return error(
+                400,
+                "invalid_request",
+                "code_verifier sent, but no code_challenge was sent to /oauth2/start",
+            )
+        }
+        (None, None) => {}
+    }
+    match app.tokens.issuer().start(&grant.session, now).await {
+        Ok(pair) => {
+            tracing::info!(login = %grant.session.login, "tokens issued for a one-time code");
+            Reply::json(200, &pair.json())
+        }
+        Err(e) => refresh_failure(e),
+    }
+}
+
+fn s256(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// `POST /oauth2/refresh`: re-applies the allow rules with fresh memberships, so someone removed
+/// cannot refresh.
+pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
+    let req: RefreshRequest = match parse_json(body) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let issuer = app.tokens.issuer();
+    let (family_id, family) = match issuer.redeem(&req.refresh_token, now).await {
+        Ok(found) => found,
+        Err(e) => return refresh_failure(e),
+    };
+    let Some(github_token) = family.session.ght.as_deref() else {
+        return error(
+            401,
+            "invalid_grant",
+            "this sign-in cannot be refreshed; sign in again",
+        );
+    };
+    let mut claims = match profile::session_claims(app, github_token, now).await {
+        Ok(claims) if claims.sub == family.session.sub => claims,
+        Ok(_) | Err(GithubError::Status { status: 401, .. }) => {
+            let _ = issuer.revoke(&family_id, now).await;
+            return error(
+                401,
+                "invalid_grant",
+                "GitHub no longer accepts this sign-in; sign in again",
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "refresh: GitHub unavailable");
+            return error(
+                503,
+                "github_unavailable",
+                "GitHub could not be asked to confirm access; try again shortly",
+            )
+            .header("Retry-After", "30");
+        }
+    };
+    if !profile::admitted(app, &claims) {
+        tracing::info!(login = %claims.login, "refresh refused: no longer allowed");
+        let _ = issuer.revoke(&family_id, now).await;
+        return error(
+            403,
+            "access_denied",
+            format!("{} is no longer allowed here", claims.login),
+        );
+    }
+    claims.iat = family.session.iat;
+    match issuer.rotate(&family_id, &family, &claims, now).await {
+        Ok(pair) => Reply::json(200, &pair.json()),
+        Err(e) => refresh_failure(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PatRequest {
+    token: String,
+}
+
+/// `POST /oauth2/pat`: a GitHub personal access token in, a session cookie and tokens out.
+pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
+    let pat: PatRequest = match parse_json(body) {
+        Ok(r) => r,
+        Err(reply) => return reply,
+    };
+    let claims = match session_for_github_token(app, pat.token.trim(), now).await {
+        Ok(claims) => claims,
+        Err(failure) => return failure.reply(false),
+    };
+    if !profile::admitted(app, &claims) {
+        tracing::info!(login = %claims.login, "personal access token refused: not allowed");
+        return Failure::Forbidden {
+            login: Some(claims.login),
+            sign_out_url: format!("{}/sign_out", app.settings.proxy_prefix),
+        }
+        .reply(false);
+    }
+    let pair = match app.tokens.issuer().start(&claims, now).await {
+        Ok(pair) => pair,
+        Err(e) => return refresh_failure(e),
+    };
+    tracing::info!(login = %claims.login, "signed in with a personal access token");
+    let cookies = app
+        .sessions
+        .write(&claims, &req.headers, now)
+        .unwrap_or_default();
+    Reply::json(200, &pair.json()).cookies(cookies)
+}
+
+/// Claims for a GitHub token someone presented (PAT or raw token), or the failure to show.
+pub async fn session_for_github_token(
+    app: &App,
+    token: &str,
+    now: u64,
+) -> Result<SessionClaims, Failure> {
+    let looks_valid = !token.is_empty()
+        && token.len() <= 255
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !looks_valid {
+        return Err(Failure::InvalidCredentials {
+            reason: "that is not a GitHub token".into(),
+            basic: false,
+        });
+    }
+    profile::session_claims(app, token, now)
+        .await
+        .map_err(|e| match e {
+            GithubError::Status { status: 401, .. } => Failure::InvalidCredentials {
+                reason: "GitHub does not accept this token".into(),
+                basic: false,
+            },
+            e => {
+                tracing::warn!(error = %e, "could not check a GitHub token");
+                Failure::GithubUnavailable {
+                    start_url: app.start_url("/"),
+                }
+            }
+        })
+}
+
+fn refresh_failure(e: RefreshError) -> Reply {
+    match e {
+        RefreshError::Malformed | RefreshError::Unknown => {
+            error(401, "invalid_grant", e.to_string())
+        }
+        RefreshError::Reused => error(401, "invalid_grant", e.to_string()),
+        RefreshError::Store(e) => unavailable(e),
+        RefreshError::Sign(m) => {
+            tracing::error!(error = %m, "could not sign a token");
+            error(500, "server_error", "could not sign a token")
+        }
+    }
+}
+
+fn unavailable(e: crate::tokens::StoreError) -> Reply {
+    tracing::warn!(error = %e, "token store unavailable");
+    error(
+        503,
+        "store_unavailable",
+        "the token store is unavailable; try again shortly",
+    )
+    .header("Retry-After", "5")
+}

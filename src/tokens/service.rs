@@ -1,0 +1,123 @@
+//! The token machinery one process runs with, built once from [`Settings`].
+
+use super::assertion::AssertionSigner;
+use super::github_tokens::GithubTokenCache;
+use super::oidc::{IssuerSettings, OidcVerifier};
+use super::refresh::Issuer;
+use super::{AccessTokens, ApiKeys, MemoryStore, TokenStore};
+use crate::config::{Settings, TokenSettings};
+use crate::policy::RoleSet;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenSetupError {
+    #[error("tokens: {0}")]
+    Access(#[from] super::TokenError),
+    #[error("upstream.assertion_key_file: {0}")]
+    Assertion(#[from] super::assertion::AssertionError),
+    #[error("tokens.oidc_issuers: {0}")]
+    Oidc(#[from] super::oidc::OidcError),
+}
+
+#[derive(Debug)]
+pub struct TokenService {
+    pub access: AccessTokens,
+    pub store: Arc<dyn TokenStore>,
+    pub api_keys: ApiKeys,
+    /// Roles each API key grants, by name.
+    pub api_key_roles: std::collections::HashMap<String, RoleSet>,
+    pub oidc: OidcVerifier,
+    /// Roles each OIDC issuer grants, by position in `tokens.oidc_issuers`.
+    pub oidc_roles: Vec<RoleSet>,
+    pub github_cache: GithubTokenCache,
+    /// `None` when `upstream.jwt_assertion = false`.
+    pub assertion: Option<AssertionSigner>,
+    pub settings: TokenSettings,
+}
+
+impl TokenService {
+    pub fn new(settings: &Settings) -> Result<TokenService, TokenSetupError> {
+        let issuer = settings.public_url.as_str().trim_end_matches('/');
+        let t = &settings.tokens;
+        let roles = &settings.policy.roles;
+        let assertion = if settings.assertion.enabled {
+            let audience = &settings.assertion.audience;
+            Some(match &settings.assertion.key_pem {
+                Some(pem) => AssertionSigner::from_pem(pem, issuer, audience)?,
+                None => {
+                    tracing::warn!("upstream.assertion_key_file is not set: signing X-Gatehouse-Jwt-Assertion with a key made at start; apps must re-read /.well-known/jwks.json after every restart, and replicas will not share it");
+                    AssertionSigner::generate(issuer, audience)
+                }
+            })
+        } else {
+            None
+        };
+        let oidc = OidcVerifier::new(
+            t.oidc_issuers
+                .iter()
+                .map(|o| IssuerSettings {
+                    issuer: o.issuer.clone(),
+                    audience: o.audience.clone(),
+                    jwks_url: o.jwks_url.clone(),
+                    claims: o.claims.clone(),
+                    leeway: o.leeway,
+                })
+                .collect(),
+            settings.github.timeout,
+        )?;
+        Ok(TokenService {
+            access: AccessTokens::new(&t.signing, issuer, t.access_ttl.as_secs())?,
+            store: Arc::new(MemoryStore::default()),
+            api_keys: ApiKeys::new(&t.api_keys),
+            api_key_roles: t
+                .api_keys
+                .iter()
+                .map(|k| {
+                    (
+                        k.name.clone(),
+                        roles.set_of(k.roles.iter().map(String::as_str)),
+                    )
+                })
+                .collect(),
+            oidc,
+            oidc_roles: t
+                .oidc_issuers
+                .iter()
+                .map(|o| roles.set_of(o.roles.iter().map(String::as_str)))
+                .collect(),
+            github_cache: GithubTokenCache::default(),
+            assertion,
+            settings: t.clone(),
+        })
+    }
+
+    pub fn issuer(&self) -> Issuer<'_> {
+        Issuer {
+            store: self.store.as_ref(),
+            access: &self.access,
+            refresh_ttl_secs: self.settings.refresh_ttl.as_secs(),
+        }
+    }
+
+    /// May `/oauth2/start` send a code to `uri`? Exact match against the config, or (with
+    /// `allow_loopback`) any port of `http://127.0.0.1` / `http://localhost` (RFC 8252 §7.3).
+    pub fn client_redirect_allowed(&self, uri: &str) -> bool {
+        let Ok(parsed) = url::Url::parse(uri) else {
+            return false;
+        };
+        if parsed.fragment().is_some() || parsed.username() != "" || parsed.password().is_some() {
+            return false;
+        }
+        if self
+            .settings
+            .client_redirect_uris
+            .iter()
+            .any(|allowed| allowed == parsed.as_str())
+        {
+            return true;
+        }
+        self.settings.allow_loopback
+            && parsed.scheme() == "http"
+            && matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+    }
+}
