@@ -165,12 +165,12 @@ pub fn check_tokens(
     let mut client_redirect_uris = Vec::new();
     for (i, uri) in t.client_redirect_uris.iter().enumerate() {
         match Url::parse(uri.trim()) {
-            Ok(u) if u.fragment().is_none() && matches!(u.scheme(), "http" | "https") => {
-                client_redirect_uris.push(u.to_string())
-            }
-            Ok(u) if u.fragment().is_none() && u.scheme().contains('.') => {
-                // Private-use schemes of native apps (RFC 8252 §7.1), e.g. com.example.app:/cb
-                client_redirect_uris.push(u.to_string())
+            // Private-use schemes of native apps (RFC 8252 §7.1) too, e.g. com.example.app:/cb
+            Ok(u)
+                if u.fragment().is_none()
+                    && (matches!(u.scheme(), "http" | "https") || u.scheme().contains('.')) =>
+            {
+                client_redirect_uris.push(uri.trim().to_string())
             }
             _ => problems.push(ConfigProblem::new(
                 format!("tokens.client_redirect_uris[{i}]"),

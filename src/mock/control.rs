@@ -9,6 +9,8 @@
 //! - `DELETE /_mock/orgs/{org}/members/{login}` (also removes the user from the org's teams)
 //! - `POST   /_mock/orgs/{org}/teams/{team}/members/{login}` (user must be an org member)
 //! - `DELETE /_mock/orgs/{org}/teams/{team}/members/{login}`
+//! - `POST   /_mock/users/{login}/tokens?scopes=read:user,user:email,read:org` a personal
+//!   access token (`ghp_…`) for the user, as GitHub's settings page would make one
 //! - `POST   /_mock/fail?status=502[&oauth=true]` every REST call (and with `oauth=true` the
 //!   token endpoint too) answers that status; `status=0` heals
 //! - `POST   /_mock/codes/expire` expire every outstanding authorization code now
@@ -27,7 +29,8 @@ use serde_json::json;
 
 use super::data::{Member, MemberState, Org, OrgRole, Team};
 use super::github::MockGithub;
-use super::state::Failure;
+use super::scopes::Scopes;
+use super::state::{Failure, TokenGrant};
 use super::validate::{is_valid_login, is_valid_team_slug};
 
 pub(super) fn routes() -> Router<MockGithub> {
@@ -42,6 +45,7 @@ pub(super) fn routes() -> Router<MockGithub> {
             "/_mock/orgs/{org}/teams/{team}/members/{login}",
             post(add_team_member).delete(remove_team_member),
         )
+        .route("/_mock/users/{login}/tokens", post(personal_token))
         .route("/_mock/fail", post(fail))
         .route("/_mock/codes/expire", post(expire_codes))
         .route("/_mock/stats", get(stats))
@@ -320,4 +324,39 @@ async fn stats(State(mock): State<MockGithub>) -> Json<serde_json::Value> {
         "tokens": tokens,
         "codes": codes,
     }))
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    scopes: Option<String>,
+}
+
+async fn personal_token(
+    State(mock): State<MockGithub>,
+    Path(login): Path<String>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    let mut st = mock.shared.lock();
+    let Some(user_id) = st.user_by_login(&login).map(|u| u.id) else {
+        return problem(StatusCode::NOT_FOUND, format!("no user `{login}`"));
+    };
+    let scopes = Scopes::parse(Some(
+        q.scopes
+            .as_deref()
+            .unwrap_or("read:user,user:email,read:org"),
+    ));
+    let token = st.issue_token(TokenGrant {
+        client_id: String::new(),
+        user_id,
+        scopes,
+    });
+    let token = format!("ghp_{}", token.trim_start_matches("gho_"));
+    // Re-key under the PAT prefix GitHub uses for personal tokens.
+    if let Some(grant) = st
+        .tokens
+        .remove(&format!("gho_{}", token.trim_start_matches("ghp_")))
+    {
+        st.tokens.insert(token.clone(), grant);
+    }
+    Json(json!({ "token": token, "login": login })).into_response()
 }

@@ -108,11 +108,12 @@ impl TokenService {
         if parsed.fragment().is_some() || parsed.username() != "" || parsed.password().is_some() {
             return false;
         }
+        // Exact match on the text as configured: no normalizing that could make two URIs equal.
         if self
             .settings
             .client_redirect_uris
             .iter()
-            .any(|allowed| allowed == parsed.as_str())
+            .any(|allowed| allowed == uri)
         {
             return true;
         }

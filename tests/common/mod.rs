@@ -60,6 +60,7 @@ impl Default for GateOptions {
 pub struct Harness {
     pub gate: String,
     pub gate_addr: SocketAddr,
+    pub upstream_addr: SocketAddr,
     pub mock: MockGithub,
     pub mock_url: String,
     pub child: Child,
@@ -165,6 +166,7 @@ allowed_users = [{users}]
         let harness = Harness {
             gate: format!("http://{gate_addr}"),
             gate_addr,
+            upstream_addr: upstream,
             mock,
             mock_url: format!("http://{mock_addr}"),
             child,

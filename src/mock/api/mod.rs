@@ -164,7 +164,9 @@ fn authenticate(mock: &MockGithub, headers: &HeaderMap) -> Auth {
     match st.tokens.get(&token) {
         // Tokens of apps that were replaced or users that were removed stop working.
         Some(grant)
-            if st.apps.contains_key(&grant.client_id) && st.user_by_id(grant.user_id).is_some() =>
+            // Personal access tokens (no client_id) belong to no OAuth app.
+            if (grant.client_id.is_empty() || st.apps.contains_key(&grant.client_id))
+                && st.user_by_id(grant.user_id).is_some() =>
         {
             Auth::Valid(grant.clone())
         }
