@@ -316,6 +316,25 @@ async fn unlisted_client_redirect_is_refused_before_github() {
             .unwrap();
         assert_eq!(r.status(), 400, "{uri}");
     }
+    // CORS for SPAs on a configured origin only.
+    for (origin, allowed) in [
+        ("https://spa.example", true),
+        ("https://evil.example", false),
+    ] {
+        let r = plain_client()
+            .request(reqwest::Method::OPTIONS, h.url("/oauth2/token"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let acao = r
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(acao.as_deref(), allowed.then_some(origin), "{origin}");
+    }
     // PKCE "plain" is not accepted either.
     let r = plain_client()
         .get(h.url("/oauth2/start"))

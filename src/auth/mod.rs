@@ -65,8 +65,9 @@ pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         "/sign_out" if get || post => endpoints::sign_out(app, req),
         "/userinfo" if get => endpoints::userinfo(app, req, now).await,
         "/auth" if get => endpoints::forward_auth(app, req, now).await,
-        "/token" if post => token::token(app, body, now).await,
-        "/refresh" if post => token::refresh(app, body, now).await,
+        "/token" | "/refresh" if req.method == Method::OPTIONS => token::with_cors(app, req, Reply::empty(204)),
+        "/token" if post => token::with_cors(app, req, token::token(app, body, now).await),
+        "/refresh" if post => token::with_cors(app, req, token::refresh(app, body, now).await),
         "/pat" if post => token::pat(app, req, body, now).await,
         "/token" | "/refresh" | "/pat" => {
             Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": format!("{} is not allowed here; POST JSON", req.method)}))

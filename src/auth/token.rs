@@ -74,6 +74,24 @@ pub async fn finish_client_login(
     Reply::redirect(with_query(&client.redirect_uri, &params))
 }
 
+/// SPAs on another origin call the token endpoints with `fetch`: answer the configured
+/// clients' origins (and their preflights). No cookies are involved, so no credentials mode.
+pub fn with_cors(app: &App, req: &Parts, reply: Reply) -> Reply {
+    let origin = req
+        .headers
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    let reply = reply.header("Vary", "Origin");
+    match app.tokens.cors_origin(origin) {
+        Some(origin) => reply
+            .header("Access-Control-Allow-Origin", origin.to_string())
+            .header("Access-Control-Allow-Methods", "POST")
+            .header("Access-Control-Allow-Headers", "content-type")
+            .header("Access-Control-Max-Age", "600"),
+        None => reply,
+    }
+}
+
 fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Reply> {
     serde_json::from_slice(body).map_err(|e| {
         error(

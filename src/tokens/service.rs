@@ -99,6 +99,18 @@ impl TokenService {
         }
     }
 
+    /// The `Origin` a browser sent, if a configured client (an SPA on another origin) lives
+    /// there: the token endpoints answer it with CORS headers.
+    pub fn cors_origin<'a>(&self, origin: Option<&'a str>) -> Option<&'a str> {
+        let origin = origin?;
+        self.settings
+            .client_redirect_uris
+            .iter()
+            .filter_map(|uri| url::Url::parse(uri).ok())
+            .any(|u| u.origin().ascii_serialization() == origin)
+            .then_some(origin)
+    }
+
     /// May `/oauth2/start` send a code to `uri`? Exact match against the config, or (with
     /// `allow_loopback`) any port of `http://127.0.0.1` / `http://localhost` (RFC 8252 §7.3).
     pub fn client_redirect_allowed(&self, uri: &str) -> bool {
