@@ -16,8 +16,12 @@ pub struct App {
     pub tokens: TokenService,
     /// `{proxy_prefix}/callback`; also the login cookie's path.
     pub callback_path: String,
+    /// Whether any rule or route looks at the request's host (else it is never read).
+    pub host_matters: bool,
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub public_scheme: &'static str,
+    /// Per-client-IP rate limits (sign-in and token endpoints, failed API keys).
+    pub limits: crate::limits::Limits,
 }
 
 /// Why the runtime parts could not be built from valid settings.
@@ -47,7 +51,11 @@ impl App {
             } else {
                 "http"
             },
+            host_matters: settings.policy.rules.uses_host()
+                || settings.policy.routes.iter().any(|r| r.rules.uses_host())
+                || settings.routes.iter().any(|r| r.host.is_some()),
             callback_path,
+            limits: crate::limits::Limits::new(&settings.limits),
             settings,
         })
     }

@@ -10,10 +10,13 @@ pub mod demo;
 pub mod gate;
 pub mod github;
 pub mod identity;
+pub mod limits;
 pub mod mock;
+pub mod observe;
 pub mod pages;
 pub mod policy;
 pub mod reply;
+pub mod routing;
 pub mod session;
 pub mod tokens;
 

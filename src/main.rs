@@ -204,19 +204,12 @@ fn config_path(arg: Option<PathBuf>) -> PathBuf {
 }
 
 fn init_logging(default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default_level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Logs go to stderr; stdout is for what a command prints (the demo's URLs, check-config).
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    gatehouse::observe::logs::init(default_level, Default::default());
 }
 
 fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let settings = config::load_file(&config_path(config))?;
-    init_logging(&settings.log_level);
+    gatehouse::observe::logs::init(&settings.log_level, settings.log_format);
     let app = App::new(settings)?;
     gate::serve(Arc::new(app), None)?;
     Ok(())
@@ -263,7 +256,7 @@ fn check_config(config: Option<PathBuf>, explain: Option<ExplainArgs>) -> ExitCo
             };
             print!(
                 "{}",
-                gatehouse::policy::explain::explain(&settings.policy, &question)
+                gatehouse::policy::explain::explain(&settings, &question)
             );
             ExitCode::SUCCESS
         }

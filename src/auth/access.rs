@@ -9,6 +9,7 @@ use crate::identity::Identity;
 use crate::pages::Failure;
 use crate::policy::{host_name, path, Policy, Target, Verdict};
 use crate::reply::Reply;
+use crate::routing::{self, Destination, RouteId};
 use crate::session::SessionClaims;
 use http::request::Parts;
 use http::Method;
@@ -23,6 +24,8 @@ pub enum Access {
 /// What an allowed request carries on.
 #[derive(Debug, Default)]
 pub struct Granted {
+    /// Which app the request goes to.
+    pub route: RouteId,
     /// `None` on a public path: no identity headers go upstream.
     pub identity: Option<Identity>,
     /// The normalized path, when it differs from what the client sent: the upstream gets it.
@@ -80,15 +83,27 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
             );
         }
     };
-    let host = host.filter(|_| policy.rules.uses_host()).map(host_name);
+    let host = host.filter(|_| app.host_matters).map(host_name);
     let target = Target {
         method,
         host: host.as_deref(),
         path: &normal.path,
     };
+    let route = match judge {
+        Judge::IdentityOnly => None,
+        _ => match routing::select(
+            &app.settings.routes,
+            app.settings.upstream.is_some(),
+            target.host,
+            target.path,
+        ) {
+            Destination::Route(route) => route,
+            Destination::Nowhere => return Access::Deny(Failure::NotFound.reply(browser())),
+        },
+    };
     let found = match judge {
         Judge::IdentityOnly => None,
-        _ => policy.route(&target),
+        _ => policy.route_on(route, &target),
     };
     if normal.ambiguous && !found.as_ref().is_some_and(|f| f.rule.allow_encoded_path) {
         return Access::Deny(
@@ -103,8 +118,9 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
         std::borrow::Cow::Borrowed(_) => None,
     };
     if !Policy::needs_identity(found.as_ref(), method) {
-        return match policy.judge(found.as_ref(), method, None) {
+        return match policy.judge_on(route, found.as_ref(), method, None) {
             Verdict::Public => Access::Allow(Granted {
+                route,
                 identity: None,
                 normalized_path,
                 set_cookies: Vec::new(),
@@ -130,11 +146,12 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
         Credential::Token(identity) => Some(identity),
         Credential::Anonymous => None,
     };
-    let verdict = policy.judge(found.as_ref(), method, identity.as_ref());
+    let verdict = policy.judge_on(route, found.as_ref(), method, identity.as_ref());
     match (verdict, identity) {
         (Verdict::Allow | Verdict::Public, Some(mut identity)) => {
             identity.roles = policy.role_names(&identity);
             Access::Allow(Granted {
+                route,
                 identity: Some(identity),
                 normalized_path,
                 set_cookies,
@@ -183,6 +200,13 @@ async fn current_claims(
             Ok(Some(claims))
         }
         Outcome::Revoked => {
+            tracing::info!(
+                target: "gatehouse::audit",
+                event = "session_revoked",
+                reason = "GitHub no longer accepts the sign-in",
+                login = %claims.login,
+                user_id = %claims.sub,
+            );
             set_cookies.extend(app.sessions.clear(&req.headers));
             Ok(None)
         }
@@ -204,6 +228,16 @@ fn refusal(
     identity: Option<&Identity>,
     browser: bool,
 ) -> Reply {
+    if let Verdict::Deny { hide } = verdict {
+        tracing::info!(
+            target: "gatehouse::audit",
+            event = "denied",
+            status = if hide { 404 } else { 403 },
+            login = identity.map_or("-", |i| i.login.as_str()),
+            method = %req.method,
+            path = req.uri.path(),
+        );
+    }
     match verdict {
         Verdict::Deny { hide: true } => Failure::NotFound.reply(browser),
         Verdict::Deny { hide: false } => Failure::Forbidden {

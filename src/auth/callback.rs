@@ -6,6 +6,7 @@ use super::profile;
 use super::query_param;
 use crate::app::App;
 use crate::github::GithubError;
+use crate::observe::{metrics, LoginResult};
 use crate::pages::Failure;
 use crate::reply::Reply;
 use crate::session::cookies::{find_cookie, set_cookie};
@@ -18,6 +19,7 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         start_url: start_url.clone(),
     };
     let Some(state) = query_param(req, "state").filter(|s| login_state::is_well_formed(s)) else {
+        login_failed(LoginResult::FailedState, "state missing or malformed");
         return expired().reply(browser);
     };
     let login_cookie = login_state::cookie_name(&app.sessions.cookie.name, &state);
@@ -33,14 +35,15 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         .and_then(|v| app.sessions.open_json(v))
         .filter(|p: &LoginState| p.state == state && now < p.exp);
     let Some(pending) = pending else {
-        tracing::info!(
-            reason = "state missing, unknown or expired",
-            "sign-in refused"
+        login_failed(
+            LoginResult::FailedState,
+            "state missing, unknown or expired",
         );
         return expired().reply(browser).cookies([clear_login]);
     };
     if !app.used_states.consume(&state, pending.exp, now) {
         tracing::warn!(reason = "state replayed", "sign-in refused");
+        login_failed(LoginResult::FailedState, "state replayed");
         return expired().reply(browser).cookies([clear_login]);
     }
     let start_url = app.start_url(&pending.rd);
@@ -57,12 +60,13 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
                     .collect::<String>()
             ),
         };
-        tracing::info!(%reason, "sign-in not completed at GitHub");
+        login_failed(LoginResult::FailedGithubRefused, &reason);
         return Failure::LoginFailed { reason, start_url }
             .reply(browser)
             .cookies([clear_login]);
     }
     let Some(code) = query_param(req, "code").filter(|c| !c.is_empty()) else {
+        login_failed(LoginResult::FailedOther, "no code from GitHub");
         return expired().reply(browser).cookies([clear_login]);
     };
 
@@ -74,7 +78,19 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         }
     };
     let admitted = profile::admitted(app, &claims);
-    tracing::info!(login = %claims.login, admitted, "sign-in succeeded");
+    let result = match admitted {
+        true => LoginResult::Succeeded,
+        false => LoginResult::Denied,
+    };
+    metrics().login(result);
+    tracing::info!(
+        target: "gatehouse::audit",
+        event = "login",
+        result = result.as_str(),
+        login = %claims.login,
+        user_id = %claims.sub,
+        via = if pending.client.is_some() { "client" } else { "browser" },
+    );
     if let Some(client) = pending.client {
         return super::token::finish_client_login(app, client, claims, admitted, now)
             .await
@@ -85,7 +101,8 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
     match app.sessions.write(&claims, &req.headers, now) {
         Some(cookies) => Reply::redirect(pending.rd)
             .cookies(cookies)
-            .cookies([clear_login]),
+            .cookies([clear_login])
+            .cookies(super::loop_guard::clear(app, req)),
         None => Failure::LoginFailed {
             reason: "the session is too large to store in cookies".into(),
             start_url,
@@ -100,21 +117,27 @@ fn failure_for(e: &GithubError, start_url: String) -> Failure {
     match e {
         e if e.is_unavailable() => {
             tracing::warn!(error = %e, "sign-in failed: GitHub unavailable");
+            login_failed(LoginResult::FailedGithubUnavailable, "GitHub unavailable");
             Failure::GithubUnavailable { start_url }
         }
         GithubError::OAuth { error, .. } if error == "bad_verification_code" => {
-            tracing::info!(error = %e, "sign-in refused by GitHub");
+            login_failed(LoginResult::FailedCode, "GitHub refused the code");
             Failure::LoginExpired { start_url }
         }
         // incorrect_client_credentials, redirect_uri_mismatch, …: our own settings are wrong.
         GithubError::OAuth { error, .. } => {
             tracing::error!(error = %e, "GitHub rejected the OAuth settings: check github.client_id, github.client_secret and the app's callback URL");
+            login_failed(
+                LoginResult::FailedMisconfigured,
+                "GitHub rejected the OAuth settings",
+            );
             Failure::GatewayMisconfigured {
                 error: error.clone(),
             }
         }
         e => {
             tracing::warn!(error = %e, "sign-in failed");
+            login_failed(LoginResult::FailedOther, "unexpected answer from GitHub");
             Failure::LoginFailed {
                 reason: e.to_string(),
                 start_url,
@@ -132,4 +155,15 @@ async fn exchange(
 ) -> Result<SessionClaims, GithubError> {
     let token = app.github.exchange_code(code, verifier).await?;
     profile::session_claims(app, &token, now).await
+}
+
+/// Count a failed sign-in and record it as an audit event (no secrets: `reason` is our text).
+fn login_failed(result: LoginResult, reason: &str) {
+    metrics().login(result);
+    tracing::info!(
+        target: "gatehouse::audit",
+        event = "login",
+        result = result.as_str(),
+        reason
+    );
 }

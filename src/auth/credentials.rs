@@ -79,7 +79,9 @@ pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Re
             "this gate accepts its own access tokens and configured OIDC tokens here",
             false,
         )),
-        "basic" if !tokens.api_keys.is_empty() => api_key(app, credential).map(Credential::Token),
+        "basic" if !tokens.api_keys.is_empty() => {
+            api_key(app, req, credential).map(Credential::Token)
+        }
         // Not ours (e.g. the app's own Basic auth): leave it for the app.
         _ => Ok(cookie(app, req, now)),
     }
@@ -122,7 +124,23 @@ async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> 
     Ok(identity)
 }
 
-fn api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
+/// An API key, unless this client is past its budget of failed attempts: then 429 without
+/// checking, so a right guess looks like a wrong one.
+fn api_key(app: &App, req: &Parts, encoded: &str) -> Result<Identity, Reply> {
+    let ip = crate::limits::ClientIp::of(req);
+    if let Some(retry) = app.limits.api_key_locked_out(ip) {
+        return Err(crate::limits::too_many_requests(retry, false));
+    }
+    check_api_key(app, encoded).map_err(|refusal| match app.limits.api_key_failed(ip) {
+        Some(retry) => {
+            tracing::info!(ip = ?ip, "API key attempts over the limit");
+            crate::limits::too_many_requests(retry, false)
+        }
+        None => refusal,
+    })
+}
+
+fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .ok()

@@ -4,7 +4,7 @@ use super::access::{check, Access, DenyAs, Granted, Judge};
 use super::query_param;
 use super::redirect::safe_redirect;
 use crate::app::App;
-use crate::pages::{sign_in_page, Failure};
+use crate::pages::{me_page, sign_in_page, Failure};
 use crate::reply::Reply;
 use http::request::Parts;
 use http::Method;
@@ -15,8 +15,7 @@ pub fn sign_in(app: &App, req: &Parts) -> Reply {
         &app.settings.public_url,
         &app.settings.proxy_prefix,
     );
-    let host = app.settings.public_url.host_str().unwrap_or("This app");
-    sign_in_page(host, &app.start_url(&rd))
+    sign_in_page(&app.settings.pages, &app.start_url(&rd))
 }
 
 /// Ends the session and lands on `rd`, or on the sign-in page (landing on `/` would sign the
@@ -30,6 +29,13 @@ pub fn sign_out(app: &App, req: &Parts) -> Reply {
         ),
         None => format!("{}/sign_in", app.settings.proxy_prefix),
     };
+    let ended = app.sessions.read(&req.headers, crate::session::unix_now());
+    tracing::info!(
+        target: "gatehouse::audit",
+        event = "logout",
+        login = ended.as_ref().map_or("-", |c| c.login.as_str()),
+        user_id = ended.as_ref().map_or("-", |c| c.sub.as_str()),
+    );
     Reply::redirect(target).cookies(app.sessions.clear(&req.headers))
 }
 
@@ -45,6 +51,38 @@ pub async fn userinfo(app: &App, req: &Parts, now: u64) -> Reply {
             sign_in_url: app.start_url("/"),
         }
         .reply(false),
+        Access::Deny(reply) => reply,
+    }
+}
+
+/// `GET /oauth2/me`: "who am I". A browser gets a page (or, signed out, the login redirect);
+/// an API client the same JSON as `/oauth2/userinfo` (or 401).
+pub async fn me(app: &App, req: &Parts, browser: bool, now: u64) -> Reply {
+    match check(app, req, Judge::IdentityOnly, now, DenyAs::Negotiate).await {
+        Access::Allow(Granted {
+            identity: Some(identity),
+            set_cookies,
+            ..
+        }) => {
+            let reply = if browser {
+                let sign_out = format!("{}/sign_out", app.settings.proxy_prefix);
+                me_page(&app.settings.pages, &identity, now, &sign_out)
+            } else {
+                Reply::json(200, &identity.userinfo_json())
+            };
+            reply.cookies(set_cookies)
+        }
+        Access::Allow(_) => {
+            let start_url = app.start_url("/");
+            if browser {
+                Reply::redirect(start_url)
+            } else {
+                Failure::SignInRequired {
+                    sign_in_url: start_url,
+                }
+                .reply(false)
+            }
+        }
         Access::Deny(reply) => reply,
     }
 }

@@ -7,6 +7,7 @@ pub mod client_kind;
 mod credentials;
 mod endpoints;
 mod login_state;
+pub mod loop_guard;
 mod profile;
 mod recheck;
 pub mod redirect;
@@ -35,8 +36,14 @@ pub fn is_own_path(app: &App, path: &str) -> bool {
 }
 
 /// Answer a request for one of Gatehouse's own endpoints; `body` is the request body (read
-/// only for POST, bounded by the caller).
-pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
+/// only for POST, bounded by the caller); `client_ip` keys the sign-in and token rate limit.
+pub async fn handle(
+    app: &App,
+    req: &Parts,
+    body: &[u8],
+    now: u64,
+    client_ip: Option<std::net::IpAddr>,
+) -> Reply {
     let path = req.uri.path();
     let browser = client_kind::is_browser_navigation(req);
     let get = req.method == Method::GET || req.method == Method::HEAD;
@@ -58,12 +65,27 @@ pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
     let endpoint = path
         .strip_prefix(app.settings.proxy_prefix.as_str())
         .unwrap_or_default();
+    let limited = matches!(
+        endpoint,
+        "/start" | "/callback" | "/token" | "/refresh" | "/pat"
+    );
+    if limited && req.method != Method::OPTIONS {
+        if let Err(retry) = app.limits.check_auth(client_ip) {
+            tracing::debug!(ip = ?client_ip, endpoint, "rate limited");
+            let reply = crate::limits::too_many_requests(retry, browser);
+            return match endpoint {
+                "/token" | "/refresh" => token::with_cors(app, req, reply),
+                _ => reply,
+            };
+        }
+    }
     match endpoint {
-        "/start" if get => start::start(app, req, now),
+        "/start" if get => start::start(app, req, now, client_ip),
         "/callback" if get => callback::callback(app, req, browser, now).await,
         "/sign_in" if get => endpoints::sign_in(app, req),
         "/sign_out" if get || post => endpoints::sign_out(app, req),
         "/userinfo" if get => endpoints::userinfo(app, req, now).await,
+        "/me" if get => endpoints::me(app, req, browser, now).await,
         "/auth" if get => endpoints::forward_auth(app, req, now).await,
         "/token" | "/refresh" if req.method == Method::OPTIONS => token::with_cors(app, req, Reply::empty(204)),
         "/token" if post => token::with_cors(app, req, token::token(app, body, now).await),
@@ -73,7 +95,7 @@ pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
             Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": format!("{} is not allowed here; POST JSON", req.method)}))
                 .header("Allow", "POST")
         }
-        "/start" | "/callback" | "/sign_in" | "/sign_out" | "/userinfo" | "/auth" => {
+        "/start" | "/callback" | "/sign_in" | "/sign_out" | "/userinfo" | "/me" | "/auth" => {
             Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": format!("{} is not allowed here", req.method)}))
                 .header("Allow", if endpoint == "/sign_out" { "GET, POST" } else { "GET, HEAD" })
         }

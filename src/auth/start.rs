@@ -1,6 +1,7 @@
 //! `GET /oauth2/start?rd=PATH`: send the browser to GitHub with `state` and PKCE S256.
 
 use super::login_state::{self, ClientLogin, LoginState, LOGIN_TTL_SECS};
+use super::loop_guard::LoopGuard;
 use super::query_param;
 use super::redirect::safe_redirect;
 use crate::app::App;
@@ -11,7 +12,8 @@ use http::request::Parts;
 
 /// `rd` comes from the query, or from `X-Auth-Request-Redirect` as oauth2-proxy accepts it
 /// (nginx `auth_request` setups pass the original `$request_uri` there, unescaped).
-pub fn start(app: &App, req: &Parts, now: u64) -> Reply {
+/// `client_ip` tells cookieless browsers apart for the loop diagnosis.
+pub fn start(app: &App, req: &Parts, now: u64, client_ip: Option<std::net::IpAddr>) -> Reply {
     let client = match client_login(app, req) {
         Ok(client) => client,
         Err(reply) => return reply,
@@ -27,6 +29,15 @@ pub fn start(app: &App, req: &Parts, now: u64) -> Reply {
         &app.settings.public_url,
         &app.settings.proxy_prefix,
     );
+    // A browser that keeps coming back without its cookies gets a diagnosis, not GitHub again.
+    let loop_cookies = if client.is_none() {
+        match LoopGuard::global().check(app, req, &rd, now, client_ip) {
+            Ok(cookies) => cookies,
+            Err(page) => return page,
+        }
+    } else {
+        Vec::new()
+    };
     let state = login_state::new_state();
     let login = app.github.start_login(&state);
     let sealed = app.sessions.seal_json(&LoginState {
@@ -46,7 +57,10 @@ pub fn start(app: &App, req: &Parts, now: u64) -> Reply {
         &app.callback_path,
         LOGIN_TTL_SECS as i64,
     );
-    Reply::redirect(login.authorize_url).cookies([cookie])
+    crate::observe::metrics().login(crate::observe::LoginResult::Started);
+    Reply::redirect(login.authorize_url)
+        .cookies([cookie])
+        .cookies(loop_cookies)
 }
 
 /// `client_redirect_uri` (+ `state`, `code_challenge`, `code_challenge_method`) for the

@@ -206,6 +206,13 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
     let mut claims = match profile::session_claims(app, github_token, now).await {
         Ok(claims) if claims.sub == family.session.sub => claims,
         Ok(_) | Err(GithubError::Status { status: 401, .. }) => {
+            tracing::info!(
+                target: "gatehouse::audit",
+                event = "refresh_refused",
+                reason = "GitHub no longer accepts the sign-in; its tokens are revoked",
+                login = %family.session.login,
+                user_id = %family.session.sub,
+            );
             let _ = issuer.revoke(&family_id, now).await;
             return error(
                 401,
@@ -224,7 +231,13 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
         }
     };
     if !profile::admitted(app, &claims) {
-        tracing::info!(login = %claims.login, "refresh refused: no longer allowed");
+        tracing::info!(
+            target: "gatehouse::audit",
+            event = "refresh_refused",
+            reason = "no longer allowed; the sign-in's tokens are revoked",
+            login = %claims.login,
+            user_id = %claims.sub,
+        );
         let _ = issuer.revoke(&family_id, now).await;
         return error(
             403,
@@ -255,7 +268,15 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         Err(failure) => return failure.reply(false),
     };
     if !profile::admitted(app, &claims) {
-        tracing::info!(login = %claims.login, "personal access token refused: not allowed");
+        crate::observe::metrics().login(crate::observe::LoginResult::Denied);
+        tracing::info!(
+            target: "gatehouse::audit",
+            event = "login",
+            result = "denied",
+            login = %claims.login,
+            user_id = %claims.sub,
+            via = "pat",
+        );
         return Failure::Forbidden {
             login: Some(claims.login),
             sign_out_url: format!("{}/sign_out", app.settings.proxy_prefix),
@@ -266,7 +287,15 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         Ok(pair) => pair,
         Err(e) => return refresh_failure(e),
     };
-    tracing::info!(login = %claims.login, "signed in with a personal access token");
+    crate::observe::metrics().login(crate::observe::LoginResult::Succeeded);
+    tracing::info!(
+        target: "gatehouse::audit",
+        event = "login",
+        result = "succeeded",
+        login = %claims.login,
+        user_id = %claims.sub,
+        via = "pat",
+    );
     let cookies = app
         .sessions
         .write(&claims, &req.headers, now)
@@ -312,7 +341,14 @@ fn refresh_failure(e: RefreshError) -> Reply {
         RefreshError::Malformed | RefreshError::Unknown => {
             error(401, "invalid_grant", e.to_string())
         }
-        RefreshError::Reused => error(401, "invalid_grant", e.to_string()),
+        RefreshError::Reused => {
+            tracing::warn!(
+                target: "gatehouse::audit",
+                event = "refresh_token_reused",
+                reason = "an old refresh token came back: it was copied; every token of its sign-in is revoked",
+            );
+            error(401, "invalid_grant", e.to_string())
+        }
         RefreshError::Store(e) => unavailable(e),
         RefreshError::Sign(m) => {
             tracing::error!(error = %m, "could not sign a token");

@@ -6,6 +6,7 @@
 mod duration;
 mod expand;
 mod problem;
+mod routes;
 mod schema;
 mod secret;
 mod tokens;
@@ -14,15 +15,17 @@ mod validate;
 pub use duration::HumanDuration;
 pub use problem::{ConfigError, ConfigProblem};
 pub use schema::{
-    ApiKeySection, Config, GroupsHeader, OidcIssuerSection, RoleSection, RuleSection, SessionStore,
+    ApiKeySection, Config, GroupsHeader, OidcIssuerSection, RoleSection, RouteSection, RuleSection,
+    SessionStore,
 };
 pub use secret::Secret;
 pub use tokens::{
     parse_key_hash, AccessSigning, ApiKeyEntry, AssertionSettings, OidcIssuerSettings,
     TokenSettings,
 };
+pub use routes::{RouteSettings, UpstreamTarget};
 pub use validate::{
-    AccessSettings, GithubSettings, SessionKey, SessionSettings, Settings, UpstreamTarget,
+    AccessSettings, GithubSettings, LimitSettings, SessionKey, SessionSettings, Settings,
 };
 
 use std::path::Path;

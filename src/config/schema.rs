@@ -17,9 +17,14 @@ pub struct Config {
     /// `[[rules]]`: ordered; the first that matches a request decides.
     pub rules: Vec<RuleSection>,
     pub tokens: TokensSection,
+    /// `[[routes]]`: several apps behind one gate; the longest matching prefix wins.
+    pub routes: Vec<RouteSection>,
     /// `[[api_keys]]`: machine-to-machine credentials, sent as HTTP Basic `name:key`.
     pub api_keys: Vec<ApiKeySection>,
     pub log: LogSection,
+    /// `[pages]`: what the sign-in and "who am I" pages show.
+    pub pages: PagesSection,
+    pub limits: LimitsSection,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -96,6 +101,15 @@ pub struct ServerSection {
     pub proxy_prefix: String,
     /// Worker threads; 0 means one per CPU.
     pub threads: usize,
+    /// `IP:PORT` of the admin listener (`GET /metrics`); unset: none.
+    pub admin_listen: Option<String>,
+    /// CIDRs of proxies whose `X-Forwarded-For/-Proto/-Host` are believed.
+    pub trusted_proxies: Vec<String>,
+    /// Requests whose header fields total more bytes than this get 431.
+    pub max_header_bytes: usize,
+    /// How long a client may take to send a request's header (and an idle keep-alive
+    /// connection stays open).
+    pub client_timeout: HumanDuration,
 }
 
 impl Default for ServerSection {
@@ -105,6 +119,10 @@ impl Default for ServerSection {
             public_url: "http://localhost:4180".into(),
             proxy_prefix: "/oauth2".into(),
             threads: 0,
+            admin_listen: None,
+            trusted_proxies: Vec::new(),
+            max_header_bytes: 32 * 1024,
+            client_timeout: HumanDuration::from_secs(30),
         }
     }
 }
@@ -112,7 +130,9 @@ impl Default for ServerSection {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamSection {
-    pub url: String,
+    /// Unset: `http://127.0.0.1:8080` when there are no `[[routes]]`; with routes, requests no
+    /// route matches get 404.
+    pub url: Option<String>,
     pub connect_timeout: HumanDuration,
     pub read_timeout: HumanDuration,
     /// The `aud` of `X-Gatehouse-Jwt-Assertion`; default: the upstream URL.
@@ -121,17 +141,42 @@ pub struct UpstreamSection {
     pub jwt_assertion: bool,
     /// PKCS#8 PEM of an EC P-256 key for the assertion; unset: a new key at every start.
     pub assertion_key_file: Option<String>,
+    /// PEM CA bundle to verify an https upstream with (default: the system's roots).
+    pub ca_file: Option<String>,
+}
+
+/// One `[[routes]]` entry: which requests go to which app, with its own rules and lists.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteSection {
+    /// Shown in logs and metrics, and the `aud` of its identity assertion.
+    pub name: Option<String>,
+    /// `app.example.com` or `*.example.com`; unset: any host.
+    pub host: Option<String>,
+    /// `/grafana`: this path and everything under it; unset: `/`.
+    pub path_prefix: Option<String>,
+    pub upstream: String,
+    pub connect_timeout: Option<HumanDuration>,
+    pub read_timeout: Option<HumanDuration>,
+    pub ca_file: Option<String>,
+    /// When any of these is set, they replace `[access]`'s allow-lists on this route.
+    pub allowed_users: Option<Vec<String>>,
+    pub allowed_orgs: Option<Vec<String>>,
+    pub allowed_teams: Option<Vec<String>>,
+    /// Checked before the top-level `[[rules]]`, for requests on this route.
+    pub rules: Vec<RuleSection>,
 }
 
 impl Default for UpstreamSection {
     fn default() -> Self {
         UpstreamSection {
-            url: "http://127.0.0.1:8080".into(),
+            url: None,
             connect_timeout: HumanDuration::from_secs(5),
             read_timeout: HumanDuration::from_secs(60),
             name: None,
             jwt_assertion: true,
             assertion_key_file: None,
+            ca_file: None,
         }
     }
 }
@@ -278,12 +323,53 @@ pub struct RuleSection {
 pub struct LogSection {
     /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter; `RUST_LOG` wins.
     pub level: String,
+    /// "pretty" (human-readable lines) or "json" (one object per line).
+    pub format: String,
+    /// One INFO line per request on target `gatehouse::access`.
+    pub access_log: bool,
 }
 
 impl Default for LogSection {
     fn default() -> Self {
         LogSection {
             level: "info".into(),
+            format: "pretty".into(),
+            access_log: true,
         }
     }
+}
+
+/// `[limits]`: per-client-IP rate limits; `0` turns one off.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Requests a minute to the sign-in and token endpoints (`/oauth2/start`, `callback`,
+    /// `token`, `refresh`, `pat`).
+    pub auth_per_minute: u32,
+    /// How many of those may come at once before the per-minute rate applies.
+    pub burst: u32,
+    /// Failed API-key attempts a minute; past it every API-key attempt gets 429.
+    pub api_key_failures_per_minute: u32,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            auth_per_minute: 120,
+            burst: 30,
+            api_key_failures_per_minute: 10,
+        }
+    }
+}
+
+/// `[pages]`: branding of the sign-in and "who am I" pages.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagesSection {
+    /// Unset: the host of `server.public_url`.
+    pub app_name: Option<String>,
+    /// `https://…` or `data:image/…` only (the pages load nothing else).
+    pub logo_url: Option<String>,
+    /// Short plain text shown on the sign-in page.
+    pub message: Option<String>,
 }

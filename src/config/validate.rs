@@ -2,12 +2,13 @@
 
 use super::schema::{Config, GroupsHeader, SessionStore};
 use super::secret::Secret;
+use super::routes::{check_routes, check_upstream, RouteSettings, UpstreamTarget};
 use super::tokens::{check_assertion, check_tokens, AssertionSettings, TokenSettings};
 use super::ConfigProblem;
 use crate::policy::{is_github_login, Policy};
 use base64::Engine;
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 use url::Url;
 
@@ -22,7 +23,9 @@ pub struct Settings {
     pub public_url: Url,
     pub proxy_prefix: String,
     pub threads: usize,
-    pub upstream: UpstreamTarget,
+    /// `[upstream]`: the app for requests no route takes (`None`: they get 404).
+    pub upstream: Option<UpstreamTarget>,
+    pub routes: Vec<RouteSettings>,
     pub github: GithubSettings,
     pub session: SessionSettings,
     pub access: AccessSettings,
@@ -31,17 +34,28 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub assertion: AssertionSettings,
     pub log_level: String,
+    /// `[pages]`, validated.
+    pub pages: crate::pages::PagesSettings,
+    pub log_format: crate::observe::LogFormat,
+    /// `[log] access_log`: one INFO line per request on target `gatehouse::access`.
+    pub access_log: bool,
+    /// `server.admin_listen`: where `/metrics` is served; `None`: nowhere.
+    pub admin_listen: Option<SocketAddr>,
+    pub limits: LimitSettings,
 }
 
+/// Per-client budgets (`[limits]` and the `server` keys about clients): rate limits (`0`: off),
+/// header sizes, the header read timeout, and whose forwarded headers are believed.
 #[derive(Debug, Clone)]
-pub struct UpstreamTarget {
-    pub url: Url,
-    pub addr: SocketAddr,
-    pub tls: bool,
-    pub sni: String,
-    pub connect_timeout: Duration,
-    pub read_timeout: Duration,
+pub struct LimitSettings {
+    pub auth_per_minute: u32,
+    pub burst: u32,
+    pub api_key_failures_per_minute: u32,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub max_header_bytes: usize,
+    pub client_timeout: Duration,
 }
+
 
 #[derive(Debug, Clone)]
 pub struct GithubSettings {
@@ -128,11 +142,21 @@ pub fn validate(
     };
 
     let listen = parse_listen(&config.server.listen, "server.listen", &mut problems);
+    let admin_listen = check_admin_listen(&config, listen, &mut problems);
+    let log_format = check_log_format(&config.log.format, &mut problems);
     let public_url = parse_public_url(&config.server.public_url, &mut problems);
     let proxy_prefix = check_prefix(&config.server.proxy_prefix, &mut problems);
-    let upstream = parse_upstream(&config, &mut problems);
+    let upstream = check_upstream(&config, &mut problems);
+    let routes = check_routes(&config, &mut problems);
     let access = check_access(&config, &mut problems);
-    let policy = crate::policy::compile(&access, &config.roles, &config.rules, &mut problems);
+    let route_inputs = route_access(&config, &mut problems);
+    let policy = crate::policy::compile(
+        &access,
+        &config.roles,
+        &config.rules,
+        &route_inputs,
+        &mut problems,
+    );
     let github = check_github(
         &config,
         policy.membership.needs_read_org(),
@@ -150,15 +174,17 @@ pub fn validate(
         None => check_tokens(&config, &[], &mut problems),
     };
     check_granted_roles(&tokens, &policy, &mut problems);
+    let pages = check_pages(&config, public_url.as_ref(), &mut problems);
     let assertion = check_assertion(&config, upstream.as_ref().map(|u| &u.url), &mut problems);
+    let limits = check_limits(&config, &mut problems);
 
     let threads = match config.server.threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
 
-    match (listen, public_url, upstream, github, session) {
-        (Some(listen), Some(public_url), Some(upstream), Some(github), Some(session))
+    match (listen, public_url, github, session) {
+        (Some(listen), Some(public_url), Some(github), Some(session))
             if problems.is_empty() =>
         {
             Ok(Settings {
@@ -167,6 +193,7 @@ pub fn validate(
                 proxy_prefix,
                 threads,
                 upstream,
+                routes,
                 github,
                 session,
                 access,
@@ -174,11 +201,49 @@ pub fn validate(
                 tokens,
                 assertion,
                 log_level: config.log.level.clone(),
+                pages,
+                log_format,
+                access_log: config.log.access_log,
+                admin_listen,
+                limits,
                 config,
             })
         }
         _ => Err(problems),
     }
+}
+
+fn check_admin_listen(
+    config: &Config,
+    listen: Option<SocketAddr>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<SocketAddr> {
+    let key = "server.admin_listen";
+    let text = config.server.admin_listen.as_deref()?.trim();
+    let addr = parse_listen(text, key, problems)?;
+    if listen.is_some_and(|l| {
+        l.port() == addr.port()
+            && (l.ip() == addr.ip() || l.ip().is_unspecified() || addr.ip().is_unspecified())
+    }) {
+        problems.push(ConfigProblem::new(
+            key,
+            format!("`{text}` is the address of server.listen"),
+            "give the admin listener its own port, e.g. \"127.0.0.1:9180\" (keep it off the public network)",
+        ));
+        return None;
+    }
+    Some(addr)
+}
+
+fn check_log_format(text: &str, problems: &mut Vec<ConfigProblem>) -> crate::observe::LogFormat {
+    text.parse().unwrap_or_else(|()| {
+        problems.push(ConfigProblem::new(
+            "log.format",
+            format!("`{text}` is not a log format"),
+            "write \"pretty\" (lines for people) or \"json\" (one JSON object per line)",
+        ));
+        crate::observe::LogFormat::default()
+    })
 }
 
 fn parse_listen(text: &str, key: &str, problems: &mut Vec<ConfigProblem>) -> Option<SocketAddr> {
@@ -239,67 +304,6 @@ fn check_prefix(text: &str, problems: &mut Vec<ConfigProblem>) -> String {
         ));
     }
     trimmed.to_string()
-}
-
-fn parse_upstream(config: &Config, problems: &mut Vec<ConfigProblem>) -> Option<UpstreamTarget> {
-    let key = "upstream.url";
-    let text = config.upstream.url.trim();
-    let url = match Url::parse(text) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => u,
-        _ => {
-            problems.push(ConfigProblem::new(
-                key,
-                format!("`{text}` is not an http(s) URL"),
-                "write where the app listens, e.g. \"http://127.0.0.1:8080\"",
-            ));
-            return None;
-        }
-    };
-    if url.path() != "/" || url.query().is_some() {
-        problems.push(ConfigProblem::new(
-            key,
-            format!("`{text}` has a path or query; requests keep their own path"),
-            "give only scheme, host and port",
-        ));
-        return None;
-    }
-    let host = url
-        .host_str()
-        .unwrap_or_default()
-        .trim_matches(['[', ']'])
-        .to_string();
-    let port = url.port_or_known_default().unwrap_or(80);
-    // Resolved once at start so no request ever waits on DNS.
-    let addr = match (host.as_str(), port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-    {
-        Some(addr) => addr,
-        None => {
-            problems.push(ConfigProblem::new(
-                key,
-                format!("cannot resolve host `{host}`"),
-                "use an IP address or a name this machine can resolve",
-            ));
-            return None;
-        }
-    };
-    if config.upstream.connect_timeout.0.is_zero() || config.upstream.read_timeout.0.is_zero() {
-        problems.push(ConfigProblem::new(
-            "upstream.connect_timeout / upstream.read_timeout",
-            "a timeout of zero would fail every request",
-            "use a positive duration such as \"5s\"",
-        ));
-    }
-    Some(UpstreamTarget {
-        tls: url.scheme() == "https",
-        sni: host,
-        addr,
-        url,
-        connect_timeout: config.upstream.connect_timeout.0,
-        read_timeout: config.upstream.read_timeout.0,
-    })
 }
 
 fn check_github(
@@ -366,6 +370,60 @@ fn parse_base_url(text: &str, key: &str, problems: &mut Vec<ConfigProblem>) -> O
             ));
             None
         }
+    }
+}
+
+/// `[pages]`: a name, a logo the pages' CSP can load (https or a data: image), a short note.
+fn check_pages(
+    config: &Config,
+    public_url: Option<&Url>,
+    problems: &mut Vec<ConfigProblem>,
+) -> crate::pages::PagesSettings {
+    let p = &config.pages;
+    let text = |key: &str, value: &Option<String>, max: usize, problems: &mut Vec<ConfigProblem>| {
+        let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+        if value.chars().count() > max || value.chars().any(|c| c.is_control() && c != '\n') {
+            problems.push(ConfigProblem::new(
+                format!("pages.{key}"),
+                format!("is longer than {max} characters or holds control characters"),
+                format!("write plain text of at most {max} characters"),
+            ));
+            return None;
+        }
+        Some(value.to_string())
+    };
+    let app_name = text("app_name", &p.app_name, 80, problems)
+        .or_else(|| public_url.and_then(|u| u.host_str()).map(str::to_string))
+        .unwrap_or_else(|| "This app".to_string());
+    let message = text("message", &p.message, 500, problems);
+    let logo_url = p.logo_url.as_deref().map(str::trim).filter(|v| !v.is_empty());
+    let logo_ok = |url: &str| {
+        if let Some(data) = url.strip_prefix("data:image/") {
+            let (kind, rest) = data.split_once([';', ',']).unwrap_or(("", ""));
+            return ["png", "jpeg", "gif", "webp", "svg+xml"].contains(&kind)
+                && !rest.is_empty()
+                && url.len() <= 64 * 1024
+                && !url.chars().any(|c| c.is_whitespace() || c == '"');
+        }
+        Url::parse(url).is_ok_and(|u| u.scheme() == "https" && u.host().is_some())
+    };
+    let logo_url = match logo_url {
+        Some(url) if logo_ok(url) => Some(url.to_string()),
+        Some(url) => {
+            let shown: String = url.chars().take(60).collect();
+            problems.push(ConfigProblem::new(
+                "pages.logo_url",
+                format!("`{shown}` is not an https URL or a data:image URL (at most 64 KiB)"),
+                "use an https:// address of the image, or embed it as data:image/png;base64,… (the pages load images from nowhere else)",
+            ));
+            None
+        }
+        None => None,
+    };
+    crate::pages::PagesSettings {
+        app_name,
+        logo_url,
+        message,
     }
 }
 
@@ -447,6 +505,54 @@ fn check_session(
     })
 }
 
+fn check_limits(config: &Config, problems: &mut Vec<ConfigProblem>) -> LimitSettings {
+    let (l, server) = (&config.limits, &config.server);
+    let mut trusted_proxies = Vec::new();
+    for (i, text) in server.trusted_proxies.iter().enumerate() {
+        let text = text.trim();
+        match text.parse::<ipnet::IpNet>() {
+            Ok(net) => trusted_proxies.push(net.trunc()),
+            Err(_) => match text.parse::<std::net::IpAddr>() {
+                Ok(ip) => trusted_proxies.push(ipnet::IpNet::from(ip)),
+                Err(_) => problems.push(ConfigProblem::new(
+                    format!("server.trusted_proxies[{i}]"),
+                    format!("`{text}` is not an IP address or CIDR"),
+                    "write the proxy's address or network, e.g. \"10.0.0.0/8\" or \"192.0.2.7\"",
+                )),
+            },
+        }
+    }
+    if server.max_header_bytes < 4096 {
+        problems.push(ConfigProblem::new(
+            "server.max_header_bytes",
+            format!("{} bytes would refuse ordinary browsers", server.max_header_bytes),
+            "use at least 4096; the default is 32768",
+        ));
+    }
+    if server.client_timeout.0 < Duration::from_secs(1) {
+        problems.push(ConfigProblem::new(
+            "server.client_timeout",
+            "must be at least 1s",
+            "use a duration such as \"30s\" (the default)",
+        ));
+    }
+    if l.auth_per_minute > 0 && l.burst == 0 {
+        problems.push(ConfigProblem::new(
+            "limits.burst",
+            "a burst of 0 would refuse every sign-in",
+            "use at least 1 (the default is 30), or auth_per_minute = 0 to turn the limit off",
+        ));
+    }
+    LimitSettings {
+        auth_per_minute: l.auth_per_minute,
+        burst: l.burst,
+        api_key_failures_per_minute: l.api_key_failures_per_minute,
+        trusted_proxies,
+        max_header_bytes: server.max_header_bytes,
+        client_timeout: server.client_timeout.0,
+    }
+}
+
 /// Roles that OIDC issuers and API keys grant must be roles the policy knows.
 fn check_granted_roles(tokens: &TokenSettings, policy: &Policy, problems: &mut Vec<ConfigProblem>) {
     let granted = tokens
@@ -484,6 +590,92 @@ pub fn decode_key(text: &str) -> Option<[u8; 32]> {
         .and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
 }
 
+/// Logins, org logins and `(org, team)` pairs, lower-cased; each bad entry is a problem under
+/// `{section}.allowed_*[i]`.
+#[allow(clippy::type_complexity)]
+pub(crate) fn parse_allow_lists(
+    section: &str,
+    users: &[String],
+    orgs: &[String],
+    teams: &[String],
+    problems: &mut Vec<ConfigProblem>,
+) -> (Vec<String>, Vec<String>, Vec<(String, String)>) {
+    let mut out = (Vec::new(), Vec::new(), Vec::new());
+    for (i, login) in users.iter().enumerate() {
+        let login = login.trim();
+        if is_github_login(login) {
+            out.0.push(login.to_ascii_lowercase());
+        } else {
+            problems.push(ConfigProblem::new(
+                format!("{section}.allowed_users[{i}]"),
+                format!("`{login}` is not a GitHub login"),
+                "use the login as shown on github.com/LOGIN (letters, digits, -)",
+            ));
+        }
+    }
+    for (i, org) in orgs.iter().enumerate() {
+        if is_github_login(org.trim()) {
+            out.1.push(org.trim().to_ascii_lowercase());
+        } else {
+            problems.push(ConfigProblem::new(
+                format!("{section}.allowed_orgs[{i}]"),
+                format!("`{org}` is not a GitHub organization login"),
+                "use the org's login as in github.com/ORG",
+            ));
+        }
+    }
+    for (i, team) in teams.iter().enumerate() {
+        match team.trim().split_once('/') {
+            Some((org, slug)) if is_github_login(org) && is_github_login(slug) => out
+                .2
+                .push((org.to_ascii_lowercase(), slug.to_ascii_lowercase())),
+            _ => problems.push(ConfigProblem::new(
+                format!("{section}.allowed_teams[{i}]"),
+                format!("`{team}` is not \"org/team-slug\""),
+                "write the org login and the team slug, e.g. \"databio/core\"",
+            )),
+        }
+    }
+    out.0.sort();
+    out.0.dedup();
+    out
+}
+
+/// Each route's own allow-lists (when it sets any) and rules, for the policy compiler.
+fn route_access<'c>(
+    config: &'c Config,
+    problems: &mut Vec<ConfigProblem>,
+) -> Vec<crate::policy::RouteInput<'c>> {
+    config
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let own = r.allowed_users.is_some() || r.allowed_orgs.is_some() || r.allowed_teams.is_some();
+            let admission = own.then(|| {
+                let (users, orgs, teams) = parse_allow_lists(
+                    &format!("routes[{i}]"),
+                    r.allowed_users.as_deref().unwrap_or_default(),
+                    r.allowed_orgs.as_deref().unwrap_or_default(),
+                    r.allowed_teams.as_deref().unwrap_or_default(),
+                    problems,
+                );
+                AccessSettings {
+                    allowed_users: users,
+                    allowed_orgs: orgs,
+                    allowed_teams: teams,
+                    ..AccessSettings::default()
+                }
+            });
+            crate::policy::RouteInput {
+                key: format!("routes[{i}].rules"),
+                access: admission,
+                rules: &r.rules,
+            }
+        })
+        .collect()
+}
+
 fn check_access(config: &Config, problems: &mut Vec<ConfigProblem>) -> AccessSettings {
     let a = &config.access;
     let mut access = AccessSettings {
@@ -519,41 +711,16 @@ fn check_access(config: &Config, problems: &mut Vec<ConfigProblem>) -> AccessSet
             "use a duration such as \"1h\" (the default) or \"10m\"",
         ));
     }
-    for (i, login) in a.allowed_users.iter().enumerate() {
-        let login = login.trim();
-        if is_github_login(login) {
-            access.allowed_users.push(login.to_ascii_lowercase());
-        } else {
-            problems.push(ConfigProblem::new(
-                format!("access.allowed_users[{i}]"),
-                format!("`{login}` is not a GitHub login"),
-                "use the login as shown on github.com/LOGIN (letters, digits, -)",
-            ));
-        }
-    }
-    for (i, org) in a.allowed_orgs.iter().enumerate() {
-        if is_github_login(org.trim()) {
-            access.allowed_orgs.push(org.trim().to_ascii_lowercase());
-        } else {
-            problems.push(ConfigProblem::new(
-                format!("access.allowed_orgs[{i}]"),
-                format!("`{org}` is not a GitHub organization login"),
-                "use the org's login as in github.com/ORG",
-            ));
-        }
-    }
-    for (i, team) in a.allowed_teams.iter().enumerate() {
-        match team.trim().split_once('/') {
-            Some((org, slug)) if is_github_login(org) && is_github_login(slug) => access
-                .allowed_teams
-                .push((org.to_ascii_lowercase(), slug.to_ascii_lowercase())),
-            _ => problems.push(ConfigProblem::new(
-                format!("access.allowed_teams[{i}]"),
-                format!("`{team}` is not \"org/team-slug\""),
-                "write the org login and the team slug, e.g. \"databio/core\"",
-            )),
-        }
-    }
+    let (users, orgs, teams) = parse_allow_lists(
+        "access",
+        &a.allowed_users,
+        &a.allowed_orgs,
+        &a.allowed_teams,
+        problems,
+    );
+    access.allowed_users = users;
+    access.allowed_orgs = orgs;
+    access.allowed_teams = teams;
     access.allowed_users.sort();
     access.allowed_users.dedup();
     let empty = a.allowed_users.is_empty()

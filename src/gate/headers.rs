@@ -77,20 +77,27 @@ pub fn add_identity(req: &mut RequestHeader, identity: &Identity) -> pingora::Re
     Ok(())
 }
 
-/// `X-Forwarded-For/-Proto/-Host` and `X-Real-IP` from what Gatehouse itself saw.
+/// `X-Forwarded-For/-Proto/-Host` and `X-Real-IP` from what Gatehouse itself saw, except that
+/// a trusted proxy's `X-Forwarded-For` is appended to and its `-Proto`/`-Host` are kept
+/// (`client` says which; see `client_ip`).
 pub fn add_forwarded(
     req: &mut RequestHeader,
-    client_ip: Option<std::net::IpAddr>,
+    client: &super::client_ip::ClientInfo,
     proto: &'static str,
     host: Option<&str>,
 ) -> pingora::Result<()> {
-    if let Some(ip) = client_ip {
-        let ip = ip.to_string();
-        req.insert_header("X-Forwarded-For", ip.as_str())?;
-        req.insert_header("X-Real-IP", ip)?;
+    if let Some(chain) = client.forwarded_for() {
+        req.insert_header("X-Forwarded-For", chain)?;
     }
-    req.insert_header("X-Forwarded-Proto", proto)?;
-    if let Some(host) = host {
+    if let Some(ip) = client.ip {
+        req.insert_header("X-Real-IP", ip.to_string())?;
+    }
+    let said = client.proxy.as_ref();
+    req.insert_header(
+        "X-Forwarded-Proto",
+        said.and_then(|p| p.proto.as_deref()).unwrap_or(proto),
+    )?;
+    if let Some(host) = said.and_then(|p| p.host.as_deref()).or(host) {
         req.insert_header("X-Forwarded-Host", host)?;
     }
     Ok(())

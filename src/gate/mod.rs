@@ -1,6 +1,7 @@
 //! The Pingora `ProxyHttp` service: wires the auth check, identity headers and upstream
 //! together. It holds no auth logic of its own.
 
+mod client_ip;
 mod headers;
 mod respond;
 mod server;
@@ -13,10 +14,14 @@ use crate::auth::{
     access::{Access, DenyAs, Granted, Judge},
     client_kind::is_browser_navigation,
 };
+use crate::observe::{self, Decision};
+use crate::limits::{self, ClientIp};
 use crate::pages::Failure;
 use crate::reply::Reply;
 use crate::session::{cookies::strip_own_cookies, unix_now};
+use crate::config::UpstreamTarget;
 use crate::tokens::assertion::AssertionSubject;
+use pingora::utils::tls::{parse_x509, WrappedX509};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
@@ -45,24 +50,63 @@ async fn read_body(session: &mut Session) -> pingora::Result<Option<bytes::Bytes
 
 pub struct Gate {
     app: Arc<App>,
-    peer: HttpPeer,
+    /// `[upstream]`, for requests no route takes.
+    fallback: Option<HttpPeer>,
+    /// One per `[[routes]]` entry, same order.
+    routes: Vec<HttpPeer>,
 }
 
 impl Gate {
-    pub fn new(app: Arc<App>) -> Gate {
-        let up = &app.settings.upstream;
-        let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
-        peer.options.connection_timeout = Some(up.connect_timeout);
-        peer.options.read_timeout = Some(up.read_timeout);
-        Gate { app, peer }
+    pub fn new(app: Arc<App>) -> Result<Gate, String> {
+        let fallback = app.settings.upstream.as_ref().map(peer_for).transpose()?;
+        let routes = app
+            .settings
+            .routes
+            .iter()
+            .map(|r| peer_for(&r.target))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Gate {
+            app,
+            fallback,
+            routes,
+        })
     }
+}
+
+/// The Pingora peer for one app: built once, cloned per request (connections are pooled).
+fn peer_for(up: &UpstreamTarget) -> Result<HttpPeer, String> {
+    let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
+    peer.options.connection_timeout = Some(up.connect_timeout);
+    peer.options.read_timeout = Some(up.read_timeout);
+    if let Some(path) = &up.ca_file {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("{path}: not a PEM certificate file ({e})"))?;
+        if certs.is_empty() {
+            return Err(format!("{path}: holds no certificate"));
+        }
+        let ca: Vec<WrappedX509> = certs
+            .into_iter()
+            .map(|der| WrappedX509::new(der.to_vec(), parse_x509))
+            .collect();
+        peer.options.ca = Some(Arc::from(ca.into_boxed_slice()));
+    }
+    Ok(peer)
 }
 
 /// What one request learned on its way through the phases.
 pub struct RequestCtx {
     /// Set once the access check lets the request through; `None` means it did not (yet).
     granted: Option<Granted>,
+    /// Who the client is (the peer, or what a trusted proxy says): limits and forwarded headers.
+    client: client_ip::ClientInfo,
     started: Instant,
+    /// How the gate answered (metrics and the access log); `Error` until request_filter knows.
+    decision: Decision,
+    /// When the upstream was chosen, and how long until its response headers came.
+    upstream_started: Option<Instant>,
+    upstream_took: Option<std::time::Duration>,
 }
 
 #[async_trait]
@@ -72,7 +116,11 @@ impl ProxyHttp for Gate {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             granted: None,
+            client: client_ip::ClientInfo::default(),
             started: Instant::now(),
+            decision: Decision::Error,
+            upstream_started: None,
+            upstream_took: None,
         }
     }
 
@@ -82,7 +130,37 @@ impl ProxyHttp for Gate {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
         let now = unix_now();
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let budget = &self.app.settings.limits;
+        ctx.client =
+            client_ip::resolve(peer, &session.req_header().headers, &budget.trusted_proxies);
+        if let Some(excess) =
+            limits::header_excess(&session.req_header().headers, budget.max_header_bytes)
+        {
+            let reply =
+                limits::headers_too_large(excess, is_browser_navigation(session.req_header()));
+            ctx.decision = Decision::of_refusal(reply.status);
+            respond::write_reply(session, reply).await?;
+            return Ok(true);
+        }
+        if let Some(ip) = ctx.client.ip {
+            // Credential checks key their failure limit on it.
+            if session
+                .req_header()
+                .headers
+                .contains_key(http::header::AUTHORIZATION)
+            {
+                session
+                    .req_header_mut()
+                    .extensions_mut()
+                    .insert(ClientIp(ip));
+            }
+        }
         if auth::is_own_path(&self.app, session.req_header().uri.path()) {
+            ctx.decision = Decision::Endpoint;
             let body = if session.req_header().method == http::Method::POST {
                 match read_body(session).await? {
                     Some(body) => body,
@@ -98,17 +176,26 @@ impl ProxyHttp for Gate {
             } else {
                 bytes::Bytes::new()
             };
-            let reply = auth::handle(&self.app, session.req_header(), &body, now).await;
+            let reply =
+                auth::handle(&self.app, session.req_header(), &body, now, ctx.client.ip).await;
+            if reply.status == 429 {
+                ctx.decision = Decision::of_refusal(429);
+            }
             respond::write_reply(session, reply).await?;
             return Ok(true);
         }
         let req = session.req_header();
         match auth::access::check(&self.app, req, Judge::Request, now, DenyAs::Negotiate).await {
             Access::Allow(granted) => {
+                ctx.decision = match granted.identity {
+                    Some(_) => Decision::Allowed,
+                    None => Decision::Public,
+                };
                 ctx.granted = Some(granted);
                 Ok(false)
             }
             Access::Deny(reply) => {
+                ctx.decision = Decision::of_refusal(reply.status);
                 respond::write_reply(session, reply).await?;
                 Ok(true)
             }
@@ -118,9 +205,18 @@ impl ProxyHttp for Gate {
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
-        Ok(Box::new(self.peer.clone()))
+        ctx.upstream_started = Some(Instant::now());
+        let route = ctx.granted.as_ref().and_then(|g| g.route);
+        let peer = match route {
+            Some(i) => self.routes.get(i),
+            None => self.fallback.as_ref(),
+        };
+        // Fail closed: the access check only lets through requests that have somewhere to go.
+        peer.cloned().map(Box::new).ok_or_else(|| {
+            Error::explain(ErrorType::InternalError, "no upstream for this request")
+        })
     }
 
     async fn upstream_request_filter(
@@ -152,7 +248,7 @@ impl ProxyHttp for Gate {
         }
         if let Some(identity) = &granted.identity {
             headers::add_identity(upstream, identity)?;
-            if let Some(signer) = &self.app.tokens.assertion {
+            if let Some(signer) = self.app.tokens.assertion_for(granted.route) {
                 let subject = AssertionSubject {
                     sub: &identity.user_id,
                     login: &identity.login,
@@ -177,16 +273,12 @@ impl ProxyHttp for Gate {
             })?;
             upstream.set_uri(uri);
         }
-        let client_ip = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
         let req = session.req_header();
         let host = match req.headers.get(http::header::HOST) {
             Some(h) => h.to_str().ok(),
             None => req.uri.authority().map(|a| a.as_str()),
         };
-        headers::add_forwarded(upstream, client_ip, self.app.public_scheme, host)?;
+        headers::add_forwarded(upstream, &ctx.client, self.app.public_scheme, host)?;
         Ok(())
     }
 
@@ -196,6 +288,9 @@ impl ProxyHttp for Gate {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
+        if let (Some(started), None) = (ctx.upstream_started, ctx.upstream_took) {
+            ctx.upstream_took = Some(started.elapsed());
+        }
         // A membership re-check refreshed the session: the browser gets the new cookie.
         if let Some(granted) = &ctx.granted {
             for cookie in &granted.set_cookies {
@@ -248,11 +343,21 @@ impl ProxyHttp for Gate {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let metrics = observe::metrics();
+        metrics.requests().record(ctx.decision);
+        if let Some(took) = ctx.upstream_took {
+            metrics.upstream(took);
+        }
+        if !self.app.settings.access_log {
+            return;
+        }
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let req = session.req_header();
+        let ms = |d: std::time::Duration| d.as_micros() as f64 / 1000.0;
         // Path only: query strings can carry codes and tokens.
-        tracing::debug!(
+        tracing::info!(
             target: "gatehouse::access",
+            route = observe::DEFAULT_ROUTE,
             method = %req.method,
             path = req.uri.path(),
             status,
@@ -261,7 +366,9 @@ impl ProxyHttp for Gate {
                 .as_ref()
                 .and_then(|g| g.identity.as_ref())
                 .map_or("-", |i| i.login.as_str()),
-            micros = ctx.started.elapsed().as_micros() as u64,
+            decision = ctx.decision.as_str(),
+            latency_ms = ms(ctx.started.elapsed()),
+            upstream_ms = ctx.upstream_took.map(ms),
         );
     }
 }

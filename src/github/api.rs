@@ -46,15 +46,18 @@ impl GithubClient {
         url: url::Url,
         token: &str,
     ) -> Result<reqwest::Response, GithubError> {
-        self.http
+        let sent = std::time::Instant::now();
+        let result = self
+            .http
             .0
             .get(url)
             .bearer_auth(token)
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28")
             .send()
-            .await
-            .map_err(|e| GithubError::Unreachable(format!("{call}: {}", without_url(&e))))
+            .await;
+        crate::observe::metrics().github_call(sent.elapsed(), result.as_ref().map_err(|_| ()));
+        result.map_err(|e| GithubError::Unreachable(format!("{call}: {}", without_url(&e))))
     }
 
     async fn get_json<T: DeserializeOwned>(

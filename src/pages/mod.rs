@@ -2,11 +2,26 @@
 //! to do next. Pages are self-contained HTML (inline CSS, no external fonts or scripts).
 
 mod html;
+mod login_loop;
+mod me;
 
 pub use html::escape;
+pub use login_loop::LoopHint;
+pub use me::me_page;
 
 use crate::reply::Reply;
 use serde_json::json;
+
+/// `[pages]`, validated: what the sign-in and "who am I" pages show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PagesSettings {
+    /// The app's name (default: the host of `server.public_url`).
+    pub app_name: String,
+    /// An `https:` or `data:image/…` URL (the pages' CSP allows exactly those for images).
+    pub logo_url: Option<String>,
+    /// A short plain-text note on the sign-in page.
+    pub message: Option<String>,
+}
 
 /// Everything that can stop a request, rendered for browsers (HTML) or API clients (JSON).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +71,12 @@ pub enum Failure {
     /// The protected app did not answer.
     UpstreamUnavailable,
     NotFound,
+    /// The same browser keeps coming back to sign-in without its session cookie arriving:
+    /// `hints` are the causes Gatehouse could see (empty: none for certain).
+    LoginLoop {
+        hints: Vec<LoopHint>,
+        start_url: String,
+    },
 }
 
 impl Failure {
@@ -63,9 +84,10 @@ impl Failure {
         match self {
             Failure::SignInRequired { .. } | Failure::InvalidCredentials { .. } => 401,
             Failure::Forbidden { .. } | Failure::LoginFailed { .. } => 403,
-            Failure::LoginExpired { .. } | Failure::BadPath { .. } | Failure::BadRequest { .. } => {
-                400
-            }
+            Failure::LoginExpired { .. }
+            | Failure::BadPath { .. }
+            | Failure::BadRequest { .. }
+            | Failure::LoginLoop { .. } => 400,
             Failure::MembershipUnconfirmed => 503,
             Failure::GithubUnavailable { .. } | Failure::UpstreamUnavailable => 502,
             Failure::GatewayMisconfigured { .. } => 500,
@@ -87,6 +109,7 @@ impl Failure {
             Failure::GatewayMisconfigured { .. } => "gateway_misconfigured",
             Failure::UpstreamUnavailable => "upstream_unavailable",
             Failure::NotFound => "not_found",
+            Failure::LoginLoop { .. } => "login_loop",
         }
     }
 
@@ -106,7 +129,9 @@ impl Failure {
             Failure::InvalidCredentials { reason, .. } => format!(
                 "The credentials in the Authorization header were refused: {reason}. Get a new token (or check the API key) and try again."
             ),
-            Failure::BadRequest { reason } => format!("This request was refused: {reason}."),
+            Failure::BadRequest { reason } => format!(
+                "This request was refused: {reason}. Check the link or the program that sent it, then try again."
+            ),
             Failure::BadPath { reason } => format!(
                 "This address was refused: {reason}. Check the link, or open the app's start page."
             ),
@@ -114,10 +139,10 @@ impl Failure {
                 "Your GitHub memberships are due a re-check and GitHub has not answered for a while, so access cannot be confirmed. Try again in a few minutes.".into()
             }
             Failure::LoginExpired { .. } => {
-                "Your sign-in attempt expired or was already used. Start again.".into()
+                "Your sign-in attempt expired (it must finish within 10 minutes), was already used, or was started in another browser or tab that has since finished. Sign in again. If this keeps happening, check that your browser accepts cookies from this site.".into()
             }
             Failure::LoginFailed { reason, .. } => {
-                format!("GitHub sign-in did not complete: {reason}. Start again.")
+                format!("GitHub sign-in did not complete: {reason}. Sign in again, and approve access when GitHub asks.")
             }
             Failure::GithubUnavailable { .. } => {
                 "GitHub could not be reached to finish signing you in. Wait a moment and try again.".into()
@@ -128,7 +153,10 @@ impl Failure {
             Failure::UpstreamUnavailable => {
                 "The app behind this gate did not answer. Try again in a moment; if it keeps happening, tell the app's operator.".into()
             }
-            Failure::NotFound => "Nothing here.".into(),
+            Failure::NotFound => {
+                "There is nothing at this address. Check the link, or go to the app's start page.".into()
+            }
+            Failure::LoginLoop { hints, .. } => login_loop::message(hints),
         }
     }
 
@@ -140,6 +168,9 @@ impl Failure {
             let mut body = json!({"error": self.code(), "message": self.message()});
             if let Failure::SignInRequired { sign_in_url } = self {
                 body["sign_in_url"] = json!(sign_in_url);
+            }
+            if let Failure::LoginLoop { hints, .. } = self {
+                body["hints"] = json!(hints.iter().map(LoopHint::code).collect::<Vec<_>>());
             }
             Reply::json(status, &body)
         };
@@ -185,7 +216,11 @@ impl Failure {
                 &message,
                 &html::button_link("/", "Start page"),
             ),
-            Failure::BadRequest { .. } => html::page("Request refused", &message, ""),
+            Failure::BadRequest { .. } => html::page(
+                "Request refused",
+                &message,
+                &html::button_link("/", "Start page"),
+            ),
             Failure::BadPath { .. } => html::page(
                 "Address refused",
                 &message,
@@ -215,24 +250,34 @@ impl Failure {
             Failure::GatewayMisconfigured { .. } => {
                 html::page("Sign-in is misconfigured", &message, "")
             }
-            Failure::NotFound => html::page("Not found", &message, ""),
+            Failure::NotFound => html::page(
+                "Not found",
+                &message,
+                &html::button_link("/", "Start page"),
+            ),
+            Failure::LoginLoop { hints, start_url } => login_loop::page(hints, start_url),
         }
     }
 }
 
-/// The sign-in page: a GitHub button that starts the login and returns to `start_url`'s `rd`.
-pub fn sign_in_page(host: &str, start_url: &str) -> Reply {
-    let message = format!(
-        "{} is protected by Gatehouse. Sign in with your GitHub account to continue.",
-        escape(host)
+/// The sign-in page: the app's name (and logo and note, when configured) and a GitHub button
+/// that starts the login and returns to `start_url`'s `rd`.
+pub fn sign_in_page(pages: &PagesSettings, start_url: &str) -> Reply {
+    let name = escape(&pages.app_name);
+    let logo = pages.logo_url.as_deref().map_or_else(String::new, |url| {
+        format!(r#"<img class="logo" src="{}" alt="">"#, escape(url))
+    });
+    let custom = pages.message.as_deref().map_or_else(String::new, |m| {
+        format!(r#"<p class="custom">{}</p>"#, escape(m))
+    });
+    let body = format!(
+        r#"{logo}<p class="app">{name}</p><h1>Sign in to {name}</h1>{custom}<p>{name} is protected by Gatehouse. Sign in with your GitHub account to continue; GitHub will ask you to approve access the first time.</p><div class="actions"><a class="button" href="{start}">{mark}Sign in with GitHub</a></div><p class="note">Gatehouse reads your GitHub login, name, email and, when this app needs them, your organization and team memberships. It never sees your GitHub password.</p>"#,
+        start = escape(start_url),
+        mark = html::GITHUB_MARK,
     );
     Reply::html(
         200,
-        html::page(
-            "Sign in",
-            &message,
-            &html::button_link(start_url, "Sign in with GitHub"),
-        ),
+        html::layout(&format!("Sign in to {}", pages.app_name), &body),
     )
 }
 

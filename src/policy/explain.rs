@@ -1,7 +1,9 @@
 //! `gatehouse check-config --explain`: a dry run of one decision, saying which rule decided and
 //! why, for a person given on the command line (no GitHub call: memberships are supplied).
 
-use super::{path, Policy, Target, Verdict};
+use super::{path, Target, Verdict};
+use crate::config::Settings;
+use crate::routing::{self, Destination};
 use crate::identity::Identity;
 use http::Method;
 use std::fmt::Write;
@@ -19,7 +21,8 @@ pub struct Question<'a> {
 }
 
 /// The report `--explain` prints.
-pub fn explain(policy: &Policy, q: &Question) -> String {
+pub fn explain(settings: &Settings, q: &Question) -> String {
+    let policy = &settings.policy;
     let mut out = String::new();
     let who = q.user.map(|login| {
         let mut identity = Identity::github(
@@ -64,10 +67,28 @@ pub fn explain(policy: &Policy, q: &Question) -> String {
         host: host.as_deref(),
         path: &normal.path,
     };
-    let found = policy.route(&target);
+    let route = match routing::select(
+        &settings.routes,
+        settings.upstream.is_some(),
+        target.host,
+        target.path,
+    ) {
+        Destination::Route(route) => route,
+        Destination::Nowhere => {
+            let _ = writeln!(out, "decision: 404 (no route takes this host and path, and there is no [upstream])");
+            return out;
+        }
+    };
+    if let Some(r) = route.and_then(|i| settings.routes.get(i)) {
+        let _ = writeln!(out, "route:    {} → {}", r.name, r.target.url);
+    }
+    let found = policy.route_on(route, &target);
     let rule_text = found.as_ref().map_or(
         "default (no rule matches: admitted users only)".to_string(),
-        |f| format!("rule #{} {}", f.rule.number, f.rule.text),
+        |f| match &f.rule.scope {
+            Some(scope) => format!("{scope} rule #{} {}", f.rule.number, f.rule.text),
+            None => format!("rule #{} {}", f.rule.number, f.rule.text),
+        },
     );
     if normal.ambiguous && !found.as_ref().is_some_and(|f| f.rule.allow_encoded_path) {
         let _ = writeln!(
@@ -76,16 +97,16 @@ pub fn explain(policy: &Policy, q: &Question) -> String {
         );
         return out;
     }
-    let verdict = policy.judge(found.as_ref(), &q.method, who.as_ref());
+    let verdict = policy.judge_on(route, found.as_ref(), &q.method, who.as_ref());
     let _ = writeln!(out, "decision: {}", verdict.describe());
     let _ = writeln!(out, "rule:     {rule_text}");
-    if let Some(who) = who.as_ref().filter(|w| policy.admission.admits(w)) {
+    if let Some(who) = who.as_ref().filter(|w| policy.admission_on(route).admits(w)) {
         let _ = writeln!(out, "roles:    {}", policy.role_names(who).join(", "));
     }
     let why = match (verdict, &who) {
         (Verdict::Public, _) => "the rule is public: no sign-in, no cookie read".to_string(),
         (Verdict::Login, _) => "an anonymous visitor must sign in first (302 for browsers, 401 for API clients)".to_string(),
-        (Verdict::Deny { .. }, Some(w)) if !policy.admission.admits(w) => format!(
+        (Verdict::Deny { .. }, Some(w)) if !policy.admission_on(route).admits(w) => format!(
             "{} matches none of the allow-lists (allowed_users, allowed_user_ids, allowed_orgs, allowed_teams)",
             w.login
         ),

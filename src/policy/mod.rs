@@ -29,6 +29,16 @@ pub struct Policy {
     pub roles: RoleTable,
     pub rules: RuleSet,
     pub membership: MembershipPlan,
+    /// Each `[[routes]]` entry's own rules and allow-lists, by route index.
+    pub routes: Vec<RoutePolicy>,
+}
+
+/// What a route adds: rules checked before the top-level ones, and allow-lists that replace
+/// `[access]`'s on that route.
+#[derive(Debug, Default)]
+pub struct RoutePolicy {
+    pub admission: Option<Admission>,
+    pub rules: RuleSet,
 }
 
 /// What to ask GitHub at sign-in and at each re-check.
@@ -79,7 +89,27 @@ impl Verdict {
 impl Policy {
     /// The rule that decides `target`; `None` means the default (admitted users only).
     pub fn route<'r, 'p>(&'r self, target: &Target<'p>) -> Option<Found<'r, 'p>> {
-        self.rules.find(target)
+        self.route_on(None, target)
+    }
+
+    /// The same on route `route` (an index into `[[routes]]`): its own rules first.
+    pub fn route_on<'r, 'p>(
+        &'r self,
+        route: Option<usize>,
+        target: &Target<'p>,
+    ) -> Option<Found<'r, 'p>> {
+        route
+            .and_then(|r| self.routes.get(r))
+            .and_then(|r| r.rules.find(target))
+            .or_else(|| self.rules.find(target))
+    }
+
+    /// The allow-lists that apply on route `route`.
+    pub fn admission_on(&self, route: Option<usize>) -> &Admission {
+        route
+            .and_then(|r| self.routes.get(r))
+            .and_then(|r| r.admission.as_ref())
+            .unwrap_or(&self.admission)
     }
 
     /// Whether judging this request needs to know who is asking. `false` means the session
@@ -93,6 +123,17 @@ impl Policy {
     }
 
     pub fn judge(&self, found: Option<&Found>, method: &Method, who: Option<&Identity>) -> Verdict {
+        self.judge_on(None, found, method, who)
+    }
+
+    /// [`Policy::judge`] on route `route`, whose own allow-lists may apply.
+    pub fn judge_on(
+        &self,
+        route: Option<usize>,
+        found: Option<&Found>,
+        method: &Method,
+        who: Option<&Identity>,
+    ) -> Verdict {
         let rule = found.map(|f| f.rule);
         let deny = Verdict::Deny {
             hide: rule.is_some_and(|r| r.hide),
@@ -106,7 +147,7 @@ impl Policy {
         let Some(who) = who else {
             return Verdict::Login;
         };
-        if !self.admission.admits(who) {
+        if !self.admission_on(route).admits(who) {
             return deny;
         }
         if owner_decides {
@@ -175,11 +216,20 @@ pub(crate) fn is_github_login(s: &str) -> bool {
         && !s.starts_with('-')
 }
 
+/// A route's own allow-lists (validated) and rules, as the config gives them.
+pub struct RouteInput<'c> {
+    /// `routes[2].rules`
+    pub key: String,
+    pub access: Option<AccessSettings>,
+    pub rules: &'c [RuleSection],
+}
+
 /// Compile roles and rules; every problem goes to `problems` with its key and fix.
 pub fn compile(
     access: &AccessSettings,
     roles: &BTreeMap<String, RoleSection>,
     rules: &[RuleSection],
+    routes: &[RouteInput],
     problems: &mut Vec<ConfigProblem>,
 ) -> Policy {
     let table = compile_roles(access, roles, problems);
@@ -188,11 +238,31 @@ pub fn compile(
         &rules::CompileContext {
             roles: &table,
             case_sensitive: access.case_sensitive_paths,
+            key: "rules",
         },
         problems,
     );
+    let route_policies: Vec<RoutePolicy> = routes
+        .iter()
+        .map(|r| RoutePolicy {
+            admission: r.access.as_ref().map(Admission::new),
+            rules: rules::compile(
+                r.rules,
+                &rules::CompileContext {
+                    roles: &table,
+                    case_sensitive: access.case_sensitive_paths,
+                    key: &r.key,
+                },
+                problems,
+            ),
+        })
+        .collect();
     let mut orgs: Vec<String> = access.allowed_orgs.clone();
     let mut teams: Vec<(String, String)> = access.allowed_teams.clone();
+    for route in routes.iter().filter_map(|r| r.access.as_ref()) {
+        orgs.extend(route.allowed_orgs.iter().cloned());
+        teams.extend(route.allowed_teams.iter().cloned());
+    }
     let named = roles
         .values()
         .flat_map(|r| {
@@ -201,7 +271,8 @@ pub fn compile(
                 .chain(&r.teams)
                 .map(|g| g.trim().to_ascii_lowercase())
         })
-        .chain(rules::named_groups(rules));
+        .chain(rules::named_groups(rules))
+        .chain(routes.iter().flat_map(|r| rules::named_groups(r.rules)));
     for group in named {
         match group.split_once('/') {
             Some((org, slug)) => teams.push((org.to_string(), slug.to_string())),
@@ -218,11 +289,14 @@ pub fn compile(
         membership: MembershipPlan {
             orgs,
             teams,
-            list_orgs: all || rule_set.has_owner_rules(),
+            list_orgs: all
+                || rule_set.has_owner_rules()
+                || route_policies.iter().any(|r| r.rules.has_owner_rules()),
             list_teams: all,
         },
         roles: table,
         rules: rule_set,
+        routes: route_policies,
     }
 }
 

@@ -61,6 +61,8 @@ impl HostPattern {
 pub struct Rule {
     /// 1-based position in the file, as `check-config --explain` prints it.
     pub number: usize,
+    /// `None` for top-level `[[rules]]`; the route's key (`routes[2]`) for a route's own rules.
+    pub scope: Option<String>,
     /// The rule as written, on one line.
     pub text: String,
     pub access: RuleAccess,
@@ -199,6 +201,8 @@ impl RuleSet {
 pub struct CompileContext<'a> {
     pub roles: &'a RoleTable,
     pub case_sensitive: bool,
+    /// Where the rules sit in the config: `"rules"` or `"routes[2].rules"`.
+    pub key: &'a str,
 }
 
 pub fn compile(
@@ -213,7 +217,7 @@ pub fn compile(
     for (i, section) in sections.iter().enumerate() {
         let mut report = |field: &str, problem: String, fix: &str| {
             problems.push(ConfigProblem::new(
-                format!("rules[{i}].{field}"),
+                format!("{}[{i}].{field}", cx.key),
                 format!("rule #{} ({}): {problem}", i + 1, describe(section)),
                 fix,
             ))
@@ -316,6 +320,7 @@ fn compile_one(
     }
     let rule = Rule {
         number: i + 1,
+        scope: cx.key.strip_suffix(".rules").map(str::to_string),
         text: describe(s),
         access: access?,
         hide: s.hide,

@@ -279,7 +279,7 @@ allow = ["org:databio"]
 
 #[test]
 fn explain_names_the_deciding_rule() {
-    let p = policy(HUB);
+    let p = load(HUB).unwrap();
     let q = explain::Question {
         user: Some("monalisa"),
         user_id: None,

@@ -30,8 +30,10 @@ pub struct TokenService {
     /// Roles each OIDC issuer grants, by position in `tokens.oidc_issuers`.
     pub oidc_roles: Vec<RoleSet>,
     pub github_cache: GithubTokenCache,
-    /// `None` when `upstream.jwt_assertion = false`.
+    /// `None` when `upstream.jwt_assertion = false`. Signs for the `[upstream]` app.
     pub assertion: Option<AssertionSigner>,
+    /// The same key, with each route's name as the audience (by route index).
+    pub route_assertions: Vec<AssertionSigner>,
     pub settings: TokenSettings,
 }
 
@@ -40,17 +42,24 @@ impl TokenService {
         let issuer = settings.public_url.as_str().trim_end_matches('/');
         let t = &settings.tokens;
         let roles = &settings.policy.roles;
-        let assertion = if settings.assertion.enabled {
+        let (assertion, route_assertions) = if settings.assertion.enabled {
             let audience = &settings.assertion.audience;
-            Some(match &settings.assertion.key_pem {
+            let main = match &settings.assertion.key_pem {
                 Some(pem) => AssertionSigner::from_pem(pem, issuer, audience)?,
                 None => {
                     tracing::warn!("upstream.assertion_key_file is not set: signing X-Gatehouse-Jwt-Assertion with a key made at start; apps must re-read /.well-known/jwks.json after every restart, and replicas will not share it");
                     AssertionSigner::generate(issuer, audience)
                 }
-            })
+            };
+            let pem = main.to_pem();
+            let per_route = settings
+                .routes
+                .iter()
+                .map(|r| AssertionSigner::from_pem(&pem, issuer, &r.name))
+                .collect::<Result<Vec<_>, _>>()?;
+            (Some(main), per_route)
         } else {
-            None
+            (None, Vec::new())
         };
         let oidc = OidcVerifier::new(
             t.oidc_issuers
@@ -87,8 +96,17 @@ impl TokenService {
                 .collect(),
             github_cache: GithubTokenCache::default(),
             assertion,
+            route_assertions,
             settings: t.clone(),
         })
+    }
+
+    /// The signer for requests going to `route` (`None`: the `[upstream]` app).
+    pub fn assertion_for(&self, route: Option<usize>) -> Option<&AssertionSigner> {
+        match route {
+            Some(i) => self.route_assertions.get(i),
+            None => self.assertion.as_ref(),
+        }
     }
 
     pub fn issuer(&self) -> Issuer<'_> {

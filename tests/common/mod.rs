@@ -95,6 +95,11 @@ pub fn binary() -> &'static str {
 
 impl Harness {
     pub async fn start(opts: GateOptions) -> Harness {
+        Harness::start_with_server(opts, "").await
+    }
+
+    /// Like [`Harness::start`], with `server_extra` (TOML lines) added to `[server]`.
+    pub async fn start_with_server(opts: GateOptions, server_extra: &str) -> Harness {
         let (mock, mock_addr) = start_mock().await;
         let upstream = match opts.upstream {
             Some(a) => a,
@@ -123,6 +128,7 @@ impl Harness {
 listen = "{gate_addr}"
 public_url = "http://{gate_addr}"
 threads = 2
+{server_extra}
 
 [upstream]
 url = "http://{upstream}"

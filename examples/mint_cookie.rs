@@ -1,0 +1,59 @@
+//! Mint benchmark credentials for a config, offline: a session cookie (sealed with the config's
+//! first session secret) and a Gatehouse access token (signed with the config's `[tokens]` key).
+//! No GitHub round-trip; `bench/run.sh` uses this.
+//!
+//! ```text
+//! cargo run --example mint_cookie -- CONFIG LOGIN USER_ID
+//! ```
+//!
+//! Prints two shell-assignable lines: `COOKIE=<name>=<value>` and `BEARER=<jwt>`.
+
+use gatehouse::session::{unix_now, SessionClaims, Sessions};
+use gatehouse::tokens::AccessTokens;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [config, login, id] = args.as_slice() else {
+        eprintln!("usage: mint_cookie CONFIG LOGIN USER_ID");
+        return ExitCode::from(2);
+    };
+    let settings = match gatehouse::config::load_file(config.as_ref()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let now = unix_now();
+    let claims = SessionClaims {
+        sub: id.clone(),
+        login: login.clone(),
+        name: None,
+        email: Some(format!("{login}@example.com")),
+        avatar_url: None,
+        groups: vec![],
+        roles: vec![],
+        iat: now,
+        exp: now + settings.session.ttl.as_secs(),
+        refreshed_at: now,
+        ght: None,
+    };
+    let sessions = Sessions::new(&settings.session);
+    let issuer = settings.public_url.as_str().trim_end_matches('/');
+    let tokens = AccessTokens::new(
+        &settings.tokens.signing,
+        issuer,
+        settings.tokens.access_ttl.as_secs(),
+    );
+    let (Some(cookie), Ok(Ok(bearer))) = (
+        sessions.seal_json(&claims),
+        tokens.map(|t| t.issue(&claims, "bench", now)),
+    ) else {
+        eprintln!("could not mint the credentials");
+        return ExitCode::FAILURE;
+    };
+    println!("COOKIE={}={cookie}", sessions.cookie.name);
+    println!("BEARER={bearer}");
+    ExitCode::SUCCESS
+}

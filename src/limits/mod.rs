@@ -1,0 +1,448 @@
+//! Per-client budgets: rate limits on the sign-in and token endpoints and on failed API-key
+//! attempts (429 with `Retry-After`), header sizes (431), and the header read timeout
+//! ([`ClientTimeout`]).
+//!
+//! Limits are keyed by the client's IP as the gate resolved it (`gate::client_ip`: the peer,
+//! or what a trusted proxy says). IPv6 addresses are keyed by their /64, the block one
+//! subscriber usually holds, so rotating addresses inside it does not reset a budget.
+
+mod client_timeout;
+
+pub use client_timeout::ClientTimeout;
+
+use crate::config::LimitSettings;
+use crate::reply::Reply;
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A single `Cookie` header (or all of them together) longer than this gets 431.
+pub const MAX_COOKIE_BYTES: usize = 16 * 1024;
+
+/// Stale keys are swept from the limiters every this many checks, so memory stays bounded by
+/// the clients seen within one burst window (plus this many).
+const SWEEP_EVERY: u64 = 1024;
+
+/// The client's address as the gate resolved it. The gate puts it in the request's
+/// extensions, where checks deep in the call chain (API keys) find it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl ClientIp {
+    /// The address the gate stored in `req`'s extensions, if any.
+    pub fn of(req: &http::request::Parts) -> Option<IpAddr> {
+        req.extensions.get::<ClientIp>().map(|c| c.0)
+    }
+}
+
+/// How long a refused client should wait; `Retry-After` in whole seconds, at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter(pub Duration);
+
+impl RetryAfter {
+    pub fn secs(self) -> u64 {
+        let d = self.0;
+        (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+    }
+}
+
+type Keyed = DefaultKeyedRateLimiter<IpAddr>;
+
+pub struct Limits {
+    /// `/oauth2/start`, `callback`, `token`, `refresh`, `pat`; `None`: off.
+    auth: Option<Keyed>,
+    /// Failed API-key attempts; `None`: off.
+    api_key_failures: Option<Keyed>,
+    /// Addresses past their API-key failure budget, and until when. Every API-key attempt
+    /// from them is refused without being checked, so a right guess cannot be told apart.
+    locked_out: Mutex<HashMap<IpAddr, Instant>>,
+    checks: AtomicU64,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("auth", &self.auth.as_ref().map(|l| l.len()))
+            .field(
+                "api_key_failures",
+                &self.api_key_failures.as_ref().map(|l| l.len()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn limiter(per_minute: u32, burst: u32) -> Option<Keyed> {
+    let rate = NonZeroU32::new(per_minute)?;
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    Some(DefaultKeyedRateLimiter::keyed(
+        Quota::per_minute(rate).allow_burst(burst),
+    ))
+}
+
+/// The key an address is limited under: IPv4 (also IPv4-mapped IPv6) as is, IPv6 by its /64.
+pub fn key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Limits {
+    pub fn new(settings: &LimitSettings) -> Limits {
+        Limits {
+            auth: limiter(settings.auth_per_minute, settings.burst),
+            api_key_failures: limiter(
+                settings.api_key_failures_per_minute,
+                settings.api_key_failures_per_minute,
+            ),
+            locked_out: Mutex::new(HashMap::new()),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Take one request to a sign-in or token endpoint from `ip` (unknown: not limited).
+    pub fn check_auth(&self, ip: Option<IpAddr>) -> Result<(), RetryAfter> {
+        let (Some(limiter), Some(ip)) = (&self.auth, ip) else {
+            return Ok(());
+        };
+        self.tick();
+        limiter
+            .check_key(&key(ip))
+            .map_err(|not_until| RetryAfter(not_until.wait_time_from(limiter.clock().now())))
+    }
+
+    /// Is `ip` locked out of API keys (past its failure budget)? Asked before a key is checked.
+    pub fn api_key_locked_out(&self, ip: Option<IpAddr>) -> Option<RetryAfter> {
+        self.api_key_failures.as_ref()?;
+        let ip = key(ip?);
+        let locked = lock(&self.locked_out);
+        if locked.is_empty() {
+            return None;
+        }
+        let wait = locked.get(&ip)?.checked_duration_since(Instant::now())?;
+        Some(RetryAfter(wait)).filter(|r| !r.0.is_zero())
+    }
+
+    /// Count a failed API-key attempt from `ip`; `Some` when that put it past its budget (it
+    /// is then locked out until the budget allows one more attempt).
+    pub fn api_key_failed(&self, ip: Option<IpAddr>) -> Option<RetryAfter> {
+        let limiter = self.api_key_failures.as_ref()?;
+        let ip = key(ip?);
+        self.tick();
+        let not_until = limiter.check_key(&ip).err()?;
+        let wait = not_until.wait_time_from(limiter.clock().now());
+        lock(&self.locked_out).insert(ip, Instant::now() + wait);
+        Some(RetryAfter(wait))
+    }
+
+    /// Every [`SWEEP_EVERY`] checks, forget the addresses whose budgets are full again.
+    fn tick(&self) {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sweep();
+        }
+    }
+
+    fn sweep(&self) {
+        for limiter in [&self.auth, &self.api_key_failures].into_iter().flatten() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        let now = Instant::now();
+        let mut locked = lock(&self.locked_out);
+        locked.retain(|_, until| *until > now);
+        locked.shrink_to_fit();
+    }
+
+    /// Keys currently held, for tests: (auth, API-key failures, locked out).
+    pub fn tracked(&self) -> (usize, usize, usize) {
+        (
+            self.auth.as_ref().map_or(0, |l| l.len()),
+            self.api_key_failures.as_ref().map_or(0, |l| l.len()),
+            lock(&self.locked_out).len(),
+        )
+    }
+}
+
+/// The 429 answer: a page for browser navigations, JSON otherwise, with `Retry-After`.
+pub fn too_many_requests(retry: RetryAfter, browser: bool) -> Reply {
+    let secs = retry.secs();
+    let message = format!(
+        "Too many attempts from your address. Wait {secs} second{} and try again.",
+        if secs == 1 { "" } else { "s" }
+    );
+    let reply = if browser {
+        Reply::html(429, page("Too many attempts", &message))
+    } else {
+        Reply::json(
+            429,
+            &serde_json::json!({"error": "rate_limited", "message": message, "retry_after": secs}),
+        )
+    };
+    reply.header("Retry-After", secs.to_string())
+}
+
+/// Which part of the request header is over its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderExcess {
+    /// All header fields together, over `server.max_header_bytes`.
+    Total(usize),
+    /// The `Cookie` header(s), over [`MAX_COOKIE_BYTES`].
+    Cookie,
+}
+
+/// Is the request header over budget? Counts each field as `name: value\r\n`.
+pub fn header_excess(headers: &http::HeaderMap, max_total: usize) -> Option<HeaderExcess> {
+    let mut total = 0;
+    let mut cookie = 0;
+    for (name, value) in headers {
+        total += name.as_str().len() + value.len() + 4;
+        if name == http::header::COOKIE {
+            cookie += value.len();
+        }
+    }
+    if cookie > MAX_COOKIE_BYTES {
+        Some(HeaderExcess::Cookie)
+    } else if total > max_total {
+        Some(HeaderExcess::Total(max_total))
+    } else {
+        None
+    }
+}
+
+/// The 431 answer: a page for browser navigations, JSON otherwise.
+pub fn headers_too_large(excess: HeaderExcess, browser: bool) -> Reply {
+    let message = match excess {
+        HeaderExcess::Cookie => format!(
+            "Your browser sent more than {} KiB of cookies for this site. Clear this site's cookies and try again.",
+            MAX_COOKIE_BYTES / 1024
+        ),
+        HeaderExcess::Total(max) => format!(
+            "The request's headers are larger than the {max} bytes this site accepts. If this keeps happening, clear this site's cookies."
+        ),
+    };
+    if browser {
+        Reply::html(431, page("Request too large", &message))
+    } else {
+        Reply::json(
+            431,
+            &serde_json::json!({"error": "headers_too_large", "message": message}),
+        )
+    }
+}
+
+/// A self-contained page (inline CSS, nothing external) for the two answers above.
+fn page(title: &str, message: &str) -> String {
+    let (title, message) = (crate::pages::escape(title), crate::pages::escape(message));
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · Gatehouse</title>
+<style>
+body{{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f6f8fa;color:#1f2328;display:flex;min-height:100vh;align-items:center;justify-content:center}}
+main{{background:#fff;border:1px solid #d0d7de;border-radius:12px;padding:2rem;max-width:28rem;width:calc(100% - 3rem);box-sizing:border-box;margin:1rem}}
+h1{{font-size:1.4rem;margin:0 0 .75rem}}
+p{{margin:0 0 1.25rem}}
+footer{{margin-top:1.5rem;font-size:.8rem;color:#59636e}}
+</style></head>
+<body><main><h1>{title}</h1><p>{message}</p><footer>Gatehouse</footer></main></body></html>
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(auth: u32, burst: u32, failures: u32) -> LimitSettings {
+        LimitSettings {
+            auth_per_minute: auth,
+            burst,
+            api_key_failures_per_minute: failures,
+            trusted_proxies: Vec::new(),
+            max_header_bytes: 32 * 1024,
+            client_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn ip(text: &str) -> Option<IpAddr> {
+        Some(text.parse().unwrap())
+    }
+
+    #[test]
+    fn burst_then_refused_with_retry_after_and_other_ips_unaffected() {
+        let limits = Limits::new(&settings(6, 3, 10));
+        for _ in 0..3 {
+            assert_eq!(limits.check_auth(ip("192.0.2.1")), Ok(()));
+        }
+        let retry = limits.check_auth(ip("192.0.2.1")).unwrap_err();
+        // 6 a minute: one every 10 s.
+        assert!((9..=10).contains(&retry.secs()), "{retry:?}");
+        assert_eq!(limits.check_auth(ip("192.0.2.2")), Ok(()));
+        // Unknown address (e.g. a Unix socket): not limited.
+        for _ in 0..10 {
+            assert_eq!(limits.check_auth(None), Ok(()));
+        }
+    }
+
+    #[test]
+    fn zero_turns_limits_off() {
+        let limits = Limits::new(&settings(0, 3, 0));
+        for _ in 0..100 {
+            assert_eq!(limits.check_auth(ip("192.0.2.1")), Ok(()));
+            assert_eq!(limits.api_key_failed(ip("192.0.2.1")), None);
+            assert_eq!(limits.api_key_locked_out(ip("192.0.2.1")), None);
+        }
+        assert_eq!(limits.tracked(), (0, 0, 0));
+    }
+
+    #[test]
+    fn ipv6_is_keyed_by_its_64_and_mapped_ipv4_as_ipv4() {
+        let limits = Limits::new(&settings(60, 2, 10));
+        assert!(limits.check_auth(ip("2001:db8:1:2::1")).is_ok());
+        assert!(limits.check_auth(ip("2001:db8:1:2:ffff::9")).is_ok());
+        assert!(limits.check_auth(ip("2001:db8:1:2::3")).is_err());
+        assert!(limits.check_auth(ip("2001:db8:1:3::1")).is_ok());
+        assert_eq!(
+            key("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn api_key_failures_lock_an_address_out() {
+        let limits = Limits::new(&settings(120, 30, 3));
+        let me = ip("198.51.100.4");
+        for _ in 0..3 {
+            assert_eq!(limits.api_key_locked_out(me), None);
+            assert_eq!(limits.api_key_failed(me), None);
+        }
+        let retry = limits
+            .api_key_failed(me)
+            .expect("fourth failure is over budget");
+        assert!((19..=20).contains(&retry.secs()), "{retry:?}");
+        let locked = limits.api_key_locked_out(me).expect("locked out");
+        assert!(locked.secs() <= retry.secs());
+        assert_eq!(limits.api_key_locked_out(ip("198.51.100.5")), None);
+    }
+
+    #[test]
+    fn memory_is_swept() {
+        // 6000 a minute, burst 1: a key's state is stale 10 ms after its last use.
+        let limits = Limits::new(&settings(6000, 1, 6000));
+        for i in 0..2000u32 {
+            let addr = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            let _ = limits.check_auth(Some(addr));
+        }
+        assert!(limits.tracked().0 > 900, "{:?}", limits.tracked());
+        std::thread::sleep(Duration::from_millis(30));
+        // The next sweep happens within SWEEP_EVERY checks, all from one address.
+        for _ in 0..SWEEP_EVERY {
+            let _ = limits.check_auth(ip("192.0.2.1"));
+        }
+        assert!(limits.tracked().0 < 10, "{:?}", limits.tracked());
+    }
+
+    #[test]
+    fn retry_after_rounds_up() {
+        assert_eq!(RetryAfter(Duration::from_millis(1)).secs(), 1);
+        assert_eq!(RetryAfter(Duration::ZERO).secs(), 1);
+        assert_eq!(RetryAfter(Duration::from_millis(9_001)).secs(), 10);
+        assert_eq!(RetryAfter(Duration::from_secs(10)).secs(), 10);
+    }
+
+    #[test]
+    fn answers_say_what_to_do() {
+        let r = too_many_requests(RetryAfter(Duration::from_secs(7)), false);
+        assert_eq!(r.status, 429);
+        assert!(r.headers.contains(&("Retry-After", "7".into())));
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["error"], "rate_limited");
+        assert_eq!(body["retry_after"], 7);
+        let page = too_many_requests(RetryAfter(Duration::from_secs(1)), true);
+        assert!(std::str::from_utf8(&page.body)
+            .unwrap()
+            .contains("Wait 1 second and"));
+        let r = headers_too_large(HeaderExcess::Cookie, true);
+        assert_eq!(r.status, 431);
+        assert!(std::str::from_utf8(&r.body).unwrap().contains("cookies"));
+    }
+
+    #[test]
+    fn header_budget() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-small", "a".parse().unwrap());
+        assert_eq!(header_excess(&headers, 4096), None);
+        headers.insert("x-big", "a".repeat(5000).parse().unwrap());
+        assert_eq!(
+            header_excess(&headers, 4096),
+            Some(HeaderExcess::Total(4096))
+        );
+        assert_eq!(header_excess(&headers, 32 * 1024), None);
+        headers.append("cookie", "c=".repeat(4500).parse().unwrap());
+        headers.append("cookie", "d=".repeat(4500).parse().unwrap());
+        assert_eq!(header_excess(&headers, 1 << 20), Some(HeaderExcess::Cookie));
+    }
+
+    #[test]
+    fn config_keys_and_their_checks() {
+        let base = r#"
+[github]
+client_id = "id"
+client_secret = "secret"
+[session]
+secrets = ["AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]
+[access]
+allowed_users = ["OctoCat"]
+"#;
+        let s = crate::config::load_str(base, "t", &|_| None).unwrap();
+        assert_eq!((s.limits.auth_per_minute, s.limits.burst), (120, 30));
+        assert_eq!(s.limits.api_key_failures_per_minute, 10);
+        assert_eq!(s.limits.max_header_bytes, 32 * 1024);
+        assert_eq!(s.limits.client_timeout, Duration::from_secs(30));
+        assert!(s.limits.trusted_proxies.is_empty());
+
+        let text = base.replace(
+            "[github]",
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"2001:db8::/32\"]\nclient_timeout = \"2s\"\n[limits]\nauth_per_minute = 0\n[github]",
+        );
+        let s = crate::config::load_str(&text, "t", &|_| None).unwrap();
+        let nets: Vec<String> = s
+            .limits
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+        assert_eq!(s.limits.client_timeout, Duration::from_secs(2));
+        assert_eq!(s.limits.auth_per_minute, 0);
+
+        let text = base.replace(
+            "[github]",
+            "[server]\ntrusted_proxies = [\"nope\"]\nmax_header_bytes = 100\nclient_timeout = \"0s\"\n[limits]\nburst = 0\n[github]",
+        );
+        let err = crate::config::load_str(&text, "t", &|_| None).unwrap_err();
+        let all: Vec<String> = err.problems.iter().map(|p| p.to_string()).collect();
+        let all = all.join("\n");
+        for key in [
+            "server.trusted_proxies[0]",
+            "server.max_header_bytes",
+            "server.client_timeout",
+            "limits.burst",
+        ] {
+            assert!(all.contains(key), "{key} in {all}");
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The admin listener (`server.admin_listen`): `GET /metrics` in Prometheus text format. A
+//! Pingora service of its own, so it starts and stops with the gate's server and never shares
+//! the public listener.
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use pingora::services::listening::Service;
+
+pub struct AdminApp;
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let req = session.req_header();
+        let (status, content_type, body) = match (req.method.as_str(), req.uri.path()) {
+            ("GET" | "HEAD", "/metrics") => (
+                200,
+                super::metrics::CONTENT_TYPE,
+                super::metrics().render().into_bytes(),
+            ),
+            (_, "/metrics") => (405, "text/plain", b"GET only\n".to_vec()),
+            _ => (404, "text/plain", b"not found: try /metrics\n".to_vec()),
+        };
+        let mut response = Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .header(http::header::CONTENT_LENGTH, body.len())
+            .header(http::header::CACHE_CONTROL, "no-store");
+        if status == 405 {
+            response = response.header(http::header::ALLOW, "GET, HEAD");
+        }
+        response.body(body).unwrap_or_default()
+    }
+}
+
+/// The admin service listening on `addr`, one thread (a scrape every few seconds needs no more).
+pub fn service(addr: &str) -> Service<AdminApp> {
+    let mut service = Service::new("gatehouse admin".to_string(), AdminApp);
+    service.threads = Some(1);
+    service.add_tcp(addr);
+    service
+}

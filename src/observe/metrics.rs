@@ -1,0 +1,423 @@
+//! The Prometheus metrics (names pinned in DESIGN.md "Metrics").
+//!
+//! One registry per process ([`metrics`]), so counters survive a config reload. Every label set
+//! is created up front: the request path only does atomic increments (no lookup, no
+//! allocation, no lock).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The route label of requests before `[[routes]]` name one (and of Gatehouse's own endpoints).
+pub const DEFAULT_ROUTE: &str = "default";
+
+/// How the gate answered a request: the `decision` label and the access log's `decision`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Passed to the upstream with an identity.
+    Allowed,
+    /// Passed to the upstream without one (a `public` rule).
+    Public,
+    /// Answered by Gatehouse's own endpoints (`/oauth2/*`, `/ping`, `/ready`, JWKS).
+    Endpoint,
+    /// Sent to sign in (302).
+    Redirected,
+    /// 401: no or bad credentials.
+    Unauthorized,
+    /// 403 by a rule or the allow-lists.
+    Forbidden,
+    /// 404 by a rule with `hide = true`.
+    Hidden,
+    /// 400: a path or request the gate refuses to judge.
+    BadRequest,
+    /// 429.
+    RateLimited,
+    /// Anything else: 5xx from the gate itself, or the request failed before a decision.
+    Error,
+}
+
+impl Decision {
+    pub const ALL: [Decision; 10] = [
+        Decision::Allowed,
+        Decision::Public,
+        Decision::Endpoint,
+        Decision::Redirected,
+        Decision::Unauthorized,
+        Decision::Forbidden,
+        Decision::Hidden,
+        Decision::BadRequest,
+        Decision::RateLimited,
+        Decision::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allowed => "allowed",
+            Decision::Public => "public",
+            Decision::Endpoint => "endpoint",
+            Decision::Redirected => "redirected",
+            Decision::Unauthorized => "unauthorized",
+            Decision::Forbidden => "forbidden",
+            Decision::Hidden => "hidden",
+            Decision::BadRequest => "bad_request",
+            Decision::RateLimited => "rate_limited",
+            Decision::Error => "error",
+        }
+    }
+
+    /// The decision a refusal stands for, from the status it is answered with.
+    pub fn of_refusal(status: u16) -> Decision {
+        match status {
+            301..=303 | 307 | 308 => Decision::Redirected,
+            401 => Decision::Unauthorized,
+            403 => Decision::Forbidden,
+            404 => Decision::Hidden,
+            400 | 431 => Decision::BadRequest,
+            429 => Decision::RateLimited,
+            _ => Decision::Error,
+        }
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `result` label of `gatehouse_logins_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginResult {
+    /// `/oauth2/start` sent someone to GitHub.
+    Started,
+    /// Back from GitHub and admitted.
+    Succeeded,
+    /// Back from GitHub, but not on the allow-lists.
+    Denied,
+    /// The login state was missing, unknown, expired or replayed.
+    FailedState,
+    /// The person did not grant access at GitHub (or GitHub reported another error).
+    FailedGithubRefused,
+    /// GitHub refused the code (expired or already used).
+    FailedCode,
+    /// GitHub could not be reached, timed out or answered 5xx.
+    FailedGithubUnavailable,
+    /// GitHub rejected the OAuth app settings (client id/secret, callback URL).
+    FailedMisconfigured,
+    /// Any other failure (unexpected answers, a session too large for cookies, a store error).
+    FailedOther,
+}
+
+impl LoginResult {
+    pub const ALL: [LoginResult; 9] = [
+        LoginResult::Started,
+        LoginResult::Succeeded,
+        LoginResult::Denied,
+        LoginResult::FailedState,
+        LoginResult::FailedGithubRefused,
+        LoginResult::FailedCode,
+        LoginResult::FailedGithubUnavailable,
+        LoginResult::FailedMisconfigured,
+        LoginResult::FailedOther,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginResult::Started => "started",
+            LoginResult::Succeeded => "succeeded",
+            LoginResult::Denied => "denied",
+            LoginResult::FailedState => "failed_state",
+            LoginResult::FailedGithubRefused => "failed_github_refused",
+            LoginResult::FailedCode => "failed_code",
+            LoginResult::FailedGithubUnavailable => "failed_github_unavailable",
+            LoginResult::FailedMisconfigured => "failed_misconfigured",
+            LoginResult::FailedOther => "failed_other",
+        }
+    }
+}
+
+/// Why a GitHub API call counts as an error (`gatehouse_github_errors_total{kind}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GithubErrorKind {
+    /// No answer: connection refused, TLS, timeout.
+    Unreachable,
+    /// 5xx.
+    ServerError,
+    /// 429, or 403 with the rate limit exhausted.
+    RateLimited,
+}
+
+impl GithubErrorKind {
+    const ALL: [GithubErrorKind; 3] = [
+        GithubErrorKind::Unreachable,
+        GithubErrorKind::ServerError,
+        GithubErrorKind::RateLimited,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            GithubErrorKind::Unreachable => "unreachable",
+            GithubErrorKind::ServerError => "server_error",
+            GithubErrorKind::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// `gatehouse_requests_total` for one route, one counter per decision, ready to increment.
+#[derive(Clone)]
+pub struct RequestCounters {
+    by_decision: [IntCounter; Decision::ALL.len()],
+}
+
+impl RequestCounters {
+    #[inline]
+    pub fn record(&self, decision: Decision) {
+        self.by_decision[decision as usize].inc();
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    logins: [IntCounter; LoginResult::ALL.len()],
+    github_duration: Histogram,
+    github_errors: [IntCounter; GithubErrorKind::ALL.len()],
+    upstream_duration: Histogram,
+    sessions_active: OnceLock<IntGauge>,
+    default_requests: RequestCounters,
+}
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+const GITHUB_BUCKETS: &[f64] = &[0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const UPSTREAM_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+impl Metrics {
+    fn new() -> Metrics {
+        // Names and labels are constants: a failure here is a programming error.
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "gatehouse_requests_total",
+                "Requests by route and by how the gate answered them.",
+            ),
+            &["route", "decision"],
+        )
+        .expect("requests metric");
+        let logins = IntCounterVec::new(
+            Opts::new(
+                "gatehouse_logins_total",
+                "Browser and client sign-ins through GitHub, by result.",
+            ),
+            &["result"],
+        )
+        .expect("logins metric");
+        let github_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "gatehouse_github_request_duration_seconds",
+                "Time GitHub's REST API took to answer (until the response headers).",
+            )
+            .buckets(GITHUB_BUCKETS.to_vec()),
+        )
+        .expect("github histogram");
+        let github_errors = IntCounterVec::new(
+            Opts::new(
+                "gatehouse_github_errors_total",
+                "GitHub REST calls that failed: unreachable, 5xx or rate-limited.",
+            ),
+            &["kind"],
+        )
+        .expect("github errors metric");
+        let upstream_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "gatehouse_upstream_duration_seconds",
+                "Time from choosing the upstream to its response headers (connect included).",
+            )
+            .buckets(UPSTREAM_BUCKETS.to_vec()),
+        )
+        .expect("upstream histogram");
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(logins.clone()),
+            Box::new(github_duration.clone()),
+            Box::new(github_errors.clone()),
+            Box::new(upstream_duration.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        let default_requests = RequestCounters {
+            by_decision: Decision::ALL
+                .map(|d| requests.with_label_values(&[DEFAULT_ROUTE, d.as_str()])),
+        };
+        Metrics {
+            default_requests,
+            logins: LoginResult::ALL.map(|r| logins.with_label_values(&[r.as_str()])),
+            github_errors: GithubErrorKind::ALL
+                .map(|k| github_errors.with_label_values(&[k.as_str()])),
+            registry,
+            requests,
+            github_duration,
+            upstream_duration,
+            sessions_active: OnceLock::new(),
+        }
+    }
+
+    /// The request counters of route `default` (every request until routes have their own).
+    #[inline]
+    pub fn requests(&self) -> &RequestCounters {
+        &self.default_requests
+    }
+
+    /// The request counters of one route; every decision's series exists from now on (at 0).
+    /// Call once per route at start, not per request.
+    pub fn requests_for(&self, route: &str) -> RequestCounters {
+        RequestCounters {
+            by_decision: Decision::ALL
+                .map(|d| self.requests.with_label_values(&[route, d.as_str()])),
+        }
+    }
+
+    #[inline]
+    pub fn login(&self, result: LoginResult) {
+        self.logins[result as usize].inc();
+    }
+
+    /// One GitHub REST call and its outcome, `took` after it was sent.
+    pub fn github_call(&self, took: Duration, outcome: Result<&reqwest::Response, ()>) {
+        let response = match outcome {
+            Ok(response) => response,
+            Err(()) => return self.github_error(GithubErrorKind::Unreachable),
+        };
+        self.github_duration.observe(took.as_secs_f64());
+        let status = response.status().as_u16();
+        let exhausted = || {
+            response
+                .headers()
+                .get("x-ratelimit-remaining")
+                .is_some_and(|v| v.as_bytes() == b"0")
+        };
+        match status {
+            429 => self.github_error(GithubErrorKind::RateLimited),
+            403 if exhausted() => self.github_error(GithubErrorKind::RateLimited),
+            s if s >= 500 => self.github_error(GithubErrorKind::ServerError),
+            _ => {}
+        }
+    }
+
+    pub fn github_error(&self, kind: GithubErrorKind) {
+        self.github_errors[kind as usize].inc();
+    }
+
+    #[inline]
+    pub fn upstream(&self, took: Duration) {
+        self.upstream_duration.observe(took.as_secs_f64());
+    }
+
+    /// `gatehouse_sessions_active`, for a session store that can count its sessions. The cookie
+    /// store cannot (sessions live only in browsers), so with it the gauge is never created and
+    /// the metric is absent rather than a misleading 0.
+    pub fn sessions_active(&self) -> &IntGauge {
+        self.sessions_active.get_or_init(|| {
+            let gauge = IntGauge::new(
+                "gatehouse_sessions_active",
+                "Sessions the session store holds that have not expired.",
+            )
+            .expect("sessions gauge");
+            // Only fails when registered twice, which the OnceLock prevents.
+            let _ = self.registry.register(Box::new(gauge.clone()));
+            gauge
+        })
+    }
+
+    /// Everything in Prometheus text format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = Vec::with_capacity(8 * 1024);
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "cannot encode the metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// The `Content-Type` of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_series_exists_from_the_start() {
+        let text = metrics().render();
+        for d in Decision::ALL {
+            assert!(
+                text.contains(&format!(
+                    "gatehouse_requests_total{{decision=\"{d}\",route=\"default\"}}"
+                )),
+                "{d}: {text}"
+            );
+        }
+        for r in LoginResult::ALL {
+            assert!(
+                text.contains(&format!("result=\"{}\"", r.as_str())),
+                "{text}"
+            );
+        }
+        assert!(text.contains("gatehouse_github_request_duration_seconds_bucket"));
+        assert!(text.contains("gatehouse_upstream_duration_seconds_count"));
+        assert!(text.contains("gatehouse_github_errors_total{kind=\"unreachable\"}"));
+        assert!(
+            !text.contains("gatehouse_sessions_active"),
+            "cookie store: absent"
+        );
+    }
+
+    #[test]
+    fn counters_move() {
+        let m = Metrics::new();
+        let route = m.requests_for("app");
+        route.record(Decision::Forbidden);
+        route.record(Decision::Forbidden);
+        m.login(LoginResult::FailedCode);
+        let answer = http::Response::builder().status(502).body("").unwrap();
+        m.github_call(
+            Duration::from_millis(30),
+            Ok(&reqwest::Response::from(answer)),
+        );
+        m.github_call(Duration::from_millis(30), Err(()));
+        m.upstream(Duration::from_millis(3));
+        m.sessions_active().set(4);
+        let text = m.render();
+        assert!(
+            text.contains("gatehouse_requests_total{decision=\"forbidden\",route=\"app\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("gatehouse_logins_total{result=\"failed_code\"} 1"));
+        assert!(text.contains("gatehouse_github_errors_total{kind=\"server_error\"} 1"));
+        assert!(text.contains("gatehouse_github_errors_total{kind=\"unreachable\"} 1"));
+        assert!(text.contains("gatehouse_github_request_duration_seconds_count 1"));
+        assert!(text.contains("gatehouse_upstream_duration_seconds_bucket{le=\"0.005\"} 1"));
+        assert!(text.contains("gatehouse_sessions_active 4"));
+    }
+
+    #[test]
+    fn refusals_map_to_decisions() {
+        assert_eq!(Decision::of_refusal(302), Decision::Redirected);
+        assert_eq!(Decision::of_refusal(401), Decision::Unauthorized);
+        assert_eq!(Decision::of_refusal(403), Decision::Forbidden);
+        assert_eq!(Decision::of_refusal(404), Decision::Hidden);
+        assert_eq!(Decision::of_refusal(400), Decision::BadRequest);
+        assert_eq!(Decision::of_refusal(503), Decision::Error);
+    }
+}

@@ -1,0 +1,147 @@
+//! Several apps behind one gate: `[[routes]]` by host and path prefix, each with its own rules,
+//! allow-lists and identity-assertion audience.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use serde_json::Value;
+use std::net::SocketAddr;
+
+/// An app that says which it is and what it received.
+async fn named_app(name: &'static str) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| async move {
+        let header = |n: &str| {
+            req.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        axum::Json(serde_json::json!({
+            "app": name,
+            "path": req.uri().path(),
+            "user": header("x-forwarded-user"),
+            "assertion": header("x-gatehouse-jwt-assertion"),
+        }))
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+async fn get(client: &reqwest::Client, url: String, host: Option<&str>) -> (u16, Value) {
+    let mut req = client.get(url).header("accept", "application/json");
+    if let Some(host) = host {
+        req = req.header("host", host);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn audience(assertion: &Value) -> String {
+    let payload = assertion.as_str().unwrap().split('.').nth(1).unwrap();
+    let json: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    json["aud"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_by_host_and_prefix_with_their_own_rules() {
+    let grafana = named_app("grafana").await;
+    let grafana_api = named_app("grafana-api").await;
+    let wiki = named_app("wiki").await;
+    let h = Harness::start(GateOptions {
+        access_extra: format!(
+            r#"
+admin_users = ["octocat"]
+
+[[routes]]
+name = "grafana"
+path_prefix = "/grafana"
+upstream = "http://{grafana}"
+[[routes.rules]]
+path = "/grafana/admin/**"
+allow = ["role:admin"]
+
+[[routes]]
+path_prefix = "/grafana/api"
+upstream = "http://{grafana_api}"
+
+[[routes]]
+name = "wiki"
+host = "wiki.example.test"
+upstream = "http://{wiki}"
+allowed_users = ["monalisa"]
+[[routes.rules]]
+path = "/public/**"
+policy = "public"
+"#
+        ),
+        ..GateOptions::default()
+    })
+    .await;
+    let octo = browser();
+    h.sign_in(&octo, "octocat", "/").await;
+    let mona = browser();
+    h.sign_in(&mona, "monalisa", "/").await;
+
+    // Longest prefix wins; the rest goes to [upstream].
+    let (status, seen) = get(&octo, h.url("/grafana/d/1"), None).await;
+    assert_eq!((status, seen["app"].as_str()), (200, Some("grafana")), "{seen}");
+    assert_eq!(seen["user"], "octocat");
+    assert_eq!(audience(&seen["assertion"]), "grafana");
+    let (_, seen) = get(&octo, h.url("/grafana/api/health"), None).await;
+    assert_eq!(seen["app"], "grafana-api");
+    assert_eq!(audience(&seen["assertion"]), "/grafana/api");
+    let (_, seen) = get(&octo, h.url("/grafanax"), None).await;
+    assert!(seen["app"].is_null(), "the demo app behind [upstream]: {seen}");
+
+    // The route's own rule.
+    assert_eq!(get(&octo, h.url("/grafana/admin/users"), None).await.0, 200);
+    assert_eq!(get(&mona, h.url("/grafana/admin/users"), None).await.0, 403);
+
+    // By host, with the route's own allow-list: monalisa yes, octocat no; its public path.
+    let (status, seen) = get(&mona, h.url("/page"), Some("wiki.example.test")).await;
+    assert_eq!((status, seen["app"].as_str()), (200, Some("wiki")), "{seen}");
+    assert_eq!(get(&octo, h.url("/page"), Some("wiki.example.test")).await.0, 403);
+    let (status, seen) = get(&plain_client(), h.url("/public/x"), Some("Wiki.Example.Test:443")).await;
+    assert_eq!((status, seen["app"].as_str()), (200, Some("wiki")), "{seen}");
+    assert!(seen["user"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_upstream_unrouted_requests_get_404() {
+    let app = named_app("only").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[github]\nclient_id = \"x\"\nclient_secret = \"y\"\n[session]\nsecrets = [\"{}\"]\n[access]\nallowed_users = [\"octocat\"]\n[[routes]]\npath_prefix = \"/app\"\nupstream = \"http://{app}\"\n",
+            b64(&KEY_A)
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(binary())
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .args(["--explain", "--user", "octocat", "--path", "/elsewhere"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("404"), "{text}");
+    let out = std::process::Command::new(binary())
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .args(["--explain", "--user", "octocat", "--path", "/app/x"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("route:    /app") && text.contains("decision: allow"), "{text}");
+}
