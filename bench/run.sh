@@ -31,6 +31,7 @@ PORT_BASE=${PORT_BASE:-18400}         # uses PORT_BASE .. PORT_BASE+30 on 127.0.
 BUILD=${BUILD:-1}                     # 0: use the binaries already built
 KEEP=${KEEP:-0}                       # 1: keep the work directory (configs, logs, raw results)
 BIN=${GATEHOUSE_BIN:-$ROOT/target/release/gatehouse}
+COMPARE_BIN=${COMPARE_BIN:-}          # a second gatehouse binary: adds its public/cookie rows
 MINT=${MINT_BIN:-$ROOT/target/debug/examples/mint_cookie}
 SUFFIX=$([[ $QUICK == 1 ]] && echo -quick || true)
 OUT=${OUT:-$HERE/results/$(date +%Y-%m-%d)-$(hostname -s)$SUFFIX.md}
@@ -58,6 +59,7 @@ if [[ $BUILD == 1 ]]; then
 fi
 [[ -x $BIN ]] || die "no binary at $BIN (run without BUILD=0)"
 [[ -x $MINT ]] || die "no $MINT (run without BUILD=0)"
+[[ -z $COMPARE_BIN || -x $COMPARE_BIN ]] || die "COMPARE_BIN=$COMPARE_BIN is not an executable"
 
 # --- processes and the work directory ---------------------------------------------------------
 WORK=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
@@ -108,11 +110,11 @@ start_nginx() { # name conf port
 
 # Start Gatehouse with a config; sets PID_<name> and READY_<name> (ms from exec to the first
 # 200 for a cookie-authenticated proxied request).
-start_gatehouse() { # name config port
-  local name=$1 conf=$2 port=$3 t0 status="" pid
+start_gatehouse() { # name config port [binary]
+  local name=$1 conf=$2 port=$3 bin=${4:-$BIN} t0 status="" pid
   port_free "$port" || die "port $port is in use (set PORT_BASE)"
   t0=$(now_us)
-  env -u RUST_LOG -u GITHUB_USERS "$BIN" run --config "$conf" 2>"$WORK/$name.log" &
+  env -u RUST_LOG -u GITHUB_USERS "$bin" run --config "$conf" 2>"$WORK/$name.log" &
   pid=$!
   PIDS+=("$pid")
   eval "PID_$name=$pid"
@@ -159,6 +161,7 @@ FWD_SHIPPED_PORT=$((PORT_BASE + 4))
 NGX2_PORT=$((PORT_BASE + 5))
 GH2_PORT=$((PORT_BASE + 6))
 START_PORT=$((PORT_BASE + 7))
+CMP_PORT=$((PORT_BASE + 8))
 SCALE_PORT=$((PORT_BASE + 10))
 
 SESSION_SECRET="BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=" # 32 bytes of 7: a test key
@@ -355,6 +358,7 @@ EOF
 
 # --- start everything -------------------------------------------------------------------------
 log "work directory $WORK"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 upstream_conf >"$WORK/upstream.conf"
 start_nginx upstream "$WORK/upstream.conf" "$UP_PORT"
 proxy_conf nginx "$NGX_PORT" "$WORKERS" >"$WORK/nginx.conf"
@@ -372,6 +376,10 @@ start_nginx fwd "$WORK/fwd.conf" "$FWD_PORT"
 if [[ $QUICK != 1 ]]; then
   forward_auth_conf fwd_shipped "$FWD_SHIPPED_PORT" 0 >"$WORK/fwd_shipped.conf"
   start_nginx fwd_shipped "$WORK/fwd_shipped.conf" "$FWD_SHIPPED_PORT"
+fi
+if [[ -n $COMPARE_BIN ]]; then
+  gatehouse_config "$WORK/gatehouse-cmp.toml" "$CMP_PORT" "$WORKERS" 10
+  start_gatehouse cmp "$WORK/gatehouse-cmp.toml" "$CMP_PORT" "$COMPARE_BIN"
 fi
 if [[ $WORKERS2 == 1 ]]; then
   proxy_conf nginx2 "$NGX2_PORT" 2 >"$WORK/nginx2.conf"
@@ -413,6 +421,12 @@ if [[ $QUICK != 1 ]]; then
   scenario fwd_shipped "… as deploy/nginx ships it (no keepalive to Gatehouse)" "$FWD_SHIPPED_PORT" \
     /app/dashboard 200 "$CONNS" "$PID_gh" "$PID_fwd_shipped $PID_gh" "$C"
 fi
+if [[ -n $COMPARE_BIN ]]; then
+  MAIN+=(public_cmp cookie_cmp)
+  scenario public_cmp "COMPARE_BIN, public rule" "$CMP_PORT" /public/app.js 200 "$CONNS" "$PID_cmp" "$PID_cmp"
+  scenario cookie_cmp "COMPARE_BIN, session cookie" "$CMP_PORT" /app/dashboard 200 "$CONNS" "$PID_cmp" \
+    "$PID_cmp" "$C"
+fi
 W2=()
 if [[ $WORKERS2 == 1 ]]; then
   W2=(nginx_w2 public_w2 cookie_w2)
@@ -427,6 +441,7 @@ USER_SET=()
 RULE_SET=()
 if [[ $SCALING == 1 ]]; then
   for c in $SCALE_CONNS; do
+    ((c == CONNS)) && continue # the main table's nginx and cookie rows
     CONN_SET+=("nginx_c$c" "cookie_c$c")
     scenario "nginx_c$c" "nginx proxy_pass, $c connections" "$NGX_PORT" /app/dashboard 200 "$c" - "$PID_nginx" "$C"
     scenario "cookie_c$c" "Gatehouse session cookie, $c connections" "$GH_PORT" /app/dashboard 200 "$c" \
@@ -488,7 +503,7 @@ run_wrk() { # key seconds record(0/1) round
     errors = v["connect"] + v["read"] + v["write"] + v["status"] + v["timeout"]
     print key, round, v["requests"], v["duration_us"], errors, v["p50"], v["p99"], v["p999"], rss, cpu
   }' OFS='\t' <<<"$line" >>"$RAW"
-  log "$(printf '%-58s round %s: %s' "${S_LABEL[$key]}" "$round" \
+  log "$(printf '%s, round %s: %s' "${S_LABEL[$key]}" "$round" \
     "$(awk -F'\t' 'END {printf "%.0f req/s, p99 %.2f ms, errors %d", $3 / ($4 / 1e6), $7 / 1000, $5}' "$RAW")")"
 }
 
@@ -566,6 +581,9 @@ verdict() { if awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { exit !(op == "ge" ? a
     "responses ≥ 400. RSS: VmHWM reset before each round. CPU: utime+stime of the proxy" \
     "(nginx master+workers, Gatehouse, or both for auth_request) per request."
   echo
+  echo "- Load average (1/5/15 min) before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)" \
+    "(anything else running on the machine shows up here and in the numbers)."
+  echo
   echo "## Main scenarios"
   echo
   echo "$HEAD"
@@ -582,7 +600,11 @@ verdict() { if awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { exit !(op == "ge" ? a
     echo "## Connections (session cookie vs nginx at the same count)"
     echo
     echo "$HEAD"
-    for c in $SCALE_CONNS; do row "nginx_c$c" "nginx_c$c"; row "cookie_c$c" "nginx_c$c"; done
+    for c in $SCALE_CONNS; do
+      if ((c == CONNS)); then row nginx nginx; row cookie nginx; continue; fi
+      row "nginx_c$c" "nginx_c$c"
+      row "cookie_c$c" "nginx_c$c"
+    done
     echo
     echo "## Allowed users and rules (session cookie; ratios to nginx at $CONNS connections)"
     echo
@@ -610,13 +632,15 @@ verdict() { if awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { exit !(op == "ge" ? a
   echo "| Cookie req/s ≥ 0.9× nginx at $CONNS | ${rps_ratio}× | $(verdict "$rps_ratio" ge 0.9) |"
   echo "| Cookie p99 ≤ 1.2× nginx at $CONNS | ${p99_ratio}× | $(verdict "$p99_ratio" le 1.2) |"
   if [[ $SCALING == 1 && " $SCALE_CONNS " == *" 256 "* ]]; then
-    rps_ratio=$(ratio "${RPS[cookie_c256]}" "${RPS[nginx_c256]}")
-    p99_ratio=$(ratio "${P99[cookie_c256]}" "${P99[nginx_c256]}")
+    k=$( ((CONNS == 256)) && echo "" || echo _c256)
+    rps_ratio=$(ratio "${RPS[cookie$k]}" "${RPS[nginx$k]}")
+    p99_ratio=$(ratio "${P99[cookie$k]}" "${P99[nginx$k]}")
     echo "| Cookie req/s ≥ 0.9× nginx at 256 | ${rps_ratio}× | $(verdict "$rps_ratio" ge 0.9) |"
     echo "| Cookie p99 ≤ 1.2× nginx at 256 | ${p99_ratio}× | $(verdict "$p99_ratio" le 1.2) |"
   fi
   if [[ $SCALING == 1 && " $SCALE_CONNS " == *" 1024 "* ]]; then
-    read -r _ _ _ _ _ rss _ <<<"$(summary cookie_c1024)"
+    k=$( ((CONNS == 1024)) && echo "" || echo _c1024)
+    read -r _ _ _ _ _ rss _ <<<"$(summary "cookie$k")"
     echo "| Peak RSS ≤ 40 MB at 1,024 connections | $(mb "$rss") MB | $(verdict "$(mb "$rss")" le 40) |"
   fi
   worst=$(printf '%s\n' "${STARTUP[@]}" | sort -n | tail -1)

@@ -162,7 +162,11 @@ fn benches(c: &mut Criterion) {
     let claims = claims(now);
     let sealed = app.sessions.seal_json(&claims).expect("seal");
     let cookie = format!("{OTHER_COOKIES}; _gatehouse={sealed}");
-    let bearer = app.tokens.access.issue(&claims, "bench", now).expect("issue");
+    let bearer = app
+        .tokens
+        .access
+        .issue(&claims, "bench", now)
+        .expect("issue");
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("bench:{api_key}"));
 
     let with_cookie = request(PATH, &[("cookie", &cookie)]);
@@ -182,7 +186,10 @@ fn benches(c: &mut Criterion) {
 
     let decide = |req: &Parts| ready(check(&app, req, Judge::Request, now, DenyAs::Negotiate));
     assert!(allowed_user(decide(&with_cookie)), "the cookie is refused");
-    assert!(allowed_user(decide(&with_bearer)), "the bearer token is refused");
+    assert!(
+        allowed_user(decide(&with_bearer)),
+        "the bearer token is refused"
+    );
     assert!(allowed_user(decide(&with_key)), "the API key is refused");
     assert!(matches!(decide(&public), Access::Allow(g) if g.identity.is_none()));
     assert!(matches!(decide(&anonymous), Access::Deny(_)));
@@ -197,10 +204,21 @@ fn benches(c: &mut Criterion) {
         c.bench_function(name, |b| b.iter(|| decide(black_box(req))));
     }
     c.bench_function("endpoint/forward_auth", |b| {
-        b.iter(|| ready(gatehouse::auth::handle(&app, black_box(&forward), b"", now)))
+        b.iter(|| {
+            ready(gatehouse::auth::handle(
+                &app,
+                black_box(&forward),
+                b"",
+                now,
+                None,
+            ))
+        })
     });
 
-    assert_eq!(app.sessions.read(&with_cookie.headers, now), Some(claims.clone()));
+    assert_eq!(
+        app.sessions.read(&with_cookie.headers, now),
+        Some(claims.clone())
+    );
     c.bench_function("session/read", |b| {
         b.iter(|| app.sessions.read(black_box(&with_cookie.headers), now))
     });
@@ -257,7 +275,10 @@ fn benches(c: &mut Criterion) {
     let mut upstream = RequestHeader::build("GET", PATH.as_bytes(), None).expect("header");
     for (k, v) in [
         ("host", "127.0.0.1:4180"),
-        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0"),
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0",
+        ),
         ("accept", "text/html,application/xhtml+xml,*/*;q=0.8"),
         ("accept-language", "en-US,en;q=0.5"),
         ("accept-encoding", "gzip, deflate, br"),
@@ -269,9 +290,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("headers/rewrite_equivalent", |b| {
         b.iter_batched_ref(
             || upstream.clone(),
-            |req| {
-                rewrite_equivalent(req, "bench", "4242", "bench@example.com", "viewer,admin")
-            },
+            |req| rewrite_equivalent(req, "bench", "4242", "bench@example.com", "viewer,admin"),
             BatchSize::SmallInput,
         )
     });

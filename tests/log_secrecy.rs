@@ -297,8 +297,10 @@ format = "json"
     assert_eq!(login["via"], "browser");
     assert_eq!(event("login", "monalisa")["via"], "client");
     event("logout", "octocat");
-    let denied = event("denied", "octocat");
+    // A deny rule decides before the cookie is read: nobody is named.
+    let denied = event("denied", "-");
     assert_eq!(denied["path"], "/echo/closed/x");
+    assert_eq!(denied["status"], 403);
     assert!(
         audit.iter().any(|l| l["event"] == "refresh_token_reused"),
         "reuse detection is audited:\n{log}"

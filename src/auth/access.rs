@@ -206,6 +206,7 @@ async fn current_claims(
                 reason = "GitHub no longer accepts the sign-in",
                 login = %claims.login,
                 user_id = %claims.sub,
+                "session ended: GitHub no longer accepts the sign-in"
             );
             set_cookies.extend(app.sessions.clear(&req.headers));
             Ok(None)
@@ -236,6 +237,7 @@ fn refusal(
             login = identity.map_or("-", |i| i.login.as_str()),
             method = %req.method,
             path = req.uri.path(),
+            "access denied by rule"
         );
     }
     match verdict {

@@ -90,6 +90,7 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         login = %claims.login,
         user_id = %claims.sub,
         via = if pending.client.is_some() { "client" } else { "browser" },
+        "sign-in succeeded{}", if admitted { "" } else { ", but not allowed here" }
     );
     if let Some(client) = pending.client {
         return super::token::finish_client_login(app, client, claims, admitted, now)
@@ -164,6 +165,7 @@ fn login_failed(result: LoginResult, reason: &str) {
         target: "gatehouse::audit",
         event = "login",
         result = result.as_str(),
-        reason
+        reason,
+        "sign-in failed"
     );
 }

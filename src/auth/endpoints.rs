@@ -35,6 +35,7 @@ pub fn sign_out(app: &App, req: &Parts) -> Reply {
         event = "logout",
         login = ended.as_ref().map_or("-", |c| c.login.as_str()),
         user_id = ended.as_ref().map_or("-", |c| c.sub.as_str()),
+        "signed out"
     );
     Reply::redirect(target).cookies(app.sessions.clear(&req.headers))
 }

@@ -5,10 +5,11 @@
 //! "The same browser" is recognised without storing any cookie's value:
 //! - a small counter cookie `<cookie_name>_loop` (`count.first_seen`, host-only, `Path` = the
 //!   proxy prefix, `HttpOnly`, `SameSite=Lax`, `Secure` only when the request came over https
-//!   so it survives the misconfigurations it diagnoses), incremented by each start and cleared
-//!   when a sign-in completes;
+//!   so it survives the misconfigurations it diagnoses), incremented by each start and reset to
+//!   zero when a sign-in completes (a zero count still shows that this browser's cookies work);
 //! - when that cookie does not come back either, a bounded in-memory counter keyed by a hash of
-//!   the client address (as the gate resolved it) and `User-Agent`.
+//!   the client address (as the gate resolved it) and `User-Agent`, with a higher threshold,
+//!   since several people behind one NAT with the same browser share a key.
 //!
 //! Only browser navigations are counted: scripts and CLIs (`client_redirect_uri`) get no page.
 
@@ -28,6 +29,8 @@ use std::sync::{Mutex, OnceLock};
 pub const WINDOW_SECS: u64 = 60;
 /// This many starts within the window go to GitHub; the next one gets the diagnosis.
 pub const MAX_STARTS: u32 = 3;
+/// The same for browsers whose counter cookie does not come back (counted in memory).
+pub const MAX_COOKIELESS_STARTS: u32 = 5;
 /// Bound on remembered cookieless browsers; when full, nobody new is counted (fail open).
 const MAX_REMEMBERED: usize = 10_000;
 
@@ -93,15 +96,16 @@ impl LoopGuard {
             return Ok(counter.map(|_| clear_cookie(app, req)).into_iter().collect());
         }
         let key = client_ip.map(|ip| client_key(req, ip));
-        let (count, first, cookie_lost) = match counter.and_then(parse_counter) {
-            Some((count, first)) => {
+        let (count, first, cookie_lost) = match counter.map(parse_counter) {
+            Some(parsed) => {
                 if let Some(key) = key {
                     self.forget(key);
                 }
-                if first <= now && now - first < WINDOW_SECS {
-                    (count.saturating_add(1), first, false)
-                } else {
-                    (1, now, false)
+                match parsed {
+                    Some((count, first)) if first <= now && now - first < WINDOW_SECS => {
+                        (count.saturating_add(1), first, false)
+                    }
+                    _ => (1, now, false),
                 }
             }
             None => match key.and_then(|key| self.bump(key, now)) {
@@ -109,7 +113,12 @@ impl LoopGuard {
                 None => (1, now, false),
             },
         };
-        if count > MAX_STARTS {
+        let limit = if cookie_lost {
+            MAX_COOKIELESS_STARTS
+        } else {
+            MAX_STARTS
+        };
+        if count > limit {
             if let Some(key) = key {
                 self.forget(key);
             }
@@ -139,16 +148,24 @@ impl LoopGuard {
         )])
     }
 
-    /// A sign-in completed: the count starts over.
-    pub fn completed(&self, app: &App, req: &Parts) -> Option<String> {
-        find_cookie(&req.headers, &cookie_name(&app.sessions.cookie.name))
-            .map(|_| clear_cookie(app, req))
+    /// A sign-in completed: the count starts over at zero. The zero stays for the window, so
+    /// the next start (after a sign-out, say) still shows that this browser returns cookies.
+    pub fn completed(&self, app: &App, req: &Parts, now: u64) -> Option<String> {
+        find_cookie(&req.headers, &cookie_name(&app.sessions.cookie.name)).map(|_| {
+            set_cookie(
+                &counter_cookie_settings(app, req),
+                &cookie_name(&app.sessions.cookie.name),
+                &format!("0.{now}"),
+                &app.settings.proxy_prefix,
+                WINDOW_SECS as i64,
+            )
+        })
     }
 }
 
-/// The `Set-Cookie` that clears the counter, when the browser sent one (for the callback).
+/// For the callback: the `Set-Cookie` that resets the counter, when the browser sent one.
 pub fn clear(app: &App, req: &Parts) -> Option<String> {
-    LoopGuard::global().completed(app, req)
+    LoopGuard::global().completed(app, req, crate::session::unix_now())
 }
 
 fn clear_cookie(app: &App, req: &Parts) -> String {
@@ -395,7 +412,7 @@ allowed_users = ["octocat"]
         let app = app("");
         let guard = LoopGuard::default();
         let me = Some("203.0.113.7".parse().unwrap());
-        for i in 0..MAX_STARTS {
+        for i in 0..MAX_COOKIELESS_STARTS {
             assert!(guard.check(&app, &start(None, &[]), "/", 2000 + i as u64, me).is_ok());
         }
         // Another address, or another browser on the same address, is not affected.
@@ -404,7 +421,7 @@ allowed_users = ["octocat"]
         let firefox = start(None, &[("user-agent", "OtherBrowser/2")]);
         assert!(guard.check(&app, &firefox, "/", 2003, me).is_ok());
         let page = guard
-            .check(&app, &start(None, &[]), "/", 2004, me)
+            .check(&app, &start(None, &[]), "/", 2010, me)
             .expect_err("a cookieless loop");
         assert!(body(&page).contains("not coming back at all"));
         // Without a client address nothing is counted in memory.
@@ -470,11 +487,18 @@ allowed_users = ["octocat"]
     }
 
     #[test]
-    fn completing_a_sign_in_clears_the_counter() {
+    fn completing_a_sign_in_resets_the_counter() {
         let app = app("");
-        let req = start(Some("_gatehouse_loop=2.1000"), &[]);
-        let c = LoopGuard::default().completed(&app, &req).expect("a clearing cookie");
-        assert!(c.starts_with("_gatehouse_loop=;") && c.contains("Max-Age=0"), "{c}");
-        assert!(LoopGuard::default().completed(&app, &start(None, &[])).is_none());
+        let guard = LoopGuard::default();
+        let req = start(Some("_gatehouse_loop=3.1000"), &[]);
+        let c = guard.completed(&app, &req, 1005).expect("a resetting cookie");
+        assert!(c.starts_with("_gatehouse_loop=0.1005;") && c.contains("Max-Age=60"), "{c}");
+        assert!(guard.completed(&app, &start(None, &[]), 1005).is_none());
+        // Starting again after that counts from one, and cookies are known to work.
+        let me = Some("203.0.113.7".parse().unwrap());
+        let set = guard
+            .check(&app, &start(Some(&pair(&c)), &[]), "/", 1006, me)
+            .unwrap();
+        assert!(set[0].starts_with("_gatehouse_loop=1.1005;"), "{}", set[0]);
     }
 }

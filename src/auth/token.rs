@@ -212,6 +212,7 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
                 reason = "GitHub no longer accepts the sign-in; its tokens are revoked",
                 login = %family.session.login,
                 user_id = %family.session.sub,
+                "refresh refused"
             );
             let _ = issuer.revoke(&family_id, now).await;
             return error(
@@ -237,6 +238,7 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
             reason = "no longer allowed; the sign-in's tokens are revoked",
             login = %claims.login,
             user_id = %claims.sub,
+            "refresh refused"
         );
         let _ = issuer.revoke(&family_id, now).await;
         return error(
@@ -276,6 +278,7 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
             login = %claims.login,
             user_id = %claims.sub,
             via = "pat",
+            "personal access token refused: not allowed"
         );
         return Failure::Forbidden {
             login: Some(claims.login),
@@ -295,6 +298,7 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         login = %claims.login,
         user_id = %claims.sub,
         via = "pat",
+        "signed in with a personal access token"
     );
     let cookies = app
         .sessions
@@ -346,6 +350,7 @@ fn refresh_failure(e: RefreshError) -> Reply {
                 target: "gatehouse::audit",
                 event = "refresh_token_reused",
                 reason = "an old refresh token came back: it was copied; every token of its sign-in is revoked",
+                "refresh token reused: the sign-in is revoked"
             );
             error(401, "invalid_grant", e.to_string())
         }

@@ -5,6 +5,7 @@
 
 mod duration;
 mod expand;
+mod listeners;
 mod problem;
 mod routes;
 mod schema;
@@ -24,6 +25,7 @@ pub use tokens::{
     TokenSettings,
 };
 pub use routes::{RouteSettings, UpstreamTarget};
+pub use listeners::TlsFiles;
 pub use validate::{
     AccessSettings, GithubSettings, LimitSettings, SessionKey, SessionSettings, Settings,
 };

@@ -110,6 +110,17 @@ pub struct ServerSection {
     /// How long a client may take to send a request's header (and an idle keep-alive
     /// connection stays open).
     pub client_timeout: HumanDuration,
+    /// PEM certificate chain: with `tls_key`, the listener serves HTTPS (HTTP/2 and 1.1).
+    pub tls_cert: Option<String>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<String>,
+    /// `Strict-Transport-Security` value sent with every response over TLS; unset: none.
+    pub hsts: Option<String>,
+    /// `IP:PORT` of a plain-http listener that answers everything with 308 to the https
+    /// `public_url` (same path and query); unset: none.
+    pub http_redirect_listen: Option<String>,
+    /// On SIGTERM, how long in-flight requests may take to finish before the process exits.
+    pub shutdown_grace: HumanDuration,
 }
 
 impl Default for ServerSection {
@@ -123,6 +134,11 @@ impl Default for ServerSection {
             trusted_proxies: Vec::new(),
             max_header_bytes: 32 * 1024,
             client_timeout: HumanDuration::from_secs(30),
+            tls_cert: None,
+            tls_key: None,
+            hsts: None,
+            http_redirect_listen: None,
+            shutdown_grace: HumanDuration::from_secs(10),
         }
     }
 }

@@ -41,6 +41,14 @@ pub struct Settings {
     pub access_log: bool,
     /// `server.admin_listen`: where `/metrics` is served; `None`: nowhere.
     pub admin_listen: Option<SocketAddr>,
+    /// `server.tls_cert`/`tls_key`: the listener serves HTTPS (HTTP/2 and 1.1); `None`: http.
+    pub tls: Option<super::TlsFiles>,
+    /// `server.hsts`: the `Strict-Transport-Security` value (only ever set with `tls`).
+    pub hsts: Option<String>,
+    /// `server.http_redirect_listen`: a plain listener redirecting to the https `public_url`.
+    pub http_redirect_listen: Option<SocketAddr>,
+    /// `server.shutdown_grace`, whole seconds: how long SIGTERM waits for in-flight requests.
+    pub shutdown_grace: Duration,
     pub limits: LimitSettings,
 }
 
@@ -177,6 +185,13 @@ pub fn validate(
     let pages = check_pages(&config, public_url.as_ref(), &mut problems);
     let assertion = check_assertion(&config, upstream.as_ref().map(|u| &u.url), &mut problems);
     let limits = check_limits(&config, &mut problems);
+    let listeners = super::listeners::check_listeners(
+        &config,
+        listen,
+        admin_listen,
+        public_url.as_ref(),
+        &mut problems,
+    );
 
     let threads = match config.server.threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -206,6 +221,10 @@ pub fn validate(
                 access_log: config.log.access_log,
                 admin_listen,
                 limits,
+                tls: listeners.tls,
+                hsts: listeners.hsts,
+                http_redirect_listen: listeners.http_redirect_listen,
+                shutdown_grace: listeners.shutdown_grace,
                 config,
             })
         }

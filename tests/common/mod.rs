@@ -385,3 +385,29 @@ pub async fn echo(
 pub fn upstream_header<'a>(echo: &'a serde_json::Value, name: &str) -> Option<&'a str> {
     echo["headers"][name].as_str()
 }
+
+impl Harness {
+    /// Stop the gate, rewrite its config with `patch` (e.g. to set keys outside `[access]`),
+    /// and start it again on the same address with the default test environment.
+    pub async fn restart_with(&mut self, patch: impl FnOnce(String) -> String) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let config_path = self.dir.path().join("gatehouse.toml");
+        let config = std::fs::read_to_string(&config_path).unwrap();
+        std::fs::write(&config_path, patch(config)).unwrap();
+        let log = std::fs::File::create(self.dir.path().join("gate.log")).unwrap();
+        self.child = Command::new(binary())
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .env("TEST_GH_SECRET", CLIENT_SECRET)
+            .env("RUST_LOG", "info")
+            .env_remove("GITHUB_USERS")
+            .env_remove("GH_CLIENT_ID")
+            .env_remove("GH_CLIENT_SECRET")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("restart gatehouse");
+        self.wait_ready().await;
+    }
+}
