@@ -30,6 +30,7 @@ SCALE_RULES=${SCALE_RULES:-"10 10000"}
 PORT_BASE=${PORT_BASE:-18400}         # uses PORT_BASE .. PORT_BASE+30 on 127.0.0.1
 BUILD=${BUILD:-1}                     # 0: use the binaries already built
 KEEP=${KEEP:-0}                       # 1: keep the work directory (configs, logs, raw results)
+HOLD=${HOLD:-0}                       # 1: start everything, print how to reach it, wait (profiling)
 BIN=${GATEHOUSE_BIN:-$ROOT/target/release/gatehouse}
 COMPARE_BIN=${COMPARE_BIN:-}          # a second gatehouse binary: adds its public/cookie rows
 MINT=${MINT_BIN:-$ROOT/target/debug/examples/mint_cookie}
@@ -477,6 +478,16 @@ for key in "${ALL[@]}"; do
   [[ $got == "${S_EXPECT[$key]}" ]] ||
     die "scenario '${S_LABEL[$key]}' answered ${got:-nothing}, expected ${S_EXPECT[$key]} (logs: KEEP=1, $WORK)"
 done
+
+if [[ $HOLD == 1 ]]; then
+  echo "Everything is up (Ctrl-C stops it). Credentials: source $WORK/creds.sh"
+  for key in "${ALL[@]}"; do
+    printf '  %-10s http://127.0.0.1:%s%s  %s\n' "$key" "${S_PORT[$key]}" "${S_PATH[$key]}" \
+      "$(tr '\n' ' ' <<<"${S_HDR[$key]}" | cut -c1-40)"
+  done
+  echo "  gatehouse pid $PID_gh (port $GH_PORT), nginx proxy pid $PID_nginx, upstream pid $PID_upstream"
+  while :; do sleep 3600 & wait $!; done # `wait` lets Ctrl-C/TERM through at once
+fi
 
 # --- measuring --------------------------------------------------------------------------------
 RAW=$WORK/raw.tsv

@@ -11,7 +11,8 @@ pub struct App {
     pub settings: Settings,
     pub sessions: Sessions,
     pub github: GithubClient,
-    pub used_states: UsedStates,
+    /// Shared with the app a reload replaces this one by (a used state stays used).
+    pub used_states: std::sync::Arc<UsedStates>,
     pub rechecks: Rechecks,
     pub tokens: TokenService,
     /// `{proxy_prefix}/callback`; also the login cookie's path.
@@ -44,7 +45,7 @@ impl App {
             tokens: TokenService::new(&settings)?,
             github: GithubClient::new(&settings.github, callback_url.as_str())?,
             sessions: Sessions::new(&settings.session),
-            used_states: UsedStates::default(),
+            used_states: Default::default(),
             rechecks: Rechecks::default(),
             public_scheme: if settings.public_url.scheme() == "https" {
                 "https"
@@ -58,6 +59,22 @@ impl App {
             limits: crate::limits::Limits::new(&settings.limits),
             settings,
         })
+    }
+
+    /// The app for a reloaded config (SIGHUP): built from `settings` like [`App::new`], keeping
+    /// what this one remembers that a reload must not forget: issued codes, refresh families
+    /// and revocations (the token store), used sign-in states, and the identity-assertion key
+    /// when it was generated at start. Rate-limit budgets and caches start afresh.
+    pub fn reloaded(&self, mut settings: Settings) -> Result<App, AppError> {
+        if settings.assertion.enabled && settings.assertion.key_pem.is_none() {
+            if let Some(signer) = &self.tokens.assertion {
+                settings.assertion.key_pem = Some(signer.to_pem());
+            }
+        }
+        let mut app = App::new(settings)?;
+        app.tokens.store = std::sync::Arc::clone(&self.tokens.store);
+        app.used_states = std::sync::Arc::clone(&self.used_states);
+        Ok(app)
     }
 
     /// `/oauth2/start?rd=…` for a local path.

@@ -208,10 +208,12 @@ fn init_logging(default_level: &str) {
 }
 
 fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
-    let settings = config::load_file(&config_path(config))?;
+    let path = config_path(config);
+    let settings = config::load_file(&path)?;
     gatehouse::observe::logs::init(&settings.log_level, settings.log_format);
     let app = App::new(settings)?;
-    gate::serve(Arc::new(app), None)?;
+    // SIGHUP reads this file again.
+    gate::serve_reloading(Arc::new(app), path)?;
     Ok(())
 }
 

@@ -88,8 +88,14 @@ mod tests {
         assert_eq!(go(None, "/GRAFANA"), Destination::Route(Some(0)));
         assert_eq!(go(None, "/grafana/api/x"), Destination::Route(Some(1)));
         assert_eq!(go(None, "/grafanax"), Destination::Route(None));
-        assert_eq!(go(Some("app.example.com"), "/grafana/x"), Destination::Route(Some(2)));
-        assert_eq!(go(Some("b.example.com"), "/x/1"), Destination::Route(Some(3)));
+        assert_eq!(
+            go(Some("app.example.com"), "/grafana/x"),
+            Destination::Route(Some(2))
+        );
+        assert_eq!(
+            go(Some("b.example.com"), "/x/1"),
+            Destination::Route(Some(3))
+        );
         assert_eq!(go(Some("example.com"), "/x/1"), Destination::Route(None));
         assert_eq!(select(&routes, false, None, "/other"), Destination::Nowhere);
     }

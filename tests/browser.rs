@@ -98,7 +98,14 @@ fn ensure_browser() -> Result<(PathBuf, PathBuf), String> {
     let install = || {
         run_bounded(
             Command::new("apt-get")
-                .args(["install", "-y", "-qq", "--no-install-recommends", "chromium", "chromium-driver"])
+                .args([
+                    "install",
+                    "-y",
+                    "-qq",
+                    "--no-install-recommends",
+                    "chromium",
+                    "chromium-driver",
+                ])
                 .env("DEBIAN_FRONTEND", "noninteractive"),
             Duration::from_secs(300),
         )
@@ -187,7 +194,11 @@ impl Steps<'_> {
         assert!(png.starts_with(b"\x89PNG"), "screenshots are PNG");
         let path = self.dir.join(format!("{:02}-{name}.png", self.n));
         std::fs::write(&path, png).expect("save the screenshot");
-        eprintln!("browser test: step {} screenshot {}", self.n, path.display());
+        eprintln!(
+            "browser test: step {} screenshot {}",
+            self.n,
+            path.display()
+        );
         self.text().await
     }
 
@@ -300,6 +311,10 @@ async fn chromium_clicks_through_the_demo() {
             ],
         }),
     );
+    // Headless windows are at least 500 px wide; emulate a 360 px phone screen instead.
+    caps["goog:chromeOptions"]["mobileEmulation"] = serde_json::json!({
+        "deviceMetrics": {"width": WIDTH, "height": HEIGHT, "pixelRatio": 1.0}
+    });
     caps.insert("pageLoadStrategy".into(), "normal".into());
 
     let dir = artifacts_dir();
@@ -310,8 +325,13 @@ async fn chromium_clicks_through_the_demo() {
             .connect(&webdriver)
             .await
             .expect("a Chromium session");
-        let result = tokio::spawn(walk_through(browser.clone(), gate.clone(), mock_url.clone(), dir))
-            .await;
+        let result = tokio::spawn(walk_through(
+            browser.clone(),
+            gate.clone(),
+            mock_url.clone(),
+            dir,
+        ))
+        .await;
         // Ends the session: chromedriver quits Chromium.
         let _ = browser.close().await;
         if let Err(e) = result {
@@ -340,7 +360,10 @@ async fn walk_through(browser: Client, gate: String, mock_url: String, dir: Path
     };
 
     // 1. The app's address, signed out: the gate redirects to sign-in at the mock GitHub.
-    browser.goto(&format!("{gate}/")).await.expect("open the app");
+    browser
+        .goto(&format!("{gate}/"))
+        .await
+        .expect("open the app");
     steps
         .wait_for("the mock GitHub user picker", |u| {
             u.as_str().starts_with(&mock_url) && u.path() == "/login/oauth/authorize"
@@ -367,7 +390,14 @@ async fn walk_through(browser: Client, gate: String, mock_url: String, dir: Path
         .expect("open /oauth2/me");
     steps.wait_for("/oauth2/me", on_gate("/oauth2/me")).await;
     let text = steps.shot("who-am-i").await;
-    for want in ["The Octocat", "octocat", "databio", "databio/core", "admin", "Session ends"] {
+    for want in [
+        "The Octocat",
+        "octocat",
+        "databio",
+        "databio/core",
+        "admin",
+        "Session ends",
+    ] {
         assert!(text.contains(want), "/oauth2/me lacks {want}: {text}");
     }
     steps.assert_fits_width("/oauth2/me").await;
@@ -387,7 +417,9 @@ async fn walk_through(browser: Client, gate: String, mock_url: String, dir: Path
         .await
         .expect("open /oauth2/me again");
     steps
-        .wait_for("the mock GitHub again", |u| u.as_str().starts_with(&mock_url))
+        .wait_for("the mock GitHub again", |u| {
+            u.as_str().starts_with(&mock_url)
+        })
         .await;
     let text = steps.shot("signed-out-me-redirects").await;
     assert!(text.contains("Sign in as octocat"), "{text}");

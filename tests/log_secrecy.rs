@@ -102,6 +102,7 @@ client_redirect_uris = ["{SPA}"]
 [[api_keys]]
 name = "nightly"
 hash = "{hash}"
+roles = ["viewer"]
 
 [log]
 format = "json"

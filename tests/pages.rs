@@ -25,7 +25,10 @@ async fn sign_in_page_shows_the_configured_name_logo_and_message() {
     .await;
     let r = navigate(&plain_client(), h.url("/oauth2/sign_in?rd=/docs")).await;
     assert_eq!(r.status(), 200);
-    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_string();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(csp.contains("default-src 'none'"), "{csp}");
     let html = body(r).await;
     for want in [
@@ -81,7 +84,11 @@ async fn me_shows_who_you_are_to_browsers_and_userinfo_json_to_scripts() {
     let anon = navigate(&plain_client(), h.url("/oauth2/me")).await;
     assert_eq!(anon.status(), 302);
     assert!(location(&anon).starts_with("/oauth2/start?rd="));
-    let anon = plain_client().get(h.url("/oauth2/me")).send().await.unwrap();
+    let anon = plain_client()
+        .get(h.url("/oauth2/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anon.status(), 401);
     assert!(anon.headers().contains_key("www-authenticate"));
 
@@ -162,7 +169,10 @@ async fn a_secure_cookie_on_plain_http_is_diagnosed_instead_of_looping() {
         html.contains("marked Secure") && html.contains("session.cookie_secure = false"),
         "{html}"
     );
-    assert!(html.contains("/oauth2/start?rd=%2Fapp"), "Try again keeps rd: {html}");
+    assert!(
+        html.contains("/oauth2/start?rd=%2Fapp"),
+        "Try again keeps rd: {html}"
+    );
     assert!(h.log().contains("sign-in loop"), "{}", h.log());
 
     // "Try again" starts a fresh count.

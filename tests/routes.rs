@@ -93,14 +93,21 @@ policy = "public"
 
     // Longest prefix wins; the rest goes to [upstream].
     let (status, seen) = get(&octo, h.url("/grafana/d/1"), None).await;
-    assert_eq!((status, seen["app"].as_str()), (200, Some("grafana")), "{seen}");
+    assert_eq!(
+        (status, seen["app"].as_str()),
+        (200, Some("grafana")),
+        "{seen}"
+    );
     assert_eq!(seen["user"], "octocat");
     assert_eq!(audience(&seen["assertion"]), "grafana");
     let (_, seen) = get(&octo, h.url("/grafana/api/health"), None).await;
     assert_eq!(seen["app"], "grafana-api");
     assert_eq!(audience(&seen["assertion"]), "/grafana/api");
     let (_, seen) = get(&octo, h.url("/grafanax"), None).await;
-    assert!(seen["app"].is_null(), "the demo app behind [upstream]: {seen}");
+    assert!(
+        seen["app"].is_null(),
+        "the demo app behind [upstream]: {seen}"
+    );
 
     // The route's own rule.
     assert_eq!(get(&octo, h.url("/grafana/admin/users"), None).await.0, 200);
@@ -108,10 +115,28 @@ policy = "public"
 
     // By host, with the route's own allow-list: monalisa yes, octocat no; its public path.
     let (status, seen) = get(&mona, h.url("/page"), Some("wiki.example.test")).await;
-    assert_eq!((status, seen["app"].as_str()), (200, Some("wiki")), "{seen}");
-    assert_eq!(get(&octo, h.url("/page"), Some("wiki.example.test")).await.0, 403);
-    let (status, seen) = get(&plain_client(), h.url("/public/x"), Some("Wiki.Example.Test:443")).await;
-    assert_eq!((status, seen["app"].as_str()), (200, Some("wiki")), "{seen}");
+    assert_eq!(
+        (status, seen["app"].as_str()),
+        (200, Some("wiki")),
+        "{seen}"
+    );
+    assert_eq!(
+        get(&octo, h.url("/page"), Some("wiki.example.test"))
+            .await
+            .0,
+        403
+    );
+    let (status, seen) = get(
+        &plain_client(),
+        h.url("/public/x"),
+        Some("Wiki.Example.Test:443"),
+    )
+    .await;
+    assert_eq!(
+        (status, seen["app"].as_str()),
+        (200, Some("wiki")),
+        "{seen}"
+    );
     assert!(seen["user"].is_null());
 }
 
@@ -143,5 +168,8 @@ async fn without_upstream_unrouted_requests_get_404() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("route:    /app") && text.contains("decision: allow"), "{text}");
+    assert!(
+        text.contains("route:    /app") && text.contains("decision: allow"),
+        "{text}"
+    );
 }

@@ -13,6 +13,18 @@ use std::time::Duration;
 
 const SPA: &str = "http://127.0.0.1:9/spa/callback";
 const HMAC: [u8; 32] = [5; 32];
+const ROLELESS_KEY: &str = "gk_a-key-whose-entry-grants-no-role";
+
+/// The `hash` entry for `key` (as `gatehouse hash-key` makes it), with a fixed salt.
+fn key_hash(key: &str) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let salt = [1u8; 16];
+    let mut h = sha2::Sha256::new();
+    h.update(salt);
+    h.update(key.as_bytes());
+    format!("sha256${}${}", b64.encode(salt), b64.encode(h.finalize()))
+}
+
 const VERIFIER: &str = "a-long-enough-pkce-verifier-for-the-tests-0123456789";
 
 fn challenge(verifier: &str) -> String {
@@ -74,6 +86,7 @@ async fn gate_for(
     extra: &str,
 ) -> (Harness, String) {
     let (api_key, hash) = gatehouse::tokens::api_keys::new_key();
+    let roleless_hash = key_hash(ROLELESS_KEY);
     let toml = format!(
         r#"
 admin_users = ["octocat"]
@@ -102,6 +115,14 @@ roles = ["deployer"]
 name = "nightly"
 hash = "{hash}"
 roles = ["deployer"]
+
+[[api_keys]]
+name = "roleless"
+hash = "{roleless_hash}"
+
+[[rules]]
+path = "/echo/open/**"
+policy = "public"
 "#,
         hmac = b64(&HMAC),
         iss = issuer.url,
@@ -536,6 +557,20 @@ async fn api_keys_right_wrong_and_unknown() {
         .starts_with("Basic"));
     assert_eq!(get_as(&h, "/echo", &basic("someone", &key)).await.0, 401);
     // Keys are judged by their roles: no admin role, so the admin-only rule refuses.
+    // A key whose entry grants no role reaches nothing that is not public (fail closed).
+    assert_eq!(
+        get_as(&h, "/echo", &basic("roleless", ROLELESS_KEY))
+            .await
+            .0,
+        403
+    );
+    // On a public path nobody checks credentials, yet Gatehouse's own never reach the app;
+    // the app's own Authorization does.
+    let (status, seen) = get_as(&h, "/echo/open/x", &basic("nightly", &key)).await;
+    assert_eq!(status, 200);
+    assert_eq!(upstream_header(&seen, "authorization"), None, "{seen}");
+    let (_, seen) = get_as(&h, "/echo/open/x", &basic("app-user", "app-password")).await;
+    assert!(upstream_header(&seen, "authorization").is_some(), "{seen}");
     assert!(!h.log().contains(&key));
 }
 

@@ -124,7 +124,7 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
                 identity: None,
                 normalized_path,
                 set_cookies: Vec::new(),
-                consumed_authorization: false,
+                consumed_authorization: credentials::is_gatehouse_credential(app, req),
             }),
             verdict => Access::Deny(refusal(app, req, verdict, None, browser())),
         };

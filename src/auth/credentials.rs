@@ -54,10 +54,10 @@ pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Re
                     ))),
                     Err(crate::tokens::oidc::OidcError::KeysUnavailable(e)) => {
                         tracing::warn!(error = %e, "OIDC keys unavailable");
-                        Err(Failure::GithubUnavailable {
-                            start_url: app.start_url("/"),
-                        }
-                        .reply(false))
+                        Err(unavailable(
+                            "keys_unavailable",
+                            "the token issuer's keys could not be fetched; try again shortly",
+                        ))
                     }
                     Err(e) => {
                         tracing::info!(error = %e, "OIDC token refused");
@@ -87,6 +87,40 @@ pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Re
     }
 }
 
+/// 503 for a dependency that is down: never an allow, never a misleading 401.
+fn unavailable(error: &str, message: &str) -> Reply {
+    Reply::json(
+        503,
+        &serde_json::json!({"error": error, "message": message}),
+    )
+    .header("Retry-After", "5")
+}
+
+/// Is `Authorization` one of Gatehouse's own credentials (its access or refresh tokens, or an
+/// API key)? Checked on public paths too, so these never reach the app even where nobody
+/// needs them. Cheap: no signature check.
+pub fn is_gatehouse_credential(app: &App, req: &Parts) -> bool {
+    let Some(value) = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
+    let rest = rest.trim();
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => app.tokens.access.is_ours(rest) || rest.starts_with("gate_rt."),
+        "basic" if !app.tokens.api_keys.is_empty() => base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|d| d.split_once(':').map(|(n, _)| n.to_string()))
+            .is_some_and(|name| app.tokens.api_keys.has(&name)),
+        _ => false,
+    }
+}
+
 /// Did [`identify`] consume the `Authorization` header (so it must not reach the upstream)?
 pub fn consumed_authorization(credential: &Credential) -> bool {
     matches!(credential, Credential::Token(_))
@@ -110,10 +144,10 @@ async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> 
         Ok(true) => return Err(refused("the token's sign-in was revoked", false)),
         Err(e) => {
             tracing::warn!(error = %e, "token store unavailable");
-            return Err(Failure::GithubUnavailable {
-                start_url: app.start_url("/"),
-            }
-            .reply(false));
+            return Err(unavailable(
+                "store_unavailable",
+                "the token store is unavailable; try again shortly",
+            ));
         }
     }
     let mut identity = Identity::github(&claims.sub, &claims.login);

@@ -93,7 +93,10 @@ impl LoopGuard {
         let counter = find_cookie(&req.headers, &name);
         if app.sessions.read(&req.headers, now).is_some() {
             // Cookies work; whatever sends a signed-in person here is not a cookie problem.
-            return Ok(counter.map(|_| clear_cookie(app, req)).into_iter().collect());
+            return Ok(counter
+                .map(|_| clear_cookie(app, req))
+                .into_iter()
+                .collect());
         }
         let key = client_ip.map(|ip| client_key(req, ip));
         let (count, first, cookie_lost) = match counter.map(parse_counter) {
@@ -222,7 +225,13 @@ fn request_scheme<'a>(app: &'a App, req: &'a Parts) -> &'a str {
         .and_then(|v| v.split(',').next())
         .map(str::trim)
         .filter(|v| v.eq_ignore_ascii_case("http") || v.eq_ignore_ascii_case("https"))
-        .map(|v| if v.eq_ignore_ascii_case("https") { "https" } else { "http" })
+        .map(|v| {
+            if v.eq_ignore_ascii_case("https") {
+                "https"
+            } else {
+                "http"
+            }
+        })
         .or_else(|| req.uri.scheme_str())
         .unwrap_or(app.public_scheme)
 }
@@ -369,12 +378,20 @@ allowed_users = ["octocat"]
         let mut cookie: Option<String> = None;
         for i in 1..=MAX_STARTS {
             let set = guard
-                .check(&app, &start(cookie.as_deref(), &[]), "/", 1000 + i as u64, None)
+                .check(
+                    &app,
+                    &start(cookie.as_deref(), &[]),
+                    "/",
+                    1000 + i as u64,
+                    None,
+                )
                 .unwrap_or_else(|_| panic!("start {i} should pass"));
             assert_eq!(set.len(), 1);
             let c = &set[0];
             assert!(c.starts_with("_gatehouse_loop="), "{c}");
-            assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Path=/oauth2"));
+            assert!(
+                c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Path=/oauth2")
+            );
             // Plain http: the counter is not Secure even though the session cookie is.
             assert!(!c.contains("Secure"), "{c}");
             cookie = Some(pair(c));
@@ -384,7 +401,10 @@ allowed_users = ["octocat"]
             .expect_err("the fourth start is a loop");
         assert_eq!(page.status, 400);
         let html = body(&page);
-        assert!(html.contains("marked Secure") && html.contains("cookie_secure"), "{html}");
+        assert!(
+            html.contains("marked Secure") && html.contains("cookie_secure"),
+            "{html}"
+        );
         assert!(html.contains("/oauth2/start?rd=%2Fx"));
         // The count starts over.
         assert!(page
@@ -413,11 +433,15 @@ allowed_users = ["octocat"]
         let guard = LoopGuard::default();
         let me = Some("203.0.113.7".parse().unwrap());
         for i in 0..MAX_COOKIELESS_STARTS {
-            assert!(guard.check(&app, &start(None, &[]), "/", 2000 + i as u64, me).is_ok());
+            assert!(guard
+                .check(&app, &start(None, &[]), "/", 2000 + i as u64, me)
+                .is_ok());
         }
         // Another address, or another browser on the same address, is not affected.
         let other = Some("203.0.113.8".parse().unwrap());
-        assert!(guard.check(&app, &start(None, &[]), "/", 2003, other).is_ok());
+        assert!(guard
+            .check(&app, &start(None, &[]), "/", 2003, other)
+            .is_ok());
         let firefox = start(None, &[("user-agent", "OtherBrowser/2")]);
         assert!(guard.check(&app, &firefox, "/", 2003, me).is_ok());
         let page = guard
@@ -426,7 +450,9 @@ allowed_users = ["octocat"]
         assert!(body(&page).contains("not coming back at all"));
         // Without a client address nothing is counted in memory.
         for i in 0..10 {
-            assert!(guard.check(&app, &start(None, &[]), "/", 3000 + i, None).is_ok());
+            assert!(guard
+                .check(&app, &start(None, &[]), "/", 3000 + i, None)
+                .is_ok());
         }
     }
 
@@ -491,8 +517,13 @@ allowed_users = ["octocat"]
         let app = app("");
         let guard = LoopGuard::default();
         let req = start(Some("_gatehouse_loop=3.1000"), &[]);
-        let c = guard.completed(&app, &req, 1005).expect("a resetting cookie");
-        assert!(c.starts_with("_gatehouse_loop=0.1005;") && c.contains("Max-Age=60"), "{c}");
+        let c = guard
+            .completed(&app, &req, 1005)
+            .expect("a resetting cookie");
+        assert!(
+            c.starts_with("_gatehouse_loop=0.1005;") && c.contains("Max-Age=60"),
+            "{c}"
+        );
         assert!(guard.completed(&app, &start(None, &[]), 1005).is_none());
         // Starting again after that counts from one, and cookies are known to work.
         let me = Some("203.0.113.7".parse().unwrap());

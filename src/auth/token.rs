@@ -247,7 +247,9 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
             format!("{} is no longer allowed here", claims.login),
         );
     }
+    // The sign-in keeps its start and end: refreshing does not extend it.
     claims.iat = family.session.iat;
+    claims.exp = family.session.exp;
     match issuer.rotate(&family_id, &family, &claims, now).await {
         Ok(pair) => Reply::json(200, &pair.json()),
         Err(e) => refresh_failure(e),

@@ -7,6 +7,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use url::Url;
 
+/// A key's trimmed value; unset and `""` are the same.
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
 /// `server.tls_cert` / `server.tls_key`, checked to load as a matching pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -34,7 +39,6 @@ pub(super) fn check_listeners(
     problems: &mut Vec<ConfigProblem>,
 ) -> ListenerSettings {
     let s = &config.server;
-    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty());
     let (cert, key) = (given(&s.tls_cert), given(&s.tls_key));
     // TLS was asked for (even if its files are broken): the keys that depend on it are judged.
     let tls_on = cert.is_some() || key.is_some();
@@ -85,6 +89,32 @@ pub(super) fn check_listeners(
 
 /// The certificate chain and key load, and the key is the certificate's.
 fn check_pair(cert: &str, key: &str, problems: &mut Vec<ConfigProblem>) -> Option<TlsFiles> {
+    let found = pair_problems(cert, key);
+    if found.is_empty() {
+        return Some(TlsFiles {
+            cert: cert.to_string(),
+            key: key.to_string(),
+        });
+    }
+    problems.extend(found);
+    None
+}
+
+/// Check again, at start, that the TLS files load as a pair (they may have changed since the
+/// config was read; Pingora would panic on them).
+pub fn load_tls_pair(files: &TlsFiles) -> Result<(), String> {
+    let found = pair_problems(&files.cert, &files.key);
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(found
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; "))
+}
+
+fn pair_problems(cert: &str, key: &str) -> Vec<ConfigProblem> {
     use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
     let certs = match std::fs::read(cert) {
         Err(e) => Err(format!("cannot read `{cert}`: {e}")),
@@ -102,13 +132,14 @@ fn check_pair(cert: &str, key: &str, problems: &mut Vec<ConfigProblem>) -> Optio
     let (certs, private) = match (certs, private) {
         (Ok(c), Ok(k)) => (c, k),
         (c, k) => {
+            let mut problems = Vec::new();
             if let Err(e) = c {
                 problems.push(ConfigProblem::new("server.tls_cert", e, CERT_FIX));
             }
             if let Err(e) = k {
                 problems.push(ConfigProblem::new("server.tls_key", e, KEY_FIX));
             }
-            return None;
+            return problems;
         }
     };
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
@@ -121,18 +152,12 @@ fn check_pair(cert: &str, key: &str, problems: &mut Vec<ConfigProblem>) -> Optio
                 .map_err(|e| e.to_string())
         });
     match built {
-        Ok(_) => Some(TlsFiles {
-            cert: cert.to_string(),
-            key: key.to_string(),
-        }),
-        Err(e) => {
-            problems.push(ConfigProblem::new(
-                "server.tls_key",
-                format!("`{key}` cannot serve `{cert}`: {e}"),
-                "give the private key that belongs to the certificate (the first one in server.tls_cert)",
-            ));
-            None
-        }
+        Ok(_) => Vec::new(),
+        Err(e) => vec![ConfigProblem::new(
+            "server.tls_key",
+            format!("`{key}` cannot serve `{cert}`: {e}"),
+            "give the private key that belongs to the certificate (the first one in server.tls_cert)",
+        )],
     }
 }
 
@@ -150,7 +175,9 @@ fn check_hsts(value: &str, tls_on: bool, problems: &mut Vec<ConfigProblem>) -> O
         d.trim()
             .to_ascii_lowercase()
             .strip_prefix("max-age=")
-            .is_some_and(|n| !n.is_empty() && n.trim_matches('"').bytes().all(|b| b.is_ascii_digit()))
+            .is_some_and(|n| {
+                !n.is_empty() && n.trim_matches('"').bytes().all(|b| b.is_ascii_digit())
+            })
     });
     if !max_age_ok || http::HeaderValue::from_str(value).is_err() {
         problems.push(ConfigProblem::new(
@@ -189,9 +216,14 @@ fn check_redirect_listen(
     }
     let clash = |other: SocketAddr| {
         other.port() == addr.port()
-            && (other.ip() == addr.ip() || other.ip().is_unspecified() || addr.ip().is_unspecified())
+            && (other.ip() == addr.ip()
+                || other.ip().is_unspecified()
+                || addr.ip().is_unspecified())
     };
-    for (other, name) in [(listen, "server.listen"), (admin_listen, "server.admin_listen")] {
+    for (other, name) in [
+        (listen, "server.listen"),
+        (admin_listen, "server.admin_listen"),
+    ] {
         if other.is_some_and(clash) {
             problems.push(ConfigProblem::new(
                 key,
@@ -212,7 +244,13 @@ mod tests {
         let config: Config = toml::from_str(&format!("[server]\n{server}")).unwrap();
         let url = Url::parse(&config.server.public_url).unwrap();
         let mut problems = Vec::new();
-        check_listeners(&config, "127.0.0.1:4180".parse().ok(), None, Some(&url), &mut problems);
+        check_listeners(
+            &config,
+            "127.0.0.1:4180".parse().ok(),
+            None,
+            Some(&url),
+            &mut problems,
+        );
         problems
     }
 
@@ -222,15 +260,26 @@ mod tests {
         assert!(p.iter().any(|p| p.key == "server.tls_key"), "{p:?}");
         assert!(p.iter().any(|p| p.key == "server.public_url"), "{p:?}");
         let p = problems_of("public_url = \"https://x.example\"\ntls_cert = \"/nonexistent/c\"\ntls_key = \"/nonexistent/k\"");
-        assert!(p.iter().any(|p| p.key == "server.tls_cert" && p.problem.contains("cannot read")), "{p:?}");
-        assert!(p.iter().any(|p| p.key == "server.tls_key" && p.problem.contains("cannot read")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|p| p.key == "server.tls_cert" && p.problem.contains("cannot read")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.key == "server.tls_key" && p.problem.contains("cannot read")),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn hsts_and_redirect_need_tls() {
         let p = problems_of("hsts = \"max-age=60\"\nhttp_redirect_listen = \"127.0.0.1:8080\"");
         assert!(p.iter().any(|p| p.key == "server.hsts"), "{p:?}");
-        assert!(p.iter().any(|p| p.key == "server.http_redirect_listen"), "{p:?}");
+        assert!(
+            p.iter().any(|p| p.key == "server.http_redirect_listen"),
+            "{p:?}"
+        );
         assert!(problems_of("").is_empty());
     }
 

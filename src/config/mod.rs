@@ -14,7 +14,9 @@ mod tokens;
 mod validate;
 
 pub use duration::HumanDuration;
+pub use listeners::{load_tls_pair, TlsFiles};
 pub use problem::{ConfigError, ConfigProblem};
+pub use routes::{RouteSettings, UpstreamTarget};
 pub use schema::{
     ApiKeySection, Config, GroupsHeader, OidcIssuerSection, RoleSection, RouteSection, RuleSection,
     SessionStore,
@@ -24,8 +26,6 @@ pub use tokens::{
     parse_key_hash, AccessSigning, ApiKeyEntry, AssertionSettings, OidcIssuerSettings,
     TokenSettings,
 };
-pub use routes::{RouteSettings, UpstreamTarget};
-pub use listeners::TlsFiles;
 pub use validate::{
     AccessSettings, GithubSettings, LimitSettings, SessionKey, SessionSettings, Settings,
 };

@@ -32,7 +32,10 @@ pub struct RouteSettings {
 const URL_FIX: &str = "write where the app listens, e.g. \"http://127.0.0.1:8080\"";
 
 /// `[upstream] url` (the single-app shorthand): `None` when routes exist and it is unset.
-pub fn check_upstream(config: &Config, problems: &mut Vec<ConfigProblem>) -> Option<UpstreamTarget> {
+pub fn check_upstream(
+    config: &Config,
+    problems: &mut Vec<ConfigProblem>,
+) -> Option<UpstreamTarget> {
     let u = &config.upstream;
     let text = match (&u.url, config.routes.is_empty()) {
         (Some(url), _) => url.clone(),
@@ -57,15 +60,24 @@ pub fn check_routes(config: &Config, problems: &mut Vec<ConfigProblem>) -> Vec<R
         let target = parse_target(
             &r.upstream,
             &key,
-            r.connect_timeout.as_ref().map_or(u.connect_timeout.0, |d| d.0),
+            r.connect_timeout
+                .as_ref()
+                .map_or(u.connect_timeout.0, |d| d.0),
             r.read_timeout.as_ref().map_or(u.read_timeout.0, |d| d.0),
             r.ca_file.clone().or_else(|| u.ca_file.clone()),
             problems,
         );
-        let host = r.host.as_deref().and_then(|h| parse_host(h, &key, problems));
+        let host = r
+            .host
+            .as_deref()
+            .and_then(|h| parse_host(h, &key, problems));
         let prefix = match &r.path_prefix {
             None => String::new(),
-            Some(p) if p.starts_with('/') && !p.contains(['?', '#', '*', '%', '\\']) && !p.split('/').any(|s| s == ".." || s == ".") => {
+            Some(p)
+                if p.starts_with('/')
+                    && !p.contains(['?', '#', '*', '%', '\\'])
+                    && !p.split('/').any(|s| s == ".." || s == ".") =>
+            {
                 p.trim_end_matches('/').to_ascii_lowercase()
             }
             Some(p) => {

@@ -1,8 +1,8 @@
 //! Turn a parsed [`Config`] into [`Settings`], listing every problem with its key and fix.
 
+use super::routes::{check_routes, check_upstream, RouteSettings, UpstreamTarget};
 use super::schema::{Config, GroupsHeader, SessionStore};
 use super::secret::Secret;
-use super::routes::{check_routes, check_upstream, RouteSettings, UpstreamTarget};
 use super::tokens::{check_assertion, check_tokens, AssertionSettings, TokenSettings};
 use super::ConfigProblem;
 use crate::policy::{is_github_login, Policy};
@@ -63,7 +63,6 @@ pub struct LimitSettings {
     pub max_header_bytes: usize,
     pub client_timeout: Duration,
 }
-
 
 #[derive(Debug, Clone)]
 pub struct GithubSettings {
@@ -199,9 +198,7 @@ pub fn validate(
     };
 
     match (listen, public_url, github, session) {
-        (Some(listen), Some(public_url), Some(github), Some(session))
-            if problems.is_empty() =>
-        {
+        (Some(listen), Some(public_url), Some(github), Some(session)) if problems.is_empty() => {
             Ok(Settings {
                 listen,
                 public_url,
@@ -399,23 +396,28 @@ fn check_pages(
     problems: &mut Vec<ConfigProblem>,
 ) -> crate::pages::PagesSettings {
     let p = &config.pages;
-    let text = |key: &str, value: &Option<String>, max: usize, problems: &mut Vec<ConfigProblem>| {
-        let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
-        if value.chars().count() > max || value.chars().any(|c| c.is_control() && c != '\n') {
-            problems.push(ConfigProblem::new(
-                format!("pages.{key}"),
-                format!("is longer than {max} characters or holds control characters"),
-                format!("write plain text of at most {max} characters"),
-            ));
-            return None;
-        }
-        Some(value.to_string())
-    };
+    let text =
+        |key: &str, value: &Option<String>, max: usize, problems: &mut Vec<ConfigProblem>| {
+            let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+            if value.chars().count() > max || value.chars().any(|c| c.is_control() && c != '\n') {
+                problems.push(ConfigProblem::new(
+                    format!("pages.{key}"),
+                    format!("is longer than {max} characters or holds control characters"),
+                    format!("write plain text of at most {max} characters"),
+                ));
+                return None;
+            }
+            Some(value.to_string())
+        };
     let app_name = text("app_name", &p.app_name, 80, problems)
         .or_else(|| public_url.and_then(|u| u.host_str()).map(str::to_string))
         .unwrap_or_else(|| "This app".to_string());
     let message = text("message", &p.message, 500, problems);
-    let logo_url = p.logo_url.as_deref().map(str::trim).filter(|v| !v.is_empty());
+    let logo_url = p
+        .logo_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
     let logo_ok = |url: &str| {
         if let Some(data) = url.strip_prefix("data:image/") {
             let (kind, rest) = data.split_once([';', ',']).unwrap_or(("", ""));
@@ -544,7 +546,10 @@ fn check_limits(config: &Config, problems: &mut Vec<ConfigProblem>) -> LimitSett
     if server.max_header_bytes < 4096 {
         problems.push(ConfigProblem::new(
             "server.max_header_bytes",
-            format!("{} bytes would refuse ordinary browsers", server.max_header_bytes),
+            format!(
+                "{} bytes would refuse ordinary browsers",
+                server.max_header_bytes
+            ),
             "use at least 4096; the default is 32768",
         ));
     }
@@ -670,7 +675,8 @@ fn route_access<'c>(
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let own = r.allowed_users.is_some() || r.allowed_orgs.is_some() || r.allowed_teams.is_some();
+            let own =
+                r.allowed_users.is_some() || r.allowed_orgs.is_some() || r.allowed_teams.is_some();
             let admission = own.then(|| {
                 let (users, orgs, teams) = parse_allow_lists(
                     &format!("routes[{i}]"),

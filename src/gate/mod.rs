@@ -3,10 +3,15 @@
 
 mod client_ip;
 mod headers;
+mod lifecycle;
+mod redirect_http;
 mod respond;
 mod server;
+mod tls;
+mod websocket;
 
-pub use server::{serve, ServeError};
+pub use lifecycle::in_flight;
+pub use server::{serve, serve_reloading, ServeError};
 
 use crate::app::App;
 use crate::auth::{
@@ -14,18 +19,19 @@ use crate::auth::{
     access::{Access, DenyAs, Granted, Judge},
     client_kind::is_browser_navigation,
 };
-use crate::observe::{self, Decision};
+use crate::config::UpstreamTarget;
 use crate::limits::{self, ClientIp};
+use crate::observe::{self, Decision};
 use crate::pages::Failure;
 use crate::reply::Reply;
 use crate::session::{cookies::strip_own_cookies, unix_now};
-use crate::config::UpstreamTarget;
 use crate::tokens::assertion::AssertionSubject;
-use pingora::utils::tls::{parse_x509, WrappedX509};
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::utils::tls::{parse_x509, WrappedX509};
 use pingora::{Error, ErrorSource, ErrorType};
 use std::sync::Arc;
 
@@ -49,15 +55,22 @@ async fn read_body(session: &mut Session) -> pingora::Result<Option<bytes::Bytes
 }
 
 pub struct Gate {
-    app: Arc<App>,
+    /// The config in force. A reload (SIGHUP) swaps it whole; each request takes one snapshot
+    /// in `new_ctx` and uses it in every phase, so no request mixes two configs.
+    live: Arc<ArcSwap<Live>>,
+}
+
+/// One config's runtime parts: the app and its upstream peers, always swapped together.
+pub struct Live {
+    pub app: Arc<App>,
     /// `[upstream]`, for requests no route takes.
     fallback: Option<HttpPeer>,
     /// One per `[[routes]]` entry, same order.
     routes: Vec<HttpPeer>,
 }
 
-impl Gate {
-    pub fn new(app: Arc<App>) -> Result<Gate, String> {
+impl Live {
+    pub fn new(app: Arc<App>) -> Result<Live, String> {
         let fallback = app.settings.upstream.as_ref().map(peer_for).transpose()?;
         let routes = app
             .settings
@@ -65,11 +78,24 @@ impl Gate {
             .iter()
             .map(|r| peer_for(&r.target))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Gate {
+        Ok(Live {
             app,
             fallback,
             routes,
         })
+    }
+}
+
+impl Gate {
+    pub fn new(app: Arc<App>) -> Result<Gate, String> {
+        Ok(Gate {
+            live: Arc::new(ArcSwap::from_pointee(Live::new(app)?)),
+        })
+    }
+
+    /// The handle a reload stores a new [`Live`] through.
+    pub fn live(&self) -> Arc<ArcSwap<Live>> {
+        self.live.clone()
     }
 }
 
@@ -107,6 +133,13 @@ pub struct RequestCtx {
     /// When the upstream was chosen, and how long until its response headers came.
     upstream_started: Option<Instant>,
     upstream_took: Option<std::time::Duration>,
+    /// The config this request is judged and routed by (see [`Gate::live`]).
+    live: Arc<Live>,
+    /// Counts the request as in flight until it is dropped (SIGTERM drains them).
+    _in_flight: lifecycle::InFlight,
+    /// Set once the connection was upgraded (websocket) for an identity whose session ends:
+    /// the gate closes it then.
+    upgraded: Option<websocket::Upgraded>,
 }
 
 #[async_trait]
@@ -121,6 +154,9 @@ impl ProxyHttp for Gate {
             decision: Decision::Error,
             upstream_started: None,
             upstream_took: None,
+            live: self.live.load_full(),
+            _in_flight: lifecycle::InFlight::start(),
+            upgraded: None,
         }
     }
 
@@ -130,11 +166,13 @@ impl ProxyHttp for Gate {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
         let now = unix_now();
+        let live = Arc::clone(&ctx.live);
+        let app = &live.app;
         let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let budget = &self.app.settings.limits;
+        let budget = &app.settings.limits;
         ctx.client =
             client_ip::resolve(peer, &session.req_header().headers, &budget.trusted_proxies);
         if let Some(excess) =
@@ -159,7 +197,7 @@ impl ProxyHttp for Gate {
                     .insert(ClientIp(ip));
             }
         }
-        if auth::is_own_path(&self.app, session.req_header().uri.path()) {
+        if auth::is_own_path(app, session.req_header().uri.path()) {
             ctx.decision = Decision::Endpoint;
             let body = if session.req_header().method == http::Method::POST {
                 match read_body(session).await? {
@@ -176,8 +214,7 @@ impl ProxyHttp for Gate {
             } else {
                 bytes::Bytes::new()
             };
-            let reply =
-                auth::handle(&self.app, session.req_header(), &body, now, ctx.client.ip).await;
+            let reply = auth::handle(app, session.req_header(), &body, now, ctx.client.ip).await;
             if reply.status == 429 {
                 ctx.decision = Decision::of_refusal(429);
             }
@@ -185,7 +222,7 @@ impl ProxyHttp for Gate {
             return Ok(true);
         }
         let req = session.req_header();
-        match auth::access::check(&self.app, req, Judge::Request, now, DenyAs::Negotiate).await {
+        match auth::access::check(app, req, Judge::Request, now, DenyAs::Negotiate).await {
             Access::Allow(granted) => {
                 ctx.decision = match granted.identity {
                     Some(_) => Decision::Allowed,
@@ -210,13 +247,13 @@ impl ProxyHttp for Gate {
         ctx.upstream_started = Some(Instant::now());
         let route = ctx.granted.as_ref().and_then(|g| g.route);
         let peer = match route {
-            Some(i) => self.routes.get(i),
-            None => self.fallback.as_ref(),
+            Some(i) => ctx.live.routes.get(i),
+            None => ctx.live.fallback.as_ref(),
         };
         // Fail closed: the access check only lets through requests that have somewhere to go.
-        peer.cloned().map(Box::new).ok_or_else(|| {
-            Error::explain(ErrorType::InternalError, "no upstream for this request")
-        })
+        peer.cloned()
+            .map(Box::new)
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no upstream for this request"))
     }
 
     async fn upstream_request_filter(
@@ -225,8 +262,10 @@ impl ProxyHttp for Gate {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
+        let live = Arc::clone(&ctx.live);
+        let app = &live.app;
         headers::strip_reserved(upstream);
-        match strip_own_cookies(&upstream.headers, &self.app.sessions.cookie.name) {
+        match strip_own_cookies(&upstream.headers, &app.sessions.cookie.name) {
             Some(rest) if rest.is_empty() => {
                 upstream.remove_header(&http::header::COOKIE);
             }
@@ -248,7 +287,7 @@ impl ProxyHttp for Gate {
         }
         if let Some(identity) = &granted.identity {
             headers::add_identity(upstream, identity)?;
-            if let Some(signer) = self.app.tokens.assertion_for(granted.route) {
+            if let Some(signer) = app.tokens.assertion_for(granted.route) {
                 let subject = AssertionSubject {
                     sub: &identity.user_id,
                     login: &identity.login,
@@ -278,18 +317,24 @@ impl ProxyHttp for Gate {
             Some(h) => h.to_str().ok(),
             None => req.uri.authority().map(|a| a.as_str()),
         };
-        headers::add_forwarded(upstream, &ctx.client, self.app.public_scheme, host)?;
+        headers::add_forwarded(upstream, &ctx.client, app.public_scheme, host)?;
         Ok(())
     }
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         if let (Some(started), None) = (ctx.upstream_started, ctx.upstream_took) {
             ctx.upstream_took = Some(started.elapsed());
+        }
+        if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS {
+            let ends = ctx.granted.as_ref().and_then(|g| g.identity.as_ref());
+            if let Some(identity) = ends {
+                ctx.upgraded = websocket::on_upgrade(session, identity.expires_at);
+            }
         }
         // A membership re-check refreshed the session: the browser gets the new cookie.
         if let Some(granted) = &ctx.granted {
@@ -300,12 +345,64 @@ impl ProxyHttp for Gate {
         Ok(())
     }
 
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        match &ctx.upgraded {
+            Some(up) => websocket::check(session, up),
+            None => Ok(()),
+        }
+    }
+
+    fn response_body_filter(
+        &self,
+        session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Option<std::time::Duration>> {
+        match &ctx.upgraded {
+            Some(up) => websocket::check(session, up).map(|()| None),
+            None => Ok(None),
+        }
+    }
+
+    fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
+        // Pingora's default: compression present, off.
+        modules
+            .add_module(pingora::modules::http::compression::ResponseCompressionBuilder::enable(0));
+        if self.live.load().app.settings.tls.is_some() {
+            modules.add_module(Box::new(tls::HstsBuilder {
+                live: self.live.clone(),
+            }));
+        }
+    }
+
     async fn fail_to_proxy(
         &self,
         session: &mut Session,
         e: &Error,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        if ctx.upgraded.as_ref().is_some_and(|up| up.expired()) {
+            tracing::info!(
+                user = ctx
+                    .granted
+                    .as_ref()
+                    .and_then(|g| g.identity.as_ref())
+                    .map_or("-", |i| i.login.as_str()),
+                "websocket closed: its session has ended"
+            );
+            websocket::close_expired(session).await;
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         let code = match (e.esource(), e.etype()) {
             (_, ErrorType::HTTPStatus(code)) => *code,
             (ErrorSource::Upstream, _) => 502,
@@ -333,7 +430,11 @@ impl ProxyHttp for Gate {
         }
     }
 
-    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, e: &Error) -> bool {
+        // A websocket outliving its session was closed on purpose (and logged as such).
+        if ctx.upgraded.as_ref().is_some_and(|up| up.expired()) {
+            return true;
+        }
         // A client hanging up is routine, not an error worth a log line per request.
         e.esource() == &ErrorSource::Downstream
             && matches!(
@@ -348,7 +449,7 @@ impl ProxyHttp for Gate {
         if let Some(took) = ctx.upstream_took {
             metrics.upstream(took);
         }
-        if !self.app.settings.access_log {
+        if !ctx.live.app.settings.access_log {
             return;
         }
         let status = session.response_written().map_or(0, |r| r.status.as_u16());

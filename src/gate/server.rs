@@ -1,9 +1,10 @@
 //! Starting and stopping the Pingora server.
 
-use super::Gate;
+use super::{lifecycle, redirect_http, tls, Gate};
 use crate::app::App;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignalWatch};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,12 @@ pub enum ServeError {
     AdminListen { addr: String, reason: String },
     #[error("upstream: {0} — fix: give a PEM file with the CA certificate(s) of the upstream")]
     Upstream(String),
+    #[error("server.http_redirect_listen: cannot listen on {addr}: {reason} — fix: stop the other process using it or choose another address (ports below 1024 need root or CAP_NET_BIND_SERVICE)")]
+    RedirectListen { addr: String, reason: String },
+    #[error("{0}")]
+    Tls(String),
+    #[error("cannot watch for signals: {0}")]
+    Signals(std::io::Error),
 }
 
 /// Serve until a signal (SIGINT fast, SIGTERM graceful) or `shutdown` says stop.
@@ -21,8 +28,22 @@ pub fn serve(
     app: Arc<App>,
     shutdown: Option<Box<dyn ShutdownSignalWatch>>,
 ) -> Result<(), ServeError> {
+    serve_with(app, shutdown, None)
+}
+
+/// [`serve`] the config read from `config`, reloading that file on SIGHUP.
+pub fn serve_reloading(app: Arc<App>, config: PathBuf) -> Result<(), ServeError> {
+    serve_with(app, None, Some(config))
+}
+
+fn serve_with(
+    app: Arc<App>,
+    shutdown: Option<Box<dyn ShutdownSignalWatch>>,
+    config: Option<PathBuf>,
+) -> Result<(), ServeError> {
     let addr = app.settings.listen;
     let gate = Gate::new(app.clone()).map_err(ServeError::Upstream)?;
+    let live = gate.live();
     // Pingora retries a busy port for 30 s and then panics; find out now and say so clearly.
     std::net::TcpListener::bind(addr).map_err(|e| ServeError::Listen {
         addr: addr.to_string(),
@@ -34,10 +55,32 @@ pub fn serve(
             reason: e.to_string(),
         })?;
     }
+    if let Some(redirect) = app.settings.http_redirect_listen {
+        std::net::TcpListener::bind(redirect).map_err(|e| ServeError::RedirectListen {
+            addr: redirect.to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    let tls = match &app.settings.tls {
+        Some(files) => Some(tls::listener_settings(files).map_err(ServeError::Tls)?),
+        None => None,
+    };
+    let grace = app.settings.shutdown_grace;
+    // Before the listeners open: a SIGHUP must never find the default action (exit) in place.
+    let shutdown = match shutdown {
+        Some(watch) => watch,
+        None => {
+            let reload = config.map(|path| lifecycle::Reloader::new(path, live.clone()));
+            lifecycle::start_signals(reload, grace).map_err(ServeError::Signals)?
+        }
+    };
+    // On SIGTERM Pingora stops accepting and then waits grace_period_seconds while requests
+    // in flight finish (the signal thread exits sooner once none is left); then it shuts the
+    // runtimes down, which ends whatever still runs, allowing a moment for threads to stop.
     let conf = ServerConf {
         threads: app.settings.threads,
-        grace_period_seconds: Some(1),
-        graceful_shutdown_timeout_seconds: Some(10),
+        grace_period_seconds: Some(grace.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -51,18 +94,29 @@ pub fn serve(
             app.settings.limits.client_timeout,
         ),
     );
-    service.add_tcp(&addr.to_string());
+    match tls {
+        // HTTPS, with HTTP/2 offered by ALPN.
+        Some(settings) => service.add_tls_with_settings(&addr.to_string(), None, settings),
+        None => service.add_tcp(&addr.to_string()),
+    }
     server.add_service(service);
+    if let Some(redirect) = app.settings.http_redirect_listen {
+        server.add_service(redirect_http::service(&redirect.to_string(), live.clone()));
+        tracing::info!(%redirect, "redirecting http://{redirect} to {}", app.settings.public_url);
+    }
     if let Some(admin) = app.settings.admin_listen {
         // A service of the same server: it stops when the gate stops.
         server.add_service(crate::observe::admin::service(&admin.to_string()));
         tracing::info!(%admin, "metrics at http://{admin}/metrics");
     }
-    tracing::info!(%addr, "gatehouse listening");
+    let scheme = if app.settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%addr, scheme, "gatehouse listening");
     let mut args = RunArgs::default();
-    if let Some(signal) = shutdown {
-        args.shutdown_signal = signal;
-    }
+    args.shutdown_signal = shutdown;
     server.run(args);
     Ok(())
 }

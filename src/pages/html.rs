@@ -86,6 +86,7 @@ form{{margin:0}}
 .who h1{{margin:0}}
 .avatar{{position:relative;flex:none;width:64px;height:64px;border-radius:50%;background:#d0d7de;color:#1f2328;font-size:1.75rem;line-height:64px;text-align:center;overflow:hidden}}
 .avatar img{{position:absolute;inset:0;width:64px;height:64px}}
+.avatar img::after{{content:attr(data-initial);position:absolute;inset:0;background:#d0d7de}}
 dl{{display:grid;grid-template-columns:minmax(5rem,auto) 1fr;gap:.4rem 1rem;margin:0 0 1.25rem}}
 dt{{color:#59636e}}
 dd{{margin:0;min-width:0}}
@@ -93,6 +94,7 @@ dd{{margin:0;min-width:0}}
 .none{{color:#59636e}}
 code{{font:.9em ui-monospace,SFMono-Regular,Menlo,monospace;background:#f6f8fa;border-radius:4px;padding:0 .2em}}
 footer{{margin-top:1.5rem;font-size:.8rem;color:#59636e}}
+@media (max-width:420px){{main{{padding:1.25rem;margin:.5rem;width:calc(100% - 1rem)}}}}
 </style></head>
 <body><main>{main_html}<footer>Gatehouse</footer></main></body></html>
 "#,
@@ -106,7 +108,10 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_quotes() {
-        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 
     #[test]

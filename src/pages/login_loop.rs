@@ -135,7 +135,7 @@ pub(super) fn page(hints: &[LoopHint], start_url: &str) -> String {
         }
         body.push_str("</ul>");
     }
-    body.push_str("<h2>What to do</h2><p>If you run this site: fix the setting named above in the Gatehouse config and restart it (the README's Troubleshooting section has more). If you only use it: allow cookies for this site, open it in its own tab, check your computer's clock, and send this page to the site's operator.</p>");
+    body.push_str("<h2>What to do</h2><p>If you run this site: fix the cause above in the Gatehouse config (or the proxy in front of it) and restart it (the README's Troubleshooting section has more). If you only use it: allow cookies for this site, open it in its own tab, check your computer's clock, and send this page to the site's operator.</p>");
     body.push_str(&format!(
         r#"<div class="actions">{}{}</div>"#,
         html::button_link(start_url, "Try again"),

@@ -18,9 +18,11 @@ pub fn me_page(pages: &PagesSettings, identity: &Identity, now: u64, sign_out_ur
         .as_deref()
         .filter(|u| u.starts_with("https://") || u.starts_with("data:image/"))
         .map_or_else(String::new, |u| {
+            // An image that cannot load shows its ::after (the initial), not a broken icon.
             format!(
-                r#"<img src="{}" alt="" width="64" height="64" referrerpolicy="no-referrer">"#,
-                escape(u)
+                r#"<img src="{}" alt="" width="64" height="64" referrerpolicy="no-referrer" data-initial="{}">"#,
+                escape(u),
+                escape(&initial)
             )
         });
     let heading = identity.name.as_deref().unwrap_or(&identity.login);
@@ -82,7 +84,12 @@ fn expiry(expires_at: u64, now: u64) -> String {
 
 /// The two largest units: "6 days 23 hours", "5 minutes", "40 seconds".
 fn rough_duration(secs: u64) -> String {
-    let units = [("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)];
+    let units = [
+        ("day", 86_400),
+        ("hour", 3_600),
+        ("minute", 60),
+        ("second", 1),
+    ];
     let parts: Vec<String> = units
         .iter()
         .scan(secs, |left, (name, size)| {

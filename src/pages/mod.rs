@@ -250,11 +250,9 @@ impl Failure {
             Failure::GatewayMisconfigured { .. } => {
                 html::page("Sign-in is misconfigured", &message, "")
             }
-            Failure::NotFound => html::page(
-                "Not found",
-                &message,
-                &html::button_link("/", "Start page"),
-            ),
+            Failure::NotFound => {
+                html::page("Not found", &message, &html::button_link("/", "Start page"))
+            }
             Failure::LoginLoop { hints, start_url } => login_loop::page(hints, start_url),
         }
     }

@@ -37,8 +37,10 @@ impl Admission {
 
     /// Does any allow-list match this GitHub user?
     pub fn admits(&self, identity: &Identity) -> bool {
-        if identity.kind != IdentityKind::Github {
-            return true;
+        // Machines skip the allow-lists; one that holds no role is admitted nowhere (fail
+        // closed: a key or issuer entry must be given roles to reach anything not public).
+        if let IdentityKind::Service(roles) = identity.kind {
+            return !roles.is_empty();
         }
         self.any_github_user
             || self.user_ids.contains(&identity.user_id)

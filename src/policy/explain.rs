@@ -3,8 +3,8 @@
 
 use super::{path, Target, Verdict};
 use crate::config::Settings;
-use crate::routing::{self, Destination};
 use crate::identity::Identity;
+use crate::routing::{self, Destination};
 use http::Method;
 use std::fmt::Write;
 
@@ -75,7 +75,10 @@ pub fn explain(settings: &Settings, q: &Question) -> String {
     ) {
         Destination::Route(route) => route,
         Destination::Nowhere => {
-            let _ = writeln!(out, "decision: 404 (no route takes this host and path, and there is no [upstream])");
+            let _ = writeln!(
+                out,
+                "decision: 404 (no route takes this host and path, and there is no [upstream])"
+            );
             return out;
         }
     };
@@ -100,7 +103,10 @@ pub fn explain(settings: &Settings, q: &Question) -> String {
     let verdict = policy.judge_on(route, found.as_ref(), &q.method, who.as_ref());
     let _ = writeln!(out, "decision: {}", verdict.describe());
     let _ = writeln!(out, "rule:     {rule_text}");
-    if let Some(who) = who.as_ref().filter(|w| policy.admission_on(route).admits(w)) {
+    if let Some(who) = who
+        .as_ref()
+        .filter(|w| policy.admission_on(route).admits(w))
+    {
         let _ = writeln!(out, "roles:    {}", policy.role_names(who).join(", "));
     }
     let why = match (verdict, &who) {

@@ -26,6 +26,10 @@ impl ApiKeys {
         }
     }
 
+    pub fn has(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }

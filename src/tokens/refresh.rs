@@ -97,7 +97,7 @@ impl Issuer<'_> {
             generation: 1,
             secret_hash: digest(&secret),
             session: session.clone(),
-            expires_at: now + self.refresh_ttl_secs,
+            expires_at: self.expiry(session, now),
         };
         self.store.put_family(&family, &record).await?;
         self.pair(&family, 1, &secret, session, now)
@@ -148,7 +148,7 @@ impl Issuer<'_> {
             generation: redeemed.generation + 1,
             secret_hash: digest(&secret),
             session: session.clone(),
-            expires_at: now + self.refresh_ttl_secs,
+            expires_at: self.expiry(session, now),
         };
         if !self
             .store
@@ -161,6 +161,17 @@ impl Issuer<'_> {
             return Err(RefreshError::Reused);
         }
         self.pair(family_id, next.generation, &secret, session, now)
+    }
+
+    /// Each refresh token lives `refresh_ttl`, but never past the sign-in's own end
+    /// (`session.ttl` after it began): refreshing cannot make a sign-in last forever.
+    fn expiry(&self, session: &SessionClaims, now: u64) -> u64 {
+        let sliding = now + self.refresh_ttl_secs;
+        if session.exp > 0 {
+            sliding.min(session.exp)
+        } else {
+            sliding
+        }
     }
 
     pub async fn revoke(&self, family_id: &str, now: u64) -> Result<(), RefreshError> {
@@ -211,6 +222,25 @@ mod tests {
             refreshed_at: 0,
             ght: None,
         }
+    }
+
+    #[tokio::test]
+    async fn refresh_never_outlives_the_sign_in() {
+        let store = MemoryStore::default();
+        let access =
+            AccessTokens::new(&AccessSigning::Hs256(vec![1; 32]), "http://g", 900).unwrap();
+        let issuer = Issuer {
+            store: &store,
+            access: &access,
+            refresh_ttl_secs: 86_400,
+        };
+        let signed_in = SessionClaims {
+            exp: 1_000 + 3_600,
+            ..session()
+        };
+        let pair = issuer.start(&signed_in, 1_000).await.unwrap();
+        assert!(issuer.redeem(&pair.refresh_token, 4_599).await.is_ok());
+        assert!(issuer.redeem(&pair.refresh_token, 4_600).await.is_err());
     }
 
     #[tokio::test]

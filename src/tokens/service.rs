@@ -120,7 +120,8 @@ impl TokenService {
     /// The `Origin` a browser sent, if a configured client (an SPA on another origin) lives
     /// there: the token endpoints answer it with CORS headers.
     pub fn cors_origin<'a>(&self, origin: Option<&'a str>) -> Option<&'a str> {
-        let origin = origin?;
+        // `null` is the origin of sandboxed frames and private-use schemes: never trusted.
+        let origin = origin.filter(|o| *o != "null")?;
         self.settings
             .client_redirect_uris
             .iter()

@@ -65,6 +65,8 @@ pub struct Harness {
     pub mock_url: String,
     pub child: Child,
     pub dir: tempfile::TempDir,
+    /// PEM of the self-signed certificate the gate serves ([`Harness::start_tls`]); `None`: http.
+    pub tls_cert_pem: Option<String>,
 }
 
 impl Drop for Harness {
@@ -100,6 +102,33 @@ impl Harness {
 
     /// Like [`Harness::start`], with `server_extra` (TOML lines) added to `[server]`.
     pub async fn start_with_server(opts: GateOptions, server_extra: &str) -> Harness {
+        Harness::start_inner(opts, server_extra, false).await
+    }
+
+    /// Like [`Harness::start_with_server`], serving HTTPS with a self-signed certificate for
+    /// 127.0.0.1 made for this run (`server.tls_cert`/`tls_key`; `public_url` is https). Talk
+    /// to it with [`Harness::client_builder`].
+    pub async fn start_tls(opts: GateOptions, server_extra: &str) -> Harness {
+        Harness::start_inner(opts, server_extra, true).await
+    }
+
+    async fn start_inner(opts: GateOptions, server_extra: &str, tls: bool) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let scheme = if tls { "https" } else { "http" };
+        let mut server_extra = server_extra.to_string();
+        let tls_cert_pem = tls.then(|| {
+            let (cert, key) = self_signed_cert();
+            let cert_path = dir.path().join("cert.pem");
+            let key_path = dir.path().join("key.pem");
+            std::fs::write(&cert_path, &cert).unwrap();
+            std::fs::write(&key_path, key).unwrap();
+            server_extra.push_str(&format!(
+                "\ntls_cert = {:?}\ntls_key = {:?}\n",
+                cert_path.display().to_string(),
+                key_path.display().to_string()
+            ));
+            cert
+        });
         let (mock, mock_addr) = start_mock().await;
         let upstream = match opts.upstream {
             Some(a) => a,
@@ -110,7 +139,7 @@ impl Harness {
         mock.add_app(MockApp {
             client_id: CLIENT_ID.into(),
             client_secret: CLIENT_SECRET.into(),
-            callback_url: format!("http://{gate_addr}/oauth2/callback"),
+            callback_url: format!("{scheme}://{gate_addr}/oauth2/callback"),
         });
         let users: Vec<String> = opts
             .allowed_users
@@ -126,7 +155,7 @@ impl Harness {
             r#"
 [server]
 listen = "{gate_addr}"
-public_url = "http://{gate_addr}"
+public_url = "{scheme}://{gate_addr}"
 threads = 2
 {server_extra}
 
@@ -151,7 +180,6 @@ allowed_users = [{users}]
             users = users.join(", "),
             extra = opts.access_extra,
         );
-        let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("gatehouse.toml");
         std::fs::write(&config_path, config).unwrap();
         let log = std::fs::File::create(dir.path().join("gate.log")).unwrap();
@@ -170,13 +198,14 @@ allowed_users = [{users}]
         }
         let child = cmd.spawn().expect("start gatehouse");
         let harness = Harness {
-            gate: format!("http://{gate_addr}"),
+            gate: format!("{scheme}://{gate_addr}"),
             gate_addr,
             upstream_addr: upstream,
             mock,
             mock_url: format!("http://{mock_addr}"),
             child,
             dir,
+            tls_cert_pem,
         };
         harness.wait_ready().await;
         harness
@@ -190,8 +219,20 @@ allowed_users = [{users}]
         s
     }
 
+    /// A client builder without cookies that does not follow redirects and trusts the gate's
+    /// certificate when it serves TLS.
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        gatehouse::install_crypto_provider();
+        let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        match &self.tls_cert_pem {
+            Some(pem) => builder
+                .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()),
+            None => builder,
+        }
+    }
+
     async fn wait_ready(&self) {
-        let client = plain_client();
+        let client = self.client_builder().build().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(r) = client.get(format!("{}/ping", self.gate)).send().await {
@@ -271,6 +312,14 @@ pub fn spawn_reading_stdout(cmd: &mut Command) -> (Child, std::sync::mpsc::Recei
         }
     });
     (child, rx)
+}
+
+/// A self-signed certificate for `127.0.0.1` and `localhost`: (certificate PEM, key PEM).
+pub fn self_signed_cert() -> (String, String) {
+    let made =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    (made.cert.pem(), made.signing_key.serialize_pem())
 }
 
 /// A browser-like client that keeps cookies and does not follow redirects.

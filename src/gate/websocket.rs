@@ -1,0 +1,98 @@
+//! Upgraded connections (websockets) end when the session that opened them does.
+//!
+//! An upgrade request is judged like any request; Pingora then tunnels the bytes both ways.
+//! Pingora 0.9 has no timer hook for a tunnel, so the deadline is kept three ways: each chunk
+//! either way is checked against it (request/response body filters), and the client-side read
+//! timeout is lowered to the time left, so an idle tunnel ends on time too. The client then
+//! gets a close frame (1008, "session expired") and the connection closes; the upstream
+//! connection is dropped.
+
+use pingora::proxy::Session;
+use pingora::{Error, ErrorType};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The client-side read timeout Pingora uses when none is set: an idle tunnel still ends then.
+const DEFAULT_IDLE: Duration = Duration::from_secs(60);
+
+/// A tunnel that must end when its session does.
+pub(super) struct Upgraded {
+    /// Unix seconds when the session ends.
+    until: u64,
+    /// The client read timeout in force before the deadline lowered it.
+    idle: Duration,
+}
+
+/// For a response switching protocols on a request with a session: what to watch.
+/// `expires_at == 0` means the credential carries no end (API keys, OIDC tokens).
+pub(super) fn on_upgrade(session: &mut Session, expires_at: u64) -> Option<Upgraded> {
+    if expires_at == 0 {
+        return None;
+    }
+    let up = Upgraded {
+        until: expires_at,
+        idle: session.get_read_timeout().unwrap_or(DEFAULT_IDLE),
+    };
+    // Not an error yet: the 101 still goes out, and the first check ends it.
+    let _ = check(session, &up);
+    Some(up)
+}
+
+fn left(until: u64) -> Option<Duration> {
+    let Some(end) = UNIX_EPOCH.checked_add(Duration::from_secs(until)) else {
+        return Some(Duration::MAX);
+    };
+    end.duration_since(SystemTime::now())
+        .ok()
+        .filter(|d| !d.is_zero())
+}
+
+/// `Err` once the session has ended; otherwise the client read timeout is set to the time
+/// left (at most the usual idle timeout).
+pub(super) fn check(session: &mut Session, up: &Upgraded) -> pingora::Result<()> {
+    match left(up.until) {
+        Some(left) => {
+            session.set_read_timeout(Some(left.min(up.idle)));
+            Ok(())
+        }
+        None => Err(Error::explain(
+            ErrorType::Custom("session expired"),
+            "the session of this upgraded connection has ended",
+        )),
+    }
+}
+
+impl Upgraded {
+    pub(super) fn expired(&self) -> bool {
+        left(self.until).is_none()
+    }
+}
+
+/// A websocket close frame (server to client: unmasked), status 1008 "policy violation".
+const CLOSE_SESSION_EXPIRED: &[u8] = b"\x88\x11\x03\xf0session expired";
+
+/// Tell the client its session ended: a close frame, then the connection closes.
+pub(super) async fn close_expired(session: &mut Session) {
+    let frame = bytes::Bytes::from_static(CLOSE_SESSION_EXPIRED);
+    let _ = session.write_response_body(Some(frame), true).await;
+    let _ = session.finish_body().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_frame_is_well_formed() {
+        let f = CLOSE_SESSION_EXPIRED;
+        assert_eq!(f[0], 0x88, "FIN + close opcode");
+        assert_eq!(f[1] as usize, f.len() - 2, "unmasked, payload length");
+        assert_eq!(u16::from_be_bytes([f[2], f[3]]), 1008);
+    }
+
+    #[test]
+    fn deadline_in_the_past_has_nothing_left() {
+        assert!(left(1).is_none());
+        assert!(left(u64::MAX).is_some());
+        assert!(left(crate::session::unix_now() + 60).is_some());
+    }
+}
