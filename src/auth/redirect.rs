@@ -8,11 +8,17 @@ use url::Url;
 const MAX_LEN: usize = 2048;
 
 /// A safe local redirect target for `rd`. `prefix` is Gatehouse's own path prefix: landing on
-/// its endpoints after sign-in would loop, so those fall back to `/` too.
+/// its endpoints after sign-in would loop, so those fall back to `/` too (except the "who am I"
+/// page, which is made for people to land on).
 pub fn safe_redirect(rd: Option<&str>, public_url: &Url, prefix: &str) -> String {
     rd.and_then(|rd| local_path(rd, public_url))
-        .filter(|p| !is_under(p, prefix))
+        .filter(|p| !is_under(p, prefix) || is_me_page(p, prefix))
         .unwrap_or_else(|| "/".to_string())
+}
+
+fn is_me_page(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest == "/me" || rest.starts_with("/me?"))
 }
 
 fn local_path(rd: &str, public_url: &Url) -> Option<String> {
@@ -76,6 +82,14 @@ fn is_under(path: &str, prefix: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_me_page_is_a_fine_landing_place() {
+        let u = Url::parse("http://gate.test").unwrap();
+        assert_eq!(safe_redirect(Some("/oauth2/me"), &u, "/oauth2"), "/oauth2/me");
+        assert_eq!(safe_redirect(Some("/oauth2/mex"), &u, "/oauth2"), "/");
+        assert_eq!(safe_redirect(Some("/oauth2/start"), &u, "/oauth2"), "/");
+    }
 
     fn rd(s: &str) -> String {
         let public = Url::parse("https://app.example.com").unwrap();
