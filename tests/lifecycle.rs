@@ -8,13 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn signal(h: &Harness, name: &str) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &h.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{name}");
+fn signal(h: &Harness, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid, with a valid signal number.
+    let rc = unsafe { libc::kill(h.child.id() as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "kill({signal})");
 }
 
 fn config_path(h: &Harness) -> std::path::PathBuf {
@@ -108,7 +105,7 @@ async fn sighup_reloads_under_load_without_failed_requests() {
         )
     });
     let reload_sent = Instant::now();
-    signal(&h, "HUP");
+    signal(&h, libc::SIGHUP);
     wait_log(&h, "config reloaded", 1).await;
     let reload_took = reload_sent.elapsed();
     tokio::time::sleep(Duration::from_millis(2000)).await;
@@ -164,7 +161,7 @@ async fn sighup_reloads_under_load_without_failed_requests() {
             "allowed_users = []\nallowed_orgs = [\"not a valid org!\"]",
         )
     });
-    signal(&h, "HUP");
+    signal(&h, libc::SIGHUP);
     wait_log(&h, "config reload refused", 1).await;
     let log = h.log();
     assert!(
@@ -175,7 +172,7 @@ async fn sighup_reloads_under_load_without_failed_requests() {
     assert_eq!(status_of(&client, &url, &hubot).await, 403);
     // Broken TOML too.
     std::fs::write(config_path(&h), "[server\nlisten = ").unwrap();
-    signal(&h, "HUP");
+    signal(&h, libc::SIGHUP);
     wait_log(&h, "config reload refused", 2).await;
     assert!(h.log().contains("not valid TOML"), "{}", h.log());
     assert_eq!(status_of(&client, &url, &octocat).await, 200);
@@ -190,7 +187,7 @@ async fn sighup_reloads_under_load_without_failed_requests() {
         .replace("threads = 2", "threads = 1"),
     )
     .unwrap();
-    signal(&h, "HUP");
+    signal(&h, libc::SIGHUP);
     wait_log(&h, "config reloaded", 2).await;
     assert!(
         h.log().contains("server.threads changed"),
@@ -258,7 +255,7 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_zero() {
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let term_at = Instant::now();
-    signal(&h, "TERM");
+    signal(&h, libc::SIGTERM);
     let (status, body, answered_at) = request
         .await
         .unwrap()
@@ -284,7 +281,7 @@ async fn sigterm_exits_at_once_when_idle_and_cuts_requests_past_the_grace() {
     // Idle: nothing to wait for.
     let mut h = Harness::start(GateOptions::default()).await;
     let term_at = Instant::now();
-    signal(&h, "TERM");
+    signal(&h, libc::SIGTERM);
     let (exit, exited_at) = wait_exit(&mut h, Duration::from_secs(3)).await;
     assert!(exit.success(), "{exit:?}");
     assert!(
@@ -309,7 +306,7 @@ async fn sigterm_exits_at_once_when_idle_and_cuts_requests_past_the_grace() {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let term_at = Instant::now();
-    signal(&h, "TERM");
+    signal(&h, libc::SIGTERM);
     let (exit, exited_at) = wait_exit(&mut h, Duration::from_secs(1 + 4)).await;
     assert!(exit.success(), "{exit:?}; log:\n{}", h.log());
     assert!(

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::{
 
 /// A websocket app: first sends the request headers it got (JSON), then echoes every message.
 /// Counts the upgrades it accepted.
+#[allow(clippy::result_large_err)] // tungstenite's handshake callback type
 async fn ws_echo_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -48,14 +49,9 @@ async fn ws_echo_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
                     return;
                 }
                 while let Some(Ok(msg)) = ws.next().await {
-                    match msg {
-                        Message::Text(_) | Message::Binary(_) => {
-                            if ws.send(msg).await.is_err() {
-                                return;
-                            }
-                        }
-                        Message::Close(_) => return,
-                        _ => {}
+                    let echo = matches!(msg, Message::Text(_) | Message::Binary(_));
+                    if matches!(msg, Message::Close(_)) || (echo && ws.send(msg).await.is_err()) {
+                        return;
                     }
                 }
             });

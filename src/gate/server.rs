@@ -115,8 +115,8 @@ fn serve_with(
         "http"
     };
     tracing::info!(%addr, scheme, "gatehouse listening");
-    let mut args = RunArgs::default();
-    args.shutdown_signal = shutdown;
-    server.run(args);
+    server.run(RunArgs {
+        shutdown_signal: shutdown,
+    });
     Ok(())
 }
