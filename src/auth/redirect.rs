@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn the_me_page_is_a_fine_landing_place() {
         let u = Url::parse("http://gate.test").unwrap();
-        assert_eq!(safe_redirect(Some("/oauth2/me"), &u, "/oauth2"), "/oauth2/me");
+        assert_eq!(
+            safe_redirect(Some("/oauth2/me"), &u, "/oauth2"),
+            "/oauth2/me"
+        );
         assert_eq!(safe_redirect(Some("/oauth2/mex"), &u, "/oauth2"), "/");
         assert_eq!(safe_redirect(Some("/oauth2/start"), &u, "/oauth2"), "/");
     }
