@@ -228,6 +228,7 @@ refresh_ttl = "1d"
 [[api_keys]]
 name = "bench"
 hash = "$API_KEY_HASH"
+roles = ["viewer"]   # a key without roles is admitted nowhere
 
 [[rules]]
 path = "/public/**"
@@ -486,7 +487,7 @@ if [[ $HOLD == 1 ]]; then
       "$(tr '\n' ' ' <<<"${S_HDR[$key]}" | cut -c1-40)"
   done
   echo "  gatehouse pid $PID_gh (port $GH_PORT), nginx proxy pid $PID_nginx, upstream pid $PID_upstream"
-  while :; do sleep 3600 & wait $!; done # `wait` lets Ctrl-C/TERM through at once
+  while :; do sleep 3600 & PIDS+=($!); wait $!; done # `wait` lets Ctrl-C/TERM through at once
 fi
 
 # --- measuring --------------------------------------------------------------------------------
@@ -591,7 +592,6 @@ verdict() { if awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { exit !(op == "ge" ? a
     "Bearer, API-key and redirect rows. The redirect row expects 302; errors = socket errors +" \
     "responses ≥ 400. RSS: VmHWM reset before each round. CPU: utime+stime of the proxy" \
     "(nginx master+workers, Gatehouse, or both for auth_request) per request."
-  echo
   echo "- Load average (1/5/15 min) before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)" \
     "(anything else running on the machine shows up here and in the numbers)."
   echo

@@ -56,9 +56,11 @@ async fn routes_by_host_and_prefix_with_their_own_rules() {
     let grafana = named_app("grafana").await;
     let grafana_api = named_app("grafana-api").await;
     let wiki = named_app("wiki").await;
-    let h = Harness::start(GateOptions {
-        access_extra: format!(
-            r#"
+    let admin = format!("127.0.0.1:{}", free_port());
+    let h = Harness::start_with_server(
+        GateOptions {
+            access_extra: format!(
+                r#"
 admin_users = ["octocat"]
 
 [[routes]]
@@ -82,9 +84,11 @@ allowed_users = ["monalisa"]
 path = "/public/**"
 policy = "public"
 "#
-        ),
-        ..GateOptions::default()
-    })
+            ),
+            ..GateOptions::default()
+        },
+        &format!("admin_listen = \"{admin}\""),
+    )
     .await;
     let octo = browser();
     h.sign_in(&octo, "octocat", "/").await;
@@ -138,6 +142,24 @@ policy = "public"
         "{seen}"
     );
     assert!(seen["user"].is_null());
+
+    // Metrics count by route name.
+    let metrics = plain_client()
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"gatehouse_requests_total{decision="allowed",route="grafana"} 2"#,
+        r#"gatehouse_requests_total{decision="forbidden",route="grafana"} 1"#,
+        r#"gatehouse_requests_total{decision="public",route="wiki"} 1"#,
+        r#"gatehouse_requests_total{decision="forbidden",route="wiki"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

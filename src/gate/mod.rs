@@ -67,6 +67,8 @@ pub struct Live {
     fallback: Option<HttpPeer>,
     /// One per `[[routes]]` entry, same order.
     routes: Vec<HttpPeer>,
+    /// Each route's request counters, same order (`[upstream]` uses the default ones).
+    route_counters: Vec<observe::RequestCounters>,
 }
 
 impl Live {
@@ -78,10 +80,17 @@ impl Live {
             .iter()
             .map(|r| peer_for(&r.target))
             .collect::<Result<Vec<_>, _>>()?;
+        let route_counters = app
+            .settings
+            .routes
+            .iter()
+            .map(|r| observe::metrics().requests_for(&r.name))
+            .collect();
         Ok(Live {
             app,
             fallback,
             routes,
+            route_counters,
         })
     }
 }
@@ -445,20 +454,48 @@ impl ProxyHttp for Gate {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         let metrics = observe::metrics();
-        metrics.requests().record(ctx.decision);
+        let live = Arc::clone(&ctx.live);
+        let route = match &ctx.granted {
+            Some(granted) => granted.route,
+            // Refused before routing was reported: route again, cheaply, for the label only.
+            None => {
+                let req = session.req_header();
+                let host = req
+                    .headers
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(crate::policy::host_name);
+                match crate::routing::select(
+                    &live.app.settings.routes,
+                    true,
+                    host.as_deref(),
+                    req.uri.path(),
+                ) {
+                    crate::routing::Destination::Route(route) => route,
+                    crate::routing::Destination::Nowhere => None,
+                }
+            }
+        };
+        match route.and_then(|i| live.route_counters.get(i)) {
+            Some(counters) => counters.record(ctx.decision),
+            None => metrics.requests().record(ctx.decision),
+        }
         if let Some(took) = ctx.upstream_took {
             metrics.upstream(took);
         }
-        if !ctx.live.app.settings.access_log {
+        if !live.app.settings.access_log {
             return;
         }
+        let route_name = route
+            .and_then(|i| live.app.settings.routes.get(i))
+            .map_or(observe::DEFAULT_ROUTE, |r| r.name.as_str());
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let req = session.req_header();
         let ms = |d: std::time::Duration| d.as_micros() as f64 / 1000.0;
         // Path only: query strings can carry codes and tokens.
         tracing::info!(
             target: "gatehouse::access",
-            route = observe::DEFAULT_ROUTE,
+            route = route_name,
             method = %req.method,
             path = req.uri.path(),
             status,
