@@ -195,3 +195,78 @@ async fn without_upstream_unrouted_requests_get_404() {
         "{text}"
     );
 }
+
+/// An https app with a self-signed certificate: answers every request `200 secure`.
+async fn tls_app(cert_pem: &str, key_pem: &str) -> SocketAddr {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    gatehouse::install_crypto_provider();
+    let certs = vec![CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 16 * 1024];
+                let _ = tls.read(&mut buf).await;
+                let _ = tls
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nsecure",
+                    )
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_upstreams_are_verified_with_the_routes_ca_file() {
+    let (cert, key) = self_signed_cert();
+    let app = tls_app(&cert, &key).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &cert).unwrap();
+    let h = Harness::start(GateOptions {
+        access_extra: format!(
+            r#"
+[[routes]]
+path_prefix = "/trusted"
+upstream = "https://localhost:{port}"
+ca_file = "{ca}"
+
+[[routes]]
+path_prefix = "/untrusted"
+upstream = "https://localhost:{port}"
+"#,
+            port = app.port(),
+            ca = ca.display()
+        ),
+        ..GateOptions::default()
+    })
+    .await;
+    let client = browser();
+    h.sign_in(&client, "octocat", "/").await;
+    let r = client.get(h.url("/trusted/x")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "secure");
+    // Not signed by a CA the gate trusts: never proxied.
+    let r = client
+        .get(h.url("/untrusted/x"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+}
