@@ -16,7 +16,7 @@ if [[ $QUICK == 1 ]]; then
   DURATION=${DURATION:-3}; ROUNDS=${ROUNDS:-1}; SCALING=${SCALING:-0}; WORKERS2=${WORKERS2:-0}
   STARTUP_RUNS=${STARTUP_RUNS:-1}
 else
-  DURATION=${DURATION:-5}; ROUNDS=${ROUNDS:-2}; SCALING=${SCALING:-1}; WORKERS2=${WORKERS2:-1}
+  DURATION=${DURATION:-4}; ROUNDS=${ROUNDS:-4}; SCALING=${SCALING:-1}; WORKERS2=${WORKERS2:-1}
   STARTUP_RUNS=${STARTUP_RUNS:-3}
 fi
 CONNS=${CONNS:-64}                    # connections of the main table
@@ -442,14 +442,20 @@ CONN_SET=()
 USER_SET=()
 RULE_SET=()
 if [[ $SCALING == 1 ]]; then
+  port=$SCALE_PORT
   for c in $SCALE_CONNS; do
     ((c == CONNS)) && continue # the main table's nginx and cookie rows
+    # A Gatehouse of its own per count, so its peak RSS is that count's (glibc keeps freed
+    # memory, so a process that once held 1,024 connections stays that large).
+    gatehouse_config "$WORK/conns$c.toml" "$port" "$WORKERS" 10
+    start_gatehouse "conns$c" "$WORK/conns$c.toml" "$port"
+    eval "pid=\$PID_conns$c"
     CONN_SET+=("nginx_c$c" "cookie_c$c")
     scenario "nginx_c$c" "nginx proxy_pass, $c connections" "$NGX_PORT" /app/dashboard 200 "$c" - "$PID_nginx" "$C"
-    scenario "cookie_c$c" "Gatehouse session cookie, $c connections" "$GH_PORT" /app/dashboard 200 "$c" \
-      "$PID_gh" "$PID_gh" "$C"
+    scenario "cookie_c$c" "Gatehouse session cookie, $c connections" "$port" /app/dashboard 200 "$c" \
+      "$pid" "$pid" "$C"
+    port=$((port + 1))
   done
-  port=$SCALE_PORT
   for u in $SCALE_USERS; do
     log "generating and starting Gatehouse with $u allowed users"
     gatehouse_config "$WORK/users$u.toml" "$port" "$WORKERS" "$u"
@@ -570,7 +576,7 @@ row() { # key reference_key
     "$(ratio "$rps" "$rrps")" "$(ms "$p50")" "$(ms "$p99")" "$(ratio "$p99" "$rp99")" "$(ms "$p999")" "$err" \
     "$(mb "$rss")" "$cpu"
 }
-HEAD='| Scenario | req/s | rounds | ×nginx req/s | p50 ms | p99 ms | ×nginx p99 | p99.9 ms | errors | Gatehouse peak RSS MB | proxy CPU µs/req |
+HEAD='| Scenario | req/s | min–max of rounds | ×nginx req/s | p50 ms | p99 ms | ×nginx p99 | p99.9 ms | errors | Gatehouse peak RSS MB | proxy CPU µs/req |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
 
 verdict() { if awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { exit !(op == "ge" ? a >= b : a <= b) }'; then echo met; else echo MISSED; fi; }
@@ -590,7 +596,8 @@ verdict() { if awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { exit !(op == "ge" ? a
     "to the upstream (Pingora's default pool), access_log off; Gatehouse log level info."
   echo "- Every request carries the same session cookie (nginx rows too), except the public," \
     "Bearer, API-key and redirect rows. The redirect row expects 302; errors = socket errors +" \
-    "responses ≥ 400. RSS: VmHWM reset before each round. CPU: utime+stime of the proxy" \
+    "responses ≥ 400. RSS: VmHWM, reset before each round (glibc keeps freed memory, so each" \
+    "connection count has a Gatehouse process of its own). CPU: utime+stime of the proxy" \
     "(nginx master+workers, Gatehouse, or both for auth_request) per request."
   echo "- Load average (1/5/15 min) before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)" \
     "(anything else running on the machine shows up here and in the numbers)."
