@@ -163,6 +163,7 @@ NGX2_PORT=$((PORT_BASE + 5))
 GH2_PORT=$((PORT_BASE + 6))
 START_PORT=$((PORT_BASE + 7))
 CMP_PORT=$((PORT_BASE + 8))
+LOG_PORT=$((PORT_BASE + 9))
 SCALE_PORT=$((PORT_BASE + 10))
 
 SESSION_SECRET="BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=" # 32 bytes of 7: a test key
@@ -194,9 +195,10 @@ rules_toml() {
   }'
 }
 
-# gatehouse_config file port threads users rules
+# gatehouse_config file port threads users [rules] [access_log]
+# The access log is off like nginx's (one row measures Gatehouse's default, on).
 gatehouse_config() {
-  local file=$1 port=$2 threads=$3 users=$4 rules=${5:-0}
+  local file=$1 port=$2 threads=$3 users=$4 rules=${5:-0} access_log=${6:-false}
   {
     cat <<EOF
 [server]
@@ -236,7 +238,7 @@ policy = "public"
 
 EOF
     ((rules > 1)) && rules_toml $((rules - 1))
-    printf '[log]\nlevel = "info"\n'
+    printf '[log]\nlevel = "info"\naccess_log = %s\n' "$access_log"
   } >"$file"
 }
 
@@ -373,6 +375,8 @@ source "$WORK/creds.sh" # COOKIE=_gatehouse=…, BEARER=…
 [[ -n ${COOKIE:-} && -n ${BEARER:-} ]] || die "mint_cookie printed no credentials"
 
 start_gatehouse gh "$WORK/gatehouse.toml" "$GH_PORT"
+gatehouse_config "$WORK/gatehouse-log.toml" "$LOG_PORT" "$WORKERS" 10 0 true
+start_gatehouse ghlog "$WORK/gatehouse-log.toml" "$LOG_PORT"
 forward_auth_conf fwd "$FWD_PORT" 1 >"$WORK/fwd.conf"
 start_nginx fwd "$WORK/fwd.conf" "$FWD_PORT"
 if [[ $QUICK != 1 ]]; then
@@ -405,11 +409,13 @@ scenario() { # key label port path expect conns rss_pid cpu_pids [header...]
 }
 
 C="Cookie: $COOKIE"
-MAIN=(upstream nginx public cookie bearer apikey fwd redirect)
+MAIN=(upstream nginx public cookie cookie_log bearer apikey fwd redirect)
 scenario upstream "upstream directly (ceiling)" "$UP_PORT" /app/dashboard 200 "$CONNS" - "$PID_upstream" "$C"
 scenario nginx "nginx proxy_pass (reference)" "$NGX_PORT" /app/dashboard 200 "$CONNS" - "$PID_nginx" "$C"
 scenario public "Gatehouse, public rule" "$GH_PORT" /public/app.js 200 "$CONNS" "$PID_gh" "$PID_gh"
 scenario cookie "Gatehouse, session cookie" "$GH_PORT" /app/dashboard 200 "$CONNS" "$PID_gh" "$PID_gh" "$C"
+scenario cookie_log "Gatehouse, session cookie, access log on (its default)" "$LOG_PORT" /app/dashboard 200 \
+  "$CONNS" "$PID_ghlog" "$PID_ghlog" "$C"
 scenario bearer "Gatehouse, Bearer access token" "$GH_PORT" /app/dashboard 200 "$CONNS" "$PID_gh" "$PID_gh" \
   "Authorization: Bearer $BEARER"
 scenario apikey "Gatehouse, API key" "$GH_PORT" /app/dashboard 200 "$CONNS" "$PID_gh" "$PID_gh" \
@@ -593,7 +599,8 @@ verdict() { if awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { exit !(op == "ge" ? a
     "$ROUNDS round(s) alternating A→Z, Z→A, ${WARMUP}s warm-up each; $CONNS connections unless said."
   echo "- Upstream: nginx \`return 200\` (12-byte body), $UPSTREAM_WORKERS worker. Proxies: nginx" \
     "worker_processes = Gatehouse server.threads = $WORKERS (the 2-thread rows: 2); nginx keepalive 128" \
-    "to the upstream (Pingora's default pool), access_log off; Gatehouse log level info."
+    "to the upstream (Pingora's default pool); access logs off in both (nginx access_log off," \
+    "Gatehouse [log] access_log = false) except the row that says otherwise."
   echo "- Every request carries the same session cookie (nginx rows too), except the public," \
     "Bearer, API-key and redirect rows. The redirect row expects 302; errors = socket errors +" \
     "responses ≥ 400. RSS: VmHWM, reset before each round (glibc keeps freed memory, so each" \
