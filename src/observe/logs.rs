@@ -29,8 +29,11 @@ pub fn init(default_level: &str, format: LogFormat) {
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // stderr: stdout is for what a command prints (the demo's URLs, check-config).
+    // Colour codes only for a person at a terminal, not in files and log collectors.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
