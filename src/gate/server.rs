@@ -2,6 +2,7 @@
 
 use super::{lifecycle, redirect_http, tls, Gate};
 use crate::app::App;
+use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignalWatch};
 use std::path::PathBuf;
@@ -97,7 +98,12 @@ fn serve_with(
     match tls {
         // HTTPS, with HTTP/2 offered by ALPN.
         Some(settings) => service.add_tls_with_settings(&addr.to_string(), None, settings),
-        None => service.add_tcp(&addr.to_string()),
+        // No L4 read buffer: the HTTP layer buffers anyway, and Pingora's default 64 KiB per
+        // connection was most of the memory at 1,000 connections (bench/README.md).
+        None => service.add_listener(
+            pingora::listeners::ListenerConfig::tcp(addr.to_string())
+                .l4_buffer(L4BufferSettings::new(0, 1460)),
+        ),
     }
     server.add_service(service);
     if let Some(redirect) = app.settings.http_redirect_listen {
