@@ -134,12 +134,7 @@ fn main() -> ExitCode {
             question,
         } => return check_config(config, explain.then_some(question)),
         Command::HashKey { name, roles } => {
-            let ok = !name.is_empty()
-                && name.len() <= 64
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-            if !ok {
+            if !gatehouse::tokens::api_keys::is_key_name(&name) {
                 eprintln!(
                     "--name: use letters, digits, `-`, `_` or `.` (it is the Basic-auth user name)"
                 );

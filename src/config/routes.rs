@@ -112,24 +112,15 @@ fn route_name(r: &RouteSection, i: usize) -> String {
 }
 
 fn parse_host(host: &str, key: &str, problems: &mut Vec<ConfigProblem>) -> Option<String> {
-    let h = host.trim().to_ascii_lowercase();
-    let (wild, name) = match h.strip_prefix("*.") {
-        Some(rest) => (true, rest.to_string()),
-        None => (false, h.clone()),
-    };
-    let ok = !name.is_empty()
-        && name
-            .split('.')
-            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-    if !ok {
+    let pattern = crate::policy::host_pattern(host);
+    if pattern.is_none() {
         problems.push(ConfigProblem::new(
             format!("{key}.host"),
             format!("`{host}` is not a host name"),
             "write \"app.example.com\" or \"*.example.com\" (no port, no scheme)",
         ));
-        return None;
     }
-    Some(if wild { format!(".{name}") } else { name })
+    pattern
 }
 
 fn parse_target(

@@ -1,7 +1,7 @@
 //! Validation of `[tokens]`, `[[api_keys]]` and the upstream assertion settings.
 
 use super::schema::Config;
-use super::validate::SessionKey;
+use super::validate::{decode_secret, SessionKey};
 use super::ConfigProblem;
 use base64::Engine;
 use std::collections::BTreeMap;
@@ -234,12 +234,7 @@ fn check_api_keys(config: &Config, problems: &mut Vec<ConfigProblem>) -> Vec<Api
     let mut seen = HashSet::new();
     let mut keys = Vec::new();
     for (i, k) in config.api_keys.iter().enumerate() {
-        let name_ok = !k.name.is_empty()
-            && k.name.len() <= 64
-            && k.name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-        if !name_ok {
+        if !crate::tokens::api_keys::is_key_name(&k.name) {
             problems.push(ConfigProblem::new(
                 format!("api_keys[{i}].name"),
                 format!("`{}` is not a usable key name", k.name),
@@ -316,14 +311,6 @@ pub fn parse_key_hash(text: &str) -> Option<(Vec<u8>, [u8; 32])> {
     let salt = b64.decode(salt).ok().filter(|s| s.len() >= 16)?;
     let hash = <[u8; 32]>::try_from(b64.decode(hash).ok()?.as_slice()).ok()?;
     Some((salt, hash))
-}
-
-fn decode_secret(text: &str) -> Option<Vec<u8>> {
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    let text = text.trim();
-    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
-        .iter()
-        .find_map(|engine| engine.decode(text).ok())
 }
 
 /// A key of its own for access tokens, derived from the first session secret so replicas and

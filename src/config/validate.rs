@@ -606,12 +606,16 @@ fn check_granted_roles(tokens: &TokenSettings, policy: &Policy, problems: &mut V
 
 /// Accepts standard or URL-safe base64, with or without padding.
 pub fn decode_key(text: &str) -> Option<[u8; 32]> {
+    decode_secret(text).and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
+}
+
+/// Standard or URL-safe base64, with or without padding.
+pub(super) fn decode_secret(text: &str) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let text = text.trim();
     [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
         .iter()
         .find_map(|engine| engine.decode(text).ok())
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
 }
 
 /// Logins, org logins and `(org, team)` pairs, lower-cased; each bad entry is a problem under

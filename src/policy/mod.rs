@@ -199,6 +199,27 @@ pub fn host_name(host: &str) -> String {
     name.to_ascii_lowercase()
 }
 
+/// A `host` setting (`app.example.com` or `*.example.com`) as matched: the lower-case name, or
+/// `.example.com` for a wildcard. `None` when it is not a host name.
+pub fn host_pattern(text: &str) -> Option<String> {
+    let h = text.trim().to_ascii_lowercase();
+    let (wild, name) = match h.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, h.as_str()),
+    };
+    let ok = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    ok.then(|| {
+        if wild {
+            format!(".{name}")
+        } else {
+            name.to_string()
+        }
+    })
+}
+
 /// `s` in ASCII lower case, copying only when it has capitals.
 pub(crate) fn lower(s: &str) -> Cow<'_, str> {
     if s.bytes().any(|b| b.is_ascii_uppercase()) {

@@ -354,27 +354,18 @@ fn parse_methods(
 }
 
 fn parse_host(host: &str, fail: &mut impl FnMut(&str, String, &str)) -> Option<HostPattern> {
-    let h = host.trim().to_ascii_lowercase();
-    let (suffix, name) = match h.strip_prefix("*.") {
-        Some(rest) => (true, rest),
-        None => (false, h.as_str()),
-    };
-    let ok = !name.is_empty()
-        && name.split('.').all(|label| {
-            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    if !ok {
+    let Some(pattern) = super::host_pattern(host) else {
         fail(
             "host",
             format!("`{host}` is not a host name"),
             "write a name like \"app.example.com\" or \"*.example.com\" (no port, no scheme)",
         );
         return None;
-    }
-    Some(if suffix {
-        HostPattern::Suffix(format!(".{name}"))
+    };
+    Some(if pattern.starts_with('.') {
+        HostPattern::Suffix(pattern)
     } else {
-        HostPattern::Exact(name.to_string())
+        HostPattern::Exact(pattern)
     })
 }
 

@@ -53,6 +53,15 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Can `name` be an API key's name (the Basic-auth user name)?
+pub fn is_key_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
 /// A new random key and the `hash` value for its config entry.
 pub fn new_key() -> (String, String) {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
