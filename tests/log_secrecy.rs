@@ -8,8 +8,6 @@ mod common;
 
 use base64::Engine;
 use common::*;
-use gatehouse::config::SessionKey;
-use gatehouse::session::{KeyRing, SessionClaims};
 use serde_json::{json, Value};
 use sha2::Digest;
 use std::time::Duration;
@@ -18,30 +16,6 @@ const SPA: &str = "http://127.0.0.1:9/spa/callback";
 const HMAC: [u8; 32] = [5; 32];
 const VERIFIER: &str = "secrecy-test-pkce-verifier-0123456789-abcdefghijklmnop";
 const WRONG_TOKEN: &str = "wrong-token-7f3a9c1e5b2d4f6a8c0e2b4d6f8a0c2e";
-
-fn claims_in(cookie: &str) -> SessionClaims {
-    let plain = KeyRing::new(&[SessionKey(KEY_A)]).open(cookie).unwrap();
-    serde_json::from_slice(&plain).unwrap()
-}
-
-fn query_of(url: &str) -> std::collections::HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
-async fn post(h: &Harness, path: &str, body: Value) -> (u16, Value) {
-    let r = plain_client()
-        .post(h.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 async fn get_as(h: &Harness, path: &str, authorization: &str) -> u16 {
     plain_client()
@@ -187,7 +161,7 @@ format = "json"
     assert!(landed.starts_with(SPA), "{landed}");
     let code = query_of(&landed)["code"].clone();
     secrets.add("the one-time code", code.clone());
-    let (status, pair) = post(
+    let (status, pair) = post_json(
         &h,
         "/oauth2/token",
         json!({"code": code, "client_redirect_uri": SPA, "code_verifier": VERIFIER}),
@@ -199,7 +173,7 @@ format = "json"
     secrets.add("the access token", access.clone());
     secrets.add("the refresh token", refresh.clone());
     assert_eq!(get_as(&h, "/echo", &format!("Bearer {access}")).await, 200);
-    let (status, pair) = post(&h, "/oauth2/refresh", json!({"refresh_token": refresh})).await;
+    let (status, pair) = post_json(&h, "/oauth2/refresh", json!({"refresh_token": refresh})).await;
     assert_eq!(status, 200, "{pair}");
     secrets.add(
         "the rotated access token",
@@ -210,7 +184,7 @@ format = "json"
         pair["refresh_token"].as_str().unwrap(),
     );
     // The old refresh token again: reuse detection revokes the sign-in.
-    let (status, _) = post(&h, "/oauth2/refresh", json!({"refresh_token": refresh})).await;
+    let (status, _) = post_json(&h, "/oauth2/refresh", json!({"refresh_token": refresh})).await;
     assert_eq!(status, 401);
 
     // An API key, then wrong credentials.

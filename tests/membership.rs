@@ -4,8 +4,6 @@
 mod common;
 
 use common::*;
-use gatehouse::config::SessionKey;
-use gatehouse::session::{KeyRing, SessionClaims};
 use std::time::{Duration, Instant};
 
 fn org_gate(extra: &str) -> GateOptions {
@@ -50,11 +48,6 @@ async fn call(h: &Harness, cookie: &str) -> (u16, serde_json::Value, Vec<String>
         serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
         cookies,
     )
-}
-
-fn claims_in(cookie: &str) -> SessionClaims {
-    let plain = KeyRing::new(&[SessionKey(KEY_A)]).open(cookie).unwrap();
-    serde_json::from_slice(&plain).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -166,25 +166,6 @@ async fn client_sign_in(h: &Harness, login: &str, redirect: &str, pkce: bool) ->
     location(&done)
 }
 
-fn query_of(url: &str) -> std::collections::HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
-async fn post(h: &Harness, path: &str, body: Value) -> (u16, Value) {
-    let r = plain_client()
-        .post(h.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn get_as(h: &Harness, path: &str, authorization: &str) -> (u16, Value) {
     let r = plain_client()
         .get(h.url(path))
@@ -200,7 +181,7 @@ async fn get_as(h: &Harness, path: &str, authorization: &str) -> (u16, Value) {
 async fn tokens_for(h: &Harness, login: &str) -> Value {
     let landed = client_sign_in(h, login, SPA, true).await;
     let code = query_of(&landed)["code"].clone();
-    let (status, pair) = post(
+    let (status, pair) = post_json(
         h,
         "/oauth2/token",
         json!({"code": code, "client_redirect_uri": SPA, "code_verifier": VERIFIER}),
@@ -221,14 +202,14 @@ async fn spa_code_exchange_and_bearer_access() {
     let code = q["code"].clone();
 
     // The wrong verifier, the wrong redirect URI: refused, saying why.
-    let (status, body) = post(&h, "/oauth2/token", json!({"code": code, "client_redirect_uri": SPA, "code_verifier": "wrong-verifier-wrong-verifier-wrong-verifier"})).await;
+    let (status, body) = post_json(&h, "/oauth2/token", json!({"code": code, "client_redirect_uri": SPA, "code_verifier": "wrong-verifier-wrong-verifier-wrong-verifier"})).await;
     assert_eq!(status, 400);
     assert!(
         body["message"].as_str().unwrap().contains("code_verifier"),
         "{body}"
     );
     // That attempt used the code up: a replay is told so.
-    let (status, body) = post(
+    let (status, body) = post_json(
         &h,
         "/oauth2/token",
         json!({"code": code, "client_redirect_uri": SPA, "code_verifier": VERIFIER}),
@@ -239,7 +220,7 @@ async fn spa_code_exchange_and_bearer_access() {
         body["message"].as_str().unwrap().contains("already used"),
         "{body}"
     );
-    let (status, body) = post(
+    let (status, body) = post_json(
         &h,
         "/oauth2/token",
         json!({"code": "made-up", "client_redirect_uri": SPA}),
@@ -376,7 +357,7 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     let issuer = Issuer::start().await;
     let (h, _) = gate(&issuer, "").await;
     let first = tokens_for(&h, "octocat").await;
-    let (status, second) = post(
+    let (status, second) = post_json(
         &h,
         "/oauth2/refresh",
         json!({"refresh_token": first["refresh_token"]}),
@@ -390,7 +371,7 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
         200
     );
     // The first refresh token again: someone copied it. Everything of that sign-in ends.
-    let (status, body) = post(
+    let (status, body) = post_json(
         &h,
         "/oauth2/refresh",
         json!({"refresh_token": first["refresh_token"]}),
@@ -401,7 +382,7 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
         body["message"].as_str().unwrap().contains("already used"),
         "{body}"
     );
-    let (status, _) = post(
+    let (status, _) = post_json(
         &h,
         "/oauth2/refresh",
         json!({"refresh_token": second["refresh_token"]}),
@@ -421,7 +402,7 @@ async fn a_removed_user_cannot_refresh() {
     let issuer = Issuer::start().await;
     let (h, _) = gate_for(&issuer, vec![], "allowed_orgs = [\"databio\"]").await;
     let pair = tokens_for(&h, "monalisa").await;
-    let (status, pair) = post(
+    let (status, pair) = post_json(
         &h,
         "/oauth2/refresh",
         json!({"refresh_token": pair["refresh_token"]}),
@@ -437,7 +418,7 @@ async fn a_removed_user_cannot_refresh() {
         .await
         .unwrap();
     assert_eq!(removed.status(), 204);
-    let (status, body) = post(
+    let (status, body) = post_json(
         &h,
         "/oauth2/refresh",
         json!({"refresh_token": pair["refresh_token"]}),
@@ -498,9 +479,9 @@ async fn personal_access_tokens_sign_in_allowed_users_only() {
     );
     // mallory's token is genuine, but mallory is not allowed.
     let mallory = pat("mallory").await;
-    let (status, body) = post(&h, "/oauth2/pat", json!({"token": mallory})).await;
+    let (status, body) = post_json(&h, "/oauth2/pat", json!({"token": mallory})).await;
     assert_eq!(status, 403, "{body}");
-    let (status, _) = post(&h, "/oauth2/pat", json!({"token": "ghp_notarealtoken"})).await;
+    let (status, _) = post_json(&h, "/oauth2/pat", json!({"token": "ghp_notarealtoken"})).await;
     assert_eq!(status, 401);
     // With accept_github_tokens, the raw token works as a bearer, asked of GitHub once.
     let before = h.mock.api_request_count();

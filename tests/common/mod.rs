@@ -460,3 +460,34 @@ impl Harness {
         self.wait_ready().await;
     }
 }
+
+/// The claims inside a session cookie sealed with [`KEY_A`].
+pub fn claims_in(cookie: &str) -> SessionClaims {
+    let plain = KeyRing::new(&[SessionKey(KEY_A)]).open(cookie).unwrap();
+    serde_json::from_slice(&plain).unwrap()
+}
+
+/// The query parameters of `url`.
+pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// POST `body` as JSON to the gate; the status and the JSON answer (`Null` if none).
+pub async fn post_json(
+    h: &Harness,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = plain_client()
+        .post(h.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
