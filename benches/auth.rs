@@ -110,6 +110,7 @@ fn claims(now: u64) -> SessionClaims {
         exp: now + 3600,
         refreshed_at: now,
         ght: None,
+        sid: None,
     }
 }
 

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         exp: now + settings.session.ttl.as_secs(),
         refreshed_at: now,
         ght: None,
+        sid: None,
     };
     let sessions = Sessions::new(&settings.session);
     let issuer = settings.public_url.as_str().trim_end_matches('/');

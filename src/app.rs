@@ -1,6 +1,6 @@
 //! The runtime parts built once from [`Settings`] and shared by every request.
 
-use crate::auth::{Rechecks, UsedStates};
+use crate::auth::Rechecks;
 use crate::config::Settings;
 use crate::github::{GithubClient, GithubError};
 use crate::session::Sessions;
@@ -11,8 +11,6 @@ pub struct App {
     pub settings: Settings,
     pub sessions: Sessions,
     pub github: GithubClient,
-    /// Shared with the app a reload replaces this one by (a used state stays used).
-    pub used_states: std::sync::Arc<UsedStates>,
     pub rechecks: Rechecks,
     pub tokens: TokenService,
     /// `{proxy_prefix}/callback`; also the login cookie's path.
@@ -36,16 +34,25 @@ pub enum AppError {
 
 impl App {
     pub fn new(settings: Settings) -> Result<App, AppError> {
+        let store = crate::store::open(settings.session.store.redis.clone());
+        App::with_store(settings, store, Default::default())
+    }
+
+    /// The app on a given store and revocation list (shared across reloads).
+    fn with_store(
+        settings: Settings,
+        store: std::sync::Arc<dyn crate::store::Store>,
+        revocations: std::sync::Arc<crate::session::Revocations>,
+    ) -> Result<App, AppError> {
         let callback_path = format!("{}/callback", settings.proxy_prefix);
         let callback_url = settings
             .public_url
             .join(&callback_path)
             .map_err(|e| GithubError::Setup(e.to_string()))?;
         Ok(App {
-            tokens: TokenService::new(&settings)?,
+            tokens: TokenService::new(&settings, std::sync::Arc::clone(&store))?,
             github: GithubClient::new(&settings.github, callback_url.as_str())?,
-            sessions: Sessions::new(&settings.session),
-            used_states: Default::default(),
+            sessions: Sessions::new(&settings.session, store, revocations),
             rechecks: Rechecks::default(),
             public_scheme: if settings.public_url.scheme() == "https" {
                 "https"
@@ -63,18 +70,20 @@ impl App {
 
     /// The app for a reloaded config (SIGHUP): built from `settings` like [`App::new`], keeping
     /// what this one remembers that a reload must not forget: issued codes, refresh families
-    /// and revocations (the token store), used sign-in states, and the identity-assertion key
-    /// when it was generated at start. Rate-limit budgets and caches start afresh.
+    /// and revocations, used sign-in states and sessions (the store, which a reload cannot
+    /// change: that takes a restart), and the identity-assertion key when it was generated at
+    /// start. Rate-limit budgets and caches start afresh.
     pub fn reloaded(&self, mut settings: Settings) -> Result<App, AppError> {
         if settings.assertion.enabled && settings.assertion.key_pem.is_none() {
             if let Some(signer) = &self.tokens.assertion {
                 settings.assertion.key_pem = Some(signer.to_pem());
             }
         }
-        let mut app = App::new(settings)?;
-        app.tokens.store = std::sync::Arc::clone(&self.tokens.store);
-        app.used_states = std::sync::Arc::clone(&self.used_states);
-        Ok(app)
+        App::with_store(
+            settings,
+            std::sync::Arc::clone(&self.sessions.store),
+            std::sync::Arc::clone(&self.sessions.revocations),
+        )
     }
 
     /// `/oauth2/start?rd=…` for a local path.

@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod gate;
 pub mod github;
+pub mod healthcheck;
 pub mod identity;
 pub mod limits;
 pub mod mock;
@@ -18,6 +19,7 @@ pub mod policy;
 pub mod reply;
 pub mod routing;
 pub mod session;
+pub mod store;
 pub mod tokens;
 
 /// Make ring (which Pingora already uses) the process-wide TLS crypto provider, so only one

@@ -89,6 +89,14 @@ enum Command {
         #[arg(long)]
         url: String,
     },
+    /// Exit 0 when a running Gatehouse answers 200 on /ping, else 1 with the reason (for
+    /// Docker's HEALTHCHECK in the shell-less image).
+    Healthcheck {
+        #[arg(long, env = "GATEHOUSE_HEALTHCHECK_URL", default_value = gatehouse::healthcheck::DEFAULT_URL)]
+        url: String,
+        #[arg(long, default_value = "2s", value_parser = gatehouse::client::parse_timeout)]
+        timeout: std::time::Duration,
+    },
 }
 
 /// The request `check-config --explain` asks about.
@@ -181,6 +189,15 @@ fn main() -> ExitCode {
             no_browser,
             timeout,
         } => gatehouse::client::login(&url, no_browser, timeout).map_err(anyhow::Error::from),
+        Command::Healthcheck { url, timeout } => {
+            return match gatehouse::healthcheck::check(&url, timeout) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(reason) => {
+                    eprintln!("gatehouse healthcheck: {}", reason.replace('\n', " "));
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Token { url } => gatehouse::client::token(&url)
             .map(|token| println!("{token}"))
             .map_err(anyhow::Error::from),

@@ -122,6 +122,7 @@ fn allocations_per_cookie_authenticated_request() {
         exp: now + 3600,
         refreshed_at: now,
         ght: None,
+        sid: None,
     };
     let cookie = format!(
         "theme=dark; _gatehouse={}; lang=en",

@@ -178,10 +178,15 @@ async fn current_claims(
     let due_at = claims
         .refreshed_at
         .saturating_add(access.refresh_interval.as_secs());
-    if now < due_at {
+    // A webhook (or an admin) asked every session of this user to ask GitHub again now.
+    let requested = app.sessions.recheck_requested(&claims);
+    if now < due_at && requested.is_none() {
         return Ok(Some(claims));
     }
-    let (outcome, checked_at) = app.rechecks.run(app, &claims, now).await;
+    let (outcome, checked_at) = app
+        .rechecks
+        .run(app, &claims, now, requested.unwrap_or(0))
+        .await;
     match outcome {
         Outcome::Fresh { login, groups } => {
             claims.login = login;
@@ -193,9 +198,11 @@ async fn current_claims(
             } else {
                 Vec::new()
             };
-            // Too large to store means the next request re-checks again; still correct.
-            if let Some(cookies) = app.sessions.write(&claims, &req.headers, now) {
-                set_cookies.extend(cookies);
+            // Not stored (too large, or the store failed) means the next request re-checks
+            // again; still correct.
+            match app.sessions.write(&claims, req, now).await {
+                Ok(cookies) => set_cookies.extend(cookies),
+                Err(e) => tracing::warn!(error = %e, "could not store re-checked memberships"),
             }
             Ok(Some(claims))
         }
@@ -208,6 +215,9 @@ async fn current_claims(
                 user_id = %claims.sub,
                 "session ended: GitHub no longer accepts the sign-in"
             );
+            if let Err(e) = app.sessions.end(&claims).await {
+                tracing::warn!(error = %e, "could not delete an ended session from the store");
+            }
             set_cookies.extend(app.sessions.clear(&req.headers));
             Ok(None)
         }

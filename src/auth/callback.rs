@@ -10,7 +10,7 @@ use crate::observe::{metrics, LoginResult};
 use crate::pages::Failure;
 use crate::reply::Reply;
 use crate::session::cookies::{find_cookie, set_cookie};
-use crate::session::SessionClaims;
+use crate::session::{SessionClaims, WriteError};
 use http::request::Parts;
 
 pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply {
@@ -41,10 +41,22 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         );
         return expired().reply(browser).cookies([clear_login]);
     };
-    if !app.used_states.consume(&state, pending.exp, now) {
-        tracing::warn!(reason = "state replayed", "sign-in refused");
-        login_failed(LoginResult::FailedState, "state replayed");
-        return expired().reply(browser).cookies([clear_login]);
+    match app
+        .sessions
+        .store
+        .consume_state(&crate::tokens::digest(&state), pending.exp, now)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(reason = "state replayed", "sign-in refused");
+            login_failed(LoginResult::FailedState, "state replayed");
+            return expired().reply(browser).cookies([clear_login]);
+        }
+        Err(e) => {
+            login_failed(LoginResult::FailedOther, "session store unavailable");
+            return super::credentials::store_unavailable(req, &e);
+        }
     }
     let start_url = app.start_url(&pending.rd);
 
@@ -99,17 +111,20 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
     }
     // Not-admitted people get a session too: they then see a 403 that names the account and
     // offers sign-out, instead of bouncing through GitHub again.
-    match app.sessions.write(&claims, &req.headers, now) {
-        Some(cookies) => Reply::redirect(pending.rd)
+    match app.sessions.write(&claims, req, now).await {
+        Ok(cookies) => Reply::redirect(pending.rd)
             .cookies(cookies)
             .cookies([clear_login])
             .cookies(super::loop_guard::clear(app, req)),
-        None => Failure::LoginFailed {
+        Err(WriteError::TooLarge) => Failure::LoginFailed {
             reason: "the session is too large to store in cookies".into(),
             start_url,
         }
         .reply(browser)
         .cookies([clear_login]),
+        Err(WriteError::Store(e)) => {
+            super::credentials::store_unavailable(req, &e).cookies([clear_login])
+        }
     }
 }
 

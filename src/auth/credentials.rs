@@ -29,7 +29,7 @@ fn refused(reason: impl Into<String>, basic: bool) -> Reply {
 
 pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Reply> {
     let Some(value) = req.headers.get(http::header::AUTHORIZATION) else {
-        return Ok(cookie(app, req, now));
+        return cookie(app, req, now).await;
     };
     let Ok(value) = value.to_str() else {
         return Err(refused("the Authorization header is not text", false));
@@ -83,7 +83,7 @@ pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Re
             api_key(app, req, credential).map(Credential::Token)
         }
         // Not ours (e.g. the app's own Basic auth): leave it for the app.
-        _ => Ok(cookie(app, req, now)),
+        _ => cookie(app, req, now).await,
     }
 }
 
@@ -126,11 +126,18 @@ pub fn consumed_authorization(credential: &Credential) -> bool {
     matches!(credential, Credential::Token(_))
 }
 
-fn cookie(app: &App, req: &Parts, now: u64) -> Credential {
-    match app.sessions.read(&req.headers, now) {
-        Some(claims) => Credential::Session(claims),
-        None => Credential::Anonymous,
+async fn cookie(app: &App, req: &Parts, now: u64) -> Result<Credential, Reply> {
+    match app.sessions.read(&req.headers, now).await {
+        Ok(Some(claims)) => Ok(Credential::Session(claims)),
+        Ok(None) => Ok(Credential::Anonymous),
+        Err(e) => Err(store_unavailable(req, &e)),
     }
+}
+
+/// 503 when the session store cannot answer: never an allow, never a misleading sign-in.
+pub fn store_unavailable(req: &Parts, e: &crate::store::StoreError) -> Reply {
+    tracing::warn!(error = %e, "session store unavailable; refusing requests that need a session");
+    Failure::StoreUnavailable.reply(super::client_kind::is_browser_navigation(req))
 }
 
 async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> {
@@ -139,7 +146,16 @@ async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> 
         .access
         .verify(token)
         .map_err(|e| refused(e.to_string(), false))?;
-    match app.tokens.store.is_revoked(&claims.fam, now).await {
+    let revoked = match app.tokens.store.is_revoked(&claims.fam, now).await {
+        Ok(false) => app
+            .sessions
+            .revocations
+            .mark(app.sessions.store.as_ref(), &claims.sub)
+            .await
+            .map(|mark| mark.is_some_and(|m| claims.iat <= m.end_before)),
+        other => other,
+    };
+    match revoked {
         Ok(false) => {}
         Ok(true) => return Err(refused("the token's sign-in was revoked", false)),
         Err(e) => {

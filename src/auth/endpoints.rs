@@ -18,28 +18,6 @@ pub fn sign_in(app: &App, req: &Parts) -> Reply {
     sign_in_page(&app.settings.pages, &app.start_url(&rd))
 }
 
-/// Ends the session and lands on `rd`, or on the sign-in page (landing on `/` would sign the
-/// person straight back in through GitHub).
-pub fn sign_out(app: &App, req: &Parts) -> Reply {
-    let target = match query_param(req, "rd") {
-        Some(rd) => safe_redirect(
-            Some(&rd),
-            &app.settings.public_url,
-            &app.settings.proxy_prefix,
-        ),
-        None => format!("{}/sign_in", app.settings.proxy_prefix),
-    };
-    let ended = app.sessions.read(&req.headers, crate::session::unix_now());
-    tracing::info!(
-        target: "gatehouse::audit",
-        event = "logout",
-        login = ended.as_ref().map_or("-", |c| c.login.as_str()),
-        user_id = ended.as_ref().map_or("-", |c| c.sub.as_str()),
-        "signed out"
-    );
-    Reply::redirect(target).cookies(app.sessions.clear(&req.headers))
-}
-
 /// `GET /oauth2/userinfo`: JSON of the current identity.
 pub async fn userinfo(app: &App, req: &Parts, now: u64) -> Reply {
     match check(app, req, Judge::IdentityOnly, now, DenyAs::Api).await {

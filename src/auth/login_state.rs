@@ -1,15 +1,11 @@
 //! The in-flight sign-in: `state`, the PKCE verifier and where to land, sealed in a short-lived
-//! cookie that binds the GitHub round trip to this browser, plus a record of used states so
-//! none can be replayed.
+//! cookie that binds the GitHub round trip to this browser. Used states are recorded in the
+//! store (shared by replicas), so none can be replayed.
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 /// A sign-in must finish within this many seconds.
 pub const LOGIN_TTL_SECS: u64 = 600;
-/// Bound on remembered states; a flood of sign-ins cannot grow memory without limit.
-const MAX_REMEMBERED: usize = 200_000;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct LoginState {
@@ -56,38 +52,9 @@ pub fn is_well_formed(state: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// States already used, until they would have expired anyway.
-#[derive(Debug, Default)]
-pub struct UsedStates {
-    used: Mutex<HashMap<String, u64>>,
-}
-
-impl UsedStates {
-    /// Mark `state` used. False when it was used before, or memory is full (fail closed).
-    pub fn consume(&self, state: &str, expires_at: u64, now: u64) -> bool {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        if used.len() >= MAX_REMEMBERED / 2 {
-            used.retain(|_, exp| *exp > now);
-        }
-        if used.len() >= MAX_REMEMBERED || used.contains_key(state) {
-            return false;
-        }
-        used.insert(state.to_string(), expires_at);
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_state_is_used_once() {
-        let used = UsedStates::default();
-        assert!(used.consume("s1", 100, 10));
-        assert!(!used.consume("s1", 100, 10));
-        assert!(used.consume("s2", 100, 10));
-    }
 
     #[test]
     fn states_are_unique_and_well_formed() {

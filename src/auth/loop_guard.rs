@@ -91,7 +91,7 @@ impl LoopGuard {
         }
         let name = cookie_name(&app.sessions.cookie.name);
         let counter = find_cookie(&req.headers, &name);
-        if app.sessions.read(&req.headers, now).is_some() {
+        if app.sessions.has_live_cookie(&req.headers, now) {
             // Cookies work; whatever sends a signed-in person here is not a cookie problem.
             return Ok(counter
                 .map(|_| clear_cookie(app, req))
@@ -471,6 +471,7 @@ allowed_users = ["octocat"]
             exp: 9000,
             refreshed_at: 5000,
             ght: None,
+            sid: None,
         };
         let sealed = app.sessions.seal_json(&future).unwrap();
         let req = start(

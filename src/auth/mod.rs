@@ -2,6 +2,7 @@
 //! per-request access check the gate calls for everything else.
 
 pub mod access;
+mod admin;
 mod callback;
 pub mod client_kind;
 mod credentials;
@@ -11,10 +12,11 @@ pub mod loop_guard;
 mod profile;
 mod recheck;
 pub mod redirect;
+mod sign_out;
 mod start;
 mod token;
+mod webhook;
 
-pub use login_state::UsedStates;
 pub use recheck::Rechecks;
 
 use crate::app::App;
@@ -52,7 +54,7 @@ pub async fn handle(
         return Reply::text(200, "OK");
     }
     if path == "/ready" {
-        return Reply::json(200, &serde_json::json!({"status": "ready"}));
+        return ready(app).await;
     }
     if path == JWKS_PATH {
         let keys = app
@@ -83,7 +85,10 @@ pub async fn handle(
         "/start" if get => start::start(app, req, now, client_ip),
         "/callback" if get => callback::callback(app, req, browser, now).await,
         "/sign_in" if get => endpoints::sign_in(app, req),
-        "/sign_out" if get || post => endpoints::sign_out(app, req),
+        "/sign_out" if get || post => sign_out::sign_out(app, req, now).await,
+        "/github/webhook" if post => webhook::handle(app, req, body, now).await,
+        "/github/webhook" => Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": "GitHub delivers webhooks with POST"})).header("Allow", "POST"),
+        admin if admin.starts_with("/admin/") => admin::handle(app, req, &admin["/admin".len()..], now).await,
         "/userinfo" if get => endpoints::userinfo(app, req, now).await,
         "/me" if get => endpoints::me(app, req, browser, now).await,
         "/auth" if get => endpoints::forward_auth(app, req, now).await,
@@ -100,6 +105,34 @@ pub async fn handle(
                 .header("Allow", if endpoint == "/sign_out" { "GET, POST" } else { "GET, HEAD" })
         }
         _ => endpoints::not_found(browser),
+    }
+}
+
+/// Bodies larger than this are refused before any handler runs (webhooks can be larger than
+/// the JSON of the token endpoints).
+pub fn max_body(app: &App, path: &str) -> usize {
+    let webhook = path
+        .strip_prefix(app.settings.proxy_prefix.as_str())
+        .is_some_and(|rest| rest == "/github/webhook");
+    if webhook {
+        1024 * 1024
+    } else {
+        64 * 1024
+    }
+}
+
+/// `/ready`: the config is loaded (or this would not answer) and the store answers.
+async fn ready(app: &App) -> Reply {
+    match app.sessions.store.ping().await {
+        Ok(()) => Reply::json(200, &serde_json::json!({"status": "ready"})),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: session store unavailable");
+            Reply::json(
+                503,
+                &serde_json::json!({"status": "not_ready", "reason": "session store unavailable", "message": e.to_string()}),
+            )
+            .header("Retry-After", "5")
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub async fn session_claims(
         exp: now + app.sessions.ttl_secs,
         refreshed_at: now,
         ght: Some(token.to_string()),
+        sid: None,
     };
     claims.roles = roles_if_admitted(app, &claims);
     Ok(claims)

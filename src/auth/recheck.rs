@@ -60,11 +60,18 @@ enum Role {
 
 impl Rechecks {
     /// Re-check `claims` (whose memberships are due), or join the re-check already running.
+    /// Only answers from after `not_before` are reused (a revocation asked for a fresh one).
     /// Returns what GitHub said and when it was asked.
-    pub async fn run(&self, app: &App, claims: &SessionClaims, now: u64) -> (Outcome, u64) {
+    pub async fn run(
+        &self,
+        app: &App,
+        claims: &SessionClaims,
+        now: u64,
+        not_before: u64,
+    ) -> (Outcome, u64) {
         let key = claims.session_key();
         loop {
-            match self.join_or_start(&key, claims.refreshed_at, now) {
+            match self.join_or_start(&key, claims.refreshed_at.max(not_before), now) {
                 Ok(outcome) => return outcome,
                 Err(Role::Wait(mut rx)) => {
                     if let Ok(v) = rx.wait_for(Option::is_some).await {

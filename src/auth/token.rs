@@ -302,10 +302,14 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         via = "pat",
         "signed in with a personal access token"
     );
-    let cookies = app
-        .sessions
-        .write(&claims, &req.headers, now)
-        .unwrap_or_default();
+    let cookies = match app.sessions.write(&claims, req, now).await {
+        Ok(cookies) => cookies,
+        Err(crate::session::WriteError::Store(e)) => {
+            return super::credentials::store_unavailable(req, &e)
+        }
+        // The token pair still works without a cookie.
+        Err(crate::session::WriteError::TooLarge) => Vec::new(),
+    };
     Reply::json(200, &pair.json()).cookies(cookies)
 }
 

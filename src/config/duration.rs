@@ -11,6 +11,10 @@ impl HumanDuration {
         HumanDuration(Duration::from_secs(secs))
     }
 
+    pub fn from_millis(ms: u64) -> Self {
+        HumanDuration(Duration::from_millis(ms))
+    }
+
     pub fn as_secs(&self) -> u64 {
         self.0.as_secs()
     }

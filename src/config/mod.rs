@@ -10,6 +10,7 @@ mod problem;
 mod routes;
 mod schema;
 mod secret;
+mod store;
 mod tokens;
 mod validate;
 
@@ -22,6 +23,7 @@ pub use schema::{
     SessionStore,
 };
 pub use secret::Secret;
+pub use store::StoreSettings;
 pub use tokens::{
     parse_key_hash, AccessSigning, ApiKeyEntry, AssertionSettings, OidcIssuerSettings,
     TokenSettings,
@@ -96,7 +98,8 @@ fn line_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     }
 }
 
-/// `GH_CLIENT_ID`, `GH_CLIENT_SECRET`, `GITHUB_USERS` and `GATEHOUSE_SESSION_SECRET` apply even when
+/// `GH_CLIENT_ID`, `GH_CLIENT_SECRET`, `GITHUB_USERS`, `GATEHOUSE_SESSION_SECRET`,
+/// `GATEHOUSE_STORE_SECRET`, `GATEHOUSE_REDIS_URL` and `GH_WEBHOOK_SECRET` apply even when
 /// the file does not mention them, so a Kubernetes sidecar can keep secrets out of its ConfigMap.
 fn overlay_env(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
     let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
@@ -113,6 +116,21 @@ fn overlay_env(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
     if config.session.secrets.iter().all(Secret::is_empty) {
         if let Some(v) = set("GATEHOUSE_SESSION_SECRET") {
             config.session.secrets = vec![Secret::new(v.trim())];
+        }
+    }
+    if config.github.webhook_secret.is_empty() {
+        if let Some(v) = set("GH_WEBHOOK_SECRET") {
+            config.github.webhook_secret = Secret::new(v.trim());
+        }
+    }
+    if config.session.store_secrets.iter().all(Secret::is_empty) {
+        if let Some(v) = set("GATEHOUSE_STORE_SECRET") {
+            config.session.store_secrets = vec![Secret::new(v.trim())];
+        }
+    }
+    if config.session.redis_url.as_deref().is_none_or(|u| u.trim().is_empty()) {
+        if let Some(v) = set("GATEHOUSE_REDIS_URL") {
+            config.session.redis_url = Some(v.trim().to_string());
         }
     }
     if let Some(users) = set("GITHUB_USERS") {

@@ -207,6 +207,10 @@ pub struct GithubSection {
     /// Empty means the defaults: `read:user`, `user:email` (+ `read:org` when org/team rules exist).
     pub scopes: Vec<String>,
     pub timeout: HumanDuration,
+    /// At sign-out, also revoke the GitHub token at GitHub.
+    pub revoke_on_sign_out: bool,
+    /// Verifies `X-Hub-Signature-256` on `POST /oauth2/github/webhook`; unset: no webhooks.
+    pub webhook_secret: Secret,
 }
 
 impl Default for GithubSection {
@@ -218,6 +222,8 @@ impl Default for GithubSection {
             api_url: "https://api.github.com".into(),
             scopes: Vec::new(),
             timeout: HumanDuration::from_secs(10),
+            revoke_on_sign_out: false,
+            webhook_secret: Secret::default(),
         }
     }
 }
@@ -225,7 +231,11 @@ impl Default for GithubSection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionStore {
+    /// The whole session in the (encrypted) cookie.
     Cookie,
+    /// Server-side sessions in this process's memory (one process only).
+    Memory,
+    /// Server-side sessions in Redis, shared by replicas.
     Redis,
 }
 
@@ -239,6 +249,21 @@ pub struct SessionSection {
     pub cookie_secure: Option<bool>,
     pub cookie_domain: Option<String>,
     pub store: SessionStore,
+    /// `redis://` or `rediss://`. Also usable with `store = "cookie"`: then codes, refresh
+    /// tokens, sign-in states and the revocation list are shared through Redis.
+    pub redis_url: Option<String>,
+    /// Redis Sentinel addresses (`redis://host:26379`), with `sentinel_master`.
+    pub sentinel_urls: Vec<String>,
+    pub sentinel_master: Option<String>,
+    /// PEM CA bundle for `rediss://` (default: the system's roots).
+    pub redis_ca_file: Option<String>,
+    /// Bound on each Redis call, connecting included.
+    pub redis_timeout: HumanDuration,
+    /// Prefix of every key Gatehouse writes (several gates can share one Redis).
+    pub redis_prefix: String,
+    /// base64 of 32 bytes: encrypts GitHub tokens in server-side session records; first
+    /// encrypts, all decrypt. Must differ from `secrets`.
+    pub store_secrets: Vec<Secret>,
 }
 
 impl Default for SessionSection {
@@ -250,6 +275,13 @@ impl Default for SessionSection {
             cookie_secure: None,
             cookie_domain: None,
             store: SessionStore::Cookie,
+            redis_url: None,
+            sentinel_urls: Vec::new(),
+            sentinel_master: None,
+            redis_ca_file: None,
+            redis_timeout: HumanDuration::from_millis(500),
+            redis_prefix: "gatehouse:".into(),
+            store_secrets: Vec::new(),
         }
     }
 }

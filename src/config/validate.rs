@@ -1,7 +1,7 @@
 //! Turn a parsed [`Config`] into [`Settings`], listing every problem with its key and fix.
 
 use super::routes::{check_routes, check_upstream, RouteSettings, UpstreamTarget};
-use super::schema::{Config, GroupsHeader, SessionStore};
+use super::schema::{Config, GroupsHeader};
 use super::secret::Secret;
 use super::tokens::{check_assertion, check_tokens, AssertionSettings, TokenSettings};
 use super::ConfigProblem;
@@ -72,6 +72,9 @@ pub struct GithubSettings {
     pub api_url: Url,
     pub scopes: Vec<String>,
     pub timeout: Duration,
+    pub revoke_on_sign_out: bool,
+    /// `None`: webhooks are off.
+    pub webhook_secret: Option<Secret>,
 }
 
 /// A 32-byte session key; never printed.
@@ -91,6 +94,7 @@ pub struct SessionSettings {
     pub ttl: Duration,
     pub secure: bool,
     pub domain: Option<String>,
+    pub store: super::StoreSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -370,6 +374,8 @@ fn check_github(
         api_url: api_url?,
         scopes,
         timeout: gh.timeout.0,
+        revoke_on_sign_out: gh.revoke_on_sign_out,
+        webhook_secret: (!gh.webhook_secret.is_empty()).then(|| gh.webhook_secret.clone()),
     })
 }
 
@@ -493,13 +499,8 @@ fn check_session(
             "use a duration such as \"12h\" or \"7d\"",
         ));
     }
-    if s.store == SessionStore::Redis {
-        problems.push(ConfigProblem::new(
-            "session.store",
-            "\"redis\" is not available in this version",
-            "use store = \"cookie\" (the default)",
-        ));
-    }
+    let cookie_keys: Vec<[u8; 32]> = keys.iter().map(|k: &super::SessionKey| k.0).collect();
+    let store = super::store::check_store(s, &cookie_keys, problems);
     if let Some(domain) = &s.cookie_domain {
         let ok = !domain.is_empty()
             && domain
@@ -523,6 +524,7 @@ fn check_session(
         ttl: s.ttl.0,
         secure,
         domain: s.cookie_domain.clone(),
+        store,
     })
 }
 

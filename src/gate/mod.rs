@@ -39,14 +39,12 @@ use std::sync::Arc;
 pub const ASSERTION_HEADER: &str = "x-gatehouse-jwt-assertion";
 use std::time::Instant;
 
-/// Bodies of Gatehouse's own POST endpoints (small JSON) are read whole, up to this size.
-const MAX_OWN_BODY: usize = 64 * 1024;
-
-/// The whole request body, or `None` when it is larger than [`MAX_OWN_BODY`].
-async fn read_body(session: &mut Session) -> pingora::Result<Option<bytes::Bytes>> {
+/// The whole request body of one of Gatehouse's own POST endpoints, or `None` when it is
+/// larger than `limit`.
+async fn read_body(session: &mut Session, limit: usize) -> pingora::Result<Option<bytes::Bytes>> {
     let mut body = bytes::BytesMut::new();
     while let Some(chunk) = session.read_request_body().await? {
-        if body.len() + chunk.len() > MAX_OWN_BODY {
+        if body.len() + chunk.len() > limit {
             return Ok(None);
         }
         body.extend_from_slice(&chunk);
@@ -209,12 +207,13 @@ impl ProxyHttp for Gate {
         if auth::is_own_path(app, session.req_header().uri.path()) {
             ctx.decision = Decision::Endpoint;
             let body = if session.req_header().method == http::Method::POST {
-                match read_body(session).await? {
+                let limit = auth::max_body(app, session.req_header().uri.path());
+                match read_body(session, limit).await? {
                     Some(body) => body,
                     None => {
                         let reply = Reply::json(
                             413,
-                            &serde_json::json!({"error": "body_too_large", "message": format!("request bodies to Gatehouse's own endpoints are limited to {MAX_OWN_BODY} bytes")}),
+                            &serde_json::json!({"error": "body_too_large", "message": format!("request bodies to this endpoint are limited to {limit} bytes")}),
                         );
                         respond::write_reply(session, reply).await?;
                         return Ok(true);

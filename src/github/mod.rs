@@ -4,6 +4,7 @@
 mod api;
 mod membership;
 mod oauth;
+mod revoke;
 
 pub use api::{GithubUser, PrimaryEmail};
 pub use oauth::{LoginRequest, OAuthHttp};
@@ -45,6 +46,9 @@ pub struct GithubClient {
     http: OAuthHttp,
     api_url: Url,
     scopes: Vec<String>,
+    /// For calls GitHub authenticates as the app (token revocation).
+    client_id: String,
+    client_secret: crate::config::Secret,
 }
 
 impl std::fmt::Debug for GithubClient {
@@ -72,6 +76,8 @@ impl GithubClient {
             http: OAuthHttp(client),
             api_url: settings.api_url.clone(),
             scopes: settings.scopes.clone(),
+            client_id: settings.client_id.clone(),
+            client_secret: settings.client_secret.clone(),
         })
     }
 }

@@ -51,6 +51,8 @@ pub enum Failure {
     },
     /// Memberships are due a re-check, GitHub has not answered for longer than `stale_grace`.
     MembershipUnconfirmed,
+    /// The session store (Redis) cannot be reached, so no session can be checked.
+    StoreUnavailable,
     /// `state` missing, unknown, reused or expired.
     LoginExpired {
         start_url: String,
@@ -88,7 +90,7 @@ impl Failure {
             | Failure::BadPath { .. }
             | Failure::BadRequest { .. }
             | Failure::LoginLoop { .. } => 400,
-            Failure::MembershipUnconfirmed => 503,
+            Failure::MembershipUnconfirmed | Failure::StoreUnavailable => 503,
             Failure::GithubUnavailable { .. } | Failure::UpstreamUnavailable => 502,
             Failure::GatewayMisconfigured { .. } => 500,
             Failure::NotFound => 404,
@@ -104,6 +106,7 @@ impl Failure {
             Failure::BadPath { .. } => "bad_path",
             Failure::BadRequest { .. } => "invalid_request",
             Failure::MembershipUnconfirmed => "membership_unconfirmed",
+            Failure::StoreUnavailable => "store_unavailable",
             Failure::LoginFailed { .. } => "login_failed",
             Failure::GithubUnavailable { .. } => "github_unavailable",
             Failure::GatewayMisconfigured { .. } => "gateway_misconfigured",
@@ -137,6 +140,9 @@ impl Failure {
             ),
             Failure::MembershipUnconfirmed => {
                 "Your GitHub memberships are due a re-check and GitHub has not answered for a while, so access cannot be confirmed. Try again in a few minutes.".into()
+            }
+            Failure::StoreUnavailable => {
+                "The session store is unavailable, so your session cannot be checked right now and nothing was let through. Try again in a moment; if this lasts, tell the site's operator that Gatehouse cannot reach its session store (Redis).".into()
             }
             Failure::LoginExpired { .. } => {
                 "Your sign-in attempt expired (it must finish within 10 minutes), was already used, or was started in another browser or tab that has since finished. Sign in again. If this keeps happening, check that your browser accepts cookies from this site.".into()
@@ -179,6 +185,7 @@ impl Failure {
                 reply.header("WWW-Authenticate", r#"Bearer realm="gatehouse""#)
             }
             Failure::MembershipUnconfirmed => reply.header("Retry-After", "30"),
+            Failure::StoreUnavailable => reply.header("Retry-After", "5"),
             Failure::InvalidCredentials { basic: true, .. } => {
                 reply.header("WWW-Authenticate", r#"Basic realm="gatehouse""#)
             }
@@ -228,6 +235,11 @@ impl Failure {
             ),
             Failure::MembershipUnconfirmed => html::page(
                 "Cannot confirm access",
+                &message,
+                &html::button_link("", "Try again"),
+            ),
+            Failure::StoreUnavailable => html::page(
+                "Session store unavailable",
                 &message,
                 &html::button_link("", "Try again"),
             ),

@@ -25,6 +25,10 @@ pub struct SessionClaims {
     /// The user's GitHub token, for membership re-checks (the whole cookie is encrypted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ght: Option<String>,
+    /// Server-side sessions only: the store key of the record this came from (never in a
+    /// cookie or token).
+    #[serde(skip)]
+    pub sid: Option<String>,
 }
 
 impl SessionClaims {

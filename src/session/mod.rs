@@ -1,27 +1,71 @@
-//! Sessions: the JWE key ring, the claims, and the cookies that carry them.
+//! Sessions: the JWE key ring, the claims, the cookies that carry them, and, with
+//! `session.store = "memory" | "redis"`, the server-side records the cookie points to.
 
 mod claims;
 pub mod cookies;
 mod keyring;
+mod revocations;
 
 pub use claims::SessionClaims;
 pub use cookies::CookieSettings;
 pub use keyring::{key_id, JweError, KeyRing};
+pub use revocations::Revocations;
 
-use crate::config::SessionSettings;
+use crate::config::{SessionKey, SessionSettings};
+use crate::store::{SessionRecord, Store, StoreError, UserMark};
+use http::request::Parts;
 use http::HeaderMap;
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::sync::Arc;
 
-/// Everything needed to read and write session cookies, built once at start.
+/// How often a server-side session's `last_seen` is written (not on every request).
+const TOUCH_EVERY_SECS: u64 = 60;
+
+/// Everything needed to read and write sessions, built once at start.
 #[derive(Debug)]
 pub struct Sessions {
     pub ring: KeyRing,
     pub cookie: CookieSettings,
     pub ttl_secs: u64,
+    /// Shared state: records (when server-side), codes, refresh tokens, the revocation list.
+    pub store: Arc<dyn Store>,
+    /// This process's copy of the revocation list.
+    pub revocations: Arc<Revocations>,
+    /// `Some` when sessions are server-side: seals GitHub tokens in the records.
+    records: Option<KeyRing>,
+}
+
+/// What a server-side session's cookie holds: only which record, and until when.
+#[derive(Serialize, Deserialize)]
+struct SessionRef {
+    sid: String,
+    exp: u64,
+}
+
+/// Why a session could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the session is too large to store in cookies")]
+    TooLarge,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl Sessions {
-    pub fn new(settings: &SessionSettings) -> Sessions {
+    /// `store` and `revocations` outlive a config reload (the caller keeps them).
+    pub fn new(
+        settings: &SessionSettings,
+        store: Arc<dyn Store>,
+        revocations: Arc<Revocations>,
+    ) -> Sessions {
+        let records = settings.store.server_side.then(|| {
+            let keys: Vec<SessionKey> = match settings.store.keys.as_slice() {
+                // Memory store without a configured key: records die with the process anyway.
+                [] => vec![SessionKey(random_key())],
+                keys => keys.iter().map(|k| SessionKey(*k)).collect(),
+            };
+            KeyRing::new(&keys)
+        });
         Sessions {
             ring: KeyRing::new(&settings.keys),
             cookie: CookieSettings {
@@ -30,26 +74,204 @@ impl Sessions {
                 domain: settings.domain.clone(),
             },
             ttl_secs: settings.ttl.as_secs(),
+            store,
+            revocations,
+            records,
         }
     }
 
-    /// The live session in the request, if any. Anything wrong with it means "no session".
-    pub fn read(&self, headers: &HeaderMap, now: u64) -> Option<SessionClaims> {
-        let value = cookies::read_session_value(headers, &self.cookie.name)?;
-        let claims: SessionClaims = self.open_json(&value)?;
-        claims.is_live(now).then_some(claims)
+    pub fn server_side(&self) -> bool {
+        self.records.is_some()
     }
 
-    /// `Set-Cookie` values that store `claims` (chunked when large).
-    pub fn write(
+    /// The live session in the request, if any. A cookie that is wrong in any way, a record
+    /// that is gone, or a session on the revocation list means "no session"; `Err` means the
+    /// store could not say (the caller refuses, never allows).
+    pub async fn read(
+        &self,
+        headers: &HeaderMap,
+        now: u64,
+    ) -> Result<Option<SessionClaims>, StoreError> {
+        let Some(value) = cookies::read_session_value(headers, &self.cookie.name) else {
+            return Ok(None);
+        };
+        let claims = match &self.records {
+            None => match self.open_json::<SessionClaims>(&value) {
+                Some(claims) if claims.is_live(now) => claims,
+                _ => return Ok(None),
+            },
+            Some(seal) => {
+                let Some(reference) = self.open_json::<SessionRef>(&value) else {
+                    return Ok(None);
+                };
+                if now >= reference.exp {
+                    return Ok(None);
+                }
+                let key = crate::tokens::digest(&reference.sid);
+                let Some(record) = self.store.session(&key, now).await? else {
+                    return Ok(None);
+                };
+                if now >= record.last_seen.saturating_add(TOUCH_EVERY_SECS) {
+                    self.touch_later(&key, now);
+                }
+                let mut claims = record.claims;
+                claims.ght = record
+                    .sealed_token
+                    .and_then(|sealed| seal.open(&sealed).ok())
+                    .and_then(|plain| String::from_utf8(plain).ok());
+                claims.sid = Some(key);
+                if !claims.is_live(now) {
+                    return Ok(None);
+                }
+                claims
+            }
+        };
+        let mark = self.revocations.mark(self.store.as_ref(), &claims.sub).await?;
+        if mark.is_some_and(|m| claims.iat <= m.end_before) {
+            return Ok(None);
+        }
+        Ok(Some(claims))
+    }
+
+    /// Does the request carry a session cookie this gate could have written, still within its
+    /// lifetime? No store call: for diagnosing cookie trouble, never for letting anyone in.
+    pub fn has_live_cookie(&self, headers: &HeaderMap, now: u64) -> bool {
+        let Some(value) = cookies::read_session_value(headers, &self.cookie.name) else {
+            return false;
+        };
+        match self.records {
+            None => self
+                .open_json::<SessionClaims>(&value)
+                .is_some_and(|c| c.is_live(now)),
+            Some(_) => self
+                .open_json::<SessionRef>(&value)
+                .is_some_and(|r| now < r.exp),
+        }
+    }
+
+    /// When the revocation list asks this session to re-check its memberships now: the time
+    /// of that request (results from before it must not be reused).
+    pub fn recheck_requested(&self, claims: &SessionClaims) -> Option<u64> {
+        self.revocations
+            .latest(&claims.sub)
+            .map(|m| m.recheck_before)
+            .filter(|&at| at > 0 && claims.refreshed_at <= at)
+    }
+
+    /// Is this identity's sign-in (made at `iat`) on the revocation list? For checks that
+    /// cannot wait on the store (open websockets).
+    pub fn ended(&self, user_id: &str, iat: u64) -> bool {
+        self.revocations
+            .latest(user_id)
+            .is_some_and(|m| iat <= m.end_before)
+    }
+
+    /// Store `claims`: a new session when they carry no record id (a sign-in), else an update
+    /// of that record (a re-check). Returns the `Set-Cookie` values to send (none for an
+    /// update of a server-side session).
+    pub async fn write(
         &self,
         claims: &SessionClaims,
-        request_headers: &HeaderMap,
+        req: &Parts,
         now: u64,
-    ) -> Option<Vec<String>> {
-        let token = self.seal_json(claims)?;
+    ) -> Result<Vec<String>, WriteError> {
         let max_age = claims.exp.saturating_sub(now) as i64;
-        cookies::session_set_cookies(&self.cookie, &token, max_age, request_headers)
+        let Some(seal) = &self.records else {
+            let token = self.seal_json(claims).ok_or(WriteError::TooLarge)?;
+            self.remember_login(claims).await?;
+            return cookies::session_set_cookies(&self.cookie, &token, max_age, &req.headers)
+                .ok_or(WriteError::TooLarge);
+        };
+        let sealed_token = match &claims.ght {
+            Some(token) => Some(seal.seal(token.as_bytes()).map_err(|_| WriteError::TooLarge)?),
+            None => None,
+        };
+        let record = SessionRecord {
+            claims: SessionClaims {
+                ght: None,
+                sid: None,
+                ..claims.clone()
+            },
+            sealed_token,
+            created_at: claims.iat,
+            last_seen: now,
+            ip: crate::limits::ClientIp::of(req).map(|ip| ip.to_string()),
+            user_agent: req
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|ua| ua.chars().take(256).collect()),
+        };
+        if let Some(key) = &claims.sid {
+            self.store.put_session(key, &record).await?;
+            return Ok(Vec::new());
+        }
+        // Always a new id at sign-in: a session planted before it is never adopted.
+        let sid = crate::tokens::random_token();
+        self.store
+            .put_session(&crate::tokens::digest(&sid), &record)
+            .await?;
+        self.remember_login(claims).await?;
+        let token = self
+            .seal_json(&SessionRef { sid, exp: claims.exp })
+            .ok_or(WriteError::TooLarge)?;
+        cookies::session_set_cookies(&self.cookie, &token, max_age, &req.headers)
+            .ok_or(WriteError::TooLarge)
+    }
+
+    /// So an admin can name the user by login, and webhooks find them by id.
+    async fn remember_login(&self, claims: &SessionClaims) -> Result<(), StoreError> {
+        self.store
+            .remember_login(&claims.login.to_ascii_lowercase(), &claims.sub, claims.exp)
+            .await
+    }
+
+    /// End this one session on the server side (cookie sessions end when the cookie goes).
+    pub async fn end(&self, claims: &SessionClaims) -> Result<(), StoreError> {
+        if let Some(key) = &claims.sid {
+            self.store.delete_session(key).await?;
+        }
+        Ok(())
+    }
+
+    /// End every session of a user, wherever they are: records deleted, and the revocation
+    /// list told so cookie sessions and tokens end too, on every replica. Returns how many
+    /// server-side records there were.
+    pub async fn end_all(&self, user_id: &str, now: u64) -> Result<usize, StoreError> {
+        self.add_mark(user_id, now, 0, now).await?;
+        self.store.delete_user_sessions(user_id).await
+    }
+
+    /// Make every session of a user ask GitHub again before its next request.
+    pub async fn recheck_all(&self, user_id: &str, now: u64) -> Result<(), StoreError> {
+        self.add_mark(user_id, 0, now, now).await
+    }
+
+    async fn add_mark(
+        &self,
+        user_id: &str,
+        end_before: u64,
+        recheck_before: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mark = UserMark {
+            end_before,
+            recheck_before,
+            // No session or token made before the mark outlives this.
+            expires_at: now.saturating_add(self.ttl_secs).saturating_add(60),
+        };
+        self.store.mark_user(user_id, mark).await?;
+        self.revocations.note(user_id, mark);
+        Ok(())
+    }
+
+    fn touch_later(&self, key: &str, now: u64) {
+        let (store, key) = (Arc::clone(&self.store), key.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_session(&key, now).await {
+                tracing::debug!(error = %e, "could not note session activity");
+            }
+        });
     }
 
     /// `Set-Cookie` values that end the session.
@@ -66,6 +288,13 @@ impl Sessions {
         let plain = self.ring.open(token).ok()?;
         serde_json::from_slice(&plain).ok()
     }
+}
+
+fn random_key() -> [u8; 32] {
+    use rand::RngCore;
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    key
 }
 
 /// Seconds since the Unix epoch.

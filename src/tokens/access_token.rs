@@ -160,6 +160,7 @@ mod tests {
             exp: 0,
             refreshed_at: 0,
             ght: Some("gho_secret".into()),
+            sid: None,
         }
     }
 

@@ -9,12 +9,11 @@ pub mod github_tokens;
 pub mod oidc;
 pub mod refresh;
 mod service;
-pub mod store;
 
 pub use access_token::{AccessClaims, AccessTokens, TokenError};
 pub use api_keys::ApiKeys;
 pub use service::{TokenService, TokenSetupError};
-pub use store::{CodeGrant, CodeTake, MemoryStore, RefreshFamily, StoreError, TokenStore};
+pub use crate::store::{CodeGrant, CodeTake, MemoryStore, RefreshFamily, Store, StoreError};
 
 use base64::Engine;
 use rand::RngCore;

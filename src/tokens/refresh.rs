@@ -2,7 +2,7 @@
 //! `gate_rt.FAMILY.GENERATION.SECRET`; each use moves the family to the next generation, and a
 //! token of an older generation coming back means it was copied: the whole family is revoked.
 
-use super::{digest, random_token, AccessTokens, RefreshFamily, StoreError, TokenStore};
+use super::{digest, random_token, AccessTokens, RefreshFamily, StoreError, Store};
 use crate::session::SessionClaims;
 
 const PREFIX: &str = "gate_rt";
@@ -79,7 +79,7 @@ fn format_token(family: &str, generation: u64, secret: &str) -> String {
 
 /// Everything issuing needs.
 pub struct Issuer<'a> {
-    pub store: &'a dyn TokenStore,
+    pub store: &'a dyn Store,
     pub access: &'a AccessTokens,
     pub refresh_ttl_secs: u64,
 }
@@ -221,6 +221,7 @@ mod tests {
             exp: 0,
             refreshed_at: 0,
             ght: None,
+            sid: None,
         }
     }
 

@@ -4,7 +4,7 @@ use super::assertion::AssertionSigner;
 use super::github_tokens::GithubTokenCache;
 use super::oidc::{IssuerSettings, OidcVerifier};
 use super::refresh::Issuer;
-use super::{AccessTokens, ApiKeys, MemoryStore, TokenStore};
+use super::{AccessTokens, ApiKeys, Store};
 use crate::config::{Settings, TokenSettings};
 use crate::policy::RoleSet;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ pub enum TokenSetupError {
 #[derive(Debug)]
 pub struct TokenService {
     pub access: AccessTokens,
-    pub store: Arc<dyn TokenStore>,
+    pub store: Arc<dyn Store>,
     pub api_keys: ApiKeys,
     /// Roles each API key grants, by name.
     pub api_key_roles: std::collections::HashMap<String, RoleSet>,
@@ -38,7 +38,8 @@ pub struct TokenService {
 }
 
 impl TokenService {
-    pub fn new(settings: &Settings) -> Result<TokenService, TokenSetupError> {
+    /// `store` is shared with the sessions (and survives a reload).
+    pub fn new(settings: &Settings, store: Arc<dyn Store>) -> Result<TokenService, TokenSetupError> {
         let issuer = settings.public_url.as_str().trim_end_matches('/');
         let t = &settings.tokens;
         let roles = &settings.policy.roles;
@@ -76,7 +77,7 @@ impl TokenService {
         )?;
         Ok(TokenService {
             access: AccessTokens::new(&t.signing, issuer, t.access_ttl.as_secs())?,
-            store: Arc::new(MemoryStore::default()),
+            store,
             api_keys: ApiKeys::new(&t.api_keys),
             api_key_roles: t
                 .api_keys

@@ -1,0 +1,176 @@
+//! `[session] store` and its Redis keys, validated: where sessions and shared state live.
+
+use super::schema::{SessionSection, SessionStore};
+use super::validate::decode_key;
+use super::ConfigProblem;
+use crate::store::RedisOptions;
+use std::time::Duration;
+
+const GEN_STORE_SECRET_FIX: &str = "make one with `gatehouse gen-secret` and put it in session.store_secrets or GATEHOUSE_STORE_SECRET (not the same as session.secrets)";
+
+/// Calls allowed to wait on Redis at once, per process; more get "unavailable" at once.
+const MAX_WAITING_ON_REDIS: usize = 1024;
+
+/// Where sessions and shared state live.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// Sessions are records in the store and the cookie holds only their id.
+    pub server_side: bool,
+    /// `None`: this process's memory.
+    pub redis: Option<RedisOptions>,
+    /// Keys for GitHub tokens in session records (first encrypts). Empty with
+    /// `store = "memory"` and none configured: a fresh key per process.
+    pub keys: Vec<[u8; 32]>,
+}
+
+pub(super) fn check_store(
+    s: &SessionSection,
+    cookie_keys: &[[u8; 32]],
+    problems: &mut Vec<ConfigProblem>,
+) -> StoreSettings {
+    let redis = check_redis(s, problems);
+    if s.store == SessionStore::Redis && redis.is_none() && !has_redis_keys(s) {
+        problems.push(ConfigProblem::new(
+            "session.redis_url",
+            "session.store = \"redis\" needs to know where Redis is",
+            "set session.redis_url (or GATEHOUSE_REDIS_URL), e.g. \"redis://127.0.0.1:6379\", or session.sentinel_urls with session.sentinel_master",
+        ));
+    }
+    if s.store == SessionStore::Memory && has_redis_keys(s) {
+        problems.push(ConfigProblem::new(
+            "session.store",
+            "is \"memory\" but Redis keys are set too",
+            "use store = \"redis\" to keep sessions in Redis, or remove the redis_* and sentinel_* keys",
+        ));
+    }
+    let server_side = s.store != SessionStore::Cookie;
+    let mut keys = Vec::new();
+    for (i, secret) in s.store_secrets.iter().filter(|v| !v.is_empty()).enumerate() {
+        match decode_key(secret.expose()) {
+            Some(key) if cookie_keys.contains(&key) => problems.push(ConfigProblem::new(
+                format!("session.store_secrets[{i}]"),
+                "is also a session secret; the store key must be separate from the cookie key",
+                GEN_STORE_SECRET_FIX,
+            )),
+            Some(key) => keys.push(key),
+            None => problems.push(ConfigProblem::new(
+                format!("session.store_secrets[{i}]"),
+                "is not 32 bytes of base64",
+                GEN_STORE_SECRET_FIX,
+            )),
+        }
+    }
+    if s.store == SessionStore::Redis && keys.is_empty() && s.store_secrets.iter().all(|v| v.is_empty()) {
+        problems.push(ConfigProblem::new(
+            "session.store_secrets",
+            "session.store = \"redis\" keeps GitHub tokens in Redis and needs a key to encrypt them with",
+            GEN_STORE_SECRET_FIX,
+        ));
+    }
+    StoreSettings {
+        server_side,
+        redis,
+        keys,
+    }
+}
+
+fn has_redis_keys(s: &SessionSection) -> bool {
+    s.redis_url.as_ref().is_some_and(|u| !u.trim().is_empty())
+        || !s.sentinel_urls.is_empty()
+        || s.sentinel_master.is_some()
+}
+
+fn check_redis(s: &SessionSection, problems: &mut Vec<ConfigProblem>) -> Option<RedisOptions> {
+    if !has_redis_keys(s) {
+        return None;
+    }
+    let url = s
+        .redis_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    let mut ok = true;
+    if let Some(url) = url {
+        ok &= redis_url_ok(url, "session.redis_url", problems);
+    }
+    for (i, u) in s.sentinel_urls.iter().enumerate() {
+        ok &= redis_url_ok(u.trim(), &format!("session.sentinel_urls[{i}]"), problems);
+    }
+    match (s.sentinel_urls.is_empty(), &s.sentinel_master) {
+        (true, Some(_)) => {
+            ok = false;
+            problems.push(ConfigProblem::new(
+                "session.sentinel_urls",
+                "session.sentinel_master is set but no sentinel is listed",
+                "list the sentinels, e.g. sentinel_urls = [\"redis://10.0.0.1:26379\", \"redis://10.0.0.2:26379\"]",
+            ));
+        }
+        (false, None) => {
+            ok = false;
+            problems.push(ConfigProblem::new(
+                "session.sentinel_master",
+                "sentinels are listed but not the name of the master they watch",
+                "set sentinel_master to the name in the sentinels' `sentinel monitor NAME …` line (often \"mymaster\")",
+            ));
+        }
+        (true, None) if url.is_none() => ok = false,
+        _ => {}
+    }
+    let ca_pem = match &s.redis_ca_file {
+        Some(path) => match std::fs::read(path) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                problems.push(ConfigProblem::new(
+                    "session.redis_ca_file",
+                    format!("cannot read {path}: {e}"),
+                    "give a PEM file with the CA certificate(s) that signed Redis's certificate",
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let timeout: Duration = s.redis_timeout.0;
+    if timeout.is_zero() || timeout > Duration::from_secs(30) {
+        ok = false;
+        problems.push(ConfigProblem::new(
+            "session.redis_timeout",
+            "must be more than zero and at most 30s; every request with a session may wait this long when Redis stalls",
+            "use something like \"500ms\" (the default) or \"2s\"",
+        ));
+    }
+    ok.then(|| RedisOptions {
+        url: url.map(str::to_string),
+        sentinel_urls: s.sentinel_urls.iter().map(|u| u.trim().to_string()).collect(),
+        sentinel_master: s.sentinel_master.clone(),
+        ca_pem,
+        timeout,
+        max_waiting: MAX_WAITING_ON_REDIS,
+        prefix: s.redis_prefix.clone(),
+    })
+}
+
+fn redis_url_ok(text: &str, key: &str, problems: &mut Vec<ConfigProblem>) -> bool {
+    let ok = url::Url::parse(text)
+        .is_ok_and(|u| matches!(u.scheme(), "redis" | "rediss") && u.host().is_some());
+    if !ok {
+        problems.push(ConfigProblem::new(
+            key,
+            format!("`{}` is not a redis:// or rediss:// URL", mask_password(text)),
+            "write it as redis://[:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS)",
+        ));
+    }
+    ok
+}
+
+/// A URL as it may be shown: any password replaced.
+fn mask_password(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        Ok(_) => text.to_string(),
+        Err(_) => "(unparseable)".into(),
+    }
+}

@@ -1,0 +1,236 @@
+//! The one suite every [`Store`] must pass (the memory store in its unit tests, Redis in
+//! `tests/session_store.rs`). Keys are random, so it can run against a Redis shared with
+//! other tests. Panics on the first broken promise.
+
+use super::{CodeGrant, CodeTake, RefreshFamily, SessionRecord, Store, UserMark};
+use crate::session::{unix_now, SessionClaims};
+
+fn claims(sub: &str, exp: u64) -> SessionClaims {
+    SessionClaims {
+        sub: sub.into(),
+        login: format!("user{sub}"),
+        name: None,
+        email: None,
+        avatar_url: None,
+        groups: vec!["org".into()],
+        roles: vec![],
+        iat: 1,
+        exp,
+        refreshed_at: 1,
+        ght: None,
+        sid: None,
+    }
+}
+
+fn record(sub: &str, exp: u64) -> SessionRecord {
+    SessionRecord {
+        claims: claims(sub, exp),
+        sealed_token: Some("sealed".into()),
+        created_at: 1,
+        last_seen: 1,
+        ip: Some("127.0.0.1".into()),
+        user_agent: Some("suite".into()),
+    }
+}
+
+/// Run every check against `store`.
+pub async fn run(store: &dyn Store) {
+    let tag = crate::tokens::random_token();
+    let key = |what: &str| format!("{what}-{tag}");
+    let now = unix_now();
+    store.ping().await.expect("ping");
+    codes_work_once_and_expire(store, &key, now).await;
+    families_advance_once_per_generation_and_revoke(store, &key, now).await;
+    states_are_used_once(store, &key, now).await;
+    sessions_live_list_touch_and_delete(store, &key, now).await;
+    logins_map_to_ids(store, &key, now).await;
+    marks_merge_and_version(store, &key, now).await;
+}
+
+async fn codes_work_once_and_expire(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+    let grant = |expires_at| CodeGrant {
+        session: claims("1", now + 100),
+        client_redirect_uri: "http://127.0.0.1:1/cb".into(),
+        code_challenge: Some("challenge".into()),
+        expires_at,
+    };
+    store.put_code(&key("a"), &grant(now + 60)).await.unwrap();
+    store.put_code(&key("b"), &grant(now + 1)).await.unwrap();
+    match store.take_code(&key("a"), now).await.unwrap() {
+        CodeTake::Granted(g) => {
+            assert_eq!(g.code_challenge.as_deref(), Some("challenge"));
+            assert_eq!(g.session.login, "user1");
+        }
+        other => panic!("first take: {other:?}"),
+    }
+    assert!(
+        matches!(
+            store.take_code(&key("a"), now).await.unwrap(),
+            CodeTake::AlreadyUsed
+        ),
+        "a code works once and the second try is told so"
+    );
+    assert!(
+        matches!(
+            store.take_code(&key("b"), now + 1).await.unwrap(),
+            CodeTake::Unknown
+        ),
+        "an expired code is unknown"
+    );
+    assert!(matches!(
+        store.take_code(&key("c"), now).await.unwrap(),
+        CodeTake::Unknown
+    ));
+}
+
+async fn families_advance_once_per_generation_and_revoke(
+    store: &dyn Store,
+    key: &dyn Fn(&str) -> String,
+    now: u64,
+) {
+    let id = key("family");
+    let f = RefreshFamily {
+        generation: 1,
+        secret_hash: "h1".into(),
+        session: claims("1", now + 100),
+        expires_at: now + 100,
+    };
+    store.put_family(&id, &f).await.unwrap();
+    let next = RefreshFamily {
+        generation: 2,
+        secret_hash: "h2".into(),
+        ..f.clone()
+    };
+    assert!(store.advance_family(&id, 1, &next).await.unwrap());
+    assert!(
+        !store.advance_family(&id, 1, &next).await.unwrap(),
+        "two refreshes with the same token cannot both win"
+    );
+    let got = store.family(&id, now).await.unwrap().expect("family");
+    assert_eq!((got.generation, got.secret_hash.as_str()), (2, "h2"));
+    assert!(store.family(&id, now + 100).await.unwrap().is_none(), "expired");
+    assert!(!store.advance_family(&key("none"), 1, &next).await.unwrap());
+    store.revoke_family(&id, now + 100).await.unwrap();
+    assert!(store.family(&id, now).await.unwrap().is_none());
+    assert!(store.is_revoked(&id, now).await.unwrap());
+    assert!(!store.is_revoked(&id, now + 100).await.unwrap());
+    assert!(!store.is_revoked(&key("other"), now).await.unwrap());
+}
+
+async fn states_are_used_once(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+    assert!(store
+        .consume_state(&key("s1"), now + 600, now)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .consume_state(&key("s1"), now + 600, now)
+            .await
+            .unwrap(),
+        "replay"
+    );
+    assert!(store
+        .consume_state(&key("s2"), now + 600, now)
+        .await
+        .unwrap());
+}
+
+async fn sessions_live_list_touch_and_delete(
+    store: &dyn Store,
+    key: &dyn Fn(&str) -> String,
+    now: u64,
+) {
+    let user = key("user");
+    let other = key("other-user");
+    let (k1, k2, k3) = (key("s1"), key("s2"), key("s3"));
+    store.put_session(&k1, &record(&user, now + 100)).await.unwrap();
+    store.put_session(&k2, &record(&user, now + 100)).await.unwrap();
+    store.put_session(&k3, &record(&other, now + 100)).await.unwrap();
+
+    let got = store.session(&k1, now).await.unwrap().expect("stored");
+    assert_eq!(got, record(&user, now + 100), "a record reads back whole");
+    assert!(store.session(&k1, now + 100).await.unwrap().is_none(), "expired");
+    assert!(store.session(&key("nope"), now).await.unwrap().is_none());
+
+    store.touch_session(&k1, now + 5).await.unwrap();
+    assert_eq!(
+        store.session(&k1, now).await.unwrap().unwrap().last_seen,
+        now + 5
+    );
+    store.touch_session(&key("gone"), now).await.unwrap();
+    assert!(
+        store.session(&key("gone"), now).await.unwrap().is_none(),
+        "touch never re-creates"
+    );
+
+    let mut listed: Vec<String> = store
+        .user_sessions(&user, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    listed.sort();
+    let mut want = vec![k1.clone(), k2.clone()];
+    want.sort();
+    assert_eq!(listed, want, "a user's sessions, and only theirs");
+
+    let deleted = store.delete_session(&k2).await.unwrap().expect("was there");
+    assert_eq!(deleted.user_id(), user);
+    assert!(store.delete_session(&k2).await.unwrap().is_none());
+    assert!(store.session(&k2, now).await.unwrap().is_none());
+    assert_eq!(store.user_sessions(&user, now).await.unwrap().len(), 1);
+
+    assert_eq!(store.delete_user_sessions(&user).await.unwrap(), 1);
+    assert!(store.session(&k1, now).await.unwrap().is_none());
+    assert!(store.user_sessions(&user, now).await.unwrap().is_empty());
+    assert!(
+        store.session(&k3, now).await.unwrap().is_some(),
+        "other users keep theirs"
+    );
+    assert_eq!(store.delete_user_sessions(&user).await.unwrap(), 0);
+    store.delete_session(&k3).await.unwrap();
+}
+
+async fn logins_map_to_ids(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+    let login = key("login").to_ascii_lowercase();
+    assert_eq!(store.user_id_for(&login).await.unwrap(), None);
+    store.remember_login(&login, "42", now + 100).await.unwrap();
+    assert_eq!(
+        store.user_id_for(&login).await.unwrap().as_deref(),
+        Some("42")
+    );
+    store.remember_login(&login, "43", now + 100).await.unwrap();
+    assert_eq!(
+        store.user_id_for(&login).await.unwrap().as_deref(),
+        Some("43"),
+        "a login that changed hands maps to its new owner"
+    );
+}
+
+async fn marks_merge_and_version(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+    let user = key("marked");
+    let (v1, _) = store.marks(0, now).await.unwrap().expect("first read");
+    assert!(
+        store.marks(v1, now).await.unwrap().is_none(),
+        "unchanged list"
+    );
+    let mark = |end_before, recheck_before| UserMark {
+        end_before,
+        recheck_before,
+        expires_at: now + 100,
+    };
+    store.mark_user(&user, mark(0, now)).await.unwrap();
+    let (v2, marks) = store.marks(v1, now).await.unwrap().expect("changed");
+    assert_ne!(v1, v2);
+    assert_eq!(marks.get(&user), Some(&mark(0, now)));
+    store.mark_user(&user, mark(now, now - 1)).await.unwrap();
+    let (_, marks) = store.marks(v2, now).await.unwrap().expect("changed");
+    assert_eq!(
+        marks.get(&user),
+        Some(&mark(now, now)),
+        "marks merge, never weaken"
+    );
+    let (_, later) = store.marks(0, now + 100).await.unwrap().expect("read");
+    assert!(!later.contains_key(&user), "expired marks are dropped");
+}

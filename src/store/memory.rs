@@ -1,0 +1,312 @@
+//! The single-process store: everything in memory, bounded, gone at restart.
+
+use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use super::{
+    CodeGrant, CodeTake, Marks, RefreshFamily, SessionRecord, Store, StoreError, UserMark,
+};
+
+/// Bound on entries of each kind, so a flood cannot grow memory without limit.
+const MAX_ENTRIES: usize = 500_000;
+
+/// The single-process store.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Maps>,
+}
+
+#[derive(Debug, Default)]
+struct Maps {
+    /// `None` once used (kept until it would have expired, to say "already used").
+    codes: HashMap<String, (Option<CodeGrant>, u64)>,
+    families: HashMap<String, RefreshFamily>,
+    /// Family id → until when it stays revoked.
+    revoked: HashMap<String, u64>,
+    /// Used sign-in states → until when they would have expired.
+    states: HashMap<String, u64>,
+    sessions: HashMap<String, SessionRecord>,
+    /// GitHub id → its session keys.
+    by_user: HashMap<String, HashSet<String>>,
+    /// Lower-case login → (GitHub id, until).
+    logins: HashMap<String, (String, u64)>,
+    marks: Marks,
+    marks_version: u64,
+}
+
+impl MemoryStore {
+    fn maps(&self) -> std::sync::MutexGuard<'_, Maps> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Maps {
+    fn remove_session(&mut self, key: &str) -> Option<SessionRecord> {
+        let record = self.sessions.remove(key)?;
+        if let Some(keys) = self.by_user.get_mut(record.user_id()) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_user.remove(record.user_id());
+            }
+        }
+        Some(record)
+    }
+}
+
+fn full(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("too many {what} in memory"))
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn put_code(&self, code_hash: &str, grant: &CodeGrant) -> Result<(), StoreError> {
+        let mut m = self.maps();
+        if m.codes.len() >= MAX_ENTRIES {
+            let now = crate::session::unix_now();
+            m.codes.retain(|_, (_, until)| *until > now);
+            if m.codes.len() >= MAX_ENTRIES {
+                return Err(full("codes"));
+            }
+        }
+        m.codes.insert(
+            code_hash.to_string(),
+            (Some(grant.clone()), grant.expires_at),
+        );
+        Ok(())
+    }
+
+    async fn take_code(&self, code_hash: &str, now: u64) -> Result<CodeTake, StoreError> {
+        let mut m = self.maps();
+        Ok(match m.codes.get_mut(code_hash) {
+            Some((_, until)) if now >= *until => {
+                m.codes.remove(code_hash);
+                CodeTake::Unknown
+            }
+            Some((slot, _)) => match slot.take() {
+                Some(grant) => CodeTake::Granted(Box::new(grant)),
+                None => CodeTake::AlreadyUsed,
+            },
+            None => CodeTake::Unknown,
+        })
+    }
+
+    async fn put_family(&self, id: &str, family: &RefreshFamily) -> Result<(), StoreError> {
+        let mut m = self.maps();
+        if m.families.len() >= MAX_ENTRIES {
+            let now = crate::session::unix_now();
+            m.families.retain(|_, f| f.expires_at > now);
+            if m.families.len() >= MAX_ENTRIES {
+                return Err(full("refresh tokens"));
+            }
+        }
+        m.families.insert(id.to_string(), family.clone());
+        Ok(())
+    }
+
+    async fn family(&self, id: &str, now: u64) -> Result<Option<RefreshFamily>, StoreError> {
+        Ok(self
+            .maps()
+            .families
+            .get(id)
+            .filter(|f| now < f.expires_at)
+            .cloned())
+    }
+
+    async fn advance_family(
+        &self,
+        id: &str,
+        expected_generation: u64,
+        next: &RefreshFamily,
+    ) -> Result<bool, StoreError> {
+        let mut m = self.maps();
+        match m.families.get_mut(id) {
+            Some(f) if f.generation == expected_generation => {
+                *f = next.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_family(&self, id: &str, until: u64) -> Result<(), StoreError> {
+        let mut m = self.maps();
+        m.families.remove(id);
+        if m.revoked.len() >= MAX_ENTRIES {
+            let now = crate::session::unix_now();
+            m.revoked.retain(|_, u| *u > now);
+        }
+        m.revoked.insert(id.to_string(), until);
+        Ok(())
+    }
+
+    async fn is_revoked(&self, id: &str, now: u64) -> Result<bool, StoreError> {
+        Ok(self.maps().revoked.get(id).is_some_and(|u| now < *u))
+    }
+
+    async fn consume_state(
+        &self,
+        state_hash: &str,
+        until: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let mut m = self.maps();
+        if m.states.len() >= MAX_ENTRIES / 2 {
+            m.states.retain(|_, exp| *exp > now);
+        }
+        if m.states.len() >= MAX_ENTRIES {
+            return Err(full("sign-in states"));
+        }
+        if m.states.get(state_hash).is_some_and(|exp| *exp > now) {
+            return Ok(false);
+        }
+        m.states.insert(state_hash.to_string(), until);
+        Ok(true)
+    }
+
+    async fn put_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError> {
+        let mut m = self.maps();
+        if m.sessions.len() >= MAX_ENTRIES && !m.sessions.contains_key(key) {
+            let now = crate::session::unix_now();
+            let dead: Vec<String> = m
+                .sessions
+                .iter()
+                .filter(|(_, r)| r.expires_at() <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in dead {
+                m.remove_session(&k);
+            }
+            if m.sessions.len() >= MAX_ENTRIES {
+                return Err(full("sessions"));
+            }
+        }
+        m.by_user
+            .entry(record.user_id().to_string())
+            .or_default()
+            .insert(key.to_string());
+        m.sessions.insert(key.to_string(), record.clone());
+        Ok(())
+    }
+
+    async fn session(&self, key: &str, now: u64) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self
+            .maps()
+            .sessions
+            .get(key)
+            .filter(|r| now < r.expires_at())
+            .cloned())
+    }
+
+    async fn touch_session(&self, key: &str, last_seen: u64) -> Result<(), StoreError> {
+        if let Some(r) = self.maps().sessions.get_mut(key) {
+            r.last_seen = r.last_seen.max(last_seen);
+        }
+        Ok(())
+    }
+
+    async fn delete_session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.maps().remove_session(key))
+    }
+
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<Vec<(String, SessionRecord)>, StoreError> {
+        let m = self.maps();
+        let Some(keys) = m.by_user.get(user_id) else {
+            return Ok(Vec::new());
+        };
+        Ok(keys
+            .iter()
+            .filter_map(|k| m.sessions.get(k).map(|r| (k.clone(), r.clone())))
+            .filter(|(_, r)| now < r.expires_at())
+            .collect())
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
+        let mut m = self.maps();
+        let keys = m.by_user.remove(user_id).unwrap_or_default();
+        Ok(keys
+            .iter()
+            .filter(|k| m.sessions.remove(k.as_str()).is_some())
+            .count())
+    }
+
+    async fn remember_login(
+        &self,
+        login: &str,
+        user_id: &str,
+        until: u64,
+    ) -> Result<(), StoreError> {
+        let mut m = self.maps();
+        if m.logins.len() >= MAX_ENTRIES {
+            let now = crate::session::unix_now();
+            m.logins.retain(|_, (_, exp)| *exp > now);
+        }
+        m.logins
+            .insert(login.to_string(), (user_id.to_string(), until));
+        Ok(())
+    }
+
+    async fn user_id_for(&self, login: &str) -> Result<Option<String>, StoreError> {
+        let now = crate::session::unix_now();
+        Ok(self
+            .maps()
+            .logins
+            .get(login)
+            .filter(|(_, until)| *until > now)
+            .map(|(id, _)| id.clone()))
+    }
+
+    async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError> {
+        let mut m = self.maps();
+        let now = crate::session::unix_now();
+        m.marks.retain(|_, mark| mark.expires_at > now);
+        if m.marks.len() >= MAX_ENTRIES {
+            return Err(full("revocations"));
+        }
+        let merged = m
+            .marks
+            .get(user_id)
+            .map_or(mark, |old| old.merge(mark));
+        m.marks.insert(user_id.to_string(), merged);
+        m.marks_version += 1;
+        Ok(())
+    }
+
+    async fn marks(
+        &self,
+        known_version: u64,
+        now: u64,
+    ) -> Result<Option<(u64, Marks)>, StoreError> {
+        let m = self.maps();
+        // Versions start at 1 once anything is marked; 0 means "never read".
+        let version = m.marks_version + 1;
+        if version == known_version {
+            return Ok(None);
+        }
+        let live = m
+            .marks
+            .iter()
+            .filter(|(_, mark)| mark.expires_at > now)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        Ok(Some((version, live)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passes_the_store_suite() {
+        super::super::conformance::run(&MemoryStore::default()).await;
+    }
+}

@@ -1,0 +1,174 @@
+//! Where shared state lives: server-side sessions, one-time codes, refresh-token families and
+//! their revocations, used sign-in states, and the per-user revocation list. One trait, two
+//! implementations: [`MemoryStore`] for one process, [`RedisStore`] for replicas sharing Redis.
+//! Both pass the same suite ([`conformance`]).
+
+pub mod conformance;
+mod memory;
+mod redis;
+
+pub use memory::MemoryStore;
+pub use redis::{RedisOptions, RedisStore};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use crate::session::SessionClaims;
+
+/// The store the settings ask for: Redis when configured, else this process's memory.
+pub fn open(redis: Option<RedisOptions>) -> std::sync::Arc<dyn Store> {
+    match redis {
+        Some(options) => std::sync::Arc::new(RedisStore::new(options)),
+        None => std::sync::Arc::new(MemoryStore::default()),
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("the session store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What a one-time code stands for, until `/oauth2/token` trades it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub session: SessionClaims,
+    pub client_redirect_uri: String,
+    /// PKCE S256 challenge the client sent to `/oauth2/start`, if any.
+    pub code_challenge: Option<String>,
+    pub expires_at: u64,
+}
+
+/// A chain of refresh tokens. Each refresh moves `generation` on; presenting an older
+/// generation means a token was copied, and the whole family is revoked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshFamily {
+    pub generation: u64,
+    /// SHA-256 (base64url) of the current token's secret part.
+    pub secret_hash: String,
+    /// Who the family belongs to, with the GitHub token for re-checks.
+    pub session: SessionClaims,
+    pub expires_at: u64,
+}
+
+/// What trading a code found.
+#[derive(Debug, Clone)]
+pub enum CodeTake {
+    Granted(Box<CodeGrant>),
+    AlreadyUsed,
+    /// Never issued, or expired.
+    Unknown,
+}
+
+/// A server-side session (`session.store = "memory" | "redis"`): the cookie holds only an
+/// encrypted id; this holds who it is. The GitHub token is sealed under the store key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The claims, without the GitHub token.
+    pub claims: SessionClaims,
+    /// The GitHub token, AES-256-GCM under `session.store_secrets` (base64url nonce‖ciphertext).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_token: Option<String>,
+    pub created_at: u64,
+    pub last_seen: u64,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+impl SessionRecord {
+    /// The GitHub user id the session belongs to.
+    pub fn user_id(&self) -> &str {
+        &self.claims.sub
+    }
+
+    pub fn expires_at(&self) -> u64 {
+        self.claims.exp
+    }
+}
+
+/// A line of the revocation list: every session of the user signed in at or before
+/// `end_before` is over; every session whose memberships were confirmed at or before
+/// `recheck_before` must ask GitHub again before its next request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserMark {
+    pub end_before: u64,
+    pub recheck_before: u64,
+    /// When the line can be forgotten (no session it concerns can outlive it).
+    pub expires_at: u64,
+}
+
+impl UserMark {
+    /// The stronger of two marks for the same user.
+    pub fn merge(self, other: UserMark) -> UserMark {
+        UserMark {
+            end_before: self.end_before.max(other.end_before),
+            recheck_before: self.recheck_before.max(other.recheck_before),
+            expires_at: self.expires_at.max(other.expires_at),
+        }
+    }
+}
+
+/// The revocation list as of a version: users (GitHub ids) → their mark.
+pub type Marks = HashMap<String, UserMark>;
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Is the store reachable right now?
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn put_code(&self, code_hash: &str, grant: &CodeGrant) -> Result<(), StoreError>;
+    /// The grant, used up: a code works once, and a second try is told so.
+    async fn take_code(&self, code_hash: &str, now: u64) -> Result<CodeTake, StoreError>;
+
+    async fn put_family(&self, id: &str, family: &RefreshFamily) -> Result<(), StoreError>;
+    async fn family(&self, id: &str, now: u64) -> Result<Option<RefreshFamily>, StoreError>;
+    /// Replace the family only if it is still at `expected_generation` (two refreshes racing
+    /// with the same token cannot both win). False when it moved on or is gone.
+    async fn advance_family(
+        &self,
+        id: &str,
+        expected_generation: u64,
+        next: &RefreshFamily,
+    ) -> Result<bool, StoreError>;
+    /// End the family: its refresh tokens stop working, and so do access tokens minted from it.
+    async fn revoke_family(&self, id: &str, until: u64) -> Result<(), StoreError>;
+    async fn is_revoked(&self, id: &str, now: u64) -> Result<bool, StoreError>;
+
+    /// Mark a sign-in `state` used. False when it was used before (a replay).
+    async fn consume_state(
+        &self,
+        state_hash: &str,
+        until: u64,
+        now: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Create or replace a session; it expires with its claims.
+    async fn put_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError>;
+    async fn session(&self, key: &str, now: u64) -> Result<Option<SessionRecord>, StoreError>;
+    /// Note activity, if the session still exists (never re-creates a deleted one).
+    async fn touch_session(&self, key: &str, last_seen: u64) -> Result<(), StoreError>;
+    /// Delete one session; returns what it was.
+    async fn delete_session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Live sessions of a GitHub user id, by key.
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<Vec<(String, SessionRecord)>, StoreError>;
+    /// Delete every session of a GitHub user id; returns how many there were.
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<usize, StoreError>;
+
+    /// Remember which GitHub id a login (lower-case) had, for admin requests by login.
+    async fn remember_login(&self, login: &str, user_id: &str, until: u64)
+        -> Result<(), StoreError>;
+    async fn user_id_for(&self, login: &str) -> Result<Option<String>, StoreError>;
+
+    /// Add to the revocation list (merged with the user's existing mark).
+    async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError>;
+    /// The revocation list, unless it is still at `known_version` (then `None`).
+    async fn marks(&self, known_version: u64, now: u64)
+        -> Result<Option<(u64, Marks)>, StoreError>;
+}

@@ -1,0 +1,598 @@
+//! The store on Redis, shared by every replica. One multiplexed connection (redis'
+//! `ConnectionManager`, which reconnects by itself), a bound on requests waiting for it, and a
+//! timeout on each call: a stalled Redis turns into quick "unavailable" answers, never a pile
+//! of waiting requests. With Sentinel, the master is looked up again after a failure.
+//!
+//! Layout (all keys under the prefix, each expiring with what it holds):
+//! `code:H` / `code-used:H`, `fam:ID` / `fam-revoked:ID`, `state:H`, `sess:K` (hash: `record`
+//! JSON, `last_seen`), `user-sessions:ID` (set of K), `login:LOGIN`, `marks` (hash: ID → mark
+//! JSON) and `marks-version`.
+
+use arc_swap::ArcSwapOption;
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Client, RedisResult, Script};
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Duration;
+use tokio::sync::{Mutex, Semaphore};
+
+use super::{
+    CodeGrant, CodeTake, Marks, RefreshFamily, SessionRecord, Store, StoreError, UserMark,
+};
+
+/// How to reach Redis (validated config).
+#[derive(Clone)]
+pub struct RedisOptions {
+    /// `redis://` or `rediss://`; with Sentinel, only its credentials and db are used.
+    pub url: Option<String>,
+    pub sentinel_urls: Vec<String>,
+    pub sentinel_master: Option<String>,
+    /// PEM roots for `rediss://` (unset: the system's).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Bound on each call, connecting included.
+    pub timeout: Duration,
+    /// Calls allowed to wait on Redis at once; more are refused at once.
+    pub max_waiting: usize,
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for RedisOptions {
+    // URLs may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("sentinel_master", &self.sentinel_master)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct RedisStore {
+    options: RedisOptions,
+    connection: ArcSwapOption<ConnectionManager>,
+    /// One lookup of the master (or client build) at a time.
+    connecting: Mutex<()>,
+    waiting: Semaphore,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Seconds from `now` until `until`, at least 1 (Redis refuses 0).
+fn ttl(until: u64, now: u64) -> u64 {
+    until.saturating_sub(now).max(1)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| unavailable(format!("unreadable record in Redis: {e}")))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(unavailable)
+}
+
+/// Replace a family only while it is at the expected generation.
+static ADVANCE_FAMILY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local ok, f = pcall(cjson.decode, cur)
+if not ok or f['generation'] ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1",
+    )
+});
+
+/// Note activity only on a session that still exists.
+static TOUCH_SESSION: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local seen = tonumber(redis.call('HGET', KEYS[1], 'last_seen') or '0')
+if seen < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'last_seen', ARGV[1]) end
+return 1",
+    )
+});
+
+/// Merge a user's mark (field by field, the larger wins), drop expired lines now and then,
+/// and move the version on.
+static MARK_USER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"local m = cjson.decode(ARGV[2])
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local o = cjson.decode(old)
+  for _, k in ipairs({'end_before', 'recheck_before', 'expires_at'}) do
+    if o[k] and o[k] > m[k] then m[k] = o[k] end
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], string.format('{"end_before":%d,"recheck_before":%d,"expires_at":%d}', m['end_before'], m['recheck_before'], m['expires_at']))
+if redis.call('HLEN', KEYS[1]) > 256 then
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    local ok, v = pcall(cjson.decode, all[i + 1])
+    if not ok or v['expires_at'] <= tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], all[i]) end
+  end
+end
+return redis.call('INCR', KEYS[2])"#,
+    )
+});
+
+impl RedisStore {
+    /// Nothing is contacted yet: the first call connects (so a gate starts even while Redis
+    /// is down, and reports not-ready until it is up).
+    pub fn new(options: RedisOptions) -> RedisStore {
+        RedisStore {
+            waiting: Semaphore::new(options.max_waiting.max(1)),
+            options,
+            connection: ArcSwapOption::empty(),
+            connecting: Mutex::new(()),
+        }
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.options.prefix)
+    }
+
+    fn client(&self, url: &str) -> RedisResult<Client> {
+        match &self.options.ca_pem {
+            Some(pem) if url.starts_with("rediss://") => Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            _ => Client::open(url),
+        }
+    }
+
+    async fn master_client(&self) -> RedisResult<Client> {
+        let Some(master) = &self.options.sentinel_master else {
+            return self.client(self.options.url.as_deref().unwrap_or_default());
+        };
+        let mut sentinel = redis::sentinel::Sentinel::build(self.options.sentinel_urls.clone())?;
+        let node = self
+            .options
+            .url
+            .as_deref()
+            .map(redis::IntoConnectionInfo::into_connection_info)
+            .transpose()?
+            .map(|info| {
+                let tls = match info.addr() {
+                    redis::ConnectionAddr::TcpTls { insecure, .. } => {
+                        Some(if *insecure {
+                            redis::TlsMode::Insecure
+                        } else {
+                            redis::TlsMode::Secure
+                        })
+                    }
+                    _ => None,
+                };
+                let node = redis::sentinel::SentinelNodeConnectionInfo::default()
+                    .set_redis_connection_info(info.redis_settings().clone());
+                match tls {
+                    Some(mode) => node.set_tls_mode(mode),
+                    None => node,
+                }
+            });
+        sentinel.async_master_for(master, node.as_ref()).await
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        if let Some(c) = self.connection.load_full() {
+            return Ok((*c).clone());
+        }
+        let _one = self.connecting.lock().await;
+        if let Some(c) = self.connection.load_full() {
+            return Ok((*c).clone());
+        }
+        let client = self.master_client().await.map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.options.timeout))
+            .set_response_timeout(Some(self.options.timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let manager =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        self.connection.store(Some(std::sync::Arc::new(manager.clone())));
+        Ok(manager)
+    }
+
+    /// Run one call with the bounds: refused at once when too many wait, cut at the timeout.
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let _permit = self
+            .waiting
+            .try_acquire()
+            .map_err(|_| unavailable("too many requests are waiting for Redis"))?;
+        let result = tokio::time::timeout(self.options.timeout, async {
+            let conn = self.connection().await?;
+            f(conn).await.map_err(|e| {
+                // With Sentinel, a failure may mean the master moved: look it up again.
+                if self.options.sentinel_master.is_some()
+                    && (e.is_io_error()
+                        || e.is_connection_dropped()
+                        || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly))
+                {
+                    self.connection.store(None);
+                }
+                unavailable(e)
+            })
+        })
+        .await;
+        match result {
+            Ok(r) => r,
+            Err(_) => {
+                if self.options.sentinel_master.is_some() {
+                    self.connection.store(None);
+                }
+                Err(unavailable(format!(
+                    "no answer from Redis within {:?}",
+                    self.options.timeout
+                )))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.call(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
+            .await
+            .map(drop)
+    }
+
+    async fn put_code(&self, code_hash: &str, grant: &CodeGrant) -> Result<(), StoreError> {
+        let (key, json) = (self.key("code", code_hash), encode(grant)?);
+        let secs = ttl(grant.expires_at, crate::session::unix_now());
+        self.call(|mut c| async move { c.set_ex::<_, _, ()>(key, json, secs).await })
+            .await
+    }
+
+    async fn take_code(&self, code_hash: &str, now: u64) -> Result<CodeTake, StoreError> {
+        let (key, used) = (self.key("code", code_hash), self.key("code-used", code_hash));
+        let found: Option<String> = self
+            .call(|mut c| async move { c.get_del(key).await })
+            .await?;
+        match found {
+            Some(json) => {
+                let grant: CodeGrant = decode(&json)?;
+                // Remembered as used for as long as it would have lived, plus a margin.
+                let secs = ttl(grant.expires_at, now) + 60;
+                self.call(|mut c| async move { c.set_ex::<_, _, ()>(used, 1, secs).await })
+                    .await?;
+                Ok(if now < grant.expires_at {
+                    CodeTake::Granted(Box::new(grant))
+                } else {
+                    CodeTake::Unknown
+                })
+            }
+            None => {
+                let was_used: bool = self
+                    .call(|mut c| async move { c.exists(used).await })
+                    .await?;
+                Ok(if was_used {
+                    CodeTake::AlreadyUsed
+                } else {
+                    CodeTake::Unknown
+                })
+            }
+        }
+    }
+
+    async fn put_family(&self, id: &str, family: &RefreshFamily) -> Result<(), StoreError> {
+        let (key, json) = (self.key("fam", id), encode(family)?);
+        let secs = ttl(family.expires_at, crate::session::unix_now());
+        self.call(|mut c| async move { c.set_ex::<_, _, ()>(key, json, secs).await })
+            .await
+    }
+
+    async fn family(&self, id: &str, now: u64) -> Result<Option<RefreshFamily>, StoreError> {
+        let key = self.key("fam", id);
+        let json: Option<String> = self.call(|mut c| async move { c.get(key).await }).await?;
+        Ok(match json {
+            Some(json) => Some(decode::<RefreshFamily>(&json)?).filter(|f| now < f.expires_at),
+            None => None,
+        })
+    }
+
+    async fn advance_family(
+        &self,
+        id: &str,
+        expected_generation: u64,
+        next: &RefreshFamily,
+    ) -> Result<bool, StoreError> {
+        let (key, json) = (self.key("fam", id), encode(next)?);
+        let secs = ttl(next.expires_at, crate::session::unix_now());
+        let moved: i64 = self
+            .call(|mut c| async move {
+                ADVANCE_FAMILY
+                    .key(key)
+                    .arg(expected_generation)
+                    .arg(json)
+                    .arg(secs)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(moved == 1)
+    }
+
+    async fn revoke_family(&self, id: &str, until: u64) -> Result<(), StoreError> {
+        let (key, revoked) = (self.key("fam", id), self.key("fam-revoked", id));
+        let secs = ttl(until, crate::session::unix_now());
+        self.call(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .del(key)
+                .set_ex(revoked, until, secs)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    async fn is_revoked(&self, id: &str, now: u64) -> Result<bool, StoreError> {
+        let key = self.key("fam-revoked", id);
+        let until: Option<u64> = self.call(|mut c| async move { c.get(key).await }).await?;
+        Ok(until.is_some_and(|u| now < u))
+    }
+
+    async fn consume_state(
+        &self,
+        state_hash: &str,
+        until: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let key = self.key("state", state_hash);
+        let secs = ttl(until, now);
+        let set: Option<String> = self
+            .call(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(secs)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn put_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError> {
+        let now = crate::session::unix_now();
+        let secs = ttl(record.expires_at(), now);
+        let (sess, index) = (
+            self.key("sess", key),
+            self.key("user-sessions", record.user_id()),
+        );
+        let (json, id, last_seen) = (encode(record)?, key.to_string(), record.last_seen);
+        self.call(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .del(&sess)
+                .hset_multiple(&sess, &[("record", json)])
+                .hset(&sess, "last_seen", last_seen)
+                .expire(&sess, secs as i64)
+                .sadd(&index, id)
+                // The index lives as long as its longest session.
+                .cmd("EXPIRE")
+                .arg(&index)
+                .arg(secs)
+                .arg("NX")
+                .cmd("EXPIRE")
+                .arg(&index)
+                .arg(secs)
+                .arg("GT")
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    async fn session(&self, key: &str, now: u64) -> Result<Option<SessionRecord>, StoreError> {
+        let sess = self.key("sess", key);
+        let (json, seen): (Option<String>, Option<u64>) = self
+            .call(|mut c| async move {
+                redis::cmd("HMGET")
+                    .arg(sess)
+                    .arg("record")
+                    .arg("last_seen")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let Some(json) = json else { return Ok(None) };
+        let mut record: SessionRecord = decode(&json)?;
+        record.last_seen = record.last_seen.max(seen.unwrap_or(0));
+        Ok(Some(record).filter(|r| now < r.expires_at()))
+    }
+
+    async fn touch_session(&self, key: &str, last_seen: u64) -> Result<(), StoreError> {
+        let sess = self.key("sess", key);
+        self.call(|mut c| async move {
+            TOUCH_SESSION
+                .key(sess)
+                .arg(last_seen)
+                .invoke_async::<i64>(&mut c)
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn delete_session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let sess = self.key("sess", key);
+        let found: Option<String> = self
+            .call(|mut c| {
+                let sess = sess.clone();
+                async move { c.hget(sess, "record").await }
+            })
+            .await?;
+        let Some(json) = found else { return Ok(None) };
+        let record: SessionRecord = decode(&json)?;
+        let index = self.key("user-sessions", record.user_id());
+        let id = key.to_string();
+        let deleted: (i64, i64) = self
+            .call(|mut c| async move {
+                redis::pipe()
+                    .atomic()
+                    .del(sess)
+                    .srem(index, id)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok((deleted.0 == 1).then_some(record))
+    }
+
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<Vec<(String, SessionRecord)>, StoreError> {
+        let index = self.key("user-sessions", user_id);
+        let ids: Vec<String> = self
+            .call(|mut c| {
+                let index = index.clone();
+                async move { c.smembers(index).await }
+            })
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key("sess", id)).collect();
+        let found: Vec<(Option<String>, Option<u64>)> = self
+            .call(|mut c| async move {
+                let mut pipe = redis::pipe();
+                for k in &keys {
+                    pipe.cmd("HMGET").arg(k).arg("record").arg("last_seen");
+                }
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        let mut live = Vec::new();
+        let mut gone = Vec::new();
+        for (id, (json, seen)) in ids.into_iter().zip(found) {
+            match json {
+                Some(json) => {
+                    let mut record: SessionRecord = decode(&json)?;
+                    record.last_seen = record.last_seen.max(seen.unwrap_or(0));
+                    if now < record.expires_at() {
+                        live.push((id, record));
+                    }
+                }
+                None => gone.push(id),
+            }
+        }
+        if !gone.is_empty() {
+            // Expired sessions leave their id in the index; tidy it while here.
+            self.call(|mut c| async move { c.srem::<_, _, ()>(index, gone).await })
+                .await?;
+        }
+        Ok(live)
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
+        let index = self.key("user-sessions", user_id);
+        let ids: Vec<String> = self
+            .call(|mut c| {
+                let index = index.clone();
+                async move { c.smembers(index).await }
+            })
+            .await?;
+        let mut keys: Vec<String> = ids.iter().map(|id| self.key("sess", id)).collect();
+        let sessions = keys.len();
+        keys.push(index);
+        let deleted: usize = self
+            .call(|mut c| async move { c.del(keys).await })
+            .await?;
+        // The index itself was one of the deleted keys, when it existed.
+        Ok(deleted.saturating_sub(usize::from(sessions > 0)).min(sessions))
+    }
+
+    async fn remember_login(
+        &self,
+        login: &str,
+        user_id: &str,
+        until: u64,
+    ) -> Result<(), StoreError> {
+        let (key, id) = (self.key("login", login), user_id.to_string());
+        let secs = ttl(until, crate::session::unix_now());
+        self.call(|mut c| async move { c.set_ex::<_, _, ()>(key, id, secs).await })
+            .await
+    }
+
+    async fn user_id_for(&self, login: &str) -> Result<Option<String>, StoreError> {
+        let key = self.key("login", login);
+        self.call(|mut c| async move { c.get(key).await }).await
+    }
+
+    async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError> {
+        let (marks, version) = (self.key("marks", "list"), self.key("marks", "version"));
+        let (id, json, now) = (user_id.to_string(), encode(&mark)?, crate::session::unix_now());
+        self.call(|mut c| async move {
+            MARK_USER
+                .key(marks)
+                .key(version)
+                .arg(id)
+                .arg(json)
+                .arg(now)
+                .invoke_async::<i64>(&mut c)
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn marks(
+        &self,
+        known_version: u64,
+        now: u64,
+    ) -> Result<Option<(u64, Marks)>, StoreError> {
+        let (marks, version) = (self.key("marks", "list"), self.key("marks", "version"));
+        let current: Option<u64> = self
+            .call(|mut c| {
+                let version = version.clone();
+                async move { c.get(version).await }
+            })
+            .await?;
+        // Versions start at 1 even before anything is marked; 0 means "never read".
+        if current.unwrap_or(0) + 1 == known_version {
+            return Ok(None);
+        }
+        let (current, all): (Option<u64>, std::collections::HashMap<String, String>) = self
+            .call(|mut c| async move {
+                redis::pipe()
+                    .atomic()
+                    .get(version)
+                    .hgetall(marks)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let mut live = Marks::new();
+        for (user, json) in all {
+            let mark: UserMark = decode(&json)?;
+            if mark.expires_at > now {
+                live.insert(user, mark);
+            }
+        }
+        Ok(Some((current.unwrap_or(0) + 1, live)))
+    }
+}
