@@ -2,6 +2,8 @@
 //! child process, all on ephemeral 127.0.0.1 ports.
 #![allow(dead_code)]
 
+pub mod redis;
+
 use base64::Engine;
 use gatehouse::config::SessionKey;
 use gatehouse::mock::{serve_demo_upstream, MockApp, MockGithub};
@@ -42,6 +44,10 @@ pub struct GateOptions {
     pub upstream: Option<SocketAddr>,
     /// The client secret the gate is configured with; default the one the mock expects.
     pub client_secret: &'static str,
+    /// Extra TOML appended to `[session]`.
+    pub session_extra: String,
+    /// Extra TOML appended to `[github]`.
+    pub github_extra: String,
 }
 
 impl Default for GateOptions {
@@ -53,6 +59,8 @@ impl Default for GateOptions {
             env: vec![],
             upstream: None,
             client_secret: CLIENT_SECRET,
+            session_extra: String::new(),
+            github_extra: String::new(),
         }
     }
 }
@@ -67,6 +75,54 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     /// PEM of the self-signed certificate the gate serves ([`Harness::start_tls`]); `None`: http.
     pub tls_cert_pem: Option<String>,
+    /// The environment the gate was started with.
+    pub env: Vec<(&'static str, String)>,
+}
+
+/// `gatehouse run --config CONFIG`, logging to `log`, with a hermetic environment plus `env`.
+fn gate_command(
+    config: &std::path::Path,
+    log: &std::path::Path,
+    env: &[(&str, String)],
+) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .env_remove("GITHUB_USERS")
+        .env_remove("GH_CLIENT_ID")
+        .env_remove("GH_CLIENT_SECRET")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Another gate process on the same config (same public URL, GitHub, upstream and store),
+/// listening on its own port: a second replica behind a load balancer.
+pub struct Replica {
+    pub gate: String,
+    pub child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Replica {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gate)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
 }
 
 impl Drop for Harness {
@@ -168,9 +224,11 @@ client_secret = "${{TEST_GH_SECRET}}"
 web_url = "http://{mock_addr}"
 api_url = "http://{mock_addr}/api/v3"
 timeout = "3s"
+{github_extra}
 
 [session]
 secrets = [{secrets}]
+{session_extra}
 
 [access]
 allowed_users = [{users}]
@@ -179,25 +237,18 @@ allowed_users = [{users}]
             secrets = secrets.join(", "),
             users = users.join(", "),
             extra = opts.access_extra,
+            github_extra = opts.github_extra,
+            session_extra = opts.session_extra,
         );
         let config_path = dir.path().join("gatehouse.toml");
         std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("gate.log")).unwrap();
-        let mut cmd = Command::new(binary());
-        cmd.args(["run", "--config"])
-            .arg(&config_path)
-            .env("TEST_GH_SECRET", opts.client_secret)
-            .env("RUST_LOG", "info")
-            .env_remove("GITHUB_USERS")
-            .env_remove("GH_CLIENT_ID")
-            .env_remove("GH_CLIENT_SECRET")
-            .stdout(Stdio::null())
-            .stderr(log);
-        for (k, v) in &opts.env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("start gatehouse");
+        let mut env = opts.env.clone();
+        env.push(("TEST_GH_SECRET", opts.client_secret.to_string()));
+        let child = gate_command(&config_path, &dir.path().join("gate.log"), &env)
+            .spawn()
+            .expect("start gatehouse");
         let harness = Harness {
+            env,
             gate: format!("{scheme}://{gate_addr}"),
             gate_addr,
             upstream_addr: upstream,
@@ -209,6 +260,43 @@ allowed_users = [{users}]
         };
         harness.wait_ready().await;
         harness
+    }
+
+    /// Start a replica of this gate (see [`Replica`]); returns once it answers `/ping`.
+    pub async fn spawn_replica(&self, name: &str) -> Replica {
+        let config = std::fs::read_to_string(self.dir.path().join("gatehouse.toml")).unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let config = config.replacen(
+            &format!("listen = \"{}\"", self.gate_addr),
+            &format!("listen = \"{addr}\""),
+            1,
+        );
+        let path = self.dir.path().join(format!("gatehouse-{name}.toml"));
+        std::fs::write(&path, config).unwrap();
+        let log = self.dir.path().join(format!("gate-{name}.log"));
+        let child = gate_command(&path, &log, &self.env)
+            .spawn()
+            .expect("start replica");
+        let replica = Replica {
+            gate: format!("http://{addr}"),
+            child,
+            log,
+        };
+        let client = plain_client();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = client.get(replica.url("/ping")).send().await {
+                if r.status() == 200 {
+                    return replica;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica did not start:\n{}",
+                replica.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub fn log(&self) -> String {
@@ -409,6 +497,7 @@ pub fn claims_for(login: &str, id: u64) -> SessionClaims {
         exp: now + 3600,
         refreshed_at: now,
         ght: None,
+        sid: None,
     }
 }
 
@@ -444,17 +533,8 @@ impl Harness {
         let config_path = self.dir.path().join("gatehouse.toml");
         let config = std::fs::read_to_string(&config_path).unwrap();
         std::fs::write(&config_path, patch(config)).unwrap();
-        let log = std::fs::File::create(self.dir.path().join("gate.log")).unwrap();
-        self.child = Command::new(binary())
-            .args(["run", "--config"])
-            .arg(&config_path)
-            .env("TEST_GH_SECRET", CLIENT_SECRET)
-            .env("RUST_LOG", "info")
-            .env_remove("GITHUB_USERS")
-            .env_remove("GH_CLIENT_ID")
-            .env_remove("GH_CLIENT_SECRET")
-            .stdout(Stdio::null())
-            .stderr(log)
+        let env = [("TEST_GH_SECRET", CLIENT_SECRET.to_string())];
+        self.child = gate_command(&config_path, &self.dir.path().join("gate.log"), &env)
             .spawn()
             .expect("restart gatehouse");
         self.wait_ready().await;
@@ -490,4 +570,119 @@ pub async fn post_json(
         .unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Send `request` byte for byte (clients would clean up paths and headers first) and read what
+/// comes back until the gate closes the connection or `wait` passes. Lossy UTF-8.
+pub async fn raw_exchange(addr: SocketAddr, request: &[u8], wait: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // The gate may answer and close before reading everything: a failed write is an answer too.
+    let _ = s.write_all(request).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(wait, s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One response read off a raw connection: status, head (lower-cased names) and body text.
+#[derive(Debug, Clone, Default)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (the demo app's `/echo`), or `Null`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.body.trim()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Status codes of every response in `raw` (a status line starts a line; bodies here are JSON or
+/// HTML, where a line never starts with `HTTP/1.`).
+pub fn raw_statuses(raw: &str) -> Vec<u16> {
+    raw.split("\r\n")
+        .filter_map(|line| line.strip_prefix("HTTP/1."))
+        .filter_map(|rest| rest.get(2..5).and_then(|c| c.parse().ok()))
+        .collect()
+}
+
+/// The first response in `raw` (body: everything after the head, chunk sizes and all when the
+/// body is chunked, so only use `json()` on `Content-Length` bodies).
+pub fn parse_raw(raw: &str) -> RawResponse {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let body = match headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
+        Some(len) => body.get(..len).unwrap_or(body).to_string(),
+        None => body.to_string(),
+    };
+    RawResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A raw `GET path` with `Connection: close` and `extra` header lines (each ending in `\r\n`).
+pub async fn raw_get_with(h: &Harness, path: &str, extra: &str) -> RawResponse {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nConnection: close\r\n{extra}\r\n",
+        h.gate_addr
+    );
+    parse_raw(&raw_exchange(h.gate_addr, request.as_bytes(), Duration::from_secs(5)).await)
+}
+
+/// A compact JWE with any protected header (`header_json`, used verbatim as the AAD, as RFC 7516
+/// says), encrypting `plaintext` under `key` with A256GCM: what a forger, or a careless JOSE
+/// library, could produce.
+pub fn seal_with_header(key: [u8; 32], header_json: &str, plaintext: &[u8]) -> String {
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header_b64 = b64.encode(header_json);
+    let cipher = Aes256Gcm::new(&key.into());
+    let iv = [42u8; 12];
+    let mut buf = plaintext.to_vec();
+    let tag = cipher
+        .encrypt_inout_detached(
+            &Nonce::from(iv),
+            header_b64.as_bytes(),
+            buf.as_mut_slice().into(),
+        )
+        .unwrap();
+    format!(
+        "{header_b64}..{}.{}.{}",
+        b64.encode(iv),
+        b64.encode(&buf),
+        b64.encode(tag.as_slice())
+    )
+}
+
+/// The protected header Gatehouse writes for `key` (DESIGN.md "Session cookie").
+pub fn standard_header(key: &[u8; 32]) -> String {
+    format!(
+        r#"{{"alg":"dir","enc":"A256GCM","kid":"{}"}}"#,
+        gatehouse::session::key_id(key)
+    )
 }
