@@ -192,11 +192,10 @@ impl ProxyHttp for Gate {
             return Ok(true);
         }
         if let Some(ip) = ctx.client.ip {
-            // Credential checks key their failure limit on it.
-            if session
-                .req_header()
-                .headers
-                .contains_key(http::header::AUTHORIZATION)
+            // Credential checks key their failure limit on it; sign-ins record it.
+            let req = session.req_header();
+            if req.headers.contains_key(http::header::AUTHORIZATION)
+                || auth::is_own_path(app, req.uri.path())
             {
                 session
                     .req_header_mut()

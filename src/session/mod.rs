@@ -203,6 +203,15 @@ impl Sessions {
                 .map(|ua| ua.chars().take(256).collect()),
         };
         if let Some(key) = &claims.sid {
+            // An update (a re-check): where and how the session was made stays as it was.
+            let Some(old) = self.store.session(key, now).await? else {
+                return Ok(Vec::new());
+            };
+            let record = SessionRecord {
+                ip: old.ip,
+                user_agent: old.user_agent,
+                ..record
+            };
             self.store.put_session(key, &record).await?;
             return Ok(Vec::new());
         }
