@@ -28,6 +28,10 @@ pub struct Identity {
     pub roles: Vec<String>,
     /// Unix seconds when the session ends.
     pub expires_at: u64,
+    /// Unix seconds of the sign-in (or token) it rides on; 0 when none (API keys, OIDC).
+    pub signed_in_at: u64,
+    /// The server-side session record it came from, if any.
+    pub session_record: Option<String>,
 }
 
 impl From<SessionClaims> for Identity {
@@ -42,6 +46,8 @@ impl From<SessionClaims> for Identity {
             groups: c.groups,
             roles: c.roles,
             expires_at: c.exp,
+            signed_in_at: c.iat,
+            session_record: c.sid,
         }
     }
 }
@@ -59,6 +65,8 @@ impl Identity {
             groups: Vec::new(),
             roles: Vec::new(),
             expires_at: 0,
+            signed_in_at: 0,
+            session_record: None,
         }
     }
 
@@ -74,6 +82,8 @@ impl Identity {
             groups: Vec::new(),
             roles: Vec::new(),
             expires_at: 0,
+            signed_in_at: 0,
+            session_record: None,
         }
     }
 

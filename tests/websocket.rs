@@ -277,3 +277,37 @@ async fn server_sent_events_are_not_buffered() {
         "first event at {first_at:?}, end at {end_at:?}: buffered"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_is_closed_when_its_session_is_revoked() {
+    let (upstream, _) = ws_echo_upstream().await;
+    let h = Harness::start(GateOptions {
+        upstream: Some(upstream),
+        ..GateOptions::default()
+    })
+    .await;
+    let signed_in = h.sign_in(&browser(), "octocat", "/").await;
+    let cookie = format!("_gatehouse={}", session_cookie(&signed_in));
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_request(&h, Some(&cookie)))
+        .await
+        .expect("upgrade through the gate");
+    assert!(matches!(ws.next().await, Some(Ok(Message::Text(_)))));
+    ws.send(Message::Text("before".into())).await.unwrap();
+    assert!(matches!(ws.next().await, Some(Ok(Message::Text(t))) if t.as_str() == "before"));
+
+    // The same person signs out everywhere from another tab.
+    let r = plain_client()
+        .post(h.url("/oauth2/sign_out?everywhere=1"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let revoked = Instant::now();
+    // The next frame either way meets the revocation.
+    let _ = ws.send(Message::Text("after".into())).await;
+    let (msg, _) = wait_closed(&mut ws, Duration::from_secs(2)).await;
+    assert_session_close(&msg);
+    assert!(revoked.elapsed() < Duration::from_secs(1), "{:?}", revoked.elapsed());
+    assert!(h.log().contains("websocket closed"), "{}", h.log());
+}

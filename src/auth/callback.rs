@@ -131,7 +131,8 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
 /// What the person sees when GitHub could not finish the sign-in, logged at the right level.
 fn failure_for(e: &GithubError, start_url: String) -> Failure {
     match e {
-        e if e.is_unavailable() => {
+        // A cut-off or unreadable answer is GitHub failing, not the person being refused.
+        e if e.is_unavailable() || matches!(e, GithubError::BadResponse(_)) => {
             tracing::warn!(error = %e, "sign-in failed: GitHub unavailable");
             login_failed(LoginResult::FailedGithubUnavailable, "GitHub unavailable");
             Failure::GithubUnavailable { start_url }

@@ -171,6 +171,7 @@ async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> 
     identity.email = claims.email;
     identity.groups = claims.groups;
     identity.expires_at = claims.exp;
+    identity.signed_in_at = claims.iat;
     Ok(identity)
 }
 

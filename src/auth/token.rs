@@ -196,6 +196,25 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
         Ok(found) => found,
         Err(e) => return refresh_failure(e),
     };
+    // Signed out everywhere, or the app's authorization revoked: the family ends too.
+    let ended = app
+        .sessions
+        .revocations
+        .mark(app.sessions.store.as_ref(), &family.session.sub)
+        .await
+        .map(|mark| mark.is_some_and(|m| family.session.iat <= m.end_before));
+    match ended {
+        Ok(false) => {}
+        Ok(true) => {
+            let _ = issuer.revoke(&family_id, now).await;
+            return error(
+                401,
+                "invalid_grant",
+                "this sign-in was ended (signed out everywhere, or revoked); sign in again",
+            );
+        }
+        Err(e) => return unavailable(e),
+    }
     let Some(github_token) = family.session.ght.as_deref() else {
         return error(
             401,

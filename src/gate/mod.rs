@@ -340,7 +340,7 @@ impl ProxyHttp for Gate {
         if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS {
             let ends = ctx.granted.as_ref().and_then(|g| g.identity.as_ref());
             if let Some(identity) = ends {
-                ctx.upgraded = websocket::on_upgrade(session, identity.expires_at);
+                ctx.upgraded = websocket::on_upgrade(session, identity);
             }
         }
         // A membership re-check refreshed the session: the browser gets the new cookie.
@@ -359,8 +359,11 @@ impl ProxyHttp for Gate {
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        match &ctx.upgraded {
-            Some(up) => websocket::check(session, up),
+        match &mut ctx.upgraded {
+            Some(up) => {
+                websocket::watch(&ctx.live.app.sessions, up).await;
+                websocket::check(session, up)
+            }
             None => Ok(()),
         }
     }
@@ -372,8 +375,12 @@ impl ProxyHttp for Gate {
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Option<std::time::Duration>> {
-        match &ctx.upgraded {
-            Some(up) => websocket::check(session, up).map(|()| None),
+        match &mut ctx.upgraded {
+            Some(up) => {
+                // Synchronous here: the list as this process has it (client chunks refresh it).
+                websocket::watch_latest(&ctx.live.app.sessions, up);
+                websocket::check(session, up).map(|()| None)
+            }
             None => Ok(None),
         }
     }

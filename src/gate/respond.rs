@@ -4,7 +4,17 @@ use crate::reply::Reply;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
+/// Answer with `reply`, unless a response is already under way: then nothing is written and
+/// an error is returned, because a second response would be spliced into the first one's body
+/// (and its end of stream would pass a truncated body off as complete). The caller must then
+/// close the connection, so the client sees the transfer broke.
 pub async fn write_reply(session: &mut Session, reply: Reply) -> pingora::Result<()> {
+    if session.response_written().is_some() {
+        return Err(pingora::Error::explain(
+            pingora::ErrorType::InternalError,
+            "a response is already under way; not writing another",
+        ));
+    }
     let head_only = session.req_header().method == http::Method::HEAD;
     let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 1))?;
     for (name, value) in reply.headers {

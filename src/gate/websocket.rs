@@ -6,10 +6,20 @@
 //! timeout is lowered to the time left, so an idle tunnel ends on time too. The client then
 //! gets a close frame (1008, "session expired") and the connection closes; the upstream
 //! connection is dropped.
+//!
+//! A revoked session (signed out everywhere, revoked by an admin or by a GitHub webhook) ends
+//! its tunnels too: every chunk checks the revocation list (client chunks read it fresh, at
+//! most every 250 ms per process), and at most once a second a client chunk also checks that a
+//! server-side session record still exists.
 
+use crate::identity::Identity;
+use crate::session::Sessions;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How often a client chunk re-reads a server-side session record.
+const RECORD_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// The client-side read timeout Pingora uses when none is set: an idle tunnel still ends then.
 const DEFAULT_IDLE: Duration = Duration::from_secs(60);
@@ -20,17 +30,30 @@ pub(super) struct Upgraded {
     until: u64,
     /// The client read timeout in force before the deadline lowered it.
     idle: Duration,
+    /// Whose sign-in (GitHub id, sign-in time) it rides on.
+    user_id: String,
+    signed_in_at: u64,
+    /// The server-side session record, if any.
+    record: Option<String>,
+    record_checked: Instant,
+    /// Set once the session was found revoked.
+    revoked: bool,
 }
 
 /// For a response switching protocols on a request with a session: what to watch.
 /// `expires_at == 0` means the credential carries no end (API keys, OIDC tokens).
-pub(super) fn on_upgrade(session: &mut Session, expires_at: u64) -> Option<Upgraded> {
-    if expires_at == 0 {
+pub(super) fn on_upgrade(session: &mut Session, identity: &Identity) -> Option<Upgraded> {
+    if identity.expires_at == 0 {
         return None;
     }
     let up = Upgraded {
-        until: expires_at,
+        until: identity.expires_at,
         idle: session.get_read_timeout().unwrap_or(DEFAULT_IDLE),
+        user_id: identity.user_id.clone(),
+        signed_in_at: identity.signed_in_at,
+        record: identity.session_record.clone(),
+        record_checked: Instant::now(),
+        revoked: false,
     };
     // Not an error yet: the 101 still goes out, and the first check ends it.
     let _ = check(session, &up);
@@ -46,9 +69,40 @@ fn left(until: u64) -> Option<Duration> {
         .filter(|d| !d.is_zero())
 }
 
+/// Note a revocation on the revocation list as this process has it (no waiting).
+pub(super) fn watch_latest(sessions: &Sessions, up: &mut Upgraded) {
+    up.revoked = up.revoked || sessions.ended(&up.user_id, up.signed_in_at);
+}
+
+/// Note a revocation after reading the list (and the session record, when due) afresh.
+pub(super) async fn watch(sessions: &Sessions, up: &mut Upgraded) {
+    if up.revoked {
+        return;
+    }
+    let store = sessions.store.as_ref();
+    // A store that cannot answer for long closes the tunnel too (fail closed).
+    up.revoked = match sessions.revocations.mark(store, &up.user_id).await {
+        Ok(mark) => mark.is_some_and(|m| up.signed_in_at <= m.end_before),
+        Err(_) => true,
+    };
+    if let Some(key) = &up.record {
+        if !up.revoked && up.record_checked.elapsed() >= RECORD_CHECK_EVERY {
+            up.record_checked = Instant::now();
+            let now = crate::session::unix_now();
+            up.revoked = !matches!(store.session(key, now).await, Ok(Some(_)));
+        }
+    }
+}
+
 /// `Err` once the session has ended; otherwise the client read timeout is set to the time
 /// left (at most the usual idle timeout).
 pub(super) fn check(session: &mut Session, up: &Upgraded) -> pingora::Result<()> {
+    if up.revoked {
+        return Err(Error::explain(
+            ErrorType::Custom("session revoked"),
+            "the session of this upgraded connection was revoked",
+        ));
+    }
     match left(up.until) {
         Some(left) => {
             session.set_read_timeout(Some(left.min(up.idle)));
@@ -62,8 +116,9 @@ pub(super) fn check(session: &mut Session, up: &Upgraded) -> pingora::Result<()>
 }
 
 impl Upgraded {
+    /// Over: expired or revoked.
     pub(super) fn expired(&self) -> bool {
-        left(self.until).is_none()
+        self.revoked || left(self.until).is_none()
     }
 }
 

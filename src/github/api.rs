@@ -71,10 +71,7 @@ impl GithubClient {
         if !status.is_success() {
             return Err(status_error(call, status));
         }
-        response
-            .json()
-            .await
-            .map_err(|e| GithubError::BadResponse(format!("{call}: {}", without_url(&e))))
+        read_json(call, response).await
     }
 
     pub async fn user(&self, token: &str) -> Result<GithubUser, GithubError> {
@@ -86,9 +83,7 @@ impl GithubClient {
         let response = self.get("GET /user/emails", "user/emails", token).await?;
         match response.status() {
             s if s.is_success() => {
-                let emails: Vec<PrimaryEmail> = response.json().await.map_err(|e| {
-                    GithubError::BadResponse(format!("GET /user/emails: {}", without_url(&e)))
-                })?;
+                let emails: Vec<PrimaryEmail> = read_json("GET /user/emails", response).await?;
                 Ok(emails
                     .into_iter()
                     .find(|e| e.primary && e.verified)
@@ -138,15 +133,26 @@ impl GithubClient {
         let response = self.get(call, path, token).await?;
         match response.status() {
             s if s.is_success() => {
-                let m: Membership = response.json().await.map_err(|e| {
-                    GithubError::BadResponse(format!("{call}: {}", without_url(&e)))
-                })?;
+                let m: Membership = read_json(call, response).await?;
                 Ok(m.state == "active")
             }
             StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => Ok(false),
             s => Err(status_error(call, s)),
         }
     }
+}
+
+/// The body of a successful answer as JSON. A transfer that breaks off midway means GitHub
+/// could not be reached (try again later), like a connection that fails before the answer; a
+/// whole body that is not the JSON expected is a bad response.
+pub(super) async fn read_json<T: DeserializeOwned>(
+    call: &'static str,
+    response: reqwest::Response,
+) -> Result<T, GithubError> {
+    let body = response.bytes().await.map_err(|e| {
+        GithubError::Unreachable(format!("{call}: the answer broke off: {}", without_url(&e)))
+    })?;
+    serde_json::from_slice(&body).map_err(|e| GithubError::BadResponse(format!("{call}: {e}")))
 }
 
 pub(super) fn status_error(call: &'static str, status: StatusCode) -> GithubError {

@@ -2,7 +2,6 @@
 //! at once, so a user in 150 orgs costs no more than one in 2 and the whole check takes one
 //! round-trip), plus the full paginated lists when `groups_header = "all"` or owner rules need them.
 
-use super::api::without_url;
 use super::{GithubClient, GithubError};
 use crate::policy::MembershipPlan;
 use futures_util::future::try_join_all;
@@ -94,10 +93,7 @@ impl GithubClient {
                 return Err(super::api::status_error(call, status));
             }
             let next = next_link(response.headers());
-            let page: Vec<T> = response
-                .json()
-                .await
-                .map_err(|e| GithubError::BadResponse(format!("{call}: {}", without_url(&e))))?;
+            let page: Vec<T> = super::api::read_json(call, response).await?;
             items.extend(page);
             match next.and_then(|n| url.join(&n).ok()) {
                 Some(n) if n.as_str().starts_with(self.api_url.as_str()) => url = n,

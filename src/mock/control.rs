@@ -12,12 +12,20 @@
 //! - `POST   /_mock/users/{login}/tokens?scopes=read:user,user:email,read:org` a personal
 //!   access token (`ghp_…`) for the user, as GitHub's settings page would make one
 //! - `POST   /_mock/fail?status=502[&oauth=true]` every REST call (and with `oauth=true` the
-//!   token endpoint too) answers that status; `status=0` heals
+//!   token endpoint too) answers that status; `status=0` heals. Other faults with `mode=`:
+//!   `mode=status&status=500`, `mode=slow&delay_ms=5000` (wait, then answer normally),
+//!   `mode=malformed` (200 with a cut-off JSON body), `mode=drop` (the connection closes
+//!   before a complete response), `mode=truncate` (headers and part of the body, then the
+//!   connection is cut), `mode=off` (heal). `scope=rest|oauth|all` picks the REST API,
+//!   the OAuth token endpoint or both (default `rest`; `oauth=true` means `all`)
+//! - `POST   /_mock/users/{login}?id=N[&name=..&email=..&verified=false]` create a user with
+//!   that primary email (default `{login}@example.com`, verified) → 200 `{"login", "id"}`;
+//!   409 if the login or id is taken
 //! - `POST   /_mock/codes/expire` expire every outstanding authorization code now
 //! - `GET    /_mock/stats` → `{"api_requests": N, "tokens": N, "codes": N}`
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -27,10 +35,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::data::{Member, MemberState, Org, OrgRole, Team};
+use super::data::{Email, Member, MemberState, Org, OrgRole, Team, User};
 use super::github::MockGithub;
 use super::scopes::Scopes;
-use super::state::{Failure, TokenGrant};
+use super::state::{FailMode, FailScope, Failure, TokenGrant};
 use super::validate::{is_valid_login, is_valid_team_slug};
 
 pub(super) fn routes() -> Router<MockGithub> {
@@ -45,6 +53,7 @@ pub(super) fn routes() -> Router<MockGithub> {
             "/_mock/orgs/{org}/teams/{team}/members/{login}",
             post(add_team_member).delete(remove_team_member),
         )
+        .route("/_mock/users/{login}", post(create_user))
         .route("/_mock/users/{login}/tokens", post(personal_token))
         .route("/_mock/fail", post(fail))
         .route("/_mock/codes/expire", post(expire_codes))
@@ -286,24 +295,59 @@ struct FailQuery {
     status: Option<u16>,
     #[serde(default)]
     oauth: bool,
+    mode: Option<String>,
+    delay_ms: Option<u64>,
+    scope: Option<String>,
 }
 
+/// The longest `mode=slow` delay: ten minutes.
+const MAX_DELAY_MS: u64 = 600_000;
+
+const FAIL_USAGE: &str = "use ?status=100..599 (status=0 heals), or mode=status&status=N, \
+     mode=slow&delay_ms=N, mode=malformed, mode=drop, mode=truncate or mode=off; \
+     scope=rest|oauth|all (default rest; oauth=true means all)";
+
 async fn fail(State(mock): State<MockGithub>, Query(q): Query<FailQuery>) -> Response {
-    let failure = match q.status {
-        Some(0) => None,
-        Some(status @ 100..=599) => Some(Failure {
-            status,
-            oauth: q.oauth,
-        }),
-        _ => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                "use ?status=100..599, or status=0 to heal".into(),
-            )
-        }
+    let scope = match (q.scope.as_deref(), q.oauth) {
+        (None, false) | (Some("rest"), false) => FailScope::Rest,
+        (None, true) | (Some("all"), _) => FailScope::All,
+        (Some("oauth"), _) => FailScope::OAuth,
+        _ => return problem(StatusCode::BAD_REQUEST, FAIL_USAGE.into()),
     };
+    let mode = match (q.mode.as_deref(), q.status, q.delay_ms) {
+        (None | Some("status"), Some(0), _) | (Some("off"), _, _) => None,
+        (None | Some("status"), Some(status @ 100..=599), _) => Some(FailMode::Status(status)),
+        (Some("slow"), _, Some(ms @ 0..=MAX_DELAY_MS)) => {
+            Some(FailMode::Slow(Duration::from_millis(ms)))
+        }
+        (Some("malformed"), _, _) => Some(FailMode::Malformed),
+        (Some("drop"), _, _) => Some(FailMode::Drop),
+        (Some("truncate"), _, _) => Some(FailMode::Truncate),
+        _ => return problem(StatusCode::BAD_REQUEST, FAIL_USAGE.into()),
+    };
+    let failure = mode.map(|mode| Failure { mode, scope });
     mock.shared.lock().failure = failure;
-    Json(json!({ "status": q.status, "oauth": q.oauth })).into_response()
+    let mode_name = match mode {
+        None => "off",
+        Some(FailMode::Status(_)) => "status",
+        Some(FailMode::Slow(_)) => "slow",
+        Some(FailMode::Malformed) => "malformed",
+        Some(FailMode::Drop) => "drop",
+        Some(FailMode::Truncate) => "truncate",
+    };
+    let scope_name = match scope {
+        FailScope::Rest => "rest",
+        FailScope::OAuth => "oauth",
+        FailScope::All => "all",
+    };
+    Json(json!({
+        "status": q.status,
+        "oauth": failure.is_some_and(|f| f.hits_oauth()),
+        "mode": mode_name,
+        "delay_ms": q.delay_ms.filter(|_| mode_name == "slow"),
+        "scope": scope_name,
+    }))
+    .into_response()
 }
 
 async fn expire_codes(State(mock): State<MockGithub>) -> Response {
@@ -359,4 +403,61 @@ async fn personal_token(
         st.tokens.insert(token.clone(), grant);
     }
     Json(json!({ "token": token, "login": login })).into_response()
+}
+
+#[derive(Deserialize)]
+struct UserQuery {
+    id: Option<u64>,
+    name: Option<String>,
+    email: Option<String>,
+    verified: Option<bool>,
+}
+
+async fn create_user(
+    State(mock): State<MockGithub>,
+    Path(login): Path<String>,
+    Query(q): Query<UserQuery>,
+) -> Response {
+    if !is_valid_login(&login) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            format!("`{login}` is not a valid GitHub login; use letters, digits and single inner hyphens (max 39 characters)"),
+        );
+    }
+    let Some(id) = q.id.filter(|id| *id > 0) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "give the user a numeric id: ?id=N (N > 0)".into(),
+        );
+    };
+    let mut st = mock.shared.lock();
+    let taken = st.user_by_login(&login).is_some() || st.org(&login).is_some();
+    if taken {
+        return problem(
+            StatusCode::CONFLICT,
+            format!("the login `{login}` is taken; GitHub logins are unique across users and orgs"),
+        );
+    }
+    if st.users.iter().any(|u| u.id == id) || st.orgs.iter().any(|o| o.id == id) {
+        return problem(StatusCode::CONFLICT, format!("the id {id} is taken"));
+    }
+    let email = q
+        .email
+        .clone()
+        .unwrap_or_else(|| format!("{}@example.com", login.to_ascii_lowercase()));
+    st.users.push(User {
+        login: login.clone(),
+        id,
+        name: q.name.clone(),
+        avatar_url: None,
+        public_email: None,
+        site_admin: false,
+        emails: vec![Email {
+            email,
+            primary: true,
+            verified: q.verified.unwrap_or(true),
+            visibility: None,
+        }],
+    });
+    Json(json!({ "login": login, "id": id })).into_response()
 }

@@ -15,6 +15,7 @@ mod authorize;
 mod control;
 mod credentials;
 mod data;
+mod fault;
 mod html;
 mod pkce;
 mod redirect;

@@ -61,9 +61,45 @@ pub(super) struct State {
 
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Failure {
-    pub status: u16,
-    /// Also fail the OAuth token endpoint, not only the REST API.
-    pub oauth: bool,
+    pub mode: FailMode,
+    /// Which endpoints fail.
+    pub scope: FailScope,
+}
+
+/// How an endpoint under [`Failure`] misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FailMode {
+    /// Answer this HTTP status (GitHub's error JSON as the body).
+    Status(u16),
+    /// Wait this long, then answer normally.
+    Slow(Duration),
+    /// Answer 200 with a JSON body cut off in the middle.
+    Malformed,
+    /// Close the connection before a complete response has been sent.
+    Drop,
+    /// Send the headers and the start of the body, then cut the connection.
+    Truncate,
+}
+
+/// The endpoints a [`Failure`] applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FailScope {
+    /// The REST API only (`/user`, memberships, …).
+    Rest,
+    /// The OAuth token endpoint (`POST /login/oauth/access_token`) only.
+    OAuth,
+    /// Both.
+    All,
+}
+
+impl Failure {
+    pub fn hits_rest(&self) -> bool {
+        matches!(self.scope, FailScope::Rest | FailScope::All)
+    }
+
+    pub fn hits_oauth(&self) -> bool {
+        matches!(self.scope, FailScope::OAuth | FailScope::All)
+    }
 }
 
 /// What an authorization code was issued for.

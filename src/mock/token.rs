@@ -6,11 +6,12 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use url::form_urlencoded;
 
 use super::credentials::basic_credentials;
+use super::fault;
 use super::github::MockGithub;
 use super::pkce;
 use super::state::{State as MockState, TokenGrant};
@@ -80,13 +81,15 @@ pub(super) async fn exchange(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
     let req = TokenRequest::parse(&body);
+    let failure = mock.shared.lock().failure.filter(|f| f.hits_oauth());
+    if let Some(f) = failure {
+        let cut_off = r#"{"access_token":"gho_16C7e42F292c69"#;
+        if let Some(response) = fault::inject(f, IntoResponse::into_response, cut_off).await {
+            return response;
+        }
+    }
     let outcome = {
         let mut st = mock.shared.lock();
-        if let Some(f) = st.failure.filter(|f| f.oauth) {
-            return StatusCode::from_u16(f.status)
-                .unwrap_or(StatusCode::BAD_GATEWAY)
-                .into_response();
-        }
         grant(&mut st, &headers, &req)
     };
     match outcome {

@@ -64,6 +64,8 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
             roles: vec![],
             expires_at: 0,
+            signed_in_at: 0,
+            session_record: None,
         }
     }
 

@@ -61,10 +61,14 @@ pub(super) async fn dispatch(State(mock): State<MockGithub>, req: Request) -> Re
         return not_found();
     };
     mock.shared.api_requests.fetch_add(1, Ordering::Relaxed);
-    let failure = mock.shared.lock().failure;
+    let failure = mock.shared.lock().failure.filter(|f| f.hits_rest());
     if let Some(f) = failure {
-        let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_GATEWAY);
-        return message(status, "Failure injected by POST /_mock/fail", REST_DOCS);
+        let status_reply =
+            |status| message(status, "Failure injected by POST /_mock/fail", REST_DOCS);
+        let cut_off = r#"{"login":"octocat","id":5832"#;
+        if let Some(response) = super::fault::inject(f, status_reply, cut_off).await {
+            return response;
+        }
     }
     if !req.headers().contains_key(header::USER_AGENT) {
         return forbidden_without_user_agent();
