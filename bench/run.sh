@@ -296,7 +296,7 @@ http {
 EOF
 }
 
-# nginx auth_request in front, as deploy/nginx/nginx.conf (trimmed to what a request uses).
+# nginx auth_request in front, as deploy/nginx/auth_request.conf (trimmed to what a request uses).
 # keepalive=1: HTTP/1.1 with a connection pool to Gatehouse; 0: as deploy/nginx ships it
 # (no proxy_http_version in /oauth2/auth, so nginx opens a new connection per check).
 forward_auth_conf() { # name port keepalive

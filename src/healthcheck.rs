@@ -18,9 +18,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// An `https` URL is accepted with any certificate: the check runs over loopback against the
 /// gate's own listener, whose certificate names the public host, and it sends nothing secret.
 pub fn check(url: &str, timeout: Duration) -> Result<(), String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("--url `{url}` is not a URL: {e}"))?;
+    let parsed = url::Url::parse(url)
+        .map_err(|e| format!("--url `{url}` is not a URL ({e}); give one like {DEFAULT_URL}"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("--url `{url}` must be an http:// or https:// URL"));
+        return Err(format!(
+            "--url `{url}` must be an http:// or https:// URL, like {DEFAULT_URL}"
+        ));
     }
     crate::install_crypto_provider();
     let client = reqwest::Client::builder()
@@ -61,8 +64,14 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_an_http_url() {
-        let err = check("127.0.0.1:4180/ping", DEFAULT_TIMEOUT).unwrap_err();
-        assert!(err.contains("http://"), "{err}");
+        for url in [
+            "127.0.0.1:4180/ping",
+            "localhost:4180/ping",
+            "ftp://127.0.0.1/ping",
+        ] {
+            let err = check(url, DEFAULT_TIMEOUT).unwrap_err();
+            assert!(err.contains(DEFAULT_URL), "{err}");
+        }
         let err = check("not a url", DEFAULT_TIMEOUT).unwrap_err();
         assert!(err.contains("not a URL"), "{err}");
     }
