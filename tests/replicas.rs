@@ -458,3 +458,34 @@ async fn cookie_sessions_sign_out_everywhere_through_the_shared_revocation_list(
     let fresh = signed_in(&a, "monalisa").await;
     assert_eq!(status_with(&b.url("/echo"), &fresh).await, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sessions_gauge_counts_every_replicas_sessions() {
+    if !available("the_sessions_gauge_counts_every_replicas_sessions") {
+        return;
+    }
+    let redis = RedisServer::start();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let a = Harness::start_with_server(
+        redis_gate(&redis, "redis", ""),
+        &format!("admin_listen = \"{admin}\""),
+    )
+    .await;
+    let gauge = || async {
+        let text = get_text(&plain_client(), format!("http://{admin}/metrics")).await;
+        text.lines()
+            .find_map(|l| l.strip_prefix("gatehouse_sessions_active "))
+            .map(|v| v.trim().parse::<u64>().unwrap())
+    };
+    assert_eq!(gauge().await, Some(0));
+    let mona = signed_in(&a, "monalisa").await;
+    signed_in(&a, "octocat").await;
+    assert_eq!(gauge().await, Some(2));
+    plain_client()
+        .get(a.url("/oauth2/sign_out"))
+        .header("cookie", format!("_gatehouse={mona}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gauge().await, Some(1));
+}

@@ -43,12 +43,26 @@ fn local_path(rd: &str, public_url: &Url) -> Option<String> {
         }
         p
     };
-    is_plain_local_path(&path).then_some(path)
+    is_plain_local_path(&path, public_url).then_some(path)
 }
 
-fn is_plain_local_path(path: &str) -> bool {
+/// Does `path`, resolved the way a browser resolves a `Location`, stay on our origin with a path
+/// that does not itself read as `//host`? Dot segments count: `/.//evil.com` and `/..//evil.com`
+/// resolve to the path `//evil.com`, which an app redirecting to `location.pathname` (or any
+/// later hop that re-reads the path) would send to another host.
+fn resolves_home(path: &str, public_url: &Url) -> bool {
+    public_url
+        .join(path)
+        .is_ok_and(|u| u.origin() == public_url.origin() && !u.path().starts_with("//"))
+}
+
+fn is_plain_local_path(path: &str, public_url: &Url) -> bool {
     let bad_char = |c: char| c == '\\' || c.is_control() || c.is_whitespace();
-    if !path.starts_with('/') || path.starts_with("//") || path.chars().any(bad_char) {
+    if !path.starts_with('/')
+        || path.starts_with("//")
+        || path.chars().any(bad_char)
+        || !resolves_home(path, public_url)
+    {
         return false;
     }
     // Look through percent-encoding too (some servers and browsers decode before redirecting).
@@ -60,6 +74,7 @@ fn is_plain_local_path(path: &str) -> bool {
         if decoded.starts_with("//")
             || decoded.starts_with("/\\")
             || decoded.chars().any(|c| c == '\\' || c.is_control())
+            || !resolves_home(&decoded, public_url)
         {
             return false;
         }
@@ -124,6 +139,12 @@ mod tests {
             "https://user@app.example.com/",
             "///evil.com",
             "/%252F%252Fevil.com",
+            // Dot segments that resolve to a `//host` path.
+            "/.//evil.com",
+            "/..//evil.com",
+            "/%2e%2e//evil.com",
+            "/%2e%2e%2f%2fevil.com",
+            "/a/../..//evil.com",
             "",
             "evil.com",
         ] {

@@ -20,11 +20,20 @@ const EXACT: &[&str] = &[
     "remote-email",
     "remote-groups",
     "remote-name",
+    // Identity headers other auth proxies set, which apps configured for them trust
+    // (Apache `X-Remote-User`, Grafana's auth proxy default `X-WEBAUTH-USER`).
+    "x-remote-user",
+    "x-webauth-user",
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
     "x-original-url",
     "x-rewrite-url",
+    // What nginx `auth_request` and Envoy say the original request was: Gatehouse reads them
+    // only at `/oauth2/auth`; an app must never get a client's copy.
+    "x-original-uri",
+    "x-original-method",
+    "x-envoy-original-path",
 ];
 
 fn is_reserved(name: &str) -> bool {
@@ -130,6 +139,12 @@ mod tests {
             "x_original_url",
             "X-REWRITE-URL",
             "x_rewrite_url",
+            "X-Original-URI",
+            "x_original_uri",
+            "X-Original-Method",
+            "x-envoy-original-path",
+            "X-Remote-User",
+            "x_webauth_user",
         ] {
             assert!(is_reserved(name), "{name}");
         }

@@ -112,7 +112,11 @@ fn serve_with(
     }
     if let Some(admin) = app.settings.admin_listen {
         // A service of the same server: it stops when the gate stops.
-        server.add_service(crate::observe::admin::service(&admin.to_string()));
+        let sessions = app
+            .sessions
+            .server_side()
+            .then(|| Arc::clone(&app.sessions.store));
+        server.add_service(crate::observe::admin::service(&admin.to_string(), sessions));
         tracing::info!(%admin, "metrics at http://{admin}/metrics");
     }
     let scheme = if app.settings.tls.is_some() {

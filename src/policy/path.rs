@@ -12,7 +12,8 @@ use std::borrow::Cow;
 pub struct NormalizedPath<'a> {
     /// Starts with '/'. Borrowed when the input was already normal (the common case: no allocation).
     pub path: Cow<'a, str>,
-    /// The path holds something upstreams disagree on: `%2F`, `%5C`, `%00` (any hex case), a raw `;` or a raw `\`.
+    /// The path holds something upstreams disagree on: `%2F`, `%5C`, `%00` (any hex case), a raw `;` or a raw `\`,
+    /// or an overlong UTF-8 escape (`%C0%AF` and the like), which old decoders read as `/`, `\` or `.`.
     /// The caller answers 400 unless the deciding rule opts in with `allow_encoded_path`.
     pub ambiguous: bool,
 }
@@ -59,7 +60,7 @@ pub fn normalize(raw: &str) -> Result<NormalizedPath<'_>, PathError> {
                 {
                     changed = true;
                 }
-                if matches!(value, b'/' | b'\\' | 0) {
+                if matches!(value, b'/' | b'\\' | 0) || is_overlong_lead(bytes, i, value) {
                     ambiguous = true;
                 }
                 i += 3;
@@ -93,6 +94,23 @@ pub fn normalize(raw: &str) -> Result<NormalizedPath<'_>, PathError> {
         path: Cow::Owned(remove_dot_segments(&decode_unreserved(raw)?)),
         ambiguous,
     })
+}
+
+/// Does the escape `lead` at `at` start an overlong UTF-8 sequence (`%C0%AF` for `/`,
+/// `%E0%80%AF`, `%F0%80%80%AF`, …)? Valid UTF-8 never holds one; decoders that accepted them
+/// once turned them into `/`, `\` or `.` after the gate had decided.
+fn is_overlong_lead(bytes: &[u8], at: usize, lead: u8) -> bool {
+    let next = || {
+        (bytes.get(at + 3) == Some(&b'%'))
+            .then(|| triplet(bytes, at + 3).ok())
+            .flatten()
+    };
+    match lead {
+        0xC0 | 0xC1 => true,
+        0xE0 => next().is_some_and(|n| (0x80..=0x9F).contains(&n)),
+        0xF0 => next().is_some_and(|n| (0x80..=0x8F).contains(&n)),
+        _ => false,
+    }
 }
 
 /// The byte a `%XX` triplet at `at` encodes.
@@ -337,10 +355,28 @@ mod tests {
             "/a%00",
             "/a\\b",
             "/;",
+            // Overlong UTF-8 for '/', '.', '\\'.
+            "/..%c0%afadmin",
+            "/%C0%AE%C0%AE/x",
+            "/..%c1%9c",
+            "/..%e0%80%afx",
+            "/..%F0%80%80%AFx",
         ] {
             assert!(ambiguous(raw), "{raw}");
         }
-        for raw in ["/admin", "/%252F", "/a%2Eb", "/a%20b", "/a%25", "/a%3B"] {
+        for raw in [
+            "/admin",
+            "/%252F",
+            "/a%2Eb",
+            "/a%20b",
+            "/a%25",
+            "/a%3B",
+            // Well-formed UTF-8 escapes: é, ऀ (E0 A4 80), 𐀀 (F0 90 80 80).
+            "/caf%C3%A9",
+            "/%E0%A4%80",
+            "/%F0%90%80%80",
+            "/%E0",
+        ] {
             assert!(!ambiguous(raw), "{raw}");
         }
     }

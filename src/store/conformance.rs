@@ -147,6 +147,12 @@ async fn sessions_live_list_touch_and_delete(
     store.put_session(&k2, &record(&user, now + 100)).await.unwrap();
     store.put_session(&k3, &record(&other, now + 100)).await.unwrap();
 
+    let counted = store.count_sessions(now).await.unwrap();
+    assert!(counted >= 3, "at least this suite's three sessions: {counted}");
+    assert!(
+        store.count_sessions(now + 100).await.unwrap() <= counted - 3,
+        "expired sessions are not counted"
+    );
     let got = store.session(&k1, now).await.unwrap().expect("stored");
     assert_eq!(got, record(&user, now + 100), "a record reads back whole");
     assert!(store.session(&k1, now + 100).await.unwrap().is_none(), "expired");
@@ -189,7 +195,9 @@ async fn sessions_live_list_touch_and_delete(
         "other users keep theirs"
     );
     assert_eq!(store.delete_user_sessions(&user).await.unwrap(), 0);
+    let before = store.count_sessions(now).await.unwrap();
     store.delete_session(&k3).await.unwrap();
+    assert_eq!(store.count_sessions(now).await.unwrap(), before - 1);
 }
 
 async fn logins_map_to_ids(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {

@@ -238,6 +238,11 @@ impl Store for MemoryStore {
             .count())
     }
 
+    async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {
+        let m = self.maps();
+        Ok(m.sessions.values().filter(|r| now < r.expires_at()).count() as u64)
+    }
+
     async fn remember_login(
         &self,
         login: &str,

@@ -160,6 +160,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<(String, SessionRecord)>, StoreError>;
     /// Delete every session of a GitHub user id; returns how many there were.
     async fn delete_user_sessions(&self, user_id: &str) -> Result<usize, StoreError>;
+    /// How many sessions are live (`gatehouse_sessions_active`).
+    async fn count_sessions(&self, now: u64) -> Result<u64, StoreError>;
 
     /// Remember which GitHub id a login (lower-case) had, for admin requests by login.
     async fn remember_login(&self, login: &str, user_id: &str, until: u64)

@@ -382,6 +382,7 @@ impl Store for RedisStore {
             self.key("user-sessions", record.user_id()),
         );
         let (json, id, last_seen) = (encode(record)?, key.to_string(), record.last_seen);
+        let (by_expiry, record_exp) = (self.key("sessions", "by-expiry"), record.expires_at());
         self.call(|mut c| async move {
             redis::pipe()
                 .atomic()
@@ -389,7 +390,8 @@ impl Store for RedisStore {
                 .hset_multiple(&sess, &[("record", json)])
                 .hset(&sess, "last_seen", last_seen)
                 .expire(&sess, secs as i64)
-                .sadd(&index, id)
+                .sadd(&index, &id)
+                .zadd(&by_expiry, &id, record_exp)
                 // The index lives as long as its longest session.
                 .cmd("EXPIRE")
                 .arg(&index)
@@ -447,13 +449,15 @@ impl Store for RedisStore {
         let Some(json) = found else { return Ok(None) };
         let record: SessionRecord = decode(&json)?;
         let index = self.key("user-sessions", record.user_id());
+        let by_expiry = self.key("sessions", "by-expiry");
         let id = key.to_string();
-        let deleted: (i64, i64) = self
+        let deleted: (i64, i64, i64) = self
             .call(|mut c| async move {
                 redis::pipe()
                     .atomic()
                     .del(sess)
-                    .srem(index, id)
+                    .srem(index, &id)
+                    .zrem(by_expiry, &id)
                     .query_async(&mut c)
                     .await
             })
@@ -519,11 +523,38 @@ impl Store for RedisStore {
         let mut keys: Vec<String> = ids.iter().map(|id| self.key("sess", id)).collect();
         let sessions = keys.len();
         keys.push(index);
-        let deleted: usize = self
-            .call(|mut c| async move { c.del(keys).await })
+        let by_expiry = self.key("sessions", "by-expiry");
+        let (deleted, _): (usize, i64) = self
+            .call(|mut c| async move {
+                let mut pipe = redis::pipe();
+                pipe.atomic().del(keys);
+                if ids.is_empty() {
+                    pipe.cmd("ZCARD").arg(&by_expiry);
+                } else {
+                    pipe.zrem(&by_expiry, ids);
+                }
+                pipe.query_async(&mut c).await
+            })
             .await?;
         // The index itself was one of the deleted keys, when it existed.
         Ok(deleted.saturating_sub(usize::from(sessions > 0)).min(sessions))
+    }
+
+    async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {
+        let by_expiry = self.key("sessions", "by-expiry");
+        let (live,): (u64,) = self
+            .call(|mut c| async move {
+                redis::pipe()
+                    .atomic()
+                    // Expired sessions leave with their keys; drop them from the index too.
+                    .zrembyscore(&by_expiry, "-inf", crate::session::unix_now())
+                    .ignore()
+                    .zcount(&by_expiry, format!("({now}"), "+inf")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(live)
     }
 
     async fn remember_login(

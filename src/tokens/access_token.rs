@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 /// `aud` of every access token: they are for this gate only.
 const AUDIENCE: &str = "gatehouse";
+/// An `iat` further than this in the future is refused: Gatehouse never writes one, so it is a
+/// forgery or a badly wrong clock. The slack covers replicas whose clocks differ a little (the
+/// session cookie allows the same).
+const MAX_IAT_SKEW_SECS: u64 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -91,6 +95,9 @@ impl AccessTokens {
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = 0;
+        // Gatehouse never sets `nbf`, but a token that has one is not valid before it (RFC 7519
+        // section 4.1.5).
+        validation.validate_nbf = true;
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -136,9 +143,14 @@ impl AccessTokens {
     }
 
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        decode::<AccessClaims>(token, &self.decoding, &self.validation)
+        let claims = decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
-            .map_err(|e| TokenError::Invalid(e.to_string()))
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let now = crate::session::unix_now();
+        if claims.iat > now.saturating_add(MAX_IAT_SKEW_SECS) {
+            return Err(TokenError::Invalid("issued in the future (iat)".into()));
+        }
+        Ok(claims)
     }
 }
 
@@ -223,6 +235,31 @@ mod tests {
             parts[2]
         );
         assert!(t.verify(&forged).is_err());
+    }
+
+    #[test]
+    fn not_yet_valid_and_future_issued_tokens_fail() {
+        let t = hs();
+        let now = crate::session::unix_now();
+        let good = t.verify(&t.issue(&session(), "f", now).unwrap()).unwrap();
+        let sign = |claims: &serde_json::Value| {
+            encode(
+                &Header::new(Algorithm::HS256),
+                claims,
+                &EncodingKey::from_secret(&[7; 32]),
+            )
+            .unwrap()
+        };
+        let mut claims = serde_json::to_value(&good).unwrap();
+        assert!(t.verify(&sign(&claims)).is_ok());
+        claims["nbf"] = serde_json::json!(now + 60);
+        assert!(t.verify(&sign(&claims)).is_err(), "nbf in the future");
+        claims["nbf"] = serde_json::json!(now - 1);
+        assert!(t.verify(&sign(&claims)).is_ok(), "nbf in the past");
+        claims["iat"] = serde_json::json!(now + 3600);
+        assert!(t.verify(&sign(&claims)).is_err(), "iat in the future");
+        claims["iat"] = serde_json::json!(now + 30);
+        assert!(t.verify(&sign(&claims)).is_ok(), "small clock differences");
     }
 
     #[test]

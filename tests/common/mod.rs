@@ -686,3 +686,120 @@ pub fn standard_header(key: &[u8; 32]) -> String {
         gatehouse::session::key_id(key)
     )
 }
+
+/// Per-connection byte logs of a [`Recorder`].
+type Streams = std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>>>;
+
+/// A TCP relay in front of `target` that keeps every byte each connection sent upstream (and
+/// got back), so a test can see exactly which requests reached the app (pipelined and smuggled
+/// ones included).
+pub struct Recorder {
+    pub addr: SocketAddr,
+    connections: Streams,
+    answers: Streams,
+}
+
+impl Recorder {
+    pub async fn start(target: SocketAddr) -> Recorder {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let answers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let all = connections.clone();
+        let all_answers = answers.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(upstream) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+                all.lock().unwrap().push(seen.clone());
+                let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+                all_answers.lock().unwrap().push(answered.clone());
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut up_read, mut up_write) = upstream.into_split();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = client_read.read(&mut buf).await {
+                        if n == 0 || up_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        seen.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = up_write.shutdown().await;
+                });
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = up_read.read(&mut buf).await {
+                        if n == 0 || client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        answered.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = client_write.shutdown().await;
+                });
+            }
+        });
+        Recorder {
+            addr,
+            connections,
+            answers,
+        }
+    }
+
+    /// Everything sent upstream so far, per connection (lossy UTF-8).
+    pub fn sent(&self) -> Vec<String> {
+        self.connections
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| String::from_utf8_lossy(&c.lock().unwrap()).into_owned())
+            .collect()
+    }
+
+    /// Raw bytes sent upstream so far, all connections.
+    pub fn sent_bytes(&self) -> Vec<Vec<u8>> {
+        self.connections
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.lock().unwrap().clone())
+            .collect()
+    }
+
+    /// Request lines (`METHOD target HTTP/1.x`) the app received.
+    pub fn request_lines(&self) -> Vec<String> {
+        self.sent()
+            .iter()
+            .flat_map(|c| c.split("\r\n").map(str::to_string).collect::<Vec<_>>())
+            .filter(|l| {
+                let mut words = l.split(' ');
+                matches!(
+                    (words.next(), words.next(), words.next(), words.next()),
+                    (Some(m), Some(_), Some(v), None)
+                        if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) && v.starts_with("HTTP/1.")
+                )
+            })
+            .collect()
+    }
+
+    /// Everything the app answered so far, all connections (lossy UTF-8).
+    pub fn answered(&self) -> String {
+        self.answers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| String::from_utf8_lossy(&c.lock().unwrap()).into_owned())
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        for c in self.connections.lock().unwrap().iter() {
+            c.lock().unwrap().clear();
+        }
+        for c in self.answers.lock().unwrap().iter() {
+            c.lock().unwrap().clear();
+        }
+    }
+}
