@@ -150,3 +150,100 @@ fn secrets_never_appear_in_debug_output() {
         "{shown}"
     );
 }
+
+const STORE_KEY: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
+
+fn with_session(extra: &str) -> String {
+    minimal().replace(
+        &format!("secrets = [\"{KEY}\"]\n"),
+        &format!("secrets = [\"{KEY}\"]\n{extra}\n"),
+    )
+}
+
+#[test]
+fn redis_store_loads_with_its_keys_and_from_the_environment() {
+    let text = with_session(&format!(
+        "store = \"redis\"\nredis_url = \"redis://:pw@10.0.0.5:6379/2\"\nstore_secrets = [\"{STORE_KEY}\"]"
+    ));
+    let s = load_str(&text, "t", &|_| None).unwrap();
+    let store = &s.session.store;
+    assert!(store.server_side);
+    let redis = store.redis.as_ref().expect("redis options");
+    assert_eq!(redis.url.as_deref(), Some("redis://:pw@10.0.0.5:6379/2"));
+    assert_eq!(redis.timeout, std::time::Duration::from_millis(500));
+    assert_eq!(redis.prefix, "gatehouse:");
+    assert_eq!(store.keys.len(), 1);
+    assert!(!format!("{redis:?}").contains("pw"), "the URL's password is never printed");
+
+    let env = env_with(&[
+        ("GATEHOUSE_REDIS_URL", "rediss://cache.internal:6380"),
+        ("GATEHOUSE_STORE_SECRET", STORE_KEY),
+        ("GH_WEBHOOK_SECRET", "hook"),
+    ]);
+    let s = load_str(&with_session("store = \"redis\""), "t", &env).unwrap();
+    assert_eq!(
+        s.session.store.redis.as_ref().unwrap().url.as_deref(),
+        Some("rediss://cache.internal:6380")
+    );
+    assert_eq!(s.session.store.keys.len(), 1);
+    assert_eq!(
+        s.github.webhook_secret.as_ref().map(|w| w.expose()),
+        Some("hook")
+    );
+
+    let cookie = load_str(&minimal(), "t", &|_| None).unwrap();
+    assert!(!cookie.session.store.server_side && cookie.session.store.redis.is_none());
+    assert!(cookie.github.webhook_secret.is_none() && !cookie.github.revoke_on_sign_out);
+    let memory = load_str(&with_session("store = \"memory\""), "t", &|_| None).unwrap();
+    assert!(memory.session.store.server_side && memory.session.store.redis.is_none());
+}
+
+#[test]
+fn store_mistakes_name_the_key_and_the_fix() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("store = \"redis\"", "session.redis_url", "GATEHOUSE_REDIS_URL"),
+        (
+            "store = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"",
+            "session.store_secrets",
+            "gatehouse gen-secret",
+        ),
+        (
+            &format!("store = \"redis\"\nredis_url = \"redis://127.0.0.1\"\nstore_secrets = [\"{KEY}\"]"),
+            "session.store_secrets[0]: is also a session secret",
+            "not the same as session.secrets",
+        ),
+        (
+            "redis_url = \"http://:hunter2@127.0.0.1:6379\"",
+            "session.redis_url",
+            "redis://[:PASSWORD@]HOST:PORT",
+        ),
+        (
+            "sentinel_urls = [\"redis://10.0.0.1:26379\"]",
+            "session.sentinel_master",
+            "sentinel monitor",
+        ),
+        ("sentinel_master = \"mymaster\"", "session.sentinel_urls", "list the sentinels"),
+        (
+            "store = \"memory\"\nredis_url = \"redis://127.0.0.1:6379\"",
+            "session.store",
+            "store = \"redis\"",
+        ),
+        (
+            "redis_url = \"redis://127.0.0.1:6379\"\nredis_timeout = \"0s\"",
+            "session.redis_timeout",
+            "500ms",
+        ),
+        (
+            "redis_url = \"rediss://127.0.0.1:6379\"\nredis_ca_file = \"/nonexistent/ca.pem\"",
+            "session.redis_ca_file",
+            "PEM",
+        ),
+        ("store = \"mongo\"", "`mongo`", "`cookie`, `memory`, `redis`"),
+    ];
+    for (extra, key, fix) in cases {
+        let joined = problems(&with_session(extra), &|_| None).join("\n");
+        assert!(joined.contains(key), "{extra}: expected {key} in\n{joined}");
+        assert!(joined.contains(fix), "{extra}: expected the fix {fix:?} in\n{joined}");
+        assert!(!joined.contains("hunter2"), "a password was printed: {joined}");
+    }
+}
