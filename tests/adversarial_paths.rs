@@ -219,7 +219,7 @@ const PATHS: &[(&str, &str, Class)] = &[
         Class::Refused,
     ),
     // Not a path, or not HTTP.
-    // (`echo/admin/x` without the leading slash: see the ignored test in adversarial_smuggling.rs.)
+    // (`echo/admin/x` without the leading slash: see adversarial_smuggling.rs, the app receives exactly the judged target.)
     ("asterisk form", "*", Class::Refused),
     ("raw control byte", "/echo/admin\u{1}/x", Class::Safe),
     ("raw DEL", "/echo/admin\u{7f}/x", Class::Safe),
@@ -676,7 +676,6 @@ async fn forward_auth_judges_the_named_path_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug (low): /oauth2/auth judges the first of two X-Original-URI headers; a proxy that appends instead of replacing lets the client choose. Fix in src/auth/endpoints.rs forward_auth: refuse (403) when a forwarded header appears more than once with different values"]
 async fn forward_auth_refuses_a_repeated_original_uri() {
     let (h, who) = gate_and_people().await;
     let mut statuses = HashMap::new();

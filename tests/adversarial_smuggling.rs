@@ -406,7 +406,6 @@ async fn host_and_forwarded_host_never_steer_redirects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug (medium): a request-target that is not origin-form (`GET echo/admin/x`) or not UTF-8 is judged as `/` (or its lossy rendering) while Pingora forwards the raw bytes; a lenient app could act on a path the gate never judged. Fix in src/gate/mod.rs upstream_request_filter: always upstream.set_uri(<normalized path>?<query>) so the judged path is what goes out, and in src/auth/access.rs check(): answer 400 bad_path when req.raw_path() does not start with '/' (and is not absolute-form) or is not UTF-8"]
 async fn the_app_receives_exactly_the_judged_target() {
     let (h, recorder) = gate_with_recorder().await;
     let signed = h.sign_in(&browser(), "monalisa", "/").await;

@@ -75,13 +75,16 @@ pub async fn forward_auth(app: &App, req: &Parts, now: u64) -> Reply {
     // Each proxy sets its own spelling and passes the client's other headers through, so two
     // spellings that disagree mean someone is trying to choose what gets judged.
     let header = |names: [&str; 2]| -> Result<Option<&str>, Reply> {
+        // Every copy of both: a proxy that appends instead of replacing would otherwise let
+        // the client's own copy be the one judged.
         let values: Vec<&str> = names
             .iter()
-            .filter_map(|n| req.headers.get(*n).map(|v| v.to_str().unwrap_or("\u{0}")))
+            .flat_map(|n| req.headers.get_all(*n))
+            .map(|v| v.to_str().unwrap_or("\u{0}"))
             .collect();
-        match values.as_slice() {
-            [a, b] if a != b => Err(Failure::BadPath {
-                reason: format!("{} and {} disagree", names[0], names[1]),
+        match values.split_first() {
+            Some((first, rest)) if rest.iter().any(|v| v != first) => Err(Failure::BadPath {
+                reason: format!("{} / {} appear more than once and disagree", names[0], names[1]),
             }
             .reply(false)),
             _ => Ok(values.first().copied()),

@@ -52,6 +52,21 @@ async fn read_body(session: &mut Session, limit: usize) -> pingora::Result<Optio
     Ok(Some(body.freeze()))
 }
 
+/// A 400 for a request target the rules could not judge as sent: not origin-form (`/…`),
+/// absolute-form or `*`, or not UTF-8. Pingora would forward such bytes as they came, so the
+/// app could act on a path the gate never saw.
+fn unjudgeable_target(req: &RequestHeader) -> Option<Reply> {
+    let raw = req.raw_path();
+    let judgeable = req.raw_path_is_utf8()
+        && (raw.first() == Some(&b'/') || req.uri.scheme().is_some() || raw == b"*");
+    (!judgeable).then(|| {
+        Failure::BadPath {
+            reason: "the request target is not a path starting with `/`, or is not UTF-8".into(),
+        }
+        .reply(is_browser_navigation(req))
+    })
+}
+
 pub struct Gate {
     /// The config in force. A reload (SIGHUP) swaps it whole; each request takes one snapshot
     /// in `new_ctx` and uses it in every phase, so no request mixes two configs.
@@ -191,6 +206,11 @@ impl ProxyHttp for Gate {
             respond::write_reply(session, reply).await?;
             return Ok(true);
         }
+        if let Some(reply) = unjudgeable_target(session.req_header()) {
+            ctx.decision = Decision::of_refusal(reply.status);
+            respond::write_reply(session, reply).await?;
+            return Ok(true);
+        }
         if let Some(ip) = ctx.client.ip {
             // Credential checks key their failure limit on it; sign-ins record it.
             let req = session.req_header();
@@ -308,11 +328,17 @@ impl ProxyHttp for Gate {
                 upstream.insert_header(ASSERTION_HEADER, jwt.as_ref())?;
             }
         }
-        if let Some(path) = &granted.normalized_path {
-            // The upstream acts on exactly the path the decision was made on.
+        // The upstream acts on exactly the path the decision was made on, in origin form (an
+        // absolute-form target goes out as its path).
+        let rewrite = match (&granted.normalized_path, upstream.uri.scheme()) {
+            (Some(path), _) => Some(path.as_str()),
+            (None, Some(_)) => Some(upstream.uri.path()),
+            (None, None) => None,
+        };
+        if let Some(path) = rewrite {
             let uri = match upstream.uri.query() {
                 Some(q) => format!("{path}?{q}"),
-                None => path.clone(),
+                None => path.to_string(),
             };
             let uri = uri.parse::<http::Uri>().map_err(|e| {
                 Error::explain(ErrorType::InternalError, format!("normalized path: {e}"))
