@@ -1,6 +1,7 @@
 //! Mint benchmark credentials for a config, offline: a session cookie (sealed with the config's
-//! first session secret) and a Gatehouse access token (signed with the config's `[tokens]` key).
-//! No GitHub round-trip; `bench/run.sh` uses this.
+//! first session secret; with `session.store = "redis"` the session record is written to that
+//! Redis, exactly as a sign-in would) and a Gatehouse access token (signed with the config's
+//! `[tokens]` key). No GitHub round-trip; `bench/run.sh` uses this.
 //!
 //! ```text
 //! cargo run --example mint_cookie -- CONFIG LOGIN USER_ID
@@ -8,11 +9,12 @@
 //!
 //! Prints two shell-assignable lines: `COOKIE=<name>=<value>` and `BEARER=<jwt>`.
 
-use gatehouse::session::{unix_now, SessionClaims, Sessions};
+use gatehouse::session::{unix_now, SessionClaims};
 use gatehouse::tokens::AccessTokens;
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [config, login, id] = args.as_slice() else {
         eprintln!("usage: mint_cookie CONFIG LOGIN USER_ID");
@@ -40,21 +42,37 @@ fn main() -> ExitCode {
         ght: None,
         sid: None,
     };
-    let sessions = Sessions::new(&settings.session);
-    let issuer = settings.public_url.as_str().trim_end_matches('/');
+    let issuer = settings.public_url.as_str().trim_end_matches('/').to_string();
     let tokens = AccessTokens::new(
         &settings.tokens.signing,
-        issuer,
+        &issuer,
         settings.tokens.access_ttl.as_secs(),
     );
-    let (Some(cookie), Ok(Ok(bearer))) = (
-        sessions.seal_json(&claims),
-        tokens.map(|t| t.issue(&claims, "bench", now)),
-    ) else {
+    let app = match gatehouse::app::App::new(settings) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The same write a sign-in makes (a record in the store when sessions are server-side).
+    let request = http::Request::new(()).into_parts().0;
+    let cookie = match app.sessions.write(&claims, &request, now).await {
+        Ok(set_cookies) => set_cookies
+            .first()
+            .and_then(|c| c.split(';').next())
+            .map(str::to_string),
+        Err(e) => {
+            eprintln!("could not write the session: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (Some(cookie), Ok(Ok(bearer))) = (cookie, tokens.map(|t| t.issue(&claims, "bench", now)))
+    else {
         eprintln!("could not mint the credentials");
         return ExitCode::FAILURE;
     };
-    println!("COOKIE={}={cookie}", sessions.cookie.name);
+    println!("COOKIE={cookie}");
     println!("BEARER={bearer}");
     ExitCode::SUCCESS
 }
