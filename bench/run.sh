@@ -29,6 +29,7 @@ SCALE_USERS=${SCALE_USERS:-"10 1000 100000"}
 SCALE_RULES=${SCALE_RULES:-"10 10000"}
 PORT_BASE=${PORT_BASE:-18400}         # uses PORT_BASE .. PORT_BASE+30 on 127.0.0.1
 BUILD=${BUILD:-1}                     # 0: use the binaries already built
+REDIS=${REDIS:-1}                     # 1: add "session in Redis" (needs redis-server)
 KEEP=${KEEP:-0}                       # 1: keep the work directory (configs, logs, raw results)
 HOLD=${HOLD:-0}                       # 1: start everything, print how to reach it, wait (profiling)
 BIN=${GATEHOUSE_BIN:-$ROOT/target/release/gatehouse}
@@ -165,9 +166,12 @@ START_PORT=$((PORT_BASE + 7))
 CMP_PORT=$((PORT_BASE + 8))
 LOG_PORT=$((PORT_BASE + 9))
 SCALE_PORT=$((PORT_BASE + 10))
+REDIS_PORT=$((PORT_BASE + 28))
+GHR_PORT=$((PORT_BASE + 29))
 
 SESSION_SECRET="BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=" # 32 bytes of 7: a test key
 HMAC_SECRET="CwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCws="   # 32 bytes of 11
+STORE_SECRET="DQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0NDQ0="  # 32 bytes of 13: the Redis store key
 
 "$BIN" hash-key --name bench >"$WORK/api-key.txt" 2>/dev/null || die "gatehouse hash-key failed"
 API_KEY=$(head -1 "$WORK/api-key.txt")
@@ -377,6 +381,25 @@ source "$WORK/creds.sh" # COOKIE=_gatehouse=…, BEARER=…
 start_gatehouse gh "$WORK/gatehouse.toml" "$GH_PORT"
 gatehouse_config "$WORK/gatehouse-log.toml" "$LOG_PORT" "$WORKERS" 10 0 true
 start_gatehouse ghlog "$WORK/gatehouse-log.toml" "$LOG_PORT"
+# The same gate with server-side sessions in a local Redis: the row beside "session cookie"
+# is the extra cost of a Redis-backed request.
+if [[ $REDIS == 1 ]] && command -v redis-server >/dev/null; then
+  port_free "$REDIS_PORT" || die "port $REDIS_PORT is in use (set PORT_BASE)"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+  PIDS+=($!)
+  PID_redis=$!
+  for _ in $(seq 100); do port_free "$REDIS_PORT" || break; sleep 0.05; done
+  gatehouse_config "$WORK/gatehouse-redis.toml" "$GHR_PORT" "$WORKERS" 10
+  sed -i "/^secrets = /a store = \"redis\"\nredis_url = \"redis://127.0.0.1:$REDIS_PORT\"\nstore_secrets = [\"$STORE_SECRET\"]" \
+    "$WORK/gatehouse-redis.toml"
+  "$MINT" "$WORK/gatehouse-redis.toml" bench 4242 >"$WORK/creds-redis.sh" || die "mint_cookie (redis) failed"
+  COOKIE_REDIS=$(sed -n 's/^COOKIE=//p' "$WORK/creds-redis.sh")
+  COOKIE=$COOKIE_REDIS start_gatehouse ghr "$WORK/gatehouse-redis.toml" "$GHR_PORT"
+elif [[ $REDIS == 1 ]]; then
+  log "redis-server not found: no Redis row (apt-get install -y redis-server, or REDIS=0)"
+  REDIS=0
+fi
 forward_auth_conf fwd "$FWD_PORT" 1 >"$WORK/fwd.conf"
 start_nginx fwd "$WORK/fwd.conf" "$FWD_PORT"
 if [[ $QUICK != 1 ]]; then
@@ -414,6 +437,11 @@ scenario upstream "upstream directly (ceiling)" "$UP_PORT" /app/dashboard 200 "$
 scenario nginx "nginx proxy_pass (reference)" "$NGX_PORT" /app/dashboard 200 "$CONNS" - "$PID_nginx" "$C"
 scenario public "Gatehouse, public rule" "$GH_PORT" /public/app.js 200 "$CONNS" "$PID_gh" "$PID_gh"
 scenario cookie "Gatehouse, session cookie" "$GH_PORT" /app/dashboard 200 "$CONNS" "$PID_gh" "$PID_gh" "$C"
+if [[ $REDIS == 1 ]]; then
+  MAIN=(upstream nginx public cookie cookie_redis cookie_log bearer apikey fwd redirect)
+  scenario cookie_redis "Gatehouse, session in Redis (store = \"redis\")" "$GHR_PORT" /app/dashboard 200 \
+    "$CONNS" "$PID_ghr" "$PID_ghr $PID_redis" "Cookie: $COOKIE_REDIS"
+fi
 scenario cookie_log "Gatehouse, session cookie, access log on (its default)" "$LOG_PORT" /app/dashboard 200 \
   "$CONNS" "$PID_ghlog" "$PID_ghlog" "$C"
 scenario bearer "Gatehouse, Bearer access token" "$GH_PORT" /app/dashboard 200 "$CONNS" "$PID_gh" "$PID_gh" \

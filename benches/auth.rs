@@ -217,7 +217,9 @@ fn benches(c: &mut Criterion) {
     });
 
     assert_eq!(
-        ready(app.sessions.read(&with_cookie.headers, now)).ok().flatten(),
+        ready(app.sessions.read(&with_cookie.headers, now))
+            .ok()
+            .flatten(),
         Some(claims.clone())
     );
     c.bench_function("session/read", |b| {

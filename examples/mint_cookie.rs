@@ -42,7 +42,11 @@ async fn main() -> ExitCode {
         ght: None,
         sid: None,
     };
-    let issuer = settings.public_url.as_str().trim_end_matches('/').to_string();
+    let issuer = settings
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
     let tokens = AccessTokens::new(
         &settings.tokens.signing,
         &issuer,

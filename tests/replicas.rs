@@ -27,9 +27,7 @@ fn redis_gate(redis: &RedisServer, store: &str, access_extra: &str) -> GateOptio
             redis.url(),
             store_secret()
         ),
-        github_extra: format!(
-            "webhook_secret = \"{WEBHOOK_SECRET}\"\nrevoke_on_sign_out = true\n"
-        ),
+        github_extra: format!("webhook_secret = \"{WEBHOOK_SECRET}\"\nrevoke_on_sign_out = true\n"),
         ..GateOptions::default()
     }
 }
@@ -208,13 +206,24 @@ async fn signed_webhooks_cut_users_off_on_every_replica_and_unsigned_ones_change
         assert_eq!(status_with(&gate, &mona).await, 200);
     }
     assert_eq!(
-        webhook(&hook, "ping", &serde_json::json!({"zen": "Keep it logically awesome."}), Some(signature(br#"{"zen":"Keep it logically awesome."}"#))).await,
+        webhook(
+            &hook,
+            "ping",
+            &serde_json::json!({"zen": "Keep it logically awesome."}),
+            Some(signature(br#"{"zen":"Keep it logically awesome."}"#))
+        )
+        .await,
         200,
         "a signed ping"
     );
 
     // GitHub removes her; nothing tells the gates yet (re-checks are an hour apart).
-    mock(&a, reqwest::Method::DELETE, "/_mock/orgs/databio/members/monalisa").await;
+    mock(
+        &a,
+        reqwest::Method::DELETE,
+        "/_mock/orgs/databio/members/monalisa",
+    )
+    .await;
     let event = serde_json::json!({
         "action": "member_removed",
         "membership": {"state": "active", "role": "member", "user": {"login": "monalisa", "id": mona_id}},
@@ -231,9 +240,16 @@ async fn signed_webhooks_cut_users_off_on_every_replica_and_unsigned_ones_change
         ("unsigned", None),
         ("wrong secret", Some(forged)),
         ("other body", Some(signature(b"{}"))),
-        ("sha1 header", Some("sha1=0000000000000000000000000000000000000000".into())),
+        (
+            "sha1 header",
+            Some("sha1=0000000000000000000000000000000000000000".into()),
+        ),
     ] {
-        assert_eq!(webhook(&hook, "organization", &event, sig).await, 401, "{name}");
+        assert_eq!(
+            webhook(&hook, "organization", &event, sig).await,
+            401,
+            "{name}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
     for gate in [a.url("/echo"), b.url("/echo")] {
@@ -299,17 +315,29 @@ async fn redis_outage_is_503_and_not_ready_then_service_resumes_by_itself() {
         .unwrap();
     assert_eq!(page.status(), 503);
     let text = page.text().await.unwrap();
-    assert!(text.contains("session store unavailable") || text.contains("Session store unavailable"), "{text}");
+    assert!(
+        text.contains("session store unavailable") || text.contains("Session store unavailable"),
+        "{text}"
+    );
     let not_ready = ready().await;
     assert_eq!(not_ready.status(), 503);
-    assert!(not_ready.text().await.unwrap().contains("session store unavailable"));
+    assert!(not_ready
+        .text()
+        .await
+        .unwrap()
+        .contains("session store unavailable"));
     // Signing in cannot finish either, and says why.
     let client = browser();
     let callback = a.authorize(&client, "octocat", "/").await;
     assert_eq!(client.get(&callback).send().await.unwrap().status(), 503);
     // Public paths and the gate's own pages still answer.
     assert_eq!(
-        plain_client().get(a.url("/ping")).send().await.unwrap().status(),
+        plain_client()
+            .get(a.url("/ping"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200
     );
 
@@ -351,7 +379,11 @@ async fn admins_list_and_revoke_sessions_and_nobody_else_can() {
             .await
             .unwrap()
     };
-    assert_eq!(list(a.gate.clone(), first.clone()).await.status(), 403, "not an admin");
+    assert_eq!(
+        list(a.gate.clone(), first.clone()).await.status(),
+        403,
+        "not an admin"
+    );
     assert_eq!(
         plain_client()
             .get(a.url("/oauth2/admin/sessions?user=monalisa"))
@@ -365,9 +397,15 @@ async fn admins_list_and_revoke_sessions_and_nobody_else_can() {
     assert_eq!(r.status(), 200);
     let body = r.text().await.unwrap();
     for secret in [&first, &second, &admin] {
-        assert!(!body.contains(secret.as_str()), "no cookie values in the listing");
+        assert!(
+            !body.contains(secret.as_str()),
+            "no cookie values in the listing"
+        );
     }
-    assert!(!body.contains("gho_") && !body.contains("sealed"), "no tokens: {body}");
+    assert!(
+        !body.contains("gho_") && !body.contains("sealed"),
+        "no tokens: {body}"
+    );
     let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
     let sessions = listed["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2, "{body}");
@@ -447,12 +485,20 @@ async fn cookie_sessions_sign_out_everywhere_through_the_shared_revocation_list(
         let took = until_status(&gate, &laptop, 401, Duration::from_secs(1)).await;
         println!("sign out everywhere: {gate} refuses the other cookie after {took:?}");
     }
-    assert_eq!(status_with(&a.url("/echo"), &octo).await, 200, "other users are untouched");
+    assert_eq!(
+        status_with(&a.url("/echo"), &octo).await,
+        200,
+        "other users are untouched"
+    );
     // revoke_on_sign_out: the GitHub token was revoked at GitHub.
     let tokens_after = mock(&a, reqwest::Method::GET, "/_mock/stats").await["tokens"]
         .as_u64()
         .unwrap();
-    assert_eq!(tokens_after + 1, tokens_before, "one token revoked at GitHub");
+    assert_eq!(
+        tokens_after + 1,
+        tokens_before,
+        "one token revoked at GitHub"
+    );
     // Signing in again works (a new sign-in is after the revocation).
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let fresh = signed_in(&a, "monalisa").await;

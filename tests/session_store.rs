@@ -55,13 +55,19 @@ async fn redis_down_is_a_quick_error_and_up_again_recovers_without_a_new_store()
             asked.elapsed()
         );
         assert!(err.to_string().contains("unavailable"), "{err}");
-        assert!(store.session("x", 0).await.is_err(), "fail closed, not 'no session'");
+        assert!(
+            store.session("x", 0).await.is_err(),
+            "fail closed, not 'no session'"
+        );
     }
 
     redis.restart();
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.ping().await.is_err() {
-        assert!(Instant::now() < deadline, "the store did not reconnect by itself");
+        assert!(
+            Instant::now() < deadline,
+            "the store did not reconnect by itself"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     conformance::run(&store).await;

@@ -308,6 +308,10 @@ async fn a_websocket_is_closed_when_its_session_is_revoked() {
     let _ = ws.send(Message::Text("after".into())).await;
     let (msg, _) = wait_closed(&mut ws, Duration::from_secs(2)).await;
     assert_session_close(&msg);
-    assert!(revoked.elapsed() < Duration::from_secs(1), "{:?}", revoked.elapsed());
+    assert!(
+        revoked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        revoked.elapsed()
+    );
     assert!(h.log().contains("websocket closed"), "{}", h.log());
 }

@@ -29,9 +29,7 @@ pub async fn handle(app: &App, req: &Parts, rest: &str, now: u64) -> Reply {
                 "session administration needs the admin role (access.admin_users)",
             )
         }
-        Access::Allow(_) => {
-            return error(401, "unauthorized", "sign in as an admin first")
-        }
+        Access::Allow(_) => return error(401, "unauthorized", "sign in as an admin first"),
         Access::Deny(reply) => return reply,
     };
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
@@ -42,7 +40,11 @@ pub async fn handle(app: &App, req: &Parts, rest: &str, now: u64) -> Reply {
             revoke_user(app, &admin, login, now).await
         }
         (_, ["sessions"] | ["sessions", _] | ["users", _, "sessions"]) => {
-            return error(405, "method_not_allowed", "use GET to list and DELETE to revoke")
+            return error(
+                405,
+                "method_not_allowed",
+                "use GET to list and DELETE to revoke",
+            )
         }
         _ => return error(404, "not_found", "no such admin endpoint"),
     };
@@ -131,7 +133,11 @@ async fn revoke_one(app: &App, admin: &Identity, id: &str) -> Result<Reply, Stor
             );
             Reply::json(200, &json!({"revoked": 1, "user": record.claims.login}))
         }
-        None => error(404, "not_found", "no session has that id (it may have ended already)"),
+        None => error(
+            404,
+            "not_found",
+            "no session has that id (it may have ended already)",
+        ),
     })
 }
 

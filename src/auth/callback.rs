@@ -163,15 +163,27 @@ fn failure_for(e: &GithubError, start_url: String) -> Failure {
     }
 }
 
-/// Trade the code for a GitHub token and learn who it belongs to.
+/// Trade the code for a GitHub token and learn who it belongs to. The whole sign-in gets
+/// twice `github.timeout` (each call already has one), so several slow calls in a row cannot
+/// keep the person waiting much longer than a single one.
 async fn exchange(
     app: &App,
     code: &str,
     verifier: &str,
     now: u64,
 ) -> Result<SessionClaims, GithubError> {
-    let token = app.github.exchange_code(code, verifier).await?;
-    profile::session_claims(app, &token, now).await
+    let limit = app.settings.github.timeout.saturating_mul(2);
+    let calls = async {
+        let token = app.github.exchange_code(code, verifier).await?;
+        profile::session_claims(app, &token, now).await
+    };
+    tokio::time::timeout(limit, calls)
+        .await
+        .unwrap_or_else(|_| {
+            Err(GithubError::Unreachable(format!(
+                "GitHub did not finish the sign-in within {limit:?}"
+            )))
+        })
 }
 
 /// Count a failed sign-in and record it as an audit event (no secrets: `reason` is our text).

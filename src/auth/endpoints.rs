@@ -84,7 +84,10 @@ pub async fn forward_auth(app: &App, req: &Parts, now: u64) -> Reply {
             .collect();
         match values.split_first() {
             Some((first, rest)) if rest.iter().any(|v| v != first) => Err(Failure::BadPath {
-                reason: format!("{} / {} appear more than once and disagree", names[0], names[1]),
+                reason: format!(
+                    "{} / {} appear more than once and disagree",
+                    names[0], names[1]
+                ),
             }
             .reply(false)),
             _ => Ok(values.first().copied()),

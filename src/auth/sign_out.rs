@@ -51,7 +51,9 @@ pub async fn sign_out(app: &App, req: &Parts, now: u64) -> Reply {
                     login = %claims.login,
                     "GitHub token revoked at sign-out"
                 ),
-                Err(e) => tracing::warn!(error = %e, login = %claims.login, "could not revoke the GitHub token at sign-out"),
+                Err(e) => {
+                    tracing::warn!(error = %e, login = %claims.login, "could not revoke the GitHub token at sign-out")
+                }
             }
         }
     }

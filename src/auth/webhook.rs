@@ -79,9 +79,7 @@ pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
     };
     let action = event.action.as_deref().unwrap_or("");
     let (act, who) = match (kind, action) {
-        ("organization", "member_removed") => {
-            (Act::Recheck, event.membership.and_then(|m| m.user))
-        }
+        ("organization", "member_removed") => (Act::Recheck, event.membership.and_then(|m| m.user)),
         ("membership", "removed") => (Act::Recheck, event.member),
         ("github_app_authorization", "revoked") => (Act::End, event.sender),
         _ => {
@@ -169,7 +167,9 @@ mod tests {
     use super::*;
 
     fn parts(signature: Option<&str>) -> Parts {
-        let mut b = http::Request::builder().method("POST").uri("/oauth2/github/webhook");
+        let mut b = http::Request::builder()
+            .method("POST")
+            .uri("/oauth2/github/webhook");
         if let Some(s) = signature {
             b = b.header("x-hub-signature-256", s);
         }

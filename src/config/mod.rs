@@ -128,7 +128,12 @@ fn overlay_env(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
             config.session.store_secrets = vec![Secret::new(v.trim())];
         }
     }
-    if config.session.redis_url.as_deref().is_none_or(|u| u.trim().is_empty()) {
+    if config
+        .session
+        .redis_url
+        .as_deref()
+        .is_none_or(|u| u.trim().is_empty())
+    {
         if let Some(v) = set("GATEHOUSE_REDIS_URL") {
             config.session.redis_url = Some(v.trim().to_string());
         }

@@ -60,7 +60,10 @@ pub(super) fn check_store(
             )),
         }
     }
-    if s.store == SessionStore::Redis && keys.is_empty() && s.store_secrets.iter().all(|v| v.is_empty()) {
+    if s.store == SessionStore::Redis
+        && keys.is_empty()
+        && s.store_secrets.iter().all(|v| v.is_empty())
+    {
         problems.push(ConfigProblem::new(
             "session.store_secrets",
             "session.store = \"redis\" keeps GitHub tokens in Redis and needs a key to encrypt them with",
@@ -141,7 +144,11 @@ fn check_redis(s: &SessionSection, problems: &mut Vec<ConfigProblem>) -> Option<
     }
     ok.then(|| RedisOptions {
         url: url.map(str::to_string),
-        sentinel_urls: s.sentinel_urls.iter().map(|u| u.trim().to_string()).collect(),
+        sentinel_urls: s
+            .sentinel_urls
+            .iter()
+            .map(|u| u.trim().to_string())
+            .collect(),
         sentinel_master: s.sentinel_master.clone(),
         ca_pem,
         timeout,
@@ -156,7 +163,10 @@ fn redis_url_ok(text: &str, key: &str, problems: &mut Vec<ConfigProblem>) -> boo
     if !ok {
         problems.push(ConfigProblem::new(
             key,
-            format!("`{}` is not a redis:// or rediss:// URL", mask_password(text)),
+            format!(
+                "`{}` is not a redis:// or rediss:// URL",
+                mask_password(text)
+            ),
             "write it as redis://[:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS)",
         ));
     }

@@ -173,7 +173,10 @@ fn redis_store_loads_with_its_keys_and_from_the_environment() {
     assert_eq!(redis.timeout, std::time::Duration::from_millis(500));
     assert_eq!(redis.prefix, "gatehouse:");
     assert_eq!(store.keys.len(), 1);
-    assert!(!format!("{redis:?}").contains("pw"), "the URL's password is never printed");
+    assert!(
+        !format!("{redis:?}").contains("pw"),
+        "the URL's password is never printed"
+    );
 
     let env = env_with(&[
         ("GATEHOUSE_REDIS_URL", "rediss://cache.internal:6380"),
@@ -201,14 +204,20 @@ fn redis_store_loads_with_its_keys_and_from_the_environment() {
 #[test]
 fn store_mistakes_name_the_key_and_the_fix() {
     let cases: &[(&str, &str, &str)] = &[
-        ("store = \"redis\"", "session.redis_url", "GATEHOUSE_REDIS_URL"),
+        (
+            "store = \"redis\"",
+            "session.redis_url",
+            "GATEHOUSE_REDIS_URL",
+        ),
         (
             "store = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"",
             "session.store_secrets",
             "gatehouse gen-secret",
         ),
         (
-            &format!("store = \"redis\"\nredis_url = \"redis://127.0.0.1\"\nstore_secrets = [\"{KEY}\"]"),
+            &format!(
+                "store = \"redis\"\nredis_url = \"redis://127.0.0.1\"\nstore_secrets = [\"{KEY}\"]"
+            ),
             "session.store_secrets[0]: is also a session secret",
             "not the same as session.secrets",
         ),
@@ -222,7 +231,11 @@ fn store_mistakes_name_the_key_and_the_fix() {
             "session.sentinel_master",
             "sentinel monitor",
         ),
-        ("sentinel_master = \"mymaster\"", "session.sentinel_urls", "list the sentinels"),
+        (
+            "sentinel_master = \"mymaster\"",
+            "session.sentinel_urls",
+            "list the sentinels",
+        ),
         (
             "store = \"memory\"\nredis_url = \"redis://127.0.0.1:6379\"",
             "session.store",
@@ -238,12 +251,22 @@ fn store_mistakes_name_the_key_and_the_fix() {
             "session.redis_ca_file",
             "PEM",
         ),
-        ("store = \"mongo\"", "`mongo`", "`cookie`, `memory`, `redis`"),
+        (
+            "store = \"mongo\"",
+            "`mongo`",
+            "`cookie`, `memory`, `redis`",
+        ),
     ];
     for (extra, key, fix) in cases {
         let joined = problems(&with_session(extra), &|_| None).join("\n");
         assert!(joined.contains(key), "{extra}: expected {key} in\n{joined}");
-        assert!(joined.contains(fix), "{extra}: expected the fix {fix:?} in\n{joined}");
-        assert!(!joined.contains("hunter2"), "a password was printed: {joined}");
+        assert!(
+            joined.contains(fix),
+            "{extra}: expected the fix {fix:?} in\n{joined}"
+        );
+        assert!(
+            !joined.contains("hunter2"),
+            "a password was printed: {joined}"
+        );
     }
 }

@@ -126,7 +126,10 @@ impl Sessions {
                 claims
             }
         };
-        let mark = self.revocations.mark(self.store.as_ref(), &claims.sub).await?;
+        let mark = self
+            .revocations
+            .mark(self.store.as_ref(), &claims.sub)
+            .await?;
         if mark.is_some_and(|m| claims.iat <= m.end_before) {
             return Ok(None);
         }
@@ -183,7 +186,10 @@ impl Sessions {
                 .ok_or(WriteError::TooLarge);
         };
         let sealed_token = match &claims.ght {
-            Some(token) => Some(seal.seal(token.as_bytes()).map_err(|_| WriteError::TooLarge)?),
+            Some(token) => Some(
+                seal.seal(token.as_bytes())
+                    .map_err(|_| WriteError::TooLarge)?,
+            ),
             None => None,
         };
         let record = SessionRecord {
@@ -222,7 +228,10 @@ impl Sessions {
             .await?;
         self.remember_login(claims).await?;
         let token = self
-            .seal_json(&SessionRef { sid, exp: claims.exp })
+            .seal_json(&SessionRef {
+                sid,
+                exp: claims.exp,
+            })
             .ok_or(WriteError::TooLarge)?;
         cookies::session_set_cookies(&self.cookie, &token, max_age, &req.headers)
             .ok_or(WriteError::TooLarge)

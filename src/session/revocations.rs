@@ -47,7 +47,11 @@ impl Default for Revocations {
 impl Revocations {
     /// The user's mark, from a copy no older than [`FRESH_FOR`] (or a bit older while the
     /// store is failing, up to [`STALE_LIMIT`]; past that, `Err`).
-    pub async fn mark(&self, store: &dyn Store, user_id: &str) -> Result<Option<UserMark>, StoreError> {
+    pub async fn mark(
+        &self,
+        store: &dyn Store,
+        user_id: &str,
+    ) -> Result<Option<UserMark>, StoreError> {
         let copy = self.copy.load();
         if copy.read_at.elapsed() < FRESH_FOR {
             return Ok(copy.marks.get(user_id).copied());
@@ -84,7 +88,9 @@ impl Revocations {
         }
         let recently_failed = failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER);
         let result = if recently_failed {
-            Err(StoreError::Unavailable("the revocation list could not be read".into()))
+            Err(StoreError::Unavailable(
+                "the revocation list could not be read".into(),
+            ))
         } else {
             store.marks(copy.version, crate::session::unix_now()).await
         };

@@ -108,7 +108,10 @@ async fn families_advance_once_per_generation_and_revoke(
     );
     let got = store.family(&id, now).await.unwrap().expect("family");
     assert_eq!((got.generation, got.secret_hash.as_str()), (2, "h2"));
-    assert!(store.family(&id, now + 100).await.unwrap().is_none(), "expired");
+    assert!(
+        store.family(&id, now + 100).await.unwrap().is_none(),
+        "expired"
+    );
     assert!(!store.advance_family(&key("none"), 1, &next).await.unwrap());
     store.revoke_family(&id, now + 100).await.unwrap();
     assert!(store.family(&id, now).await.unwrap().is_none());
@@ -143,19 +146,34 @@ async fn sessions_live_list_touch_and_delete(
     let user = key("user");
     let other = key("other-user");
     let (k1, k2, k3) = (key("s1"), key("s2"), key("s3"));
-    store.put_session(&k1, &record(&user, now + 100)).await.unwrap();
-    store.put_session(&k2, &record(&user, now + 100)).await.unwrap();
-    store.put_session(&k3, &record(&other, now + 100)).await.unwrap();
+    store
+        .put_session(&k1, &record(&user, now + 100))
+        .await
+        .unwrap();
+    store
+        .put_session(&k2, &record(&user, now + 100))
+        .await
+        .unwrap();
+    store
+        .put_session(&k3, &record(&other, now + 100))
+        .await
+        .unwrap();
 
     let counted = store.count_sessions(now).await.unwrap();
-    assert!(counted >= 3, "at least this suite's three sessions: {counted}");
+    assert!(
+        counted >= 3,
+        "at least this suite's three sessions: {counted}"
+    );
     assert!(
         store.count_sessions(now + 100).await.unwrap() <= counted - 3,
         "expired sessions are not counted"
     );
     let got = store.session(&k1, now).await.unwrap().expect("stored");
     assert_eq!(got, record(&user, now + 100), "a record reads back whole");
-    assert!(store.session(&k1, now + 100).await.unwrap().is_none(), "expired");
+    assert!(
+        store.session(&k1, now + 100).await.unwrap().is_none(),
+        "expired"
+    );
     assert!(store.session(&key("nope"), now).await.unwrap().is_none());
 
     store.touch_session(&k1, now + 5).await.unwrap();

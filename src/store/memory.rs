@@ -276,10 +276,7 @@ impl Store for MemoryStore {
         if m.marks.len() >= MAX_ENTRIES {
             return Err(full("revocations"));
         }
-        let merged = m
-            .marks
-            .get(user_id)
-            .map_or(mark, |old| old.merge(mark));
+        let merged = m.marks.get(user_id).map_or(mark, |old| old.merge(mark));
         m.marks.insert(user_id.to_string(), merged);
         m.marks_version += 1;
         Ok(())

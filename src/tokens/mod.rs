@@ -10,10 +10,10 @@ pub mod oidc;
 pub mod refresh;
 mod service;
 
+pub use crate::store::{CodeGrant, CodeTake, MemoryStore, RefreshFamily, Store, StoreError};
 pub use access_token::{AccessClaims, AccessTokens, TokenError};
 pub use api_keys::ApiKeys;
 pub use service::{TokenService, TokenSetupError};
-pub use crate::store::{CodeGrant, CodeTake, MemoryStore, RefreshFamily, Store, StoreError};
 
 use base64::Engine;
 use rand::RngCore;

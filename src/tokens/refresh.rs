@@ -2,7 +2,7 @@
 //! `gate_rt.FAMILY.GENERATION.SECRET`; each use moves the family to the next generation, and a
 //! token of an older generation coming back means it was copied: the whole family is revoked.
 
-use super::{digest, random_token, AccessTokens, RefreshFamily, StoreError, Store};
+use super::{digest, random_token, AccessTokens, RefreshFamily, Store, StoreError};
 use crate::session::SessionClaims;
 
 const PREFIX: &str = "gate_rt";

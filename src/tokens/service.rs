@@ -39,7 +39,10 @@ pub struct TokenService {
 
 impl TokenService {
     /// `store` is shared with the sessions (and survives a reload).
-    pub fn new(settings: &Settings, store: Arc<dyn Store>) -> Result<TokenService, TokenSetupError> {
+    pub fn new(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+    ) -> Result<TokenService, TokenSetupError> {
         let issuer = settings.public_url.as_str().trim_end_matches('/');
         let t = &settings.tokens;
         let roles = &settings.policy.roles;

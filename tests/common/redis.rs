@@ -1,5 +1,8 @@
-//! A real `redis-server` (Debian package) on an ephemeral loopback port, owned by the test.
+//! A real `redis-server` (Debian package) on an ephemeral loopback port, owned by the test:
+//! plain, TLS-only (`rediss://`), or in Sentinel mode; plus the few gate helpers the Redis
+//! tests share.
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,6 +13,10 @@ pub struct RedisServer {
     child: Option<Child>,
     dir: tempfile::TempDir,
     extra: Vec<String>,
+    /// Serves only TLS on `port` ([`RedisServer::start_tls`]).
+    tls: bool,
+    /// Sentinel mode, with this (writable) config file ([`RedisServer::start_sentinel`]).
+    sentinel_conf: Option<PathBuf>,
 }
 
 impl Drop for RedisServer {
@@ -50,22 +57,94 @@ impl RedisServer {
             child: None,
             dir: tempfile::tempdir().unwrap(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls: false,
+            sentinel_conf: None,
         };
         server.run();
         server
     }
 
+    /// Redis serving only TLS on `port` (plain port off), with this certificate and key (PEM
+    /// files); clients are not asked for certificates.
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> RedisServer {
+        let port = super::free_port();
+        let path = |p: &Path| p.display().to_string();
+        let mut server = RedisServer {
+            port,
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+            extra: vec![
+                "--port".into(),
+                "0".into(),
+                "--tls-port".into(),
+                port.to_string(),
+                "--tls-cert-file".into(),
+                path(cert),
+                "--tls-key-file".into(),
+                path(key),
+                "--tls-ca-cert-file".into(),
+                path(ca),
+                "--tls-auth-clients".into(),
+                "no".into(),
+            ],
+            tls: true,
+            sentinel_conf: None,
+        };
+        server.run();
+        server
+    }
+
+    /// A Sentinel (`redis-server CONF --sentinel`) watching the master at
+    /// `127.0.0.1:master_port` as `master_name`, alone enough to fail it over (quorum 1),
+    /// quickly: down after 1 s.
+    pub fn start_sentinel(master_name: &str, master_port: u16) -> RedisServer {
+        let port = super::free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("sentinel.conf");
+        // Sentinel rewrites its config file (known replicas, epochs): it must be writable.
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                 sentinel monitor {master_name} 127.0.0.1 {master_port} 1\n\
+                 sentinel down-after-milliseconds {master_name} 1000\n\
+                 sentinel failover-timeout {master_name} 3000\n",
+                dir = dir.path().display()
+            ),
+        )
+        .unwrap();
+        let mut server = RedisServer {
+            port,
+            child: None,
+            dir,
+            extra: vec![],
+            tls: false,
+            sentinel_conf: Some(conf),
+        };
+        server.run();
+        server
+    }
+
+    /// `redis://127.0.0.1:PORT`, or `rediss://` for [`RedisServer::start_tls`].
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     fn run(&mut self) {
         let mut cmd = Command::new(REDIS_SERVER);
-        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--dir"])
-            .arg(self.dir.path())
-            .args(["--port", &self.port.to_string()])
-            .args(&self.extra)
+        match &self.sentinel_conf {
+            Some(conf) => {
+                cmd.arg(conf).arg("--sentinel");
+            }
+            None => {
+                cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                    .args(["--dir"])
+                    .arg(self.dir.path())
+                    .args(["--port", &self.port.to_string()]);
+            }
+        }
+        cmd.args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         self.child = Some(cmd.spawn().expect("start redis-server"));
@@ -89,4 +168,45 @@ impl RedisServer {
         self.stop();
         self.run();
     }
+}
+
+/// A CA and a certificate it signed for `127.0.0.1` / `localhost`: (CA PEM, cert PEM, key PEM).
+pub fn ca_and_server_cert() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "gatehouse test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let mut params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// Sign `login` in on `h` with a fresh browser; the session cookie's value.
+pub async fn signed_in(h: &super::Harness, login: &str) -> String {
+    let r = h.sign_in(&super::browser(), login, "/").await;
+    assert_eq!(r.status(), 302, "sign-in of {login}: {}", h.log());
+    super::session_cookie(&r)
+}
+
+/// GET `url` carrying exactly `cookie` as an API client; the status.
+pub async fn status_with(url: &str, cookie: &str) -> u16 {
+    super::plain_client()
+        .get(url)
+        .header("accept", "application/json")
+        .header("cookie", format!("_gatehouse={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
