@@ -1,0 +1,4 @@
+#![no_main]
+//! See fuzz/README.md and `gatehouse_fuzz::targets::config_load` for the invariants checked.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gatehouse_fuzz::targets::config_load(data));
