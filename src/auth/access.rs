@@ -200,7 +200,7 @@ async fn current_claims(
             };
             // Not stored (too large, or the store failed) means the next request re-checks
             // again; still correct.
-            match app.sessions.write(&claims, req, now).await {
+            match app.sessions.update(&claims, req, now).await {
                 Ok(cookies) => set_cookies.extend(cookies),
                 Err(e) => tracing::warn!(error = %e, "could not store re-checked memberships"),
             }

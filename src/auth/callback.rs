@@ -111,7 +111,7 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
     }
     // Not-admitted people get a session too: they then see a 403 that names the account and
     // offers sign-out, instead of bouncing through GitHub again.
-    match app.sessions.write(&claims, req, now).await {
+    match app.sessions.create(&claims, req, now).await {
         Ok(cookies) => Reply::redirect(pending.rd)
             .cookies(cookies)
             .cookies([clear_login])

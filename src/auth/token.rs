@@ -321,7 +321,7 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         via = "pat",
         "signed in with a personal access token"
     );
-    let cookies = match app.sessions.write(&claims, req, now).await {
+    let cookies = match app.sessions.create(&claims, req, now).await {
         Ok(cookies) => cookies,
         Err(crate::session::WriteError::Store(e)) => {
             return super::credentials::store_unavailable(req, &e)

@@ -169,10 +169,37 @@ impl Sessions {
             .is_some_and(|m| iat <= m.end_before)
     }
 
-    /// Store `claims`: a new session when they carry no record id (a sign-in), else an update
-    /// of that record (a re-check). Returns the `Set-Cookie` values to send (none for an
-    /// update of a server-side session).
-    pub async fn write(
+    /// A new session for a sign-in (always a new record id: a session planted before it is
+    /// never adopted). Returns the `Set-Cookie` values to send.
+    pub async fn create(
+        &self,
+        claims: &SessionClaims,
+        req: &Parts,
+        now: u64,
+    ) -> Result<Vec<String>, WriteError> {
+        let claims = SessionClaims {
+            sid: None,
+            ..self.after_revocation(claims).await?
+        };
+        self.write(&claims, req, now).await
+    }
+
+    /// Store re-checked claims of an existing session. Returns the `Set-Cookie` values to send
+    /// (none for a server-side session).
+    pub async fn update(
+        &self,
+        claims: &SessionClaims,
+        req: &Parts,
+        now: u64,
+    ) -> Result<Vec<String>, WriteError> {
+        if self.records.is_some() && claims.sid.is_none() {
+            return Ok(Vec::new());
+        }
+        self.write(claims, req, now).await
+    }
+
+    /// A new session when `claims` carry no record id, else an update of that record.
+    async fn write(
         &self,
         claims: &SessionClaims,
         req: &Parts,
@@ -221,7 +248,6 @@ impl Sessions {
             self.store.put_session(key, &record).await?;
             return Ok(Vec::new());
         }
-        // Always a new id at sign-in: a session planted before it is never adopted.
         let sid = crate::tokens::random_token();
         self.store
             .put_session(&crate::tokens::digest(&sid), &record)
@@ -235,6 +261,21 @@ impl Sessions {
             .ok_or(WriteError::TooLarge)?;
         cookies::session_set_cookies(&self.cookie, &token, max_age, &req.headers)
             .ok_or(WriteError::TooLarge)
+    }
+
+    /// A sign-in in the same second as a revocation of the user (sign out everywhere, then at
+    /// once sign in again) counts as made after it: revocations compare whole seconds.
+    async fn after_revocation(&self, claims: &SessionClaims) -> Result<SessionClaims, StoreError> {
+        let mut claims = claims.clone();
+        let mark = self
+            .revocations
+            .mark(self.store.as_ref(), &claims.sub)
+            .await?;
+        if let Some(m) = mark.filter(|m| claims.iat <= m.end_before) {
+            claims.iat = m.end_before.saturating_add(1);
+            claims.refreshed_at = claims.refreshed_at.max(claims.iat);
+        }
+        Ok(claims)
     }
 
     /// So an admin can name the user by login, and webhooks find them by id.
