@@ -110,8 +110,12 @@ async fn rediss_with_other_roots_is_a_quick_error_never_a_panic() {
             let direct = client.get_multiplexed_async_connection().await.err();
             let direct = direct.map(|e| e.to_string()).unwrap_or_default();
             println!("{what}, a direct connection: {direct}");
-            assert!(direct.contains("invalid peer certificate"), "{what}: {direct}");
+            assert!(
+                direct.contains("invalid peer certificate"),
+                "{what}: {direct}"
+            );
         }
+        let store_url_is_tls = url.starts_with("rediss://");
         let store = RedisStore::new(RedisOptions {
             url: Some(url),
             ca_pem,
@@ -127,6 +131,12 @@ async fn rediss_with_other_roots_is_a_quick_error_never_a_panic() {
                 "{what}: must fail within the timeout, took {took:?}"
             );
             assert!(err.to_string().contains("unavailable"), "{what}: {err}");
+            if store_url_is_tls {
+                assert!(
+                    err.to_string().contains("certificate"),
+                    "{what}: the operator is told the real reason: {err}"
+                );
+            }
             assert!(
                 store.session("x", 0).await.is_err(),
                 "{what}: fail closed, not 'no session'"
@@ -388,4 +398,65 @@ async fn after_a_failover_the_same_store_follows_the_new_master() {
     conformance::run(&store).await;
     let info = replication_info(&set.replica.url()).await;
     assert!(info.contains("role:master"), "{info}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_on_sentinel_keeps_serving_a_session_through_a_failover() {
+    if !available("a_gate_on_sentinel_keeps_serving_a_session_through_a_failover") {
+        return;
+    }
+    let mut set = sentinel_set().await;
+    let h = Harness::start(GateOptions {
+        session_extra: format!(
+            "store = \"redis\"\nsentinel_urls = [\"{}\"]\nsentinel_master = \"{MASTER}\"\nstore_secrets = [\"{}\"]\n",
+            set.sentinel.url(),
+            store_secret()
+        ),
+        ..GateOptions::default()
+    })
+    .await;
+    let cookie = signed_in(&h, "monalisa").await;
+    let echo = h.url("/echo");
+    assert_eq!(status_with(&echo, &cookie).await, 200, "{}", h.log());
+    // Replication is asynchronous: make sure the session reached the replica before the crash.
+    let mut c = connect(&set.master.url()).await;
+    let acked: i64 = ::redis::cmd("WAIT")
+        .arg(1)
+        .arg(1000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(acked, 1, "the replica has the session");
+
+    let killed = Instant::now();
+    set.master.stop();
+    let mut seen = std::collections::BTreeMap::<u16, usize>::new();
+    loop {
+        let status = status_with(&echo, &cookie).await;
+        *seen.entry(status).or_default() += 1;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "the gate did not follow the failover: {seen:?}\n{}",
+            h.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "the gate served the session again {:?} after the master was killed; statuses meanwhile: {seen:?}",
+        killed.elapsed()
+    );
+    assert!(
+        seen.keys().all(|s| [200, 503].contains(s)),
+        "during the failover: unavailable, never signed out or let through: {seen:?}"
+    );
+    assert_eq!(
+        sentinel_master_port(&set.sentinel).await,
+        Some(set.replica.port)
+    );
+    // New sign-ins land on the new master too.
+    let other = signed_in(&h, "hubot").await;
+    assert_eq!(status_with(&echo, &other).await, 200);
 }

@@ -5,7 +5,7 @@
 //! not-ready, never an allow, with recovery when Redis returns and no gate restart.
 
 mod common;
-use common::redis::{available, RedisServer};
+use common::redis::{available, signed_in, status_with, RedisServer};
 use common::*;
 
 use hmac::{Hmac, Mac};
@@ -32,19 +32,6 @@ fn redis_gate(redis: &RedisServer, store: &str, access_extra: &str) -> GateOptio
     }
 }
 
-/// GET `url` carrying exactly `cookie` as an API client; the status.
-async fn status_with(url: &str, cookie: &str) -> u16 {
-    plain_client()
-        .get(url)
-        .header("accept", "application/json")
-        .header("cookie", format!("_gatehouse={cookie}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// Poll until `url` with `cookie` answers `want`; returns how long that took.
 async fn until_status(url: &str, cookie: &str, want: u16, limit: Duration) -> Duration {
     let started = Instant::now();
@@ -59,12 +46,6 @@ async fn until_status(url: &str, cookie: &str, want: u16, limit: Duration) -> Du
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn signed_in(h: &Harness, login: &str) -> String {
-    let r = h.sign_in(&browser(), login, "/").await;
-    assert_eq!(r.status(), 302, "sign-in of {login}: {}", h.log());
-    session_cookie(&r)
 }
 
 fn signature(body: &[u8]) -> String {

@@ -119,6 +119,14 @@ fn check_redis(s: &SessionSection, problems: &mut Vec<ConfigProblem>) -> Option<
         (true, None) if url.is_none() => ok = false,
         _ => {}
     }
+    if !s.sentinel_urls.is_empty() && s.redis_ca_file.is_some() {
+        ok = false;
+        problems.push(ConfigProblem::new(
+            "session.redis_ca_file",
+            "is not supported with Sentinel in this version (the sentinels and the master would be checked against the system's roots only)",
+            "add the CA to the system's trust store and leave redis_ca_file out, or use redis_url without Sentinel",
+        ));
+    }
     let ca_pem = match &s.redis_ca_file {
         Some(path) => match std::fs::read(path) {
             Ok(pem) => Some(pem),

@@ -164,8 +164,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn count_sessions(&self, now: u64) -> Result<u64, StoreError>;
 
     /// Remember which GitHub id a login (lower-case) had, for admin requests by login.
-    async fn remember_login(&self, login: &str, user_id: &str, until: u64)
-        -> Result<(), StoreError>;
+    async fn remember_login(
+        &self,
+        login: &str,
+        user_id: &str,
+        until: u64,
+    ) -> Result<(), StoreError>;
     async fn user_id_for(&self, login: &str) -> Result<Option<String>, StoreError>;
 
     /// Add to the revocation list (merged with the user's existing mark).

@@ -168,13 +168,11 @@ impl RedisStore {
             .transpose()?
             .map(|info| {
                 let tls = match info.addr() {
-                    redis::ConnectionAddr::TcpTls { insecure, .. } => {
-                        Some(if *insecure {
-                            redis::TlsMode::Insecure
-                        } else {
-                            redis::TlsMode::Secure
-                        })
-                    }
+                    redis::ConnectionAddr::TcpTls { insecure, .. } => Some(if *insecure {
+                        redis::TlsMode::Insecure
+                    } else {
+                        redis::TlsMode::Secure
+                    }),
                     _ => None,
                 };
                 let node = redis::sentinel::SentinelNodeConnectionInfo::default()
@@ -199,11 +197,14 @@ impl RedisStore {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.options.timeout))
             .set_response_timeout(Some(self.options.timeout))
-            .set_number_of_retries(2)
+            // No hidden retries: the caller sees the real reason (a refused certificate, a
+            // refused connection) at once, and the next call simply tries again.
+            .set_number_of_retries(0)
             .set_max_delay(Duration::from_millis(500));
         let manager =
             ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
-        self.connection.store(Some(std::sync::Arc::new(manager.clone())));
+        self.connection
+            .store(Some(std::sync::Arc::new(manager.clone())));
         Ok(manager)
     }
 
@@ -263,7 +264,10 @@ impl Store for RedisStore {
     }
 
     async fn take_code(&self, code_hash: &str, now: u64) -> Result<CodeTake, StoreError> {
-        let (key, used) = (self.key("code", code_hash), self.key("code-used", code_hash));
+        let (key, used) = (
+            self.key("code", code_hash),
+            self.key("code-used", code_hash),
+        );
         let found: Option<String> = self
             .call(|mut c| async move { c.get_del(key).await })
             .await?;
@@ -537,7 +541,9 @@ impl Store for RedisStore {
             })
             .await?;
         // The index itself was one of the deleted keys, when it existed.
-        Ok(deleted.saturating_sub(usize::from(sessions > 0)).min(sessions))
+        Ok(deleted
+            .saturating_sub(usize::from(sessions > 0))
+            .min(sessions))
     }
 
     async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {
@@ -576,7 +582,11 @@ impl Store for RedisStore {
 
     async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError> {
         let (marks, version) = (self.key("marks", "list"), self.key("marks", "version"));
-        let (id, json, now) = (user_id.to_string(), encode(&mark)?, crate::session::unix_now());
+        let (id, json, now) = (
+            user_id.to_string(),
+            encode(&mark)?,
+            crate::session::unix_now(),
+        );
         self.call(|mut c| async move {
             MARK_USER
                 .key(marks)
