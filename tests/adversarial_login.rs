@@ -5,6 +5,7 @@
 mod common;
 
 use base64::Engine;
+use common::tally::Tally;
 use common::*;
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -25,46 +26,6 @@ async fn gate() -> Harness {
         ..GateOptions::default()
     })
     .await
-}
-
-struct Tally {
-    table: &'static str,
-    tried: usize,
-    failures: Vec<String>,
-}
-
-impl Tally {
-    fn new(table: &'static str) -> Tally {
-        Tally {
-            table,
-            tried: 0,
-            failures: Vec::new(),
-        }
-    }
-
-    fn check(&mut self, name: &str, ok: bool, detail: impl std::fmt::Display) {
-        self.tried += 1;
-        if !ok {
-            self.failures.push(format!("[{name}] {detail}"));
-        }
-    }
-
-    fn finish(self) {
-        println!(
-            "table {}: {} cases tried, {} passed",
-            self.table,
-            self.tried,
-            self.tried - self.failures.len()
-        );
-        assert!(
-            self.failures.is_empty(),
-            "{} of {} failed in {}:\n{}",
-            self.failures.len(),
-            self.tried,
-            self.table,
-            self.failures.join("\n")
-        );
-    }
 }
 
 /// The session value a response sets (`None`: it sets none).

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::tally::Tally;
 use common::*;
 use std::time::Duration;
 
@@ -171,46 +172,6 @@ fn same_origin_path(location: &str, gate: &str) -> Result<(), String> {
     Ok(())
 }
 
-struct Tally {
-    table: &'static str,
-    tried: usize,
-    failures: Vec<String>,
-}
-
-impl Tally {
-    fn new(table: &'static str) -> Tally {
-        Tally {
-            table,
-            tried: 0,
-            failures: Vec::new(),
-        }
-    }
-
-    fn check(&mut self, name: &str, result: Result<(), String>) {
-        self.tried += 1;
-        if let Err(e) = result {
-            self.failures.push(format!("[{name}] {e}"));
-        }
-    }
-
-    fn finish(self) {
-        println!(
-            "table {}: {} cases tried, {} passed",
-            self.table,
-            self.tried,
-            self.tried - self.failures.len()
-        );
-        assert!(
-            self.failures.is_empty(),
-            "{} of {} cases failed in {}:\n{}",
-            self.failures.len(),
-            self.tried,
-            self.table,
-            self.failures.join("\n")
-        );
-    }
-}
-
 /// Walk the whole sign-in with `rd` (as the query parameter, or as `X-Auth-Request-Redirect`);
 /// where the callback finally sends the browser.
 async fn landing(h: &Harness, rd: &str, via_header: bool) -> Result<String, String> {
@@ -259,7 +220,7 @@ async fn open_redirects_after_sign_in_land_same_origin() {
                 .map_err(|e| format!("rd {rd:?} → Location {location:?}: {e}")),
             Err(e) => Err(format!("rd {rd:?}: {e}")),
         };
-        rd_query.check(name, result);
+        rd_query.check_result(name, result);
         // Header values cannot hold CR, LF or NUL: those vectors only exist in the query.
         if reqwest::header::HeaderValue::from_str(&rd).is_ok() {
             let result = match landing(&h, &rd, true).await {
@@ -267,7 +228,7 @@ async fn open_redirects_after_sign_in_land_same_origin() {
                     .map_err(|e| format!("header {rd:?} → Location {location:?}: {e}")),
                 Err(e) => Err(format!("header {rd:?}: {e}")),
             };
-            rd_header.check(name, result);
+            rd_header.check_result(name, result);
         }
     }
     let mut kept = Tally::new("redirects/kept same-origin targets");
@@ -279,9 +240,9 @@ async fn open_redirects_after_sign_in_land_same_origin() {
             Ok(location) => Err(format!("rd {rd:?} → {location:?}, wanted {want:?}")),
             Err(e) => Err(e),
         };
-        kept.check(name, result);
+        kept.check_result(name, result);
     }
-    assert!(rd_query.tried >= 30);
+    assert!(rd_query.tried() >= 30);
     rd_query.finish();
     rd_header.finish();
     kept.finish();
@@ -311,7 +272,7 @@ async fn sign_out_and_sign_in_page_targets_stay_same_origin() {
                     .map_err(|e| format!("{method} rd {rd:?} → Location {location:?}: {e}")),
                 (status, _) => Err(format!("{method} rd {rd:?}: status {status}")),
             };
-            sign_out.check(&format!("{name} ({method})"), result);
+            sign_out.check_result(&format!("{name} ({method})"), result);
         }
         // The sign-in page links to /oauth2/start?rd=…: that rd must already be safe.
         let page = client
@@ -336,7 +297,7 @@ async fn sign_out_and_sign_in_page_targets_stay_same_origin() {
             }
             _ => Err(format!("rd {rd:?}: status {status}, no start link")),
         };
-        sign_in_page.check(name, result);
+        sign_in_page.check_result(name, result);
     }
     sign_out.finish();
     sign_in_page.finish();
@@ -387,7 +348,7 @@ async fn login_redirects_of_protected_paths_stay_same_origin() {
             (400 | 404, _) => Ok(()),
             (status, _) => Err(format!("{target}: status {status}")),
         };
-        table.check(name, result);
+        table.check_result(name, result);
     }
     table.finish();
 }

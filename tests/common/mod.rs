@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod redis;
+pub mod tally;
 
 use base64::Engine;
 use gatehouse::config::SessionKey;
