@@ -47,6 +47,7 @@ if ! "${cargo[@]}" fuzz build "${flags[@]}" >logs/build.log 2>&1; then
   exit 2
 fi
 echo "build: $(( $(date +%s) - started ))s"
+bin="$CARGO_TARGET_DIR/$(rustc -vV | sed -n 's/^host: //p')/release"
 total=0
 crashed=()
 printf '%-16s %14s %10s  %s\n' target executions exec/s result
@@ -56,9 +57,11 @@ for t in "${targets[@]}"; do
   seeds=("corpus/$t")
   [ -n "$(ls -A "regressions/$t" 2>/dev/null)" ] && seeds+=("regressions/$t")
   status=0
-  "${cargo[@]}" fuzz run "${flags[@]}" "$t" "work/$t" "${seeds[@]}" -- \
+  # The binaries built above, run directly: every target tests the same build, even when the
+  # sources change meanwhile (`cargo fuzz run` would rebuild first).
+  "$bin/$t" "work/$t" "${seeds[@]}" -artifact_prefix="artifacts/$t/" \
     -max_total_time="$secs" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 \
-    >"logs/$t.log" 2>&1 || status=$?
+    >"logs/$t.log" 2>&1 </dev/null || status=$?
   execs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | tail -n 1 | grep -o '[0-9]*$' || true)"
   execs="${execs:-0}"
   rate="$(( execs / (secs > 0 ? secs : 1) ))"
@@ -78,7 +81,7 @@ echo "($secs s per target, sanitizer $sanitizer, $(( $(date +%s) - started ))s i
 
 if [ ${#crashed[@]} -gt 0 ]; then
   echo "crashed: ${crashed[*]}: reproduce with" >&2
-  echo "  cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run ${flags[*]} TARGET artifacts/TARGET/crash-..." >&2
+  echo "  $bin/TARGET fuzz/artifacts/TARGET/crash-...   (or: cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run ${flags[*]} TARGET artifacts/TARGET/crash-...)" >&2
   echo "then save the input in fuzz/regressions/TARGET/ (tests/fuzz_smoke.rs replays it)" >&2
   exit 1
 fi

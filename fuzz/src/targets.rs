@@ -531,16 +531,20 @@ pub fn safe_redirect_target(data: &[u8]) {
             }
             current = decoded;
         }
-        // Never one of Gatehouse's own endpoints (that would loop), but its "me" page.
-        let lower = out.to_ascii_lowercase();
+        // Never landing on one of Gatehouse's own endpoints (that would loop), but its "me"
+        // page: judged where the browser lands, dot segments resolved (`/x/../oauth2/start`) and
+        // the path normalized as Gatehouse routes it (`/%6Fauth2/start`); `/oauth2/../` is fine.
         let prefix_lower = prefix.to_ascii_lowercase();
-        let own = lower == prefix_lower
-            || lower.starts_with(&format!("{prefix_lower}/"))
-            || lower.starts_with(&format!("{prefix_lower}?"));
-        let me = out
-            .strip_prefix(prefix)
-            .is_some_and(|r| r == "/me" || r.starts_with("/me?"));
-        assert!(!own || me, "{rd:?} -> {out:?}: an own endpoint");
+        let landing = public.join(&out).unwrap();
+        let landed = normalize(landing.path())
+            .map(|n| n.path.to_ascii_lowercase())
+            .unwrap_or_else(|_| landing.path().to_ascii_lowercase());
+        let lands_own = landed == prefix_lower || landed.starts_with(&format!("{prefix_lower}/"));
+        let lands_me = landed == format!("{prefix_lower}/me");
+        assert!(
+            !lands_own || lands_me,
+            "{rd:?} -> {out:?}: lands on an own endpoint ({landed})"
+        );
         // A local path is kept as it is; an absolute URL must be of our own origin.
         if rd.starts_with('/') {
             assert_eq!(out, rd);

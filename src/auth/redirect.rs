@@ -12,8 +12,27 @@ const MAX_LEN: usize = 2048;
 /// page, which is made for people to land on).
 pub fn safe_redirect(rd: Option<&str>, public_url: &Url, prefix: &str) -> String {
     rd.and_then(|rd| local_path(rd, public_url))
-        .filter(|p| !is_under(p, prefix) || is_me_page(p, prefix))
+        .filter(|p| match landing_path(p) {
+            Some(landing) => !is_under(&landing, prefix) || is_me_page(&landing, prefix),
+            // A malformed escape (Gatehouse answers 400 to it) may vanish with a `..` the
+            // browser resolves, so where it lands is unknown.
+            None => false,
+        })
         .unwrap_or_else(|| "/".to_string())
+}
+
+/// Where a browser following `path` lands, as Gatehouse routes it: resolved the browser's way
+/// (query and fragment dropped, dot segments removed, empty segments kept), then normalized as
+/// Gatehouse normalizes request paths. `/x/../oauth2/start`, `/oauth2//../x` (the browser asks
+/// for `/oauth2/x`), `/%6Fauth2/start` and `/oauth2#x` all land on Gatehouse's own endpoints
+/// (found by fuzzing). `None` when it cannot be told.
+fn landing_path(path: &str) -> Option<String> {
+    let resolved = Url::parse("http://landing.invalid/")
+        .ok()?
+        .join(path)
+        .ok()?;
+    let normal = crate::policy::path::normalize(resolved.path()).ok()?;
+    Some(normal.path.into_owned())
 }
 
 fn is_me_page(path: &str, prefix: &str) -> bool {
@@ -157,5 +176,17 @@ mod tests {
         assert_eq!(rd("/oauth2/start"), "/");
         assert_eq!(rd("/OAuth2/sign_out"), "/");
         assert_eq!(rd("/oauth2x"), "/oauth2x");
+        for sneaky in [
+            "/x/../oauth2/start",
+            "/x/%2e%2E/oauth2/sign_out",
+            "/%6Fauth2/start",
+            "/oauth2#x",
+            "/oauth2/./me/../start",
+            "/%zz/../oauth2/start",
+            "/oauth2//../x",
+        ] {
+            assert_eq!(rd(sneaky), "/", "{sneaky:?}");
+        }
+        assert_eq!(rd("/oauth2/me?tab=1"), "/oauth2/me?tab=1");
     }
 }
