@@ -291,9 +291,11 @@ async fn a_websocket_is_closed_when_its_session_is_revoked() {
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_request(&h, Some(&cookie)))
         .await
         .expect("upgrade through the gate");
-    assert!(matches!(ws.next().await, Some(Ok(Message::Text(_)))));
+    let first = ws.next().await;
+    assert!(matches!(first, Some(Ok(Message::Text(_)))), "{first:?}");
     ws.send(Message::Text("before".into())).await.unwrap();
-    assert!(matches!(ws.next().await, Some(Ok(Message::Text(t))) if t.as_str() == "before"));
+    let echo = ws.next().await;
+    assert!(matches!(&echo, Some(Ok(Message::Text(t))) if t.as_str() == "before"), "{echo:?}\n{}", h.log());
 
     // The same person signs out everywhere from another tab.
     let r = plain_client()
