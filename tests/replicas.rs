@@ -471,6 +471,26 @@ async fn cookie_sessions_sign_out_everywhere_through_the_shared_revocation_list(
         200,
         "other users are untouched"
     );
+    // Webhooks work with cookie sessions too, through the same shared revocation list.
+    let octo_id = user_id(&a, &octo).await;
+    let revoked =
+        serde_json::json!({"action": "revoked", "sender": {"login": "octocat", "id": octo_id}});
+    let sig = signature(&serde_json::to_vec(&revoked).unwrap());
+    let hook = a.url("/oauth2/github/webhook");
+    assert_eq!(
+        webhook(&hook, "github_app_authorization", &revoked, None).await,
+        401
+    );
+    assert_eq!(
+        status_with(&b.url("/echo"), &octo).await,
+        200,
+        "unsigned: nothing changed"
+    );
+    assert_eq!(
+        webhook(&hook, "github_app_authorization", &revoked, Some(sig)).await,
+        200
+    );
+    until_status(&b.url("/echo"), &octo, 401, Duration::from_secs(1)).await;
     // revoke_on_sign_out: the GitHub token was revoked at GitHub.
     let tokens_after = mock(&a, reqwest::Method::GET, "/_mock/stats").await["tokens"]
         .as_u64()
