@@ -10,7 +10,8 @@ use crate::tokens::{TokenService, TokenSetupError};
 pub struct App {
     pub settings: Settings,
     pub sessions: Sessions,
-    pub github: GithubClient,
+    /// Shared with membership re-checks, which run in tasks of their own.
+    pub github: std::sync::Arc<GithubClient>,
     pub rechecks: Rechecks,
     pub tokens: TokenService,
     /// `{proxy_prefix}/callback`; also the login cookie's path.
@@ -51,7 +52,10 @@ impl App {
             .map_err(|e| GithubError::Setup(e.to_string()))?;
         Ok(App {
             tokens: TokenService::new(&settings, std::sync::Arc::clone(&store))?,
-            github: GithubClient::new(&settings.github, callback_url.as_str())?,
+            github: std::sync::Arc::new(GithubClient::new(
+                &settings.github,
+                callback_url.as_str(),
+            )?),
             sessions: Sessions::new(&settings.session, store, revocations),
             rechecks: Rechecks::default(),
             public_scheme: if settings.public_url.scheme() == "https" {

@@ -297,9 +297,11 @@ async fn github_faults_during_a_recheck_keep_sessions_within_the_grace_and_bound
             Some(login.as_str()),
             "{fail}"
         );
+        // Within stale_grace a request waits at most a second for a slow GitHub; the
+        // re-check goes on in the background.
         assert!(
-            got.took < GITHUB_TIMEOUT + Duration::from_secs(1),
-            "{fail}: a re-check must not wait on GitHub past github.timeout: {:?}",
+            got.took < Duration::from_millis(2000),
+            "{fail}: a request must not wait on a slow re-check past a second: {:?}",
             got.took
         );
         // The not-admitted stay refused; anonymous visitors are not let in.

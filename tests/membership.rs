@@ -247,3 +247,37 @@ async fn a_revoked_github_token_ends_the_session_at_the_recheck() {
         "the session cookie is cleared: {cookies:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_recheck_delays_a_request_by_a_second_at_most_and_its_answer_still_counts() {
+    let h = Harness::start(org_gate("refresh_interval = \"1s\"\nstale_grace = \"60s\"")).await;
+    let mona = session_of(&h, "monalisa").await;
+    mock_call(
+        &h,
+        reqwest::Method::DELETE,
+        "/_mock/orgs/databio/members/monalisa",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // GitHub answers, but slowly (within github.timeout).
+    mock_call(
+        &h,
+        reqwest::Method::POST,
+        "/_mock/fail?mode=slow&delay_ms=1500",
+    )
+    .await;
+    let asked = Instant::now();
+    let (code, _, _) = call(&h, &mona).await;
+    let waited = asked.elapsed();
+    assert_eq!(
+        code, 200,
+        "within stale_grace the last known memberships serve"
+    );
+    assert!(
+        waited < Duration::from_millis(1800),
+        "the request waited {waited:?} on a slow GitHub"
+    );
+    // The re-check went on without the request; its answer counts for the next one.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(call(&h, &mona).await.0, 403, "{}", h.log());
+}

@@ -295,7 +295,11 @@ async fn a_websocket_is_closed_when_its_session_is_revoked() {
     assert!(matches!(first, Some(Ok(Message::Text(_)))), "{first:?}");
     ws.send(Message::Text("before".into())).await.unwrap();
     let echo = ws.next().await;
-    assert!(matches!(&echo, Some(Ok(Message::Text(t))) if t.as_str() == "before"), "{echo:?}\n{}", h.log());
+    assert!(
+        matches!(&echo, Some(Ok(Message::Text(t))) if t.as_str() == "before"),
+        "{echo:?}\n{}",
+        h.log()
+    );
 
     // The same person signs out everywhere from another tab.
     let r = plain_client()

@@ -164,6 +164,10 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
     }
 }
 
+/// How long a request waits for a due membership re-check while the last known memberships
+/// may still serve.
+const RECHECK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The session's claims after a membership re-check when one is due. `Ok(None)`: the session
 /// ended (token revoked); `Err`: GitHub has been unreachable for longer than the grace.
 async fn current_claims(
@@ -183,10 +187,20 @@ async fn current_claims(
     if now < due_at && requested.is_none() {
         return Ok(Some(claims));
     }
-    let (outcome, checked_at) = app
+    // While the last known memberships may still serve (within stale_grace) and no
+    // revocation asked for this re-check, a slow GitHub delays a request by at most
+    // RECHECK_PATIENCE: past it, the request is served on them and the re-check finishes in
+    // the background for the session's next request.
+    let within_grace = now < due_at.saturating_add(access.stale_grace.as_secs());
+    let patience = (requested.is_none() && within_grace).then_some(RECHECK_PATIENCE);
+    let Some((outcome, checked_at)) = app
         .rechecks
-        .run(app, &claims, now, requested.unwrap_or(0))
-        .await;
+        .run(app, &claims, now, requested.unwrap_or(0), patience)
+        .await
+    else {
+        tracing::debug!(login = %claims.login, "re-check still running; serving the last known memberships");
+        return Ok(Some(claims));
+    };
     match outcome {
         Outcome::Fresh { login, groups } => {
             claims.login = login;

@@ -4,10 +4,12 @@
 //! and a result is remembered briefly so the requests still carrying the old cookie reuse it.
 
 use crate::app::App;
-use crate::github::GithubError;
+use crate::github::{GithubClient, GithubError};
+use crate::policy::MembershipPlan;
 use crate::session::SessionClaims;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// What GitHub said.
@@ -41,8 +43,10 @@ enum Slot {
 /// Sessions being (or just) re-checked, by [`SessionClaims::session_key`].
 #[derive(Default)]
 pub struct Rechecks {
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Arc<Mutex<Slots>>,
 }
+
+type Slots = HashMap<String, Slot>;
 
 impl std::fmt::Debug for Rechecks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,40 +65,77 @@ enum Role {
 impl Rechecks {
     /// Re-check `claims` (whose memberships are due), or join the re-check already running.
     /// Only answers from after `not_before` are reused (a revocation asked for a fresh one).
-    /// Returns what GitHub said and when it was asked.
+    /// Returns what GitHub said and when it was asked; `None` when GitHub has not answered
+    /// within `patience` (the re-check goes on in the background, and a later request of the
+    /// session gets its answer).
     pub async fn run(
         &self,
         app: &App,
         claims: &SessionClaims,
         now: u64,
         not_before: u64,
-    ) -> (Outcome, u64) {
+        patience: Option<Duration>,
+    ) -> Option<(Outcome, u64)> {
         let key = claims.session_key();
+        let deadline = patience.map(|p| tokio::time::Instant::now() + p);
         loop {
-            match self.join_or_start(&key, claims.refreshed_at.max(not_before), now) {
-                Ok(outcome) => return outcome,
-                Err(Role::Wait(mut rx)) => {
-                    if let Ok(v) = rx.wait_for(Option::is_some).await {
-                        if let Some(answer) = v.clone() {
-                            return answer;
-                        }
-                    }
-                    // The request running it went away before finishing: try again.
-                    self.forget_running(&key);
-                }
+            let mut rx = match self.join_or_start(&key, claims.refreshed_at.max(not_before), now) {
+                Ok(outcome) => return Some(outcome),
+                Err(Role::Wait(rx)) => rx,
                 Err(Role::Run(tx)) => {
-                    let guard = RunGuard {
-                        rechecks: self,
-                        key: &key,
-                        finished: false,
-                    };
-                    let outcome = ask_github(app, claims).await;
-                    self.finish(guard, outcome.clone(), now);
-                    let _ = tx.send(Some((outcome.clone(), now)));
-                    return (outcome, now);
+                    let rx = tx.subscribe();
+                    self.start(app, claims, key.clone(), tx, now);
+                    rx
                 }
+            };
+            let answer = match deadline {
+                Some(at) => match tokio::time::timeout_at(at, rx.wait_for(Option::is_some)).await {
+                    Ok(answer) => answer.map(|v| v.clone()),
+                    Err(_) => return None,
+                },
+                None => rx.wait_for(Option::is_some).await.map(|v| v.clone()),
+            };
+            if let Ok(Some(answer)) = answer {
+                return Some(answer);
             }
+            // The re-check ended without an answer (it cannot, short of a panic): again.
+            forget_running(&self.slots, &key);
         }
+    }
+
+    /// Ask GitHub in a task of its own, so the answer is kept even when no request waits
+    /// for it any more.
+    fn start(
+        &self,
+        app: &App,
+        claims: &SessionClaims,
+        key: String,
+        tx: watch::Sender<Option<(Outcome, u64)>>,
+        now: u64,
+    ) {
+        let github = Arc::clone(&app.github);
+        let plan = app.settings.policy.membership.clone();
+        let claims = claims.clone();
+        let slots = Arc::clone(&self.slots);
+        tokio::spawn(async move {
+            let mut guard = RunGuard {
+                slots,
+                key,
+                finished: false,
+            };
+            let outcome = ask_github(&github, &plan, &claims).await;
+            let mut slots = guard.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.insert(
+                guard.key.clone(),
+                Slot::Done {
+                    outcome: outcome.clone(),
+                    at: now,
+                },
+            );
+            drop(slots);
+            guard.finished = true;
+            let _ = tx.send(Some((outcome, now)));
+        });
     }
 
     /// A result is reused only by requests whose cookie predates it (tabs that have not seen
@@ -126,43 +167,41 @@ impl Rechecks {
         slots.insert(key.to_string(), Slot::Running(rx));
         Err(Role::Run(tx))
     }
+}
 
-    fn finish(&self, mut guard: RunGuard, outcome: Outcome, now: u64) {
-        guard.finished = true;
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots.insert(guard.key.to_string(), Slot::Done { outcome, at: now });
-    }
-
-    fn forget_running(&self, key: &str) {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if matches!(slots.get(key), Some(Slot::Running(_))) {
-            slots.remove(key);
-        }
+fn forget_running(slots: &Mutex<Slots>, key: &str) {
+    let mut slots = slots.lock().unwrap_or_else(|p| p.into_inner());
+    if matches!(slots.get(key), Some(Slot::Running(_))) {
+        slots.remove(key);
     }
 }
 
-/// Clears a re-check's slot if the request running it is dropped midway (client gone).
-struct RunGuard<'a> {
-    rechecks: &'a Rechecks,
-    key: &'a str,
+/// Clears a re-check's slot if its task ends without an answer (a panic), so the next
+/// request starts another instead of waiting on it forever.
+struct RunGuard {
+    slots: Arc<Mutex<Slots>>,
+    key: String,
     finished: bool,
 }
 
-impl Drop for RunGuard<'_> {
+impl Drop for RunGuard {
     fn drop(&mut self) {
         if !self.finished {
-            self.rechecks.forget_running(self.key);
+            forget_running(&self.slots, &self.key);
         }
     }
 }
 
-async fn ask_github(app: &App, claims: &SessionClaims) -> Outcome {
+async fn ask_github(
+    github: &GithubClient,
+    plan: &MembershipPlan,
+    claims: &SessionClaims,
+) -> Outcome {
     let Some(token) = claims.ght.as_deref() else {
         return Outcome::Revoked;
     };
-    let plan = &app.settings.policy.membership;
-    let user = app.github.user(token);
-    let groups = app.github.memberships(token, &claims.login, plan);
+    let user = github.user(token);
+    let groups = github.memberships(token, &claims.login, plan);
     match futures_util::try_join!(user, groups) {
         Ok((user, groups)) if user.id.to_string() == claims.sub => {
             tracing::info!(login = %user.login, "memberships re-checked");
