@@ -434,7 +434,9 @@ async fn a_gate_on_sentinel_keeps_serving_a_session_through_a_failover() {
     loop {
         let status = status_with(&echo, &cookie).await;
         *seen.entry(status).or_default() += 1;
-        if status == 200 {
+        // The first quarter second may still be served from the gate's copy of the record;
+        // what counts is 200 again after the outage showed.
+        if status == 200 && seen.contains_key(&503) {
             break;
         }
         assert!(

@@ -121,7 +121,7 @@ async fn revoke_one(app: &App, admin: &Identity, id: &str) -> Result<Reply, Stor
     if !id_ok {
         return Ok(error(404, "not_found", "no session has that id"));
     }
-    Ok(match app.sessions.store.delete_session(id).await? {
+    Ok(match app.sessions.end_record(id).await? {
         Some(record) => {
             tracing::info!(
                 target: "gatehouse::audit",

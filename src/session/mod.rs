@@ -4,6 +4,7 @@
 mod claims;
 pub mod cookies;
 mod keyring;
+mod record_cache;
 mod revocations;
 
 pub use claims::SessionClaims;
@@ -33,6 +34,8 @@ pub struct Sessions {
     pub revocations: Arc<Revocations>,
     /// `Some` when sessions are server-side: seals GitHub tokens in the records.
     records: Option<KeyRing>,
+    /// Recently read records (server-side sessions only).
+    cache: record_cache::RecordCache,
 }
 
 /// What a server-side session's cookie holds: only which record, and until when.
@@ -77,6 +80,7 @@ impl Sessions {
             store,
             revocations,
             records,
+            cache: Default::default(),
         }
     }
 
@@ -108,16 +112,26 @@ impl Sessions {
                     return Ok(None);
                 }
                 let key = crate::tokens::digest(&reference.sid);
-                let Some(record) = self.store.session(&key, now).await? else {
-                    return Ok(None);
+                let record = match self.cache.get(&key) {
+                    Some(record) => record,
+                    None => {
+                        let read_at = std::time::Instant::now();
+                        let Some(record) = self.store.session(&key, now).await? else {
+                            return Ok(None);
+                        };
+                        let record = Arc::new(record);
+                        self.cache.put(&key, Arc::clone(&record), read_at);
+                        record
+                    }
                 };
                 if now >= record.last_seen.saturating_add(TOUCH_EVERY_SECS) {
-                    self.touch_later(&key, now);
+                    self.touch_later(&key, &record, now);
                 }
-                let mut claims = record.claims;
+                let mut claims = record.claims.clone();
                 claims.ght = record
                     .sealed_token
-                    .and_then(|sealed| seal.open(&sealed).ok())
+                    .as_deref()
+                    .and_then(|sealed| seal.open(sealed).ok())
                     .and_then(|plain| String::from_utf8(plain).ok());
                 claims.sid = Some(key);
                 if !claims.is_live(now) {
@@ -246,6 +260,7 @@ impl Sessions {
                 ..record
             };
             self.store.put_session(key, &record).await?;
+            self.cache.forget(key);
             return Ok(Vec::new());
         }
         let sid = crate::tokens::random_token();
@@ -288,9 +303,15 @@ impl Sessions {
     /// End this one session on the server side (cookie sessions end when the cookie goes).
     pub async fn end(&self, claims: &SessionClaims) -> Result<(), StoreError> {
         if let Some(key) = &claims.sid {
-            self.store.delete_session(key).await?;
+            self.end_record(key).await?;
         }
         Ok(())
+    }
+
+    /// Delete one server-side session by its record key; what it was, if it existed.
+    pub async fn end_record(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.cache.forget(key);
+        self.store.delete_session(key).await
     }
 
     /// End every session of a user, wherever they are: records deleted, and the revocation
@@ -298,6 +319,7 @@ impl Sessions {
     /// server-side records there were.
     pub async fn end_all(&self, user_id: &str, now: u64) -> Result<usize, StoreError> {
         self.add_mark(user_id, now, 0, now).await?;
+        self.cache.forget_user(user_id);
         self.store.delete_user_sessions(user_id).await
     }
 
@@ -324,7 +346,15 @@ impl Sessions {
         Ok(())
     }
 
-    fn touch_later(&self, key: &str, now: u64) {
+    /// Write `last_seen` in the background; the copy here notes it at once, so the session's
+    /// next requests do not write it again.
+    fn touch_later(&self, key: &str, record: &SessionRecord, now: u64) {
+        let touched = SessionRecord {
+            last_seen: now,
+            ..record.clone()
+        };
+        self.cache
+            .put(key, Arc::new(touched), std::time::Instant::now());
         let (store, key) = (Arc::clone(&self.store), key.to_string());
         tokio::spawn(async move {
             if let Err(e) = store.touch_session(&key, now).await {
