@@ -74,13 +74,11 @@ async fn webhook(url: &str, event: &str, body: &serde_json::Value, sig: Option<S
 }
 
 async fn user_id(h: &Harness, cookie: &str) -> u64 {
-    let r = plain_client()
-        .get(h.url("/oauth2/userinfo"))
-        .header("cookie", format!("_gatehouse={cookie}"))
-        .send()
+    let info: serde_json::Value = get_with_session(&h.url("/oauth2/userinfo"), cookie)
+        .await
+        .json()
         .await
         .unwrap();
-    let info: serde_json::Value = r.json().await.unwrap();
     info["user_id"].as_str().unwrap().parse().unwrap()
 }
 
@@ -118,12 +116,8 @@ async fn sessions_and_logins_cross_replicas_and_sign_out_on_b_ends_it_on_a() {
     keys.sort();
     assert_eq!(keys, ["exp", "sid"], "{inside}");
 
-    let seen: serde_json::Value = plain_client()
-        .get(b.url("/echo"))
-        .header("cookie", format!("_gatehouse={cookie}"))
-        .send()
+    let seen: serde_json::Value = get_with_session(&b.url("/echo"), &cookie)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -445,6 +445,17 @@ pub async fn navigate(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> r
         .unwrap()
 }
 
+/// GET `url` with exactly the session cookie `cookie` (value only), as an API client.
+pub async fn get_with_session(url: &str, cookie: &str) -> reqwest::Response {
+    plain_client()
+        .get(url)
+        .header("accept", "application/json")
+        .header("cookie", format!("_gatehouse={cookie}"))
+        .send()
+        .await
+        .unwrap()
+}
+
 pub fn location(r: &reqwest::Response) -> String {
     r.headers()
         .get("location")

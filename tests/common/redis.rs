@@ -200,13 +200,5 @@ pub async fn signed_in(h: &super::Harness, login: &str) -> String {
 
 /// GET `url` carrying exactly `cookie` as an API client; the status.
 pub async fn status_with(url: &str, cookie: &str) -> u16 {
-    super::plain_client()
-        .get(url)
-        .header("accept", "application/json")
-        .header("cookie", format!("_gatehouse={cookie}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    super::get_with_session(url, cookie).await.status().as_u16()
 }
