@@ -79,6 +79,10 @@ fn unix_now_f64() -> f64 {
         .as_secs_f64()
 }
 
+/// The websocket tests measure when sockets close; they run one at a time so they do not
+/// starve each other's gates of CPU on a small machine.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -108,6 +112,7 @@ fn assert_session_close(msg: &Option<Message>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_needs_a_session_passes_origin_and_closes_when_the_session_ends() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let (upstream, upgrades) = ws_echo_upstream().await;
     let h = Harness::start(GateOptions {
         upstream: Some(upstream),
@@ -155,7 +160,7 @@ async fn websocket_needs_a_session_passes_origin_and_closes_when_the_session_end
         ws.send(Message::Text(text.into())).await.unwrap();
         match ws.next().await {
             Some(Ok(Message::Text(t))) => assert_eq!(t.as_str(), text),
-            other => panic!("no echo: {other:?}"),
+            other => panic!("no echo: {other:?}\n{}", h.log()),
         }
     }
     ws.send(Message::Binary(vec![0u8, 1, 2, 255].into()))
@@ -280,6 +285,7 @@ async fn server_sent_events_are_not_buffered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_is_closed_when_its_session_is_revoked() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let (upstream, _) = ws_echo_upstream().await;
     let h = Harness::start(GateOptions {
         upstream: Some(upstream),

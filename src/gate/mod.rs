@@ -387,7 +387,7 @@ impl ProxyHttp for Gate {
     ) -> pingora::Result<()> {
         match &mut ctx.upgraded {
             Some(up) => {
-                websocket::watch(&ctx.live.app.sessions, up).await;
+                websocket::watch(&ctx.live.app.sessions, up);
                 websocket::check(session, up)
             }
             None => Ok(()),
@@ -403,8 +403,7 @@ impl ProxyHttp for Gate {
     ) -> pingora::Result<Option<std::time::Duration>> {
         match &mut ctx.upgraded {
             Some(up) => {
-                // Synchronous here: the list as this process has it (client chunks refresh it).
-                websocket::watch_latest(&ctx.live.app.sessions, up);
+                websocket::watch(&ctx.live.app.sessions, up);
                 websocket::check(session, up).map(|()| None)
             }
             None => Ok(None),

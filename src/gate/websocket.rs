@@ -8,18 +8,22 @@
 //! connection is dropped.
 //!
 //! A revoked session (signed out everywhere, revoked by an admin or by a GitHub webhook) ends
-//! its tunnels too: every chunk checks the revocation list (client chunks read it fresh, at
-//! most every 250 ms per process), and at most once a second a client chunk also checks that a
-//! server-side session record still exists.
+//! its tunnels too: every chunk checks the revocation list as this process has it, and at most
+//! every [`RECHECK_EVERY`] a chunk starts a background read of the list (and of a server-side
+//! session record) whose verdict the following chunks see. The body filters never wait
+//! themselves: Pingora polls them inside its tunnel loop, where a filter that yields can lose
+//! bytes.
 
 use crate::identity::Identity;
 use crate::session::Sessions;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How often a client chunk re-reads a server-side session record.
-const RECORD_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How often a tunnel's chunks start a fresh read of the revocation list and its record.
+const RECHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// The client-side read timeout Pingora uses when none is set: an idle tunnel still ends then.
 const DEFAULT_IDLE: Duration = Duration::from_secs(60);
@@ -34,10 +38,12 @@ pub(super) struct Upgraded {
     user_id: String,
     signed_in_at: u64,
     /// The server-side session record, if any.
-    record: Option<String>,
-    record_checked: Instant,
-    /// Set once the session was found revoked.
-    revoked: bool,
+    record: Option<Arc<str>>,
+    rechecked: Instant,
+    /// Set once the session was found revoked (by a chunk, or by a background read).
+    revoked: Arc<AtomicBool>,
+    /// A background read is under way.
+    reading: Arc<AtomicBool>,
 }
 
 /// For a response switching protocols on a request with a session: what to watch.
@@ -51,9 +57,10 @@ pub(super) fn on_upgrade(session: &mut Session, identity: &Identity) -> Option<U
         idle: session.get_read_timeout().unwrap_or(DEFAULT_IDLE),
         user_id: identity.user_id.clone(),
         signed_in_at: identity.signed_in_at,
-        record: identity.session_record.clone(),
-        record_checked: Instant::now(),
-        revoked: false,
+        record: identity.session_record.as_deref().map(Arc::from),
+        rechecked: Instant::now(),
+        revoked: Arc::default(),
+        reading: Arc::default(),
     };
     // Not an error yet: the 101 still goes out, and the first check ends it.
     let _ = check(session, &up);
@@ -69,35 +76,48 @@ fn left(until: u64) -> Option<Duration> {
         .filter(|d| !d.is_zero())
 }
 
-/// Note a revocation on the revocation list as this process has it (no waiting).
-pub(super) fn watch_latest(sessions: &Sessions, up: &mut Upgraded) {
-    up.revoked = up.revoked || sessions.ended(&up.user_id, up.signed_in_at);
-}
-
-/// Note a revocation after reading the list (and the session record, when due) afresh.
-pub(super) async fn watch(sessions: &Sessions, up: &mut Upgraded) {
-    if up.revoked {
+/// Note a revocation: on the revocation list as this process has it now, and, every
+/// [`RECHECK_EVERY`], after a fresh read in the background (never waiting here).
+pub(super) fn watch(sessions: &Sessions, up: &mut Upgraded) {
+    if up.revoked.load(Ordering::Relaxed) {
         return;
     }
-    let store = sessions.store.as_ref();
-    // A store that cannot answer for long closes the tunnel too (fail closed).
-    up.revoked = match sessions.revocations.mark(store, &up.user_id).await {
-        Ok(mark) => mark.is_some_and(|m| up.signed_in_at <= m.end_before),
-        Err(_) => true,
-    };
-    if let Some(key) = &up.record {
-        if !up.revoked && up.record_checked.elapsed() >= RECORD_CHECK_EVERY {
-            up.record_checked = Instant::now();
-            let now = crate::session::unix_now();
-            up.revoked = !matches!(store.session(key, now).await, Ok(Some(_)));
-        }
+    if sessions.ended(&up.user_id, up.signed_in_at) {
+        up.revoked.store(true, Ordering::Relaxed);
+        return;
     }
+    if up.rechecked.elapsed() < RECHECK_EVERY || up.reading.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    up.rechecked = Instant::now();
+    let store = Arc::clone(&sessions.store);
+    let revocations = Arc::clone(&sessions.revocations);
+    let (user_id, signed_in_at, record) = (up.user_id.clone(), up.signed_in_at, up.record.clone());
+    let (revoked, reading) = (Arc::clone(&up.revoked), Arc::clone(&up.reading));
+    tokio::spawn(async move {
+        // A store that cannot answer for long closes the tunnel too (fail closed).
+        let ended = match revocations.mark(store.as_ref(), &user_id).await {
+            Ok(mark) => mark.is_some_and(|m| signed_in_at <= m.end_before),
+            Err(_) => true,
+        };
+        let gone = match &record {
+            Some(key) if !ended => {
+                let now = crate::session::unix_now();
+                !matches!(store.session(key, now).await, Ok(Some(_)))
+            }
+            _ => false,
+        };
+        if ended || gone {
+            revoked.store(true, Ordering::Relaxed);
+        }
+        reading.store(false, Ordering::Release);
+    });
 }
 
 /// `Err` once the session has ended; otherwise the client read timeout is set to the time
 /// left (at most the usual idle timeout).
 pub(super) fn check(session: &mut Session, up: &Upgraded) -> pingora::Result<()> {
-    if up.revoked {
+    if up.revoked.load(Ordering::Relaxed) {
         return Err(Error::explain(
             ErrorType::Custom("session revoked"),
             "the session of this upgraded connection was revoked",
@@ -118,7 +138,7 @@ pub(super) fn check(session: &mut Session, up: &Upgraded) -> pingora::Result<()>
 impl Upgraded {
     /// Over: expired or revoked.
     pub(super) fn expired(&self) -> bool {
-        self.revoked || left(self.until).is_none()
+        self.revoked.load(Ordering::Relaxed) || left(self.until).is_none()
     }
 }
 
