@@ -10,19 +10,6 @@ mod common;
 use common::*;
 use std::collections::HashMap;
 
-const RULES: &str = r#"
-admin_users = ["octocat"]
-
-[[rules]]
-path = "/echo/public/**"
-policy = "public"
-
-[[rules]]
-path = "/echo/admin/**"
-allow = ["role:admin"]
-hide = true
-"#;
-
 #[derive(Debug, Clone, Copy)]
 enum Class {
     /// Decided by the admin rule: anonymous 401, monalisa 404, octocat 200 on an admin path.
@@ -449,7 +436,7 @@ async fn judge(h: &Harness, who: &Who, target: &str, class: Class) -> Result<(),
 
 async fn gate_and_people() -> (Harness, Who) {
     let h = Harness::start(GateOptions {
-        access_extra: RULES.into(),
+        access_extra: ECHO_ADMIN_RULES.into(),
         ..GateOptions::default()
     })
     .await;

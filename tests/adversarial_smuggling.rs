@@ -8,21 +8,10 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-const RULES: &str = r#"
-admin_users = ["octocat"]
-
-[[rules]]
-path = "/echo/public/**"
-policy = "public"
-
-[[rules]]
-path = "/echo/admin/**"
-allow = ["role:admin"]
-hide = true
-
-[limits]
-auth_per_minute = 0
-"#;
+/// The shared admin/public rules, with the sign-in rate limit off (the tables sign in often).
+fn rules() -> String {
+    format!("{ECHO_ADMIN_RULES}\n[limits]\nauth_per_minute = 0\n")
+}
 
 /// The request an attacker hides: for the admin area, with a spoofed identity.
 fn smuggled(addr: &str) -> String {
@@ -33,7 +22,7 @@ async fn gate_with_recorder() -> (Harness, Recorder) {
     let app = start_upstream().await;
     let recorder = Recorder::start(app).await;
     let h = Harness::start(GateOptions {
-        access_extra: RULES.into(),
+        access_extra: rules(),
         upstream: Some(recorder.addr),
         ..GateOptions::default()
     })
@@ -161,7 +150,7 @@ async fn smuggled_requests_never_reach_the_app() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hop_by_hop_nominations_never_remove_the_gates_headers() {
     let h = Harness::start(GateOptions {
-        access_extra: RULES.into(),
+        access_extra: rules(),
         ..GateOptions::default()
     })
     .await;
@@ -287,7 +276,7 @@ async fn hop_by_hop_nominations_never_remove_the_gates_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_and_forwarded_host_never_steer_redirects() {
     let h = Harness::start(GateOptions {
-        access_extra: RULES.into(),
+        access_extra: rules(),
         ..GateOptions::default()
     })
     .await;

@@ -48,8 +48,9 @@ async fn until_status(url: &str, cookie: &str, want: u16, limit: Duration) -> Du
     }
 }
 
-fn signature(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+/// `X-Hub-Signature-256` of `body` with `secret`.
+fn signed_with(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
     mac.update(body);
     let hex: String = mac
         .finalize()
@@ -58,6 +59,10 @@ fn signature(body: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     format!("sha256={hex}")
+}
+
+fn signature(body: &[u8]) -> String {
+    signed_with(WEBHOOK_SECRET.as_bytes(), body)
 }
 
 async fn webhook(url: &str, event: &str, body: &serde_json::Value, sig: Option<String>) -> u16 {
@@ -206,11 +211,7 @@ async fn signed_webhooks_cut_users_off_on_every_replica_and_unsigned_ones_change
         "sender": {"login": "octocat", "id": 1}
     });
     let bytes = serde_json::to_vec(&event).unwrap();
-    let forged = {
-        let mut mac = Hmac::<Sha256>::new_from_slice(b"not-the-secret").unwrap();
-        mac.update(&bytes);
-        format!("sha256={}", hex(&mac.finalize().into_bytes()))
-    };
+    let forged = signed_with(b"not-the-secret", &bytes);
     for (name, sig) in [
         ("unsigned", None),
         ("wrong secret", Some(forged)),
@@ -261,10 +262,6 @@ async fn signed_webhooks_cut_users_off_on_every_replica_and_unsigned_ones_change
         let took = until_status(&gate, &hubot, 401, Duration::from_secs(1)).await;
         println!("authorization revoked: {gate} refuses after {took:?}");
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -524,26 +524,23 @@ impl Store for RedisStore {
                 async move { c.smembers(index).await }
             })
             .await?;
-        let mut keys: Vec<String> = ids.iter().map(|id| self.key("sess", id)).collect();
-        let sessions = keys.len();
-        keys.push(index);
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key("sess", id)).collect();
         let by_expiry = self.key("sessions", "by-expiry");
-        let (deleted, _): (usize, i64) = self
+        let (deleted, _, _): (usize, i64, i64) = self
             .call(|mut c| async move {
-                let mut pipe = redis::pipe();
-                pipe.atomic().del(keys);
-                if ids.is_empty() {
-                    pipe.cmd("ZCARD").arg(&by_expiry);
-                } else {
-                    pipe.zrem(&by_expiry, ids);
-                }
-                pipe.query_async(&mut c).await
+                redis::pipe()
+                    .atomic()
+                    .del(keys)
+                    .del(index)
+                    .zrem(by_expiry, ids)
+                    .query_async(&mut c)
+                    .await
             })
             .await?;
-        // The index itself was one of the deleted keys, when it existed.
-        Ok(deleted
-            .saturating_sub(usize::from(sessions > 0))
-            .min(sessions))
+        Ok(deleted)
     }
 
     async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {

@@ -32,6 +32,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `[access]` extra of the adversarial tests: octocat is the admin, `/echo/public/**` is
+/// public and `/echo/admin/**` is for admins, hidden (404) from everyone else.
+pub const ECHO_ADMIN_RULES: &str = r#"
+admin_users = ["octocat"]
+
+[[rules]]
+path = "/echo/public/**"
+policy = "public"
+
+[[rules]]
+path = "/echo/admin/**"
+allow = ["role:admin"]
+hide = true
+"#;
+
 /// What to put in the gate's config.
 pub struct GateOptions {
     pub allowed_users: Vec<&'static str>,
