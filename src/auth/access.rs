@@ -7,7 +7,8 @@ use super::recheck::Outcome;
 use crate::app::App;
 use crate::identity::Identity;
 use crate::pages::Failure;
-use crate::policy::{host_name, path, Policy, Target, Verdict};
+use crate::policy::host::{canonical_host, CanonicalHost};
+use crate::policy::{path, path_refusal, Policy, Target, Verdict};
 use crate::reply::Reply;
 use crate::routing::{self, Destination, RouteId};
 use crate::session::SessionClaims;
@@ -30,6 +31,9 @@ pub struct Granted {
     pub identity: Option<Identity>,
     /// The normalized path, when it differs from what the client sent: the upstream gets it.
     pub normalized_path: Option<String>,
+    /// The canonical `Host` the rules judged (lower case, no trailing dot or empty port), when
+    /// it differs from what the client sent: the upstream gets it.
+    pub canonical_host: Option<String>,
     /// `Set-Cookie` values for the response (a session refreshed by a re-check).
     pub set_cookies: Vec<String>,
     /// The `Authorization` header held Gatehouse's credential; it must not reach the upstream.
@@ -67,11 +71,53 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
     let policy = &app.settings.policy;
     let (method, host, raw_path) = match judge {
         Judge::Request => (&req.method, request_host(req), req.uri.path()),
-        Judge::Forwarded { method, host, uri } => {
-            (method, host, uri.split(['?', '#']).next().unwrap_or("/"))
-        }
-        Judge::IdentityOnly => (&req.method, None, "/"),
+        Judge::Forwarded { method, host, uri } => (
+            method,
+            host.map_or(Host::Absent, |h| Host::Given(h.as_bytes())),
+            uri.split(['?', '#']).next().unwrap_or("/"),
+        ),
+        Judge::IdentityOnly => (&req.method, Host::Absent, "/"),
     };
+    if req.headers.get_all(http::header::AUTHORIZATION).iter().nth(1).is_some() {
+        // Apps pick different copies; the gate would judge one and forward the other.
+        return Access::Deny(
+            Failure::BadRequest {
+                reason: "the request has more than one Authorization header".into(),
+            }
+            .reply(browser()),
+        );
+    }
+    if let Some(reason) = method_refusal(method) {
+        return Access::Deny(Failure::BadRequest { reason }.reply(browser()));
+    }
+    let host = match host {
+        Host::Given(raw) => match canonical_host(raw) {
+            Ok(h) => Some((h, raw)),
+            Err(e) => {
+                return Access::Deny(Failure::BadRequest { reason: e.to_string() }.reply(browser()))
+            }
+        },
+        Host::Absent => None,
+        Host::Repeated => {
+            return Access::Deny(
+                Failure::BadRequest {
+                    reason: "the request has more than one Host header".into(),
+                }
+                .reply(browser()),
+            )
+        }
+    };
+    if host.is_none() && app.host_matters && judge != Judge::IdentityOnly {
+        return Access::Deny(
+            Failure::BadRequest {
+                reason: "the request names no host (forward-auth: the proxy must send X-Forwarded-Host), and this gate decides by host".into(),
+            }
+            .reply(browser()),
+        );
+    }
+    let canonical_host = host
+        .as_ref()
+        .and_then(|(h, raw)| changed_host(h, raw));
     let normal = match path::normalize(raw_path) {
         Ok(n) => n,
         Err(e) => {
@@ -83,10 +129,12 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
             );
         }
     };
-    let host = host.filter(|_| app.host_matters).map(host_name);
     let target = Target {
         method,
-        host: host.as_deref(),
+        host: host
+            .as_ref()
+            .filter(|_| app.host_matters)
+            .map(|(h, _)| h.name.as_str()),
         path: &normal.path,
     };
     let route = match judge {
@@ -105,10 +153,10 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
         Judge::IdentityOnly => None,
         _ => policy.route_on(route, &target),
     };
-    if normal.ambiguous && !found.as_ref().is_some_and(|f| f.rule.allow_encoded_path) {
+    if let Some(reason) = path_refusal(&normal, found.as_ref().map(|f| f.rule)) {
         return Access::Deny(
             Failure::BadPath {
-                reason: "the path holds %2F, %5C, %00, `;` or `\\`, which apps behind a gate read in different ways".into(),
+                reason: reason.into(),
             }
             .reply(browser()),
         );
@@ -123,6 +171,7 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
                 route,
                 identity: None,
                 normalized_path,
+                canonical_host,
                 set_cookies: Vec::new(),
                 consumed_authorization: credentials::is_gatehouse_credential(app, req),
             }),
@@ -135,7 +184,8 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
         Ok(credential) => credential,
         Err(reply) => return Access::Deny(reply),
     };
-    let consumed_authorization = credentials::consumed_authorization(&credential);
+    let consumed_authorization = credentials::consumed_authorization(&credential)
+        || credentials::is_gatehouse_credential(app, req);
     let identity = match credential {
         Credential::Session(claims) => {
             match current_claims(app, req, claims, now, browser(), &mut set_cookies).await {
@@ -154,6 +204,7 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
                 route,
                 identity: Some(identity),
                 normalized_path,
+                canonical_host,
                 set_cookies,
                 consumed_authorization,
             })
@@ -287,10 +338,42 @@ fn refusal(
     }
 }
 
+/// The host a request names, as sent.
+enum Host<'a> {
+    Given(&'a [u8]),
+    Absent,
+    /// Two or more `Host` headers: servers pick different ones.
+    Repeated,
+}
+
 /// The `Host` the client asked for (HTTP/1.1 header, or the authority of an absolute URI).
-fn request_host(req: &Parts) -> Option<&str> {
-    match req.headers.get(http::header::HOST) {
-        Some(h) => h.to_str().ok(),
-        None => req.uri.authority().map(|a| a.as_str()),
+fn request_host(req: &Parts) -> Host<'_> {
+    let mut hosts = req.headers.get_all(http::header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(h), None) => Host::Given(h.as_bytes()),
+        (Some(_), Some(_)) => Host::Repeated,
+        (None, _) => match req.uri.authority() {
+            Some(a) => Host::Given(a.as_str().as_bytes()),
+            None => Host::Absent,
+        },
     }
+}
+
+/// The canonical `Host` value when it is not byte for byte what the client sent.
+fn changed_host(host: &CanonicalHost, raw: &[u8]) -> Option<String> {
+    let value = host.header_value();
+    (value.as_bytes() != raw).then_some(value)
+}
+
+/// Method names are case-sensitive (RFC 9110 §9.1), but Django, Flask, Symfony and Laravel
+/// upper-case whatever arrives: `post` would be judged as one method and run as another. So a
+/// method with a lower-case letter is refused rather than guessed at.
+fn method_refusal(method: &Method) -> Option<String> {
+    let name = method.as_str();
+    name.bytes().any(|b| b.is_ascii_lowercase()).then(|| {
+        format!(
+            "the method `{name}` is not in upper case; methods are case-sensitive, send `{}`",
+            name.to_ascii_uppercase()
+        )
+    })
 }

@@ -96,9 +96,10 @@ fn unavailable(error: &str, message: &str) -> Reply {
     .header("Retry-After", "5")
 }
 
-/// Is `Authorization` one of Gatehouse's own credentials (its access or refresh tokens, or an
-/// API key)? Checked on public paths too, so these never reach the app even where nobody
-/// needs them. Cheap: no signature check.
+/// Is `Authorization` a credential Gatehouse recognises: its access or refresh tokens, an API
+/// key, a GitHub token (by its prefix, whether or not this gate accepts them) or a token from a
+/// configured OIDC issuer? Checked on public paths too, so these never reach the app even where
+/// nobody needs them. Cheap: no signature check.
 pub fn is_gatehouse_credential(app: &App, req: &Parts) -> bool {
     let Some(value) = req
         .headers
@@ -109,16 +110,31 @@ pub fn is_gatehouse_credential(app: &App, req: &Parts) -> bool {
     };
     let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
+    let tokens = &app.tokens;
     match scheme.to_ascii_lowercase().as_str() {
-        "bearer" => app.tokens.access.is_ours(rest) || rest.starts_with("gate_rt."),
-        "basic" if !app.tokens.api_keys.is_empty() => base64::engine::general_purpose::STANDARD
+        "bearer" | "token" => {
+            tokens.access.is_ours(rest)
+                || rest.starts_with("gate_rt.")
+                || is_github_token(rest)
+                || (tokens.settings.accept_github_tokens && !rest.is_empty())
+                || (is_jwt_shaped(rest) && tokens.oidc.issuer_for(rest).is_some())
+        }
+        "basic" if !tokens.api_keys.is_empty() => base64::engine::general_purpose::STANDARD
             .decode(rest)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|d| d.split_once(':').map(|(n, _)| n.to_string()))
-            .is_some_and(|name| app.tokens.api_keys.has(&name)),
+            .is_some_and(|name| tokens.api_keys.has(&name)),
         _ => false,
     }
+}
+
+/// GitHub's token prefixes (OAuth, personal, user-to-server, server-to-server, refresh,
+/// fine-grained personal): such a token is a GitHub credential whatever the app expects.
+fn is_github_token(token: &str) -> bool {
+    ["gho_", "ghp_", "ghu_", "ghs_", "ghr_", "github_pat_"]
+        .iter()
+        .any(|prefix| token.starts_with(prefix))
 }
 
 /// Did [`identify`] consume the `Authorization` header (so it must not reach the upstream)?

@@ -74,7 +74,7 @@ pub async fn me(app: &App, req: &Parts, browser: bool, now: u64) -> Reply {
 pub async fn forward_auth(app: &App, req: &Parts, now: u64) -> Reply {
     // Each proxy sets its own spelling and passes the client's other headers through, so two
     // spellings that disagree mean someone is trying to choose what gets judged.
-    let header = |names: [&str; 2]| -> Result<Option<&str>, Reply> {
+    let header = |names: &[&str]| -> Result<Option<&str>, Reply> {
         // Every copy of both: a proxy that appends instead of replacing would otherwise let
         // the client's own copy be the one judged.
         let values: Vec<&str> = names
@@ -84,22 +84,16 @@ pub async fn forward_auth(app: &App, req: &Parts, now: u64) -> Reply {
             .collect();
         match values.split_first() {
             Some((first, rest)) if rest.iter().any(|v| v != first) => Err(Failure::BadPath {
-                reason: format!(
-                    "{} / {} appear more than once and disagree",
-                    names[0], names[1]
-                ),
+                reason: format!("{} appear more than once and disagree", names.join(" / ")),
             }
             .reply(false)),
             _ => Ok(values.first().copied()),
         }
     };
     let forwarded = (|| {
-        let method = header(["x-original-method", "x-forwarded-method"])?;
-        let uri = header(["x-original-uri", "x-forwarded-uri"])?;
-        let host = req
-            .headers
-            .get("x-forwarded-host")
-            .and_then(|v| v.to_str().ok());
+        let method = header(&["x-original-method", "x-forwarded-method"])?;
+        let uri = header(&["x-original-uri", "x-forwarded-uri"])?;
+        let host = header(&["x-forwarded-host"])?;
         Ok::<_, Reply>((method, uri, host))
     })();
     let (method, uri, host) = match forwarded {

@@ -362,8 +362,11 @@ pub struct RuleSection {
     pub owner_methods: Vec<String>,
     /// Answer 404 instead of 403.
     pub hide: bool,
-    /// Let `%2F`, `%5C`, `%00` and `;` through on paths this rule decides.
+    /// Let `%2F`, `%5C`, `%00`, `%25`, escaped control bytes, `;` and `\` through on paths
+    /// this rule decides.
     pub allow_encoded_path: bool,
+    /// Let segments ending in a dot or a space (`/admin./x`) through on paths this rule decides.
+    pub allow_folded_segments: bool,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -11,8 +11,7 @@ use pingora::http::RequestHeader;
 
 /// Header names an upstream might trust as identity or client facts, or as the method or path
 /// to act on (the override headers would let a client change them after Gatehouse decided on
-/// the real ones). Anything starting with `x-forwarded-`, `x-auth-request-` or `x-gatehouse-`
-/// is also dropped.
+/// the real ones). Anything starting with one of [`PREFIXES`] is also dropped.
 const EXACT: &[&str] = &[
     "forwarded",
     "x-real-ip",
@@ -23,7 +22,24 @@ const EXACT: &[&str] = &[
     // Identity headers other auth proxies set, which apps configured for them trust
     // (Apache `X-Remote-User`, Grafana's auth proxy default `X-WEBAUTH-USER`).
     "x-remote-user",
-    "x-webauth-user",
+    // Kubernetes' front-proxy and impersonation identity (groups, user).
+    "x-remote-group",
+    "impersonate-user",
+    "impersonate-group",
+    "impersonate-uid",
+    // Client addresses other proxies and CDNs set, which apps (and their rate limits and
+    // audit logs) trust when configured for them; Gatehouse sets X-Real-IP / X-Forwarded-For.
+    "x-forwarded",
+    "true-client-ip",
+    "x-client-ip",
+    "client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-original-forwarded-for",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
@@ -36,10 +52,24 @@ const EXACT: &[&str] = &[
     "x-envoy-original-path",
 ];
 
+/// Families of identity headers: Gatehouse's own and oauth2-proxy's, Kubernetes' extra
+/// attributes and impersonation extras, Grafana's auth proxy, and the identity headers of the
+/// cloud auth proxies (Azure App Service, Google IAP, AWS ALB) that apps may be set up to trust.
+const PREFIXES: &[&str] = &[
+    "x-forwarded-",
+    "x-auth-request-",
+    "x-gatehouse-",
+    "x-remote-extra-",
+    "impersonate-extra-",
+    "x-webauth-",
+    "x-ms-client-principal",
+    "x-goog-authenticated-user-",
+    "x-goog-iap-jwt-assertion",
+    "x-amzn-oidc-",
+];
+
 fn is_reserved(name: &str) -> bool {
-    starts_normalized(name, "x-forwarded-")
-        || starts_normalized(name, "x-auth-request-")
-        || starts_normalized(name, "x-gatehouse-")
+    PREFIXES.iter().any(|p| starts_normalized(name, p))
         || EXACT
             .iter()
             .any(|e| e.len() == name.len() && starts_normalized(name, e))
@@ -145,6 +175,22 @@ mod tests {
             "x-envoy-original-path",
             "X-Remote-User",
             "x_webauth_user",
+            "X-WEBAUTH-EMAIL",
+            "X-Remote-Group",
+            "x-remote-extra-scopes",
+            "X_Remote_Extra_Reason",
+            "Impersonate-User",
+            "impersonate-extra-dn",
+            "X-Forwarded",
+            "True-Client-IP",
+            "X-Client-IP",
+            "Client-IP",
+            "X-Cluster-Client-IP",
+            "CF-Connecting-IP",
+            "Fastly-Client-IP",
+            "X-MS-CLIENT-PRINCIPAL-NAME",
+            "x-goog-authenticated-user-email",
+            "x-amzn-oidc-identity",
         ] {
             assert!(is_reserved(name), "{name}");
         }

@@ -345,10 +345,15 @@ impl ProxyHttp for Gate {
             })?;
             upstream.set_uri(uri);
         }
+        // The app gets the host the rules judged (`Admin.Example.com.` → `admin.example.com`).
+        if let Some(host) = &granted.canonical_host {
+            upstream.insert_header(http::header::HOST, host.as_str())?;
+        }
         let req = session.req_header();
-        let host = match req.headers.get(http::header::HOST) {
-            Some(h) => h.to_str().ok(),
-            None => req.uri.authority().map(|a| a.as_str()),
+        let host = match (&granted.canonical_host, req.headers.get(http::header::HOST)) {
+            (Some(canonical), _) => Some(canonical.as_str()),
+            (None, Some(h)) => h.to_str().ok(),
+            (None, None) => req.uri.authority().map(|a| a.as_str()),
         };
         headers::add_forwarded(upstream, &ctx.client, app.public_scheme, host)?;
         Ok(())

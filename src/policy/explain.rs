@@ -93,10 +93,10 @@ pub fn explain(settings: &Settings, q: &Question) -> String {
             None => format!("rule #{} {}", f.rule.number, f.rule.text),
         },
     );
-    if normal.ambiguous && !found.as_ref().is_some_and(|f| f.rule.allow_encoded_path) {
+    if let Some(why) = super::path_refusal(&normal, found.as_ref().map(|f| f.rule)) {
         let _ = writeln!(
             out,
-            "decision: 400 bad request\nrule:     {rule_text}\nwhy:      the path has %2F, %5C, %00, `;` or `\\`, which upstreams read differently; the deciding rule does not set allow_encoded_path = true"
+            "decision: 400 bad request\nrule:     {rule_text}\nwhy:      {why}; the deciding rule does not set allow_encoded_path / allow_folded_segments = true"
         );
         return out;
     }

@@ -58,20 +58,31 @@ pub fn parse(glob: &str, case_sensitive: bool) -> Result<Vec<Segment>, String> {
     }
     let normal =
         super::path::normalize(glob).map_err(|e| format!("`{glob}` is not a valid path: {e}"))?;
-    if normal.path != glob.trim_end_matches('/') && normal.path != glob {
+    let inner = glob.strip_suffix('/').unwrap_or(glob);
+    if inner.len() > 1 && inner[1..].split('/').any(|s| matches!(s, "" | "." | "..")) {
         return Err(format!(
             "`{glob}` is not in normal form (it would never match a request): write `{}`",
             normal.path
         ));
     }
+    // Requests are matched in their canonical form (`café` as `caf%C3%A9`, `%3A` as `:`), so
+    // literal text is put in that form too.
+    let canonical = |text: &str| {
+        super::path::canonical_segment(text)
+            .map_err(|e| format!("`{glob}` is not a valid path: {e}"))
+    };
     let mut segments = Vec::new();
     let mut owner_seen = false;
     let mut globstar_seen = false;
     for raw in glob.split('/').filter(|s| !s.is_empty()) {
+        let text = match raw {
+            "**" | "*" | "{owner}" => raw.to_string(),
+            _ => canonical(raw)?,
+        };
         let text = if case_sensitive {
-            raw.to_string()
+            text
         } else {
-            raw.to_ascii_lowercase()
+            text.to_ascii_lowercase()
         };
         let segment = match raw {
             "**" => {
@@ -137,6 +148,22 @@ mod tests {
         let owner = parse("/{owner}/**", false).unwrap();
         assert_eq!(owner_position(&owner), Some(0));
         assert_eq!(parse("/", false).unwrap(), []);
+    }
+
+    #[test]
+    fn literals_take_the_canonical_request_form() {
+        assert_eq!(
+            parse("/wiki/Special%3aAdmin/**", true).unwrap()[1],
+            Segment::Literal("Special:Admin".into())
+        );
+        assert_eq!(
+            parse("/Caf\u{e9}", false).unwrap(),
+            [Segment::Literal("caf%c3%a9".into())]
+        );
+        assert_eq!(
+            parse("/caf%C3%A9", true).unwrap(),
+            [Segment::Literal("caf%C3%A9".into())]
+        );
     }
 
     #[test]

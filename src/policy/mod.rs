@@ -7,6 +7,7 @@
 mod admission;
 pub mod explain;
 mod glob;
+pub mod host;
 mod index;
 pub mod path;
 mod roles;
@@ -179,24 +180,26 @@ fn owns(who: &Identity, owner: &str) -> bool {
             .any(|g| !g.contains('/') && g.eq_ignore_ascii_case(owner))
 }
 
-/// `Host` without its port, lower-case: what `host` rules compare against.
+/// Why a request path must be refused (400) under its deciding rule, if it must: what apps
+/// read in different ways passes only where the rule opts in.
+pub fn path_refusal(normal: &path::NormalizedPath<'_>, rule: Option<&Rule>) -> Option<&'static str> {
+    if normal.ambiguous && !rule.is_some_and(|r| r.allow_encoded_path) {
+        return Some("the path holds %2F, %5C, %00, %25, an escaped control character, `;` or `\\`, which apps behind a gate read in different ways");
+    }
+    if normal.folded && !rule.is_some_and(|r| r.allow_folded_segments) {
+        return Some("a path segment ends in a dot or a space, which some servers drop (reading `/admin./x` as `/admin/x`)");
+    }
+    None
+}
+
+/// `Host` without its port, lower-case, without a trailing dot: what `host` rules compare
+/// against. A value that is not a host name comes back lower-cased as it is (requests with one
+/// are refused before any rule is asked; this form serves `check-config --explain` and labels).
 pub fn host_name(host: &str) -> String {
-    let name = match host.rsplit_once(':') {
-        // `[::1]:8080` and `example.com:8080`; a bare `[::1]` has its last `:` inside the brackets.
-        Some((name, port))
-            if !port.is_empty()
-                && port.bytes().all(|b| b.is_ascii_digit())
-                && !name.ends_with(':') =>
-        {
-            if name.starts_with('[') == name.ends_with(']') {
-                name
-            } else {
-                host
-            }
-        }
-        _ => host,
-    };
-    name.to_ascii_lowercase()
+    match host::canonical_host(host.as_bytes()) {
+        Ok(h) => h.name,
+        Err(_) => host.to_ascii_lowercase(),
+    }
 }
 
 /// A `host` setting (`app.example.com` or `*.example.com`) as matched: the lower-case name, or

@@ -1,21 +1,33 @@
 //! Request path normalization, done once per request. The authorization decision and the
 //! upstream must see the very same path: if Gatehouse matched rules against `/public/../admin`
-//! while the upstream resolved it to `/admin`, or decoded `%61dmin` differently from it, a rule
-//! could be walked around. So the path is normalized here (unreserved escapes decoded, other
-//! escapes upper-cased, repeated slashes collapsed, dot segments removed), that result is both
-//! matched and forwarded, and anything upstreams disagree on is flagged as `ambiguous`.
+//! while the upstream resolved it to `/admin`, or kept `Special%3AAdmin` while the app decoded
+//! it to `Special:Admin`, a rule could be walked around. So every path is put in one canonical
+//! form, that form is both matched and forwarded, and anything upstreams disagree on is flagged.
+//!
+//! The canonical form: every escape of a character that may stand in a path as itself
+//! (letters, digits, `-._~`, `!$&'()*+,=`, `:` and `@`) is decoded; every other byte, escaped
+//! or not (non-ASCII, space, `"`, `<`, `{`, `;` when escaped, …), is written as an upper-case
+//! `%XX`; repeated slashes collapse and dot segments are removed. So `/caf%c3%a9`, `/café` and
+//! `/caf%C3%A9` are one path, as are `/wiki/Special%3AAdmin` and `/wiki/Special:Admin`, and an
+//! app that decodes the canonical form once reads what the rules read.
 
 use std::borrow::Cow;
 
 /// A request path after normalization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormalizedPath<'a> {
-    /// Starts with '/'. Borrowed when the input was already normal (the common case: no allocation).
+    /// The canonical form; starts with '/'. Borrowed when the input was already canonical (the
+    /// common case: no allocation).
     pub path: Cow<'a, str>,
-    /// The path holds something upstreams disagree on: `%2F`, `%5C`, `%00` (any hex case), a raw `;` or a raw `\`,
-    /// or an overlong UTF-8 escape (`%C0%AF` and the like), which old decoders read as `/`, `\` or `.`.
-    /// The caller answers 400 unless the deciding rule opts in with `allow_encoded_path`.
+    /// The path holds something upstreams disagree on: `%2F`, `%5C`, `%00`, `%25`, an escaped
+    /// control byte (`%0A`, `%09`, …; any hex case), a raw `;` or a raw `\`, or an overlong UTF-8
+    /// escape (`%C0%AF` and the like), which old decoders read as `/`, `\` or `.`. The caller
+    /// answers 400 unless the deciding rule opts in with `allow_encoded_path`.
     pub ambiguous: bool,
+    /// A segment ends in a dot or a space (`/admin./x`, `/admin%20/x`, `/x/...`), which IIS and
+    /// some Java stacks fold away (`/admin/x`). The caller answers 400 unless the deciding rule
+    /// opts in with `allow_folded_segments`.
+    pub folded: bool,
 }
 
 /// Why a request path cannot be normalized (the caller answers 400).
@@ -31,12 +43,12 @@ pub enum PathError {
 
 /// Normalize the path of a request target (no query string); see the module docs.
 ///
-/// Returns the input borrowed when it is already normal.
+/// Returns the input borrowed when it is already canonical.
 ///
 /// # Errors
 ///
 /// [`PathError`] when the path does not start with '/', has a malformed `%` escape, or holds a
-/// control byte.
+/// raw control byte.
 pub fn normalize(raw: &str) -> Result<NormalizedPath<'_>, PathError> {
     let bytes = raw.as_bytes();
     if bytes.first() != Some(&b'/') {
@@ -54,13 +66,13 @@ pub fn normalize(raw: &str) -> Result<NormalizedPath<'_>, PathError> {
             c if c < 0x20 || c == 0x7F => return Err(PathError::ControlByte),
             b'%' => {
                 let value = triplet(bytes, i)?;
-                if is_unreserved(value)
+                if !stays_escaped(value)
                     || bytes[i + 1].is_ascii_lowercase()
                     || bytes[i + 2].is_ascii_lowercase()
                 {
                     changed = true;
                 }
-                if matches!(value, b'/' | b'\\' | 0) || is_overlong_lead(bytes, i, value) {
+                if is_ambiguous_escape(value) || is_overlong_lead(bytes, i, value) {
                     ambiguous = true;
                 }
                 i += 3;
@@ -74,6 +86,7 @@ pub fn normalize(raw: &str) -> Result<NormalizedPath<'_>, PathError> {
                 }
                 seg_start = i + 1;
             }
+            c if !may_stand_as_itself(c) => changed = true,
             _ => {}
         }
         i += 1;
@@ -84,16 +97,60 @@ pub fn normalize(raw: &str) -> Result<NormalizedPath<'_>, PathError> {
         changed = true;
     }
 
-    if !changed {
-        return Ok(NormalizedPath {
-            path: Cow::Borrowed(raw),
-            ambiguous,
-        });
-    }
+    let path = if changed {
+        Cow::Owned(remove_dot_segments(&canonical_bytes(raw)?))
+    } else {
+        Cow::Borrowed(raw)
+    };
+    let folded = has_folded_segment(&path);
     Ok(NormalizedPath {
-        path: Cow::Owned(remove_dot_segments(&decode_unreserved(raw)?)),
+        path,
         ambiguous,
+        folded,
     })
+}
+
+/// One segment of a path rule written by a person, in the canonical form requests are matched
+/// in (`café` and `caf%c3%a9` → `caf%C3%A9`, `Special%3AAdmin` → `Special:Admin`).
+///
+/// # Errors
+///
+/// [`PathError::BadPercentEncoding`] or [`PathError::ControlByte`].
+pub fn canonical_segment(text: &str) -> Result<String, PathError> {
+    if text.bytes().any(|c| c < 0x20 || c == 0x7F) {
+        return Err(PathError::ControlByte);
+    }
+    canonical_bytes(text)
+}
+
+/// Escapes that stay escaped and make a path ambiguous: `/`, `\`, NUL and `%` itself (apps that
+/// decode twice, or split before decoding, read them differently), and the other control bytes
+/// (a `%0A` ends a line for regex `$` in some routers; `%09` is trimmed by others).
+fn is_ambiguous_escape(value: u8) -> bool {
+    matches!(value, b'/' | b'\\' | b'%') || value < 0x20 || value == 0x7F
+}
+
+/// May `b` appear in a canonical path as itself? RFC 3986 `pchar` and `/`, plus a raw `;` and
+/// `\`, which stay as sent (they are flagged ambiguous instead).
+fn may_stand_as_itself(b: u8) -> bool {
+    b == b'/' || b == b';' || b == b'\\' || decodes_to_itself(b)
+}
+
+/// Characters whose escape is decoded: unreserved, the sub-delimiters but `;` (Java stacks cut
+/// a raw `;` off as a path parameter, so an escaped one stays escaped), `:` and `@`.
+fn decodes_to_itself(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@".contains(&b)
+}
+
+fn stays_escaped(value: u8) -> bool {
+    !decodes_to_itself(value)
+}
+
+/// A segment that ends in `.` or a space (`%20`), other than `.` and `..` (removed before this
+/// is asked). Trailing slashes make empty segments, which are fine.
+fn has_folded_segment(path: &str) -> bool {
+    path.split('/')
+        .any(|seg| !seg.is_empty() && (seg.ends_with('.') || seg.ends_with("%20")))
 }
 
 /// Does the escape `lead` at `at` start an overlong UTF-8 sequence (`%C0%AF` for `/`,
@@ -133,43 +190,41 @@ fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
-/// RFC 3986 §2.3 unreserved characters.
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
 fn is_dot_segment_or_empty(segment: &[u8]) -> bool {
     matches!(segment, b"" | b"." | b"..")
 }
 
-/// Decode triplets of unreserved characters and upper-case the hex of all others. Decoded
-/// output is never scanned for triplets again, so nothing is decoded twice (and no decoded
-/// byte can be a '/' or a '%').
-fn decode_unreserved(raw: &str) -> Result<String, PathError> {
+/// The canonical spelling of every byte (see the module docs). Decoded output is never scanned
+/// for triplets again, so nothing is decoded twice (and no decoded byte can be a '/' or a '%').
+fn canonical_bytes(raw: &str) -> Result<String, PathError> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = raw.as_bytes();
-    let mut out = String::with_capacity(raw.len());
-    let mut copied = 0;
+    let mut out = String::with_capacity(raw.len() + raw.len() / 4);
+    let escape = |out: &mut String, b: u8| {
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0F)]));
+    };
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] != b'%' {
-            i += 1;
+        let b = bytes[i];
+        if b == b'%' {
+            let value = triplet(bytes, i)?;
+            if decodes_to_itself(value) {
+                out.push(char::from(value));
+            } else {
+                escape(&mut out, value);
+            }
+            i += 3;
             continue;
         }
-        let value = triplet(bytes, i)?;
-        // Every byte of a triplet is ASCII, so these are char boundaries.
-        out.push_str(&raw[copied..i]);
-        if is_unreserved(value) {
-            out.push(char::from(value));
+        if may_stand_as_itself(b) {
+            out.push(char::from(b));
         } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(value >> 4)]));
-            out.push(char::from(HEX[usize::from(value & 0x0F)]));
+            escape(&mut out, b);
         }
-        i += 3;
-        copied = i;
+        i += 1;
     }
-    out.push_str(&raw[copied..]);
     Ok(out)
 }
 
@@ -250,7 +305,9 @@ mod tests {
             "/.well-known/x",
             "/a/.b/..c/...",
             "/a;b",
-            "/caf\u{e9}",
+            "/caf%C3%A9",
+            "/wiki/Special:Admin/x",
+            "/a+b/@me/(x),!$&'*=",
         ] {
             assert_borrowed(raw);
         }
@@ -267,7 +324,8 @@ mod tests {
     #[test]
     fn upper_cases_other_triplets() {
         assert_eq!(norm("/a%2fb"), "/a%2Fb");
-        assert_eq!(norm("/a%3a%3Ab"), "/a%3A%3Ab");
+        assert_eq!(norm("/a%3b%3Bb"), "/a%3B%3Bb");
+        assert_eq!(norm("/a%20b%3f%23"), "/a%20b%3F%23");
         assert_eq!(norm("/x%c3%a9"), "/x%C3%A9");
         assert_eq!(norm("/%ff"), "/%FF");
     }
@@ -275,7 +333,7 @@ mod tests {
     #[test]
     fn never_decodes_twice() {
         assert_eq!(norm("/%252F"), "/%252F");
-        assert!(!ambiguous("/%252F"));
+        assert!(ambiguous("/%252F"));
         assert_eq!(norm("/%2561dmin"), "/%2561dmin");
         assert_eq!(norm("/%252e%252e/admin"), "/%252e%252e/admin");
         assert_eq!(norm("/%25%61"), "/%25a");
@@ -355,6 +413,14 @@ mod tests {
             "/a%00",
             "/a\\b",
             "/;",
+            // `%` itself (double decoding) and escaped control bytes.
+            "/a%25",
+            "/%252F",
+            "/admin%0A",
+            "/admin%0d%0a",
+            "/admin%09",
+            "/admin%7f",
+            "/admin%1B",
             // Overlong UTF-8 for '/', '.', '\\'.
             "/..%c0%afadmin",
             "/%C0%AE%C0%AE/x",
@@ -366,11 +432,10 @@ mod tests {
         }
         for raw in [
             "/admin",
-            "/%252F",
             "/a%2Eb",
             "/a%20b",
-            "/a%25",
             "/a%3B",
+            "/a%3A",
             // Well-formed UTF-8 escapes: é, ऀ (E0 A4 80), 𐀀 (F0 90 80 80).
             "/caf%C3%A9",
             "/%E0%A4%80",
@@ -407,7 +472,47 @@ mod tests {
     }
 
     #[test]
-    fn non_ascii_passes_through() {
-        assert_eq!(norm("/caf\u{e9}/../x\u{e9}"), "/x\u{e9}");
+    fn non_ascii_is_escaped() {
+        assert_eq!(norm("/caf\u{e9}/../x\u{e9}"), "/x%C3%A9");
+        assert_eq!(norm("/caf\u{e9}"), norm("/caf%c3%a9"));
+    }
+
+    #[test]
+    fn escapes_of_characters_that_stand_as_themselves_are_decoded() {
+        assert_eq!(norm("/wiki/Special%3AAdmin/x"), "/wiki/Special:Admin/x");
+        assert_eq!(norm("/wiki/Special%3aAdmin/x"), "/wiki/Special:Admin/x");
+        assert_eq!(norm("/a%2Bb"), "/a+b");
+        assert_eq!(norm("/%40me/%21%24%26%27%28%29%2A%2C%3D"), "/@me/!$&'()*,=");
+    }
+
+    #[test]
+    fn characters_that_cannot_stand_as_themselves_are_escaped() {
+        assert_eq!(norm("/a\"b<c>{d}|e^f`g[h]"), "/a%22b%3Cc%3E%7Bd%7D%7Ce%5Ef%60g%5Bh%5D");
+    }
+
+    #[test]
+    fn segments_that_fold_away_are_flagged() {
+        for raw in [
+            "/admin./x",
+            "/admin%2e/x",
+            "/admin%20/x",
+            "/admin%20",
+            "/admin.",
+            "/x/...",
+            "/admin.%20./x",
+        ] {
+            assert!(normalize(raw).unwrap().folded, "{raw}");
+        }
+        for raw in ["/admin/x", "/.well-known/x", "/a.b/c", "/a/./b", "/a/../b", "/a/", "/%20a"] {
+            assert!(!normalize(raw).unwrap().folded, "{raw}");
+        }
+    }
+
+    #[test]
+    fn rule_segments_take_the_request_form() {
+        assert_eq!(canonical_segment("caf\u{e9}").unwrap(), "caf%C3%A9");
+        assert_eq!(canonical_segment("Special%3aAdmin").unwrap(), "Special:Admin");
+        assert_eq!(canonical_segment("a b").unwrap(), "a%20b");
+        assert!(canonical_segment("%zz").is_err());
     }
 }

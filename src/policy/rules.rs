@@ -68,6 +68,7 @@ pub struct Rule {
     pub access: RuleAccess,
     pub hide: bool,
     pub allow_encoded_path: bool,
+    pub allow_folded_segments: bool,
     /// Empty: every method.
     methods: Vec<Method>,
     host: Option<HostPattern>,
@@ -325,6 +326,7 @@ fn compile_one(
         access: access?,
         hide: s.hide,
         allow_encoded_path: s.allow_encoded_path,
+        allow_folded_segments: s.allow_folded_segments,
         methods,
         host,
         owner,
@@ -520,6 +522,9 @@ pub fn describe(s: &RuleSection) -> String {
     }
     if s.allow_encoded_path {
         parts.push("allow_encoded_path = true".into());
+    }
+    if s.allow_folded_segments {
+        parts.push("allow_folded_segments = true".into());
     }
     format!("{{ {} }}", parts.join(", "))
 }

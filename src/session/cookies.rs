@@ -17,22 +17,51 @@ pub struct CookieSettings {
     pub domain: Option<String>,
 }
 
-/// Every `name=value` pair of every `Cookie` header, in order.
-pub fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+/// Every well-formed `name=value` pair of every `Cookie` header, in order, as the bytes the
+/// client sent (names and values trimmed of spaces and tabs). The header is read as bytes, not
+/// text: an app may set a cookie holding raw UTF-8 (`name=José`), and one such neighbour must
+/// neither hide the session nor stop its removal. A pair without `=`, or whose name is not an
+/// RFC 7230 token, cannot be parsed and is left out.
+pub fn raw_cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
-            Some((name.trim(), value))
-        })
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(parse_pair)
+}
+
+/// One `name=value` pair, or `None` when it cannot be parsed.
+fn parse_pair(pair: &[u8]) -> Option<(&[u8], &[u8])> {
+    let eq = pair.iter().position(|b| *b == b'=')?;
+    let name = trim(&pair[..eq]);
+    let value = trim(&pair[eq + 1..]);
+    (!name.is_empty() && name.iter().all(|b| is_token_byte(*b))).then_some((name, value))
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let is_space = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().position(|b| !is_space(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !is_space(b)).map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+/// RFC 7230 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Every pair whose name and value are text, quotes around the value removed: the form
+/// Gatehouse's own cookies always have.
+pub fn cookie_pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    raw_cookie_pairs(headers).filter_map(|(name, value)| {
+        let name = std::str::from_utf8(name).ok()?;
+        let value = std::str::from_utf8(value).ok()?;
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        Some((name, value))
+    })
 }
 
 /// The first value of cookie `name`.
@@ -62,14 +91,16 @@ pub fn read_session_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<
     Some(Cow::Owned(joined))
 }
 
-/// Is `cookie_name` one of ours (the session cookie, a chunk, or a login-state cookie)?
-pub fn is_gatehouse_cookie(cookie_name: &str, session_name: &str) -> bool {
-    match cookie_name.strip_prefix(session_name) {
-        Some("") => true,
-        Some(rest) => match rest.strip_prefix('_') {
+/// Is `cookie_name` one of ours: the session cookie, a chunk of it (`_0`, `_1`, …), the
+/// login-loop counter (`_loop`) or a login-state cookie (`_login…`), for the configured name?
+pub fn is_gatehouse_cookie(cookie_name: &[u8], session_name: &str) -> bool {
+    match cookie_name.strip_prefix(session_name.as_bytes()) {
+        Some(b"") => true,
+        Some(rest) => match rest.strip_prefix(b"_") {
             Some(suffix) => {
-                (!suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
-                    || suffix.starts_with("login")
+                (!suffix.is_empty() && suffix.iter().all(u8::is_ascii_digit))
+                    || suffix.starts_with(b"login")
+                    || suffix == b"loop"
             }
             None => false,
         },
@@ -77,24 +108,35 @@ pub fn is_gatehouse_cookie(cookie_name: &str, session_name: &str) -> bool {
     }
 }
 
-/// The `Cookie` header without Gatehouse's cookies: `None` when nothing of ours was in it,
-/// `Some("")` when nothing else remains.
-pub fn strip_own_cookies(headers: &HeaderMap, session_name: &str) -> Option<String> {
-    let mut found = false;
-    let mut kept = String::new();
-    for (name, value) in cookie_pairs(headers) {
-        if is_gatehouse_cookie(name, session_name) {
-            found = true;
-            continue;
+/// The `Cookie` header the app may see: every parseable pair that is not one of Gatehouse's,
+/// byte for byte, joined into one header. `None` when the client's headers need no change (one
+/// `Cookie` header, every pair parseable, none of ours); `Some(empty)` when nothing remains.
+pub fn strip_own_cookies(headers: &HeaderMap, session_name: &str) -> Option<Vec<u8>> {
+    let mut values = headers.get_all(http::header::COOKIE).iter();
+    let first = values.next()?;
+    // More than one header is folded into one, so every app reads the same list.
+    let mut changed = values.next().is_some();
+    let mut kept = Vec::with_capacity(first.len());
+    for header in headers.get_all(http::header::COOKIE) {
+        for pair in header.as_bytes().split(|b| *b == b';') {
+            let Some((name, value)) = parse_pair(pair) else {
+                // Empty pieces (`a=1;;b=2`, a trailing `;`) are separators, not cookies.
+                changed |= !trim(pair).is_empty();
+                continue;
+            };
+            if is_gatehouse_cookie(name, session_name) {
+                changed = true;
+                continue;
+            }
+            if !kept.is_empty() {
+                kept.extend_from_slice(b"; ");
+            }
+            kept.extend_from_slice(name);
+            kept.push(b'=');
+            kept.extend_from_slice(value);
         }
-        if !kept.is_empty() {
-            kept.push_str("; ");
-        }
-        kept.push_str(name);
-        kept.push('=');
-        kept.push_str(value);
     }
-    found.then_some(kept)
+    changed.then_some(kept)
 }
 
 /// One `Set-Cookie` value with Gatehouse's attributes.
@@ -210,20 +252,51 @@ mod tests {
         assert!(read_session_value(&headers("x=1"), "_gatehouse").is_none());
     }
 
+    fn stripped(h: &HeaderMap) -> Option<String> {
+        strip_own_cookies(h, "_gatehouse").map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+
     #[test]
     fn strips_only_our_cookies() {
         let h = headers(
-            "a=1; _gatehouse=abc; _gatehouse_0=x; _gatehouse_login_ab=y; _gatehouse_pref=keep; b=2",
+            "a=1; _gatehouse=abc; _gatehouse_0=x; _gatehouse_login_ab=y; _gatehouse_loop=1.2; _gatehouse_pref=keep; b=2",
         );
-        assert_eq!(
-            strip_own_cookies(&h, "_gatehouse").unwrap(),
-            "a=1; _gatehouse_pref=keep; b=2"
-        );
-        assert_eq!(strip_own_cookies(&headers("a=1"), "_gatehouse"), None);
-        assert_eq!(
-            strip_own_cookies(&headers("_gatehouse=1"), "_gatehouse").unwrap(),
-            ""
-        );
+        assert_eq!(stripped(&h).unwrap(), "a=1; _gatehouse_pref=keep; b=2");
+        assert_eq!(stripped(&headers("a=1")), None);
+        assert_eq!(stripped(&headers("_gatehouse=1")).unwrap(), "");
+    }
+
+    fn raw_headers(values: &[&[u8]]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(
+                http::header::COOKIE,
+                http::HeaderValue::from_bytes(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn a_non_ascii_neighbour_neither_hides_nor_keeps_the_session() {
+        let h = raw_headers(&["name=Jos\u{e9}; _gatehouse=abc; b=2".as_bytes()]);
+        assert_eq!(read_session_value(&h, "_gatehouse").unwrap(), "abc");
+        let kept = strip_own_cookies(&h, "_gatehouse").unwrap();
+        assert_eq!(kept, "name=Jos\u{e9}; b=2".as_bytes());
+        // Latin-1 bytes (not UTF-8 at all) are passed on as they came.
+        let h = raw_headers(&[b"_gatehouse=abc; n=\xff\xfe"]);
+        assert_eq!(strip_own_cookies(&h, "_gatehouse").unwrap(), b"n=\xff\xfe");
+    }
+
+    #[test]
+    fn unparseable_pairs_are_dropped_and_headers_folded() {
+        let h = headers("a=1; junk; =x; b c=2; d=3");
+        assert_eq!(stripped(&h).unwrap(), "a=1; d=3");
+        let h = raw_headers(&[b"a=1", b" _gatehouse_1 = x ;b=2"]);
+        assert_eq!(stripped(&h).unwrap(), "a=1; b=2");
+        let h = raw_headers(&[b"a=1", b"b=2"]);
+        assert_eq!(stripped(&h).unwrap(), "a=1; b=2");
+        assert_eq!(stripped(&headers("a=1;b=2;")), None);
     }
 
     #[test]
