@@ -194,7 +194,9 @@ pub fn session_cookie(data: &[u8]) {
 
     // Stripping: exactly our cookies (and unparseable pairs) go, every other pair stays, byte
     // for byte and in order, whatever bytes its neighbours hold.
-    let names: Vec<&[u8]> = cookies::raw_cookie_pairs(&headers).map(|(n, _)| n).collect();
+    let names: Vec<&[u8]> = cookies::raw_cookie_pairs(&headers)
+        .map(|(n, _)| n)
+        .collect();
     let others: Vec<&[u8]> = names
         .iter()
         .copied()

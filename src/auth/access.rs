@@ -78,7 +78,13 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
         ),
         Judge::IdentityOnly => (&req.method, Host::Absent, "/"),
     };
-    if req.headers.get_all(http::header::AUTHORIZATION).iter().nth(1).is_some() {
+    if req
+        .headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
         // Apps pick different copies; the gate would judge one and forward the other.
         return Access::Deny(
             Failure::BadRequest {
@@ -94,7 +100,12 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
         Host::Given(raw) => match canonical_host(raw) {
             Ok(h) => Some((h, raw)),
             Err(e) => {
-                return Access::Deny(Failure::BadRequest { reason: e.to_string() }.reply(browser()))
+                return Access::Deny(
+                    Failure::BadRequest {
+                        reason: e.to_string(),
+                    }
+                    .reply(browser()),
+                )
             }
         },
         Host::Absent => None,
@@ -115,9 +126,7 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
             .reply(browser()),
         );
     }
-    let canonical_host = host
-        .as_ref()
-        .and_then(|(h, raw)| changed_host(h, raw));
+    let canonical_host = host.as_ref().and_then(|(h, raw)| changed_host(h, raw));
     let normal = match path::normalize(raw_path) {
         Ok(n) => n,
         Err(e) => {

@@ -182,7 +182,10 @@ fn owns(who: &Identity, owner: &str) -> bool {
 
 /// Why a request path must be refused (400) under its deciding rule, if it must: what apps
 /// read in different ways passes only where the rule opts in.
-pub fn path_refusal(normal: &path::NormalizedPath<'_>, rule: Option<&Rule>) -> Option<&'static str> {
+pub fn path_refusal(
+    normal: &path::NormalizedPath<'_>,
+    rule: Option<&Rule>,
+) -> Option<&'static str> {
     if normal.ambiguous && !rule.is_some_and(|r| r.allow_encoded_path) {
         return Some("the path holds %2F, %5C, %00, %25, an escaped control character, `;` or `\\`, which apps behind a gate read in different ways");
     }

@@ -487,7 +487,10 @@ mod tests {
 
     #[test]
     fn characters_that_cannot_stand_as_themselves_are_escaped() {
-        assert_eq!(norm("/a\"b<c>{d}|e^f`g[h]"), "/a%22b%3Cc%3E%7Bd%7D%7Ce%5Ef%60g%5Bh%5D");
+        assert_eq!(
+            norm("/a\"b<c>{d}|e^f`g[h]"),
+            "/a%22b%3Cc%3E%7Bd%7D%7Ce%5Ef%60g%5Bh%5D"
+        );
     }
 
     #[test]
@@ -503,7 +506,15 @@ mod tests {
         ] {
             assert!(normalize(raw).unwrap().folded, "{raw}");
         }
-        for raw in ["/admin/x", "/.well-known/x", "/a.b/c", "/a/./b", "/a/../b", "/a/", "/%20a"] {
+        for raw in [
+            "/admin/x",
+            "/.well-known/x",
+            "/a.b/c",
+            "/a/./b",
+            "/a/../b",
+            "/a/",
+            "/%20a",
+        ] {
             assert!(!normalize(raw).unwrap().folded, "{raw}");
         }
     }
@@ -511,7 +522,10 @@ mod tests {
     #[test]
     fn rule_segments_take_the_request_form() {
         assert_eq!(canonical_segment("caf\u{e9}").unwrap(), "caf%C3%A9");
-        assert_eq!(canonical_segment("Special%3aAdmin").unwrap(), "Special:Admin");
+        assert_eq!(
+            canonical_segment("Special%3aAdmin").unwrap(),
+            "Special:Admin"
+        );
         assert_eq!(canonical_segment("a b").unwrap(), "a%20b");
         assert!(canonical_segment("%zz").is_err());
     }
