@@ -183,7 +183,9 @@ async fn differential(stack: Stack) {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} variants: the {} app did what the gate should have refused, or got a Gatehouse credential:\n\n{}\n",
+        "{} of {} variants: the {} app did what the gate should have refused, or got a Gatehouse \
+         credential ({{S}}: {LOGIN}'s session cookie, {{S0}}/{{S1}} its halves, {{A}}: an access \
+         token, {{G}}: the GitHub token):\n\n{}\n",
         failures.len(),
         signed_in + anonymous,
         stack.name(),
