@@ -8,7 +8,7 @@
 //! host, the cookies it parsed, the raw `Cookie` and `Authorization` headers and the identity
 //! headers it reads. The gate in front of it has rules saying the same thing ([`RULES`]).
 //!
-//! Hundreds of request variants per stack (method case, percent-escapes of every byte, dot,
+//! About a thousand request variants per stack (method case, percent-escapes of every byte, dot,
 //! slash and trailing-dot/space segments, host spellings, duplicate and folded headers, cookie
 //! headers with non-ASCII neighbours, Gatehouse's cookies in odd shapes, tokens) go through the
 //! gate as raw bytes, sent by monalisa (admitted, not an admin) or by an anonymous visitor. A
@@ -219,8 +219,8 @@ impl Run<'_> {
         self.recorder.clear();
         let raw = raw_exchange(to, &variant.render(to, self.creds), WAIT).await;
         let response = Response::parse(&raw);
-        // The relay logs a request just after passing it on: when the app answered, wait for
-        // the log to hold what it answered.
+        // The relay logs a request just after passing it on: when the app answered, wait until
+        // the request is in the log.
         let deadline = Instant::now() + Duration::from_secs(1);
         let mut sent = self.recorder.sent_bytes().concat();
         while sent.is_empty() && response.header("x-handler").is_some() && Instant::now() < deadline
@@ -919,7 +919,8 @@ fn variants() -> Vec<Variant> {
     .collect()
 }
 
-/// Paths the rules guard, each byte (but `/`) spelled as `%XX`, `%xx` and `%25XX` (double).
+/// Paths the rules guard, each character (but `/`; and each byte of a multi-byte one) spelled
+/// as `%XX`, `%xx` and `%25XX` (double), and every byte escaped at once.
 const ESCAPED_PATHS: &[(&str, &str)] = &[
     ("GET", "/admin/x"),
     ("GET", "/admin"),
@@ -932,6 +933,8 @@ const ESCAPED_PATHS: &[(&str, &str)] = &[
 /// More spellings: UTF-8 escapes against literal UTF-8, Latin-1, decomposed accents, `+`,
 /// the ambiguous escapes, and deeper encodings.
 const ESCAPED_EXTRA: &[(&str, &[u8])] = &[
+    ("GET", b"/caf%C3%A9/x"),
+    ("GET", b"/caf%c3%a9/x"),
     ("GET", b"/caf%E9/x"),
     ("GET", b"/caf%e9/x"),
     ("GET", b"/cafe%CC%81/x"),
@@ -980,28 +983,35 @@ const ESCAPED_EXTRA: &[(&str, &[u8])] = &[
 
 fn percent_escapes() -> Vec<Variant> {
     let mut out = Vec::new();
+    let spellings: [fn(u8) -> String; 3] = [
+        |b| format!("%{b:02X}"),
+        |b| format!("%{b:02x}"),
+        |b| format!("%25{b:02X}"),
+    ];
+    let escape_with = |bytes: &[u8], spell: fn(u8) -> String| -> Vec<u8> {
+        bytes.iter().flat_map(|&b| spell(b).into_bytes()).collect()
+    };
     for (method, path) in ESCAPED_PATHS {
         let bytes = path.as_bytes();
         let mut targets = BTreeSet::new();
-        for (i, &b) in bytes.iter().enumerate().filter(|(_, b)| **b != b'/') {
-            for spelling in [
-                format!("%{b:02X}"),
-                format!("%{b:02x}"),
-                format!("%25{b:02X}"),
-            ] {
-                targets.insert([&bytes[..i], spelling.as_bytes(), &bytes[i + 1..]].concat());
+        for (at, c) in path.char_indices().filter(|(_, c)| *c != '/') {
+            // The whole character, and each byte of a multi-byte one alone (the rest raw).
+            let end = at + c.len_utf8();
+            let bytes_alone = (at..end).filter(|_| c.len_utf8() > 1).map(|i| i..i + 1);
+            let spans = std::iter::once(at..end).chain(bytes_alone);
+            for span in spans {
+                for spell in spellings {
+                    let escaped = escape_with(&bytes[span.clone()], spell);
+                    targets.insert([&bytes[..span.start], &escaped, &bytes[span.end..]].concat());
+                }
             }
         }
-        let spellings: [fn(u8) -> String; 2] = [|b| format!("%{b:02X}"), |b| format!("%{b:02x}")];
-        for spell in spellings {
-            let all: Vec<u8> = bytes
-                .iter()
-                .flat_map(|&b| match b {
-                    b'/' => vec![b'/'],
-                    _ => spell(b).into_bytes(),
-                })
-                .collect();
-            targets.insert(all);
+        // Every byte but the slashes.
+        for spell in &spellings[..2] {
+            let all = path
+                .split('/')
+                .map(|segment| escape_with(segment.as_bytes(), *spell));
+            targets.insert(all.collect::<Vec<_>>().join(&b'/'));
         }
         for target in targets {
             out.push(req("percent-escape", Sender::User, method, target));
