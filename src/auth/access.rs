@@ -98,7 +98,7 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
     }
     let host = match host {
         Host::Given(raw) => match canonical_host(raw) {
-            Ok(h) => Some((h, raw)),
+            Ok(h) => Some(h),
             Err(e) => {
                 return Access::Deny(
                     Failure::BadRequest {
@@ -126,7 +126,10 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
             .reply(browser()),
         );
     }
-    let canonical_host = host.as_ref().and_then(|(h, raw)| changed_host(h, raw));
+    let canonical_host = host
+        .as_ref()
+        .filter(|h| h.changed)
+        .map(CanonicalHost::header_value);
     let normal = match path::normalize(raw_path) {
         Ok(n) => n,
         Err(e) => {
@@ -143,7 +146,7 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
         host: host
             .as_ref()
             .filter(|_| app.host_matters)
-            .map(|(h, _)| h.name.as_str()),
+            .map(|h| h.name.as_ref()),
         path: &normal.path,
     };
     let route = match judge {
@@ -366,12 +369,6 @@ fn request_host(req: &Parts) -> Host<'_> {
             None => Host::Absent,
         },
     }
-}
-
-/// The canonical `Host` value when it is not byte for byte what the client sent.
-fn changed_host(host: &CanonicalHost, raw: &[u8]) -> Option<String> {
-    let value = host.header_value();
-    (value.as_bytes() != raw).then_some(value)
 }
 
 /// Method names are case-sensitive (RFC 9110 §9.1), but Django, Flask, Symfony and Laravel

@@ -6,21 +6,26 @@
 //! reads the same way (empty labels, characters outside a host name, a bad port) is refused,
 //! as nginx refuses it.
 
+use std::borrow::Cow;
+
 /// A `Host` header value after canonicalization.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CanonicalHost {
-    /// Lower-case, without a trailing dot; IPv6 literals keep their brackets.
-    pub name: String,
+pub struct CanonicalHost<'a> {
+    /// Lower-case, without a trailing dot; IPv6 literals keep their brackets. Borrowed from
+    /// the header when it was already in this form (the common case: no allocation).
+    pub name: Cow<'a, str>,
     /// The port, when one was given (an empty port is no port).
     pub port: Option<u16>,
+    /// The header as sent is not byte for byte [`CanonicalHost::header_value`].
+    pub changed: bool,
 }
 
-impl CanonicalHost {
+impl CanonicalHost<'_> {
     /// The form sent upstream: `name` or `name:port`.
     pub fn header_value(&self) -> String {
         match self.port {
             Some(port) => format!("{}:{port}", self.name),
-            None => self.name.clone(),
+            None => self.name.to_string(),
         }
     }
 }
@@ -44,17 +49,24 @@ pub enum HostError {
 ///
 /// [`HostError`] when the value is not a host name, IP literal or IPv6 literal with an
 /// optional port.
-pub fn canonical_host(raw: &[u8]) -> Result<CanonicalHost, HostError> {
+pub fn canonical_host(raw: &[u8]) -> Result<CanonicalHost<'_>, HostError> {
     if raw.is_empty() {
         return Err(HostError::Empty);
     }
-    let (name, port) = split_port(raw)?;
-    let name = if name.first() == Some(&b'[') {
-        ipv6_literal(name)?
+    let (name_bytes, port) = split_port(raw)?;
+    let name = if name_bytes.first() == Some(&b'[') {
+        ipv6_literal(name_bytes)?
     } else {
-        dns_name(name)?
+        dns_name(name_bytes)?
     };
-    Ok(CanonicalHost { name, port })
+    // Unchanged: the same name, and the port (if any) written as `:N` without leading zeros.
+    let port_len = port.map_or(0, |p| 1 + p.to_string().len());
+    let changed = name.as_bytes() != name_bytes || raw.len() != name_bytes.len() + port_len;
+    Ok(CanonicalHost {
+        name,
+        port,
+        changed,
+    })
 }
 
 /// Split `name[:port]`; the last `:` outside brackets starts the port.
@@ -92,12 +104,11 @@ fn split_port(raw: &[u8]) -> Result<(&[u8], Option<u16>), HostError> {
 
 /// A DNS name or IPv4 address: letters, digits, `-` and `_` in non-empty labels; one trailing
 /// dot (the root) is dropped.
-fn dns_name(name: &[u8]) -> Result<String, HostError> {
+fn dns_name(name: &[u8]) -> Result<Cow<'_, str>, HostError> {
     let name = name.strip_suffix(b".").unwrap_or(name);
     if name.is_empty() {
         return Err(HostError::EmptyLabel);
     }
-    let mut out = String::with_capacity(name.len());
     for label in name.split(|b| *b == b'.') {
         if label.is_empty() {
             return Err(HostError::EmptyLabel);
@@ -108,16 +119,14 @@ fn dns_name(name: &[u8]) -> Result<String, HostError> {
         {
             return Err(HostError::BadCharacter);
         }
-        if !out.is_empty() {
-            out.push('.');
-        }
-        out.extend(label.iter().map(|b| char::from(b.to_ascii_lowercase())));
     }
-    Ok(out)
+    // Checked above: every byte is ASCII.
+    let text = std::str::from_utf8(name).map_err(|_| HostError::BadCharacter)?;
+    Ok(crate::policy::lower(text))
 }
 
 /// `[…]` holding an IPv6 address, in the standard text form.
-fn ipv6_literal(name: &[u8]) -> Result<String, HostError> {
+fn ipv6_literal(name: &[u8]) -> Result<Cow<'_, str>, HostError> {
     let inner = name
         .strip_prefix(b"[")
         .and_then(|n| n.strip_suffix(b"]"))
@@ -126,7 +135,7 @@ fn ipv6_literal(name: &[u8]) -> Result<String, HostError> {
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or(HostError::BadCharacter)?;
-    Ok(format!("[{addr}]"))
+    Ok(Cow::Owned(format!("[{addr}]")))
 }
 
 #[cfg(test)]
@@ -134,7 +143,7 @@ mod tests {
     use super::*;
 
     fn name(raw: &str) -> String {
-        canonical_host(raw.as_bytes()).unwrap().name
+        canonical_host(raw.as_bytes()).unwrap().name.into_owned()
     }
 
     #[test]
@@ -162,6 +171,19 @@ mod tests {
         assert_eq!(h.header_value(), "example.com:8080");
         let h = canonical_host(b"example.com:").unwrap();
         assert_eq!(h.header_value(), "example.com");
+        assert!(h.changed);
+        assert!(canonical_host(b"example.com:080").unwrap().changed);
+        assert!(canonical_host(b"example.com.").unwrap().changed);
+        assert!(canonical_host(b"Example.com").unwrap().changed);
+        for same in ["example.com", "example.com:8080", "127.0.0.1:1", "[::1]:80"] {
+            let h = canonical_host(same.as_bytes()).unwrap();
+            assert!(!h.changed, "{same}");
+            assert_eq!(h.header_value(), same);
+        }
+        assert!(matches!(
+            canonical_host(b"example.com:8080").unwrap().name,
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

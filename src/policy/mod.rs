@@ -200,7 +200,7 @@ pub fn path_refusal(
 /// are refused before any rule is asked; this form serves `check-config --explain` and labels).
 pub fn host_name(host: &str) -> String {
     match host::canonical_host(host.as_bytes()) {
-        Ok(h) => h.name,
+        Ok(h) => h.name.into_owned(),
         Err(_) => host.to_ascii_lowercase(),
     }
 }

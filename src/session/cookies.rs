@@ -130,7 +130,7 @@ pub fn strip_own_cookies(headers: &HeaderMap, session_name: &str) -> Option<Vec<
                 changed |= !trim(pair).is_empty();
                 continue;
             };
-            if is_gatehouse_cookie(name, session_name) {
+            if is_gatehouse_cookie(name, session_name) || hides_own_cookie(value, session_name) {
                 changed = true;
                 continue;
             }
@@ -143,6 +143,18 @@ pub fn strip_own_cookies(headers: &HeaderMap, session_name: &str) -> Option<Vec<
         }
     }
     changed.then_some(kept)
+}
+
+/// Does a value hold one of our cookies after a comma (`a=1,_gatehouse=…`)? RFC 6265 does not
+/// separate cookies with commas, but older parsers (RFC 2965, some Java and PHP stacks) do, and
+/// would hand the app the session; the whole pair goes.
+fn hides_own_cookie(value: &[u8], session_name: &str) -> bool {
+    value.contains(&b',')
+        && value
+            .split(|b| *b == b',')
+            .skip(1)
+            .filter_map(parse_pair)
+            .any(|(name, _)| is_gatehouse_cookie(name, session_name))
 }
 
 /// One `Set-Cookie` value with Gatehouse's attributes.
@@ -300,6 +312,8 @@ mod tests {
         assert_eq!(stripped(&h).unwrap(), "a=1; d=3");
         let h = raw_headers(&[b"a=1", b" _gatehouse_1 = x ;b=2"]);
         assert_eq!(stripped(&h).unwrap(), "a=1; b=2");
+        let h = headers("a=1,_gatehouse=x; b=2, _gatehouse_loop=1; c=x,y");
+        assert_eq!(stripped(&h).unwrap(), "c=x,y");
         let h = raw_headers(&[b"a=1", b"b=2"]);
         assert_eq!(stripped(&h).unwrap(), "a=1; b=2");
         assert_eq!(stripped(&headers("a=1;b=2;")), None);
