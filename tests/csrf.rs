@@ -359,3 +359,148 @@ async fn token_and_refresh_work_for_scripts_and_configured_clients_only() {
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["access-control-allow-origin"], SPA_ORIGIN);
 }
+
+/// Two sessions of monalisa (laptop, phone) and one of octocat.
+async fn three_sessions(h: &Harness) -> (String, String, String) {
+    let mut cookies = Vec::new();
+    for login in ["monalisa", "monalisa", "octocat"] {
+        let r = h.sign_in(&browser(), login, "/").await;
+        assert_eq!(r.status(), 302, "sign-in of {login}");
+        cookies.push(session_cookie(&r));
+    }
+    let octo = cookies.pop().unwrap();
+    let phone = cookies.pop().unwrap();
+    (cookies.pop().unwrap(), phone, octo)
+}
+
+async fn works(h: &Harness, cookie: &str) -> bool {
+    match get_with_session(&h.url("/echo"), cookie)
+        .await
+        .status()
+        .as_u16()
+    {
+        200 => true,
+        401 => false,
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_out_everywhere_needs_a_same_origin_post_and_a_get_only_asks() {
+    let h = Harness::start(csrf_gate()).await;
+    let (laptop, phone, octo) = three_sessions(&h).await;
+
+    // A GET (a link, an <img> on another site): a confirmation page, nothing changes.
+    let r = plain_client()
+        .get(h.url("/oauth2/sign_out?everywhere=1&rd=/bye"))
+        .header("cookie", format!("_gatehouse={phone}"))
+        .header("accept", "text/html")
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(set_cookies(&r).is_empty(), "{:?}", set_cookies(&r));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = r.text().await.unwrap();
+    for want in [
+        r#"<form method="post" action="/oauth2/sign_out">"#,
+        r#"<input type="hidden" name="everywhere" value="1">"#,
+        r#"<input type="hidden" name="rd" value="/bye">"#,
+        "Sign out everywhere",
+    ] {
+        assert!(page.contains(want), "{want} missing:\n{page}");
+    }
+    for cookie in [&laptop, &phone, &octo] {
+        assert!(works(&h, cookie).await, "a GET ended a session");
+    }
+
+    // The page's form posted from another site: refused, every session still works.
+    let form = [
+        ("cookie", format!("_gatehouse={phone}")),
+        ("content-type", "application/x-www-form-urlencoded".into()),
+    ];
+    let mut headers: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    headers.extend(CROSS_SITE);
+    let (status, cookies, _) =
+        post(&h, "/oauth2/sign_out", &headers, "everywhere=1&rd=%2Fbye").await;
+    assert_eq!(status, 403);
+    assert!(cookies.is_empty());
+    for cookie in [&laptop, &phone, &octo] {
+        assert!(works(&h, cookie).await, "a cross-site POST ended a session");
+    }
+
+    // The page's form posted by this site (what the browser sends for the button): every
+    // session of the user ends, and nobody else's.
+    let own_origin = h.gate.clone();
+    let mut headers: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    headers.extend([
+        ("origin", own_origin.as_str()),
+        ("sec-fetch-site", "same-origin"),
+        ("sec-fetch-mode", "navigate"),
+    ]);
+    let r = {
+        let mut req = plain_client().post(h.url("/oauth2/sign_out"));
+        for (k, v) in &headers {
+            req = req.header(*k, *v);
+        }
+        req.body("everywhere=1&rd=%2Fbye").send().await.unwrap()
+    };
+    assert_eq!(r.status(), 302);
+    assert_eq!(location(&r), "/bye");
+    assert!(set_cookies(&r).iter().any(|c| c.contains("Max-Age=0")));
+    assert!(
+        !works(&h, &laptop).await,
+        "the other session of the user ended too"
+    );
+    assert!(!works(&h, &phone).await);
+    assert!(works(&h, &octo).await, "other users are untouched");
+    assert!(h.log().contains("signed out everywhere"), "{}", h.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_out_everywhere_takes_json_or_the_query_from_scripts() {
+    let h = Harness::start(csrf_gate()).await;
+    let (laptop, phone, octo) = three_sessions(&h).await;
+    // JSON from a script: `everywhere` may be a boolean.
+    let cookie = format!("_gatehouse={phone}");
+    let (status, _, _) = post(
+        &h,
+        "/oauth2/sign_out",
+        &[
+            ("cookie", cookie.as_str()),
+            ("content-type", "application/json"),
+        ],
+        r#"{"everywhere": true, "rd": "/bye"}"#,
+    )
+    .await;
+    assert_eq!(status, 302);
+    assert!(!works(&h, &laptop).await && !works(&h, &phone).await);
+    // A body that is not what it says it is changes nothing.
+    let octo_cookie = format!("_gatehouse={octo}");
+    let (status, _, _) = post(
+        &h,
+        "/oauth2/sign_out",
+        &[
+            ("cookie", octo_cookie.as_str()),
+            ("content-type", "application/json"),
+        ],
+        "everywhere=1",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(works(&h, &octo).await);
+    // The query on a POST, as before.
+    let (status, _, _) = post(
+        &h,
+        "/oauth2/sign_out?everywhere=1",
+        &[("cookie", octo_cookie.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(status, 302);
+    assert!(!works(&h, &octo).await);
+}

@@ -89,7 +89,7 @@ pub async fn handle(
         "/start" if get => start::start(app, req, now, client_ip),
         "/callback" if get => callback::callback(app, req, browser, now).await,
         "/sign_in" if get => endpoints::sign_in(app, req),
-        "/sign_out" if get || post => sign_out::sign_out(app, req, now).await,
+        "/sign_out" if get || post => sign_out::sign_out(app, req, body, now).await,
         "/github/webhook" if post => webhook::handle(app, req, body, now).await,
         "/github/webhook" => Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": "GitHub delivers webhooks with POST"})).header("Allow", "POST"),
         admin if admin.starts_with("/admin/") => admin::handle(app, req, &admin["/admin".len()..], now).await,

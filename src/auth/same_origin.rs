@@ -157,13 +157,27 @@ fn origin_matches(sent: &str, own: Option<&url::Origin>, public: &url::Origin) -
     own.is_some_and(|own| *own == origin) || *public == origin
 }
 
+/// Does the request say its body is JSON (rather than a form)?
+pub fn body_is_json(req: &Parts) -> bool {
+    media_type(req).is_some_and(|t| t.eq_ignore_ascii_case(JSON))
+}
+
+/// The media type of the body without its parameters; `None` when there is no single,
+/// textual `Content-Type`.
+fn media_type(req: &Parts) -> Option<&str> {
+    single(req, CONTENT_TYPE.as_str())
+        .ok()
+        .flatten()
+        .map(|v| v.split(';').next().unwrap_or("").trim())
+}
+
 /// Is the body of a type the endpoint takes? The media type is compared without its
 /// parameters (`; charset=utf-8`) and ignoring case.
 fn body_type_ok(req: &Parts, body: &[u8], takes: Takes) -> bool {
-    let essence = match single(req, CONTENT_TYPE.as_str()) {
-        Ok(value) => value.map(|v| v.split(';').next().unwrap_or("").trim()),
-        Err(_) => return false,
-    };
+    if single(req, CONTENT_TYPE.as_str()).is_err() {
+        return false;
+    }
+    let essence = media_type(req);
     match (takes, essence) {
         (Takes::Ignored, _) => true,
         (Takes::Json, Some(t)) => t.eq_ignore_ascii_case(JSON),

@@ -4,10 +4,12 @@
 mod html;
 mod login_loop;
 mod me;
+mod sign_out;
 
 pub use html::escape;
 pub use login_loop::LoopHint;
 pub use me::me_page;
+pub use sign_out::sign_out_everywhere_page;
 
 use crate::reply::Reply;
 use serde_json::json;
