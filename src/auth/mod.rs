@@ -16,6 +16,7 @@ mod same_origin;
 mod sign_out;
 mod start;
 mod token;
+mod token_recheck;
 mod webhook;
 
 pub use recheck::Rechecks;
