@@ -398,3 +398,37 @@ async fn a_token_whose_user_is_still_admitted_rechecks_once_and_keeps_working() 
     }
     assert_eq!(h.mock.api_request_count() - before, 2, "one re-check");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_webhook_reaches_raw_github_tokens_the_gate_remembered() {
+    let h = Harness::start(GateOptions {
+        github_extra: webhook_options(),
+        ..org_gate("\n[tokens]\naccept_github_tokens = true\n")
+    })
+    .await;
+    let pat: serde_json::Value = plain_client()
+        .post(format!("{}/_mock/users/monalisa/tokens", h.mock_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let authorization = format!("token {}", pat["token"].as_str().unwrap());
+    let client = plain_client();
+    let headers = [("authorization", authorization.as_str())];
+    let call_raw = || echo(&client, h.url("/echo"), &headers);
+    assert_eq!(call_raw().await.0, 200);
+    mock_call(
+        &h,
+        reqwest::Method::DELETE,
+        "/_mock/orgs/databio/members/monalisa",
+    )
+    .await;
+    // GitHub is asked about a raw token once every few minutes: until then, the old answer.
+    assert_eq!(call_raw().await.0, 200);
+    let event = member_removed("databio", "monalisa", 1_000_001);
+    assert_eq!(deliver_webhook(&h, "organization", &event).await, 200);
+    let (status, seen) = call_raw().await;
+    assert_eq!(status, 403, "{seen}");
+}

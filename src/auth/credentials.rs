@@ -221,7 +221,13 @@ fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
 /// A raw GitHub token: asked of GitHub once, then cached 5 minutes by its hash.
 async fn github_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> {
     let key = GithubTokenCache::key(token);
-    if let Some(claims) = app.tokens.github_cache.get(&key, now) {
+    // Unless a webhook asked this user's memberships to be re-checked (or the sign-ins ended)
+    // after GitHub was last asked about the token.
+    let cached = app.tokens.github_cache.get(&key, now).filter(|claims| {
+        app.sessions.recheck_requested(claims).is_none()
+            && !app.sessions.ended(&claims.sub, claims.iat)
+    });
+    if let Some(claims) = cached {
         return Ok(Identity::from(claims));
     }
     let claims = super::token::session_for_github_token(app, token, now)
