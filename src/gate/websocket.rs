@@ -12,9 +12,9 @@
 //! every [`RECHECK_EVERY`] a chunk starts a background read of the list (and of a server-side
 //! session record) whose verdict the following chunks see. So does a membership re-check a
 //! webhook asked for (removed from an org or team) after the tunnel was judged: the app got the
-//! old groups with the upgrade, and only a new upgrade is judged on the new ones. The body filters never wait
-//! themselves: Pingora polls them inside its tunnel loop, where a filter that yields can lose
-//! bytes.
+//! old groups with the upgrade, and only a new upgrade is judged on the new ones. The body
+//! filters never wait themselves: Pingora polls them inside its tunnel loop, where a filter
+//! that yields can lose bytes.
 
 use crate::identity::Identity;
 use crate::session::Sessions;
