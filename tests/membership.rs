@@ -281,3 +281,154 @@ async fn a_slow_recheck_delays_a_request_by_a_second_at_most_and_its_answer_stil
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(call(&h, &mona).await.0, 403, "{}", h.log());
 }
+
+/// A token pair for `login` from `/oauth2/pat` (a personal access token with `read:org`).
+async fn bearer_pair(h: &Harness, login: &str) -> serde_json::Value {
+    let pat: serde_json::Value = plain_client()
+        .post(format!("{}/_mock/users/{login}/tokens", h.mock_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (status, pair) =
+        post_json(h, "/oauth2/pat", serde_json::json!({"token": pat["token"]})).await;
+    assert_eq!(status, 200, "{pair}");
+    pair
+}
+
+/// One request with `Authorization: Bearer <pair's access token>`: status and upstream echo.
+async fn call_bearer(h: &Harness, pair: &serde_json::Value) -> (u16, serde_json::Value) {
+    let access = pair["access_token"].as_str().unwrap();
+    echo(
+        &plain_client(),
+        h.url("/echo"),
+        &[("authorization", &format!("Bearer {access}"))],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_webhook_makes_older_access_tokens_recheck_before_their_next_use() {
+    let h = Harness::start(GateOptions {
+        github_extra: webhook_options(),
+        ..org_gate("")
+    })
+    .await;
+    let mona = bearer_pair(&h, "monalisa").await;
+    let octo = bearer_pair(&h, "octocat").await;
+    for pair in [&mona, &octo] {
+        let (status, seen) = call_bearer(&h, pair).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            upstream_header(&seen, "x-forwarded-groups"),
+            Some("databio")
+        );
+    }
+    // GitHub removes her. Without a word from GitHub, her token keeps its groups.
+    mock_call(
+        &h,
+        reqwest::Method::DELETE,
+        "/_mock/orgs/databio/members/monalisa",
+    )
+    .await;
+    assert_eq!(call_bearer(&h, &mona).await.0, 200);
+
+    // The webhook: her token, issued before it, asks GitHub before its next use and is refused.
+    let event = member_removed("databio", "monalisa", 1_000_001);
+    assert_eq!(deliver_webhook(&h, "organization", &event).await, 200);
+    let before = h.mock.api_request_count();
+    let (status, seen) = call_bearer(&h, &mona).await;
+    assert_eq!(status, 403, "{seen}");
+    assert_eq!(
+        h.mock.api_request_count() - before,
+        2,
+        "GET /user and one membership call"
+    );
+    // Her sign-in's tokens are over: the access token again, and the refresh token.
+    assert!(matches!(call_bearer(&h, &mona).await.0, 401 | 403));
+    let (status, _) = post_json(
+        &h,
+        "/oauth2/refresh",
+        serde_json::json!({"refresh_token": mona["refresh_token"]}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    // Another user's token is untouched, and costs GitHub nothing.
+    let before = h.mock.api_request_count();
+    assert_eq!(call_bearer(&h, &octo).await.0, 200);
+    assert_eq!(h.mock.api_request_count(), before);
+    assert!(h.log().contains("token_refused"), "{}", h.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_whose_user_is_still_admitted_rechecks_once_and_keeps_working() {
+    let h = Harness::start(GateOptions {
+        github_extra: webhook_options(),
+        ..org_gate("")
+    })
+    .await;
+    let octo = bearer_pair(&h, "octocat").await;
+    assert_eq!(call_bearer(&h, &octo).await.0, 200);
+    // Removed from a team, still in the org: GitHub's `membership` `removed` event.
+    let event = serde_json::json!({
+        "action": "removed",
+        "scope": "team",
+        "member": {"login": "octocat", "id": 583231},
+        "team": {"slug": "core", "id": 3000001},
+        "organization": {"login": "databio", "id": 2000001},
+        "sender": {"login": "octocat", "id": 583231}
+    });
+    assert_eq!(deliver_webhook(&h, "membership", &event).await, 200);
+    // Past the second of the webhook (times are whole seconds), GitHub is asked once, and
+    // what it said is kept for the token's next uses.
+    let asked = now();
+    while now() == asked {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = h.mock.api_request_count();
+    for _ in 0..3 {
+        let (status, seen) = call_bearer(&h, &octo).await;
+        assert_eq!(status, 200, "{seen}");
+        assert_eq!(
+            upstream_header(&seen, "x-forwarded-groups"),
+            Some("databio")
+        );
+    }
+    assert_eq!(h.mock.api_request_count() - before, 2, "one re-check");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_webhook_reaches_raw_github_tokens_the_gate_remembered() {
+    let h = Harness::start(GateOptions {
+        github_extra: webhook_options(),
+        ..org_gate("\n[tokens]\naccept_github_tokens = true\n")
+    })
+    .await;
+    let pat: serde_json::Value = plain_client()
+        .post(format!("{}/_mock/users/monalisa/tokens", h.mock_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let authorization = format!("token {}", pat["token"].as_str().unwrap());
+    let client = plain_client();
+    let headers = [("authorization", authorization.as_str())];
+    let call_raw = || echo(&client, h.url("/echo"), &headers);
+    assert_eq!(call_raw().await.0, 200);
+    mock_call(
+        &h,
+        reqwest::Method::DELETE,
+        "/_mock/orgs/databio/members/monalisa",
+    )
+    .await;
+    // GitHub is asked about a raw token once every few minutes: until then, the old answer.
+    assert_eq!(call_raw().await.0, 200);
+    let event = member_removed("databio", "monalisa", 1_000_001);
+    assert_eq!(deliver_webhook(&h, "organization", &event).await, 200);
+    let (status, seen) = call_raw().await;
+    assert_eq!(status, 403, "{seen}");
+}

@@ -327,3 +327,83 @@ async fn a_websocket_is_closed_when_its_session_is_revoked() {
     );
     assert!(h.log().contains("websocket closed"), "{}", h.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_is_closed_when_a_webhook_removes_its_user_from_the_org() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (upstream, upgrades) = ws_echo_upstream().await;
+    let h = Harness::start(GateOptions {
+        upstream: Some(upstream),
+        allowed_users: vec![],
+        access_extra: "allowed_orgs = [\"databio\"]".into(),
+        github_extra: webhook_options(),
+        ..GateOptions::default()
+    })
+    .await;
+    // monalisa and octocat are both databio members, each with a socket open.
+    let mut sockets = Vec::new();
+    for login in ["monalisa", "octocat"] {
+        let signed_in = h.sign_in(&browser(), login, "/").await;
+        let cookie = format!("_gatehouse={}", session_cookie(&signed_in));
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_request(&h, Some(&cookie)))
+            .await
+            .expect("upgrade through the gate");
+        let first = ws.next().await;
+        assert!(matches!(first, Some(Ok(Message::Text(_)))), "{first:?}");
+        sockets.push((cookie, ws));
+    }
+    let (octo_cookie, mut octo_ws) = sockets.pop().unwrap();
+    let (mona_cookie, mut mona_ws) = sockets.pop().unwrap();
+
+    // GitHub removes monalisa from databio and tells the gate.
+    let removed = plain_client()
+        .delete(format!(
+            "{}/_mock/orgs/databio/members/monalisa",
+            h.mock_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    assert_eq!(
+        deliver_webhook(
+            &h,
+            "organization",
+            &member_removed("databio", "monalisa", 1_000_001)
+        )
+        .await,
+        200
+    );
+    let told = Instant::now();
+    // Her socket's next frame meets the re-check request: closed (1008), promptly.
+    let _ = mona_ws.send(Message::Text("after".into())).await;
+    let (msg, _) = wait_closed(&mut mona_ws, Duration::from_secs(2)).await;
+    assert_session_close(&msg);
+    assert!(
+        told.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        told.elapsed()
+    );
+    // Another user's socket is untouched.
+    octo_ws
+        .send(Message::Text("still here".into()))
+        .await
+        .unwrap();
+    let echo = tokio::time::timeout(Duration::from_secs(2), octo_ws.next()).await;
+    assert!(
+        matches!(&echo, Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "still here"),
+        "{echo:?}\n{}",
+        h.log()
+    );
+    // A new socket of hers is judged on fresh memberships: refused; his opens.
+    match tokio_tungstenite::connect_async(ws_request(&h, Some(&mona_cookie))).await {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    let (mut again, _) = tokio_tungstenite::connect_async(ws_request(&h, Some(&octo_cookie)))
+        .await
+        .expect("another user still upgrades");
+    assert!(matches!(again.next().await, Some(Ok(Message::Text(_)))));
+    assert_eq!(upgrades.load(Ordering::SeqCst), 3);
+    assert!(h.log().contains("websocket closed"), "{}", h.log());
+}

@@ -162,18 +162,20 @@ async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> 
         .access
         .verify(token)
         .map_err(|e| refused(e.to_string(), false))?;
-    let revoked = match app.tokens.store.is_revoked(&claims.fam, now).await {
-        Ok(false) => app
-            .sessions
-            .revocations
-            .mark(app.sessions.store.as_ref(), &claims.sub)
-            .await
-            .map(|mark| mark.is_some_and(|m| claims.iat <= m.end_before)),
-        other => other,
+    let revoked = || refused("the token's sign-in was revoked", false);
+    let mark = match app.tokens.store.is_revoked(&claims.fam, now).await {
+        Ok(false) => {
+            app.sessions
+                .revocations
+                .mark(app.sessions.store.as_ref(), &claims.sub)
+                .await
+        }
+        Ok(true) => return Err(revoked()),
+        Err(e) => Err(e),
     };
-    match revoked {
-        Ok(false) => {}
-        Ok(true) => return Err(refused("the token's sign-in was revoked", false)),
+    let mark = match mark {
+        Ok(mark) if mark.is_some_and(|m| claims.iat <= m.end_before) => return Err(revoked()),
+        Ok(mark) => mark,
         Err(e) => {
             tracing::warn!(error = %e, "token store unavailable");
             return Err(unavailable(
@@ -181,14 +183,17 @@ async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> 
                 "the token store is unavailable; try again shortly",
             ));
         }
-    }
-    let mut identity = Identity::github(&claims.sub, &claims.login);
-    identity.name = claims.name;
-    identity.email = claims.email;
-    identity.groups = claims.groups;
-    identity.expires_at = claims.exp;
-    identity.signed_in_at = claims.iat;
-    Ok(identity)
+    };
+    // A webhook asked this user's sign-ins to re-check their memberships after the token was
+    // issued: its groups may be stale, so GitHub is asked before it is used.
+    let requested = mark
+        .map(|m| m.recheck_before)
+        .filter(|&at| at > 0 && claims.iat <= at);
+    let session = match requested {
+        Some(at) => Some(super::token_recheck::current(app, &claims, at, now).await?),
+        None => None,
+    };
+    Ok(super::token_recheck::identity(claims, session))
 }
 
 /// An API key, unless this client is past its budget of failed attempts: then 429 without
@@ -232,7 +237,13 @@ fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
 /// A raw GitHub token: asked of GitHub once, then cached 5 minutes by its hash.
 async fn github_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> {
     let key = GithubTokenCache::key(token);
-    if let Some(claims) = app.tokens.github_cache.get(&key, now) {
+    // Unless a webhook asked this user's memberships to be re-checked (or the sign-ins ended)
+    // after GitHub was last asked about the token.
+    let cached = app.tokens.github_cache.get(&key, now).filter(|claims| {
+        app.sessions.recheck_requested(claims).is_none()
+            && !app.sessions.ended(&claims.sub, claims.iat)
+    });
+    if let Some(claims) = cached {
         return Ok(Identity::from(claims));
     }
     let claims = super::token::session_for_github_token(app, token, now)

@@ -12,9 +12,11 @@ pub mod loop_guard;
 mod profile;
 mod recheck;
 pub mod redirect;
+mod same_origin;
 mod sign_out;
 mod start;
 mod token;
+mod token_recheck;
 mod webhook;
 
 pub use recheck::Rechecks;
@@ -81,11 +83,14 @@ pub async fn handle(
             };
         }
     }
+    if let Some(refusal) = state_change_refusal(app, req, endpoint, body) {
+        return refusal;
+    }
     match endpoint {
         "/start" if get => start::start(app, req, now, client_ip),
         "/callback" if get => callback::callback(app, req, browser, now).await,
         "/sign_in" if get => endpoints::sign_in(app, req),
-        "/sign_out" if get || post => sign_out::sign_out(app, req, now).await,
+        "/sign_out" if get || post => sign_out::sign_out(app, req, body, now).await,
         "/github/webhook" if post => webhook::handle(app, req, body, now).await,
         "/github/webhook" => Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": "GitHub delivers webhooks with POST"})).header("Allow", "POST"),
         admin if admin.starts_with("/admin/") => admin::handle(app, req, &admin["/admin".len()..], now).await,
@@ -106,6 +111,29 @@ pub async fn handle(
         }
         _ => endpoints::not_found(browser),
     }
+}
+
+/// Every request that may change state (any method but GET, HEAD and OPTIONS) must come from
+/// this site, with the body type its endpoint takes; GitHub's webhook is signed instead, and
+/// no browser sends it. Wrong methods are refused as cross-site first, which is just as final.
+fn state_change_refusal(app: &App, req: &Parts, endpoint: &str, body: &[u8]) -> Option<Reply> {
+    use same_origin::Takes;
+    if !same_origin::changes_state(&req.method) || endpoint == "/github/webhook" {
+        return None;
+    }
+    let post = req.method == Method::POST;
+    let (takes, cors) = match endpoint {
+        "/sign_out" if post => (Takes::FormOrJson, false),
+        "/pat" if post => (Takes::Json, false),
+        "/token" | "/refresh" if post => (Takes::Json, true),
+        _ => (Takes::Ignored, false),
+    };
+    let refusal = same_origin::refusal(app, req, body, takes, cors)?;
+    Some(if cors {
+        token::with_cors(app, req, refusal)
+    } else {
+        refusal
+    })
 }
 
 /// Bodies larger than this are refused before any handler runs (webhooks can be larger than

@@ -1,26 +1,91 @@
-//! `/oauth2/sign_out[?rd=PATH][&everywhere=1]`: end this session (its server-side record
-//! too), or with `everywhere=1` every session and token of the user on every replica; with
-//! `github.revoke_on_sign_out`, also revoke the GitHub token at GitHub.
+//! `/oauth2/sign_out[?rd=PATH]`: end this session (its server-side record too). Ending every
+//! session and token of the user on every replica (`everywhere=1`) takes a POST from this site
+//! (checked by the dispatcher); a GET asking for it only shows a page whose button posts it.
+//! With `github.revoke_on_sign_out`, the GitHub token is revoked at GitHub too.
 
 use super::query_param;
 use super::redirect::safe_redirect;
+use super::same_origin;
 use crate::app::App;
+use crate::pages::{sign_out_everywhere_page, Failure};
 use crate::reply::Reply;
 use http::request::Parts;
+use http::Method;
+
+/// What the sign-out was asked to do: from the query, and for a POST also from its body (a
+/// form, or JSON such as `{"everywhere": true, "rd": "/bye"}`), which wins.
+struct Asked {
+    rd: Option<String>,
+    everywhere: bool,
+}
+
+fn yes(value: &str) -> bool {
+    value == "1" || value.eq_ignore_ascii_case("true")
+}
+
+impl Asked {
+    fn read(req: &Parts, body: &[u8]) -> Result<Asked, Reply> {
+        let mut asked = Asked {
+            rd: query_param(req, "rd"),
+            everywhere: query_param(req, "everywhere").is_some_and(|v| yes(&v)),
+        };
+        if body.is_empty() {
+            return Ok(asked);
+        }
+        let fields: Vec<(String, String)> = if same_origin::body_is_json(req) {
+            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
+                .map_err(|e| {
+                Failure::BadRequest {
+                    reason: format!("the body is not a JSON object ({e})"),
+                }
+                .reply(false)
+            })?;
+            object
+                .into_iter()
+                .filter_map(|(k, v)| match v {
+                    serde_json::Value::String(s) => Some((k, s)),
+                    serde_json::Value::Bool(_) | serde_json::Value::Number(_) => {
+                        Some((k, v.to_string()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        } else {
+            url::form_urlencoded::parse(body).into_owned().collect()
+        };
+        for (name, value) in fields {
+            match name.as_str() {
+                "rd" => asked.rd = Some(value),
+                "everywhere" => asked.everywhere = yes(&value),
+                _ => {}
+            }
+        }
+        Ok(asked)
+    }
+}
 
 /// Lands on `rd`, or on the sign-in page (landing on `/` would sign the person straight back
 /// in through GitHub). The cookie is cleared whatever happens; when the server side could not
 /// be told, the person is told so (503) instead of being shown a sign-out that did not happen.
-pub async fn sign_out(app: &App, req: &Parts, now: u64) -> Reply {
-    let target = match query_param(req, "rd") {
-        Some(rd) => safe_redirect(
-            Some(&rd),
-            &app.settings.public_url,
-            &app.settings.proxy_prefix,
-        ),
-        None => format!("{}/sign_in", app.settings.proxy_prefix),
+pub async fn sign_out(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
+    let asked = match Asked::read(req, body) {
+        Ok(asked) => asked,
+        Err(reply) => return reply,
     };
-    let everywhere = query_param(req, "everywhere").is_some_and(|v| v == "1" || v == "true");
+    let prefix = &app.settings.proxy_prefix;
+    let rd = asked
+        .rd
+        .as_deref()
+        .map(|rd| safe_redirect(Some(rd), &app.settings.public_url, prefix));
+    let everywhere = asked.everywhere;
+    if everywhere && req.method != Method::POST {
+        return sign_out_everywhere_page(
+            &format!("{prefix}/sign_out"),
+            rd.as_deref(),
+            app.settings.github.revoke_on_sign_out,
+        );
+    }
+    let target = rd.unwrap_or_else(|| format!("{prefix}/sign_in"));
     let clear = app.sessions.clear(&req.headers);
     let ended = match app.sessions.read(&req.headers, now).await {
         Ok(ended) => ended,

@@ -1,7 +1,9 @@
 //! `POST /oauth2/github/webhook`: GitHub tells Gatehouse the moment someone leaves an org or
 //! team, or takes back their authorization of the app; the user's sessions are then
 //! re-checked (membership changes) or ended (authorization revoked) on every replica, through
-//! the revocation list in the store. Verified by `X-Hub-Signature-256` (HMAC-SHA256 with
+//! the revocation list in the store. A re-check reaches what is already open too: access tokens
+//! issued before it ask GitHub again before their next use, and open websockets close (the app
+//! got the old groups with the upgrade). Verified by `X-Hub-Signature-256` (HMAC-SHA256 with
 //! `github.webhook_secret`, compared in constant time); anything unverified changes nothing.
 
 use crate::app::App;

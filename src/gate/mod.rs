@@ -371,7 +371,7 @@ impl ProxyHttp for Gate {
         if upstream_response.status == http::StatusCode::SWITCHING_PROTOCOLS {
             let ends = ctx.granted.as_ref().and_then(|g| g.identity.as_ref());
             if let Some(identity) = ends {
-                ctx.upgraded = websocket::on_upgrade(session, identity);
+                ctx.upgraded = websocket::on_upgrade(session, identity, ctx.started);
             }
         }
         // A membership re-check refreshed the session: the browser gets the new cookie.

@@ -10,12 +10,15 @@
 //! A revoked session (signed out everywhere, revoked by an admin or by a GitHub webhook) ends
 //! its tunnels too: every chunk checks the revocation list as this process has it, and at most
 //! every [`RECHECK_EVERY`] a chunk starts a background read of the list (and of a server-side
-//! session record) whose verdict the following chunks see. The body filters never wait
-//! themselves: Pingora polls them inside its tunnel loop, where a filter that yields can lose
-//! bytes.
+//! session record) whose verdict the following chunks see. So does a membership re-check a
+//! webhook asked for (removed from an org or team) after the tunnel was judged: the app got the
+//! old groups with the upgrade, and only a new upgrade is judged on the new ones. The body
+//! filters never wait themselves: Pingora polls them inside its tunnel loop, where a filter
+//! that yields can lose bytes.
 
 use crate::identity::Identity;
 use crate::session::Sessions;
+use crate::store::UserMark;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +40,8 @@ pub(super) struct Upgraded {
     /// Whose sign-in (GitHub id, sign-in time) it rides on.
     user_id: String,
     signed_in_at: u64,
+    /// Unix seconds when the upgrade request arrived (its memberships were current then).
+    judged_at: u64,
     /// The server-side session record, if any.
     record: Option<Arc<str>>,
     rechecked: Instant,
@@ -47,16 +52,26 @@ pub(super) struct Upgraded {
 }
 
 /// For a response switching protocols on a request with a session: what to watch.
-/// `expires_at == 0` means the credential carries no end (API keys, OIDC tokens).
-pub(super) fn on_upgrade(session: &mut Session, identity: &Identity) -> Option<Upgraded> {
+/// `expires_at == 0` means the credential carries no end (API keys, OIDC tokens). `started`:
+/// when the request arrived.
+pub(super) fn on_upgrade(
+    session: &mut Session,
+    identity: &Identity,
+    started: Instant,
+) -> Option<Upgraded> {
     if identity.expires_at == 0 {
         return None;
     }
+    let judged_at = SystemTime::now()
+        .checked_sub(started.elapsed())
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
     let up = Upgraded {
         until: identity.expires_at,
         idle: session.get_read_timeout().unwrap_or(DEFAULT_IDLE),
         user_id: identity.user_id.clone(),
         signed_in_at: identity.signed_in_at,
+        judged_at,
         record: identity.session_record.as_deref().map(Arc::from),
         rechecked: Instant::now(),
         revoked: Arc::default(),
@@ -76,13 +91,25 @@ fn left(until: u64) -> Option<Duration> {
         .filter(|d| !d.is_zero())
 }
 
+/// Does the user's mark on the revocation list end a tunnel of a sign-in made at
+/// `signed_in_at`, judged at `judged_at`? Its sign-in was ended, or memberships were to be
+/// re-checked after it was judged. Times are whole seconds and another replica's copy of the
+/// list may be a moment behind, so a re-check asked for in the second before counts too.
+fn cut(mark: Option<UserMark>, signed_in_at: u64, judged_at: u64) -> bool {
+    mark.is_some_and(|m| {
+        signed_in_at <= m.end_before
+            || (m.recheck_before > 0 && judged_at <= m.recheck_before.saturating_add(1))
+    })
+}
+
 /// Note a revocation: on the revocation list as this process has it now, and, every
 /// [`RECHECK_EVERY`], after a fresh read in the background (never waiting here).
 pub(super) fn watch(sessions: &Sessions, up: &mut Upgraded) {
     if up.revoked.load(Ordering::Relaxed) {
         return;
     }
-    if sessions.ended(&up.user_id, up.signed_in_at) {
+    let mark = sessions.revocations.latest(&up.user_id);
+    if cut(mark, up.signed_in_at, up.judged_at) {
         up.revoked.store(true, Ordering::Relaxed);
         return;
     }
@@ -92,12 +119,13 @@ pub(super) fn watch(sessions: &Sessions, up: &mut Upgraded) {
     up.rechecked = Instant::now();
     let store = Arc::clone(&sessions.store);
     let revocations = Arc::clone(&sessions.revocations);
-    let (user_id, signed_in_at, record) = (up.user_id.clone(), up.signed_in_at, up.record.clone());
+    let (user_id, signed_in_at, judged_at) = (up.user_id.clone(), up.signed_in_at, up.judged_at);
+    let record = up.record.clone();
     let (revoked, reading) = (Arc::clone(&up.revoked), Arc::clone(&up.reading));
     tokio::spawn(async move {
         // A store that cannot answer for long closes the tunnel too (fail closed).
         let ended = match revocations.mark(store.as_ref(), &user_id).await {
-            Ok(mark) => mark.is_some_and(|m| signed_in_at <= m.end_before),
+            Ok(mark) => cut(mark, signed_in_at, judged_at),
             Err(_) => true,
         };
         let gone = match &record {
@@ -162,6 +190,29 @@ mod tests {
         assert_eq!(f[0], 0x88, "FIN + close opcode");
         assert_eq!(f[1] as usize, f.len() - 2, "unmasked, payload length");
         assert_eq!(u16::from_be_bytes([f[2], f[3]]), 1008);
+    }
+
+    #[test]
+    fn an_ended_sign_in_or_a_later_recheck_cuts_the_tunnel() {
+        let mark = |end_before, recheck_before| {
+            Some(UserMark {
+                end_before,
+                recheck_before,
+                expires_at: u64::MAX,
+            })
+        };
+        assert!(!cut(None, 100, 100));
+        assert!(cut(mark(100, 0), 100, 200), "signed out everywhere");
+        assert!(!cut(mark(99, 0), 100, 200), "signed in again after it");
+        assert!(
+            cut(mark(0, 200), 100, 150),
+            "re-check asked after the upgrade"
+        );
+        assert!(cut(mark(0, 200), 100, 201), "within the second before");
+        assert!(
+            !cut(mark(0, 200), 100, 202),
+            "judged on the re-checked memberships"
+        );
     }
 
     #[test]

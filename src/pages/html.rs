@@ -35,8 +35,23 @@ pub fn secondary_link(href: &str, label: &str) -> String {
 
 /// A form button: sign-out is a POST so a stray link or image cannot trigger it.
 pub fn post_button(action: &str, label: &str) -> String {
+    post_form(action, &[], label)
+}
+
+/// A form button that posts `fields` (hidden inputs) as `application/x-www-form-urlencoded`.
+pub fn post_form(action: &str, fields: &[(&str, &str)], label: &str) -> String {
+    let inputs: String = fields
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                escape(name),
+                escape(value)
+            )
+        })
+        .collect();
     format!(
-        r#"<form method="post" action="{}"><button class="button" type="submit">{}</button></form>"#,
+        r#"<form method="post" action="{}">{inputs}<button class="button" type="submit">{}</button></form>"#,
         escape(action),
         escape(label)
     )

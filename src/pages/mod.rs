@@ -4,10 +4,12 @@
 mod html;
 mod login_loop;
 mod me;
+mod sign_out;
 
 pub use html::escape;
 pub use login_loop::LoopHint;
 pub use me::me_page;
+pub use sign_out::sign_out_everywhere_page;
 
 use crate::reply::Reply;
 use serde_json::json;
@@ -44,6 +46,14 @@ pub enum Failure {
     /// A request Gatehouse cannot act on (a bad parameter).
     BadRequest {
         reason: String,
+    },
+    /// A state-changing request that another site made (its `Origin` or `Sec-Fetch-Site`).
+    CrossSite {
+        reason: String,
+    },
+    /// A body of another type than the endpoint takes (`expected`).
+    UnsupportedMediaType {
+        expected: &'static str,
     },
     /// The path uses an encoding upstreams read differently, or is malformed.
     BadPath {
@@ -85,7 +95,10 @@ impl Failure {
     pub fn status(&self) -> u16 {
         match self {
             Failure::SignInRequired { .. } | Failure::InvalidCredentials { .. } => 401,
-            Failure::Forbidden { .. } | Failure::LoginFailed { .. } => 403,
+            Failure::Forbidden { .. } | Failure::LoginFailed { .. } | Failure::CrossSite { .. } => {
+                403
+            }
+            Failure::UnsupportedMediaType { .. } => 415,
             Failure::LoginExpired { .. }
             | Failure::BadPath { .. }
             | Failure::BadRequest { .. }
@@ -104,6 +117,8 @@ impl Failure {
             Failure::Forbidden { .. } => "forbidden",
             Failure::LoginExpired { .. } => "login_expired",
             Failure::BadPath { .. } => "bad_path",
+            Failure::CrossSite { .. } => "cross_site_request",
+            Failure::UnsupportedMediaType { .. } => "unsupported_media_type",
             Failure::BadRequest { .. } => "invalid_request",
             Failure::MembershipUnconfirmed => "membership_unconfirmed",
             Failure::StoreUnavailable => "store_unavailable",
@@ -134,6 +149,12 @@ impl Failure {
             ),
             Failure::BadRequest { reason } => format!(
                 "This request was refused: {reason}. Check the link or the program that sent it, then try again."
+            ),
+            Failure::CrossSite { reason } => format!(
+                "This request was refused because another site made it ({reason}). Gatehouse signs people in and out only for requests from this site's own pages; go back to the app and use its buttons. Scripts and command-line tools send no Origin header and are not affected."
+            ),
+            Failure::UnsupportedMediaType { expected } => format!(
+                "This endpoint takes a body of type {expected}; send it with that Content-Type header (parameters such as `; charset=utf-8` are fine)."
             ),
             Failure::BadPath { reason } => format!(
                 "This address was refused: {reason}. Check the link, or open the app's start page."
@@ -174,6 +195,9 @@ impl Failure {
             let mut body = json!({"error": self.code(), "message": self.message()});
             if let Failure::SignInRequired { sign_in_url } = self {
                 body["sign_in_url"] = json!(sign_in_url);
+            }
+            if let Failure::UnsupportedMediaType { expected } = self {
+                body["expected"] = json!(expected);
             }
             if let Failure::LoginLoop { hints, .. } = self {
                 body["hints"] = json!(hints.iter().map(LoopHint::code).collect::<Vec<_>>());
@@ -224,6 +248,16 @@ impl Failure {
                 &html::button_link("/", "Start page"),
             ),
             Failure::BadRequest { .. } => html::page(
+                "Request refused",
+                &message,
+                &html::button_link("/", "Start page"),
+            ),
+            Failure::CrossSite { .. } => html::page(
+                "Request from another site refused",
+                &message,
+                &html::button_link("/", "Start page"),
+            ),
+            Failure::UnsupportedMediaType { .. } => html::page(
                 "Request refused",
                 &message,
                 &html::button_link("/", "Start page"),

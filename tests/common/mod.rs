@@ -830,3 +830,48 @@ impl Recorder {
         }
     }
 }
+
+/// The `github.webhook_secret` of [`webhook_options`].
+pub const TEST_WEBHOOK_SECRET: &str = "webhook-secret-for-tests";
+
+/// `[github]` lines that turn webhooks on with [`TEST_WEBHOOK_SECRET`].
+pub fn webhook_options() -> String {
+    format!("webhook_secret = \"{TEST_WEBHOOK_SECRET}\"\n")
+}
+
+/// Deliver GitHub webhook `event` with `body` to the gate, signed as GitHub signs it
+/// (`X-Hub-Signature-256` with [`TEST_WEBHOOK_SECRET`]); the status.
+pub async fn deliver_webhook(h: &Harness, event: &str, body: &serde_json::Value) -> u16 {
+    use hmac::Mac;
+    let body = serde_json::to_vec(body).unwrap();
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(TEST_WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(&body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    plain_client()
+        .post(h.url("/oauth2/github/webhook"))
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-hub-signature-256", format!("sha256={hex}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// GitHub's `organization` `member_removed` event body for user `login` (GitHub id `id`).
+pub fn member_removed(org: &str, login: &str, id: u64) -> serde_json::Value {
+    serde_json::json!({
+        "action": "member_removed",
+        "membership": {"state": "active", "role": "member", "user": {"login": login, "id": id}},
+        "organization": {"login": org, "id": 2000001},
+        "sender": {"login": "octocat", "id": 583231}
+    })
+}

@@ -1,0 +1,129 @@
+//! Gatehouse's access tokens carry the groups of their sign-in. When a GitHub webhook asks a
+//! user's sign-ins to re-check their memberships (removed from an org or team), a token issued
+//! before that asks GitHub again before its next use, with the GitHub token its refresh family
+//! keeps; someone no longer admitted is refused (and the family revoked), and a fresh answer is
+//! written back to the family so the token's later uses need not ask again.
+
+use super::recheck::Outcome;
+use crate::app::App;
+use crate::identity::Identity;
+use crate::pages::Failure;
+use crate::reply::Reply;
+use crate::session::SessionClaims;
+use crate::tokens::{AccessClaims, RefreshFamily};
+
+/// The sign-in behind `token` with memberships from after `requested_at` (when the webhook
+/// asked), or the refusal: 401 when the sign-in is over, 403 when its person is no longer
+/// admitted, 503 when GitHub or the store cannot answer (never the old groups).
+pub async fn current(
+    app: &App,
+    token: &AccessClaims,
+    requested_at: u64,
+    now: u64,
+) -> Result<SessionClaims, Reply> {
+    let family = match app.tokens.store.family(&token.fam, now).await {
+        Ok(Some(family)) => family,
+        Ok(None) => return Err(ended("the token's sign-in has ended; sign in again")),
+        Err(e) => {
+            tracing::warn!(error = %e, "token store unavailable for a membership re-check");
+            return Err(Failure::StoreUnavailable.reply(false));
+        }
+    };
+    // Another use of a token of this sign-in (here or on another replica) already asked.
+    if family.session.refreshed_at > requested_at {
+        return Ok(family.session);
+    }
+    let answer = app
+        .rechecks
+        .run(app, &family.session, now, requested_at, None)
+        .await;
+    match answer {
+        Some((Outcome::Fresh { login, groups }, checked_at)) => {
+            let session = SessionClaims {
+                login,
+                groups,
+                refreshed_at: checked_at,
+                ..family.session.clone()
+            };
+            if !super::profile::admitted(app, &session) {
+                revoke(app, &token.fam, &session, "no longer allowed", now).await;
+                return Err(Failure::Forbidden {
+                    login: Some(session.login),
+                    sign_out_url: format!("{}/sign_out", app.settings.proxy_prefix),
+                }
+                .reply(false));
+            }
+            remember(app, &token.fam, &family, &session).await;
+            Ok(session)
+        }
+        Some((Outcome::Revoked, _)) => {
+            revoke(
+                app,
+                &token.fam,
+                &family.session,
+                "GitHub no longer accepts the sign-in",
+                now,
+            )
+            .await;
+            Err(ended(
+                "GitHub no longer accepts this sign-in; sign in again",
+            ))
+        }
+        Some((Outcome::Unavailable, _)) | None => Err(Failure::MembershipUnconfirmed.reply(false)),
+    }
+}
+
+fn ended(reason: &str) -> Reply {
+    Failure::InvalidCredentials {
+        reason: reason.into(),
+        basic: false,
+    }
+    .reply(false)
+}
+
+/// End the sign-in's tokens: the access tokens minted from the family stop working too.
+async fn revoke(app: &App, family_id: &str, session: &SessionClaims, reason: &str, now: u64) {
+    tracing::info!(
+        target: "gatehouse::audit",
+        event = "token_refused",
+        reason,
+        login = %session.login,
+        user_id = %session.sub,
+        "access token refused at its membership re-check; its sign-in's tokens are revoked"
+    );
+    if let Err(e) = app.tokens.issuer().revoke(family_id, now).await {
+        tracing::warn!(error = %e, "could not revoke a token family");
+    }
+}
+
+/// Keep the fresh memberships in the family. Only if it has not moved on: a refresh racing
+/// this one wrote fresher claims (and a new generation) that must not be overwritten.
+async fn remember(app: &App, family_id: &str, family: &RefreshFamily, session: &SessionClaims) {
+    let next = RefreshFamily {
+        session: session.clone(),
+        ..family.clone()
+    };
+    if let Err(e) = app
+        .tokens
+        .store
+        .advance_family(family_id, family.generation, &next)
+        .await
+    {
+        tracing::debug!(error = %e, "could not keep re-checked memberships; the next use asks again");
+    }
+}
+
+/// The identity a token stands for, with `session`'s (re-checked) login and groups.
+pub fn identity(token: AccessClaims, session: Option<SessionClaims>) -> Identity {
+    let (login, groups) = match session {
+        Some(s) => (s.login, s.groups),
+        None => (token.login, token.groups),
+    };
+    let mut identity = Identity::github(&token.sub, &login);
+    identity.name = token.name;
+    identity.email = token.email;
+    identity.groups = groups;
+    identity.expires_at = token.exp;
+    identity.signed_in_at = token.iat;
+    identity
+}
