@@ -349,7 +349,11 @@ async fn a_websocket_is_closed_when_a_webhook_removes_its_user_from_the_org() {
             .await
             .expect("upgrade through the gate");
         let first = ws.next().await;
-        assert!(matches!(first, Some(Ok(Message::Text(_)))), "{first:?}");
+        assert!(
+            matches!(first, Some(Ok(Message::Text(_)))),
+            "{login}: {first:?}\n{}",
+            h.log()
+        );
         sockets.push((cookie, ws));
     }
     let (octo_cookie, mut octo_ws) = sockets.pop().unwrap();
@@ -403,7 +407,12 @@ async fn a_websocket_is_closed_when_a_webhook_removes_its_user_from_the_org() {
     let (mut again, _) = tokio_tungstenite::connect_async(ws_request(&h, Some(&octo_cookie)))
         .await
         .expect("another user still upgrades");
-    assert!(matches!(again.next().await, Some(Ok(Message::Text(_)))));
+    let first = again.next().await;
+    assert!(
+        matches!(first, Some(Ok(Message::Text(_)))),
+        "{first:?}\n{}",
+        h.log()
+    );
     assert_eq!(upgrades.load(Ordering::SeqCst), 3);
     assert!(h.log().contains("websocket closed"), "{}", h.log());
 }
