@@ -23,6 +23,8 @@ WORKDIR /build
 # Dependencies first, against stub sources, so this layer is reused until Cargo.toml or
 # Cargo.lock change. Declared [[bench]] targets get stubs too (cargo checks they exist).
 COPY Cargo.toml Cargo.lock ./
+# A patched dependency (see vendor/pingora-proxy/GATEHOUSE-PATCH.md), needed to resolve at all.
+COPY vendor vendor
 RUN mkdir -p src benches \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
