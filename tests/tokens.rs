@@ -582,6 +582,36 @@ async fn ci_oidc_tokens_are_admitted_by_their_claims() {
     );
 }
 
+/// Issue 13, item 10: a credential the gate recognises never reaches the app, on public paths
+/// too, whether or not it would be accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recognised_tokens_never_reach_the_app_on_public_paths() {
+    let issuer = Issuer::start().await;
+    let (h, api_key) = gate(&issuer, "").await;
+    let good = issuer.token("https://gate.example", "databio/pephub");
+    let other_repo = issuer.token("https://gate.example", "databio/other");
+    for auth in [
+        format!("Bearer {good}"),
+        format!("Bearer {other_repo}"),
+        "Bearer gho_16C7e42F292c6912E7710c838347Ae178B4a".to_string(),
+        "token ghp_16C7e42F292c6912E7710c838347Ae178B4a".to_string(),
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("nightly:{api_key}"))
+        ),
+    ] {
+        let (status, seen) = get_as(&h, "/echo/open/x", &auth).await;
+        assert_eq!(status, 200, "{seen}");
+        assert_eq!(upstream_header(&seen, "authorization"), None, "{auth:.20}");
+    }
+    // Not the gate's: the app's own scheme goes through.
+    let (_, seen) = get_as(&h, "/echo/open/x", "Digest username=\"app\"").await;
+    assert_eq!(
+        upstream_header(&seen, "authorization"),
+        Some("Digest username=\"app\"")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_upstream_can_verify_the_signed_identity() {
     let issuer = Issuer::start().await;
