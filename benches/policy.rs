@@ -7,6 +7,9 @@
 //! the session benchmarks); the identity is built once up front. Also measured: path
 //! normalization alone, and loading (parsing and compiling) the whole config.
 //!
+//! Also: adversarial paths against rules with several `**` (`globstar/*`): 1.6 KB and 8 KB of
+//! `/a/a/…` that no rule matches, which a backtracking matcher needs seconds or more for.
+//!
 //! Run it with:
 //!
 //! ```text
@@ -279,5 +282,67 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(policy_benches, benches);
+/// Rules whose several `**` make a backtracking matcher try every way to split a long path.
+const GLOBSTAR_RULES: &str = r#"
+[github]
+client_id = "id"
+client_secret = "secret"
+
+[session]
+secrets = ["BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc="]
+
+[access]
+allowed_users = ["user04242"]
+
+[[rules]]
+path = "/**/a/**/a/**/z"
+policy = "deny"
+
+[[rules]]
+path = "/**/x/**/y/**/z/**/w"
+policy = "deny"
+
+[[rules]]
+path = "/static/**"
+policy = "public"
+"#;
+
+fn globstar_benches(c: &mut Criterion) {
+    let settings = load(GLOBSTAR_RULES);
+    let policy = &settings.policy;
+    let who = person();
+    let miss = |bytes: usize| ("/a".repeat(bytes / 2), Verdict::Allow, None);
+    let cases = [
+        ("miss_1.6KB", miss(1_600)),
+        ("miss_8KB", miss(8_000)),
+        (
+            "hit_1.6KB",
+            (
+                format!("{}/z", "/a".repeat(800)),
+                Verdict::Deny { hide: false },
+                Some(1),
+            ),
+        ),
+    ];
+    let mut group = c.benchmark_group("globstar");
+    for (name, (path, verdict, rule)) in &cases {
+        let get = Method::GET;
+        let (got, _, _, number) = decide(policy, &get, "app.example.com", path, &who);
+        assert_eq!((got, number), (*verdict, *rule), "{name}");
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                decide(
+                    black_box(policy),
+                    black_box(&get),
+                    black_box("app.example.com"),
+                    black_box(path),
+                    black_box(&who),
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(policy_benches, benches, globstar_benches);
 criterion_main!(policy_benches);

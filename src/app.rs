@@ -45,6 +45,9 @@ impl App {
         store: std::sync::Arc<dyn crate::store::Store>,
         revocations: std::sync::Arc<crate::session::Revocations>,
     ) -> Result<App, AppError> {
+        for w in &settings.warnings {
+            tracing::warn!(key = %w.key, "config: {w}");
+        }
         let callback_path = format!("{}/callback", settings.proxy_prefix);
         let callback_url = settings
             .public_url

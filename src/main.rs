@@ -231,7 +231,13 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
 
 fn check_config(config: Option<PathBuf>, explain: Option<ExplainArgs>) -> ExitCode {
     let path = config_path(config);
-    match config::load_file(&path) {
+    let loaded = config::load_file(&path);
+    if let Ok(settings) = &loaded {
+        for w in &settings.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    match loaded {
         Ok(settings) if explain.is_some() => {
             let Some(q) = explain else {
                 return ExitCode::SUCCESS;

@@ -79,6 +79,62 @@ fn check_config_names_unknown_keys_and_missing_files() {
     );
 }
 
+/// `check-config` on a valid base config plus one GitHub Actions issuer entry with `claims`.
+fn check_github_actions_issuer(claims: &str) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        &format!(
+            "[github]\nclient_id = \"x\"\nclient_secret = \"y\"\n[session]\nsecrets = [\"{}\"]\n\
+             [access]\nallowed_users = [\"octocat\"]\n[roles.deployer]\n\
+             [[tokens.oidc_issuers]]\nissuer = \"https://token.actions.githubusercontent.com\"\n\
+             audience = \"https://app.example.com\"\n\
+             jwks_url = \"https://token.actions.githubusercontent.com/.well-known/jwks\"\n\
+             {claims}\nroles = [\"deployer\"]\n",
+            b64(&KEY_A)
+        ),
+    );
+    let out = gatehouse(&["check-config", "--config", &path], &[]);
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+#[test]
+fn check_config_refuses_a_github_actions_issuer_that_pins_no_repository() {
+    let (code, _, stderr) = check_github_actions_issuer("claims = { ref = \"refs/heads/main\" }");
+    assert_eq!(code, Some(1), "{stderr}");
+    for needle in [
+        "tokens.oidc_issuers[0].claims: pins no owner or repository",
+        "any repository there can mint a token with any audience",
+        "fix: pin yours by id, e.g. claims = { repository_owner_id = ",
+        "registered again by someone else after a rename",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+    let (code, _, stderr) = check_github_actions_issuer("");
+    assert_eq!(code, Some(1), "no claims at all: {stderr}");
+}
+
+#[test]
+fn check_config_accepts_a_github_actions_issuer_pinned_to_a_repository() {
+    let (code, stdout, stderr) = check_github_actions_issuer(
+        "claims = { repository_owner_id = \"1234\", repository_id = \"5678\", ref = \"refs/heads/main\" }",
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("# OK:"), "{stdout}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    // Names alone are accepted, with a warning to pin the ids.
+    let (code, stdout, stderr) =
+        check_github_actions_issuer("claims = { repository = \"databio/pephub\" }");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("# OK:"), "{stdout}");
+    assert!(
+        stderr.contains("warning: tokens.oidc_issuers[0].claims: pins `repository` by name only")
+            && stderr.contains("repository_id"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn check_config_accepts_env_only_secrets_and_masks_them() {
     let dir = tempfile::tempdir().unwrap();

@@ -472,3 +472,57 @@ fn rule_mistakes_are_named_by_check_config() {
         assert!(stderr.contains(needle), "missing {needle}:\n{stderr}");
     }
 }
+
+/// Globs with several `**`, which a backtracking matcher needs seconds (or hours) for on a long
+/// path that never matches.
+const GLOBSTAR_RULES: &str = r#"
+[[rules]]
+path = "/**/a/**/a/**/z"
+policy = "deny"
+
+[[rules]]
+path = "/**/x/**/y/**/z/**/w"
+policy = "deny"
+
+[[rules]]
+path = "/**/a/**/a/**/a/**/a/**/q"
+policy = "deny"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_globstars_cannot_stall_the_gate() {
+    let h = Harness::start(GateOptions {
+        access_extra: GLOBSTAR_RULES.into(),
+        ..GateOptions::default()
+    })
+    .await;
+    let anon = plain_client();
+    let timed = |path: String| {
+        let request = anon
+            .get(h.url(&path))
+            .header("accept", "application/json")
+            .timeout(std::time::Duration::from_secs(10));
+        async move {
+            let started = std::time::Instant::now();
+            let r = request.send().await.expect("an answer within 10 s");
+            (r.status().as_u16(), started.elapsed())
+        }
+    };
+    // The rules still decide: a path they match is denied.
+    assert_eq!(timed("/a/b/a/c/z".into()).await.0, 403);
+    assert_eq!(timed("/x/y/z/w".into()).await.0, 403);
+    // 1.6 KB and 8 KB of `/a` match none of them, so an anonymous client gets the default 401,
+    // promptly (a backtracking walk took over a second at 1.6 KB).
+    for bytes in [1_600, 8_000, 1_600, 8_000] {
+        let path = "/a".repeat(bytes / 2);
+        let (status, took) = timed(path.clone()).await;
+        assert_eq!(status, 401, "{bytes} bytes");
+        assert!(
+            took < std::time::Duration::from_millis(200),
+            "{bytes} bytes of /a took {took:?}"
+        );
+        let (status, took) = timed(format!("{path}/z")).await;
+        assert_eq!(status, 403, "{bytes} bytes then /z");
+        assert!(took < std::time::Duration::from_millis(200), "{took:?}");
+    }
+}

@@ -397,6 +397,79 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     assert!(!h.log().contains(first["refresh_token"].as_str().unwrap()));
 }
 
+/// The `fam` claim any holder of an access token can read (its payload is plain base64url).
+fn family_in(access_token: &str) -> String {
+    let payload = access_token.split('.').nth(1).unwrap();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice::<Value>(&json).unwrap()["fam"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_refresh_token_cannot_revoke_a_family() {
+    let issuer = Issuer::start().await;
+    let (h, _) = gate(&issuer, "").await;
+    let first = tokens_for(&h, "octocat").await;
+    let fam = family_in(first["access_token"].as_str().unwrap());
+    assert!(first["refresh_token"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("gate_rt.{fam}.1.")));
+    // The family is public; its secrets are not. Older, current and newer generations with a
+    // made-up secret are refused, and none of them may revoke (or rotate) the family.
+    for forged in [
+        format!("gate_rt.{fam}.0.wrong"),
+        format!("gate_rt.{fam}.1.wrong"),
+        format!("gate_rt.{fam}.2.wrong"),
+    ] {
+        let (status, body) =
+            post_json(&h, "/oauth2/refresh", json!({ "refresh_token": forged })).await;
+        assert!(matches!(status, 400 | 401), "{forged}: {status} {body}");
+        assert!(
+            !body["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("already used"),
+            "{body}"
+        );
+    }
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(
+        get_as(&h, "/echo", &format!("Bearer {access}")).await.0,
+        200,
+        "the family's access token still works"
+    );
+    let (status, second) = post_json(
+        &h,
+        "/oauth2/refresh",
+        json!({"refresh_token": first["refresh_token"]}),
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "the genuine refresh token still works: {second}"
+    );
+    // After a rotation, a forged generation 1 (now an older one) is still no reuse.
+    let (status, _) = post_json(
+        &h,
+        "/oauth2/refresh",
+        json!({ "refresh_token": format!("gate_rt.{fam}.1.wrong") }),
+    )
+    .await;
+    assert!(matches!(status, 400 | 401));
+    let (status, third) = post_json(
+        &h,
+        "/oauth2/refresh",
+        json!({"refresh_token": second["refresh_token"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{third}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removed_user_cannot_refresh() {
     let issuer = Issuer::start().await;

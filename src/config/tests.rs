@@ -270,3 +270,109 @@ fn store_mistakes_name_the_key_and_the_fix() {
         );
     }
 }
+
+/// `minimal()` plus one OIDC issuer entry (`claims` as inline TOML, or none).
+fn with_oidc_issuer(issuer: &str, claims: Option<&str>) -> String {
+    let claims = claims.map_or(String::new(), |c| format!("claims = {c}\n"));
+    format!(
+        "{}[[tokens.oidc_issuers]]\nissuer = \"{issuer}\"\naudience = \"https://app.example.com\"\njwks_url = \"https://keys.example.com/jwks\"\n{claims}",
+        minimal()
+    )
+}
+
+fn warnings(text: &str) -> Vec<String> {
+    match load_str(text, "t", &|_| None) {
+        Ok(s) => s.warnings.iter().map(|w| w.to_string()).collect(),
+        Err(e) => panic!("should load: {e}"),
+    }
+}
+
+#[test]
+fn github_actions_issuers_must_pin_an_owner_or_repository() {
+    for issuer in [
+        "https://token.actions.githubusercontent.com",
+        "https://token.actions.githubusercontent.com/",
+        "https://token.actions.githubusercontent.com/acme-enterprise",
+        "https://Token.Actions.GithubUserContent.com",
+        "https://ghe.example.com/_services/token",
+        "https://ghe.example.com/_services/token/",
+        "https://token.actions.acme.ghe.com",
+    ] {
+        for claims in [
+            None,
+            Some(r#"{ ref = "refs/heads/main" }"#),
+            Some(r#"{ repository_id = " " }"#),
+        ] {
+            let found = problems(&with_oidc_issuer(issuer, claims), &|_| None);
+            assert_eq!(found.len(), 1, "{issuer} {claims:?}: {found:?}");
+            let p = &found[0];
+            assert!(
+                p.starts_with("tokens.oidc_issuers[0].claims: pins no owner or repository")
+                    && p.contains("any repository there can mint a token")
+                    && p.contains("repository_owner_id")
+                    && p.contains("registered again"),
+                "{p}"
+            );
+        }
+    }
+}
+
+#[test]
+fn github_actions_issuers_pinned_by_id_load_quietly_by_name_with_a_warning() {
+    let iss = "https://token.actions.githubusercontent.com";
+    for claims in [
+        r#"{ repository_owner_id = "123456" }"#,
+        r#"{ repository_id = "789", ref = "refs/heads/main" }"#,
+        r#"{ repository = "databio/pephub", repository_id = "789" }"#,
+    ] {
+        assert_eq!(
+            warnings(&with_oidc_issuer(iss, Some(claims))),
+            Vec::<String>::new(),
+            "{claims}"
+        );
+    }
+    for claims in [
+        r#"{ repository = "databio/pephub" }"#,
+        r#"{ repository_owner = "databio" }"#,
+    ] {
+        let found = warnings(&with_oidc_issuer(iss, Some(claims)));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("tokens.oidc_issuers[0].claims: pins `repository")
+                && found[0].contains("by name only")
+                && found[0].contains("repository_id"),
+            "{}",
+            found[0]
+        );
+    }
+}
+
+#[test]
+fn other_issuers_without_claims_load_with_a_warning() {
+    let found = warnings(&with_oidc_issuer("https://login.example.com", None));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("tokens.oidc_issuers[0].claims: is empty, so every token")
+            && found[0].contains("https://login.example.com")
+            && found[0].contains("fix: "),
+        "{}",
+        found[0]
+    );
+    // A GitHub-looking path on another host, or a look-alike host, is just another issuer.
+    for issuer in [
+        "https://example.com/token.actions.githubusercontent.com",
+        "https://token.actions.githubusercontent.com.evil.example",
+    ] {
+        assert_eq!(
+            warnings(&with_oidc_issuer(issuer, None)).len(),
+            1,
+            "{issuer}"
+        );
+    }
+    assert!(warnings(&with_oidc_issuer(
+        "https://login.example.com",
+        Some(r#"{ tid = "t1" }"#)
+    ))
+    .is_empty());
+    assert!(warnings(&minimal()).is_empty());
+}

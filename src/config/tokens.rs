@@ -93,6 +93,7 @@ pub fn check_tokens(
     config: &Config,
     session_keys: &[SessionKey],
     problems: &mut Vec<ConfigProblem>,
+    warnings: &mut Vec<ConfigProblem>,
 ) -> TokenSettings {
     let t = &config.tokens;
     if t.access_ttl.0 < Duration::from_secs(10) {
@@ -196,6 +197,7 @@ pub fn check_tokens(
                 "give the audience your tokens are minted for, e.g. your public_url",
             ));
         }
+        check_tenant_pin(i, o, problems, warnings);
         let jwks_url = match Url::parse(o.jwks_url.trim()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
             _ => {
@@ -227,6 +229,81 @@ pub fn check_tokens(
         accept_github_tokens: t.accept_github_tokens,
         oidc_issuers,
         api_keys: check_api_keys(config, problems),
+    }
+}
+
+/// Claims that tie a GitHub Actions token to one owner or repository, ids first: a name can be
+/// registered again by someone else after a rename or deletion, an id cannot.
+const GITHUB_ID_PINS: [&str; 2] = ["repository_owner_id", "repository_id"];
+const GITHUB_NAME_PINS: [&str; 2] = ["repository_owner", "repository"];
+
+/// The GitHub whose Actions tokens `issuer` names: any repository there can mint one for any
+/// audience, so `audience` alone trusts strangers. `None` for other issuers.
+fn github_actions_issuer(issuer: &str) -> Option<&'static str> {
+    let url = Url::parse(issuer.trim()).ok()?;
+    let host = url.host_str()?;
+    let path = url.path().trim_end_matches('/');
+    if host == "token.actions.githubusercontent.com" {
+        // Also `/<enterprise>` (GitHub Enterprise Cloud's customized issuer).
+        Some("github.com")
+    } else if host.starts_with("token.actions.") && host.ends_with(".ghe.com") {
+        Some("GitHub Enterprise Cloud with data residency")
+    } else if path == "/_services/token" {
+        Some("GitHub Enterprise Server")
+    } else {
+        None
+    }
+}
+
+/// An issuer serving many tenants must be narrowed by `claims` to the tenant meant: refused for
+/// GitHub's Actions issuers, a warning for any other issuer without claims.
+fn check_tenant_pin(
+    i: usize,
+    o: &super::OidcIssuerSection,
+    problems: &mut Vec<ConfigProblem>,
+    warnings: &mut Vec<ConfigProblem>,
+) {
+    let key = format!("tokens.oidc_issuers[{i}].claims");
+    let pinned = |names: &[&str]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| o.claims.get(**n).is_some_and(|v| !v.trim().is_empty()))
+            .map(|n| n.to_string())
+            .collect()
+    };
+    let Some(github) = github_actions_issuer(&o.issuer) else {
+        if o.claims.is_empty() {
+            warnings.push(ConfigProblem::new(
+                key,
+                format!(
+                    "is empty, so every token `{}` issues for audience `{}` is accepted",
+                    o.issuer.trim(),
+                    o.audience.trim()
+                ),
+                "if that issuer also mints tokens for others (a CI service, a shared identity provider), pin yours with claims = { CLAIM = \"VALUE\" }",
+            ));
+        }
+        return;
+    };
+    let (ids, names) = (pinned(&GITHUB_ID_PINS), pinned(&GITHUB_NAME_PINS));
+    if ids.is_empty() && names.is_empty() {
+        problems.push(ConfigProblem::new(
+            key,
+            format!(
+                "pins no owner or repository, but `{}` is the GitHub Actions issuer of {github}: any repository there can mint a token with any audience, so this entry would accept them all",
+                o.issuer.trim()
+            ),
+            "pin yours by id, e.g. claims = { repository_owner_id = \"123456\" } or claims = { repository_id = \"789012\" } (the `repository_owner_id` and `repository_id` of your tokens; `repository_owner` and `repository` also work, but a name can be registered again by someone else after a rename)",
+        ));
+    } else if ids.is_empty() {
+        warnings.push(ConfigProblem::new(
+            key,
+            format!(
+                "pins `{}` by name only; after a rename or deletion someone else can register that name and mint tokens that match",
+                names.join("`, `")
+            ),
+            "pin repository_owner_id or repository_id as well (the numeric ids in your tokens, which never move to someone else)",
+        ));
     }
 }
 

@@ -50,6 +50,9 @@ pub struct Settings {
     /// `server.shutdown_grace`, whole seconds: how long SIGTERM waits for in-flight requests.
     pub shutdown_grace: Duration,
     pub limits: LimitSettings,
+    /// Settings that are valid but probably not what was meant: logged at start and on reload,
+    /// printed by `check-config`.
+    pub warnings: Vec<ConfigProblem>,
 }
 
 /// Per-client budgets (`[limits]` and the `server` keys about clients): rate limits (`0`: off),
@@ -180,10 +183,9 @@ pub fn validate(
         &unset_hint("session.secrets"),
         &mut problems,
     );
-    let tokens = match &session {
-        Some(session) => check_tokens(&config, &session.keys, &mut problems),
-        None => check_tokens(&config, &[], &mut problems),
-    };
+    let mut warnings = Vec::new();
+    let session_keys = session.as_ref().map_or(&[][..], |s| &s.keys[..]);
+    let tokens = check_tokens(&config, session_keys, &mut problems, &mut warnings);
     check_granted_roles(&tokens, &policy, &mut problems);
     let pages = check_pages(&config, public_url.as_ref(), &mut problems);
     let assertion = check_assertion(&config, upstream.as_ref().map(|u| &u.url), &mut problems);
@@ -226,6 +228,7 @@ pub fn validate(
                 hsts: listeners.hsts,
                 http_redirect_listen: listeners.http_redirect_listen,
                 shutdown_grace: listeners.shutdown_grace,
+                warnings,
                 config,
             })
         }

@@ -94,6 +94,7 @@ async fn families_advance_once_per_generation_and_revoke(
         secret_hash: "h1".into(),
         session: claims("1", now + 100),
         expires_at: now + 100,
+        mac_key: String::new(),
     };
     store.put_family(&id, &f).await.unwrap();
     let next = RefreshFamily {

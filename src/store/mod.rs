@@ -50,6 +50,10 @@ pub struct RefreshFamily {
     /// Who the family belongs to, with the GitHub token for re-checks.
     pub session: SessionClaims,
     pub expires_at: u64,
+    /// base64url key tagging the family's secrets, so a genuine token of an earlier generation
+    /// (reuse) is told apart from a guess. Empty in records written before it existed.
+    #[serde(default)]
+    pub mac_key: String,
 }
 
 /// What trading a code found.

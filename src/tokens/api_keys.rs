@@ -49,8 +49,9 @@ fn salted_hash(salt: &[u8], key: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Equal bytes, compared without stopping at the first difference (lengths are not secret).
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Can `name` be an API key's name (the Basic-auth user name)?

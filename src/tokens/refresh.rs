@@ -1,9 +1,19 @@
 //! Token pairs: an access token plus a refresh token from a *family*. A refresh token is
 //! `gate_rt.FAMILY.GENERATION.SECRET`; each use moves the family to the next generation, and a
 //! token of an older generation coming back means it was copied: the whole family is revoked.
+//!
+//! The family id is no secret (every access token carries it), so nothing changes state before
+//! the secret is proven: the current generation's secret by its stored hash, an older one by a
+//! tag keyed with the family's own `mac_key` (the store keeps no list of old hashes).
 
+use super::api_keys::constant_time_eq;
 use super::{digest, random_token, AccessTokens, RefreshFamily, Store, StoreError};
 use crate::session::SessionClaims;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
 
 const PREFIX: &str = "gate_rt";
 
@@ -77,6 +87,59 @@ fn format_token(family: &str, generation: u64, secret: &str) -> String {
     format!("{PREFIX}.{family}.{generation}.{secret}")
 }
 
+/// Bytes of randomness, then bytes of tag, in a secret (43 base64url characters in all).
+const NONCE_LEN: usize = 16;
+const TAG_LEN: usize = 16;
+
+/// A family's `mac_key` as bytes; `None` when missing (records from before it existed).
+fn key_bytes(key: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(key).ok().filter(|k| k.len() >= 32)
+}
+
+/// The tag binding a nonce to its family and generation; `None` without a usable key.
+fn secret_mac(key: &str, family: &str, generation: u64, nonce: &[u8]) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key_bytes(key)?).ok()?;
+    mac.update(format!("{family}.{generation}.").as_bytes());
+    mac.update(nonce);
+    Some(mac)
+}
+
+/// A fresh secret for `generation` of `family`: random, and tagged so it can be recognised later.
+fn new_secret(key: &str, family: &str, generation: u64) -> String {
+    let mut bytes = [0u8; NONCE_LEN + TAG_LEN];
+    rand::rng().fill_bytes(&mut bytes[..NONCE_LEN]);
+    if let Some(mac) = secret_mac(key, family, generation, &bytes[..NONCE_LEN]) {
+        bytes[NONCE_LEN..].copy_from_slice(&mac.finalize().into_bytes()[..TAG_LEN]);
+    } else {
+        // Unreachable with keys made by `new_mac_key`; an untagged secret is merely unrecognisable.
+        rand::rng().fill_bytes(&mut bytes[NONCE_LEN..]);
+    }
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Was `secret` issued for `generation` of this family? (Constant time in the tag.)
+fn issued_for(family_id: &str, family: &RefreshFamily, generation: u64, secret: &str) -> bool {
+    let Ok(bytes) = URL_SAFE_NO_PAD.decode(secret) else {
+        return false;
+    };
+    if bytes.len() != NONCE_LEN + TAG_LEN {
+        return false;
+    }
+    let (nonce, tag) = bytes.split_at(NONCE_LEN);
+    secret_mac(&family.mac_key, family_id, generation, nonce)
+        .is_some_and(|mac| mac.verify_truncated_left(tag).is_ok())
+}
+
+/// Is `secret` the current generation's? (Constant time over the hashes.)
+fn is_current(family: &RefreshFamily, secret: &str) -> bool {
+    let presented = digest(secret);
+    constant_time_eq(presented.as_bytes(), family.secret_hash.as_bytes())
+}
+
+fn new_mac_key() -> String {
+    random_token()
+}
+
 /// Everything issuing needs.
 pub struct Issuer<'a> {
     pub store: &'a dyn Store,
@@ -92,18 +155,21 @@ impl Issuer<'_> {
         now: u64,
     ) -> Result<TokenPair, RefreshError> {
         let family = random_token();
-        let secret = random_token();
+        let mac_key = new_mac_key();
+        let secret = new_secret(&mac_key, &family, 1);
         let record = RefreshFamily {
             generation: 1,
             secret_hash: digest(&secret),
             session: session.clone(),
             expires_at: self.expiry(session, now),
+            mac_key,
         };
         self.store.put_family(&family, &record).await?;
         self.pair(&family, 1, &secret, session, now)
     }
 
-    /// Check a presented refresh token. On reuse of an old generation, revoke the family.
+    /// Check a presented refresh token. A genuine token of an older generation is reuse and
+    /// revokes the family; anything whose secret is not genuine changes nothing.
     pub async fn redeem(
         &self,
         token: &str,
@@ -118,19 +184,24 @@ impl Issuer<'_> {
             .family(presented.family, now)
             .await?
             .ok_or(RefreshError::Unknown)?;
-        if presented.generation < family.generation {
-            tracing::warn!(login = %family.session.login, "a used refresh token came back; revoking its family");
-            self.store
-                .revoke_family(presented.family, now + self.refresh_ttl_secs)
-                .await?;
-            return Err(RefreshError::Reused);
+        if presented.generation == family.generation && is_current(&family, presented.secret) {
+            return Ok((presented.family.to_string(), family));
         }
-        if presented.generation != family.generation
-            || digest(presented.secret) != family.secret_hash
-        {
+        let reused = presented.generation < family.generation
+            && issued_for(
+                presented.family,
+                &family,
+                presented.generation,
+                presented.secret,
+            );
+        if !reused {
             return Err(RefreshError::Unknown);
         }
-        Ok((presented.family.to_string(), family))
+        tracing::warn!(login = %family.session.login, "a used refresh token came back; revoking its family");
+        self.store
+            .revoke_family(presented.family, now + self.refresh_ttl_secs)
+            .await?;
+        Err(RefreshError::Reused)
     }
 
     /// Move `family` (as redeemed) to its next generation for `session` (memberships as just
@@ -143,12 +214,19 @@ impl Issuer<'_> {
         session: &SessionClaims,
         now: u64,
     ) -> Result<TokenPair, RefreshError> {
-        let secret = random_token();
+        // Families stored before secrets were tagged get their key now.
+        let mac_key = match key_bytes(&redeemed.mac_key) {
+            Some(_) => redeemed.mac_key.clone(),
+            None => new_mac_key(),
+        };
+        let generation = redeemed.generation + 1;
+        let secret = new_secret(&mac_key, family_id, generation);
         let next = RefreshFamily {
-            generation: redeemed.generation + 1,
+            generation,
             secret_hash: digest(&secret),
             session: session.clone(),
             expires_at: self.expiry(session, now),
+            mac_key,
         };
         if !self
             .store
@@ -288,5 +366,63 @@ mod tests {
                 .is_err(),
             "expired"
         );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_secret_never_changes_state() {
+        let store = MemoryStore::default();
+        let access =
+            AccessTokens::new(&AccessSigning::Hs256(vec![1; 32]), "http://g", 900).unwrap();
+        let issuer = Issuer {
+            store: &store,
+            access: &access,
+            refresh_ttl_secs: 86_400,
+        };
+        let now = 1_000;
+        let first = issuer.start(&session(), now).await.unwrap();
+        let (fam, rec) = issuer.redeem(&first.refresh_token, now).await.unwrap();
+        let second = issuer.rotate(&fam, &rec, &session(), now).await.unwrap();
+        // The family id is public; older, current and future generations with made-up secrets,
+        // including a well-formed secret tagged for another generation, are all just unknown.
+        let old_secret = first.refresh_token.rsplit('.').next().unwrap();
+        for forged in [
+            format!("gate_rt.{fam}.0.x"),
+            format!("gate_rt.{fam}.1.{}", random_token()),
+            format!("gate_rt.{fam}.2.x"),
+            format!("gate_rt.{fam}.3.x"),
+            format!("gate_rt.{fam}.0.{old_secret}"),
+        ] {
+            assert!(
+                matches!(
+                    issuer.redeem(&forged, now).await,
+                    Err(RefreshError::Unknown)
+                ),
+                "{forged}"
+            );
+        }
+        assert!(!store.is_revoked(&fam, now).await.unwrap());
+        let (_, rec) = issuer.redeem(&second.refresh_token, now).await.unwrap();
+        assert_eq!(rec.generation, 2);
+
+        // A family stored before secrets were tagged cannot recognise its old tokens: they are
+        // unknown rather than a reason to revoke, and its next secret is tagged.
+        let mut legacy = rec.clone();
+        legacy.mac_key.clear();
+        store.put_family(&fam, &legacy).await.unwrap();
+        assert!(matches!(
+            issuer.redeem(&first.refresh_token, now).await,
+            Err(RefreshError::Unknown)
+        ));
+        let third = issuer.rotate(&fam, &legacy, &session(), now).await.unwrap();
+        assert!(matches!(
+            issuer.redeem(&second.refresh_token, now).await,
+            Err(RefreshError::Unknown)
+        ));
+        let (_, rec) = issuer.redeem(&third.refresh_token, now).await.unwrap();
+        issuer.rotate(&fam, &rec, &session(), now).await.unwrap();
+        assert!(matches!(
+            issuer.redeem(&third.refresh_token, now).await,
+            Err(RefreshError::Reused)
+        ));
     }
 }
