@@ -18,19 +18,6 @@ fn csrf_gate() -> GateOptions {
     }
 }
 
-/// A personal access token for `login`, as GitHub's settings page would make one.
-async fn pat_of(h: &Harness, login: &str) -> String {
-    let r: Value = plain_client()
-        .post(format!("{}/_mock/users/{login}/tokens", h.mock_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["token"].as_str().unwrap().to_string()
-}
-
 /// What a browser sends along with a request another site's page made.
 const CROSS_SITE: [(&str, &str); 3] = [
     ("origin", "https://evil.example"),
@@ -63,7 +50,7 @@ fn sets_session(cookies: &[String]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_site_text_plain_form_cannot_sign_a_browser_in_through_pat() {
     let h = Harness::start(csrf_gate()).await;
-    let token = pat_of(&h, "octocat").await;
+    let token = mock_pat(&h, "octocat").await;
     // What `<form enctype="text/plain"><input name='{"token":"ghp_…","x":"' value='"}'>` posts.
     let shaped = format!(r#"{{"token":"{token}","x":"="}}"#);
     assert!(serde_json::from_str::<Value>(&shaped).is_ok());
@@ -125,7 +112,7 @@ async fn a_cross_site_text_plain_form_cannot_sign_a_browser_in_through_pat() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pat_takes_json_only_and_same_origin_posts_still_work() {
     let h = Harness::start(csrf_gate()).await;
-    let token = pat_of(&h, "octocat").await;
+    let token = mock_pat(&h, "octocat").await;
     let body = json!({ "token": token }).to_string();
     // No Origin at all, but not JSON: 415 naming the type, and no cookie.
     for (name, headers) in [

@@ -37,7 +37,7 @@
 
 mod common;
 use common::{
-    free_port, plain_client, raw_exchange, session_cookie, GateOptions, Harness, Recorder,
+    free_port, mock_pat, plain_client, raw_exchange, session_cookie, GateOptions, Harness, Recorder,
 };
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -694,15 +694,7 @@ struct Creds {
 
 impl Creds {
     async fn sign_in(h: &Harness) -> Creds {
-        let minted: serde_json::Value = plain_client()
-            .post(format!("{}/_mock/users/{LOGIN}/tokens", h.mock_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let github = minted["token"].as_str().unwrap().to_string();
+        let github = mock_pat(h, LOGIN).await;
         let r = plain_client()
             .post(h.url("/oauth2/pat"))
             .json(&serde_json::json!({ "token": github }))

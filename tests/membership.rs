@@ -284,16 +284,8 @@ async fn a_slow_recheck_delays_a_request_by_a_second_at_most_and_its_answer_stil
 
 /// A token pair for `login` from `/oauth2/pat` (a personal access token with `read:org`).
 async fn bearer_pair(h: &Harness, login: &str) -> serde_json::Value {
-    let pat: serde_json::Value = plain_client()
-        .post(format!("{}/_mock/users/{login}/tokens", h.mock_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (status, pair) =
-        post_json(h, "/oauth2/pat", serde_json::json!({"token": pat["token"]})).await;
+    let pat = mock_pat(h, login).await;
+    let (status, pair) = post_json(h, "/oauth2/pat", serde_json::json!({"token": pat})).await;
     assert_eq!(status, 200, "{pair}");
     pair
 }
@@ -406,15 +398,7 @@ async fn a_member_removed_webhook_reaches_raw_github_tokens_the_gate_remembered(
         ..org_gate("\n[tokens]\naccept_github_tokens = true\n")
     })
     .await;
-    let pat: serde_json::Value = plain_client()
-        .post(format!("{}/_mock/users/monalisa/tokens", h.mock_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let authorization = format!("token {}", pat["token"].as_str().unwrap());
+    let authorization = format!("token {}", mock_pat(&h, "monalisa").await);
     let client = plain_client();
     let headers = [("authorization", authorization.as_str())];
     let call_raw = || echo(&client, h.url("/echo"), &headers);

@@ -505,20 +505,7 @@ async fn a_removed_user_cannot_refresh() {
 async fn personal_access_tokens_sign_in_allowed_users_only() {
     let issuer = Issuer::start().await;
     let (h, _) = gate(&issuer, "").await;
-    let pat = |login: &'static str| {
-        let mock = h.mock_url.clone();
-        async move {
-            let r: Value = plain_client()
-                .post(format!("{mock}/_mock/users/{login}/tokens"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            r["token"].as_str().unwrap().to_string()
-        }
-    };
+    let pat = |login: &'static str| mock_pat(&h, login);
     let octo = pat("octocat").await;
     let r = plain_client()
         .post(h.url("/oauth2/pat"))

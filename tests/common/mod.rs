@@ -875,3 +875,16 @@ pub fn member_removed(org: &str, login: &str, id: u64) -> serde_json::Value {
         "sender": {"login": "octocat", "id": 583231}
     })
 }
+
+/// A personal access token for `login` (with `read:org`), minted by the mock GitHub.
+pub async fn mock_pat(h: &Harness, login: &str) -> String {
+    let minted: serde_json::Value = plain_client()
+        .post(format!("{}/_mock/users/{login}/tokens", h.mock_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    minted["token"].as_str().unwrap().to_string()
+}
