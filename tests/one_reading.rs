@@ -210,6 +210,17 @@ async fn escapes_are_judged_and_forwarded_in_the_form_the_app_decodes() {
         assert_eq!(r.status, 400, "{path}: {}", r.body);
         assert_eq!(r.json()["error"], "bad_path", "{path}");
     }
+    // Another spelling of Gatehouse's own endpoints is neither answered nor sent to the app.
+    for path in [
+        "/%6Fauth2/userinfo",
+        "//oauth2/start",
+        "/x/../oauth2/sign_in",
+        "/p%69ng",
+    ] {
+        let r = send(&h, &request("GET", path, &host, b"")).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.json()["path"].is_null(), "{path} reached the app");
+    }
     // ... unless the deciding rule opts in.
     let r = send(&h, &request("GET", "/echo/files/report./v1%20", &host, b"")).await;
     assert_eq!(r.status, 200, "{}", r.body);

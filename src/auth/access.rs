@@ -141,6 +141,16 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
             );
         }
     };
+    // Gatehouse's own endpoints are recognised by the path as sent; another spelling of one
+    // (`/%6Fauth2/start`, `//oauth2/userinfo`) would otherwise go to the app as the real thing.
+    if judge == Judge::Request && super::is_own_path(app, &normal.path) {
+        return Access::Deny(
+            Failure::BadPath {
+                reason: "it names one of Gatehouse's own endpoints in another spelling; use its plain path".into(),
+            }
+            .reply(browser()),
+        );
+    }
     let target = Target {
         method,
         host: host
