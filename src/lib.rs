@@ -1,6 +1,7 @@
 //! Gatehouse: a reverse-proxy authentication gate on Pingora. It signs people in with GitHub,
 //! keeps their session in an encrypted cookie, and forwards allowed requests to the app with
-//! identity headers. See DESIGN.md for the public contract.
+//! identity headers. The public contract (CLI, config keys, endpoints, headers, cookie format, status codes) is
+//! documented in README.md.
 
 pub mod app;
 pub mod auth;

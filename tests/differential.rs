@@ -37,7 +37,8 @@
 
 mod common;
 use common::{
-    free_port, mock_pat, plain_client, raw_exchange, session_cookie, GateOptions, Harness, Recorder,
+    free_port, mock_pat, parse_raw, plain_client, raw_exchange, session_cookie, GateOptions,
+    Harness, RawResponse, Recorder,
 };
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -215,10 +216,10 @@ impl Run<'_> {
 
     /// Send `variant` to `to` (the gate, or the relay in front of the app); the answer and the
     /// bytes the app was sent meanwhile.
-    async fn exchange(&self, to: SocketAddr, variant: &Variant) -> (Response, Vec<u8>) {
+    async fn exchange(&self, to: SocketAddr, variant: &Variant) -> (RawResponse, Vec<u8>) {
         self.recorder.clear();
         let raw = raw_exchange(to, &variant.render(to, self.creds), WAIT).await;
-        let response = Response::parse(&raw);
+        let response = parse_raw(&raw);
         // The relay logs a request just after passing it on: when the app answered, wait until
         // the request is in the log.
         let deadline = Instant::now() + Duration::from_secs(1);
@@ -234,7 +235,7 @@ impl Run<'_> {
     fn report(
         &self,
         variant: &Variant,
-        response: &Response,
+        response: &RawResponse,
         seen: &Seen,
         problems: &[String],
     ) -> String {
@@ -524,7 +525,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn from_response(stack: Stack, response: &Response) -> Seen {
+    fn from_response(stack: Stack, response: &RawResponse) -> Seen {
         let Some(handler) = response.header("x-handler") else {
             return Seen::default();
         };
@@ -579,7 +580,7 @@ impl Seen {
 
     /// nginx says what it saw in `X-Seen-*` headers; it has no list of parsed cookies, so the
     /// pairs are `$http_cookie` split on `;` as `$cookie_NAME` reads them.
-    fn from_nginx_headers(response: &Response) -> Seen {
+    fn from_nginx_headers(response: &RawResponse) -> Seen {
         let header = |name: &str| response.header(name).map(String::from);
         let cookie = header("x-seen-cookie");
         let cookies = cookie
@@ -604,80 +605,6 @@ impl Seen {
             groups: header("x-seen-groups"),
         }
     }
-}
-
-/// One answer read off a raw connection (status 0: none came).
-#[derive(Default)]
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Response {
-    fn parse(raw: &str) -> Response {
-        let Some((head, body)) = raw.split_once("\r\n\r\n") else {
-            return Response::default();
-        };
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        let mut response = Response {
-            status,
-            headers,
-            body: String::new(),
-        };
-        response.body = if response
-            .header("transfer-encoding")
-            .is_some_and(|te| te.eq_ignore_ascii_case("chunked"))
-        {
-            dechunk(body)
-        } else {
-            match response
-                .header("content-length")
-                .and_then(|l| l.parse().ok())
-            {
-                Some(len) => body.get(..len).unwrap_or(body).to_string(),
-                None => body.to_string(),
-            }
-        };
-        response
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A chunked body, joined (as far as it is well formed).
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let size = size.split(';').next().unwrap_or("").trim();
-        let Ok(len) = usize::from_str_radix(size, 16) else {
-            break;
-        };
-        if len == 0 {
-            break;
-        }
-        let Some(chunk) = after.get(..len) else {
-            out.push_str(after);
-            break;
-        };
-        out.push_str(chunk);
-        rest = after.get(len + 2..).unwrap_or("");
-    }
-    out
 }
 
 // ---- credentials --------------------------------------------------------------------------
@@ -1554,7 +1481,7 @@ impl App {
             }
             if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
                 let raw = raw_exchange(self.addr, request.as_bytes(), WAIT).await;
-                if Response::parse(&raw).header("x-handler") == Some("public") {
+                if parse_raw(&raw).header("x-handler") == Some("public") {
                     return;
                 }
             }

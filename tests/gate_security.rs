@@ -1,4 +1,4 @@
-//! The gate's security invariants (DESIGN.md), each pinned against the real binary.
+//! The gate's security invariants (SECURITY.md "Guarantees"), each pinned against the real binary.
 
 mod common;
 use common::*;

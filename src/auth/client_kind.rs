@@ -1,4 +1,4 @@
-//! Browser navigation or API client? Decides between a login redirect and a 401 (DESIGN.md).
+//! Browser navigation or API client? Decides between a login redirect and a 401 (README.md "Browsers and API clients").
 //!
 //! - `X-Requested-With: XMLHttpRequest` is always an API client.
 //! - `Sec-Fetch-Mode: navigate` is a browser navigation, whatever the method.

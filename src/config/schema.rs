@@ -1,4 +1,4 @@
-//! The TOML schema. Field names here are the public config keys (see DESIGN.md).
+//! The TOML schema. Field names here are the public config keys (README.md "Configuration reference").
 
 use super::duration::HumanDuration;
 use super::secret::Secret;

@@ -98,7 +98,7 @@ pub fn strip_reserved(req: &mut RequestHeader) {
     }
 }
 
-/// Identity headers for an admitted person (DESIGN.md "Identity headers sent upstream").
+/// Identity headers for an admitted person (README.md "What the app receives").
 pub fn add_identity(req: &mut RequestHeader, identity: &Identity) -> pingora::Result<()> {
     req.insert_header("X-Forwarded-User", identity.login.as_str())?;
     req.insert_header("X-Forwarded-User-Id", identity.user_id.as_str())?;

@@ -1,8 +1,9 @@
 //! Mock GitHub and the demo upstream app.
 //!
 //! Used by `gatehouse demo`, `gatehouse mock-github` and the integration tests.
-//! The mock is deliberately as strict as the real GitHub (see DESIGN.md, "How GitHub
-//! behaves"), so a test that passes against it is not passing against a lie.
+//! The mock is deliberately as strict as the real GitHub (README.md, "Mock GitHub for your own
+//! CI"; the rules themselves are in `validate`), so a test that passes against it is not
+//! passing against a lie.
 //!
 //! Modules here refer to each other only through `super::`, because this directory is
 //! also compiled as a module of other crates (a scratch crate during development).

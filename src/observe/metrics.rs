@@ -1,4 +1,4 @@
-//! The Prometheus metrics (names pinned in DESIGN.md "Metrics").
+//! The Prometheus metrics (names are public: README.md "Metrics and logs").
 //!
 //! One registry per process ([`metrics`]), so counters survive a config reload. Every label set
 //! is created up front: the request path only does atomic increments (no lookup, no

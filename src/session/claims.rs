@@ -1,4 +1,4 @@
-//! The claims inside the session cookie (DESIGN.md "Session cookie").
+//! The claims inside the session cookie (public: README.md "Session cookie").
 
 use serde::{Deserialize, Serialize};
 

@@ -303,16 +303,24 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn refresh_never_outlives_the_sign_in() {
-        let store = MemoryStore::default();
+    fn parts() -> (MemoryStore, AccessTokens) {
         let access =
             AccessTokens::new(&AccessSigning::Hs256(vec![1; 32]), "http://g", 900).unwrap();
-        let issuer = Issuer {
-            store: &store,
-            access: &access,
+        (MemoryStore::default(), access)
+    }
+
+    fn issuer<'a>(store: &'a MemoryStore, access: &'a AccessTokens) -> Issuer<'a> {
+        Issuer {
+            store,
+            access,
             refresh_ttl_secs: 86_400,
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn refresh_never_outlives_the_sign_in() {
+        let (store, access) = parts();
+        let issuer = issuer(&store, &access);
         let signed_in = SessionClaims {
             exp: 1_000 + 3_600,
             ..session()
@@ -324,14 +332,8 @@ mod tests {
 
     #[tokio::test]
     async fn rotation_and_reuse_detection() {
-        let store = MemoryStore::default();
-        let access =
-            AccessTokens::new(&AccessSigning::Hs256(vec![1; 32]), "http://g", 900).unwrap();
-        let issuer = Issuer {
-            store: &store,
-            access: &access,
-            refresh_ttl_secs: 86_400,
-        };
+        let (store, access) = parts();
+        let issuer = issuer(&store, &access);
         let now = 1_000;
         let first = issuer.start(&session(), now).await.unwrap();
         let (fam, rec) = issuer.redeem(&first.refresh_token, now).await.unwrap();
@@ -370,14 +372,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrong_secret_never_changes_state() {
-        let store = MemoryStore::default();
-        let access =
-            AccessTokens::new(&AccessSigning::Hs256(vec![1; 32]), "http://g", 900).unwrap();
-        let issuer = Issuer {
-            store: &store,
-            access: &access,
-            refresh_ttl_secs: 86_400,
-        };
+        let (store, access) = parts();
+        let issuer = issuer(&store, &access);
         let now = 1_000;
         let first = issuer.start(&session(), now).await.unwrap();
         let (fam, rec) = issuer.redeem(&first.refresh_token, now).await.unwrap();

@@ -642,8 +642,7 @@ pub fn raw_statuses(raw: &str) -> Vec<u16> {
         .collect()
 }
 
-/// The first response in `raw` (body: everything after the head, chunk sizes and all when the
-/// body is chunked, so only use `json()` on `Content-Length` bodies).
+/// The first response in `raw` (status 0: none came); a chunked body is joined.
 pub fn parse_raw(raw: &str) -> RawResponse {
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
     let mut lines = head.split("\r\n");
@@ -656,19 +655,47 @@ pub fn parse_raw(raw: &str) -> RawResponse {
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let body = match headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-    {
-        Some(len) => body.get(..len).unwrap_or(body).to_string(),
-        None => body.to_string(),
-    };
-    RawResponse {
+    let mut response = RawResponse {
         status,
         headers,
-        body,
+        body: String::new(),
+    };
+    response.body = if response
+        .header("transfer-encoding")
+        .is_some_and(|te| te.eq_ignore_ascii_case("chunked"))
+    {
+        dechunk(body)
+    } else {
+        match response
+            .header("content-length")
+            .and_then(|l| l.parse::<usize>().ok())
+        {
+            Some(len) => body.get(..len).unwrap_or(body).to_string(),
+            None => body.to_string(),
+        }
+    };
+    response
+}
+
+/// A chunked body, joined (as far as it is well formed).
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = size.split(';').next().unwrap_or("").trim();
+        let Ok(len) = usize::from_str_radix(size, 16) else {
+            break;
+        };
+        if len == 0 {
+            break;
+        }
+        let Some(chunk) = after.get(..len) else {
+            out.push_str(after);
+            break;
+        };
+        out.push_str(chunk);
+        rest = after.get(len + 2..).unwrap_or("");
     }
+    out
 }
 
 /// A raw `GET path` with `Connection: close` and `extra` header lines (each ending in `\r\n`).
@@ -706,7 +733,7 @@ pub fn seal_with_header(key: [u8; 32], header_json: &str, plaintext: &[u8]) -> S
     )
 }
 
-/// The protected header Gatehouse writes for `key` (DESIGN.md "Session cookie").
+/// The protected header Gatehouse writes for `key` (README.md "Session cookie").
 pub fn standard_header(key: &[u8; 32]) -> String {
     format!(
         r#"{{"alg":"dir","enc":"A256GCM","kid":"{}"}}"#,
