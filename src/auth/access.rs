@@ -11,7 +11,7 @@ use crate::policy::host::{canonical_host, CanonicalHost};
 use crate::policy::{path, path_refusal, Policy, Target, Verdict};
 use crate::reply::Reply;
 use crate::routing::{self, Destination, RouteId};
-use crate::session::SessionClaims;
+use crate::session::{SessionClaims, WriteError};
 use http::request::Parts;
 use http::Method;
 
@@ -289,6 +289,13 @@ async fn current_claims(
             // again; still correct.
             match app.sessions.update(&claims, req, now).await {
                 Ok(cookies) => set_cookies.extend(cookies),
+                // Signed out or revoked while GitHub was asked: the session is over, and the
+                // write did not bring it back.
+                Err(WriteError::Ended) => {
+                    tracing::info!(login = %claims.login, "session ended during its re-check");
+                    set_cookies.extend(app.sessions.clear(&req.headers));
+                    return Ok(None);
+                }
                 Err(e) => tracing::warn!(error = %e, "could not store re-checked memberships"),
             }
             Ok(Some(claims))

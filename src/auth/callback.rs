@@ -116,8 +116,9 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
             .cookies(cookies)
             .cookies([clear_login])
             .cookies(super::loop_guard::clear(app, req)),
-        Err(WriteError::TooLarge) => Failure::LoginFailed {
-            reason: "the session is too large to store in cookies".into(),
+        // (A new session is never "ended meanwhile"; said as it is if it ever were.)
+        Err(e @ (WriteError::TooLarge | WriteError::Ended)) => Failure::LoginFailed {
+            reason: e.to_string(),
             start_url,
         }
         .reply(browser)

@@ -327,7 +327,9 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
             return super::credentials::store_unavailable(req, &e)
         }
         // The token pair still works without a cookie.
-        Err(crate::session::WriteError::TooLarge) => Vec::new(),
+        Err(crate::session::WriteError::TooLarge | crate::session::WriteError::Ended) => {
+            Vec::new()
+        }
     };
     Reply::json(200, &pair.json()).cookies(cookies)
 }

@@ -21,6 +21,8 @@ use std::sync::Arc;
 
 /// How often a server-side session's `last_seen` is written (not on every request).
 const TOUCH_EVERY_SECS: u64 = 60;
+/// A revocation outlives the sessions it ends by this much (clocks of replicas differ).
+const MARK_MARGIN_SECS: u64 = 60;
 
 /// Everything needed to read and write sessions, built once at start.
 #[derive(Debug)]
@@ -50,6 +52,9 @@ struct SessionRef {
 pub enum WriteError {
     #[error("the session is too large to store in cookies")]
     TooLarge,
+    /// A re-check's write found the session signed out or revoked meanwhile.
+    #[error("the session was ended meanwhile")]
+    Ended,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -69,6 +74,8 @@ impl Sessions {
             };
             KeyRing::new(&keys)
         });
+        // Revocations must outlive every session this config can make.
+        revocations.keep_at_least(settings.ttl.as_secs().saturating_add(MARK_MARGIN_SECS));
         Sessions {
             ring: KeyRing::new(&settings.keys),
             cookie: CookieSettings {
@@ -99,7 +106,7 @@ impl Sessions {
         let Some(value) = cookies::read_session_value(headers, &self.cookie.name) else {
             return Ok(None);
         };
-        let claims = match &self.records {
+        let mut claims = match &self.records {
             None => match self.open_json::<SessionClaims>(&value) {
                 Some(claims) if claims.is_live(now) => claims,
                 _ => return Ok(None),
@@ -140,6 +147,12 @@ impl Sessions {
                 claims
             }
         };
+        // A session lives `session.ttl` from its sign-in as configured now, whatever end it
+        // was issued with: shortening the ttl shortens sessions already out.
+        claims.exp = claims.exp.min(self.ends_at(claims.iat));
+        if now >= claims.exp {
+            return Ok(None);
+        }
         let mark = self
             .revocations
             .mark(self.store.as_ref(), &claims.sub)
@@ -159,11 +172,17 @@ impl Sessions {
         match self.records {
             None => self
                 .open_json::<SessionClaims>(&value)
-                .is_some_and(|c| c.is_live(now)),
+                .is_some_and(|c| c.is_live(now) && now < self.ends_at(c.iat)),
             Some(_) => self
                 .open_json::<SessionRef>(&value)
                 .is_some_and(|r| now < r.exp),
         }
+    }
+
+    /// When a sign-in made at `signed_in_at` ends under the current `session.ttl` (sessions
+    /// and the tokens minted from them alike).
+    pub fn ends_at(&self, signed_in_at: u64) -> u64 {
+        signed_in_at.saturating_add(self.ttl_secs)
     }
 
     /// When the revocation list asks this session to re-check its memberships now: the time
@@ -252,16 +271,21 @@ impl Sessions {
         if let Some(key) = &claims.sid {
             // An update (a re-check): where and how the session was made stays as it was.
             let Some(old) = self.store.session(key, now).await? else {
-                return Ok(Vec::new());
+                return Err(WriteError::Ended);
             };
             let record = SessionRecord {
                 ip: old.ip,
                 user_agent: old.user_agent,
                 ..record
             };
-            self.store.put_session(key, &record).await?;
+            // Only if it still exists: a sign-out or revocation since the read above wins.
+            let replaced = self.store.update_session(key, &record).await?;
             self.cache.forget(key);
-            return Ok(Vec::new());
+            return if replaced {
+                Ok(Vec::new())
+            } else {
+                Err(WriteError::Ended)
+            };
         }
         let sid = crate::tokens::random_token();
         self.store
@@ -279,8 +303,9 @@ impl Sessions {
     }
 
     /// A sign-in in the same second as a revocation of the user (sign out everywhere, then at
-    /// once sign in again) counts as made after it: revocations compare whole seconds.
-    async fn after_revocation(&self, claims: &SessionClaims) -> Result<SessionClaims, StoreError> {
+    /// once sign in again), or as the revocation list's floor, counts as made after it:
+    /// revocations compare whole seconds. For claims of a sign-in happening now.
+    pub async fn after_revocation(&self, claims: &SessionClaims) -> Result<SessionClaims, StoreError> {
         let mut claims = claims.clone();
         let mark = self
             .revocations
@@ -338,8 +363,11 @@ impl Sessions {
         let mark = UserMark {
             end_before,
             recheck_before,
-            // No session or token made before the mark outlives this.
-            expires_at: now.saturating_add(self.ttl_secs).saturating_add(60),
+            // No session or token made before the mark outlives this: sessions end
+            // `session.ttl` after their sign-in, and the list keeps marks as long as the
+            // longest ttl any replica declared (so shortening the ttl, revoking and lengthening
+            // it again cannot bring a revoked session back).
+            expires_at: now.saturating_add(self.revocations.keep()),
         };
         self.store.mark_user(user_id, mark).await?;
         self.revocations.note(user_id, mark);

@@ -1,9 +1,17 @@
 //! This process's copy of the revocation list (see [`crate::store::UserMark`]), kept fresh
 //! from the store: at most one read every [`FRESH_FOR`], which requests then share, so every
 //! replica sees a revocation well within a second without a store call per request.
+//!
+//! The copy also guards the list against the store losing it (SECURITY.md "Revocation
+//! guarantees"). It remembers the list's epoch and stamp; a read that finds the list missing,
+//! in another epoch, or without marks the copy holds (writes rolled back) puts the copy's marks
+//! back ([`Store::republish`]). A copy read just before the loss vouches for the lost list, so
+//! the new epoch keeps the old floor; otherwise the floor is now, and every sign-in from before
+//! it is over: what cannot be confirmed is refused.
 
-use crate::store::{Marks, Store, StoreError, UserMark};
+use crate::store::{ListRead, RevocationList, Store, StoreError, UserMark};
 use arc_swap::ArcSwap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -15,38 +23,54 @@ const FRESH_FOR: Duration = Duration::from_millis(250);
 const STALE_LIMIT: Duration = Duration::from_secs(3);
 /// After a failed read, wait this long before trying again (a down store is not hammered).
 const RETRY_AFTER: Duration = Duration::from_millis(250);
+/// A copy vouches for a lost list when it was read at most this long before the store stopped
+/// answering, or before the loss was found: only revocations made in that window can be lost.
+const VOUCH_FOR: Duration = Duration::from_secs(1);
+/// Marks about to expire are not missed (replicas' clocks differ a little).
+const CLOCK_SLACK: u64 = 60;
 
 #[derive(Debug)]
 struct Copy {
-    version: u64,
-    marks: Marks,
+    list: RevocationList,
+    /// When the store last confirmed it.
     read_at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Reading {
+    /// When the last read failed (reads pause for [`RETRY_AFTER`]).
+    failed_at: Option<Instant>,
+    /// The first failure since the last good read.
+    failing_since: Option<Instant>,
 }
 
 #[derive(Debug)]
 pub struct Revocations {
     copy: ArcSwap<Copy>,
-    /// One read at a time; when it fails, the time it failed.
-    reading: Mutex<Option<Instant>>,
+    /// One read at a time.
+    reading: Mutex<Reading>,
+    /// How long this process needs marks kept (its longest `session.ttl` plus a margin; a
+    /// config reload only raises it).
+    keep: AtomicU64,
 }
 
 impl Default for Revocations {
     fn default() -> Self {
         Revocations {
             copy: ArcSwap::from_pointee(Copy {
-                version: 0,
-                marks: Marks::new(),
+                list: RevocationList::default(),
                 // Never read: the first request reads.
                 read_at: Instant::now() - STALE_LIMIT - FRESH_FOR,
             }),
-            reading: Mutex::new(None),
+            reading: Mutex::default(),
+            keep: AtomicU64::new(0),
         }
     }
 }
 
 impl Revocations {
-    /// The user's mark, from a copy no older than [`FRESH_FOR`] (or a bit older while the
-    /// store is failing, up to [`STALE_LIMIT`]; past that, `Err`).
+    /// The user's mark (the list's floor included), from a copy no older than [`FRESH_FOR`]
+    /// (or a bit older while the store is failing, up to [`STALE_LIMIT`]; past that, `Err`).
     pub async fn mark(
         &self,
         store: &dyn Store,
@@ -54,60 +78,73 @@ impl Revocations {
     ) -> Result<Option<UserMark>, StoreError> {
         let copy = self.copy.load();
         if copy.read_at.elapsed() < FRESH_FOR {
-            return Ok(copy.marks.get(user_id).copied());
+            return Ok(copy.list.mark(user_id));
         }
         drop(copy);
         self.refresh(store).await?;
         Ok(self.latest(user_id))
     }
 
-    /// The user's mark in the copy at hand, however old (for checks that cannot wait).
+    /// The user's mark (the floor included) in the copy at hand, however old (for checks that
+    /// cannot wait).
     pub fn latest(&self, user_id: &str) -> Option<UserMark> {
-        self.copy.load().marks.get(user_id).copied()
+        self.copy.load().list.mark(user_id)
+    }
+
+    /// Marks must be kept at least `secs` (this process's session lifetime plus a margin).
+    pub fn keep_at_least(&self, secs: u64) {
+        self.keep.fetch_max(secs, Ordering::Relaxed);
+    }
+
+    /// How long this process needs marks kept: its own need, or the longest any replica
+    /// declared to the list, whichever is longer.
+    pub fn keep(&self) -> u64 {
+        self.keep
+            .load(Ordering::Relaxed)
+            .max(self.copy.load().list.keep)
     }
 
     /// Apply a mark this process just wrote, without waiting for the next read.
     pub fn note(&self, user_id: &str, mark: UserMark) {
         let copy = self.copy.load();
-        let mut marks = copy.marks.clone();
-        let merged = marks.get(user_id).map_or(mark, |old| old.merge(mark));
-        marks.insert(user_id.to_string(), merged);
+        let mut list = copy.list.clone();
+        let merged = list.marks.get(user_id).map_or(mark, |old| old.merge(mark));
+        list.marks.insert(user_id.to_string(), merged);
         self.copy.store(Arc::new(Copy {
-            version: copy.version,
-            marks,
+            list,
             read_at: copy.read_at,
         }));
     }
 
     async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
-        let mut failed_at = self.reading.lock().await;
+        let mut reading = self.reading.lock().await;
         let copy = self.copy.load_full();
         // Someone else read it while this request waited.
         if copy.read_at.elapsed() < FRESH_FOR {
             return Ok(());
         }
-        let recently_failed = failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER);
+        let recently_failed = reading.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER);
         let result = if recently_failed {
             Err(StoreError::Unavailable(
                 "the revocation list could not be read".into(),
             ))
         } else {
-            store.marks(copy.version, crate::session::unix_now()).await
+            self.sync(store, &copy, reading.failing_since).await
         };
         match result {
             Ok(fresh) => {
-                *failed_at = None;
-                let (version, marks) = fresh.unwrap_or_else(|| (copy.version, copy.marks.clone()));
+                *reading = Reading::default();
                 self.copy.store(Arc::new(Copy {
-                    version,
-                    marks,
+                    list: fresh.unwrap_or_else(|| copy.list.clone()),
                     read_at: Instant::now(),
                 }));
                 Ok(())
             }
             Err(e) => {
                 if !recently_failed {
-                    *failed_at = Some(Instant::now());
+                    let now = Instant::now();
+                    reading.failed_at = Some(now);
+                    reading.failing_since.get_or_insert(now);
                 }
                 if copy.read_at.elapsed() < STALE_LIMIT {
                     Ok(())
@@ -117,6 +154,58 @@ impl Revocations {
             }
         }
     }
+
+    /// Read the list; when it was lost or lost writes, put this copy's marks back first.
+    /// `None`: unchanged.
+    async fn sync(
+        &self,
+        store: &dyn Store,
+        copy: &Copy,
+        failing_since: Option<Instant>,
+    ) -> Result<Option<RevocationList>, StoreError> {
+        let now = crate::session::unix_now();
+        let keep = self.keep();
+        let never_read = copy.list.epoch.is_empty();
+        let found = match store.revocation_list(&copy.list.stamp, keep, now).await? {
+            ListRead::Unchanged => return Ok(None),
+            ListRead::Current(list) if never_read => return Ok(Some(list)),
+            ListRead::Current(list) => Some(list),
+            ListRead::Missing => None,
+        };
+        let lost = match &found {
+            None => "the revocation list is missing from the store",
+            Some(list) if list.epoch != copy.list.epoch => {
+                "the revocation list in the store was started anew"
+            }
+            Some(list) if lacks(list, &copy.list, now) => {
+                "the revocation list in the store lost revocations this replica holds"
+            }
+            Some(_) => return Ok(found),
+        };
+        // While reads failed, nothing could be revoked either: the copy vouches for the list
+        // up to when it was last read, if that was just before the store stopped answering.
+        let until = failing_since.unwrap_or_else(Instant::now);
+        let vouch = !never_read && until.saturating_duration_since(copy.read_at) <= VOUCH_FOR;
+        let list = store.republish(&copy.list, vouch, keep, now).await?;
+        tracing::warn!(
+            republished = copy.list.marks.len(),
+            vouched = vouch,
+            floor = list.floor,
+            "{lost}; this replica's copy was put back, and sign-ins at or before the floor \
+             are ended (SECURITY.md: Revocation guarantees)"
+        );
+        Ok(Some(list))
+    }
+}
+
+/// Does `copy` hold a revocation `list` lacks (not about to expire)?
+fn lacks(list: &RevocationList, copy: &RevocationList, now: u64) -> bool {
+    copy.marks.iter().any(|(user, mark)| {
+        mark.expires_at > now.saturating_add(CLOCK_SLACK)
+            && list.marks.get(user).is_none_or(|found| {
+                found.end_before < mark.end_before || found.recheck_before < mark.recheck_before
+            })
+    })
 }
 
 #[cfg(test)]
@@ -124,20 +213,60 @@ mod tests {
     use super::*;
     use crate::store::MemoryStore;
 
+    fn mark(end_before: u64) -> UserMark {
+        UserMark {
+            end_before,
+            recheck_before: 0,
+            expires_at: u64::MAX / 2,
+        }
+    }
+
     #[tokio::test]
     async fn a_mark_written_to_the_store_is_seen_after_at_most_one_fresh_period() {
         let store = MemoryStore::default();
         let list = Revocations::default();
         assert_eq!(list.mark(&store, "1").await.unwrap(), None);
-        let mark = UserMark {
-            end_before: 5,
-            recheck_before: 0,
-            expires_at: u64::MAX,
-        };
-        store.mark_user("1", mark).await.unwrap();
+        store.mark_user("1", mark(5)).await.unwrap();
         tokio::time::sleep(FRESH_FOR).await;
-        assert_eq!(list.mark(&store, "1").await.unwrap(), Some(mark));
-        list.note("2", mark);
-        assert_eq!(list.latest("2"), Some(mark), "local marks apply at once");
+        assert_eq!(
+            list.mark(&store, "1").await.unwrap().map(|m| m.end_before),
+            Some(5)
+        );
+        list.note("2", mark(5));
+        assert_eq!(list.latest("2"), Some(mark(5)), "local marks apply at once");
+    }
+
+    #[test]
+    fn the_floor_ends_everyones_older_sign_ins() {
+        let mut list = RevocationList {
+            floor: 100,
+            ..RevocationList::default()
+        };
+        assert_eq!(list.mark("1").map(|m| m.end_before), Some(100));
+        list.marks.insert("1".into(), mark(50));
+        list.marks.insert("2".into(), mark(150));
+        assert_eq!(list.mark("1").map(|m| m.end_before), Some(100));
+        assert_eq!(list.mark("2").map(|m| m.end_before), Some(150));
+        list.floor = 0;
+        assert_eq!(list.mark("3"), None, "no floor, no mark");
+    }
+
+    #[test]
+    fn a_list_lacking_a_held_mark_is_told_apart_from_one_that_moved_on() {
+        let now = 1_000;
+        let mut copy = RevocationList::default();
+        copy.marks.insert("1".into(), mark(10));
+        let mut list = RevocationList::default();
+        assert!(lacks(&list, &copy, now), "the mark is gone");
+        list.marks.insert("1".into(), mark(9));
+        assert!(lacks(&list, &copy, now), "the mark went back");
+        list.marks.insert("1".into(), mark(11));
+        assert!(!lacks(&list, &copy, now), "the mark moved on");
+        let expiring = UserMark {
+            expires_at: now + 1,
+            ..mark(10)
+        };
+        copy.marks.insert("2".into(), expiring);
+        assert!(!lacks(&list, &copy, now), "about to expire: not missed");
     }
 }

@@ -2,7 +2,9 @@
 //! `tests/session_store.rs`). Keys are random, so it can run against a Redis shared with
 //! other tests. Panics on the first broken promise.
 
-use super::{CodeGrant, CodeTake, RefreshFamily, SessionRecord, Store, UserMark};
+use super::{
+    CodeGrant, CodeTake, ListRead, RefreshFamily, RevocationList, SessionRecord, Store, UserMark,
+};
 use crate::session::{unix_now, SessionClaims};
 
 fn claims(sub: &str, exp: u64) -> SessionClaims {
@@ -45,6 +47,7 @@ pub async fn run(store: &dyn Store) {
     sessions_live_list_touch_and_delete(store, &key, now).await;
     logins_map_to_ids(store, &key, now).await;
     marks_merge_and_version(store, &key, now).await;
+    updates_never_recreate_sessions(store, &key, now).await;
 }
 
 async fn codes_work_once_and_expire(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
@@ -235,11 +238,27 @@ async fn logins_map_to_ids(store: &dyn Store, key: &dyn Fn(&str) -> String, now:
     );
 }
 
+async fn read_list(store: &dyn Store, now: u64) -> RevocationList {
+    match store.revocation_list("", 0, now).await.unwrap() {
+        ListRead::Current(list) => list,
+        // A store that starts empty (Redis): the first reader makes the list.
+        ListRead::Missing => store
+            .republish(&RevocationList::default(), false, 0, now)
+            .await
+            .unwrap(),
+        ListRead::Unchanged => panic!("an empty stamp is never current"),
+    }
+}
+
 async fn marks_merge_and_version(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
     let user = key("marked");
-    let (v1, _) = store.marks(0, now).await.unwrap().expect("first read");
+    let first = read_list(store, now).await;
+    assert!(!first.epoch.is_empty() && !first.stamp.is_empty());
     assert!(
-        store.marks(v1, now).await.unwrap().is_none(),
+        matches!(
+            store.revocation_list(&first.stamp, 0, now).await.unwrap(),
+            ListRead::Unchanged
+        ),
         "unchanged list"
     );
     let mark = |end_before, recheck_before| UserMark {
@@ -248,16 +267,97 @@ async fn marks_merge_and_version(store: &dyn Store, key: &dyn Fn(&str) -> String
         expires_at: now + 100,
     };
     store.mark_user(&user, mark(0, now)).await.unwrap();
-    let (v2, marks) = store.marks(v1, now).await.unwrap().expect("changed");
-    assert_ne!(v1, v2);
-    assert_eq!(marks.get(&user), Some(&mark(0, now)));
+    let ListRead::Current(second) = store.revocation_list(&first.stamp, 0, now).await.unwrap()
+    else {
+        panic!("changed")
+    };
+    assert_ne!(first.stamp, second.stamp);
+    assert_eq!(first.epoch, second.epoch, "same life of the list");
+    let got = second.marks[&user];
+    assert_eq!((got.end_before, got.recheck_before), (0, now));
+    assert!(got.expires_at >= now + 100);
     store.mark_user(&user, mark(now, now - 1)).await.unwrap();
-    let (_, marks) = store.marks(v2, now).await.unwrap().expect("changed");
+    let ListRead::Current(third) = store.revocation_list(&second.stamp, 0, now).await.unwrap()
+    else {
+        panic!("changed")
+    };
+    let got = third.marks[&user];
     assert_eq!(
-        marks.get(&user),
-        Some(&mark(now, now)),
+        (got.end_before, got.recheck_before),
+        (now, now),
         "marks merge, never weaken"
     );
-    let (_, later) = store.marks(0, now + 100).await.unwrap().expect("read");
-    assert!(!later.contains_key(&user), "expired marks are dropped");
+    let far = now + 1_000_000_000;
+    let later = read_list(store, far).await;
+    assert!(!later.marks.contains_key(&user), "expired marks are dropped");
+
+    // The longest lifetime a reader declares is kept for later marks.
+    let keep = third.keep.max(100) + 5_000;
+    let ListRead::Current(raised) = store.revocation_list(&third.stamp, keep, now).await.unwrap()
+    else {
+        panic!("raising keep is a change")
+    };
+    assert_eq!(raised.keep, keep);
+    let short = key("short-lived");
+    store.mark_user(&short, mark(now, 0)).await.unwrap();
+    let list = read_list(store, now).await;
+    assert!(
+        list.marks[&short].expires_at >= now + keep,
+        "a mark lives as long as the longest session any replica makes"
+    );
+
+    // Putting a copy back restores what the list lacks and never weakens what it has.
+    let returned = key("returned");
+    let mut copy = list.clone();
+    copy.marks.insert(returned.clone(), mark(now - 5, 0));
+    copy.marks.insert(user.clone(), mark(1, 1));
+    let after = store.republish(&copy, true, 0, now).await.unwrap();
+    assert_eq!(after.epoch, list.epoch);
+    assert_eq!(after.floor, list.floor, "same epoch: the floor stays");
+    assert_ne!(after.stamp, list.stamp);
+    assert_eq!(after.marks[&returned].end_before, now - 5);
+    assert_eq!(after.marks[&user].end_before, now);
+    // A copy of another epoch that vouches may lower the floor; one that does not, cannot.
+    let other = RevocationList {
+        epoch: key("older-epoch"),
+        floor: after.floor.saturating_sub(1),
+        ..RevocationList::default()
+    };
+    let kept = store.republish(&other, false, 0, now).await.unwrap();
+    assert_eq!(kept.floor, after.floor);
+    let lowered = store.republish(&other, true, 0, now).await.unwrap();
+    assert_eq!(lowered.floor, other.floor);
+}
+
+async fn updates_never_recreate_sessions(
+    store: &dyn Store,
+    key: &dyn Fn(&str) -> String,
+    now: u64,
+) {
+    let (user, k) = (key("updated-user"), key("updated"));
+    assert!(
+        !store
+            .update_session(&k, &record(&user, now + 100))
+            .await
+            .unwrap(),
+        "nothing to update"
+    );
+    assert!(store.session(&k, now).await.unwrap().is_none());
+    store
+        .put_session(&k, &record(&user, now + 100))
+        .await
+        .unwrap();
+    let mut changed = record(&user, now + 50);
+    changed.claims.groups = vec!["other".into()];
+    changed.last_seen = 7;
+    assert!(store.update_session(&k, &changed).await.unwrap());
+    assert_eq!(store.session(&k, now).await.unwrap(), Some(changed.clone()));
+    assert_eq!(store.user_sessions(&user, now).await.unwrap().len(), 1);
+    store.delete_session(&k).await.unwrap();
+    assert!(
+        !store.update_session(&k, &changed).await.unwrap(),
+        "a deleted session stays deleted"
+    );
+    assert!(store.session(&k, now).await.unwrap().is_none());
+    assert!(store.user_sessions(&user, now).await.unwrap().is_empty());
 }

@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::{
-    CodeGrant, CodeTake, Marks, RefreshFamily, SessionRecord, Store, StoreError, UserMark,
+    CodeGrant, CodeTake, ListRead, RefreshFamily, RevocationList, SessionRecord, Store,
+    StoreError, UserMark,
 };
 
 /// Bound on entries of each kind, so a flood cannot grow memory without limit.
@@ -31,8 +32,11 @@ struct Maps {
     by_user: HashMap<String, HashSet<String>>,
     /// Lower-case login → (GitHub id, until).
     logins: HashMap<String, (String, u64)>,
-    marks: Marks,
-    marks_version: u64,
+    /// The revocation list. It lives exactly as long as this process, which is the only one
+    /// reading it: no loss to detect, so its first epoch has floor 0 (a restart forgets
+    /// revocations; SECURITY.md "Revocation guarantees").
+    list: RevocationList,
+    list_version: u64,
 }
 
 impl MemoryStore {
@@ -42,6 +46,20 @@ impl MemoryStore {
 }
 
 impl Maps {
+    /// The list, with its epoch made on first use.
+    fn list(&mut self) -> &mut RevocationList {
+        if self.list.epoch.is_empty() {
+            self.list.epoch = crate::tokens::random_token();
+            self.list_changed();
+        }
+        &mut self.list
+    }
+
+    fn list_changed(&mut self) {
+        self.list_version += 1;
+        self.list.stamp = format!("{}.{}", self.list.epoch, self.list_version);
+    }
+
     fn remove_session(&mut self, key: &str) -> Option<SessionRecord> {
         let record = self.sessions.remove(key)?;
         if let Some(keys) = self.by_user.get_mut(record.user_id()) {
@@ -272,34 +290,79 @@ impl Store for MemoryStore {
     async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError> {
         let mut m = self.maps();
         let now = crate::session::unix_now();
-        m.marks.retain(|_, mark| mark.expires_at > now);
-        if m.marks.len() >= MAX_ENTRIES {
+        let list = m.list();
+        list.marks.retain(|_, mark| mark.expires_at > now);
+        if list.marks.len() >= MAX_ENTRIES {
             return Err(full("revocations"));
         }
-        let merged = m.marks.get(user_id).map_or(mark, |old| old.merge(mark));
-        m.marks.insert(user_id.to_string(), merged);
-        m.marks_version += 1;
+        list.keep = list.keep.max(mark.expires_at.saturating_sub(now));
+        let mark = UserMark {
+            expires_at: mark.expires_at.max(now.saturating_add(list.keep)),
+            ..mark
+        };
+        let merged = list.marks.get(user_id).map_or(mark, |old| old.merge(mark));
+        list.marks.insert(user_id.to_string(), merged);
+        m.list_changed();
         Ok(())
     }
 
-    async fn marks(
+    async fn revocation_list(
         &self,
-        known_version: u64,
+        known_stamp: &str,
+        keep: u64,
         now: u64,
-    ) -> Result<Option<(u64, Marks)>, StoreError> {
-        let m = self.maps();
-        // Versions start at 1 once anything is marked; 0 means "never read".
-        let version = m.marks_version + 1;
-        if version == known_version {
-            return Ok(None);
+    ) -> Result<ListRead, StoreError> {
+        let mut m = self.maps();
+        if m.list().keep < keep {
+            m.list.keep = keep;
+            m.list_changed();
         }
-        let live = m
-            .marks
-            .iter()
-            .filter(|(_, mark)| mark.expires_at > now)
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        Ok(Some((version, live)))
+        if m.list.stamp == known_stamp {
+            return Ok(ListRead::Unchanged);
+        }
+        let mut list = m.list.clone();
+        list.marks.retain(|_, mark| mark.expires_at > now);
+        Ok(ListRead::Current(list))
+    }
+
+    async fn republish(
+        &self,
+        copy: &RevocationList,
+        vouch: bool,
+        keep: u64,
+        now: u64,
+    ) -> Result<RevocationList, StoreError> {
+        let mut m = self.maps();
+        let list = m.list();
+        if vouch && !copy.epoch.is_empty() && copy.epoch != list.epoch {
+            list.floor = list.floor.min(copy.floor);
+        }
+        list.keep = list.keep.max(keep).max(copy.keep);
+        for (user, mark) in copy.marks.iter().filter(|(_, m)| m.expires_at > now) {
+            let merged = list.marks.get(user).map_or(*mark, |old| old.merge(*mark));
+            list.marks.insert(user.clone(), merged);
+        }
+        m.list_changed();
+        let mut list = m.list.clone();
+        list.marks.retain(|_, mark| mark.expires_at > now);
+        Ok(list)
+    }
+
+    async fn update_session(&self, key: &str, record: &SessionRecord) -> Result<bool, StoreError> {
+        // Checked and replaced under one lock: a delete cannot land in between.
+        let mut m = self.maps();
+        match m.sessions.get_mut(key) {
+            // Same key, same user: the index needs no change.
+            Some(r) if r.user_id() == record.user_id() => {
+                let last_seen = r.last_seen.max(record.last_seen);
+                *r = SessionRecord {
+                    last_seen,
+                    ..record.clone()
+                };
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 

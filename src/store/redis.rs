@@ -5,8 +5,9 @@
 //!
 //! Layout (all keys under the prefix, each expiring with what it holds):
 //! `code:H` / `code-used:H`, `fam:ID` / `fam-revoked:ID`, `state:H`, `sess:K` (hash: `record`
-//! JSON, `last_seen`), `user-sessions:ID` (set of K), `login:LOGIN`, `marks` (hash: ID → mark
-//! JSON) and `marks-version`.
+//! JSON, `last_seen`), `user-sessions:ID` (set of K), `login:LOGIN`, `marks:list` (the
+//! revocation list: one hash, see [`revocations`]) and `marks:version` (a change counter that
+//! replicas from before epochs watch).
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
@@ -18,8 +19,12 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 
 use super::{
-    CodeGrant, CodeTake, Marks, RefreshFamily, SessionRecord, Store, StoreError, UserMark,
+    CodeGrant, CodeTake, ListRead, RefreshFamily, RevocationList, SessionRecord, Store,
+    StoreError, UserMark,
 };
+
+mod revocations;
+mod settings_check;
 
 /// How to reach Redis (validated config).
 #[derive(Clone)]
@@ -53,6 +58,8 @@ pub struct RedisStore {
     /// One lookup of the master (or client build) at a time.
     connecting: Mutex<()>,
     waiting: Semaphore,
+    /// The persistence and eviction settings were looked at (once per process).
+    settings_checked: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -102,27 +109,23 @@ return 1",
     )
 });
 
-/// Merge a user's mark (field by field, the larger wins), drop expired lines now and then,
-/// and move the version on.
-static MARK_USER: LazyLock<Script> = LazyLock::new(|| {
+/// Replace a session only while it exists (KEYS: the record, its user's index, the expiry
+/// index; ARGV: user id, record JSON, last_seen, seconds to live, session id, expiry).
+static UPDATE_SESSION: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r#"local m = cjson.decode(ARGV[2])
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old then
-  local o = cjson.decode(old)
-  for _, k in ipairs({'end_before', 'recheck_before', 'expires_at'}) do
-    if o[k] and o[k] > m[k] then m[k] = o[k] end
-  end
-end
-redis.call('HSET', KEYS[1], ARGV[1], string.format('{"end_before":%d,"recheck_before":%d,"expires_at":%d}', m['end_before'], m['recheck_before'], m['expires_at']))
-if redis.call('HLEN', KEYS[1]) > 256 then
-  local all = redis.call('HGETALL', KEYS[1])
-  for i = 1, #all, 2 do
-    local ok, v = pcall(cjson.decode, all[i + 1])
-    if not ok or v['expires_at'] <= tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], all[i]) end
-  end
-end
-return redis.call('INCR', KEYS[2])"#,
+        r"local cur = redis.call('HGET', KEYS[1], 'record')
+if not cur then return 0 end
+local ok, r = pcall(cjson.decode, cur)
+if not ok or type(r) ~= 'table' or type(r['claims']) ~= 'table' or r['claims']['sub'] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'record', ARGV[2])
+local seen = tonumber(redis.call('HGET', KEYS[1], 'last_seen') or '0')
+if seen < tonumber(ARGV[3]) then redis.call('HSET', KEYS[1], 'last_seen', ARGV[3]) end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[4], 'NX')
+redis.call('EXPIRE', KEYS[2], ARGV[4], 'GT')
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[5])
+return 1",
     )
 });
 
@@ -135,6 +138,7 @@ impl RedisStore {
             options,
             connection: ArcSwapOption::empty(),
             connecting: Mutex::new(()),
+            settings_checked: Default::default(),
         }
     }
 
@@ -208,6 +212,17 @@ impl RedisStore {
         Ok(manager)
     }
 
+    /// Look at Redis' persistence and eviction settings, in the background, once.
+    fn check_settings_once(&self, conn: ConnectionManager) {
+        use std::sync::atomic::Ordering;
+        if !self.settings_checked.load(Ordering::Relaxed)
+            && !self.settings_checked.swap(true, Ordering::Relaxed)
+        {
+            let checked = std::sync::Arc::clone(&self.settings_checked);
+            tokio::spawn(settings_check::warn_if_unsafe(conn, checked));
+        }
+    }
+
     /// Run one call with the bounds: refused at once when too many wait, cut at the timeout.
     async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
@@ -220,7 +235,12 @@ impl RedisStore {
             .map_err(|_| unavailable("too many requests are waiting for Redis"))?;
         let result = tokio::time::timeout(self.options.timeout, async {
             let conn = self.connection().await?;
-            f(conn).await.map_err(|e| {
+            let spare = conn.clone();
+            let result = f(conn).await;
+            if result.is_ok() {
+                self.check_settings_once(spare);
+            }
+            result.map_err(|e| {
                 // With Sentinel, a failure may mean the master moved: look it up again.
                 if self.options.sentinel_master.is_some()
                     && (e.is_io_error()
@@ -578,59 +598,58 @@ impl Store for RedisStore {
     }
 
     async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError> {
-        let (marks, version) = (self.key("marks", "list"), self.key("marks", "version"));
-        let (id, json, now) = (
-            user_id.to_string(),
-            encode(&mark)?,
-            crate::session::unix_now(),
-        );
-        self.call(|mut c| async move {
-            MARK_USER
-                .key(marks)
-                .key(version)
-                .arg(id)
-                .arg(json)
-                .arg(now)
-                .invoke_async::<i64>(&mut c)
-                .await
-        })
-        .await
-        .map(drop)
+        self.mark_user_in_list(user_id, mark).await
     }
 
-    async fn marks(
+    async fn revocation_list(
         &self,
-        known_version: u64,
+        known_stamp: &str,
+        keep: u64,
         now: u64,
-    ) -> Result<Option<(u64, Marks)>, StoreError> {
-        let (marks, version) = (self.key("marks", "list"), self.key("marks", "version"));
-        let current: Option<u64> = self
-            .call(|mut c| {
-                let version = version.clone();
-                async move { c.get(version).await }
-            })
-            .await?;
-        // Versions start at 1 even before anything is marked; 0 means "never read".
-        if current.unwrap_or(0) + 1 == known_version {
-            return Ok(None);
-        }
-        let (current, all): (Option<u64>, std::collections::HashMap<String, String>) = self
+    ) -> Result<ListRead, StoreError> {
+        self.read_list(known_stamp, keep, now).await
+    }
+
+    async fn republish(
+        &self,
+        copy: &RevocationList,
+        vouch: bool,
+        keep: u64,
+        now: u64,
+    ) -> Result<RevocationList, StoreError> {
+        self.republish_list(copy, vouch, keep, now).await
+    }
+
+    async fn update_session(&self, key: &str, record: &SessionRecord) -> Result<bool, StoreError> {
+        let now = crate::session::unix_now();
+        let secs = ttl(record.expires_at(), now);
+        let (sess, index, by_expiry) = (
+            self.key("sess", key),
+            self.key("user-sessions", record.user_id()),
+            self.key("sessions", "by-expiry"),
+        );
+        let (user, json, id) = (
+            record.user_id().to_string(),
+            encode(record)?,
+            key.to_string(),
+        );
+        let (last_seen, exp) = (record.last_seen, record.expires_at());
+        let replaced: i64 = self
             .call(|mut c| async move {
-                redis::pipe()
-                    .atomic()
-                    .get(version)
-                    .hgetall(marks)
-                    .query_async(&mut c)
+                UPDATE_SESSION
+                    .key(sess)
+                    .key(index)
+                    .key(by_expiry)
+                    .arg(user)
+                    .arg(json)
+                    .arg(last_seen)
+                    .arg(secs)
+                    .arg(id)
+                    .arg(exp)
+                    .invoke_async(&mut c)
                     .await
             })
             .await?;
-        let mut live = Marks::new();
-        for (user, json) in all {
-            let mark: UserMark = decode(&json)?;
-            if mark.expires_at > now {
-                live.insert(user, mark);
-            }
-        }
-        Ok(Some((current.unwrap_or(0) + 1, live)))
+        Ok(replaced == 1)
     }
 }
