@@ -157,11 +157,16 @@ pub fn store_unavailable(req: &Parts, e: &crate::store::StoreError) -> Reply {
 }
 
 async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> {
-    let claims = app
+    let mut claims = app
         .tokens
         .access
         .verify(token)
         .map_err(|e| refused(e.to_string(), false))?;
+    // Its sign-in lives `session.ttl` as configured now, like a cookie session.
+    claims.exp = claims.exp.min(app.sessions.ends_at(claims.signed_in_at()));
+    if now >= claims.exp {
+        return Err(refused("the token's sign-in has ended", false));
+    }
     let revoked = || refused("the token's sign-in was revoked", false);
     let mark = match app.tokens.store.is_revoked(&claims.fam, now).await {
         Ok(false) => {
@@ -174,7 +179,9 @@ async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> 
         Err(e) => Err(e),
     };
     let mark = match mark {
-        Ok(mark) if mark.is_some_and(|m| claims.iat <= m.end_before) => return Err(revoked()),
+        Ok(mark) if mark.is_some_and(|m| claims.signed_in_at() <= m.end_before) => {
+            return Err(revoked())
+        }
         Ok(mark) => mark,
         Err(e) => {
             tracing::warn!(error = %e, "token store unavailable");

@@ -48,6 +48,14 @@ pub async fn finish_client_login(
     let mut params: Vec<(&str, &str)> = Vec::new();
     let code = random_token();
     let refusal;
+    // A sign-in in the same second as a revocation (or the list's floor) counts as after it.
+    let claims = match app.sessions.after_revocation(&claims).await {
+        Ok(claims) => claims,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the revocation list for a client sign-in");
+            return Failure::StoreUnavailable.reply(true);
+        }
+    };
     if admitted {
         let grant = CodeGrant {
             session: claims,
@@ -134,6 +142,18 @@ pub async fn token(app: &App, body: &[u8], now: u64) -> Reply {
         }
         Err(e) => return unavailable(e),
     };
+    // Signed out everywhere (or the list's floor passed) between the sign-in and this trade.
+    match sign_in_ended(app, &grant.session).await {
+        Ok(false) => {}
+        Ok(true) => {
+            return error(
+                400,
+                "invalid_grant",
+                "this sign-in has ended (signed out everywhere, revoked, or past session.ttl); sign in again",
+            )
+        }
+        Err(e) => return unavailable(e),
+    }
     if grant.client_redirect_uri != req.client_redirect_uri {
         return error(
             400,
@@ -175,6 +195,23 @@ pub async fn token(app: &App, body: &[u8], now: u64) -> Reply {
     }
 }
 
+/// Is the sign-in behind `session` over: revoked (the list's floor included), or past
+/// `session.ttl` as configured now?
+async fn sign_in_ended(
+    app: &App,
+    session: &SessionClaims,
+) -> Result<bool, crate::tokens::StoreError> {
+    if crate::session::unix_now() >= app.sessions.ends_at(session.iat) {
+        return Ok(true);
+    }
+    let mark = app
+        .sessions
+        .revocations
+        .mark(app.sessions.store.as_ref(), &session.sub)
+        .await?;
+    Ok(mark.is_some_and(|m| session.iat <= m.end_before))
+}
+
 fn s256(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
@@ -196,13 +233,9 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
         Ok(found) => found,
         Err(e) => return refresh_failure(e),
     };
-    // Signed out everywhere, or the app's authorization revoked: the family ends too.
-    let ended = app
-        .sessions
-        .revocations
-        .mark(app.sessions.store.as_ref(), &family.session.sub)
-        .await
-        .map(|mark| mark.is_some_and(|m| family.session.iat <= m.end_before));
+    // Signed out everywhere, the app's authorization revoked, or past `session.ttl` as
+    // configured now: the family ends too.
+    let ended = sign_in_ended(app, &family.session).await;
     match ended {
         Ok(false) => {}
         Ok(true) => {
@@ -210,7 +243,7 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
             return error(
                 401,
                 "invalid_grant",
-                "this sign-in was ended (signed out everywhere, or revoked); sign in again",
+                "this sign-in has ended (signed out everywhere, revoked, or past session.ttl); sign in again",
             );
         }
         Err(e) => return unavailable(e),
@@ -268,7 +301,10 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
     }
     // The sign-in keeps its start and end: refreshing does not extend it.
     claims.iat = family.session.iat;
-    claims.exp = family.session.exp;
+    claims.exp = family
+        .session
+        .exp
+        .min(app.sessions.ends_at(family.session.iat));
     match issuer.rotate(&family_id, &family, &claims, now).await {
         Ok(pair) => Reply::json(200, &pair.json()),
         Err(e) => refresh_failure(e),
@@ -307,6 +343,11 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         }
         .reply(false);
     }
+    // A sign-in in the same second as a revocation (or the list's floor) counts as after it.
+    let claims = match app.sessions.after_revocation(&claims).await {
+        Ok(claims) => claims,
+        Err(e) => return unavailable(e),
+    };
     let pair = match app.tokens.issuer().start(&claims, now).await {
         Ok(pair) => pair,
         Err(e) => return refresh_failure(e),
@@ -327,9 +368,7 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
             return super::credentials::store_unavailable(req, &e)
         }
         // The token pair still works without a cookie.
-        Err(crate::session::WriteError::TooLarge | crate::session::WriteError::Ended) => {
-            Vec::new()
-        }
+        Err(crate::session::WriteError::TooLarge | crate::session::WriteError::Ended) => Vec::new(),
     };
     Reply::json(200, &pair.json()).cookies(cookies)
 }

@@ -40,6 +40,14 @@ pub struct Sessions {
     cache: record_cache::RecordCache,
 }
 
+/// What a revocation asks of a user's sessions.
+enum Revoke {
+    /// They end.
+    End,
+    /// They ask GitHub again before their next request.
+    Recheck,
+}
+
 /// What a server-side session's cookie holds: only which record, and until when.
 #[derive(Serialize, Deserialize)]
 struct SessionRef {
@@ -305,7 +313,10 @@ impl Sessions {
     /// A sign-in in the same second as a revocation of the user (sign out everywhere, then at
     /// once sign in again), or as the revocation list's floor, counts as made after it:
     /// revocations compare whole seconds. For claims of a sign-in happening now.
-    pub async fn after_revocation(&self, claims: &SessionClaims) -> Result<SessionClaims, StoreError> {
+    pub async fn after_revocation(
+        &self,
+        claims: &SessionClaims,
+    ) -> Result<SessionClaims, StoreError> {
         let mut claims = claims.clone();
         let mark = self
             .revocations
@@ -343,23 +354,29 @@ impl Sessions {
     /// list told so cookie sessions and tokens end too, on every replica. Returns how many
     /// server-side records there were.
     pub async fn end_all(&self, user_id: &str, now: u64) -> Result<usize, StoreError> {
-        self.add_mark(user_id, now, 0, now).await?;
+        self.add_mark(user_id, Revoke::End, now).await?;
         self.cache.forget_user(user_id);
         self.store.delete_user_sessions(user_id).await
     }
 
     /// Make every session of a user ask GitHub again before its next request.
     pub async fn recheck_all(&self, user_id: &str, now: u64) -> Result<(), StoreError> {
-        self.add_mark(user_id, 0, now, now).await
+        self.add_mark(user_id, Revoke::Recheck, now).await
     }
 
-    async fn add_mark(
-        &self,
-        user_id: &str,
-        end_before: u64,
-        recheck_before: u64,
-        now: u64,
-    ) -> Result<(), StoreError> {
+    async fn add_mark(&self, user_id: &str, what: Revoke, now: u64) -> Result<(), StoreError> {
+        // Sign-ins in the same second as an earlier revocation or the list's floor were dated
+        // just after it (`after_revocation`): a revocation in that second must cover them too.
+        let latest = self
+            .revocations
+            .mark(self.store.as_ref(), user_id)
+            .await?
+            .map_or(0, |m| m.end_before);
+        let at = if latest >= now { latest + 1 } else { now };
+        let (end_before, recheck_before) = match what {
+            Revoke::End => (at, 0),
+            Revoke::Recheck => (0, at),
+        };
         let mark = UserMark {
             end_before,
             recheck_before,

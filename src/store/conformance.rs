@@ -289,11 +289,17 @@ async fn marks_merge_and_version(store: &dyn Store, key: &dyn Fn(&str) -> String
     );
     let far = now + 1_000_000_000;
     let later = read_list(store, far).await;
-    assert!(!later.marks.contains_key(&user), "expired marks are dropped");
+    assert!(
+        !later.marks.contains_key(&user),
+        "expired marks are dropped"
+    );
 
     // The longest lifetime a reader declares is kept for later marks.
     let keep = third.keep.max(100) + 5_000;
-    let ListRead::Current(raised) = store.revocation_list(&third.stamp, keep, now).await.unwrap()
+    let ListRead::Current(raised) = store
+        .revocation_list(&third.stamp, keep, now)
+        .await
+        .unwrap()
     else {
         panic!("raising keep is a change")
     };

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::{
-    CodeGrant, CodeTake, ListRead, RefreshFamily, RevocationList, SessionRecord, Store,
-    StoreError, UserMark,
+    CodeGrant, CodeTake, ListRead, RefreshFamily, RevocationList, SessionRecord, Store, StoreError,
+    UserMark,
 };
 
 /// Bound on entries of each kind, so a flood cannot grow memory without limit.

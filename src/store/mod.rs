@@ -251,6 +251,5 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Replace a session only if it still exists (a re-check's write must not re-create a
     /// session signed out or revoked meanwhile). False when it is gone.
-    async fn update_session(&self, key: &str, record: &SessionRecord)
-        -> Result<bool, StoreError>;
+    async fn update_session(&self, key: &str, record: &SessionRecord) -> Result<bool, StoreError>;
 }

@@ -19,8 +19,8 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 
 use super::{
-    CodeGrant, CodeTake, ListRead, RefreshFamily, RevocationList, SessionRecord, Store,
-    StoreError, UserMark,
+    CodeGrant, CodeTake, ListRead, RefreshFamily, RevocationList, SessionRecord, Store, StoreError,
+    UserMark,
 };
 
 mod revocations;

@@ -31,6 +31,17 @@ pub struct AccessClaims {
     pub fam: String,
     pub iat: u64,
     pub exp: u64,
+    /// When the sign-in it was minted from began (OIDC's `auth_time`): revocations and
+    /// `session.ttl` count from it. Absent in tokens minted before it existed (then `iat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
+}
+
+impl AccessClaims {
+    /// When the token's sign-in began, as well as the token knows.
+    pub fn signed_in_at(&self) -> u64 {
+        self.auth_time.unwrap_or(self.iat)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +143,7 @@ impl AccessTokens {
             fam: family.to_string(),
             iat: now,
             exp: now + self.ttl_secs,
+            auth_time: (session.iat > 0).then_some(session.iat),
         };
         encode(&Header::new(self.algorithm), &claims, &self.encoding)
             .map_err(|e| TokenError::Sign(e.to_string()))
