@@ -9,6 +9,7 @@ use crate::github::GithubError;
 use crate::pages::Failure;
 use crate::reply::Reply;
 use crate::session::SessionClaims;
+use crate::store::{StoreError, TokenOrigin};
 use crate::tokens::refresh::RefreshError;
 use crate::tokens::{digest, random_token, CodeGrant, CodeTake};
 use base64::Engine;
@@ -49,6 +50,14 @@ pub async fn finish_client_login(
     let code = random_token();
     let refusal;
     if admitted {
+        // Made after any revocation of this very second, so the code is not born ended.
+        let claims = match app.sessions.after_revocation(&claims).await {
+            Ok(claims) => claims,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the revocation list for a sign-in");
+                return Failure::StoreUnavailable.reply(true);
+            }
+        };
         let grant = CodeGrant {
             session: claims,
             client_redirect_uri: client.redirect_uri.clone(),
@@ -166,13 +175,50 @@ pub async fn token(app: &App, body: &[u8], now: u64) -> Reply {
         }
         (None, None) => {}
     }
-    match app.tokens.issuer().start(&grant.session, now).await {
+    // Signed out everywhere, or ended by an admin or a webhook, after the code was issued:
+    // the code is as over as the sign-in it stands for.
+    match sign_in_ended(app, &grant.session).await {
+        Ok(false) => {}
+        Ok(true) => {
+            tracing::info!(
+                target: "gatehouse::audit",
+                event = "token_refused",
+                reason = "the sign-in was ended before its code was exchanged",
+                login = %grant.session.login,
+                user_id = %grant.session.sub,
+                "one-time code refused"
+            );
+            return error(
+                400,
+                "invalid_grant",
+                "this sign-in was ended (signed out everywhere, or revoked) before the code was exchanged; sign in again",
+            );
+        }
+        Err(e) => return unavailable(e),
+    }
+    let issued = app
+        .tokens
+        .issuer()
+        .start(&grant.session, TokenOrigin::CodeExchange, now)
+        .await;
+    match issued {
         Ok(pair) => {
             tracing::info!(login = %grant.session.login, "tokens issued for a one-time code");
             Reply::json(200, &pair.json())
         }
         Err(e) => refresh_failure(e),
     }
+}
+
+/// Has the revocation list ended this sign-in? (A fresh copy of the list; `Err` when the
+/// store cannot say, and the caller refuses.)
+async fn sign_in_ended(app: &App, session: &SessionClaims) -> Result<bool, StoreError> {
+    let mark = app
+        .sessions
+        .revocations
+        .mark(app.sessions.store.as_ref(), &session.sub)
+        .await?;
+    Ok(mark.is_some_and(|m| session.iat <= m.end_before))
 }
 
 fn s256(verifier: &str) -> String {
@@ -196,14 +242,9 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
         Ok(found) => found,
         Err(e) => return refresh_failure(e),
     };
-    // Signed out everywhere, or the app's authorization revoked: the family ends too.
-    let ended = app
-        .sessions
-        .revocations
-        .mark(app.sessions.store.as_ref(), &family.session.sub)
-        .await
-        .map(|mark| mark.is_some_and(|m| family.session.iat <= m.end_before));
-    match ended {
+    // Signed out everywhere, ended by an admin, or the app's authorization revoked: the
+    // family ends too.
+    match sign_in_ended(app, &family.session).await {
         Ok(false) => {}
         Ok(true) => {
             let _ = issuer.revoke(&family_id, now).await;
@@ -307,7 +348,17 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         }
         .reply(false);
     }
-    let pair = match app.tokens.issuer().start(&claims, now).await {
+    // A sign-in made now, after any revocation of this second (the cookie below agrees).
+    let claims = match app.sessions.after_revocation(&claims).await {
+        Ok(claims) => claims,
+        Err(e) => return super::credentials::store_unavailable(req, &e),
+    };
+    let pair = match app
+        .tokens
+        .issuer()
+        .start(&claims, TokenOrigin::Pat, now)
+        .await
+    {
         Ok(pair) => pair,
         Err(e) => return refresh_failure(e),
     };
@@ -387,7 +438,7 @@ fn refresh_failure(e: RefreshError) -> Reply {
     }
 }
 
-fn unavailable(e: crate::tokens::StoreError) -> Reply {
+fn unavailable(e: StoreError) -> Reply {
     tracing::warn!(error = %e, "token store unavailable");
     error(
         503,

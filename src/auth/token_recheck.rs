@@ -115,6 +115,7 @@ async fn remember(app: &App, family_id: &str, family: &RefreshFamily, session: &
 
 /// The identity a token stands for, with `session`'s (re-checked) login and groups.
 pub fn identity(token: AccessClaims, session: Option<SessionClaims>) -> Identity {
+    let signed_in_at = token.signed_in_at();
     let (login, groups) = match session {
         Some(s) => (s.login, s.groups),
         None => (token.login, token.groups),
@@ -124,6 +125,6 @@ pub fn identity(token: AccessClaims, session: Option<SessionClaims>) -> Identity
     identity.email = token.email;
     identity.groups = groups;
     identity.expires_at = token.exp;
-    identity.signed_in_at = token.iat;
+    identity.signed_in_at = signed_in_at;
     identity
 }

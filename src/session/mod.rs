@@ -279,8 +279,12 @@ impl Sessions {
     }
 
     /// A sign-in in the same second as a revocation of the user (sign out everywhere, then at
-    /// once sign in again) counts as made after it: revocations compare whole seconds.
-    async fn after_revocation(&self, claims: &SessionClaims) -> Result<SessionClaims, StoreError> {
+    /// once sign in again) counts as made after it: revocations compare whole seconds. For
+    /// every kind of sign-in: sessions, one-time codes, token pairs, raw GitHub tokens.
+    pub async fn after_revocation(
+        &self,
+        claims: &SessionClaims,
+    ) -> Result<SessionClaims, StoreError> {
         let mut claims = claims.clone();
         let mark = self
             .revocations
