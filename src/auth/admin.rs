@@ -1,7 +1,9 @@
 //! Session administration for holders of the `admin` role:
 //! `GET /oauth2/admin/sessions?user=LOGIN`, `DELETE /oauth2/admin/sessions/{id}` and
-//! `DELETE /oauth2/admin/users/{login}/sessions`. Listings never include secrets: the id is
-//! the record's store key, a hash that cannot be turned back into a cookie.
+//! `DELETE /oauth2/admin/users/{login}/sessions`. Every kind of sign-in is listed and ended
+//! ([`super::sign_ins`]). Listings never include secrets: a session's id is the record's store
+//! key, a hash that cannot be turned back into a cookie; a token family's id is public (every
+//! access token carries it) and useless without the refresh secret.
 
 use super::access::{check, Access, DenyAs, Granted, Judge};
 use super::query_param;
@@ -35,7 +37,7 @@ pub async fn handle(app: &App, req: &Parts, rest: &str, now: u64) -> Reply {
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let result = match (&req.method, segments.as_slice()) {
         (&Method::GET, ["sessions"]) => list(app, req, now).await,
-        (&Method::DELETE, ["sessions", id]) => revoke_one(app, &admin, id).await,
+        (&Method::DELETE, ["sessions", id]) => revoke_one(app, &admin, id, now).await,
         (&Method::DELETE, ["users", login, "sessions"]) => {
             revoke_user(app, &admin, login, now).await
         }
@@ -62,7 +64,7 @@ fn needs_records() -> Reply {
     error(
         409,
         "sessions_not_stored",
-        "with session.store = \"cookie\" sessions live only in browsers and cannot be listed or revoked one by one; set session.store = \"redis\" (or \"memory\"), or revoke all of a user's sessions with DELETE /oauth2/admin/users/{login}/sessions",
+        "with session.store = \"cookie\" browser sessions live only in their cookies and cannot be revoked one by one (token sign-ins can, by the id the listing shows); set session.store = \"redis\" (or \"memory\"), or revoke all of a user's sessions with DELETE /oauth2/admin/users/{login}/sessions",
     )
 }
 
@@ -76,9 +78,6 @@ fn login_param(text: &str) -> Option<String> {
 }
 
 async fn list(app: &App, req: &Parts, now: u64) -> Result<Reply, StoreError> {
-    if !app.sessions.server_side() {
-        return Ok(needs_records());
-    }
     let Some(login) = query_param(req, "user").as_deref().and_then(login_param) else {
         return Ok(error(
             400,
@@ -86,59 +85,90 @@ async fn list(app: &App, req: &Parts, now: u64) -> Result<Reply, StoreError> {
             "name the user whose sessions to list: ?user=LOGIN",
         ));
     };
-    let Some(user_id) = app.sessions.store.user_id_for(&login).await? else {
-        return Ok(Reply::json(200, &json!({"sessions": []})));
+    let listed = match app.sessions.store.user_id_for(&login).await? {
+        Some(user_id) => super::sign_ins::of_user(app, &login, &user_id, now).await?,
+        None => Vec::new(),
     };
-    let mut sessions = app.sessions.store.user_sessions(&user_id, now).await?;
-    sessions.sort_by_key(|(_, r)| std::cmp::Reverse(r.last_seen));
-    let listed: Vec<serde_json::Value> = sessions
-        .into_iter()
-        .map(|(id, r)| {
-            json!({
-                "id": id,
-                "user": r.claims.login,
-                "user_id": r.claims.sub,
-                "created_at": r.created_at,
-                "last_seen": r.last_seen,
-                "expires_at": r.claims.exp,
-                "ip": r.ip,
-                "user_agent": r.user_agent,
-            })
-        })
-        .collect();
-    Ok(Reply::json(200, &json!({ "sessions": listed })))
+    let mut answer = json!({
+        "sessions": listed,
+        "cookie_sessions_listed": app.sessions.server_side(),
+    });
+    if !app.sessions.server_side() {
+        // Say so rather than pretend the list is whole.
+        answer["note"] = json!(
+            "with session.store = \"cookie\" browser sessions live only in their cookies and are not listed; DELETE /oauth2/admin/users/{login}/sessions still ends them"
+        );
+    }
+    Ok(Reply::json(200, &answer))
 }
 
-async fn revoke_one(app: &App, admin: &Identity, id: &str) -> Result<Reply, StoreError> {
-    if !app.sessions.server_side() {
-        return Ok(needs_records());
-    }
-    let id_ok = !id.is_empty()
+fn id_ok(id: &str) -> bool {
+    !id.is_empty()
         && id.len() <= 64
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !id_ok {
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// End one sign-in by its listed id: a server-side session, or a token family (its refresh
+/// token and the access tokens minted from it).
+async fn revoke_one(app: &App, admin: &Identity, id: &str, now: u64) -> Result<Reply, StoreError> {
+    if !id_ok(id) {
         return Ok(error(404, "not_found", "no session has that id"));
     }
-    Ok(match app.sessions.end_record(id).await? {
-        Some(record) => {
-            tracing::info!(
-                target: "gatehouse::audit",
-                event = "session_revoked",
-                by = %admin.login,
-                login = %record.claims.login,
-                user_id = %record.claims.sub,
-                "an admin revoked a session"
-            );
-            Reply::json(200, &json!({"revoked": 1, "user": record.claims.login}))
+    if id.starts_with(crate::tokens::github_tokens::LISTING_PREFIX) {
+        return Ok(error(
+            409,
+            "not_revocable_alone",
+            "a raw GitHub token is GitHub's: revoke it at GitHub, or end all of the user's sign-ins with DELETE /oauth2/admin/users/{login}/sessions (its next use then asks GitHub again)",
+        ));
+    }
+    if app.sessions.server_side() {
+        if let Some(record) = app.sessions.end_record(id).await? {
+            audit_one(admin, &record.claims, "session");
+            return Ok(Reply::json(
+                200,
+                &json!({"revoked": 1, "kind": "session", "user": record.claims.login}),
+            ));
         }
-        None => error(
-            404,
-            "not_found",
-            "no session has that id (it may have ended already)",
-        ),
-    })
+    }
+    if let Some(family) = app.tokens.store.family(id, now).await? {
+        end_family(app, id, now).await?;
+        let kind = family.origin.as_str();
+        audit_one(admin, &family.session, kind);
+        return Ok(Reply::json(
+            200,
+            &json!({"revoked": 1, "kind": kind, "user": family.session.login}),
+        ));
+    }
+    if !app.sessions.server_side() {
+        return Ok(needs_records());
+    }
+    Ok(error(
+        404,
+        "not_found",
+        "no session has that id (it may have ended already)",
+    ))
+}
+
+fn audit_one(admin: &Identity, claims: &crate::session::SessionClaims, kind: &str) {
+    tracing::info!(
+        target: "gatehouse::audit",
+        event = "session_revoked",
+        by = %admin.login,
+        login = %claims.login,
+        user_id = %claims.sub,
+        kind,
+        "an admin revoked a session"
+    );
+}
+
+async fn end_family(app: &App, id: &str, now: u64) -> Result<(), StoreError> {
+    match app.tokens.issuer().revoke(id, now).await {
+        Ok(()) => Ok(()),
+        Err(crate::tokens::refresh::RefreshError::Store(e)) => Err(e),
+        Err(e) => Err(StoreError::Unavailable(e.to_string())),
+    }
 }
 
 async fn revoke_user(
@@ -157,7 +187,14 @@ async fn revoke_user(
             "this gate knows no sign-in by that login (within the session lifetime)",
         ));
     };
+    // The revocation list ends everything signed in until now, wherever it is checked; the
+    // families are revoked as well, so their refreshes and access tokens stop even where a
+    // replica's copy of the list is a moment old.
+    let families = app.tokens.store.user_families(&user_id, now).await?;
     let ended = app.sessions.end_all(&user_id, now).await?;
+    for (id, _) in &families {
+        end_family(app, id, now).await?;
+    }
     tracing::info!(
         target: "gatehouse::audit",
         event = "sessions_revoked",
@@ -165,10 +202,17 @@ async fn revoke_user(
         login = %login,
         user_id = %user_id,
         sessions = ended,
+        token_sign_ins = families.len(),
         "an admin ended every session of a user"
     );
     Ok(Reply::json(
         200,
-        &json!({"user": login, "user_id": user_id, "sessions_ended": ended, "tokens_ended": true}),
+        &json!({
+            "user": login,
+            "user_id": user_id,
+            "sessions_ended": ended,
+            "token_sign_ins_ended": families.len(),
+            "tokens_ended": true,
+        }),
     ))
 }

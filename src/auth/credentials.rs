@@ -244,23 +244,78 @@ fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
 /// A raw GitHub token: asked of GitHub once, then cached 5 minutes by its hash.
 async fn github_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> {
     let key = GithubTokenCache::key(token);
-    // Unless a webhook asked this user's memberships to be re-checked (or the sign-ins ended)
-    // after GitHub was last asked about the token.
-    let cached = app.tokens.github_cache.get(&key, now).filter(|claims| {
-        app.sessions.recheck_requested(claims).is_none()
-            && !app.sessions.ended(&claims.sub, claims.iat)
-    });
-    if let Some(claims) = cached {
-        return Ok(Identity::from(claims));
+    if let Some(claims) = app.tokens.github_cache.get(&key, now) {
+        // Unless a webhook asked this user's memberships to be re-checked, or their sign-ins
+        // were ended, after GitHub was last asked about the token. A fresh copy of the list:
+        // a replica that only sees raw tokens must still see revocations made elsewhere.
+        let mark = app
+            .sessions
+            .revocations
+            .mark(app.sessions.store.as_ref(), &claims.sub)
+            .await
+            .map_err(|e| store_unavailable_api(&e))?;
+        let stale = mark.is_some_and(|m| {
+            claims.iat <= m.end_before
+                || (m.recheck_before > 0 && claims.refreshed_at <= m.recheck_before)
+        });
+        if !stale {
+            return Ok(Identity::from(claims));
+        }
     }
     let claims = super::token::session_for_github_token(app, token, now)
         .await
         .map_err(|failure| failure.reply(false))?;
+    // GitHub just vouched for it: a sign-in made now, after any revocation of this second
+    // (else it would count as ended, and GitHub be asked again on every request).
+    let claims = app
+        .sessions
+        .after_revocation(&claims)
+        .await
+        .map_err(|e| store_unavailable_api(&e))?;
     // Never the token itself, not even in memory beyond this request.
     let cached = SessionClaims {
         ght: None,
         ..claims
     };
+    if super::profile::admitted(app, &cached) {
+        remember_github_token(app, &key, &cached, now)
+            .await
+            .map_err(|e| store_unavailable_api(&e))?;
+    }
     app.tokens.github_cache.put(key, cached.clone(), now);
     Ok(Identity::from(cached))
+}
+
+/// So an admin can find the user by login, see the token (never it, only when GitHub last
+/// vouched for it) and end it with the rest of their sign-ins.
+async fn remember_github_token(
+    app: &App,
+    key: &[u8; 32],
+    claims: &SessionClaims,
+    now: u64,
+) -> Result<(), crate::store::StoreError> {
+    let store = app.sessions.store.as_ref();
+    store
+        .remember_login(
+            &claims.login.to_ascii_lowercase(),
+            &claims.sub,
+            now.saturating_add(app.sessions.ttl_secs),
+        )
+        .await?;
+    let seen = crate::store::GithubTokenUse {
+        checked_at: claims.iat,
+        expires_at: now + crate::tokens::github_tokens::CACHE_SECS,
+    };
+    store
+        .note_github_token(&claims.sub, &GithubTokenCache::listing_id(key), seen)
+        .await
+}
+
+/// 503 for an API client when the store cannot answer (never an allow).
+fn store_unavailable_api(e: &crate::store::StoreError) -> Reply {
+    tracing::warn!(error = %e, "session store unavailable for a GitHub token");
+    unavailable(
+        "store_unavailable",
+        "the session store is unavailable; try again shortly",
+    )
 }

@@ -13,6 +13,7 @@ mod profile;
 mod recheck;
 pub mod redirect;
 mod same_origin;
+mod sign_ins;
 mod sign_out;
 mod start;
 mod token;

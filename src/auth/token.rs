@@ -9,6 +9,7 @@ use crate::github::GithubError;
 use crate::pages::Failure;
 use crate::reply::Reply;
 use crate::session::SessionClaims;
+use crate::store::{StoreError, TokenOrigin};
 use crate::tokens::refresh::RefreshError;
 use crate::tokens::{digest, random_token, CodeGrant, CodeTake};
 use base64::Engine;
@@ -48,15 +49,15 @@ pub async fn finish_client_login(
     let mut params: Vec<(&str, &str)> = Vec::new();
     let code = random_token();
     let refusal;
-    // A sign-in in the same second as a revocation (or the list's floor) counts as after it.
-    let claims = match app.sessions.after_revocation(&claims).await {
-        Ok(claims) => claims,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read the revocation list for a client sign-in");
-            return Failure::StoreUnavailable.reply(true);
-        }
-    };
     if admitted {
+        // Made after any revocation of this very second, so the code is not born ended.
+        let claims = match app.sessions.after_revocation(&claims).await {
+            Ok(claims) => claims,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the revocation list for a sign-in");
+                return Failure::StoreUnavailable.reply(true);
+            }
+        };
         let grant = CodeGrant {
             session: claims,
             client_redirect_uri: client.redirect_uri.clone(),
@@ -142,18 +143,6 @@ pub async fn token(app: &App, body: &[u8], now: u64) -> Reply {
         }
         Err(e) => return unavailable(e),
     };
-    // Signed out everywhere (or the list's floor passed) between the sign-in and this trade.
-    match sign_in_ended(app, &grant.session).await {
-        Ok(false) => {}
-        Ok(true) => {
-            return error(
-                400,
-                "invalid_grant",
-                "this sign-in has ended (signed out everywhere, revoked, or past session.ttl); sign in again",
-            )
-        }
-        Err(e) => return unavailable(e),
-    }
     if grant.client_redirect_uri != req.client_redirect_uri {
         return error(
             400,
@@ -186,7 +175,33 @@ pub async fn token(app: &App, body: &[u8], now: u64) -> Reply {
         }
         (None, None) => {}
     }
-    match app.tokens.issuer().start(&grant.session, now).await {
+    // Signed out everywhere, or ended by an admin or a webhook, after the code was issued:
+    // the code is as over as the sign-in it stands for.
+    match sign_in_ended(app, &grant.session).await {
+        Ok(false) => {}
+        Ok(true) => {
+            tracing::info!(
+                target: "gatehouse::audit",
+                event = "token_refused",
+                reason = "the sign-in was ended before its code was exchanged",
+                login = %grant.session.login,
+                user_id = %grant.session.sub,
+                "one-time code refused"
+            );
+            return error(
+                400,
+                "invalid_grant",
+                "this sign-in was ended (signed out everywhere, or revoked) before the code was exchanged; sign in again",
+            );
+        }
+        Err(e) => return unavailable(e),
+    }
+    let issued = app
+        .tokens
+        .issuer()
+        .start(&grant.session, TokenOrigin::CodeExchange, now)
+        .await;
+    match issued {
         Ok(pair) => {
             tracing::info!(login = %grant.session.login, "tokens issued for a one-time code");
             Reply::json(200, &pair.json())
@@ -195,12 +210,10 @@ pub async fn token(app: &App, body: &[u8], now: u64) -> Reply {
     }
 }
 
-/// Is the sign-in behind `session` over: revoked (the list's floor included), or past
-/// `session.ttl` as configured now?
-async fn sign_in_ended(
-    app: &App,
-    session: &SessionClaims,
-) -> Result<bool, crate::tokens::StoreError> {
+/// Has this sign-in ended: on the revocation list (its floor included), or past `session.ttl`
+/// as configured now? (A fresh copy of the list; `Err` when the store cannot say, and the
+/// caller refuses.)
+async fn sign_in_ended(app: &App, session: &SessionClaims) -> Result<bool, StoreError> {
     if crate::session::unix_now() >= app.sessions.ends_at(session.iat) {
         return Ok(true);
     }
@@ -233,17 +246,16 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
         Ok(found) => found,
         Err(e) => return refresh_failure(e),
     };
-    // Signed out everywhere, the app's authorization revoked, or past `session.ttl` as
-    // configured now: the family ends too.
-    let ended = sign_in_ended(app, &family.session).await;
-    match ended {
+    // Signed out everywhere, ended by an admin, or the app's authorization revoked: the
+    // family ends too.
+    match sign_in_ended(app, &family.session).await {
         Ok(false) => {}
         Ok(true) => {
             let _ = issuer.revoke(&family_id, now).await;
             return error(
                 401,
                 "invalid_grant",
-                "this sign-in has ended (signed out everywhere, revoked, or past session.ttl); sign in again",
+                "this sign-in was ended (signed out everywhere, or revoked); sign in again",
             );
         }
         Err(e) => return unavailable(e),
@@ -343,12 +355,17 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         }
         .reply(false);
     }
-    // A sign-in in the same second as a revocation (or the list's floor) counts as after it.
+    // A sign-in made now, after any revocation of this second (the cookie below agrees).
     let claims = match app.sessions.after_revocation(&claims).await {
         Ok(claims) => claims,
-        Err(e) => return unavailable(e),
+        Err(e) => return super::credentials::store_unavailable(req, &e),
     };
-    let pair = match app.tokens.issuer().start(&claims, now).await {
+    let pair = match app
+        .tokens
+        .issuer()
+        .start(&claims, TokenOrigin::Pat, now)
+        .await
+    {
         Ok(pair) => pair,
         Err(e) => return refresh_failure(e),
     };
@@ -428,7 +445,7 @@ fn refresh_failure(e: RefreshError) -> Reply {
     }
 }
 
-fn unavailable(e: crate::tokens::StoreError) -> Reply {
+fn unavailable(e: StoreError) -> Reply {
     tracing::warn!(error = %e, "token store unavailable");
     error(
         503,

@@ -312,7 +312,8 @@ impl Sessions {
 
     /// A sign-in in the same second as a revocation of the user (sign out everywhere, then at
     /// once sign in again), or as the revocation list's floor, counts as made after it:
-    /// revocations compare whole seconds. For claims of a sign-in happening now.
+    /// revocations compare whole seconds. For every kind of sign-in happening now: sessions,
+    /// one-time codes, token pairs, raw GitHub tokens.
     pub async fn after_revocation(
         &self,
         claims: &SessionClaims,

@@ -3,7 +3,8 @@
 //! other tests. Panics on the first broken promise.
 
 use super::{
-    CodeGrant, CodeTake, ListRead, RefreshFamily, RevocationList, SessionRecord, Store, UserMark,
+    CodeGrant, CodeTake, GithubTokenUse, ListRead, RefreshFamily, RevocationList, SessionRecord,
+    Store, TokenOrigin, UserMark,
 };
 use crate::session::{unix_now, SessionClaims};
 
@@ -43,6 +44,8 @@ pub async fn run(store: &dyn Store) {
     store.ping().await.expect("ping");
     codes_work_once_and_expire(store, &key, now).await;
     families_advance_once_per_generation_and_revoke(store, &key, now).await;
+    families_are_listed_by_user(store, &key, now).await;
+    github_tokens_are_noted_by_user(store, &key, now).await;
     states_are_used_once(store, &key, now).await;
     sessions_live_list_touch_and_delete(store, &key, now).await;
     logins_map_to_ids(store, &key, now).await;
@@ -98,6 +101,8 @@ async fn families_advance_once_per_generation_and_revoke(
         session: claims("1", now + 100),
         expires_at: now + 100,
         mac_key: String::new(),
+        origin: TokenOrigin::CodeExchange,
+        issued_at: now,
     };
     store.put_family(&id, &f).await.unwrap();
     let next = RefreshFamily {
@@ -366,4 +371,138 @@ async fn updates_never_recreate_sessions(
     );
     assert!(store.session(&k, now).await.unwrap().is_none());
     assert!(store.user_sessions(&user, now).await.unwrap().is_empty());
+}
+
+async fn families_are_listed_by_user(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+    let (user, other) = (key("fam-user"), key("fam-other"));
+    let family = |sub: &str, expires_at| RefreshFamily {
+        generation: 1,
+        secret_hash: "h1".into(),
+        session: claims(sub, now + 100),
+        expires_at,
+        mac_key: String::new(),
+        origin: TokenOrigin::Pat,
+        issued_at: now,
+    };
+    let (f1, f2, f3) = (key("uf1"), key("uf2"), key("uf3"));
+    store
+        .put_family(&f1, &family(&user, now + 100))
+        .await
+        .unwrap();
+    store
+        .put_family(&f2, &family(&user, now + 1))
+        .await
+        .unwrap();
+    store
+        .put_family(&f3, &family(&other, now + 100))
+        .await
+        .unwrap();
+    let listed = |at: u64| {
+        let user = user.clone();
+        async move {
+            let mut got: Vec<(String, u64, TokenOrigin)> = store
+                .user_families(&user, at)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(id, f)| (id, f.generation, f.origin))
+                .collect();
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            got
+        }
+    };
+    let mut both = vec![
+        (f1.clone(), 1, TokenOrigin::Pat),
+        (f2.clone(), 1, TokenOrigin::Pat),
+    ];
+    both.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        listed(now).await,
+        both,
+        "a user's families, and only theirs"
+    );
+    assert_eq!(
+        listed(now + 1).await,
+        vec![(f1.clone(), 1, TokenOrigin::Pat)],
+        "expired families are not listed"
+    );
+    let next = RefreshFamily {
+        generation: 2,
+        ..family(&user, now + 100)
+    };
+    assert!(store.advance_family(&f1, 1, &next).await.unwrap());
+    store.revoke_family(&f2, now + 100).await.unwrap();
+    assert_eq!(
+        listed(now).await,
+        vec![(f1.clone(), 2, TokenOrigin::Pat)],
+        "a refresh keeps the family listed; a revoked one is gone"
+    );
+    store.revoke_family(&f1, now + 100).await.unwrap();
+    assert!(listed(now).await.is_empty());
+    assert_eq!(store.user_families(&other, now).await.unwrap().len(), 1);
+    assert!(store
+        .user_families(&key("nobody"), now)
+        .await
+        .unwrap()
+        .is_empty());
+    store.revoke_family(&f3, now + 100).await.unwrap();
+}
+
+async fn github_tokens_are_noted_by_user(
+    store: &dyn Store,
+    key: &dyn Fn(&str) -> String,
+    now: u64,
+) {
+    let (user, other) = (key("gh-user"), key("gh-other"));
+    let seen = |checked_at, expires_at| GithubTokenUse {
+        checked_at,
+        expires_at,
+    };
+    store
+        .note_github_token(&user, "t1", seen(now, now + 100))
+        .await
+        .unwrap();
+    store
+        .note_github_token(&user, "t2", seen(now, now + 1))
+        .await
+        .unwrap();
+    store
+        .note_github_token(&other, "t3", seen(now, now + 100))
+        .await
+        .unwrap();
+    let listed = |at: u64| {
+        let user = user.clone();
+        async move {
+            let mut got = store.user_github_tokens(&user, at).await.unwrap();
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            got
+        }
+    };
+    assert_eq!(
+        listed(now).await,
+        vec![
+            ("t1".to_string(), seen(now, now + 100)),
+            ("t2".to_string(), seen(now, now + 1))
+        ],
+        "a user's tokens, and only theirs"
+    );
+    assert_eq!(
+        listed(now + 1).await,
+        vec![("t1".to_string(), seen(now, now + 100))],
+        "expired notes are not listed"
+    );
+    store
+        .note_github_token(&user, "t1", seen(now + 5, now + 105))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed(now + 1).await,
+        vec![("t1".to_string(), seen(now + 5, now + 105))],
+        "a later note of the same token replaces it"
+    );
+    assert!(store
+        .user_github_tokens(&key("nobody"), now)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -5,12 +5,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::{
-    CodeGrant, CodeTake, ListRead, RefreshFamily, RevocationList, SessionRecord, Store, StoreError,
-    UserMark,
+    CodeGrant, CodeTake, GithubTokenUse, ListRead, RefreshFamily, RevocationList, SessionRecord,
+    Store, StoreError, UserMark,
 };
 
 /// Bound on entries of each kind, so a flood cannot grow memory without limit.
 const MAX_ENTRIES: usize = 500_000;
+/// Bound on the raw GitHub tokens noted per user (each is a real token GitHub vouched for).
+const MAX_TOKENS_PER_USER: usize = 64;
 
 /// The single-process store.
 #[derive(Debug, Default)]
@@ -23,6 +25,10 @@ struct Maps {
     /// `None` once used (kept until it would have expired, to say "already used").
     codes: HashMap<String, (Option<CodeGrant>, u64)>,
     families: HashMap<String, RefreshFamily>,
+    /// GitHub id → its family ids (always a subset of `families`' keys).
+    families_by_user: HashMap<String, HashSet<String>>,
+    /// GitHub id → its noted raw GitHub tokens, by id.
+    github_tokens: HashMap<String, HashMap<String, GithubTokenUse>>,
     /// Family id → until when it stays revoked.
     revoked: HashMap<String, u64>,
     /// Used sign-in states → until when they would have expired.
@@ -69,6 +75,19 @@ impl Maps {
             }
         }
         Some(record)
+    }
+
+    fn remove_family(&mut self, id: &str) {
+        let Some(family) = self.families.remove(id) else {
+            return;
+        };
+        let user = &family.session.sub;
+        if let Some(ids) = self.families_by_user.get_mut(user) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.families_by_user.remove(user);
+            }
+        }
     }
 }
 
@@ -117,11 +136,26 @@ impl Store for MemoryStore {
         let mut m = self.maps();
         if m.families.len() >= MAX_ENTRIES {
             let now = crate::session::unix_now();
-            m.families.retain(|_, f| f.expires_at > now);
+            let dead: Vec<String> = m
+                .families
+                .iter()
+                .filter(|(_, f)| f.expires_at <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in dead {
+                m.remove_family(&k);
+            }
             if m.families.len() >= MAX_ENTRIES {
                 return Err(full("refresh tokens"));
             }
         }
+        // A family never changes hands, but a caller replacing one must not leave it indexed
+        // under its old user.
+        m.remove_family(id);
+        m.families_by_user
+            .entry(family.session.sub.clone())
+            .or_default()
+            .insert(id.to_string());
         m.families.insert(id.to_string(), family.clone());
         Ok(())
     }
@@ -151,9 +185,25 @@ impl Store for MemoryStore {
         }
     }
 
+    async fn user_families(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<Vec<(String, RefreshFamily)>, StoreError> {
+        let m = self.maps();
+        let Some(ids) = m.families_by_user.get(user_id) else {
+            return Ok(Vec::new());
+        };
+        Ok(ids
+            .iter()
+            .filter_map(|id| m.families.get(id).map(|f| (id.clone(), f.clone())))
+            .filter(|(_, f)| now < f.expires_at)
+            .collect())
+    }
+
     async fn revoke_family(&self, id: &str, until: u64) -> Result<(), StoreError> {
         let mut m = self.maps();
-        m.families.remove(id);
+        m.remove_family(id);
         if m.revoked.len() >= MAX_ENTRIES {
             let now = crate::session::unix_now();
             m.revoked.retain(|_, u| *u > now);
@@ -285,6 +335,60 @@ impl Store for MemoryStore {
             .get(login)
             .filter(|(_, until)| *until > now)
             .map(|(id, _)| id.clone()))
+    }
+
+    async fn note_github_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        seen: GithubTokenUse,
+    ) -> Result<(), StoreError> {
+        let mut m = self.maps();
+        let now = crate::session::unix_now();
+        if m.github_tokens.len() >= MAX_ENTRIES && !m.github_tokens.contains_key(user_id) {
+            m.github_tokens.retain(|_, tokens| {
+                tokens.retain(|_, t| t.expires_at > now);
+                !tokens.is_empty()
+            });
+            if m.github_tokens.len() >= MAX_ENTRIES {
+                return Err(full("GitHub token notes"));
+            }
+        }
+        let tokens = m.github_tokens.entry(user_id.to_string()).or_default();
+        if tokens.len() >= MAX_TOKENS_PER_USER && !tokens.contains_key(id) {
+            tokens.retain(|_, t| t.expires_at > now);
+            // Still full of live ones: the oldest answer makes way.
+            if tokens.len() >= MAX_TOKENS_PER_USER {
+                let oldest = tokens
+                    .iter()
+                    .min_by_key(|(_, t)| t.checked_at)
+                    .map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    tokens.remove(&oldest);
+                }
+            }
+        }
+        tokens.insert(id.to_string(), seen);
+        Ok(())
+    }
+
+    async fn user_github_tokens(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<Vec<(String, GithubTokenUse)>, StoreError> {
+        Ok(self
+            .maps()
+            .github_tokens
+            .get(user_id)
+            .map(|tokens| {
+                tokens
+                    .iter()
+                    .filter(|(_, t)| now < t.expires_at)
+                    .map(|(id, t)| (id.clone(), *t))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError> {

@@ -54,6 +54,42 @@ pub struct RefreshFamily {
     /// (reuse) is told apart from a guess. Empty in records written before it existed.
     #[serde(default)]
     pub mac_key: String,
+    /// How the sign-in began (for the admin listing).
+    #[serde(default)]
+    pub origin: TokenOrigin,
+    /// When the current generation was issued (the last refresh); 0 in older records.
+    #[serde(default)]
+    pub issued_at: u64,
+}
+
+/// How a token sign-in began. Records from before this existed count as the code exchange.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenOrigin {
+    /// `/oauth2/token`: a CLI or SPA traded a one-time code.
+    #[default]
+    CodeExchange,
+    /// `/oauth2/pat`: a GitHub personal access token was traded.
+    Pat,
+}
+
+impl TokenOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenOrigin::CodeExchange => "code_exchange",
+            TokenOrigin::Pat => "pat",
+        }
+    }
+}
+
+/// A raw GitHub token some replica accepted (`accept_github_tokens`), as the admin listing
+/// shows it: when, never the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GithubTokenUse {
+    /// When GitHub last vouched for it: the revocation list treats this as its sign-in.
+    pub checked_at: u64,
+    /// When replicas stop relying on that answer and ask GitHub again.
+    pub expires_at: u64,
 }
 
 /// What trading a code found.
@@ -183,6 +219,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         expected_generation: u64,
         next: &RefreshFamily,
     ) -> Result<bool, StoreError>;
+    /// Live refresh families of a GitHub user id, by family id: [`Store::put_family`] indexes
+    /// each under its `session.sub`; revoked and expired families are left out.
+    async fn user_families(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<Vec<(String, RefreshFamily)>, StoreError>;
     /// End the family: its refresh tokens stop working, and so do access tokens minted from it.
     async fn revoke_family(&self, id: &str, until: u64) -> Result<(), StoreError>;
     async fn is_revoked(&self, id: &str, now: u64) -> Result<bool, StoreError>;
@@ -221,6 +264,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         until: u64,
     ) -> Result<(), StoreError>;
     async fn user_id_for(&self, login: &str) -> Result<Option<String>, StoreError>;
+
+    /// Note that a raw GitHub token of the user was accepted (for the admin listing); `id`
+    /// names the token without revealing it. A later note under the same id replaces it.
+    async fn note_github_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        seen: GithubTokenUse,
+    ) -> Result<(), StoreError>;
+    /// The user's noted raw GitHub tokens that have not expired, by id.
+    async fn user_github_tokens(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<Vec<(String, GithubTokenUse)>, StoreError>;
 
     /// Add to the revocation list (merged with the user's existing mark). `mark.expires_at`
     /// minus now is the lifetime this replica needs; the store keeps the mark at least

@@ -8,6 +8,8 @@
 //! JSON, `last_seen`), `user-sessions:ID` (set of K), `login:LOGIN`, `marks:list` (the
 //! revocation list: one hash, see [`revocations`]) and `marks:version` (a change counter that
 //! replicas from before epochs watch).
+//! Per-user indexes for the admin: `user-families:ID` (set of family ids) and `gh-tokens:ID`
+//! (hash: token id → JSON of when GitHub vouched for it).
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
@@ -19,8 +21,8 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 
 use super::{
-    CodeGrant, CodeTake, ListRead, RefreshFamily, RevocationList, SessionRecord, Store, StoreError,
-    UserMark,
+    CodeGrant, CodeTake, GithubTokenUse, ListRead, RefreshFamily, RevocationList, SessionRecord,
+    Store, StoreError, UserMark,
 };
 
 mod revocations;
@@ -319,9 +321,30 @@ impl Store for RedisStore {
 
     async fn put_family(&self, id: &str, family: &RefreshFamily) -> Result<(), StoreError> {
         let (key, json) = (self.key("fam", id), encode(family)?);
-        let secs = ttl(family.expires_at, crate::session::unix_now());
-        self.call(|mut c| async move { c.set_ex::<_, _, ()>(key, json, secs).await })
-            .await
+        let index = self.key("user-families", &family.session.sub);
+        let now = crate::session::unix_now();
+        let secs = ttl(family.expires_at, now);
+        // Refreshes move a family's end on, but never past its sign-in's: the index lives as
+        // long as the longest sign-in it lists.
+        let index_secs = ttl(family.expires_at.max(family.session.exp), now);
+        let id = id.to_string();
+        self.call(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .set_ex(key, json, secs)
+                .sadd(&index, id)
+                .cmd("EXPIRE")
+                .arg(&index)
+                .arg(index_secs)
+                .arg("NX")
+                .cmd("EXPIRE")
+                .arg(&index)
+                .arg(index_secs)
+                .arg("GT")
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
     }
 
     async fn family(&self, id: &str, now: u64) -> Result<Option<RefreshFamily>, StoreError> {
@@ -353,6 +376,52 @@ impl Store for RedisStore {
             })
             .await?;
         Ok(moved == 1)
+    }
+
+    async fn user_families(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<Vec<(String, RefreshFamily)>, StoreError> {
+        let index = self.key("user-families", user_id);
+        let ids: Vec<String> = self
+            .call(|mut c| {
+                let index = index.clone();
+                async move { c.smembers(index).await }
+            })
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.key("fam", id)).collect();
+        let found: Vec<Option<String>> = self
+            .call(|mut c| async move {
+                let mut pipe = redis::pipe();
+                for k in &keys {
+                    pipe.get(k);
+                }
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        let mut live = Vec::new();
+        let mut gone = Vec::new();
+        for (id, json) in ids.into_iter().zip(found) {
+            match json {
+                Some(json) => {
+                    let family: RefreshFamily = decode(&json)?;
+                    if now < family.expires_at && family.session.sub == user_id {
+                        live.push((id, family));
+                    }
+                }
+                None => gone.push(id),
+            }
+        }
+        if !gone.is_empty() {
+            // Revoked and expired families leave their id in the index; tidy it while here.
+            self.call(|mut c| async move { c.srem::<_, _, ()>(index, gone).await })
+                .await?;
+        }
+        Ok(live)
     }
 
     async fn revoke_family(&self, id: &str, until: u64) -> Result<(), StoreError> {
@@ -595,6 +664,66 @@ impl Store for RedisStore {
     async fn user_id_for(&self, login: &str) -> Result<Option<String>, StoreError> {
         let key = self.key("login", login);
         self.call(|mut c| async move { c.get(key).await }).await
+    }
+
+    async fn note_github_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        seen: GithubTokenUse,
+    ) -> Result<(), StoreError> {
+        let index = self.key("gh-tokens", user_id);
+        let (id, json) = (id.to_string(), encode(&seen)?);
+        let secs = ttl(seen.expires_at, crate::session::unix_now());
+        self.call(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .hset(&index, id, json)
+                // The hash lives as long as its latest note.
+                .cmd("EXPIRE")
+                .arg(&index)
+                .arg(secs)
+                .arg("NX")
+                .cmd("EXPIRE")
+                .arg(&index)
+                .arg(secs)
+                .arg("GT")
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+
+    async fn user_github_tokens(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<Vec<(String, GithubTokenUse)>, StoreError> {
+        let index = self.key("gh-tokens", user_id);
+        let all: std::collections::HashMap<String, String> = self
+            .call(|mut c| {
+                let index = index.clone();
+                async move { c.hgetall(index).await }
+            })
+            .await?;
+        let mut live = Vec::new();
+        let mut stale = Vec::new();
+        let real_now = crate::session::unix_now();
+        for (id, json) in all {
+            let seen: GithubTokenUse = decode(&json)?;
+            // Notes past their end stay in the hash until it expires; drop them while here.
+            if seen.expires_at <= real_now {
+                stale.push(id.clone());
+            }
+            if now < seen.expires_at {
+                live.push((id, seen));
+            }
+        }
+        if !stale.is_empty() {
+            self.call(|mut c| async move { c.hdel::<_, _, ()>(index, stale).await })
+                .await?;
+        }
+        Ok(live)
     }
 
     async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError> {

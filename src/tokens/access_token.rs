@@ -29,16 +29,18 @@ pub struct AccessClaims {
     pub groups: Vec<String>,
     /// The refresh-token family it was minted from (revoking the family ends it too).
     pub fam: String,
-    pub iat: u64,
-    pub exp: u64,
-    /// When the sign-in it was minted from began (OIDC's `auth_time`): revocations and
-    /// `session.ttl` count from it. Absent in tokens minted before it existed (then `iat`).
+    /// When its sign-in began (OIDC's `auth_time`): the revocation list judges the token by
+    /// this, so one minted by a refresh just after a revocation is still ended. Older tokens
+    /// lack it and are judged by `iat`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<u64>,
+    /// When it was minted.
+    pub iat: u64,
+    pub exp: u64,
 }
 
 impl AccessClaims {
-    /// When the token's sign-in began, as well as the token knows.
+    /// When the token's sign-in began, for the revocation list.
     pub fn signed_in_at(&self) -> u64 {
         self.auth_time.unwrap_or(self.iat)
     }
@@ -141,9 +143,9 @@ impl AccessTokens {
             email: session.email.clone(),
             groups: session.groups.clone(),
             fam: family.to_string(),
+            auth_time: Some(session.iat),
             iat: now,
             exp: now + self.ttl_secs,
-            auth_time: (session.iat > 0).then_some(session.iat),
         };
         encode(&Header::new(self.algorithm), &claims, &self.encoding)
             .map_err(|e| TokenError::Sign(e.to_string()))
@@ -207,6 +209,25 @@ mod tests {
         assert_eq!(claims.login, "octocat");
         assert_eq!(claims.fam, "fam1");
         assert!(t.is_ours(&token));
+    }
+
+    #[test]
+    fn a_token_is_judged_by_its_sign_in_not_by_when_it_was_minted() {
+        let t = hs();
+        let now = crate::session::unix_now();
+        let signed_in = SessionClaims {
+            iat: now - 3_600,
+            ..session()
+        };
+        // Minted by a refresh an hour into the sign-in: a revocation from before the refresh
+        // but after the sign-in still ends it.
+        let claims = t.verify(&t.issue(&signed_in, "f", now).unwrap()).unwrap();
+        assert_eq!((claims.iat, claims.signed_in_at()), (now, now - 3_600));
+        let older = AccessClaims {
+            auth_time: None,
+            ..claims
+        };
+        assert_eq!(older.signed_in_at(), now, "tokens without auth_time: iat");
     }
 
     #[test]

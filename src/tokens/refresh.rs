@@ -9,6 +9,7 @@
 use super::api_keys::constant_time_eq;
 use super::{digest, random_token, AccessTokens, RefreshFamily, Store, StoreError};
 use crate::session::SessionClaims;
+use crate::store::TokenOrigin;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -148,10 +149,12 @@ pub struct Issuer<'a> {
 }
 
 impl Issuer<'_> {
-    /// A new family for `session` and its first pair.
+    /// A new family for `session` and its first pair. The login is remembered, so an admin
+    /// can name the user by it (and end the family with the rest of their sign-ins).
     pub async fn start(
         &self,
         session: &SessionClaims,
+        origin: TokenOrigin,
         now: u64,
     ) -> Result<TokenPair, RefreshError> {
         let family = random_token();
@@ -163,8 +166,17 @@ impl Issuer<'_> {
             session: session.clone(),
             expires_at: self.expiry(session, now),
             mac_key,
+            origin,
+            issued_at: now,
         };
         self.store.put_family(&family, &record).await?;
+        self.store
+            .remember_login(
+                &session.login.to_ascii_lowercase(),
+                &session.sub,
+                record.expires_at.max(session.exp),
+            )
+            .await?;
         self.pair(&family, 1, &secret, session, now)
     }
 
@@ -227,6 +239,8 @@ impl Issuer<'_> {
             session: session.clone(),
             expires_at: self.expiry(session, now),
             mac_key,
+            origin: redeemed.origin,
+            issued_at: now,
         };
         if !self
             .store
@@ -238,6 +252,14 @@ impl Issuer<'_> {
                 .await?;
             return Err(RefreshError::Reused);
         }
+        // A renamed user is found by the new login.
+        self.store
+            .remember_login(
+                &session.login.to_ascii_lowercase(),
+                &session.sub,
+                next.expires_at.max(session.exp),
+            )
+            .await?;
         self.pair(family_id, next.generation, &secret, session, now)
     }
 
@@ -325,7 +347,10 @@ mod tests {
             exp: 1_000 + 3_600,
             ..session()
         };
-        let pair = issuer.start(&signed_in, 1_000).await.unwrap();
+        let pair = issuer
+            .start(&signed_in, TokenOrigin::CodeExchange, 1_000)
+            .await
+            .unwrap();
         assert!(issuer.redeem(&pair.refresh_token, 4_599).await.is_ok());
         assert!(issuer.redeem(&pair.refresh_token, 4_600).await.is_err());
     }
@@ -335,7 +360,10 @@ mod tests {
         let (store, access) = parts();
         let issuer = issuer(&store, &access);
         let now = 1_000;
-        let first = issuer.start(&session(), now).await.unwrap();
+        let first = issuer
+            .start(&session(), TokenOrigin::CodeExchange, now)
+            .await
+            .unwrap();
         let (fam, rec) = issuer.redeem(&first.refresh_token, now).await.unwrap();
         let second = issuer.rotate(&fam, &rec, &session(), now).await.unwrap();
         assert_ne!(first.refresh_token, second.refresh_token);
@@ -354,7 +382,10 @@ mod tests {
             Err(RefreshError::Malformed)
         ));
         // A forged secret for a live family is simply unknown.
-        let third = issuer.start(&session(), now).await.unwrap();
+        let third = issuer
+            .start(&session(), TokenOrigin::CodeExchange, now)
+            .await
+            .unwrap();
         let mut parts: Vec<String> = third.refresh_token.split('.').map(str::to_string).collect();
         parts[3] = random_token();
         assert!(matches!(
@@ -375,7 +406,10 @@ mod tests {
         let (store, access) = parts();
         let issuer = issuer(&store, &access);
         let now = 1_000;
-        let first = issuer.start(&session(), now).await.unwrap();
+        let first = issuer
+            .start(&session(), TokenOrigin::CodeExchange, now)
+            .await
+            .unwrap();
         let (fam, rec) = issuer.redeem(&first.refresh_token, now).await.unwrap();
         let second = issuer.rotate(&fam, &rec, &session(), now).await.unwrap();
         // The family id is public; older, current and future generations with made-up secrets,

@@ -1,0 +1,84 @@
+//! Every live sign-in of a user, as the admin listing shows it: server-side browser sessions,
+//! token families (code exchange and `/oauth2/pat`) and raw GitHub tokens some replica
+//! accepted. Sign-ins the revocation list has ended are left out, and nothing secret is shown.
+
+use crate::app::App;
+use crate::store::StoreError;
+use serde_json::{json, Value};
+
+/// The sign-ins of `user_id` (known by `login`), most recently active first.
+pub async fn of_user(
+    app: &App,
+    login: &str,
+    user_id: &str,
+    now: u64,
+) -> Result<Vec<Value>, StoreError> {
+    let store = app.sessions.store.as_ref();
+    let mark = app.sessions.revocations.mark(store, user_id).await?;
+    let ended = |signed_in_at: u64| mark.is_some_and(|m| signed_in_at <= m.end_before);
+    // (last_seen, entry) so the newest sort first whatever their kind.
+    let mut listed: Vec<(u64, Value)> = Vec::new();
+    if app.sessions.server_side() {
+        for (id, r) in store.user_sessions(user_id, now).await? {
+            if ended(r.claims.iat) {
+                continue;
+            }
+            listed.push((
+                r.last_seen,
+                json!({
+                    "id": id,
+                    "kind": "session",
+                    "user": r.claims.login,
+                    "user_id": r.claims.sub,
+                    "created_at": r.created_at,
+                    "last_seen": r.last_seen,
+                    "expires_at": r.claims.exp,
+                    "ip": r.ip,
+                    "user_agent": r.user_agent,
+                }),
+            ));
+        }
+    }
+    for (id, f) in app.tokens.store.user_families(user_id, now).await? {
+        if ended(f.session.iat) {
+            continue;
+        }
+        // Access-token use is not recorded; the last refresh is the last sign of life.
+        let last_seen = f.issued_at.max(f.session.iat);
+        listed.push((
+            last_seen,
+            json!({
+                "id": id,
+                "kind": f.origin.as_str(),
+                "user": f.session.login,
+                "user_id": f.session.sub,
+                "created_at": f.session.iat,
+                "last_seen": last_seen,
+                "expires_at": f.expires_at,
+                "ip": null,
+                "user_agent": null,
+            }),
+        ));
+    }
+    for (id, t) in store.user_github_tokens(user_id, now).await? {
+        if ended(t.checked_at) {
+            continue;
+        }
+        listed.push((
+            t.checked_at,
+            json!({
+                "id": id,
+                "kind": "github_token",
+                "user": login,
+                "user_id": user_id,
+                "created_at": t.checked_at,
+                "last_seen": t.checked_at,
+                "expires_at": t.expires_at,
+                "ip": null,
+                "user_agent": null,
+            }),
+        ));
+    }
+    listed.sort_by_key(|(seen, _)| std::cmp::Reverse(*seen));
+    Ok(listed.into_iter().map(|(_, v)| v).collect())
+}
