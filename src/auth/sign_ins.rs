@@ -1,6 +1,7 @@
 //! Every live sign-in of a user, as the admin listing shows it: server-side browser sessions,
 //! token families (code exchange and `/oauth2/pat`) and raw GitHub tokens some replica
-//! accepted. Sign-ins the revocation list has ended are left out, and nothing secret is shown.
+//! accepted. Sign-ins the revocation list or `session.ttl` has ended are left out, and nothing
+//! secret is shown.
 
 use crate::app::App;
 use crate::store::StoreError;
@@ -15,7 +16,11 @@ pub async fn of_user(
 ) -> Result<Vec<Value>, StoreError> {
     let store = app.sessions.store.as_ref();
     let mark = app.sessions.revocations.mark(store, user_id).await?;
-    let ended = |signed_in_at: u64| mark.is_some_and(|m| signed_in_at <= m.end_before);
+    // Ended by the list (its floor included), or past `session.ttl` as configured now.
+    let ended = |signed_in_at: u64| {
+        now >= app.sessions.ends_at(signed_in_at)
+            || mark.is_some_and(|m| signed_in_at <= m.end_before)
+    };
     // (last_seen, entry) so the newest sort first whatever their kind.
     let mut listed: Vec<(u64, Value)> = Vec::new();
     if app.sessions.server_side() {
@@ -32,7 +37,7 @@ pub async fn of_user(
                     "user_id": r.claims.sub,
                     "created_at": r.created_at,
                     "last_seen": r.last_seen,
-                    "expires_at": r.claims.exp,
+                    "expires_at": r.claims.exp.min(app.sessions.ends_at(r.claims.iat)),
                     "ip": r.ip,
                     "user_agent": r.user_agent,
                 }),
@@ -54,7 +59,7 @@ pub async fn of_user(
                 "user_id": f.session.sub,
                 "created_at": f.session.iat,
                 "last_seen": last_seen,
-                "expires_at": f.expires_at,
+                "expires_at": f.expires_at.min(app.sessions.ends_at(f.session.iat)),
                 "ip": null,
                 "user_agent": null,
             }),
