@@ -281,7 +281,12 @@ fn check_config(config: Option<PathBuf>, explain: Option<ExplainArgs>) -> ExitCo
             ExitCode::SUCCESS
         }
         Ok(settings) => {
-            match toml::to_string_pretty(&settings.config) {
+            // Secrets are masked by their type; passwords inside URLs here.
+            let shown = toml::Value::try_from(&settings.config).map(|mut v| {
+                config::redact_toml(&mut v);
+                v
+            });
+            match shown.and_then(|v| toml::to_string_pretty(&v)) {
                 Ok(text) => println!(
                     "# effective config of {} (secrets hidden)\n{text}",
                     path.display()

@@ -82,7 +82,11 @@ async fn the_app_cannot_set_gatehouses_cookies() {
     let anonymous = plain_client().get(h.url("/x")).send().await.unwrap();
     let signed_in = browser();
     assert_eq!(h.sign_in(&signed_in, "octocat", "/").await.status(), 302);
-    let session_before = signed_in.get(h.url("/oauth2/userinfo")).send().await.unwrap();
+    let session_before = signed_in
+        .get(h.url("/oauth2/userinfo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(session_before.status(), 200);
     let as_user = signed_in.get(h.url("/x")).send().await.unwrap();
     for r in [anonymous, as_user] {
@@ -91,7 +95,11 @@ async fn the_app_cannot_set_gatehouses_cookies() {
         assert_eq!(got, kept, "only the app's own cookies pass");
     }
     // The session survived the app's attempts to clear or replace it.
-    let after = signed_in.get(h.url("/oauth2/userinfo")).send().await.unwrap();
+    let after = signed_in
+        .get(h.url("/oauth2/userinfo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(after.status(), 200);
 
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -101,5 +109,233 @@ async fn the_app_cannot_set_gatehouses_cookies() {
             && log.contains("__Host-_gatehouse"),
         "{log}"
     );
-    assert!(!log.contains("planted-value"), "values never logged:\n{log}");
+    assert!(
+        !log.contains("planted-value"),
+        "values never logged:\n{log}"
+    );
+}
+
+// ---- 10. Passwords inside URLs are never shown ----
+
+fn run_gatehouse(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(binary())
+        .args(args)
+        .env_remove("GH_CLIENT_ID")
+        .env_remove("GH_CLIENT_SECRET")
+        .env_remove("GITHUB_USERS")
+        .env_remove("GATEHOUSE_SESSION_SECRET")
+        .env_remove("GATEHOUSE_REDIS_URL")
+        .env_remove("GATEHOUSE_CONFIG")
+        .output()
+        .unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.code(), text(out.stdout), text(out.stderr))
+}
+
+const URL_PASSWORDS: [&str; 6] = [
+    "hunter2-redis",
+    "hunter2-sentinel",
+    "hunter2-jwks",
+    "hunter2-query",
+    "hunter2-upstream",
+    "hunter2-github",
+];
+
+fn assert_no_url_password(text: &str) {
+    for p in URL_PASSWORDS {
+        assert!(!text.contains(p), "{p} shown in:\n{text}");
+    }
+}
+
+#[test]
+fn check_config_masks_passwords_inside_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[upstream]
+url = "http://app:hunter2-upstream@127.0.0.1:8080"
+[github]
+client_id = "x"
+client_secret = "y"
+api_url = "https://bot:hunter2-github@api.github.com"
+[session]
+secrets = ["{key}"]
+redis_url = "redis://:hunter2-redis@10.0.0.1:6379/0"
+sentinel_urls = ["redis://default:hunter2-sentinel@10.0.0.2:26379"]
+sentinel_master = "mymaster"
+[access]
+allowed_users = ["octocat"]
+[[tokens.oidc_issuers]]
+issuer = "https://ci.example"
+audience = "https://app.example"
+jwks_url = "https://ci:hunter2-jwks@ci.example/jwks?access_token=hunter2-query&v=1"
+claims = {{ project = "p" }}
+"#,
+        key = b64(&KEY_A)
+    );
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, config).unwrap();
+    let (code, stdout, stderr) =
+        run_gatehouse(&["check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("# OK:"), "{stdout}");
+    assert_no_url_password(&stdout);
+    assert_no_url_password(&stderr);
+    // Still useful: where each URL points, and which user.
+    for shown in [
+        "redis://:***@10.0.0.1:6379/0",
+        "redis://default:***@10.0.0.2:26379",
+        "https://ci:***@ci.example/jwks?access_token=***&v=1",
+        "http://app:***@127.0.0.1:8080",
+    ] {
+        assert!(stdout.contains(shown), "missing {shown} in:\n{stdout}");
+    }
+
+    // A refused URL is quoted masked too.
+    let bad = format!(
+        "[github]\nclient_id = \"x\"\nclient_secret = \"y\"\n[session]\nsecrets = [\"{}\"]\n\
+         sentinel_urls = [\"http://:hunter2-sentinel@10.0.0.2:26379\"]\nsentinel_master = \"m\"\n\
+         [access]\nallowed_users = [\"octocat\"]\n",
+        b64(&KEY_A)
+    );
+    std::fs::write(&path, bad).unwrap();
+    let (code, stdout, stderr) =
+        run_gatehouse(&["check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("session.sentinel_urls[0]") && stderr.contains("http://:***@10.0.0.2"),
+        "{stderr}"
+    );
+    assert_no_url_password(&stdout);
+    assert_no_url_password(&stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_gate_never_logs_or_shows_a_url_password() {
+    let closed = free_port();
+    let jwks_port = free_port();
+    let h = Harness::start(GateOptions {
+        session_extra: format!(
+            "store = \"redis\"\nredis_url = \"redis://:hunter2-redis@127.0.0.1:{closed}\"\n\
+             redis_timeout = \"200ms\"\nstore_secrets = [\"{}\"]\n",
+            b64(&KEY_B)
+        ),
+        access_extra: format!(
+            "[[tokens.oidc_issuers]]\nissuer = \"https://ci.example\"\naudience = \"gate\"\n\
+             jwks_url = \"http://ci:hunter2-jwks@127.0.0.1:{jwks_port}/jwks?token=hunter2-query\"\n\
+             claims = {{ project = \"p\" }}\n"
+        ),
+        ..GateOptions::default()
+    })
+    .await;
+    // Redis is down: not ready, saying why, without the password.
+    let ready = plain_client().get(h.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_no_url_password(&ready.text().await.unwrap());
+    // A session-needing request logs the store error.
+    let _ = plain_client()
+        .get(h.url("/echo"))
+        .header("cookie", "_gatehouse=x")
+        .send()
+        .await
+        .unwrap();
+    // A token of the OIDC issuer makes the gate fetch (and fail to fetch) its keys.
+    use base64::Engine;
+    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let token = format!(
+        "{}.{}.{}",
+        b64url.encode(r#"{"alg":"ES256","kid":"k1","typ":"JWT"}"#),
+        b64url.encode(format!(
+            r#"{{"iss":"https://ci.example","aud":"gate","exp":{},"iat":{}}}"#,
+            now() + 300,
+            now()
+        )),
+        b64url.encode([7u8; 64])
+    );
+    let r = plain_client()
+        .get(h.url("/echo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().as_u16() >= 400);
+    assert_no_url_password(&r.text().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = h.log();
+    assert!(log.contains("OIDC JWKS fetch failed"), "{log}");
+    assert!(log.contains("ci:***@127.0.0.1"), "{log}");
+    assert_no_url_password(&log);
+}
+
+// ---- 11. Client-sent text cannot forge log lines or drive a terminal ----
+
+/// A Basic user name that, logged raw, would clear the screen, forge a line and flip text.
+const FORGED_NAME: &str =
+    "mallory\u{1b}[2J\u{9b}31m\u{202e}evil\u{7f}\u{2028}\r\n2030-01-01T00.00.00Z INFO forged";
+
+async fn log_after_forged_api_key(json: bool) -> String {
+    let (_, hash) = gatehouse::tokens::api_keys::new_key();
+    let mut access_extra = format!("[[api_keys]]\nname = \"nightly\"\nhash = \"{hash}\"\n");
+    if json {
+        access_extra.push_str("\n[log]\nformat = \"json\"\n");
+    }
+    let h = Harness::start(GateOptions {
+        access_extra,
+        ..GateOptions::default()
+    })
+    .await;
+    use base64::Engine;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{FORGED_NAME}:wrong-key"));
+    let r = plain_client()
+        .get(h.url("/echo"))
+        .header("authorization", format!("Basic {basic}"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    h.log()
+}
+
+fn assert_no_raw_controls(log: &str) {
+    for c in ['\u{1b}', '\r', '\u{9b}', '\u{202e}', '\u{7f}', '\u{2028}'] {
+        assert!(!log.contains(c), "raw {c:?} in the log:\n{log}");
+    }
+    assert!(
+        !log.lines().any(|l| l.starts_with("2030-01-01")),
+        "a forged line:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_basic_user_name_cannot_forge_text_log_lines() {
+    let log = log_after_forged_api_key(false).await;
+    assert_no_raw_controls(&log);
+    let line = log
+        .lines()
+        .find(|l| l.contains("API key refused"))
+        .unwrap_or_else(|| panic!("no refusal line:\n{log}"));
+    assert!(
+        line.contains(r"mallory\u{1b}[2J\u{9b}31m\u{202e}evil\u{7f}\u{2028}\r\n2030-01-01"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_basic_user_name_cannot_forge_json_log_lines() {
+    let log = log_after_forged_api_key(true).await;
+    assert_no_raw_controls(&log);
+    let mut refused = None;
+    for line in log.lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if v["message"] == "API key refused" {
+            refused = Some(v);
+        }
+    }
+    // Escaped, not lost: the JSON decodes to exactly what the client sent.
+    let refused = refused.unwrap_or_else(|| panic!("no refusal line:\n{log}"));
+    assert_eq!(refused["name"], FORGED_NAME);
 }

@@ -367,7 +367,10 @@ mod tests {
         for (value, name) in [
             ("_gatehouse=x; Path=/", "_gatehouse"),
             ("_gatehouse_0=x", "_gatehouse_0"),
-            ("_gatehouse_login_abc=x; Path=/oauth2", "_gatehouse_login_abc"),
+            (
+                "_gatehouse_login_abc=x; Path=/oauth2",
+                "_gatehouse_login_abc",
+            ),
             ("_gatehouse_loop=1", "_gatehouse_loop"),
             (" \t_gatehouse =x", "_gatehouse"),
             ("__Host-_gatehouse=x; Secure; Path=/", "__Host-_gatehouse"),
