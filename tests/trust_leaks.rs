@@ -339,3 +339,106 @@ async fn a_basic_user_name_cannot_forge_json_log_lines() {
     let refused = refused.unwrap_or_else(|| panic!("no refusal line:\n{log}"));
     assert_eq!(refused["name"], FORGED_NAME);
 }
+
+// ---- 12. The `gatehouse login` loopback takes only its own answer ----
+
+/// `gatehouse login --no-browser` for `gate`: the child, its stderr lines, and the start URL
+/// it printed.
+fn start_cli_login(
+    gate: &str,
+    config_dir: &std::path::Path,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    String,
+) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(binary())
+        .args(["login", "--url", gate, "--no-browser", "--timeout", "30s"])
+        .env("GATEHOUSE_CONFIG_DIR", config_dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Lossy: the point of some tests is what bytes the command prints.
+        let mut reader = std::io::BufReader::new(stderr);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+            line.clear();
+        }
+    });
+    let start = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(20)).ok())
+        .find_map(|l| {
+            l.trim_end()
+                .strip_prefix("Open this URL to sign in: ")
+                .map(str::to_string)
+        })
+        .expect("login prints the URL to open");
+    (child, rx, start)
+}
+
+/// What a local program or web page that found the port sends to the loopback listener.
+async fn knock(loopback: &str, query: &str) -> (u16, String) {
+    let r = plain_client()
+        .get(format!("{loopback}?{query}"))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+const ESCAPES: &str = "%1B%5B2J%1B%5D0%3Bpwned%07%0D%0Aforged%C2%9B31m%E2%80%AE";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_loopback_ignores_answers_without_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, lines, start) = start_cli_login("http://127.0.0.1:9", dir.path());
+    let q = query_of(&start);
+    let loopback = q["client_redirect_uri"].clone();
+    let state = q["state"].clone();
+    for query in [
+        format!("error=access_denied&error_description={ESCAPES}"),
+        format!("error=access_denied&error_description={ESCAPES}&state=forged"),
+        "code=stolen&state=forged".to_string(),
+        "code=stolen".to_string(),
+        format!("state=&error={ESCAPES}"),
+    ] {
+        let (status, page) = knock(&loopback, &query).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(page.contains("still waiting"), "{page}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the login must keep waiting for its own answer"
+    );
+    // An answer with this login's state ends it, printed safely.
+    let (status, _) = knock(
+        &loopback,
+        &format!(
+            "error=access_denied&error_description={ESCAPES}{}&state={state}",
+            "x".repeat(2000)
+        ),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.code(), Some(1));
+    let printed: String = lines.try_iter().collect();
+    for c in ['\u{1b}', '\r', '\u{7}', '\u{9b}', '\u{202e}'] {
+        assert!(!printed.contains(c), "raw {c:?} printed:\n{printed:?}");
+    }
+    let denied = printed
+        .lines()
+        .find(|l| l.contains("did not finish"))
+        .unwrap_or_else(|| panic!("{printed}"));
+    assert!(denied.contains("[2J]0;pwnedforged31m"), "{denied}");
+    assert!(denied.len() < 600, "bounded: {} bytes", denied.len());
+}

@@ -1,6 +1,7 @@
 //! `gatehouse login`: the native-app sign-in (RFC 8252). Listen on a loopback port, send the
 //! browser to the gate's `/oauth2/start` with `state` and a PKCE challenge, take exactly one
-//! good callback, trade its code for tokens, store them.
+//! callback carrying that `state` (others get 400 and are ignored), trade its code for
+//! tokens, store them.
 
 use super::api::{ApiError, GateApi, TokenResponse};
 use super::callback::{parse_callback, CallbackOutcome};
@@ -76,12 +77,14 @@ pub async fn login_with(
                 let html = page::failed("This address only takes the sign-in redirect from Gatehouse; the command is still waiting for it.");
                 pending.respond(400, &html).await;
             }
+            // Anyone on this machine, or a web page, can reach the port: an answer without
+            // this login's state neither ends nor fails it.
             CallbackOutcome::StateMismatch => {
-                let e = ClientError::StateMismatch {
-                    url: origin.to_string(),
-                };
-                pending.respond(400, &page::failed(&e.to_string())).await;
-                return Err(e);
+                let html = page::failed("This answer does not belong to the sign-in this command started (its state does not match), so it was ignored; the command is still waiting for its own.");
+                pending.respond(400, &html).await;
+                eprintln!(
+                    "Ignored a sign-in answer that this command did not start; still waiting."
+                );
             }
             CallbackOutcome::Denied { error, description } => {
                 let e = ClientError::Denied {

@@ -38,6 +38,19 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` for a terminal: unsafe characters dropped except line breaks (a command's own
+/// multi-line error text keeps its lines).
+pub fn terminal_text(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| is_unsafe(c) && c != '\n') {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .filter(|c| !is_unsafe(*c) || *c == '\n')
+            .collect(),
+    )
+}
+
 /// A JSON log line with every unsafe character that JSON writers leave raw (DEL, C1, the
 /// invisible ones; serde_json already escapes C0) written as a JSON `\uXXXX` escape: the line
 /// stays valid JSON and decodes to the same text, but shows nothing to a terminal.
