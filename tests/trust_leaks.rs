@@ -442,3 +442,245 @@ async fn the_login_loopback_ignores_answers_without_its_state() {
     assert!(denied.contains("[2J]0;pwnedforged31m"), "{denied}");
     assert!(denied.len() < 600, "bounded: {} bytes", denied.len());
 }
+
+// ---- 15. A loopback client gets a code only with PKCE and the person's confirmation ----
+
+const LOOPBACK_TOKENS: &str = r#"
+[tokens]
+allow_loopback = true
+client_redirect_uris = ["https://spa.example/callback"]
+"#;
+const VERIFIER: &str = "a-long-enough-pkce-verifier-for-trust-leaks-0123456789";
+
+fn challenge(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+}
+
+async fn loopback_gate() -> Harness {
+    Harness::start(GateOptions {
+        access_extra: LOOPBACK_TOKENS.into(),
+        ..GateOptions::default()
+    })
+    .await
+}
+
+/// The value of hidden input `name` in a page.
+fn hidden_input(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_redirect_needs_pkce() {
+    let h = loopback_gate().await;
+    let start = |query: Vec<(&'static str, String)>| {
+        plain_client()
+            .get(h.url("/oauth2/start"))
+            .query(&query)
+            .header("accept", "application/json")
+            .send()
+    };
+    for uri in [
+        "http://127.0.0.1:5555/callback",
+        "http://localhost:5555/cb",
+        "http://[::1]:5555/",
+    ] {
+        let r = start(vec![
+            ("client_redirect_uri", uri.into()),
+            ("state", "s".into()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 400, "{uri}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            body["message"].as_str().unwrap().contains("needs PKCE"),
+            "{body}"
+        );
+        let r = start(vec![
+            ("client_redirect_uri", uri.into()),
+            ("code_challenge", challenge(VERIFIER)),
+            ("code_challenge_method", "S256".into()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 302, "{uri} with PKCE");
+    }
+    // A listed URI is the operator's choice: PKCE stays optional there.
+    let r = start(vec![(
+        "client_redirect_uri",
+        "https://spa.example/callback".into(),
+    )])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 302);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_code_needs_a_same_origin_confirmation() {
+    let h = loopback_gate().await;
+    let redirect = "http://127.0.0.1:5555/callback";
+    let b = browser();
+    let start = b
+        .get(h.url("/oauth2/start"))
+        .query(&[
+            ("client_redirect_uri", redirect),
+            ("state", "client-state"),
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+            ("client_name", "build-bot\u{1b}[2J"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let callback = consent(&b, &location(&start), "octocat").await;
+    let asked = b.get(callback).send().await.unwrap();
+    // No code yet: a page that names the account, the program and the exact address.
+    assert_eq!(asked.status(), 200);
+    assert!(asked.headers().get("location").is_none());
+    let csp = asked.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:5555;"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let page = asked.text().await.unwrap();
+    for needle in [
+        "octocat",
+        "build-bot[2J",
+        "<code>http://127.0.0.1:5555/callback</code>",
+    ] {
+        assert!(page.contains(needle), "missing {needle} in {page}");
+    }
+    assert!(!page.contains('\u{1b}'));
+    let id = hidden_input(&page, "id");
+    let form = [("id", id.as_str())];
+    let confirm = h.url("/oauth2/confirm");
+
+    // The pending id is no code.
+    let (status, _) = post_json(
+        &h,
+        "/oauth2/token",
+        serde_json::json!({"code": id, "client_redirect_uri": redirect, "code_verifier": VERIFIER}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // A link cannot confirm.
+    let r = b.get(&confirm).query(&form).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    // Another site cannot post it, even with this browser's cookie.
+    for (name, value) in [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let r = b
+            .post(&confirm)
+            .header(name, value)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{name}: {value}");
+    }
+    // Another browser (no cookie for it), or a wrong id: refused, saying what to do.
+    let r = plain_client()
+        .post(&confirm)
+        .header("origin", &h.gate)
+        .header("accept", "application/json")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("gatehouse login"),
+        "{body}"
+    );
+    let wrong = "A".repeat(43);
+    let r = b
+        .post(&confirm)
+        .header("origin", &h.gate)
+        .form(&[("id", wrong.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // The person's click: the code goes to the program, with its state.
+    let r = b
+        .post(&confirm)
+        .header("origin", &h.gate)
+        .header("sec-fetch-site", "same-origin")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let landed = location(&r);
+    assert!(landed.starts_with(redirect), "{landed}");
+    let q = query_of(&landed);
+    assert_eq!(q["state"], "client-state");
+    // Once only.
+    let again = b
+        .post(&confirm)
+        .header("origin", &h.gate)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 400);
+    // The code needs the verifier, and then works.
+    let (status, pair) = post_json(
+        &h,
+        "/oauth2/token",
+        serde_json::json!({"code": q["code"], "client_redirect_uri": redirect, "code_verifier": VERIFIER}),
+    )
+    .await;
+    assert_eq!(status, 200, "{pair}");
+    assert!(pair["access_token"].is_string());
+    assert!(h.log().contains("client_confirmed"));
+}
+
+/// The whole `gatehouse login` through the gate: the person confirms, the command signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gatehouse_login_works_through_the_confirmation() {
+    let h = loopback_gate().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, lines, start_url) = start_cli_login(&h.gate, dir.path());
+    // The command names itself for the confirmation page.
+    assert_eq!(query_of(&start_url)["client_name"], "gatehouse login");
+    let b = browser();
+    let start = b.get(&start_url).send().await.unwrap();
+    assert_eq!(start.status(), 302);
+    let callback = consent(&b, &location(&start), "octocat").await;
+    let asked = b.get(callback).send().await.unwrap();
+    let back = confirm_loopback_sign_in(&h, &b, asked).await;
+    assert!(
+        back.starts_with(&query_of(&start_url)["client_redirect_uri"]),
+        "{back}"
+    );
+    let done = b.get(&back).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let printed: String = lines.try_iter().collect();
+    assert!(exit.success(), "{printed}");
+    assert!(dir.path().join("tokens.json").exists());
+}
