@@ -70,6 +70,9 @@ async fn the_app_cannot_set_gatehouses_cookies() {
     ];
     let mut lines: Vec<String> = planted.iter().map(|l| l.to_string()).collect();
     lines.extend(kept.iter().map(|c| format!("Set-Cookie: {c}")));
+    // Clearing every cookie of the site would end the Gatehouse session too.
+    lines.push(r#"Clear-Site-Data: "cookies", "cache""#.into());
+    lines.push(r#"Clear-Site-Data: "*""#.into());
     let app = start_raw_app(lines).await;
     let h = Harness::start(GateOptions {
         upstream: Some(app),
@@ -93,6 +96,12 @@ async fn the_app_cannot_set_gatehouses_cookies() {
         assert_eq!(r.status(), 200);
         let got = set_cookies(&r);
         assert_eq!(got, kept, "only the app's own cookies pass");
+        let clear: Vec<_> = r.headers().get_all("clear-site-data").iter().collect();
+        assert_eq!(clear.len(), 1);
+        assert_eq!(
+            clear[0],
+            r#""cache", "cache", "storage", "executionContexts""#
+        );
     }
     // The session survived the app's attempts to clear or replace it.
     let after = signed_in

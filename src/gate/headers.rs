@@ -131,6 +131,43 @@ pub fn drop_own_set_cookies(resp: &mut ResponseHeader, session_name: &str) -> pi
     Ok(())
 }
 
+/// `Clear-Site-Data` of the upstream's response without what would clear Gatehouse's cookies:
+/// `"cookies"` is removed and `"*"` becomes the other types it stands for. An app that wants to
+/// end the Gatehouse session links to its sign-out.
+pub fn drop_cookie_clearing(resp: &mut ResponseHeader) -> pingora::Result<()> {
+    const NAME: &str = "clear-site-data";
+    let clears_cookies = |v: &http::HeaderValue| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| matches!(t.trim_ascii(), b"\"cookies\"" | b"\"*\""))
+    };
+    if !resp.headers.get_all(NAME).iter().any(clears_cookies) {
+        return Ok(());
+    }
+    tracing::warn!("the app tried to clear Gatehouse's cookies with Clear-Site-Data; only its other types were kept");
+    let kept: Vec<String> = resp
+        .headers
+        .get_all(NAME)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .flat_map(|t| -> Vec<String> {
+            match t.trim_ascii() {
+                b"\"cookies\"" => Vec::new(),
+                b"\"*\"" => ["\"cache\"", "\"storage\"", "\"executionContexts\""]
+                    .map(String::from)
+                    .to_vec(),
+                other => vec![String::from_utf8_lossy(other).into_owned()],
+            }
+        })
+        .filter(|t| !t.is_empty())
+        .collect();
+    resp.remove_header(NAME);
+    if !kept.is_empty() {
+        resp.insert_header(NAME, kept.join(", "))?;
+    }
+    Ok(())
+}
+
 /// Identity headers for an admitted person (README.md "What the app receives").
 pub fn add_identity(req: &mut RequestHeader, identity: &Identity) -> pingora::Result<()> {
     req.insert_header("X-Forwarded-User", identity.login.as_str())?;

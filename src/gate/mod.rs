@@ -375,6 +375,7 @@ impl ProxyHttp for Gate {
             }
         }
         headers::drop_own_set_cookies(upstream_response, &ctx.live.app.sessions.cookie.name)?;
+        headers::drop_cookie_clearing(upstream_response)?;
         // A membership re-check refreshed the session: the browser gets the new cookie.
         if let Some(granted) = &ctx.granted {
             for cookie in &granted.set_cookies {
