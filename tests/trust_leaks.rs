@@ -665,6 +665,31 @@ async fn a_loopback_code_needs_a_same_origin_confirmation() {
     assert!(h.log().contains("client_confirmed"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_sent_to_a_loopback_port_names_nobody() {
+    let h = loopback_gate().await;
+    let b = browser();
+    let start = b
+        .get(h.url("/oauth2/start"))
+        .query(&[
+            ("client_redirect_uri", "http://127.0.0.1:5555/callback"),
+            ("state", "s"),
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let callback = consent(&b, &location(&start), "mallory").await;
+    let refused = b.get(callback).send().await.unwrap();
+    assert_eq!(refused.status(), 302);
+    let q = query_of(&location(&refused));
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "s");
+    assert!(!q["error_description"].contains("mallory"), "{q:?}");
+    assert!(!q.contains_key("code"));
+}
+
 /// The whole `gatehouse login` through the gate: the person confirms, the command signs in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gatehouse_login_works_through_the_confirmation() {

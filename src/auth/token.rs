@@ -54,7 +54,11 @@ pub async fn finish_client_login(
         .reply(true);
     };
     if !admitted {
-        let refusal = format!("{} is not allowed here", claims.login);
+        // Whoever listens on a loopback port may not be the person: it learns no login.
+        let refusal = match kind {
+            ClientRedirect::Listed => format!("{} is not allowed here", claims.login),
+            ClientRedirect::Loopback => "this GitHub account is not allowed here".to_string(),
+        };
         let mut params = vec![
             ("error", "access_denied"),
             ("error_description", refusal.as_str()),
