@@ -5,6 +5,7 @@
 //! as visible escapes instead.
 
 use std::borrow::Cow;
+use std::fmt;
 
 /// Does `c` need escaping in a log line?
 pub fn is_unsafe(c: char) -> bool {
@@ -26,16 +27,29 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if is_unsafe(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
+    // Writing to a String cannot fail.
+    let _ = fmt::Write::write_str(&mut Escaping(&mut out), text);
     Cow::Owned(out)
+}
+
+/// A [`fmt::Write`] that passes text on to `W` with unsafe characters escaped as
+/// [`escape_controls`] does, without allocating (log lines are written through it).
+pub struct Escaping<W>(pub W);
+
+impl<W: fmt::Write> fmt::Write for Escaping<W> {
+    fn write_str(&mut self, mut text: &str) -> fmt::Result {
+        while let Some((at, c)) = text.char_indices().find(|(_, c)| is_unsafe(*c)) {
+            self.0.write_str(&text[..at])?;
+            match c {
+                '\n' => self.0.write_str("\\n")?,
+                '\r' => self.0.write_str("\\r")?,
+                '\t' => self.0.write_str("\\t")?,
+                c => write!(self.0, "\\u{{{:x}}}", c as u32)?,
+            }
+            text = &text[at + c.len_utf8()..];
+        }
+        self.0.write_str(text)
+    }
 }
 
 /// `text` for a terminal: unsafe characters dropped except line breaks (a command's own

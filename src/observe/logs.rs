@@ -6,7 +6,7 @@
 //! from clients or GitHub cannot forge lines or drive a terminal, and passwords inside URLs are
 //! masked by the writer (see `config::redact_urls_in`).
 
-use super::escape::{escape_controls, escape_json_line};
+use super::escape::{escape_json_line, Escaping};
 use std::fmt;
 use std::io::{self, Write};
 use std::str::FromStr;
@@ -83,40 +83,38 @@ struct EscapingVisitor<'writer> {
 }
 
 impl EscapingVisitor<'_> {
-    fn write(&mut self, name: &str, value: &str) {
+    /// ` name=` (or nothing for the message) then `value`, escaped as it is written.
+    fn write(&mut self, name: &str, value: fmt::Arguments<'_>) {
         // `log.*` fields are the `log` crate's metadata, already shown as the target.
         if self.result.is_err() || name.starts_with("log.") {
             return;
         }
-        let value = escape_controls(value);
         let pad = if self.first { "" } else { " " };
         self.first = false;
         let name = name.strip_prefix("r#").unwrap_or(name);
         self.result = if name == "message" {
-            write!(self.writer, "{pad}{value}")
+            write!(self.writer, "{pad}")
         } else if self.writer.has_ansi_escapes() {
-            write!(
-                self.writer,
-                "{pad}\x1b[3m{name}\x1b[0m\x1b[2m=\x1b[0m{value}"
-            )
+            write!(self.writer, "{pad}\x1b[3m{name}\x1b[0m\x1b[2m=\x1b[0m")
         } else {
-            write!(self.writer, "{pad}{name}={value}")
-        };
+            write!(self.writer, "{pad}{name}=")
+        }
+        .and_then(|()| fmt::Write::write_fmt(&mut Escaping(&mut self.writer), value));
     }
 }
 
 impl Visit for EscapingVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.write("message", value);
+            self.write("message", format_args!("{value}"));
         } else {
             // Quoted, as tracing-subscriber shows strings.
-            self.write(field.name(), &format!("{value:?}"));
+            self.write(field.name(), format_args!("{value:?}"));
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.write(field.name(), &format!("{value:?}"));
+        self.write(field.name(), format_args!("{value:?}"));
     }
 }
 
