@@ -374,6 +374,8 @@ impl ProxyHttp for Gate {
                 ctx.upgraded = websocket::on_upgrade(session, identity, ctx.started);
             }
         }
+        headers::drop_own_set_cookies(upstream_response, &ctx.live.app.sessions.cookie.name)?;
+        headers::drop_cookie_clearing(upstream_response)?;
         // A membership re-check refreshed the session: the browser gets the new cookie.
         if let Some(granted) = &ctx.granted {
             for cookie in &granted.set_cookies {

@@ -41,9 +41,13 @@ pub struct RedisOptions {
 }
 
 impl std::fmt::Debug for RedisOptions {
-    // URLs may carry a password.
+    // URLs may carry a password: shown masked.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::config::redact_url;
+        let sentinels: Vec<_> = self.sentinel_urls.iter().map(|u| redact_url(u)).collect();
         f.debug_struct("RedisOptions")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("sentinel_urls", &sentinels)
             .field("sentinel_master", &self.sentinel_master)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -67,7 +71,8 @@ impl std::fmt::Debug for RedisStore {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    // The redis crate may quote the URL it was given; `/ready` shows this text to anyone.
+    StoreError::Unavailable(crate::config::redact_urls_in(&e.to_string()).into_owned())
 }
 
 /// Seconds from `now` until `until`, at least 1 (Redis refuses 0).

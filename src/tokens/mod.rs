@@ -13,7 +13,7 @@ mod service;
 pub use crate::store::{CodeGrant, CodeTake, MemoryStore, RefreshFamily, Store, StoreError};
 pub use access_token::{AccessClaims, AccessTokens, TokenError};
 pub use api_keys::ApiKeys;
-pub use service::{TokenService, TokenSetupError};
+pub use service::{ClientRedirect, TokenService, TokenSetupError};
 
 use base64::Engine;
 use rand::RngCore;

@@ -454,7 +454,7 @@ impl OidcVerifier {
                 }
             }
             Err(e) => {
-                tracing::warn!(jwks_url = %cache.url, error = %e, "OIDC JWKS fetch failed");
+                tracing::warn!(jwks_url = %crate::config::redact_url(cache.url.as_str()), error = %e, "OIDC JWKS fetch failed");
                 // Stale keys stay usable when a refresh fails.
                 if let Some(set) = &current {
                     if let Pick::Found(key) = set.pick(kid) {
@@ -498,7 +498,7 @@ impl OidcVerifier {
             body.extend_from_slice(&chunk);
         }
         let (keys, skipped) = parse_jwks(&body).map_err(|what| unavailable(what.into()))?;
-        tracing::info!(jwks_url = %url, keys = keys.len(), skipped, "fetched OIDC signing keys");
+        tracing::info!(jwks_url = %crate::config::redact_url(url.as_str()), keys = keys.len(), skipped, "fetched OIDC signing keys");
         Ok(KeySet {
             keys,
             fetched_at: Instant::now(),

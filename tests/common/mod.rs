@@ -915,3 +915,27 @@ pub async fn mock_pat(h: &Harness, login: &str) -> String {
         .unwrap();
     minted["token"].as_str().unwrap().to_string()
 }
+
+/// A loopback client sign-in (`tokens.allow_loopback`) stops at a confirmation page after
+/// GitHub: click its button as the person would (a same-origin POST). `asked` is the callback's
+/// answer; returns where the browser is then sent (the program's address with the code).
+pub async fn confirm_loopback_sign_in(
+    h: &Harness,
+    browser: &reqwest::Client,
+    asked: reqwest::Response,
+) -> String {
+    assert_eq!(asked.status(), 200, "a confirmation page");
+    let page = asked.text().await.unwrap();
+    let marker = r#"name="id" value=""#;
+    let at = page.find(marker).expect("the confirmation form") + marker.len();
+    let id = page[at..].split('"').next().unwrap().to_string();
+    let confirmed = browser
+        .post(h.url("/oauth2/confirm"))
+        .header("origin", &h.gate)
+        .form(&[("id", id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 303, "the confirmation sends the code");
+    location(&confirmed)
+}
