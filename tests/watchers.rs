@@ -75,3 +75,61 @@ async fn a_webhook_during_an_inflight_recheck_is_not_answered_with_the_old_resul
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert_eq!(call(&h, &mona).await.0, 403);
 }
+
+/// Sign in `login` and wait until the next whole second (revocations compare whole seconds).
+async fn signed_in_in_a_second_of_its_own(h: &Harness, login: &str) -> String {
+    let started = now();
+    let cookie = session_of(h, login).await;
+    while now() <= started + 1 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cookie
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_webhook_delivery_does_not_sign_the_user_out_again() {
+    let h = Harness::start(GateOptions {
+        github_extra: webhook_options(),
+        ..GateOptions::default()
+    })
+    .await;
+    let first = signed_in_in_a_second_of_its_own(&h, "monalisa").await;
+    assert_eq!(call(&h, &first).await.0, 200);
+    let revoked = serde_json::json!({
+        "action": "revoked",
+        "sender": {"login": "monalisa", "id": 1_000_001}
+    });
+    let captured = delivery_id();
+    let event = "github_app_authorization";
+    let (status, answer) = deliver_webhook_as(&h, event, &revoked, Some(&captured)).await;
+    assert_eq!((status, &answer["sessions"]), (200, &"ended".into()));
+    assert_ne!(call(&h, &first).await.0, 200, "signed out");
+
+    // She signs in again; an hour later someone replays the captured delivery.
+    let again = signed_in_in_a_second_of_its_own(&h, "monalisa").await;
+    assert_eq!(call(&h, &again).await.0, 200);
+    let (status, answer) = deliver_webhook_as(&h, event, &revoked, Some(&captured)).await;
+    assert_eq!(status, 200, "2xx, so GitHub would not retry: {answer}");
+    assert_eq!(answer["repeated"], true, "{answer}");
+    assert_eq!(call(&h, &again).await.0, 200, "the replay changed nothing");
+
+    // The id is not signed: the same body under a new id only asks GitHub, which still
+    // accepts her sign-in.
+    let before = h.mock.api_request_count();
+    let (status, answer) = deliver_webhook_as(&h, event, &revoked, Some(&delivery_id())).await;
+    assert_eq!((status, &answer["sessions"]), (200, &"rechecked".into()));
+    assert_eq!(call(&h, &again).await.0, 200, "still signed in");
+    assert_eq!(
+        h.mock.api_request_count() - before,
+        1,
+        "one re-check: GET /user (no orgs to ask about)"
+    );
+
+    // GitHub always names the delivery; one without an id is refused and changes nothing.
+    let (status, _) = deliver_webhook_as(&h, event, &revoked, None).await;
+    assert_eq!(status, 400);
+    let (status, _) = deliver_webhook_as(&h, event, &revoked, Some("not a guid!")).await;
+    assert_eq!(status, 400);
+    assert_eq!(call(&h, &again).await.0, 200);
+    assert!(h.log().contains("webhook_repeated"), "{}", h.log());
+}

@@ -45,6 +45,7 @@ pub async fn run(store: &dyn Store) {
     sessions_live_list_touch_and_delete(store, &key, now).await;
     logins_map_to_ids(store, &key, now).await;
     marks_merge_and_version(store, &key, now).await;
+    deliveries_are_remembered_once(store, &key, now).await;
 }
 
 async fn codes_work_once_and_expire(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
@@ -260,4 +261,23 @@ async fn marks_merge_and_version(store: &dyn Store, key: &dyn Fn(&str) -> String
     );
     let (_, later) = store.marks(0, now + 100).await.unwrap().expect("read");
     assert!(!later.contains_key(&user), "expired marks are dropped");
+}
+
+async fn deliveries_are_remembered_once(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+    let id = key("delivery");
+    assert!(store.remember_delivery(&id, now + 600, now).await.unwrap());
+    assert!(
+        !store.remember_delivery(&id, now + 600, now).await.unwrap(),
+        "a repeat"
+    );
+    assert!(store
+        .remember_delivery(&key("other-delivery"), now + 600, now)
+        .await
+        .unwrap());
+    store.forget_delivery(&id).await.unwrap();
+    assert!(
+        store.remember_delivery(&id, now + 600, now).await.unwrap(),
+        "forgotten: remembered anew"
+    );
+    store.forget_delivery(&key("never-seen")).await.unwrap();
 }
