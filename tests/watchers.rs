@@ -4,8 +4,14 @@
 
 mod common;
 
+use base64::Engine;
 use common::*;
-use std::time::Duration;
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::{
+    self, client::IntoClientRequest, protocol::frame::coding::CloseCode, Message,
+};
 
 fn org_gate(extra: &str) -> GateOptions {
     GateOptions {
@@ -132,4 +138,304 @@ async fn a_replayed_webhook_delivery_does_not_sign_the_user_out_again() {
     assert_eq!(status, 400);
     assert_eq!(call(&h, &again).await.0, 200);
     assert!(h.log().contains("webhook_repeated"), "{}", h.log());
+}
+
+// ---- Websockets opened by machine credentials ----
+
+/// A websocket app that says hello, then echoes every message.
+async fn ws_echo_upstream() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                if ws.send(Message::Text("hello".into())).await.is_err() {
+                    return;
+                }
+                while let Some(Ok(msg)) = ws.next().await {
+                    let echo = matches!(msg, Message::Text(_) | Message::Binary(_));
+                    if matches!(msg, Message::Close(_)) || (echo && ws.send(msg).await.is_err()) {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The websocket tests measure when sockets close; one at a time, so they do not starve
+/// each other's gates of CPU on a small machine.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A socket through the gate to `/socket`, opened with `authorization`, past its hello.
+async fn open_socket(h: &Harness, authorization: &str) -> Ws {
+    let mut req = format!("ws://{}/socket", h.gate_addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", authorization.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .unwrap_or_else(|e| panic!("upgrade through the gate: {e:?}\n{}", h.log()));
+    let hello = ws.next().await;
+    assert!(matches!(hello, Some(Ok(Message::Text(_)))), "{hello:?}");
+    ws
+}
+
+/// Does the socket still echo?
+async fn echoes(ws: &mut Ws) -> bool {
+    if ws.send(Message::Text("ping".into())).await.is_err() {
+        return false;
+    }
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), ws.next()).await,
+        Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "ping"
+    )
+}
+
+/// Wait (at most `limit`) for the gate to close the socket with 1008; when it did.
+async fn closed_by_the_gate(ws: &mut Ws, limit: Duration) -> Instant {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Err(_) => panic!("the socket is still open after {limit:?}"),
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                assert_eq!(frame.code, CloseCode::Policy);
+                return Instant::now();
+            }
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected a close frame 1008, got {other:?}"),
+        }
+    }
+}
+
+fn basic(name: &str, key: &str) -> String {
+    let pair = format!("{name}:{key}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+fn signal(h: &Harness, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid, with a valid signal number.
+    let rc = unsafe { libc::kill(h.child.id() as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "kill({signal})");
+}
+
+/// Rewrite the gate's config with `edit` and reload it (SIGHUP); returns once it is in force.
+async fn reload_with(h: &Harness, edit: impl FnOnce(String) -> String) {
+    let path = h.dir.path().join("gatehouse.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let new = edit(text.clone());
+    assert_ne!(new, text, "the edit changed nothing");
+    std::fs::write(&path, new).unwrap();
+    let reloads = h.log().matches("config reloaded").count();
+    signal(h, libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.log().matches("config reloaded").count() <= reloads {
+        assert!(Instant::now() < deadline, "no reload:\n{}", h.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const DEPLOYER_SOCKET: &str = r#"
+[roles.deployer]
+
+[[rules]]
+path = "/socket"
+allow = ["role:deployer"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_opened_with_an_api_key_closes_when_a_reload_changes_the_key() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (nightly, nightly_hash) = gatehouse::tokens::api_keys::new_key();
+    let (other, other_hash) = gatehouse::tokens::api_keys::new_key();
+    let h = Harness::start(GateOptions {
+        upstream: Some(ws_echo_upstream().await),
+        access_extra: format!(
+            r#"{DEPLOYER_SOCKET}
+[[api_keys]]
+name = "nightly"
+hash = "{nightly_hash}"
+roles = ["deployer"]
+
+[[api_keys]]
+name = "other"
+hash = "{other_hash}"
+roles = ["deployer"]
+"#
+        ),
+        ..GateOptions::default()
+    })
+    .await;
+    let mut nightly_ws = open_socket(&h, &basic("nightly", &nightly)).await;
+    let mut other_ws = open_socket(&h, &basic("other", &other)).await;
+    assert!(echoes(&mut nightly_ws).await);
+
+    // The nightly key leaks; the operator puts a new one in its place and reloads.
+    let (_, replacement) = gatehouse::tokens::api_keys::new_key();
+    reload_with(&h, |c| c.replace(&nightly_hash, &replacement)).await;
+    let reloaded = Instant::now();
+    // The socket the old key opened ends at its next frame.
+    let _ = nightly_ws.send(Message::Text("after".into())).await;
+    let closed = closed_by_the_gate(&mut nightly_ws, Duration::from_secs(2)).await;
+    assert!(closed - reloaded < Duration::from_secs(1));
+    // The other key's socket is untouched; the old key opens nothing any more.
+    assert!(echoes(&mut other_ws).await, "{}", h.log());
+    let mut req = format!("ws://{}/socket", h.gate_addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", basic("nightly", &nightly).parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 401),
+        other => panic!("expected 401, got {:?}", other.map(|(_, r)| r.status())),
+    }
+
+    // Removing the entry (not only changing it) ends its sockets too.
+    reload_with(&h, |c| {
+        c.replace(
+            &format!("name = \"other\"\nhash = \"{other_hash}\""),
+            &format!("name = \"renamed\"\nhash = \"{other_hash}\""),
+        )
+    })
+    .await;
+    let _ = other_ws.send(Message::Text("after".into())).await;
+    closed_by_the_gate(&mut other_ws, Duration::from_secs(2)).await;
+}
+
+/// A CI-style OIDC issuer on loopback: a P-256 key and its JWKS.
+struct Issuer {
+    url: String,
+    key: jsonwebtoken::EncodingKey,
+}
+
+impl Issuer {
+    async fn start() -> Issuer {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let secret = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let mut jwk: serde_json::Value =
+            serde_json::from_str(&secret.public_key().to_jwk_string()).unwrap();
+        jwk["kid"] = "ci-key-1".into();
+        jwk["alg"] = "ES256".into();
+        let jwks = serde_json::json!({ "keys": [jwk] });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Issuer {
+            url: format!("http://{addr}"),
+            key: jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+        }
+    }
+
+    /// A token for the gate's audience that expires at `exp`.
+    fn token(&self, exp: u64) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("ci-key-1".into());
+        let claims = serde_json::json!({
+            "iss": self.url, "aud": "https://gate.example", "sub": "repo:databio/pephub",
+            "iat": now(), "exp": exp,
+        });
+        jsonwebtoken::encode(&header, &claims, &self.key).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_opened_with_an_oidc_token_closes_when_the_token_expires() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let issuer = Issuer::start().await;
+    let h = Harness::start(GateOptions {
+        upstream: Some(ws_echo_upstream().await),
+        access_extra: format!(
+            r#"{DEPLOYER_SOCKET}
+[[tokens.oidc_issuers]]
+issuer = "{iss}"
+audience = "https://gate.example"
+jwks_url = "{iss}/jwks"
+roles = ["deployer"]
+"#,
+            iss = issuer.url
+        ),
+        ..GateOptions::default()
+    })
+    .await;
+    let exp = now() + 3;
+    let mut ws = open_socket(&h, &format!("Bearer {}", issuer.token(exp))).await;
+    assert!(echoes(&mut ws).await);
+    // Idle from here on: the gate ends it at the token's `exp` all the same.
+    let closed = closed_by_the_gate(&mut ws, Duration::from_secs(8)).await;
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        - closed.elapsed().as_secs_f64();
+    assert!(
+        at >= exp as f64 - 0.1 && at < exp as f64 + 1.5,
+        "closed at {at}, the token expired at {exp}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_opened_with_an_access_token_closes_when_its_sign_in_is_revoked() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let h = Harness::start(GateOptions {
+        upstream: Some(ws_echo_upstream().await),
+        ..GateOptions::default()
+    })
+    .await;
+    let pat = mock_pat(&h, "monalisa").await;
+    let (status, pair) = post_json(&h, "/oauth2/pat", serde_json::json!({"token": pat})).await;
+    assert_eq!(status, 200, "{pair}");
+    let access = pair["access_token"].as_str().unwrap();
+    let mut ws = open_socket(&h, &format!("Bearer {access}")).await;
+    assert!(echoes(&mut ws).await);
+    // The refresh token was copied: the thief and the owner both use it, and the second use
+    // revokes every token of the sign-in.
+    let refresh = serde_json::json!({"refresh_token": pair["refresh_token"]});
+    assert_eq!(
+        post_json(&h, "/oauth2/refresh", refresh.clone()).await.0,
+        200
+    );
+    assert_eq!(post_json(&h, "/oauth2/refresh", refresh).await.0, 401);
+    let revoked = Instant::now();
+    // Its next frames start a read of the family in the background; a frame after that
+    // closes it.
+    let closed = talk_until_closed(&mut ws, Duration::from_secs(3)).await;
+    assert!(closed - revoked < Duration::from_secs(2), "{}", h.log());
+}
+
+/// Keep sending a frame every 100 ms until the gate closes the socket with 1008 (at most
+/// `limit`); when it did.
+async fn talk_until_closed(ws: &mut Ws, limit: Duration) -> Instant {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let _ = ws.send(Message::Text("more".into())).await;
+        match tokio::time::timeout(Duration::from_millis(100), ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                assert_eq!(frame.code, CloseCode::Policy);
+                return Instant::now();
+            }
+            Ok(Some(Ok(_))) | Err(_) => {}
+            other => panic!("expected a close frame 1008, got {other:?}"),
+        }
+    }
+    panic!("the socket is still open after {limit:?}");
 }

@@ -3,7 +3,7 @@
 //! never a silent fall-back to anonymous.
 
 use crate::app::App;
-use crate::identity::Identity;
+use crate::identity::{Identity, Source};
 use crate::pages::Failure;
 use crate::reply::Reply;
 use crate::session::SessionClaims;
@@ -44,14 +44,7 @@ pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Re
             }
             if tokens.oidc.issuer_for(credential).is_some() {
                 return match tokens.oidc.verify(credential).await {
-                    Ok(found) => Ok(Credential::Token(Identity::service(
-                        format!("oidc:{}", found.sub),
-                        tokens
-                            .oidc_roles
-                            .get(found.issuer_index)
-                            .copied()
-                            .unwrap_or_default(),
-                    ))),
+                    Ok(found) => Ok(Credential::Token(oidc_identity(app, found))),
                     Err(crate::tokens::oidc::OidcError::KeysUnavailable(e)) => {
                         tracing::warn!(error = %e, "OIDC keys unavailable");
                         Err(unavailable(
@@ -85,6 +78,19 @@ pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Re
         // Not ours (e.g. the app's own Basic auth): leave it for the app.
         _ => cookie(app, req, now).await,
     }
+}
+
+/// A verified OIDC token's identity: it ends at the token's `exp`, and with its issuer entry.
+fn oidc_identity(app: &App, found: crate::tokens::oidc::OidcIdentity) -> Identity {
+    let tokens = &app.tokens;
+    let roles = tokens.oidc_roles.get(found.issuer_index).copied();
+    let mut identity = Identity::service(format!("oidc:{}", found.sub), roles.unwrap_or_default());
+    identity.expires_at = found.expires_at;
+    identity.source = match tokens.oidc_issuer_fingerprint(found.issuer_index) {
+        Some(issuer) => Source::Oidc { issuer },
+        None => Source::Unknown,
+    };
+    identity
 }
 
 /// 503 for a dependency that is down: never an allow, never a misleading 401.
@@ -231,7 +237,14 @@ fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
         .get(&entry.name)
         .copied()
         .unwrap_or_default();
-    Ok(Identity::service(format!("apikey:{}", entry.name), roles))
+    let mut identity = Identity::service(format!("apikey:{}", entry.name), roles);
+    // Fail closed: an entry without a fingerprint (cannot happen) is refused.
+    let fingerprint = app.tokens.api_key_fingerprint(&entry.name);
+    identity.source = Source::ApiKey {
+        name: entry.name.clone(),
+        entry: fingerprint.ok_or_else(|| refused("unknown API key name, or wrong key", true))?,
+    };
+    Ok(identity)
 }
 
 /// A raw GitHub token: asked of GitHub once, then cached 5 minutes by its hash.
@@ -244,7 +257,7 @@ async fn github_token(app: &App, token: &str, now: u64) -> Result<Identity, Repl
             && !app.sessions.ended(&claims.sub, claims.iat)
     });
     if let Some(claims) = cached {
-        return Ok(Identity::from(claims));
+        return Ok(github_token_identity(claims));
     }
     let claims = super::token::session_for_github_token(app, token, now)
         .await
@@ -255,5 +268,12 @@ async fn github_token(app: &App, token: &str, now: u64) -> Result<Identity, Repl
         ..claims
     };
     app.tokens.github_cache.put(key, cached.clone(), now);
-    Ok(Identity::from(cached))
+    Ok(github_token_identity(cached))
+}
+
+fn github_token_identity(claims: SessionClaims) -> Identity {
+    Identity {
+        source: Source::GithubToken,
+        ..Identity::from(claims)
+    }
 }

@@ -125,5 +125,6 @@ pub fn identity(token: AccessClaims, session: Option<SessionClaims>) -> Identity
     identity.groups = groups;
     identity.expires_at = token.exp;
     identity.signed_in_at = token.iat;
+    identity.source = crate::identity::Source::AccessToken { family: token.fam };
     identity
 }
