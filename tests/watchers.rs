@@ -439,3 +439,65 @@ async fn talk_until_closed(ws: &mut Ws, limit: Duration) -> Instant {
     }
     panic!("the socket is still open after {limit:?}");
 }
+
+// ---- Raw GitHub tokens ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_github_tokens_cannot_spend_the_gates_github_rate_limit() {
+    let h = Harness::start(GateOptions {
+        access_extra:
+            "[tokens]\naccept_github_tokens = true\n\n[limits]\nauth_per_minute = 10\nburst = 5\n"
+                .into(),
+        ..GateOptions::default()
+    })
+    .await;
+    let client = plain_client();
+    let status_with = |authorization: String| {
+        let client = client.clone();
+        let url = h.url("/echo");
+        async move {
+            let r = client
+                .get(url)
+                .header("authorization", authorization)
+                .send()
+                .await
+                .unwrap();
+            let retry = r.headers().get("retry-after").is_some();
+            (r.status().as_u16(), retry)
+        }
+    };
+    // A real token is asked about once, then remembered.
+    let real = format!("Bearer {}", mock_pat(&h, "monalisa").await);
+    for _ in 0..3 {
+        assert_eq!(status_with(real.clone()).await.0, 200);
+    }
+
+    // One made-up token, again and again: GitHub is asked once.
+    let before = h.mock.api_request_count();
+    assert_eq!(status_with("Bearer ghp_madeup0".into()).await.0, 401);
+    let per_check = h.mock.api_request_count() - before;
+    assert!(per_check >= 1);
+    for _ in 0..20 {
+        assert_eq!(status_with("Bearer ghp_madeup0".into()).await.0, 401);
+    }
+    assert_eq!(h.mock.api_request_count() - before, per_check);
+
+    // Fifty made-up tokens from one address: only its budget (burst 5, two used) reaches
+    // GitHub; the rest are told to wait, without a GitHub call.
+    let before = h.mock.api_request_count();
+    let (mut asked, mut waited) = (0, 0);
+    for i in 1..=50 {
+        match status_with(format!("Bearer ghp_madeup{i}")).await {
+            (401, _) => asked += 1,
+            (429, true) => waited += 1,
+            other => panic!("made-up token {i}: {other:?}"),
+        }
+    }
+    assert!(asked <= 4, "{asked} made-up tokens reached GitHub");
+    assert_eq!(asked + waited, 50);
+    assert_eq!(h.mock.api_request_count() - before, asked * per_check);
+    // The real token is still remembered: it works, at no cost.
+    let before = h.mock.api_request_count();
+    assert_eq!(status_with(real).await.0, 200);
+    assert_eq!(h.mock.api_request_count(), before);
+}

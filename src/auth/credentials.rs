@@ -7,7 +7,8 @@ use crate::identity::{Identity, Source};
 use crate::pages::Failure;
 use crate::reply::Reply;
 use crate::session::SessionClaims;
-use crate::tokens::{github_tokens::GithubTokenCache, is_jwt_shaped};
+use crate::tokens::github_tokens::{is_token_shaped, GithubTokenCache};
+use crate::tokens::is_jwt_shaped;
 use base64::Engine;
 use http::request::Parts;
 
@@ -64,7 +65,7 @@ pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Re
             ))
         }
         "bearer" | "token" if tokens.settings.accept_github_tokens && !credential.is_empty() => {
-            github_token(app, credential, now)
+            github_token(app, req, credential, now)
                 .await
                 .map(Credential::Token)
         }
@@ -247,8 +248,11 @@ fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
     Ok(identity)
 }
 
-/// A raw GitHub token: asked of GitHub once, then cached 5 minutes by its hash.
-async fn github_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> {
+/// A raw GitHub token: asked of GitHub once, then cached 5 minutes by its hash. Asking costs
+/// the gate's GitHub rate limit, so a token GitHub refused is answered from memory for a
+/// while, and each client address may have only so many tokens checked a minute (429 past
+/// that, without asking).
+async fn github_token(app: &App, req: &Parts, token: &str, now: u64) -> Result<Identity, Reply> {
     let key = GithubTokenCache::key(token);
     // Unless a webhook asked this user's memberships to be re-checked (or the sign-ins ended)
     // after GitHub was last asked about the token.
@@ -259,9 +263,27 @@ async fn github_token(app: &App, token: &str, now: u64) -> Result<Identity, Repl
     if let Some(claims) = cached {
         return Ok(github_token_identity(claims));
     }
-    let claims = super::token::session_for_github_token(app, token, now)
-        .await
-        .map_err(|failure| failure.reply(false))?;
+    let cache = &app.tokens.github_cache;
+    if !is_token_shaped(token) || cache.refused(&key, now) {
+        return Err(refused("GitHub does not accept this token", false));
+    }
+    if let Err(retry) = app
+        .limits
+        .check_github_token(crate::limits::ClientIp::of(req))
+    {
+        tracing::info!("GitHub token checks over the limit for this client address");
+        return Err(crate::limits::too_many_requests(retry, false));
+    }
+    let claims = match super::token::session_for_github_token(app, token, now).await {
+        Ok(claims) => claims,
+        Err(failure) => {
+            // Shaped like a token, so this is GitHub's own refusal (not an outage).
+            if matches!(failure, Failure::InvalidCredentials { .. }) {
+                cache.put_refused(key, now);
+            }
+            return Err(failure.reply(false));
+        }
+    };
     // Never the token itself, not even in memory beyond this request.
     let cached = SessionClaims {
         ght: None,

@@ -56,6 +56,9 @@ type Keyed = DefaultKeyedRateLimiter<IpAddr>;
 pub struct Limits {
     /// `/oauth2/start`, `callback`, `token`, `refresh`, `pat`; `None`: off.
     auth: Option<Keyed>,
+    /// Raw GitHub tokens checked with GitHub (cache misses only), with the same quota as
+    /// `auth` but a budget of its own; `None`: off.
+    github_token_checks: Option<Keyed>,
     /// Failed API-key attempts; `None`: off.
     api_key_failures: Option<Keyed>,
     /// Addresses past their API-key failure budget, and until when. Every API-key attempt
@@ -103,6 +106,7 @@ impl Limits {
     pub fn new(settings: &LimitSettings) -> Limits {
         Limits {
             auth: limiter(settings.auth_per_minute, settings.burst),
+            github_token_checks: limiter(settings.auth_per_minute, settings.burst),
             api_key_failures: limiter(
                 settings.api_key_failures_per_minute,
                 settings.api_key_failures_per_minute,
@@ -115,6 +119,18 @@ impl Limits {
     /// Take one request to a sign-in or token endpoint from `ip` (unknown: not limited).
     pub fn check_auth(&self, ip: Option<IpAddr>) -> Result<(), RetryAfter> {
         let (Some(limiter), Some(ip)) = (&self.auth, ip) else {
+            return Ok(());
+        };
+        self.tick();
+        limiter
+            .check_key(&key(ip))
+            .map_err(|not_until| RetryAfter(not_until.wait_time_from(limiter.clock().now())))
+    }
+
+    /// Take one GitHub call to check a raw GitHub token from `ip` (unknown: not limited), so
+    /// a flood of made-up tokens cannot spend the gate's GitHub rate limit.
+    pub fn check_github_token(&self, ip: Option<IpAddr>) -> Result<(), RetryAfter> {
+        let (Some(limiter), Some(ip)) = (&self.github_token_checks, ip) else {
             return Ok(());
         };
         self.tick();
@@ -155,7 +171,12 @@ impl Limits {
     }
 
     fn sweep(&self) {
-        for limiter in [&self.auth, &self.api_key_failures].into_iter().flatten() {
+        let limiters = [
+            &self.auth,
+            &self.github_token_checks,
+            &self.api_key_failures,
+        ];
+        for limiter in limiters.into_iter().flatten() {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
