@@ -501,3 +501,101 @@ async fn made_up_github_tokens_cannot_spend_the_gates_github_rate_limit() {
     assert_eq!(status_with(real).await.0, 200);
     assert_eq!(h.mock.api_request_count(), before);
 }
+
+// ---- API-key lockouts behind a shared address ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_on_a_shared_address_do_not_lock_out_a_key_they_did_not_name() {
+    let (nightly, nightly_hash) = gatehouse::tokens::api_keys::new_key();
+    let (other, other_hash) = gatehouse::tokens::api_keys::new_key();
+    let h = Harness::start_with_server(
+        GateOptions {
+            access_extra: format!(
+                r#"
+[limits]
+api_key_failures_per_minute = 3
+
+[[api_keys]]
+name = "nightly"
+hash = "{nightly_hash}"
+
+[[api_keys]]
+name = "other"
+hash = "{other_hash}"
+"#
+            ),
+            ..GateOptions::default()
+        },
+        // A proxy in front: each client is the address it forwards for.
+        r#"trusted_proxies = ["127.0.0.1/32"]"#,
+    )
+    .await;
+    let client = plain_client();
+    let status = |from: &'static str, name: &str, key: &str| {
+        let req = client
+            .get(h.url("/echo"))
+            .header("x-forwarded-for", from)
+            .header("authorization", basic(name, key))
+            .send();
+        async move { req.await.unwrap().status().as_u16() }
+    };
+    // Both keys are used from one office address (a NAT)... where someone sprays names.
+    let office = "203.0.113.7";
+    let sprayed: Vec<u16> = futures_util::future::join_all(
+        (0..6).map(|i| status(office, if i % 2 == 0 { "admin" } else { "root" }, "gk_x")),
+    )
+    .await;
+    assert_eq!(
+        sprayed.iter().filter(|s| **s == 429).count(),
+        3,
+        "{sprayed:?}"
+    );
+    // Names that are no key's are locked out for the address; the real keys are not.
+    assert_eq!(status(office, "admin", "gk_x").await, 429);
+    assert_eq!(
+        status(office, "nightly", &nightly).await,
+        403,
+        "checked: no role"
+    );
+    assert_eq!(status(office, "other", &other).await, 403);
+
+    // Guessing at one key is bounded: its budget from this address is spent, and then even
+    // its right key waits here (there is no telling the guesser from its owner)...
+    for i in 0..3 {
+        assert_eq!(
+            status(office, "nightly", &format!("gk_guess{i}")).await,
+            401
+        );
+    }
+    assert_eq!(status(office, "nightly", "gk_guess3").await, 429);
+    assert_eq!(status(office, "nightly", &nightly).await, 429);
+    // ...but not elsewhere, and not for the office's other key.
+    assert_eq!(status("198.51.100.9", "nightly", &nightly).await, 403);
+    assert_eq!(status(office, "other", &other).await, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_all_trusted_proxies_entry_is_warned_about() {
+    let h = Harness::start_with_server(
+        GateOptions::default(),
+        r#"trusted_proxies = ["10.0.0.0/8", "0.0.0.0/0", "::/0"]"#,
+    )
+    .await;
+    let log = h.log();
+    for key in ["server.trusted_proxies[1]", "server.trusted_proxies[2]"] {
+        assert!(log.contains(key), "no warning for {key}:\n{log}");
+    }
+    assert!(!log.contains("server.trusted_proxies[0]"), "{log}");
+    let out = std::process::Command::new(binary())
+        .args(["check-config", "--config"])
+        .arg(h.dir.path().join("gatehouse.toml"))
+        .env("TEST_GH_SECRET", CLIENT_SECRET)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: server.trusted_proxies[1]") && err.contains("trusts every client"),
+        "{err}"
+    );
+}

@@ -203,20 +203,39 @@ async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> 
     Ok(super::token_recheck::identity(claims, session))
 }
 
-/// An API key, unless this client is past its budget of failed attempts: then 429 without
-/// checking, so a right guess looks like a wrong one.
+/// An API key, unless its budget of failed attempts is spent: then 429 without checking, so a
+/// right guess looks like a wrong one. The budget is per client address and key name for a
+/// configured name, per client address otherwise ([`crate::limits::ApiKeyBudget`]): failures
+/// of others on a shared address never lock out a key they did not name.
 fn api_key(app: &App, req: &Parts, encoded: &str) -> Result<Identity, Reply> {
-    let ip = crate::limits::ClientIp::of(req);
-    if let Some(retry) = app.limits.api_key_locked_out(ip) {
+    let budget = crate::limits::ClientIp::of(req).map(|ip| {
+        let name = basic_name(encoded);
+        let configured = name.as_deref().is_some_and(|n| app.tokens.api_keys.has(n));
+        crate::limits::ApiKeyBudget::of(ip, name.as_deref(), configured)
+    });
+    let Some(budget) = budget else {
+        // No client address (cannot happen on a TCP listener): nothing to count against.
+        return check_api_key(app, encoded);
+    };
+    if let Some(retry) = app.limits.api_key_locked_out(&budget) {
         return Err(crate::limits::too_many_requests(retry, false));
     }
-    check_api_key(app, encoded).map_err(|refusal| match app.limits.api_key_failed(ip) {
+    check_api_key(app, encoded).map_err(|refusal| match app.limits.api_key_failed(&budget) {
         Some(retry) => {
-            tracing::info!(ip = ?ip, "API key attempts over the limit");
+            tracing::info!(budget = ?budget, "API key attempts over the limit");
             crate::limits::too_many_requests(retry, false)
         }
         None => refusal,
     })
+}
+
+/// The name in Basic credentials (`base64(name:key)`), if they decode.
+fn basic_name(encoded: &str) -> Option<String> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    decoded.split_once(':').map(|(name, _)| name.to_string())
 }
 
 fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
