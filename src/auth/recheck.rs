@@ -283,3 +283,72 @@ async fn ask_github(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(r: Result<(Outcome, u64), Role>) -> &'static str {
+        match r {
+            Ok(_) => "reuse",
+            Err(Role::Wait(..)) => "wait",
+            Err(Role::Run(..)) => "run",
+        }
+    }
+
+    /// Finish the running re-check in `key`'s slot as its task would.
+    fn finish(rechecks: &Rechecks, key: &str, at: u64) {
+        let mut slots = rechecks.slots.lock().unwrap();
+        let Some(Slot::Running { fresh_after, .. }) = slots.get(key) else {
+            panic!("nothing running");
+        };
+        let fresh_after = *fresh_after;
+        slots.insert(
+            key.into(),
+            Slot::Done {
+                outcome: Outcome::Revoked,
+                at,
+                fresh_after,
+            },
+        );
+    }
+
+    #[test]
+    fn a_recheck_serves_only_requests_whose_mark_it_postdates() {
+        let r = Rechecks::default();
+        // Due by the refresh interval at 100 (no mark): one runs, the others wait for it.
+        assert_eq!(role(r.join_or_start("s", 10, 0, 100)), "run");
+        assert_eq!(role(r.join_or_start("s", 10, 0, 100)), "wait");
+        assert_eq!(
+            role(r.join_or_start("s", 10, 99, 100)),
+            "wait",
+            "marked before"
+        );
+        // A webhook marked 100 (the re-check's own second, maybe after it started): another.
+        assert_eq!(role(r.join_or_start("s", 10, 100, 100)), "run");
+        assert_eq!(
+            role(r.join_or_start("s", 10, 100, 100)),
+            "wait",
+            "started after 100"
+        );
+        finish(&r, "s", 100);
+        assert_eq!(role(r.join_or_start("s", 10, 100, 101)), "reuse");
+        assert_eq!(
+            role(r.join_or_start("s", 10, 101, 101)),
+            "run",
+            "a later mark"
+        );
+        assert_eq!(
+            role(r.join_or_start("t", 10, 0, 100)),
+            "run",
+            "another session"
+        );
+    }
+
+    #[test]
+    fn a_fresh_after_bound_is_the_second_before_or_the_mark_seen() {
+        assert_eq!(fresh_after(100, 0), 99);
+        assert_eq!(fresh_after(100, 100), 100);
+        assert_eq!(fresh_after(0, 0), 0);
+    }
+}

@@ -72,3 +72,32 @@ impl GithubTokenCache {
         refused.insert(key, now + REFUSED_SECS);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_token_is_remembered_for_a_minute_by_digest() {
+        let cache = GithubTokenCache::default();
+        let key = GithubTokenCache::key("ghp_madeup");
+        assert!(!cache.refused(&key, 1000));
+        cache.put_refused(key, 1000);
+        assert!(cache.refused(&key, 1000 + REFUSED_SECS - 1));
+        assert!(!cache.refused(&key, 1000 + REFUSED_SECS));
+        assert!(!cache.refused(&GithubTokenCache::key("ghp_other"), 1000));
+        assert!(
+            cache.get(&key, 1000).is_none(),
+            "never taken for an accepted one"
+        );
+    }
+
+    #[test]
+    fn only_token_shaped_strings_are_asked_about() {
+        assert!(is_token_shaped("ghp_abcXYZ019"));
+        assert!(is_token_shaped("gho_16C7e42F292c6912E7710c838347Ae178B4a"));
+        for bad in ["", "ghp_a.b", "ghp_a b", "ghp_ä", &"a".repeat(256)] {
+            assert!(!is_token_shaped(bad), "{bad}");
+        }
+    }
+}
