@@ -394,7 +394,9 @@ impl ProxyHttp for Gate {
     ) -> pingora::Result<()> {
         match &mut ctx.upgraded {
             Some(up) => {
-                websocket::watch(&ctx.live.app.sessions, up);
+                // The config in force now, not the request's: a reload may have removed the
+                // API key (or issuer) that opened the tunnel.
+                websocket::watch(&self.live.load().app, up);
                 websocket::check(session, up)
             }
             None => Ok(()),
@@ -410,7 +412,7 @@ impl ProxyHttp for Gate {
     ) -> pingora::Result<Option<std::time::Duration>> {
         match &mut ctx.upgraded {
             Some(up) => {
-                websocket::watch(&ctx.live.app.sessions, up);
+                websocket::watch(&self.live.load().app, up);
                 websocket::check(session, up).map(|()| None)
             }
             None => Ok(None),

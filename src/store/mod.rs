@@ -239,4 +239,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The revocation list, unless it is still at `known_version` (then `None`).
     async fn marks(&self, known_version: u64, now: u64)
         -> Result<Option<(u64, Marks)>, StoreError>;
+
+    /// Remember a webhook delivery (by id, or by a digest of what it said) until `until`.
+    /// False when it was remembered already (a replay or a redelivery).
+    async fn remember_delivery(&self, id: &str, until: u64, now: u64) -> Result<bool, StoreError>;
+    /// Forget a delivery that could not be applied, so GitHub's redelivery of it is.
+    async fn forget_delivery(&self, id: &str) -> Result<(), StoreError>;
 }

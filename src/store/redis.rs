@@ -6,7 +6,7 @@
 //! Layout (all keys under the prefix, each expiring with what it holds):
 //! `code:H` / `code-used:H`, `fam:ID` / `fam-revoked:ID`, `state:H`, `sess:K` (hash: `record`
 //! JSON, `last_seen`), `user-sessions:ID` (set of K), `login:LOGIN`, `marks` (hash: ID → mark
-//! JSON) and `marks-version`.
+//! JSON) and `marks-version`, `delivery:ID` (webhook deliveries seen).
 //! Per-user indexes for the admin: `user-families:ID` (set of family ids) and `gh-tokens:ID`
 //! (hash: token id → JSON of when GitHub vouched for it).
 
@@ -767,5 +767,29 @@ impl Store for RedisStore {
             }
         }
         Ok(Some((current.unwrap_or(0) + 1, live)))
+    }
+
+    async fn remember_delivery(&self, id: &str, until: u64, now: u64) -> Result<bool, StoreError> {
+        let key = self.key("delivery", id);
+        let secs = ttl(until, now);
+        let set: Option<String> = self
+            .call(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(secs)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn forget_delivery(&self, id: &str) -> Result<(), StoreError> {
+        let key = self.key("delivery", id);
+        self.call(|mut c| async move { c.del::<_, ()>(key).await })
+            .await
     }
 }

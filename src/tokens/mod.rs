@@ -5,6 +5,7 @@
 pub mod access_token;
 pub mod api_keys;
 pub mod assertion;
+mod fingerprint;
 pub mod github_tokens;
 pub mod oidc;
 pub mod refresh;

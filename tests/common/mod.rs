@@ -884,6 +884,7 @@ pub async fn deliver_webhook(h: &Harness, event: &str, body: &serde_json::Value)
         .post(h.url("/oauth2/github/webhook"))
         .header("content-type", "application/json")
         .header("x-github-event", event)
+        .header("x-github-delivery", delivery_id())
         .header("x-hub-signature-256", format!("sha256={hex}"))
         .body(body)
         .send()
@@ -938,4 +939,50 @@ pub async fn confirm_loopback_sign_in(
         .unwrap();
     assert_eq!(confirmed.status(), 303, "the confirmation sends the code");
     location(&confirmed)
+}
+
+/// A fresh `X-GitHub-Delivery` id, shaped like GitHub's (a GUID).
+pub fn delivery_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// Like [`deliver_webhook`] with the given `X-GitHub-Delivery` (`None`: the header is left
+/// out), e.g. to replay a delivery; the status and the JSON answer.
+pub async fn deliver_webhook_as(
+    h: &Harness,
+    event: &str,
+    body: &serde_json::Value,
+    delivery: Option<&str>,
+) -> (u16, serde_json::Value) {
+    use hmac::Mac;
+    let body = serde_json::to_vec(body).unwrap();
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(TEST_WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(&body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut req = plain_client()
+        .post(h.url("/oauth2/github/webhook"))
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-hub-signature-256", format!("sha256={hex}"));
+    if let Some(id) = delivery {
+        req = req.header("x-github-delivery", id);
+    }
+    let r = req.body(body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
