@@ -414,12 +414,7 @@ pub async fn session_for_github_token(
     token: &str,
     now: u64,
 ) -> Result<SessionClaims, Failure> {
-    let looks_valid = !token.is_empty()
-        && token.len() <= 255
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !looks_valid {
+    if !crate::tokens::github_tokens::is_token_shaped(token) {
         return Err(Failure::InvalidCredentials {
             reason: "that is not a GitHub token".into(),
             basic: false,
