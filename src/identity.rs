@@ -14,6 +14,26 @@ pub enum IdentityKind {
     Service(RoleSet),
 }
 
+/// What vouched for an identity, so a connection it opened (a websocket) can be watched by
+/// it: ended when that credential ends.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Source {
+    /// Not known (tests, `--explain`): nothing beyond `expires_at` to watch.
+    #[default]
+    Unknown,
+    /// A session cookie (its server-side record, if any, is `session_record`).
+    Session,
+    /// One of Gatehouse's access tokens, minted from this refresh family.
+    AccessToken { family: String },
+    /// A raw GitHub token (`accept_github_tokens`).
+    GithubToken,
+    /// An `[[api_keys]]` entry, by name and the fingerprint of the entry as configured when
+    /// the key was accepted (a reload that removes or changes it ends what it opened).
+    ApiKey { name: String, entry: [u8; 32] },
+    /// A token of a `[[tokens.oidc_issuers]]` entry, by that entry's fingerprint.
+    Oidc { issuer: [u8; 32] },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub kind: IdentityKind,
@@ -32,6 +52,8 @@ pub struct Identity {
     pub signed_in_at: u64,
     /// The server-side session record it came from, if any.
     pub session_record: Option<String>,
+    /// The credential it came from.
+    pub source: Source,
 }
 
 impl From<SessionClaims> for Identity {
@@ -48,6 +70,7 @@ impl From<SessionClaims> for Identity {
             expires_at: c.exp,
             signed_in_at: c.iat,
             session_record: c.sid,
+            source: Source::Session,
         }
     }
 }
@@ -67,6 +90,7 @@ impl Identity {
             expires_at: 0,
             signed_in_at: 0,
             session_record: None,
+            source: Source::Unknown,
         }
     }
 
@@ -84,6 +108,7 @@ impl Identity {
             expires_at: 0,
             signed_in_at: 0,
             session_record: None,
+            source: Source::Unknown,
         }
     }
 

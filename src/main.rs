@@ -193,7 +193,11 @@ fn main() -> ExitCode {
             return match gatehouse::healthcheck::check(&url, timeout) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(reason) => {
-                    eprintln!("gatehouse healthcheck: {}", reason.replace('\n', " "));
+                    let reason = reason.replace('\n', " ");
+                    eprintln!(
+                        "gatehouse healthcheck: {}",
+                        gatehouse::observe::escape::terminal_text(&reason)
+                    );
                     ExitCode::FAILURE
                 }
             };
@@ -205,7 +209,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("gatehouse: {e:#}");
+            // Error texts can quote what a server or a browser sent.
+            let text = format!("{e:#}");
+            eprintln!(
+                "gatehouse: {}",
+                gatehouse::observe::escape::terminal_text(&text)
+            );
             ExitCode::FAILURE
         }
     }
@@ -281,7 +290,12 @@ fn check_config(config: Option<PathBuf>, explain: Option<ExplainArgs>) -> ExitCo
             ExitCode::SUCCESS
         }
         Ok(settings) => {
-            match toml::to_string_pretty(&settings.config) {
+            // Secrets are masked by their type; passwords inside URLs here.
+            let shown = toml::Value::try_from(&settings.config).map(|mut v| {
+                config::redact_toml(&mut v);
+                v
+            });
+            match shown.and_then(|v| toml::to_string_pretty(&v)) {
                 Ok(text) => println!(
                     "# effective config of {} (secrets hidden)\n{text}",
                     path.display()

@@ -71,7 +71,7 @@ async fn webhook(url: &str, event: &str, body: &serde_json::Value, sig: Option<S
         .post(url)
         .header("content-type", "application/json")
         .header("x-github-event", event)
-        .header("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+        .header("x-github-delivery", delivery_id());
     if let Some(sig) = sig {
         req = req.header("x-hub-signature-256", sig);
     }

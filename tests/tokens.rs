@@ -775,7 +775,7 @@ async fn gatehouse_login_and_token_end_to_end() {
     assert_eq!(start.status(), 302);
     let callback = consent(&browser, &location(&start), "octocat").await;
     let back = browser.get(callback).send().await.unwrap();
-    let loopback = location(&back);
+    let loopback = confirm_loopback_sign_in(&h, &browser, back).await;
     assert!(loopback.starts_with("http://127.0.0.1:"), "{loopback}");
     let page = browser.get(&loopback).send().await.unwrap();
     assert_eq!(page.status(), 200);

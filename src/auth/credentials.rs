@@ -3,11 +3,12 @@
 //! never a silent fall-back to anonymous.
 
 use crate::app::App;
-use crate::identity::Identity;
+use crate::identity::{Identity, Source};
 use crate::pages::Failure;
 use crate::reply::Reply;
 use crate::session::SessionClaims;
-use crate::tokens::{github_tokens::GithubTokenCache, is_jwt_shaped};
+use crate::tokens::github_tokens::{is_token_shaped, GithubTokenCache};
+use crate::tokens::is_jwt_shaped;
 use base64::Engine;
 use http::request::Parts;
 
@@ -44,14 +45,7 @@ pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Re
             }
             if tokens.oidc.issuer_for(credential).is_some() {
                 return match tokens.oidc.verify(credential).await {
-                    Ok(found) => Ok(Credential::Token(Identity::service(
-                        format!("oidc:{}", found.sub),
-                        tokens
-                            .oidc_roles
-                            .get(found.issuer_index)
-                            .copied()
-                            .unwrap_or_default(),
-                    ))),
+                    Ok(found) => Ok(Credential::Token(oidc_identity(app, found))),
                     Err(crate::tokens::oidc::OidcError::KeysUnavailable(e)) => {
                         tracing::warn!(error = %e, "OIDC keys unavailable");
                         Err(unavailable(
@@ -71,7 +65,7 @@ pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Re
             ))
         }
         "bearer" | "token" if tokens.settings.accept_github_tokens && !credential.is_empty() => {
-            github_token(app, credential, now)
+            github_token(app, req, credential, now)
                 .await
                 .map(Credential::Token)
         }
@@ -85,6 +79,19 @@ pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Re
         // Not ours (e.g. the app's own Basic auth): leave it for the app.
         _ => cookie(app, req, now).await,
     }
+}
+
+/// A verified OIDC token's identity: it ends at the token's `exp`, and with its issuer entry.
+fn oidc_identity(app: &App, found: crate::tokens::oidc::OidcIdentity) -> Identity {
+    let tokens = &app.tokens;
+    let roles = tokens.oidc_roles.get(found.issuer_index).copied();
+    let mut identity = Identity::service(format!("oidc:{}", found.sub), roles.unwrap_or_default());
+    identity.expires_at = found.expires_at;
+    identity.source = match tokens.oidc_issuer_fingerprint(found.issuer_index) {
+        Some(issuer) => Source::Oidc { issuer },
+        None => Source::Unknown,
+    };
+    identity
 }
 
 /// 503 for a dependency that is down: never an allow, never a misleading 401.
@@ -203,20 +210,39 @@ async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> 
     Ok(super::token_recheck::identity(claims, session))
 }
 
-/// An API key, unless this client is past its budget of failed attempts: then 429 without
-/// checking, so a right guess looks like a wrong one.
+/// An API key, unless its budget of failed attempts is spent: then 429 without checking, so a
+/// right guess looks like a wrong one. The budget is per client address and key name for a
+/// configured name, per client address otherwise ([`crate::limits::ApiKeyBudget`]): failures
+/// of others on a shared address never lock out a key they did not name.
 fn api_key(app: &App, req: &Parts, encoded: &str) -> Result<Identity, Reply> {
-    let ip = crate::limits::ClientIp::of(req);
-    if let Some(retry) = app.limits.api_key_locked_out(ip) {
+    let budget = crate::limits::ClientIp::of(req).map(|ip| {
+        let name = basic_name(encoded);
+        let configured = name.as_deref().is_some_and(|n| app.tokens.api_keys.has(n));
+        crate::limits::ApiKeyBudget::of(ip, name.as_deref(), configured)
+    });
+    let Some(budget) = budget else {
+        // No client address (cannot happen on a TCP listener): nothing to count against.
+        return check_api_key(app, encoded);
+    };
+    if let Some(retry) = app.limits.api_key_locked_out(&budget) {
         return Err(crate::limits::too_many_requests(retry, false));
     }
-    check_api_key(app, encoded).map_err(|refusal| match app.limits.api_key_failed(ip) {
+    check_api_key(app, encoded).map_err(|refusal| match app.limits.api_key_failed(&budget) {
         Some(retry) => {
-            tracing::info!(ip = ?ip, "API key attempts over the limit");
+            tracing::info!(budget = ?budget, "API key attempts over the limit");
             crate::limits::too_many_requests(retry, false)
         }
         None => refusal,
     })
+}
+
+/// The name in Basic credentials (`base64(name:key)`), if they decode.
+fn basic_name(encoded: &str) -> Option<String> {
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    decoded.split_once(':').map(|(name, _)| name.to_string())
 }
 
 fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
@@ -238,11 +264,21 @@ fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
         .get(&entry.name)
         .copied()
         .unwrap_or_default();
-    Ok(Identity::service(format!("apikey:{}", entry.name), roles))
+    let mut identity = Identity::service(format!("apikey:{}", entry.name), roles);
+    // Fail closed: an entry without a fingerprint (cannot happen) is refused.
+    let fingerprint = app.tokens.api_key_fingerprint(&entry.name);
+    identity.source = Source::ApiKey {
+        name: entry.name.clone(),
+        entry: fingerprint.ok_or_else(|| refused("unknown API key name, or wrong key", true))?,
+    };
+    Ok(identity)
 }
 
-/// A raw GitHub token: asked of GitHub once, then cached 5 minutes by its hash.
-async fn github_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> {
+/// A raw GitHub token: asked of GitHub once, then cached 5 minutes by its hash. Asking costs
+/// the gate's GitHub rate limit, so a token GitHub refused is answered from memory for a
+/// while, and each client address may have only so many tokens checked a minute (429 past
+/// that, without asking).
+async fn github_token(app: &App, req: &Parts, token: &str, now: u64) -> Result<Identity, Reply> {
     let key = GithubTokenCache::key(token);
     if let Some(claims) = app.tokens.github_cache.get(&key, now) {
         // Unless a webhook asked this user's memberships to be re-checked, or their sign-ins
@@ -259,12 +295,30 @@ async fn github_token(app: &App, token: &str, now: u64) -> Result<Identity, Repl
                 || (m.recheck_before > 0 && claims.refreshed_at <= m.recheck_before)
         });
         if !stale {
-            return Ok(Identity::from(claims));
+            return Ok(github_token_identity(claims));
         }
     }
-    let claims = super::token::session_for_github_token(app, token, now)
-        .await
-        .map_err(|failure| failure.reply(false))?;
+    let cache = &app.tokens.github_cache;
+    if !is_token_shaped(token) || cache.refused(&key, now) {
+        return Err(refused("GitHub does not accept this token", false));
+    }
+    if let Err(retry) = app
+        .limits
+        .check_github_token(crate::limits::ClientIp::of(req))
+    {
+        tracing::info!("GitHub token checks over the limit for this client address");
+        return Err(crate::limits::too_many_requests(retry, false));
+    }
+    let claims = match super::token::session_for_github_token(app, token, now).await {
+        Ok(claims) => claims,
+        Err(failure) => {
+            // Shaped like a token, so this is GitHub's own refusal (not an outage).
+            if matches!(failure, Failure::InvalidCredentials { .. }) {
+                cache.put_refused(key, now);
+            }
+            return Err(failure.reply(false));
+        }
+    };
     // GitHub just vouched for it: a sign-in made now, after any revocation of this second
     // (else it would count as ended, and GitHub be asked again on every request).
     let claims = app
@@ -283,7 +337,14 @@ async fn github_token(app: &App, token: &str, now: u64) -> Result<Identity, Repl
             .map_err(|e| store_unavailable_api(&e))?;
     }
     app.tokens.github_cache.put(key, cached.clone(), now);
-    Ok(Identity::from(cached))
+    Ok(github_token_identity(cached))
+}
+
+fn github_token_identity(claims: SessionClaims) -> Identity {
+    Identity {
+        source: Source::GithubToken,
+        ..Identity::from(claims)
+    }
 }
 
 /// So an admin can find the user by login, see the token (never it, only when GitHub last

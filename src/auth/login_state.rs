@@ -26,6 +26,9 @@ pub struct ClientLogin {
     pub state: Option<String>,
     /// PKCE S256 challenge, checked at `/oauth2/token`.
     pub code_challenge: Option<String>,
+    /// What the program calls itself (`client_name`), shown on the loopback confirmation page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Per-attempt cookie name, so two tabs signing in at once do not overwrite each other.

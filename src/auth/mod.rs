@@ -4,6 +4,7 @@
 pub mod access;
 mod admin;
 mod callback;
+mod client_confirm;
 pub mod client_kind;
 mod credentials;
 mod endpoints;
@@ -72,7 +73,7 @@ pub async fn handle(
         .unwrap_or_default();
     let limited = matches!(
         endpoint,
-        "/start" | "/callback" | "/token" | "/refresh" | "/pat"
+        "/start" | "/callback" | "/confirm" | "/token" | "/refresh" | "/pat"
     );
     if limited && req.method != Method::OPTIONS {
         if let Err(retry) = app.limits.check_auth(client_ip) {
@@ -91,6 +92,7 @@ pub async fn handle(
         "/start" if get => start::start(app, req, now, client_ip),
         "/callback" if get => callback::callback(app, req, browser, now).await,
         "/sign_in" if get => endpoints::sign_in(app, req),
+        "/confirm" if post => client_confirm::confirm(app, req, body, now).await,
         "/sign_out" if get || post => sign_out::sign_out(app, req, body, now).await,
         "/github/webhook" if post => webhook::handle(app, req, body, now).await,
         "/github/webhook" => Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": "GitHub delivers webhooks with POST"})).header("Allow", "POST"),
@@ -110,6 +112,9 @@ pub async fn handle(
             Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": format!("{} is not allowed here", req.method)}))
                 .header("Allow", if endpoint == "/sign_out" { "GET, POST" } else { "GET, HEAD" })
         }
+        // Only the confirmation page's button: a link must never send a code.
+        "/confirm" => Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": "confirm a client sign-in with the button on its page (a POST)"}))
+            .header("Allow", "POST"),
         _ => endpoints::not_found(browser),
     }
 }
@@ -125,6 +130,7 @@ fn state_change_refusal(app: &App, req: &Parts, endpoint: &str, body: &[u8]) -> 
     let post = req.method == Method::POST;
     let (takes, cors) = match endpoint {
         "/sign_out" if post => (Takes::FormOrJson, false),
+        "/confirm" if post => (Takes::FormOrJson, false),
         "/pat" if post => (Takes::Json, false),
         "/token" | "/refresh" if post => (Takes::Json, true),
         _ => (Takes::Ignored, false),

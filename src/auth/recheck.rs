@@ -2,6 +2,11 @@
 //! ask GitHub again with the token kept in the session. One re-check per session runs at a time;
 //! other requests of the same session (many tabs) wait for its result instead of asking again,
 //! and a result is remembered briefly so the requests still carrying the old cookie reuse it.
+//!
+//! A webhook that lands while a re-check is under way asks for an answer from after it: a
+//! re-check (running or done) is only shared with requests whose `not_before` it is known to
+//! postdate, so the next request after the webhook starts another instead of getting the answer
+//! GitHub gave before it.
 
 use crate::app::App;
 use crate::github::{GithubClient, GithubError};
@@ -35,15 +40,35 @@ impl Outcome {
     }
 }
 
+/// A re-check's answer: what GitHub said and when (unix seconds) it was asked.
+type Answer = Option<(Outcome, u64)>;
+
 enum Slot {
-    Running(watch::Receiver<Option<(Outcome, u64)>>),
-    Done { outcome: Outcome, at: u64 },
+    Running {
+        rx: watch::Receiver<Answer>,
+        /// Which run, so an older one finishing late never overwrites a newer one's slot.
+        run: u64,
+        fresh_after: u64,
+    },
+    Done {
+        outcome: Outcome,
+        at: u64,
+        fresh_after: u64,
+    },
+}
+
+/// The latest revocation-list `recheck_before` a re-check started at `now` is known to
+/// postdate: everything marked in an earlier second, and what its starter had already seen
+/// (`not_before`). Marks are whole seconds, so one made in the same second may be later.
+fn fresh_after(now: u64, not_before: u64) -> u64 {
+    now.saturating_sub(1).max(not_before)
 }
 
 /// Sessions being (or just) re-checked, by [`SessionClaims::session_key`].
 #[derive(Default)]
 pub struct Rechecks {
     slots: Arc<Mutex<Slots>>,
+    runs: std::sync::atomic::AtomicU64,
 }
 
 type Slots = HashMap<String, Slot>;
@@ -58,8 +83,8 @@ impl std::fmt::Debug for Rechecks {
 const SWEEP_ABOVE: usize = 10_000;
 
 enum Role {
-    Wait(watch::Receiver<Option<(Outcome, u64)>>),
-    Run(watch::Sender<Option<(Outcome, u64)>>),
+    Wait(watch::Receiver<Answer>, u64),
+    Run(watch::Sender<Answer>, u64),
 }
 
 impl Rechecks {
@@ -79,13 +104,14 @@ impl Rechecks {
         let key = claims.session_key();
         let deadline = patience.map(|p| tokio::time::Instant::now() + p);
         loop {
-            let mut rx = match self.join_or_start(&key, claims.refreshed_at.max(not_before), now) {
+            let (mut rx, run) = match self.join_or_start(&key, claims.refreshed_at, not_before, now)
+            {
                 Ok(outcome) => return Some(outcome),
-                Err(Role::Wait(rx)) => rx,
-                Err(Role::Run(tx)) => {
+                Err(Role::Wait(rx, run)) => (rx, run),
+                Err(Role::Run(tx, run)) => {
                     let rx = tx.subscribe();
-                    self.start(app, claims, key.clone(), tx, now);
-                    rx
+                    self.start(app, claims, key.clone(), (tx, run), now);
+                    (rx, run)
                 }
             };
             let answer = match deadline {
@@ -99,7 +125,7 @@ impl Rechecks {
                 return Some(answer);
             }
             // The re-check ended without an answer (it cannot, short of a panic): again.
-            forget_running(&self.slots, &key);
+            forget_running(&self.slots, &key, run);
         }
     }
 
@@ -110,7 +136,7 @@ impl Rechecks {
         app: &App,
         claims: &SessionClaims,
         key: String,
-        tx: watch::Sender<Option<(Outcome, u64)>>,
+        (tx, run): (watch::Sender<Answer>, u64),
         now: u64,
     ) {
         let github = Arc::clone(&app.github);
@@ -121,17 +147,29 @@ impl Rechecks {
             let mut guard = RunGuard {
                 slots,
                 key,
+                run,
                 finished: false,
             };
             let outcome = ask_github(&github, &plan, &claims).await;
             let mut slots = guard.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.insert(
-                guard.key.clone(),
-                Slot::Done {
-                    outcome: outcome.clone(),
-                    at: now,
-                },
-            );
+            // Kept only while this run still holds the slot: a newer run (a webhook asked for
+            // an answer from after this one started) owns it otherwise.
+            if let Some(slot) = slots.get_mut(&guard.key) {
+                if let Slot::Running {
+                    run: current,
+                    fresh_after,
+                    ..
+                } = *slot
+                {
+                    if current == run {
+                        *slot = Slot::Done {
+                            outcome: outcome.clone(),
+                            at: now,
+                            fresh_after,
+                        };
+                    }
+                }
+            }
             drop(slots);
             guard.finished = true;
             let _ = tx.send(Some((outcome, now)));
@@ -140,38 +178,58 @@ impl Rechecks {
 
     /// A result is reused only by requests whose cookie predates it (tabs that have not seen
     /// the refreshed cookie yet); a cookie carrying that result is due again after the
-    /// refresh interval like any other.
+    /// refresh interval like any other. A re-check, running or done, serves only requests
+    /// whose `not_before` it postdates; for the others a new one starts (and takes the slot).
     fn join_or_start(
         &self,
         key: &str,
         refreshed_at: u64,
+        not_before: u64,
         now: u64,
     ) -> Result<(Outcome, u64), Role> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         match slots.get(key) {
-            Some(Slot::Done { outcome, at })
-                if refreshed_at < *at && now < at + outcome.reuse_for() =>
+            Some(Slot::Done {
+                outcome,
+                at,
+                fresh_after,
+            }) if refreshed_at < *at
+                && not_before <= *fresh_after
+                && now < at + outcome.reuse_for() =>
             {
                 return Ok((outcome.clone(), *at))
             }
-            Some(Slot::Running(rx)) => return Err(Role::Wait(rx.clone())),
+            Some(Slot::Running {
+                rx,
+                run,
+                fresh_after,
+            }) if not_before <= *fresh_after => return Err(Role::Wait(rx.clone(), *run)),
             _ => {}
         }
         if slots.len() >= SWEEP_ABOVE {
             slots.retain(|_, slot| match slot {
-                Slot::Running(_) => true,
-                Slot::Done { outcome, at } => now < *at + outcome.reuse_for(),
+                Slot::Running { .. } => true,
+                Slot::Done { outcome, at, .. } => now < *at + outcome.reuse_for(),
             });
         }
         let (tx, rx) = watch::channel(None);
-        slots.insert(key.to_string(), Slot::Running(rx));
-        Err(Role::Run(tx))
+        let run = self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        slots.insert(
+            key.to_string(),
+            Slot::Running {
+                rx,
+                run,
+                fresh_after: fresh_after(now, not_before),
+            },
+        );
+        Err(Role::Run(tx, run))
     }
 }
 
-fn forget_running(slots: &Mutex<Slots>, key: &str) {
+/// Forget run `run` of a re-check if it still holds `key`'s slot.
+fn forget_running(slots: &Mutex<Slots>, key: &str, run: u64) {
     let mut slots = slots.lock().unwrap_or_else(|p| p.into_inner());
-    if matches!(slots.get(key), Some(Slot::Running(_))) {
+    if matches!(slots.get(key), Some(Slot::Running { run: current, .. }) if *current == run) {
         slots.remove(key);
     }
 }
@@ -181,13 +239,14 @@ fn forget_running(slots: &Mutex<Slots>, key: &str) {
 struct RunGuard {
     slots: Arc<Mutex<Slots>>,
     key: String,
+    run: u64,
     finished: bool,
 }
 
 impl Drop for RunGuard {
     fn drop(&mut self) {
         if !self.finished {
-            forget_running(&self.slots, &self.key);
+            forget_running(&self.slots, &self.key, self.run);
         }
     }
 }
@@ -222,5 +281,74 @@ async fn ask_github(
             tracing::warn!(login = %claims.login, error = %e, "re-check failed; keeping the last known memberships within access.stale_grace");
             Outcome::Unavailable
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(r: Result<(Outcome, u64), Role>) -> &'static str {
+        match r {
+            Ok(_) => "reuse",
+            Err(Role::Wait(..)) => "wait",
+            Err(Role::Run(..)) => "run",
+        }
+    }
+
+    /// Finish the running re-check in `key`'s slot as its task would.
+    fn finish(rechecks: &Rechecks, key: &str, at: u64) {
+        let mut slots = rechecks.slots.lock().unwrap();
+        let Some(Slot::Running { fresh_after, .. }) = slots.get(key) else {
+            panic!("nothing running");
+        };
+        let fresh_after = *fresh_after;
+        slots.insert(
+            key.into(),
+            Slot::Done {
+                outcome: Outcome::Revoked,
+                at,
+                fresh_after,
+            },
+        );
+    }
+
+    #[test]
+    fn a_recheck_serves_only_requests_whose_mark_it_postdates() {
+        let r = Rechecks::default();
+        // Due by the refresh interval at 100 (no mark): one runs, the others wait for it.
+        assert_eq!(role(r.join_or_start("s", 10, 0, 100)), "run");
+        assert_eq!(role(r.join_or_start("s", 10, 0, 100)), "wait");
+        assert_eq!(
+            role(r.join_or_start("s", 10, 99, 100)),
+            "wait",
+            "marked before"
+        );
+        // A webhook marked 100 (the re-check's own second, maybe after it started): another.
+        assert_eq!(role(r.join_or_start("s", 10, 100, 100)), "run");
+        assert_eq!(
+            role(r.join_or_start("s", 10, 100, 100)),
+            "wait",
+            "started after 100"
+        );
+        finish(&r, "s", 100);
+        assert_eq!(role(r.join_or_start("s", 10, 100, 101)), "reuse");
+        assert_eq!(
+            role(r.join_or_start("s", 10, 101, 101)),
+            "run",
+            "a later mark"
+        );
+        assert_eq!(
+            role(r.join_or_start("t", 10, 0, 100)),
+            "run",
+            "another session"
+        );
+    }
+
+    #[test]
+    fn a_fresh_after_bound_is_the_second_before_or_the_mark_seen() {
+        assert_eq!(fresh_after(100, 0), 99);
+        assert_eq!(fresh_after(100, 100), 100);
+        assert_eq!(fresh_after(0, 0), 0);
     }
 }

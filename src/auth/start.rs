@@ -8,7 +8,11 @@ use crate::app::App;
 use crate::pages::Failure;
 use crate::reply::Reply;
 use crate::session::cookies::set_cookie;
+use crate::tokens::ClientRedirect;
 use http::request::Parts;
+
+/// Longest `client_name` kept (characters).
+const MAX_CLIENT_NAME: usize = 60;
 
 /// `rd` comes from the query, or from `X-Auth-Request-Redirect` as oauth2-proxy accepts it
 /// (nginx `auth_request` setups pass the original `$request_uri` there, unescaped).
@@ -71,13 +75,21 @@ fn client_login(app: &App, req: &Parts) -> Result<Option<ClientLogin>, Reply> {
         return Ok(None);
     };
     let refuse = |reason: String| Failure::BadRequest { reason }.reply(browser);
-    if !app.tokens.client_redirect_allowed(&redirect_uri) {
+    let Some(kind) = app.tokens.client_redirect(&redirect_uri) else {
         tracing::info!("sign-in refused: client_redirect_uri not allowed");
         return Err(refuse(
             "client_redirect_uri is not one this gate may send codes to (tokens.client_redirect_uris, or loopback with tokens.allow_loopback)".into(),
         ));
-    }
+    };
     let code_challenge = query_param(req, "code_challenge");
+    // Any local program can listen on a loopback port: only the one holding the verifier may
+    // trade the code.
+    if kind == ClientRedirect::Loopback && code_challenge.is_none() {
+        tracing::info!("sign-in refused: loopback client_redirect_uri without PKCE");
+        return Err(refuse(
+            "a loopback client_redirect_uri needs PKCE: send code_challenge (the base64url SHA-256 of a fresh code_verifier) with code_challenge_method=S256, then code_verifier to /oauth2/token".into(),
+        ));
+    }
     match (
         code_challenge.as_deref(),
         query_param(req, "code_challenge_method").as_deref(),
@@ -103,9 +115,21 @@ fn client_login(app: &App, req: &Parts) -> Result<Option<ClientLogin>, Reply> {
     if state.as_ref().is_some_and(|s| s.len() > 512) {
         return Err(refuse("state is longer than 512 characters".into()));
     }
+    // Shown to the person, who cannot tell programs apart otherwise; text only, bounded.
+    let name = query_param(req, "client_name")
+        .map(|n| {
+            n.chars()
+                .filter(|c| !crate::observe::escape::is_unsafe(*c))
+                .take(MAX_CLIENT_NAME)
+                .collect::<String>()
+                .trim()
+                .to_string()
+        })
+        .filter(|n| !n.is_empty());
     Ok(Some(ClientLogin {
         redirect_uri,
         state,
         code_challenge,
+        name,
     }))
 }

@@ -11,7 +11,7 @@ use crate::reply::Reply;
 use crate::session::SessionClaims;
 use crate::store::{StoreError, TokenOrigin};
 use crate::tokens::refresh::RefreshError;
-use crate::tokens::{digest, random_token, CodeGrant, CodeTake};
+use crate::tokens::{digest, random_token, ClientRedirect, CodeGrant, CodeTake};
 use base64::Engine;
 use http::request::Parts;
 use serde::Deserialize;
@@ -38,7 +38,8 @@ fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-/// After GitHub: send the client its one-time code (or why there is none).
+/// After GitHub: send the client its one-time code (or why there is none). A loopback client
+/// (`tokens.allow_loopback`) gets it only once the person confirms (see `client_confirm`).
 pub async fn finish_client_login(
     app: &App,
     client: ClientLogin,
@@ -46,41 +47,65 @@ pub async fn finish_client_login(
     admitted: bool,
     now: u64,
 ) -> Reply {
-    let mut params: Vec<(&str, &str)> = Vec::new();
-    let code = random_token();
-    let refusal;
-    if admitted {
-        // Made after any revocation of this very second, so the code is not born ended.
-        let claims = match app.sessions.after_revocation(&claims).await {
-            Ok(claims) => claims,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the revocation list for a sign-in");
-                return Failure::StoreUnavailable.reply(true);
-            }
-        };
-        let grant = CodeGrant {
-            session: claims,
-            client_redirect_uri: client.redirect_uri.clone(),
-            code_challenge: client.code_challenge.clone(),
-            expires_at: now + CODE_TTL_SECS,
-        };
-        if let Err(e) = app.tokens.store.put_code(&digest(&code), &grant).await {
-            tracing::warn!(error = %e, "could not store a one-time code");
-            return Failure::GithubUnavailable {
-                start_url: app.start_url("/"),
-            }
-            .reply(true);
+    // Judged again: the config may have been reloaded since `/oauth2/start`.
+    let Some(kind) = app.tokens.client_redirect(&client.redirect_uri) else {
+        return Failure::BadRequest {
+            reason: "client_redirect_uri is no longer one this gate may send codes to; start the sign-in again".into(),
         }
-        params.push(("code", &code));
-    } else {
-        refusal = format!("{} is not allowed here", claims.login);
-        params.push(("error", "access_denied"));
-        params.push(("error_description", &refusal));
+        .reply(true);
+    };
+    if !admitted {
+        // Whoever listens on a loopback port may not be the person: it learns no login.
+        let refusal = match kind {
+            ClientRedirect::Listed => format!("{} is not allowed here", claims.login),
+            ClientRedirect::Loopback => "this GitHub account is not allowed here".to_string(),
+        };
+        let mut params = vec![
+            ("error", "access_denied"),
+            ("error_description", refusal.as_str()),
+        ];
+        if let Some(state) = &client.state {
+            params.push(("state", state));
+        }
+        return Reply::redirect(with_query(&client.redirect_uri, &params));
     }
-    if let Some(state) = &client.state {
+    // Made after any revocation of this very second, so the code is not born ended.
+    let claims = match app.sessions.after_revocation(&claims).await {
+        Ok(claims) => claims,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the revocation list for a sign-in");
+            return Failure::StoreUnavailable.reply(true);
+        }
+    };
+    let grant = CodeGrant {
+        session: claims,
+        client_redirect_uri: client.redirect_uri.clone(),
+        code_challenge: client.code_challenge.clone(),
+        expires_at: now + CODE_TTL_SECS,
+    };
+    match kind {
+        ClientRedirect::Loopback => super::client_confirm::ask(app, grant, client, now).await,
+        ClientRedirect::Listed => send_code(app, grant, client.state.as_deref(), now).await,
+    }
+}
+
+/// Mint a one-time code for `grant` (living [`CODE_TTL_SECS`] from `now`) and send the browser
+/// to the client's redirect URI with it and the client's `state`.
+pub async fn send_code(app: &App, mut grant: CodeGrant, state: Option<&str>, now: u64) -> Reply {
+    let code = random_token();
+    grant.expires_at = now + CODE_TTL_SECS;
+    if let Err(e) = app.tokens.store.put_code(&digest(&code), &grant).await {
+        tracing::warn!(error = %e, "could not store a one-time code");
+        return Failure::GithubUnavailable {
+            start_url: app.start_url("/"),
+        }
+        .reply(true);
+    }
+    let mut params = vec![("code", code.as_str())];
+    if let Some(state) = state {
         params.push(("state", state));
     }
-    Reply::redirect(with_query(&client.redirect_uri, &params))
+    Reply::redirect(with_query(&grant.client_redirect_uri, &params))
 }
 
 /// SPAs on another origin call the token endpoints with `fetch`: answer the configured
@@ -396,12 +421,7 @@ pub async fn session_for_github_token(
     token: &str,
     now: u64,
 ) -> Result<SessionClaims, Failure> {
-    let looks_valid = !token.is_empty()
-        && token.len() <= 255
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !looks_valid {
+    if !crate::tokens::github_tokens::is_token_shaped(token) {
         return Err(Failure::InvalidCredentials {
             reason: "that is not a GitHub token".into(),
             basic: false,

@@ -126,5 +126,6 @@ pub fn identity(token: AccessClaims, session: Option<SessionClaims>) -> Identity
     identity.groups = groups;
     identity.expires_at = token.exp;
     identity.signed_in_at = signed_in_at;
+    identity.source = crate::identity::Source::AccessToken { family: token.fam };
     identity
 }

@@ -5,6 +5,13 @@
 //! issued before it ask GitHub again before their next use, and open websockets close (the app
 //! got the old groups with the upgrade). Verified by `X-Hub-Signature-256` (HMAC-SHA256 with
 //! `github.webhook_secret`, compared in constant time); anything unverified changes nothing.
+//!
+//! Replays: each delivery's `X-GitHub-Delivery` id is remembered (in the store, so every
+//! replica knows it) for [`REMEMBER_FOR`], and a repeat is answered 200 without acting. The id
+//! is not covered by the signature, so a captured delivery could come back under a new id: the
+//! body of every delivery that ends sessions is remembered too, and a repeat of it only asks
+//! for a re-check (GitHub itself then says whether the authorization is gone), never ends the
+//! user's sessions again.
 
 use crate::app::App;
 use crate::reply::Reply;
@@ -46,6 +53,29 @@ fn reply(status: u16, body: serde_json::Value) -> Reply {
     Reply::json(status, &body)
 }
 
+/// How long deliveries are remembered against replays. GitHub redelivers for 3 days; a
+/// captured delivery is worth replaying for as long as the user signs in, so longer.
+const REMEMBER_FOR: u64 = 30 * 24 * 3600;
+
+/// The `X-GitHub-Delivery` id (GitHub sends a GUID with every delivery), if it looks like one.
+fn delivery_id(req: &Parts) -> Option<&str> {
+    let id = req.headers.get("x-github-delivery")?.to_str().ok()?.trim();
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    ok.then_some(id)
+}
+
+fn store_unavailable(e: &crate::store::StoreError) -> Reply {
+    tracing::warn!(error = %e, "GitHub webhook could not be applied: session store unavailable");
+    // 503 makes GitHub show the delivery as failed, so it can be redelivered.
+    reply(
+        503,
+        json!({"error": "store_unavailable", "message": e.to_string()}),
+    )
+    .header("Retry-After", "5")
+}
+
 pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
     let Some(secret) = &app.settings.github.webhook_secret else {
         return reply(
@@ -73,6 +103,18 @@ pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
     if kind == "ping" {
         return reply(200, json!({"ok": true, "event": "ping"}));
     }
+    // GitHub always sends one; without it a replay could not be told apart.
+    let Some(delivery) = delivery_id(req) else {
+        tracing::warn!(
+            target: "gatehouse::audit",
+            event = "webhook_refused",
+            "GitHub webhook refused: missing or malformed X-GitHub-Delivery"
+        );
+        return reply(
+            400,
+            json!({"error": "bad_request", "message": "X-GitHub-Delivery is missing or is not a delivery id; nothing was changed"}),
+        );
+    };
     let Ok(event) = serde_json::from_slice::<Event>(body) else {
         return reply(
             400,
@@ -98,6 +140,57 @@ pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         );
     };
     let user_id = who.id.to_string();
+    let store = app.sessions.store.as_ref();
+    let until = now.saturating_add(REMEMBER_FOR);
+    let delivery_key = format!("id:{delivery}");
+    match store.remember_delivery(&delivery_key, until, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(
+                target: "gatehouse::audit",
+                event = "webhook_repeated",
+                github_event = kind,
+                action,
+                login = %who.login,
+                user_id = %user_id,
+                delivery,
+                "GitHub webhook delivery seen before (a redelivery or a replay): nothing done"
+            );
+            // 2xx, so GitHub does not retry it.
+            return reply(
+                200,
+                json!({"ok": true, "event": kind, "action": action, "repeated": true}),
+            );
+        }
+        Err(e) => return store_unavailable(&e),
+    }
+    let mut remembered = vec![delivery_key];
+    let act = match act {
+        Act::End => {
+            let body_key = format!("body:{}", body_digest(body));
+            match store.remember_delivery(&body_key, until, now).await {
+                Ok(true) => {
+                    remembered.push(body_key);
+                    Act::End
+                }
+                Ok(false) => {
+                    tracing::warn!(
+                        target: "gatehouse::audit",
+                        event = "webhook_repeated",
+                        github_event = kind,
+                        action,
+                        login = %who.login,
+                        user_id = %user_id,
+                        delivery,
+                        "GitHub webhook repeats an earlier delivery under a new id: re-checking the user's sessions with GitHub instead of ending them"
+                    );
+                    Act::Recheck
+                }
+                Err(e) => return forget(app, &remembered, store_unavailable(&e)).await,
+            }
+        }
+        act => act,
+    };
     let result = match act {
         Act::Recheck => app.sessions.recheck_all(&user_id, now).await.map(|()| 0),
         Act::End => app.sessions.end_all(&user_id, now).await,
@@ -124,16 +217,25 @@ pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
             }
             reply(200, body)
         }
-        Err(e) => {
-            tracing::warn!(error = %e, login = %who.login, "GitHub webhook could not be applied: session store unavailable");
-            // 503 makes GitHub show the delivery as failed, so it can be redelivered.
-            reply(
-                503,
-                json!({"error": "store_unavailable", "message": e.to_string()}),
-            )
-            .header("Retry-After", "5")
+        Err(e) => forget(app, &remembered, store_unavailable(&e)).await,
+    }
+}
+
+/// A delivery that was not applied is forgotten again, so GitHub's redelivery of it counts.
+async fn forget(app: &App, remembered: &[String], answer: Reply) -> Reply {
+    for key in remembered {
+        if let Err(e) = app.sessions.store.forget_delivery(key).await {
+            tracing::warn!(error = %e, "could not forget a webhook delivery that was not applied");
         }
     }
+    answer
+}
+
+/// SHA-256 of a delivery's body, base64url: what it said, whatever id it came under.
+fn body_digest(body: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(body))
 }
 
 /// `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`, checked in constant time.

@@ -130,12 +130,17 @@ pub fn refusal(status: u16, body: &str) -> Refusal {
         error_description: Option<String>,
     }
     let parsed = serde_json::from_str::<ErrorBody>(body).ok();
+    // Printed to the terminal: made printable and bounded, whoever answered.
     let error = parsed
         .as_ref()
-        .and_then(|b| b.error.clone())
+        .and_then(|b| b.error.as_deref())
+        .map(|e| super::printable(e, 64))
+        .filter(|e| !e.is_empty())
         .unwrap_or_else(|| format!("http_{status}"));
     let message = parsed
         .and_then(|b| b.message.or(b.error_description))
+        .map(|m| super::printable(&m, MAX_QUOTED))
+        .filter(|m| !m.is_empty())
         .unwrap_or_else(|| quote(body));
     Refusal {
         status,
@@ -145,19 +150,12 @@ pub fn refusal(status: u16, body: &str) -> Refusal {
 }
 
 fn quote(body: &str) -> String {
-    let body = body.trim();
-    if body.is_empty() {
-        return "no details given".to_string();
+    let quoted = super::printable(body, MAX_QUOTED);
+    if quoted.is_empty() {
+        "no details given".to_string()
+    } else {
+        quoted
     }
-    let mut end = body.len().min(MAX_QUOTED);
-    while !body.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut out = body[..end].to_string();
-    if end < body.len() {
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]
@@ -182,5 +180,10 @@ mod tests {
         assert_eq!(r.message, "<html>bad gateway</html>");
         assert_eq!(refusal(500, "").message, "no details given");
         assert!(refusal(500, &"é".repeat(300)).message.ends_with('…'));
+        let r = refusal(
+            400,
+            "{\"error\":\"e\\u001b[2J\",\"message\":\"m\\r\\nforged\\u009b\"}",
+        );
+        assert_eq!((r.error.as_str(), r.message.as_str()), ("e[2J", "mforged"));
     }
 }

@@ -1,24 +1,30 @@
 //! What the browser brought back to `http://127.0.0.1:PORT/callback`: a code for this sign-in,
-//! the gate's refusal, a forged or stale redirect (wrong `state`), or nothing usable.
+//! the gate's refusal, a forged or stale redirect (no `state` or another), or nothing usable.
 
 use url::form_urlencoded;
+
+/// Longest `error` code and `error_description` shown; the rest is cut.
+const MAX_ERROR: usize = 64;
+const MAX_DESCRIPTION: usize = 300;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallbackOutcome {
     /// `code` with the expected `state`.
     Code(String),
-    /// `error` (and maybe `error_description`), with the expected `state` or none at all.
+    /// `error` (and maybe `error_description`) with the expected `state`, made printable.
     Denied {
         error: String,
         description: Option<String>,
     },
-    /// A `state` other than ours, or a code without any `state`.
+    /// No `state`, or another one: not an answer to this login (any local program or web page
+    /// that finds the port can send one). Answer 400 and keep waiting.
     StateMismatch,
-    /// Neither `code` nor `error`: not a sign-in redirect; answer 400 and keep waiting.
+    /// Our `state` but neither `code` nor `error`: answer 400 and keep waiting.
     Incomplete,
 }
 
-/// Judge the query string of a callback request against the `state` this login sent.
+/// Judge the query string of a callback request against the `state` this login sent. Only an
+/// answer carrying that `state` can end the login, a refusal as much as a code.
 pub fn parse_callback(query: &str, expected_state: &str) -> CallbackOutcome {
     let mut code = None;
     let mut state = None;
@@ -35,19 +41,20 @@ pub fn parse_callback(query: &str, expected_state: &str) -> CallbackOutcome {
         // The first value counts; a repeated parameter cannot override it.
         slot.get_or_insert_with(|| value.into_owned());
     }
-    let state_matches = state.as_deref() == Some(expected_state);
-    if state.is_some() && !state_matches {
+    if state.as_deref() != Some(expected_state) {
         return CallbackOutcome::StateMismatch;
     }
+    let error = error.map(|e| super::printable(&e, MAX_ERROR));
     if let Some(error) = error.filter(|e| !e.is_empty()) {
         return CallbackOutcome::Denied {
             error,
-            description: description.filter(|d| !d.trim().is_empty()),
+            description: description
+                .map(|d| super::printable(&d, MAX_DESCRIPTION))
+                .filter(|d| !d.is_empty()),
         };
     }
     match code.filter(|c| !c.is_empty()) {
-        Some(code) if state_matches => CallbackOutcome::Code(code),
-        Some(_) => CallbackOutcome::StateMismatch,
+        Some(code) => CallbackOutcome::Code(code),
         None => CallbackOutcome::Incomplete,
     }
 }
@@ -93,7 +100,7 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_callback("error=server_error", "S1"),
+            parse_callback("error=server_error&state=S1", "S1"),
             CallbackOutcome::Denied {
                 error: "server_error".into(),
                 description: None
@@ -102,8 +109,40 @@ mod tests {
     }
 
     #[test]
+    fn an_error_without_our_state_is_not_an_answer() {
+        for query in [
+            "error=access_denied",
+            "error=access_denied&error_description=x",
+            "error=access_denied&state=",
+            "error=access_denied&state=S2",
+        ] {
+            assert_eq!(
+                parse_callback(query, "S1"),
+                CallbackOutcome::StateMismatch,
+                "{query}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_text_is_printable_and_bounded() {
+        let long = "x".repeat(1000);
+        let query = format!(
+            "error=access%1B%5B2J_denied&error_description=a%0D%0Ab%1B%5D0%3Bt%07%E2%80%AE{long}&state=S1"
+        );
+        let CallbackOutcome::Denied { error, description } = parse_callback(&query, "S1") else {
+            panic!("denied expected");
+        };
+        assert_eq!(error, "access[2J_denied");
+        let description = description.unwrap();
+        assert!(description.starts_with("ab]0;tx"), "{description}");
+        assert!(!description.chars().any(char::is_control));
+        assert!(description.chars().count() <= MAX_DESCRIPTION + 1);
+    }
+
+    #[test]
     fn callback_without_code_or_error_is_incomplete() {
-        assert_eq!(parse_callback("", "S1"), CallbackOutcome::Incomplete);
+        assert_eq!(parse_callback("", "S1"), CallbackOutcome::StateMismatch);
         assert_eq!(
             parse_callback("state=S1", "S1"),
             CallbackOutcome::Incomplete

@@ -21,9 +21,6 @@ pub enum ClientError {
     #[error("No sign-in arrived within {secs} s. Run `gatehouse login --url {url}` again and finish signing in in the browser.")]
     Timeout { url: String, secs: String },
 
-    #[error("the browser came back with a sign-in that this command did not start (state mismatch); run `gatehouse login --url {url}` again")]
-    StateMismatch { url: String },
-
     #[error("sign-in to {url} did not finish: {}{}; run `gatehouse login --url {url}` again", description.as_deref().unwrap_or(error), paren(error, description.is_some()))]
     Denied {
         url: String,

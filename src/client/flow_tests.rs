@@ -90,14 +90,14 @@ fn query_param(url: &url::Url, name: &str) -> String {
         .unwrap()
 }
 
-/// The browser's part: note the challenge at the gate, then follow the redirect back with
-/// `callback_query(state)`. Returns the status and page the loopback listener answered.
-type Browser = tokio::task::JoinHandle<(u16, String)>;
+/// The browser's part: note the challenge at the gate, then visit the loopback with each of
+/// `callback_queries(state)` in turn. Returns the status and page of each answer.
+type Browser = tokio::task::JoinHandle<Vec<(u16, String)>>;
 
 fn browser(
     fake: &Shared,
     start: &str,
-    callback_query: impl FnOnce(&str) -> String + Send + 'static,
+    callback_queries: impl FnOnce(&str) -> Vec<String> + Send + 'static,
 ) -> Browser {
     let start = url::Url::parse(start).unwrap();
     assert_eq!(start.path(), "/oauth2/start");
@@ -116,12 +116,16 @@ fn browser(
             .await
             .unwrap();
         assert_eq!(favicon.status(), 404);
-        let answer = http
-            .get(format!("{redirect}?{}", callback_query(&state)))
-            .send()
-            .await
-            .unwrap();
-        (answer.status().as_u16(), answer.text().await.unwrap())
+        let mut answers = Vec::new();
+        for query in callback_queries(&state) {
+            let answer = http
+                .get(format!("{redirect}?{query}"))
+                .send()
+                .await
+                .unwrap();
+            answers.push((answer.status().as_u16(), answer.text().await.unwrap()));
+        }
+        answers
     })
 }
 
@@ -134,16 +138,29 @@ fn options(origin: &str, dir: &std::path::Path, timeout: Duration) -> LoginOptio
     }
 }
 
-/// Run `login` with the fake browser; the login result and what the browser saw.
+/// Run `login` with the fake browser sending one callback; the login result and what the
+/// browser saw.
 async fn run_login(
     fake: &Shared,
     origin: &str,
     dir: &std::path::Path,
     callback_query: impl FnOnce(&str) -> String + Send + 'static,
 ) -> (Result<(), ClientError>, (u16, String)) {
+    let (result, mut answers) =
+        run_login_with(fake, origin, dir, |state| vec![callback_query(state)]).await;
+    (result, answers.remove(0))
+}
+
+/// Run `login` with the fake browser sending several callbacks in turn.
+async fn run_login_with(
+    fake: &Shared,
+    origin: &str,
+    dir: &std::path::Path,
+    callback_queries: impl FnOnce(&str) -> Vec<String> + Send + 'static,
+) -> (Result<(), ClientError>, Vec<(u16, String)>) {
     let mut tab = None;
     let result = login_with(&options(origin, dir, Duration::from_secs(10)), |start| {
-        tab = Some(browser(fake, start, callback_query));
+        tab = Some(browser(fake, start, callback_queries));
     })
     .await;
     (result, tab.unwrap().await.unwrap())
@@ -173,21 +190,31 @@ async fn login_exchanges_the_code_with_pkce_and_stores_tokens() {
 }
 
 #[tokio::test]
-async fn login_refuses_a_callback_with_another_state() {
+async fn login_ignores_answers_without_its_state_and_keeps_waiting() {
     let fake = Shared::default();
     let origin = fake_gate(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let (result, (status, page)) = run_login(&fake, &origin, dir.path(), |_| {
-        "code=code-1&state=forged".into()
+    let (result, answers) = run_login_with(&fake, &origin, dir.path(), |state| {
+        vec![
+            "code=code-1&state=forged".into(),
+            "code=code-1".into(),
+            "error=access_denied&error_description=%1B%5B2Jgive+up".into(),
+            "error=access_denied&state=forged".into(),
+            format!("code=code-1&state={state}"),
+        ]
     })
     .await;
-    assert!(
-        matches!(result, Err(ClientError::StateMismatch { .. })),
-        "{result:?}"
+    result.unwrap();
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses, [400, 400, 400, 400, 200]);
+    assert!(answers[0].1.contains("still waiting"), "{}", answers[0].1);
+    assert_eq!(
+        store::get(dir.path(), &origin)
+            .unwrap()
+            .unwrap()
+            .access_token,
+        "acc-1"
     );
-    assert_eq!(status, 400);
-    assert!(page.contains("Sign-in failed"));
-    assert_eq!(store::get(dir.path(), &origin).unwrap(), None);
 }
 
 #[tokio::test]

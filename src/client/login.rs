@@ -1,6 +1,7 @@
 //! `gatehouse login`: the native-app sign-in (RFC 8252). Listen on a loopback port, send the
 //! browser to the gate's `/oauth2/start` with `state` and a PKCE challenge, take exactly one
-//! good callback, trade its code for tokens, store them.
+//! callback carrying that `state` (others get 400 and are ignored), trade its code for
+//! tokens, store them.
 
 use super::api::{ApiError, GateApi, TokenResponse};
 use super::callback::{parse_callback, CallbackOutcome};
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 /// The stderr line carrying the sign-in URL; tests and people read it.
 pub const OPEN_PREFIX: &str = "Open this URL to sign in: ";
+/// What this program calls itself at `/oauth2/start` (`client_name`).
+pub const CLIENT_NAME: &str = "gatehouse login";
 
 pub struct LoginOptions {
     /// The gate's origin (see [`super::origin::normalize`]).
@@ -52,6 +55,8 @@ pub async fn login_with(
     )?;
 
     eprintln!("{OPEN_PREFIX}{start}");
+    // The gate's confirmation page names the address; this lets the person match it.
+    eprintln!("When the gate asks, confirm sending the sign-in to {redirect_uri}: this command is listening there.");
     open(&start);
 
     let deadline = tokio::time::Instant::now() + options.timeout;
@@ -76,12 +81,14 @@ pub async fn login_with(
                 let html = page::failed("This address only takes the sign-in redirect from Gatehouse; the command is still waiting for it.");
                 pending.respond(400, &html).await;
             }
+            // Anyone on this machine, or a web page, can reach the port: an answer without
+            // this login's state neither ends nor fails it.
             CallbackOutcome::StateMismatch => {
-                let e = ClientError::StateMismatch {
-                    url: origin.to_string(),
-                };
-                pending.respond(400, &page::failed(&e.to_string())).await;
-                return Err(e);
+                let html = page::failed("This answer does not belong to the sign-in this command started (its state does not match), so it was ignored; the command is still waiting for its own.");
+                pending.respond(400, &html).await;
+                eprintln!(
+                    "Ignored a sign-in answer that this command did not start; still waiting."
+                );
             }
             CallbackOutcome::Denied { error, description } => {
                 let e = ClientError::Denied {
@@ -113,7 +120,7 @@ pub async fn login_with(
     }
 }
 
-/// `{origin}/oauth2/start?client_redirect_uri=…&state=…&code_challenge=…&code_challenge_method=S256`.
+/// `{origin}/oauth2/start?client_redirect_uri=…&state=…&code_challenge=…&code_challenge_method=S256&client_name=…`.
 pub fn start_url(
     origin: &str,
     redirect_uri: &str,
@@ -129,7 +136,9 @@ pub fn start_url(
         .append_pair("client_redirect_uri", redirect_uri)
         .append_pair("state", state)
         .append_pair("code_challenge", challenge)
-        .append_pair("code_challenge_method", "S256");
+        .append_pair("code_challenge_method", "S256")
+        // Shown on the gate's confirmation page, so the person knows what asks.
+        .append_pair("client_name", CLIENT_NAME);
     Ok(url.into())
 }
 
@@ -184,7 +193,7 @@ mod tests {
         assert_eq!(
             url,
             "http://127.0.0.1:4180/oauth2/start?client_redirect_uri=http%3A%2F%2F127.0.0.1%3A5555%2Fcallback\
-             &state=st&code_challenge=ch&code_challenge_method=S256"
+             &state=st&code_challenge=ch&code_challenge_method=S256&client_name=gatehouse+login"
         );
     }
 

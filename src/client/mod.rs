@@ -59,6 +59,25 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     Ok(parsed)
 }
 
+/// Text from the network (the gate's answers, the browser's redirect) as it may be printed or
+/// shown: control and invisible characters dropped (an ESC could drive the terminal, a CR or LF
+/// forge lines), surrounding space trimmed, at most `max` characters (`…` when cut).
+pub(crate) fn printable(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max * 4));
+    let shown = text
+        .trim()
+        .chars()
+        .filter(|c| !crate::observe::escape::is_unsafe(*c));
+    for (i, c) in shown.enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+    }
+    out.trim_end().to_string()
+}
+
 /// Seconds since the Unix epoch (0 if the clock is before 1970).
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
@@ -85,5 +104,12 @@ mod tests {
         assert_eq!(parse_timeout("45"), Ok(Duration::from_secs(45)));
         assert!(parse_timeout("0s").is_err());
         assert!(parse_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn network_text_is_printable_and_bounded() {
+        assert_eq!(printable(" a\u{1b}[2J\r\nb\u{9b}\u{202e}c ", 100), "a[2Jbc");
+        assert_eq!(printable("abcdef", 3), "abc…");
+        assert_eq!(printable("abc", 3), "abc");
     }
 }

@@ -7,6 +7,7 @@ mod duration;
 mod expand;
 mod listeners;
 mod problem;
+mod redact;
 mod routes;
 mod schema;
 mod secret;
@@ -17,6 +18,7 @@ mod validate;
 pub use duration::HumanDuration;
 pub use listeners::{load_tls_pair, TlsFiles};
 pub use problem::{ConfigError, ConfigProblem};
+pub use redact::{redact_toml, redact_url, redact_urls_in};
 pub use routes::{RouteSettings, UpstreamTarget};
 pub use schema::{
     ApiKeySection, Config, GroupsHeader, OidcIssuerSection, RoleSection, RouteSection, RuleSection,

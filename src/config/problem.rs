@@ -21,7 +21,9 @@ impl ConfigProblem {
 
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.problem)?;
+        // A problem may quote the URL it is about; never its password. (Fixes are our own
+        // text, with placeholders such as `redis://[:PASSWORD@]HOST`.)
+        write!(f, "{}: {}", self.key, super::redact_urls_in(&self.problem))?;
         if !self.fix.is_empty() {
             write!(f, " — fix: {}", self.fix)?;
         }

@@ -173,22 +173,10 @@ fn redis_url_ok(text: &str, key: &str, problems: &mut Vec<ConfigProblem>) -> boo
             key,
             format!(
                 "`{}` is not a redis:// or rediss:// URL",
-                mask_password(text)
+                super::redact_url(text)
             ),
             "write it as redis://[:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS)",
         ));
     }
     ok
-}
-
-/// A URL as it may be shown: any password replaced.
-fn mask_password(text: &str) -> String {
-    match url::Url::parse(text) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("****"));
-            u.to_string()
-        }
-        Ok(_) => text.to_string(),
-        Err(_) => "(unparseable)".into(),
-    }
 }

@@ -376,3 +376,13 @@ fn other_issuers_without_claims_load_with_a_warning() {
     .is_empty());
     assert!(warnings(&minimal()).is_empty());
 }
+
+#[test]
+fn the_default_assertion_audience_never_holds_user_info() {
+    let text = format!(
+        "{}\n[upstream]\nurl = \"http://app:hunter2@127.0.0.1:8080\"\n",
+        minimal()
+    );
+    let s = load_str(&text, "t", &|_| None).unwrap();
+    assert_eq!(s.assertion.audience, "http://127.0.0.1:8080");
+}

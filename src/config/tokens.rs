@@ -365,7 +365,11 @@ pub fn check_assertion(
             });
     let audience = match &u.name {
         Some(name) if !name.trim().is_empty() => name.trim().to_string(),
+        // Never user info: the audience is in every assertion the app (and its logs) sees.
         _ => upstream_url.map_or_else(String::new, |url| {
+            let mut url = url.clone();
+            let _ = url.set_password(None);
+            let _ = url.set_username("");
             url.as_str().trim_end_matches('/').to_string()
         }),
     };

@@ -189,7 +189,7 @@ pub fn validate(
     check_granted_roles(&tokens, &policy, &mut problems);
     let pages = check_pages(&config, public_url.as_ref(), &mut problems);
     let assertion = check_assertion(&config, upstream.as_ref().map(|u| &u.url), &mut problems);
-    let limits = check_limits(&config, &mut problems);
+    let limits = check_limits(&config, &mut problems, &mut warnings);
     let listeners = super::listeners::check_listeners(
         &config,
         listen,
@@ -531,13 +531,26 @@ fn check_session(
     })
 }
 
-fn check_limits(config: &Config, problems: &mut Vec<ConfigProblem>) -> LimitSettings {
+fn check_limits(
+    config: &Config,
+    problems: &mut Vec<ConfigProblem>,
+    warnings: &mut Vec<ConfigProblem>,
+) -> LimitSettings {
     let (l, server) = (&config.limits, &config.server);
     let mut trusted_proxies = Vec::new();
     for (i, text) in server.trusted_proxies.iter().enumerate() {
         let text = text.trim();
         match text.parse::<ipnet::IpNet>() {
-            Ok(net) => trusted_proxies.push(net.trunc()),
+            Ok(net) => {
+                if catches_all(&net) {
+                    warnings.push(ConfigProblem::new(
+                        format!("server.trusted_proxies[{i}]"),
+                        format!("`{text}` trusts every client: anyone can pick the address their limits, lockouts and logs count them under, with X-Forwarded-For"),
+                        "list only your proxies' addresses or networks, e.g. \"10.0.0.0/8\"",
+                    ));
+                }
+                trusted_proxies.push(net.trunc())
+            }
             Err(_) => match text.parse::<std::net::IpAddr>() {
                 Ok(ip) => trusted_proxies.push(ipnet::IpNet::from(ip)),
                 Err(_) => problems.push(ConfigProblem::new(
@@ -580,6 +593,13 @@ fn check_limits(config: &Config, problems: &mut Vec<ConfigProblem>) -> LimitSett
         max_header_bytes: server.max_header_bytes,
         client_timeout: server.client_timeout.0,
     }
+}
+
+/// Does `net` hold every IPv4 or every IPv6 address (`0.0.0.0/0`, `::/0`, or every
+/// IPv4-mapped address, `::ffff:0:0/96`)?
+fn catches_all(net: &ipnet::IpNet) -> bool {
+    let mapped_v4 = std::net::IpAddr::V6(std::net::Ipv4Addr::UNSPECIFIED.to_ipv6_mapped());
+    net.prefix_len() == 0 || (net.prefix_len() <= 96 && net.contains(&mapped_v4))
 }
 
 /// Roles that OIDC issuers and API keys grant must be roles the policy knows.

@@ -6,8 +6,9 @@
 //! identity past a well-known gateway.
 
 use crate::identity::Identity;
+use crate::session::cookies::own_cookie_set_by;
 use http::HeaderName;
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 
 /// Header names an upstream might trust as identity or client facts, or as the method or path
 /// to act on (the override headers would let a client change them after Gatehouse decided on
@@ -96,6 +97,75 @@ pub fn strip_reserved(req: &mut RequestHeader) {
     for name in doomed {
         req.remove_header(&name);
     }
+}
+
+/// Remove every `Set-Cookie` of the upstream's response that would set, overwrite or clear one
+/// of Gatehouse's cookies (see [`own_cookie_set_by`]): the app must not plant a session, fix a
+/// login state or sign someone out. Runs before Gatehouse adds its own.
+pub fn drop_own_set_cookies(resp: &mut ResponseHeader, session_name: &str) -> pingora::Result<()> {
+    let set_cookie = http::header::SET_COOKIE;
+    let mut doomed = false;
+    for value in resp.headers.get_all(&set_cookie) {
+        if let Some(name) = own_cookie_set_by(value.as_bytes(), session_name) {
+            tracing::warn!(
+                cookie = %name,
+                "the app tried to set one of Gatehouse's cookies; the Set-Cookie was dropped"
+            );
+            doomed = true;
+        }
+    }
+    if !doomed {
+        return Ok(());
+    }
+    let kept: Vec<http::HeaderValue> = resp
+        .headers
+        .get_all(&set_cookie)
+        .iter()
+        .filter(|v| own_cookie_set_by(v.as_bytes(), session_name).is_none())
+        .cloned()
+        .collect();
+    resp.remove_header(&set_cookie);
+    for value in kept {
+        resp.append_header(set_cookie.clone(), value)?;
+    }
+    Ok(())
+}
+
+/// `Clear-Site-Data` of the upstream's response without what would clear Gatehouse's cookies:
+/// `"cookies"` is removed and `"*"` becomes the other types it stands for. An app that wants to
+/// end the Gatehouse session links to its sign-out.
+pub fn drop_cookie_clearing(resp: &mut ResponseHeader) -> pingora::Result<()> {
+    const NAME: &str = "clear-site-data";
+    let clears_cookies = |v: &http::HeaderValue| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| matches!(t.trim_ascii(), b"\"cookies\"" | b"\"*\""))
+    };
+    if !resp.headers.get_all(NAME).iter().any(clears_cookies) {
+        return Ok(());
+    }
+    tracing::warn!("the app tried to clear Gatehouse's cookies with Clear-Site-Data; only its other types were kept");
+    let kept: Vec<String> = resp
+        .headers
+        .get_all(NAME)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .flat_map(|t| -> Vec<String> {
+            match t.trim_ascii() {
+                b"\"cookies\"" => Vec::new(),
+                b"\"*\"" => ["\"cache\"", "\"storage\"", "\"executionContexts\""]
+                    .map(String::from)
+                    .to_vec(),
+                other => vec![String::from_utf8_lossy(other).into_owned()],
+            }
+        })
+        .filter(|t| !t.is_empty())
+        .collect();
+    resp.remove_header(NAME);
+    if !kept.is_empty() {
+        resp.insert_header(NAME, kept.join(", "))?;
+    }
+    Ok(())
 }
 
 /// Identity headers for an admitted person (README.md "What the app receives").

@@ -374,6 +374,8 @@ impl ProxyHttp for Gate {
                 ctx.upgraded = websocket::on_upgrade(session, identity, ctx.started);
             }
         }
+        headers::drop_own_set_cookies(upstream_response, &ctx.live.app.sessions.cookie.name)?;
+        headers::drop_cookie_clearing(upstream_response)?;
         // A membership re-check refreshed the session: the browser gets the new cookie.
         if let Some(granted) = &ctx.granted {
             for cookie in &granted.set_cookies {
@@ -392,7 +394,9 @@ impl ProxyHttp for Gate {
     ) -> pingora::Result<()> {
         match &mut ctx.upgraded {
             Some(up) => {
-                websocket::watch(&ctx.live.app.sessions, up);
+                // The config in force now, not the request's: a reload may have removed the
+                // API key (or issuer) that opened the tunnel.
+                websocket::watch(&self.live.load().app, up);
                 websocket::check(session, up)
             }
             None => Ok(()),
@@ -408,7 +412,7 @@ impl ProxyHttp for Gate {
     ) -> pingora::Result<Option<std::time::Duration>> {
         match &mut ctx.upgraded {
             Some(up) => {
-                websocket::watch(&ctx.live.app.sessions, up);
+                websocket::watch(&self.live.load().app, up);
                 websocket::check(session, up).map(|()| None)
             }
             None => Ok(None),

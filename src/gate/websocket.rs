@@ -1,4 +1,5 @@
-//! Upgraded connections (websockets) end when the session that opened them does.
+//! Upgraded connections (websockets) end when the credential that opened them does: a
+//! session, one of Gatehouse's access tokens, a GitHub token, an API key or an OIDC token.
 //!
 //! An upgrade request is judged like any request; Pingora then tunnels the bytes both ways.
 //! Pingora 0.9 has no timer hook for a tunnel, so the deadline is kept three ways: each chunk
@@ -15,9 +16,14 @@
 //! old groups with the upgrade, and only a new upgrade is judged on the new ones. The body
 //! filters never wait themselves: Pingora polls them inside its tunnel loop, where a filter
 //! that yields can lose bytes.
+//!
+//! Machine credentials are watched by what they are: an OIDC token's tunnel ends at its `exp`;
+//! an API key's (or an OIDC issuer's) when a reload removes or changes its config entry (each
+//! chunk compares the entry's fingerprint with the config in force); an access token's also
+//! when its refresh family is revoked (a copied refresh token, a refused re-check).
 
-use crate::identity::Identity;
-use crate::session::Sessions;
+use crate::app::App;
+use crate::identity::{Identity, Source};
 use crate::store::UserMark;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
@@ -44,6 +50,10 @@ pub(super) struct Upgraded {
     judged_at: u64,
     /// The server-side session record, if any.
     record: Option<Arc<str>>,
+    /// The refresh family of the access token that opened it, if any.
+    family: Option<Arc<str>>,
+    /// The config entry (API key, OIDC issuer) that vouched for it, if any.
+    entry: Option<Entry>,
     rechecked: Instant,
     /// Set once the session was found revoked (by a chunk, or by a background read).
     revoked: Arc<AtomicBool>,
@@ -51,15 +61,45 @@ pub(super) struct Upgraded {
     reading: Arc<AtomicBool>,
 }
 
-/// For a response switching protocols on a request with a session: what to watch.
-/// `expires_at == 0` means the credential carries no end (API keys, OIDC tokens). `started`:
-/// when the request arrived.
+/// A config entry a tunnel is bound to, as it was configured when the tunnel was judged.
+enum Entry {
+    ApiKey { name: String, fingerprint: [u8; 32] },
+    OidcIssuer([u8; 32]),
+}
+
+impl Entry {
+    /// Is the entry still configured, unchanged, in `app`'s config?
+    fn still_there(&self, app: &App) -> bool {
+        match self {
+            Entry::ApiKey { name, fingerprint } => {
+                app.tokens.api_key_fingerprint(name).as_ref() == Some(fingerprint)
+            }
+            Entry::OidcIssuer(fingerprint) => app.tokens.has_oidc_issuer(fingerprint),
+        }
+    }
+}
+
+/// For a response switching protocols on a request with an identity: what to watch.
+/// `expires_at == 0` means the credential carries no end of its own (API keys): it is watched
+/// by its config entry. `started`: when the request arrived.
 pub(super) fn on_upgrade(
     session: &mut Session,
     identity: &Identity,
     started: Instant,
 ) -> Option<Upgraded> {
-    if identity.expires_at == 0 {
+    let (family, entry) = match &identity.source {
+        Source::AccessToken { family } => (Some(Arc::from(family.as_str())), None),
+        Source::ApiKey { name, entry } => (
+            None,
+            Some(Entry::ApiKey {
+                name: name.clone(),
+                fingerprint: *entry,
+            }),
+        ),
+        Source::Oidc { issuer } => (None, Some(Entry::OidcIssuer(*issuer))),
+        Source::Session | Source::GithubToken | Source::Unknown => (None, None),
+    };
+    if identity.expires_at == 0 && entry.is_none() {
         return None;
     }
     let judged_at = SystemTime::now()
@@ -67,12 +107,18 @@ pub(super) fn on_upgrade(
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
     let up = Upgraded {
-        until: identity.expires_at,
+        // No end of its own: until its entry goes.
+        until: match identity.expires_at {
+            0 => u64::MAX,
+            at => at,
+        },
         idle: session.get_read_timeout().unwrap_or(DEFAULT_IDLE),
         user_id: identity.user_id.clone(),
         signed_in_at: identity.signed_in_at,
         judged_at,
         record: identity.session_record.as_deref().map(Arc::from),
+        family,
+        entry,
         rechecked: Instant::now(),
         revoked: Arc::default(),
         reading: Arc::default(),
@@ -103,11 +149,21 @@ fn cut(mark: Option<UserMark>, signed_in_at: u64, judged_at: u64) -> bool {
 }
 
 /// Note a revocation: on the revocation list as this process has it now, and, every
-/// [`RECHECK_EVERY`], after a fresh read in the background (never waiting here).
-pub(super) fn watch(sessions: &Sessions, up: &mut Upgraded) {
+/// [`RECHECK_EVERY`], after a fresh read in the background (never waiting here). `app` is the
+/// config in force now (a reload may have removed the entry that vouched for the tunnel).
+pub(super) fn watch(app: &App, up: &mut Upgraded) {
     if up.revoked.load(Ordering::Relaxed) {
         return;
     }
+    if up
+        .entry
+        .as_ref()
+        .is_some_and(|entry| !entry.still_there(app))
+    {
+        up.revoked.store(true, Ordering::Relaxed);
+        return;
+    }
+    let sessions = &app.sessions;
     let mark = sessions.revocations.latest(&up.user_id);
     if cut(mark, up.signed_in_at, up.judged_at) {
         up.revoked.store(true, Ordering::Relaxed);
@@ -120,7 +176,7 @@ pub(super) fn watch(sessions: &Sessions, up: &mut Upgraded) {
     let store = Arc::clone(&sessions.store);
     let revocations = Arc::clone(&sessions.revocations);
     let (user_id, signed_in_at, judged_at) = (up.user_id.clone(), up.signed_in_at, up.judged_at);
-    let record = up.record.clone();
+    let (record, family) = (up.record.clone(), up.family.clone());
     let (revoked, reading) = (Arc::clone(&up.revoked), Arc::clone(&up.reading));
     tokio::spawn(async move {
         // A store that cannot answer for long closes the tunnel too (fail closed).
@@ -128,14 +184,16 @@ pub(super) fn watch(sessions: &Sessions, up: &mut Upgraded) {
             Ok(mark) => cut(mark, signed_in_at, judged_at),
             Err(_) => true,
         };
+        let now = crate::session::unix_now();
         let gone = match &record {
-            Some(key) if !ended => {
-                let now = crate::session::unix_now();
-                !matches!(store.session(key, now).await, Ok(Some(_)))
-            }
+            Some(key) if !ended => !matches!(store.session(key, now).await, Ok(Some(_))),
             _ => false,
         };
-        if ended || gone {
+        let family_revoked = match &family {
+            Some(id) if !ended && !gone => !matches!(store.is_revoked(id, now).await, Ok(false)),
+            _ => false,
+        };
+        if ended || gone || family_revoked {
             revoked.store(true, Ordering::Relaxed);
         }
         reading.store(false, Ordering::Release);

@@ -2,6 +2,12 @@
 //! attempts (429 with `Retry-After`), header sizes (431), and the header read timeout
 //! ([`ClientTimeout`]).
 //!
+//! Failed API-key attempts have two kinds of budget (see [`ApiKeyBudget`]): one per client
+//! address and configured key name, for wrong keys given with a real name, and one per client
+//! address for attempts naming no configured key. Each locks out only what it counts, so
+//! someone guessing (or spraying names) from a shared address never locks out another key
+//! used from that address, while guesses at one key stay bounded per address.
+//!
 //! Limits are keyed by the client's IP as the gate resolved it (`gate::client_ip`: the peer,
 //! or what a trusted proxy says). IPv6 addresses are keyed by their /64, the block one
 //! subscriber usually holds, so rotating addresses inside it does not reset a budget.
@@ -53,14 +59,43 @@ impl RetryAfter {
 
 type Keyed = DefaultKeyedRateLimiter<IpAddr>;
 
+/// Whose budget a failed API-key attempt is counted against, and what a lockout then refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ApiKeyBudget {
+    /// A wrong key for configured key `name`, from `ip` (by [`key`]): past the budget, `ip`'s
+    /// attempts with that name are refused unchecked; other names from `ip`, and `name` from
+    /// other addresses, are not.
+    Key { name: String, ip: IpAddr },
+    /// An attempt from `ip` naming no configured key (or malformed): past the budget, `ip`'s
+    /// attempts naming no configured key are refused; real names are not.
+    Address(IpAddr),
+}
+
+impl ApiKeyBudget {
+    /// The budget for an attempt from `ip` naming `name` (`configured`: a real key's name).
+    pub fn of(ip: IpAddr, name: Option<&str>, configured: bool) -> ApiKeyBudget {
+        let ip = key(ip);
+        match name {
+            Some(name) if configured => ApiKeyBudget::Key {
+                name: name.to_string(),
+                ip,
+            },
+            _ => ApiKeyBudget::Address(ip),
+        }
+    }
+}
+
 pub struct Limits {
     /// `/oauth2/start`, `callback`, `token`, `refresh`, `pat`; `None`: off.
     auth: Option<Keyed>,
-    /// Failed API-key attempts; `None`: off.
-    api_key_failures: Option<Keyed>,
-    /// Addresses past their API-key failure budget, and until when. Every API-key attempt
-    /// from them is refused without being checked, so a right guess cannot be told apart.
-    locked_out: Mutex<HashMap<IpAddr, Instant>>,
+    /// Raw GitHub tokens checked with GitHub (cache misses only), with the same quota as
+    /// `auth` but a budget of its own; `None`: off.
+    github_token_checks: Option<Keyed>,
+    /// Failed API-key attempts, by [`ApiKeyBudget`]; `None`: off.
+    api_key_failures: Option<DefaultKeyedRateLimiter<ApiKeyBudget>>,
+    /// Budgets past their API-key failure limit, and until when. The attempts they cover are
+    /// refused without being checked, so a right guess cannot be told apart.
+    locked_out: Mutex<HashMap<ApiKeyBudget, Instant>>,
     checks: AtomicU64,
 }
 
@@ -76,7 +111,10 @@ impl std::fmt::Debug for Limits {
     }
 }
 
-fn limiter(per_minute: u32, burst: u32) -> Option<Keyed> {
+fn limiter<K: Clone + Eq + std::hash::Hash>(
+    per_minute: u32,
+    burst: u32,
+) -> Option<DefaultKeyedRateLimiter<K>> {
     let rate = NonZeroU32::new(per_minute)?;
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
     Some(DefaultKeyedRateLimiter::keyed(
@@ -103,6 +141,7 @@ impl Limits {
     pub fn new(settings: &LimitSettings) -> Limits {
         Limits {
             auth: limiter(settings.auth_per_minute, settings.burst),
+            github_token_checks: limiter(settings.auth_per_minute, settings.burst),
             api_key_failures: limiter(
                 settings.api_key_failures_per_minute,
                 settings.api_key_failures_per_minute,
@@ -123,27 +162,37 @@ impl Limits {
             .map_err(|not_until| RetryAfter(not_until.wait_time_from(limiter.clock().now())))
     }
 
-    /// Is `ip` locked out of API keys (past its failure budget)? Asked before a key is checked.
-    pub fn api_key_locked_out(&self, ip: Option<IpAddr>) -> Option<RetryAfter> {
+    /// Take one GitHub call to check a raw GitHub token from `ip` (unknown: not limited), so
+    /// a flood of made-up tokens cannot spend the gate's GitHub rate limit.
+    pub fn check_github_token(&self, ip: Option<IpAddr>) -> Result<(), RetryAfter> {
+        let (Some(limiter), Some(ip)) = (&self.github_token_checks, ip) else {
+            return Ok(());
+        };
+        self.tick();
+        limiter
+            .check_key(&key(ip))
+            .map_err(|not_until| RetryAfter(not_until.wait_time_from(limiter.clock().now())))
+    }
+
+    /// Is this budget locked out (past its failure limit)? Asked before a key is checked.
+    pub fn api_key_locked_out(&self, budget: &ApiKeyBudget) -> Option<RetryAfter> {
         self.api_key_failures.as_ref()?;
-        let ip = key(ip?);
         let locked = lock(&self.locked_out);
         if locked.is_empty() {
             return None;
         }
-        let wait = locked.get(&ip)?.checked_duration_since(Instant::now())?;
+        let wait = locked.get(budget)?.checked_duration_since(Instant::now())?;
         Some(RetryAfter(wait)).filter(|r| !r.0.is_zero())
     }
 
-    /// Count a failed API-key attempt from `ip`; `Some` when that put it past its budget (it
-    /// is then locked out until the budget allows one more attempt).
-    pub fn api_key_failed(&self, ip: Option<IpAddr>) -> Option<RetryAfter> {
+    /// Count a failed API-key attempt against `budget`; `Some` when that put it past its limit
+    /// (it is then locked out until the budget allows one more attempt).
+    pub fn api_key_failed(&self, budget: &ApiKeyBudget) -> Option<RetryAfter> {
         let limiter = self.api_key_failures.as_ref()?;
-        let ip = key(ip?);
         self.tick();
-        let not_until = limiter.check_key(&ip).err()?;
+        let not_until = limiter.check_key(budget).err()?;
         let wait = not_until.wait_time_from(limiter.clock().now());
-        lock(&self.locked_out).insert(ip, Instant::now() + wait);
+        lock(&self.locked_out).insert(budget.clone(), Instant::now() + wait);
         Some(RetryAfter(wait))
     }
 
@@ -155,7 +204,14 @@ impl Limits {
     }
 
     fn sweep(&self) {
-        for limiter in [&self.auth, &self.api_key_failures].into_iter().flatten() {
+        for limiter in [&self.auth, &self.github_token_checks]
+            .into_iter()
+            .flatten()
+        {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        if let Some(limiter) = &self.api_key_failures {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -302,8 +358,9 @@ mod tests {
         let limits = Limits::new(&settings(0, 3, 0));
         for _ in 0..100 {
             assert_eq!(limits.check_auth(ip("192.0.2.1")), Ok(()));
-            assert_eq!(limits.api_key_failed(ip("192.0.2.1")), None);
-            assert_eq!(limits.api_key_locked_out(ip("192.0.2.1")), None);
+            let budget = ApiKeyBudget::Address(ip("192.0.2.1").unwrap());
+            assert_eq!(limits.api_key_failed(&budget), None);
+            assert_eq!(limits.api_key_locked_out(&budget), None);
         }
         assert_eq!(limits.tracked(), (0, 0, 0));
     }
@@ -322,20 +379,38 @@ mod tests {
     }
 
     #[test]
-    fn api_key_failures_lock_an_address_out() {
+    fn api_key_failures_lock_out_only_what_they_counted() {
         let limits = Limits::new(&settings(120, 30, 3));
-        let me = ip("198.51.100.4");
+        let me = ip("198.51.100.4").unwrap();
+        let nightly = ApiKeyBudget::of(me, Some("nightly"), true);
         for _ in 0..3 {
-            assert_eq!(limits.api_key_locked_out(me), None);
-            assert_eq!(limits.api_key_failed(me), None);
+            assert_eq!(limits.api_key_locked_out(&nightly), None);
+            assert_eq!(limits.api_key_failed(&nightly), None);
         }
         let retry = limits
-            .api_key_failed(me)
+            .api_key_failed(&nightly)
             .expect("fourth failure is over budget");
         assert!((19..=20).contains(&retry.secs()), "{retry:?}");
-        let locked = limits.api_key_locked_out(me).expect("locked out");
+        let locked = limits.api_key_locked_out(&nightly).expect("locked out");
         assert!(locked.secs() <= retry.secs());
-        assert_eq!(limits.api_key_locked_out(ip("198.51.100.5")), None);
+        // Other keys from the same address, the same key from elsewhere, and names that are
+        // not keys from the same address each have budgets of their own.
+        let other = ApiKeyBudget::of(me, Some("other"), true);
+        let elsewhere = ApiKeyBudget::of(ip("198.51.100.5").unwrap(), Some("nightly"), true);
+        let unknown = ApiKeyBudget::of(me, Some("guess"), false);
+        for budget in [&other, &elsewhere, &unknown] {
+            assert_eq!(limits.api_key_locked_out(budget), None, "{budget:?}");
+        }
+        assert_eq!(
+            unknown,
+            ApiKeyBudget::of(me, None, false),
+            "one per address"
+        );
+        assert_eq!(
+            ApiKeyBudget::of(ip("2001:db8::1").unwrap(), Some("k"), true),
+            ApiKeyBudget::of(ip("2001:db8::2").unwrap(), Some("k"), true),
+            "IPv6 by its /64"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - `POST   /_mock/fail?status=502[&oauth=true]` every REST call (and with `oauth=true` the
 //!   token endpoint too) answers that status; `status=0` heals. Other faults with `mode=`:
 //!   `mode=status&status=500`, `mode=slow&delay_ms=5000` (wait, then answer normally),
+//!   `mode=late&delay_ms=5000` (answer as things stand on arrival, sent that much later),
 //!   `mode=malformed` (200 with a cut-off JSON body), `mode=drop` (the connection closes
 //!   before a complete response), `mode=truncate` (headers and part of the body, then the
 //!   connection is cut), `mode=off` (heal). `scope=rest|oauth|all` picks the REST API,
@@ -300,12 +301,12 @@ struct FailQuery {
     scope: Option<String>,
 }
 
-/// The longest `mode=slow` delay: ten minutes.
+/// The longest `mode=slow` / `mode=late` delay: ten minutes.
 const MAX_DELAY_MS: u64 = 600_000;
 
 const FAIL_USAGE: &str = "use ?status=100..599 (status=0 heals), or mode=status&status=N, \
-     mode=slow&delay_ms=N, mode=malformed, mode=drop, mode=truncate or mode=off; \
-     scope=rest|oauth|all (default rest; oauth=true means all)";
+     mode=slow&delay_ms=N, mode=late&delay_ms=N, mode=malformed, mode=drop, mode=truncate or \
+     mode=off; scope=rest|oauth|all (default rest; oauth=true means all)";
 
 async fn fail(State(mock): State<MockGithub>, Query(q): Query<FailQuery>) -> Response {
     let scope = match (q.scope.as_deref(), q.oauth) {
@@ -320,6 +321,9 @@ async fn fail(State(mock): State<MockGithub>, Query(q): Query<FailQuery>) -> Res
         (Some("slow"), _, Some(ms @ 0..=MAX_DELAY_MS)) => {
             Some(FailMode::Slow(Duration::from_millis(ms)))
         }
+        (Some("late"), _, Some(ms @ 0..=MAX_DELAY_MS)) => {
+            Some(FailMode::Late(Duration::from_millis(ms)))
+        }
         (Some("malformed"), _, _) => Some(FailMode::Malformed),
         (Some("drop"), _, _) => Some(FailMode::Drop),
         (Some("truncate"), _, _) => Some(FailMode::Truncate),
@@ -331,6 +335,7 @@ async fn fail(State(mock): State<MockGithub>, Query(q): Query<FailQuery>) -> Res
         None => "off",
         Some(FailMode::Status(_)) => "status",
         Some(FailMode::Slow(_)) => "slow",
+        Some(FailMode::Late(_)) => "late",
         Some(FailMode::Malformed) => "malformed",
         Some(FailMode::Drop) => "drop",
         Some(FailMode::Truncate) => "truncate",
@@ -344,7 +349,7 @@ async fn fail(State(mock): State<MockGithub>, Query(q): Query<FailQuery>) -> Res
         "status": q.status,
         "oauth": failure.is_some_and(|f| f.hits_oauth()),
         "mode": mode_name,
-        "delay_ms": q.delay_ms.filter(|_| mode_name == "slow"),
+        "delay_ms": q.delay_ms.filter(|_| matches!(mode_name, "slow" | "late")),
         "scope": scope_name,
     }))
     .into_response()

@@ -25,6 +25,8 @@ pub(super) async fn inject(
             tokio::time::sleep(delay).await;
             None
         }
+        // Answered first, held afterwards: see [`hold`].
+        FailMode::Late(_) => None,
         FailMode::Malformed => Some(
             (
                 [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
@@ -35,6 +37,18 @@ pub(super) async fn inject(
         FailMode::Drop => Some(dropped()),
         FailMode::Truncate => Some(truncated(malformed)),
     }
+}
+
+/// Hold an answer already made for [`FailMode::Late`] (a no-op for every other failure).
+pub(super) async fn hold(failure: Option<Failure>, response: Response) -> Response {
+    if let Some(Failure {
+        mode: FailMode::Late(delay),
+        ..
+    }) = failure
+    {
+        tokio::time::sleep(delay).await;
+    }
+    response
 }
 
 /// A 200 whose headers promise more body than arrives: the start of `body`, then the server

@@ -73,6 +73,9 @@ pub(super) enum FailMode {
     Status(u16),
     /// Wait this long, then answer normally.
     Slow(Duration),
+    /// Answer as things stand when the request arrives, but send it this much later (an
+    /// answer in flight while the world changes).
+    Late(Duration),
     /// Answer 200 with a JSON body cut off in the middle.
     Malformed,
     /// Close the connection before a complete response has been sent.

@@ -92,7 +92,7 @@ pub(super) async fn exchange(
         let mut st = mock.shared.lock();
         grant(&mut st, &headers, &req)
     };
-    match outcome {
+    let response = match outcome {
         Ok((token, scope)) => reply(
             json,
             &[
@@ -112,7 +112,8 @@ pub(super) async fn exchange(
                 ],
             )
         }
-    }
+    };
+    fault::hold(failure, response).await
 }
 
 /// All checks, in GitHub's order, under one lock so a code can not be used twice.

@@ -5,6 +5,7 @@
 //! tokens, codes, states and cookies never.
 
 pub mod admin;
+pub mod escape;
 pub mod logs;
 pub mod metrics;
 

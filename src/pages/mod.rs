@@ -1,11 +1,13 @@
 //! Every page and JSON error a person or a script can meet, each saying what happened and what
 //! to do next. Pages are self-contained HTML (inline CSS, no external fonts or scripts).
 
+mod client_confirm;
 mod html;
 mod login_loop;
 mod me;
 mod sign_out;
 
+pub use client_confirm::{client_confirm_page, ClientConfirm};
 pub use html::escape;
 pub use login_loop::LoopHint;
 pub use me::me_page;

@@ -66,6 +66,7 @@ mod tests {
             expires_at: 0,
             signed_in_at: 0,
             session_record: None,
+            source: Default::default(),
         }
     }
 

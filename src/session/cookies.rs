@@ -157,6 +157,48 @@ fn hides_own_cookie(value: &[u8], session_name: &str) -> bool {
             .any(|(name, _)| is_gatehouse_cookie(name, session_name))
 }
 
+/// The name of the Gatehouse cookie an upstream's `Set-Cookie` value would set, overwrite or
+/// clear, if any (lossy UTF-8, for the log; never the value). Read as leniently as any browser
+/// or intermediary could: white space around the name, any case, a `__Host-` / `__Secure-`
+/// prefix, a value without `=` (a nameless cookie whose text is the name), and cookies folded
+/// into one header with commas (`a=1, _gatehouse=x`: RFC 6265 forbids it, yet some proxies and
+/// libraries split there), where the whole header counts.
+pub fn own_cookie_set_by(set_cookie: &[u8], session_name: &str) -> Option<String> {
+    let ours = comparable(session_name.as_bytes());
+    let ours = std::str::from_utf8(&ours).ok()?;
+    set_cookie
+        .split(|b| *b == b',')
+        .enumerate()
+        .filter_map(|(i, piece)| {
+            let pair = piece.split(|b| *b == b';').next().unwrap_or_default();
+            match pair.iter().position(|b| *b == b'=') {
+                Some(eq) => Some(&pair[..eq]),
+                // A browser reads `Set-Cookie: name` as a nameless cookie; only the first
+                // piece can be one (`Expires=Wed, 21 Oct …` has pieces without `=`).
+                None if i == 0 => Some(pair),
+                None => None,
+            }
+        })
+        .find(|name| is_gatehouse_cookie(&comparable(name), ours))
+        .map(|name| String::from_utf8_lossy(name.trim_ascii()).into_owned())
+}
+
+/// A cookie name as compared for [`own_cookie_set_by`]: trimmed, without `__Host-` /
+/// `__Secure-` prefixes (in any case, as browsers read them), lower-cased.
+fn comparable(name: &[u8]) -> Vec<u8> {
+    let mut name = name.trim_ascii();
+    loop {
+        let lower = |n: usize| name.get(..n).map(<[u8]>::to_ascii_lowercase);
+        if lower(7).as_deref() == Some(b"__host-") {
+            name = &name[7..];
+        } else if lower(9).as_deref() == Some(b"__secure-") {
+            name = &name[9..];
+        } else {
+            return name.to_ascii_lowercase();
+        }
+    }
+}
+
 /// One `Set-Cookie` value with Gatehouse's attributes.
 pub fn set_cookie(
     settings: &CookieSettings,
@@ -317,6 +359,42 @@ mod tests {
         let h = raw_headers(&[b"a=1", b"b=2"]);
         assert_eq!(stripped(&h).unwrap(), "a=1; b=2");
         assert_eq!(stripped(&headers("a=1;b=2;")), None);
+    }
+
+    #[test]
+    fn finds_our_cookies_in_upstream_set_cookie_headers() {
+        let own = |v: &str| own_cookie_set_by(v.as_bytes(), "_gatehouse");
+        for (value, name) in [
+            ("_gatehouse=x; Path=/", "_gatehouse"),
+            ("_gatehouse_0=x", "_gatehouse_0"),
+            (
+                "_gatehouse_login_abc=x; Path=/oauth2",
+                "_gatehouse_login_abc",
+            ),
+            ("_gatehouse_loop=1", "_gatehouse_loop"),
+            (" \t_gatehouse =x", "_gatehouse"),
+            ("__Host-_gatehouse=x; Secure; Path=/", "__Host-_gatehouse"),
+            ("__secure-_Gatehouse_1=x", "__secure-_Gatehouse_1"),
+            ("_GATEHOUSE=x", "_GATEHOUSE"),
+            ("app=1; Path=/, _gatehouse=x", "_gatehouse"),
+            ("_gatehouse", "_gatehouse"),
+            ("_gatehouse; Path=/", "_gatehouse"),
+        ] {
+            assert_eq!(own(value).as_deref(), Some(name), "{value}");
+        }
+        for value in [
+            "app=1; Path=/",
+            "_gatehouse_pref=keep",
+            "gatehouse=1",
+            "s=1; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Path=/",
+            "x=_gatehouse=1",
+            "",
+        ] {
+            assert_eq!(own(value), None, "{value}");
+        }
+        // A configured name with a prefix is ours without it, and in any case.
+        assert!(own_cookie_set_by(b"__HOST-gh=x", "__Host-gh").is_some());
+        assert!(own_cookie_set_by(b"gh_loop=1", "__Host-gh").is_some());
     }
 
     #[test]

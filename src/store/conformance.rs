@@ -51,6 +51,7 @@ pub async fn run(store: &dyn Store) {
     logins_map_to_ids(store, &key, now).await;
     marks_merge_and_version(store, &key, now).await;
     updates_never_recreate_sessions(store, &key, now).await;
+    deliveries_are_remembered_once(store, &key, now).await;
 }
 
 async fn codes_work_once_and_expire(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
@@ -505,4 +506,23 @@ async fn github_tokens_are_noted_by_user(
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn deliveries_are_remembered_once(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+    let id = key("delivery");
+    assert!(store.remember_delivery(&id, now + 600, now).await.unwrap());
+    assert!(
+        !store.remember_delivery(&id, now + 600, now).await.unwrap(),
+        "a repeat"
+    );
+    assert!(store
+        .remember_delivery(&key("other-delivery"), now + 600, now)
+        .await
+        .unwrap());
+    store.forget_delivery(&id).await.unwrap();
+    assert!(
+        store.remember_delivery(&id, now + 600, now).await.unwrap(),
+        "forgotten: remembered anew"
+    );
+    store.forget_delivery(&key("never-seen")).await.unwrap();
 }

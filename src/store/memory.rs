@@ -43,6 +43,8 @@ struct Maps {
     /// revocations; SECURITY.md "Revocation guarantees").
     list: RevocationList,
     list_version: u64,
+    /// Webhook deliveries seen → until when they are remembered.
+    deliveries: HashMap<String, u64>,
 }
 
 impl MemoryStore {
@@ -467,6 +469,26 @@ impl Store for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn remember_delivery(&self, id: &str, until: u64, now: u64) -> Result<bool, StoreError> {
+        let mut m = self.maps();
+        if m.deliveries.len() >= MAX_ENTRIES / 2 {
+            m.deliveries.retain(|_, exp| *exp > now);
+        }
+        if m.deliveries.len() >= MAX_ENTRIES {
+            return Err(full("webhook deliveries"));
+        }
+        if m.deliveries.get(id).is_some_and(|exp| *exp > now) {
+            return Ok(false);
+        }
+        m.deliveries.insert(id.to_string(), until);
+        Ok(true)
+    }
+
+    async fn forget_delivery(&self, id: &str) -> Result<(), StoreError> {
+        self.maps().deliveries.remove(id);
+        Ok(())
     }
 }
 

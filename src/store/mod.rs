@@ -310,4 +310,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Replace a session only if it still exists (a re-check's write must not re-create a
     /// session signed out or revoked meanwhile). False when it is gone.
     async fn update_session(&self, key: &str, record: &SessionRecord) -> Result<bool, StoreError>;
+
+    /// Remember a webhook delivery (by id, or by a digest of what it said) until `until`.
+    /// False when it was remembered already (a replay or a redelivery).
+    async fn remember_delivery(&self, id: &str, until: u64, now: u64) -> Result<bool, StoreError>;
+    /// Forget a delivery that could not be applied, so GitHub's redelivery of it is.
+    async fn forget_delivery(&self, id: &str) -> Result<(), StoreError>;
 }

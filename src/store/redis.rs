@@ -6,8 +6,8 @@
 //! Layout (all keys under the prefix, each expiring with what it holds):
 //! `code:H` / `code-used:H`, `fam:ID` / `fam-revoked:ID`, `state:H`, `sess:K` (hash: `record`
 //! JSON, `last_seen`), `user-sessions:ID` (set of K), `login:LOGIN`, `marks:list` (the
-//! revocation list: one hash, see [`revocations`]) and `marks:version` (a change counter that
-//! replicas from before epochs watch).
+//! revocation list: one hash, see [`revocations`]), `marks:version` (a change counter that
+//! replicas from before epochs watch), `delivery:ID` (webhook deliveries seen).
 //! Per-user indexes for the admin: `user-families:ID` (set of family ids) and `gh-tokens:ID`
 //! (hash: token id → JSON of when GitHub vouched for it).
 
@@ -45,9 +45,13 @@ pub struct RedisOptions {
 }
 
 impl std::fmt::Debug for RedisOptions {
-    // URLs may carry a password.
+    // URLs may carry a password: shown masked.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::config::redact_url;
+        let sentinels: Vec<_> = self.sentinel_urls.iter().map(|u| redact_url(u)).collect();
         f.debug_struct("RedisOptions")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("sentinel_urls", &sentinels)
             .field("sentinel_master", &self.sentinel_master)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -73,7 +77,8 @@ impl std::fmt::Debug for RedisStore {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    // The redis crate may quote the URL it was given; `/ready` shows this text to anyone.
+    StoreError::Unavailable(crate::config::redact_urls_in(&e.to_string()).into_owned())
 }
 
 /// Seconds from `now` until `until`, at least 1 (Redis refuses 0).
@@ -780,5 +785,29 @@ impl Store for RedisStore {
             })
             .await?;
         Ok(replaced == 1)
+    }
+
+    async fn remember_delivery(&self, id: &str, until: u64, now: u64) -> Result<bool, StoreError> {
+        let key = self.key("delivery", id);
+        let secs = ttl(until, now);
+        let set: Option<String> = self
+            .call(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(secs)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn forget_delivery(&self, id: &str) -> Result<(), StoreError> {
+        let key = self.key("delivery", id);
+        self.call(|mut c| async move { c.del::<_, ()>(key).await })
+            .await
     }
 }

@@ -5,6 +5,7 @@
 pub mod access_token;
 pub mod api_keys;
 pub mod assertion;
+mod fingerprint;
 pub mod github_tokens;
 pub mod oidc;
 pub mod refresh;
@@ -13,7 +14,7 @@ mod service;
 pub use crate::store::{CodeGrant, CodeTake, MemoryStore, RefreshFamily, Store, StoreError};
 pub use access_token::{AccessClaims, AccessTokens, TokenError};
 pub use api_keys::ApiKeys;
-pub use service::{TokenService, TokenSetupError};
+pub use service::{ClientRedirect, TokenService, TokenSetupError};
 
 use base64::Engine;
 use rand::RngCore;

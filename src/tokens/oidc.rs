@@ -84,6 +84,8 @@ pub struct OidcIdentity {
     pub issuer_index: usize,
     /// The token's `sub`.
     pub sub: String,
+    /// The token's `exp` (unix seconds): what it opened (a websocket) ends then.
+    pub expires_at: u64,
 }
 
 /// Why a token was not accepted. Messages never include the token.
@@ -301,10 +303,11 @@ impl OidcVerifier {
         let mut failures: Vec<(usize, OidcError)> = Vec::new();
         for index in candidates {
             match self.verify_for(index, token, &header).await {
-                Ok(sub) => {
+                Ok((sub, expires_at)) => {
                     return Ok(OidcIdentity {
                         issuer_index: index,
                         sub,
+                        expires_at,
                     })
                 }
                 Err(e) => {
@@ -316,13 +319,13 @@ impl OidcVerifier {
         Err(combine(failures))
     }
 
-    /// Verifies against one issuer entry; returns the `sub`.
+    /// Verifies against one issuer entry; returns the `sub` and `exp`.
     async fn verify_for(
         &self,
         index: usize,
         token: &str,
         header: &Header,
-    ) -> Result<String, OidcError> {
+    ) -> Result<(String, u64), OidcError> {
         let settings = &self.issuers[index];
         let cache = &self.caches[self.cache_of[index]];
         let key = self.key_for(cache, header.kid.as_deref()).await?;
@@ -388,7 +391,13 @@ impl OidcVerifier {
                 None => return Err(OidcError::Invalid(format!("claim `{name}` is missing"))),
             }
         }
-        Ok(sub)
+        // Checked above (required, in the future within the leeway); whole seconds, rounded down.
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .filter(|e| e.is_finite() && *e >= 0.0)
+            .ok_or_else(|| OidcError::Invalid("malformed claim `exp`".into()))?;
+        Ok((sub, exp as u64))
     }
 
     /// Finds the key for `kid`, fetching or refetching the JWKS when needed and allowed.
@@ -454,7 +463,7 @@ impl OidcVerifier {
                 }
             }
             Err(e) => {
-                tracing::warn!(jwks_url = %cache.url, error = %e, "OIDC JWKS fetch failed");
+                tracing::warn!(jwks_url = %crate::config::redact_url(cache.url.as_str()), error = %e, "OIDC JWKS fetch failed");
                 // Stale keys stay usable when a refresh fails.
                 if let Some(set) = &current {
                     if let Pick::Found(key) = set.pick(kid) {
@@ -498,7 +507,7 @@ impl OidcVerifier {
             body.extend_from_slice(&chunk);
         }
         let (keys, skipped) = parse_jwks(&body).map_err(|what| unavailable(what.into()))?;
-        tracing::info!(jwks_url = %url, keys = keys.len(), skipped, "fetched OIDC signing keys");
+        tracing::info!(jwks_url = %crate::config::redact_url(url.as_str()), keys = keys.len(), skipped, "fetched OIDC signing keys");
         Ok(KeySet {
             keys,
             fetched_at: Instant::now(),
@@ -844,7 +853,8 @@ fKM+WHCVr7M4in1qpflUPk/Ndt3Zz2Rh/fuaCS/5QWu51rpdg8xKsQSKsRK9aAwd
         let (jwks, url) = serve_jwks(&[jwk]).await;
         let verifier = verifier(&url);
         assert!(!verifier.is_empty());
-        let token = sign(&key, Algorithm::ES256, Some("k1"), &claims());
+        let claims = claims();
+        let token = sign(&key, Algorithm::ES256, Some("k1"), &claims);
         assert_eq!(verifier.issuer_for(&token), Some(0));
         assert_eq!(jwks.hits(), 0, "issuer_for must not fetch keys");
         let identity = verifier.verify(&token).await.unwrap();
@@ -852,7 +862,8 @@ fKM+WHCVr7M4in1qpflUPk/Ndt3Zz2Rh/fuaCS/5QWu51rpdg8xKsQSKsRK9aAwd
             identity,
             OidcIdentity {
                 issuer_index: 0,
-                sub: SUB.into()
+                sub: SUB.into(),
+                expires_at: claims["exp"].as_u64().unwrap(),
             }
         );
         // Cached: a second verification does not fetch again.

@@ -19,6 +19,16 @@ pub enum TokenSetupError {
     Oidc(#[from] super::oidc::OidcError),
 }
 
+/// Why a client redirect URI is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRedirect {
+    /// Listed in `tokens.client_redirect_uris`: the operator vouches for it.
+    Listed,
+    /// Any loopback port (`tokens.allow_loopback`): whichever local program listens there gets
+    /// the code, so it needs PKCE and the person's confirmation.
+    Loopback,
+}
+
 #[derive(Debug)]
 pub struct TokenService {
     pub access: AccessTokens,
@@ -137,11 +147,14 @@ impl TokenService {
     /// May `/oauth2/start` send a code to `uri`? Exact match against the config, or (with
     /// `allow_loopback`) any port of `http://127.0.0.1` / `http://localhost` (RFC 8252 §7.3).
     pub fn client_redirect_allowed(&self, uri: &str) -> bool {
-        let Ok(parsed) = url::Url::parse(uri) else {
-            return false;
-        };
+        self.client_redirect(uri).is_some()
+    }
+
+    /// Why `/oauth2/start` may send a code to `uri`, if it may.
+    pub fn client_redirect(&self, uri: &str) -> Option<ClientRedirect> {
+        let parsed = url::Url::parse(uri).ok()?;
         if parsed.fragment().is_some() || parsed.username() != "" || parsed.password().is_some() {
-            return false;
+            return None;
         }
         // Exact match on the text as configured: no normalizing that could make two URIs equal.
         if self
@@ -150,10 +163,11 @@ impl TokenService {
             .iter()
             .any(|allowed| allowed == uri)
         {
-            return true;
+            return Some(ClientRedirect::Listed);
         }
-        self.settings.allow_loopback
+        (self.settings.allow_loopback
             && parsed.scheme() == "http"
-            && matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+            && matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")))
+        .then_some(ClientRedirect::Loopback)
     }
 }

@@ -884,6 +884,7 @@ pub async fn deliver_webhook(h: &Harness, event: &str, body: &serde_json::Value)
         .post(h.url("/oauth2/github/webhook"))
         .header("content-type", "application/json")
         .header("x-github-event", event)
+        .header("x-github-delivery", delivery_id())
         .header("x-hub-signature-256", format!("sha256={hex}"))
         .body(body)
         .send()
@@ -914,4 +915,74 @@ pub async fn mock_pat(h: &Harness, login: &str) -> String {
         .await
         .unwrap();
     minted["token"].as_str().unwrap().to_string()
+}
+
+/// A loopback client sign-in (`tokens.allow_loopback`) stops at a confirmation page after
+/// GitHub: click its button as the person would (a same-origin POST). `asked` is the callback's
+/// answer; returns where the browser is then sent (the program's address with the code).
+pub async fn confirm_loopback_sign_in(
+    h: &Harness,
+    browser: &reqwest::Client,
+    asked: reqwest::Response,
+) -> String {
+    assert_eq!(asked.status(), 200, "a confirmation page");
+    let page = asked.text().await.unwrap();
+    let marker = r#"name="id" value=""#;
+    let at = page.find(marker).expect("the confirmation form") + marker.len();
+    let id = page[at..].split('"').next().unwrap().to_string();
+    let confirmed = browser
+        .post(h.url("/oauth2/confirm"))
+        .header("origin", &h.gate)
+        .form(&[("id", id)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 303, "the confirmation sends the code");
+    location(&confirmed)
+}
+
+/// A fresh `X-GitHub-Delivery` id, shaped like GitHub's (a GUID).
+pub fn delivery_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// Like [`deliver_webhook`] with the given `X-GitHub-Delivery` (`None`: the header is left
+/// out), e.g. to replay a delivery; the status and the JSON answer.
+pub async fn deliver_webhook_as(
+    h: &Harness,
+    event: &str,
+    body: &serde_json::Value,
+    delivery: Option<&str>,
+) -> (u16, serde_json::Value) {
+    use hmac::Mac;
+    let body = serde_json::to_vec(body).unwrap();
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(TEST_WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(&body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut req = plain_client()
+        .post(h.url("/oauth2/github/webhook"))
+        .header("content-type", "application/json")
+        .header("x-github-event", event)
+        .header("x-hub-signature-256", format!("sha256={hex}"));
+    if let Some(id) = delivery {
+        req = req.header("x-github-delivery", id);
+    }
+    let r = req.body(body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }

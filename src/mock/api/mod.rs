@@ -120,7 +120,7 @@ pub(super) async fn dispatch(State(mock): State<MockGithub>, req: Request) -> Re
     if let Ok(value) = HeaderValue::from_str(&scopes) {
         response.headers_mut().insert("x-oauth-scopes", value);
     }
-    response
+    super::fault::hold(failure, response).await
 }
 
 /// The GET endpoints that need a user token.
