@@ -5,7 +5,7 @@
 //! same holds across replicas.
 
 mod common;
-use common::redis::{available, RedisServer};
+use common::redis::{available, redis_cmd, RedisServer};
 use common::*;
 
 use base64::Engine;
@@ -499,4 +499,36 @@ async fn on_redis_replicas_token_sign_ins_are_listed_and_ended_everywhere() {
     let (text, listed) = listing(&a.gate, &octo, "monalisa").await;
     assert!(kinds(&listed).is_empty(), "{text}");
     assert_eq!(get_with_session(&b.url("/echo"), &octo).await.status(), 200);
+}
+
+/// "Sign out everywhere" (like the admin revoke and the webhooks that end a user) revokes the
+/// user's token families outright, not only through the revocation list: their records leave
+/// Redis, so no replica, whatever its copy of the list, can refresh them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_out_everywhere_revokes_the_users_token_families() {
+    if !available("sign_out_everywhere_revokes_the_users_token_families") {
+        return;
+    }
+    let redis = RedisServer::start();
+    let h = Harness::start(options(&redis_store(&redis))).await;
+    let pair = pair_for(&h.gate, "monalisa").await;
+    let other = pair_for(&h.gate, "octocat").await;
+    let family = |p: &Value| format!("gatehouse:fam:{}", family_of(p));
+    for p in [&pair, &other] {
+        let exists: i64 = redis_cmd(&redis, &["EXISTS", &family(p)]).await;
+        assert_eq!(exists, 1, "a live family is stored");
+    }
+    let cookie = session_of(&h, "monalisa").await;
+    let r = plain_client()
+        .post(h.url("/oauth2/sign_out?everywhere=1"))
+        .header("cookie", format!("_gatehouse={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let exists: i64 = redis_cmd(&redis, &["EXISTS", &family(&pair)]).await;
+    assert_eq!(exists, 0, "her family is revoked, not only marked");
+    let exists: i64 = redis_cmd(&redis, &["EXISTS", &family(&other)]).await;
+    assert_eq!(exists, 1, "someone else's family stays");
+    assert_eq!(refresh(&h.gate, &other).await.0, 200);
 }

@@ -7,7 +7,7 @@
 //! GitHub was being asked.
 
 mod common;
-use common::redis::{available, signed_in, status_with, RedisServer};
+use common::redis::{available, redis_cmd, signed_in, status_with, RedisServer};
 use common::*;
 
 use std::time::{Duration, Instant};
@@ -64,23 +64,6 @@ async fn sign_out_everywhere(gate: &str, cookie: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), 302, "sign out everywhere on {gate}");
-}
-
-async fn redis_conn(redis: &RedisServer) -> ::redis::aio::MultiplexedConnection {
-    ::redis::Client::open(redis.url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
-async fn redis_cmd<T: ::redis::FromRedisValue>(redis: &RedisServer, args: &[&str]) -> T {
-    let mut c = redis_conn(redis).await;
-    let mut cmd = ::redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query_async(&mut c).await.unwrap()
 }
 
 async fn user_id(gate: &str, cookie: &str) -> String {

@@ -133,7 +133,7 @@ async fn revoke_one(app: &App, admin: &Identity, id: &str, now: u64) -> Result<R
         }
     }
     if let Some(family) = app.tokens.store.family(id, now).await? {
-        end_family(app, id, now).await?;
+        super::sign_ins::end_family(app, id, now).await?;
         let kind = family.origin.as_str();
         audit_one(admin, &family.session, kind);
         return Ok(Reply::json(
@@ -163,14 +163,6 @@ fn audit_one(admin: &Identity, claims: &crate::session::SessionClaims, kind: &st
     );
 }
 
-async fn end_family(app: &App, id: &str, now: u64) -> Result<(), StoreError> {
-    match app.tokens.issuer().revoke(id, now).await {
-        Ok(()) => Ok(()),
-        Err(crate::tokens::refresh::RefreshError::Store(e)) => Err(e),
-        Err(e) => Err(StoreError::Unavailable(e.to_string())),
-    }
-}
-
 async fn revoke_user(
     app: &App,
     admin: &Identity,
@@ -187,22 +179,15 @@ async fn revoke_user(
             "this gate knows no sign-in by that login (within the session lifetime)",
         ));
     };
-    // The revocation list ends everything signed in until now, wherever it is checked; the
-    // families are revoked as well, so their refreshes and access tokens stop even where a
-    // replica's copy of the list is a moment old.
-    let families = app.tokens.store.user_families(&user_id, now).await?;
-    let ended = app.sessions.end_all(&user_id, now).await?;
-    for (id, _) in &families {
-        end_family(app, id, now).await?;
-    }
+    let ended = super::sign_ins::end_user(app, &user_id, now).await?;
     tracing::info!(
         target: "gatehouse::audit",
         event = "sessions_revoked",
         by = %admin.login,
         login = %login,
         user_id = %user_id,
-        sessions = ended,
-        token_sign_ins = families.len(),
+        sessions = ended.sessions,
+        token_sign_ins = ended.token_sign_ins,
         "an admin ended every session of a user"
     );
     Ok(Reply::json(
@@ -210,8 +195,8 @@ async fn revoke_user(
         &json!({
             "user": login,
             "user_id": user_id,
-            "sessions_ended": ended,
-            "token_sign_ins_ended": families.len(),
+            "sessions_ended": ended.sessions,
+            "token_sign_ins_ended": ended.token_sign_ins,
             "tokens_ended": true,
         }),
     ))

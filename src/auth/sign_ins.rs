@@ -87,3 +87,38 @@ pub async fn of_user(
     listed.sort_by_key(|(seen, _)| std::cmp::Reverse(*seen));
     Ok(listed.into_iter().map(|(_, v)| v).collect())
 }
+
+/// What ending a user's sign-ins found.
+#[derive(Debug, Clone, Copy)]
+pub struct Ended {
+    /// Server-side session records deleted.
+    pub sessions: usize,
+    /// Token families (code exchange, `/oauth2/pat`) revoked.
+    pub token_sign_ins: usize,
+}
+
+/// End every sign-in of `user_id`, however it was made, on every replica: the revocation list
+/// ends everything signed in until now wherever it is checked, and the user's token families
+/// are revoked as well, so their refreshes and access tokens stop even where a replica's copy
+/// of the list is a moment old. Used by the admin revoke, "sign out everywhere" and the
+/// webhooks that end a user.
+pub async fn end_user(app: &App, user_id: &str, now: u64) -> Result<Ended, StoreError> {
+    let families = app.tokens.store.user_families(user_id, now).await?;
+    let sessions = app.sessions.end_all(user_id, now).await?;
+    for (id, _) in &families {
+        end_family(app, id, now).await?;
+    }
+    Ok(Ended {
+        sessions,
+        token_sign_ins: families.len(),
+    })
+}
+
+/// Revoke one token family: its refresh token and the access tokens minted from it.
+pub async fn end_family(app: &App, id: &str, now: u64) -> Result<(), StoreError> {
+    match app.tokens.issuer().revoke(id, now).await {
+        Ok(()) => Ok(()),
+        Err(crate::tokens::refresh::RefreshError::Store(e)) => Err(e),
+        Err(e) => Err(StoreError::Unavailable(e.to_string())),
+    }
+}

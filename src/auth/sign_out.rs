@@ -95,7 +95,9 @@ pub async fn sign_out(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         return Reply::redirect(target).cookies(clear);
     };
     let result = if everywhere {
-        app.sessions.end_all(&claims.sub, now).await.map(|_| ())
+        super::sign_ins::end_user(app, &claims.sub, now)
+            .await
+            .map(|_| ())
     } else {
         app.sessions.end(&claims).await
     };

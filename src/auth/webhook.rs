@@ -193,7 +193,9 @@ pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
     };
     let result = match act {
         Act::Recheck => app.sessions.recheck_all(&user_id, now).await.map(|()| 0),
-        Act::End => app.sessions.end_all(&user_id, now).await,
+        Act::End => super::sign_ins::end_user(app, &user_id, now)
+            .await
+            .map(|e| e.sessions),
     };
     let done = match act {
         Act::Recheck => "rechecked",

@@ -202,3 +202,17 @@ pub async fn signed_in(h: &super::Harness, login: &str) -> String {
 pub async fn status_with(url: &str, cookie: &str) -> u16 {
     super::get_with_session(url, cookie).await.status().as_u16()
 }
+
+/// Run one command on `redis` (e.g. `FLUSHALL`, `EXISTS key`) and read its answer.
+pub async fn redis_cmd<T: ::redis::FromRedisValue>(redis: &RedisServer, args: &[&str]) -> T {
+    let mut c = ::redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut cmd = ::redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query_async(&mut c).await.unwrap()
+}
