@@ -323,9 +323,15 @@ impl Sessions {
             .revocations
             .mark(self.store.as_ref(), &claims.sub)
             .await?;
-        if let Some(m) = mark.filter(|m| claims.iat <= m.end_before) {
-            claims.iat = m.end_before.saturating_add(1);
-            claims.refreshed_at = claims.refreshed_at.max(claims.iat);
+        if let Some(m) = mark {
+            if claims.iat <= m.end_before {
+                claims.iat = m.end_before.saturating_add(1);
+            }
+            // Only a re-check mark moves the membership time: the list's floor lies seconds
+            // ahead, and dating memberships after it would put off the next re-check.
+            if m.recheck_before > 0 && claims.refreshed_at <= m.recheck_before {
+                claims.refreshed_at = m.recheck_before.saturating_add(1);
+            }
         }
         Ok(claims)
     }

@@ -6,7 +6,7 @@
 //! guarantees"). It remembers the list's epoch and stamp; a read that finds the list missing,
 //! in another epoch, or without marks the copy holds (writes rolled back) puts the copy's marks
 //! back ([`Store::republish`]). A copy read just before the loss vouches for the lost list, so
-//! the new epoch keeps the old floor; otherwise the floor is now, and every sign-in from before
+//! the new epoch keeps the old floor; otherwise the floor is now (plus a few seconds), and every sign-in from before
 //! it is over: what cannot be confirmed is refused.
 
 use crate::store::{ListRead, RevocationList, Store, StoreError, UserMark};

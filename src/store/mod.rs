@@ -283,7 +283,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Add to the revocation list (merged with the user's existing mark). `mark.expires_at`
     /// minus now is the lifetime this replica needs; the store keeps the mark at least
     /// [`RevocationList::keep`], raised to that. A missing list gets a new epoch first, whose
-    /// floor is now (nothing vouches for what it held).
+    /// floor is a few seconds from now (nothing vouches for what it held).
     async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError>;
     /// The revocation list, unless its stamp is still `known_stamp`. `keep`: the mark lifetime
     /// this replica needs (its `session.ttl` plus a margin), raised in the list if longer.

@@ -19,6 +19,11 @@ const META: &str = "#meta";
 /// Shared by the scripts (KEYS[1]: the list, KEYS[2]: the old version counter).
 const PRELUDE: &str = r#"
 local FIELDS = {'end_before', 'recheck_before', 'expires_at'}
+-- A lost list's floor lies this many seconds ahead of now: sign-ins may be dated a second or
+-- two after a revocation of their own second (and replicas' clocks differ a little), so a
+-- floor of exactly now could pass over one made just before the loss. New sign-ins are dated
+-- after the floor, still well within the 60 s of future a sign-in may have.
+local FLOOR_AHEAD = 10
 local function mark_json(m)
   return string.format('{"end_before":%d,"recheck_before":%d,"expires_at":%d}', m.end_before, m.recheck_before, m.expires_at)
 end
@@ -70,7 +75,7 @@ static MARK_USER: LazyLock<Script> = LazyLock::new(|| {
         "{PRELUDE}{}",
         r#"
 local now = tonumber(ARGV[3])
-local m = meta(ARGV[4], now, true)
+local m = meta(ARGV[4], now + FLOOR_AHEAD, true)
 local mark = cjson.decode(ARGV[2])
 if mark.expires_at - now > m.keep then m.keep = mark.expires_at - now end
 if mark.expires_at < now + m.keep then mark.expires_at = now + m.keep end
@@ -121,7 +126,7 @@ static REPUBLISH: LazyLock<Script> = LazyLock::new(|| {
 local now = tonumber(ARGV[5])
 local vouch = ARGV[2] == '1' and ARGV[1] ~= ''
 local copy_floor = tonumber(ARGV[3])
-local m, created = meta(ARGV[6], vouch and copy_floor or now, ARGV[1] == '')
+local m, created = meta(ARGV[6], vouch and copy_floor or now + FLOOR_AHEAD, ARGV[1] == '')
 if not created and m.epoch ~= ARGV[1] and vouch and copy_floor < m.floor then
   m.floor = copy_floor
 end
