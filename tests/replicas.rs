@@ -5,7 +5,7 @@
 //! not-ready, never an allow, with recovery when Redis returns and no gate restart.
 
 mod common;
-use common::redis::{available, signed_in, status_with, RedisServer};
+use common::redis::{available, signed_in, status_with, until_status, RedisServer};
 use common::*;
 
 use hmac::{Hmac, Mac};
@@ -29,22 +29,6 @@ fn redis_gate(redis: &RedisServer, store: &str, access_extra: &str) -> GateOptio
         ),
         github_extra: format!("webhook_secret = \"{WEBHOOK_SECRET}\"\nrevoke_on_sign_out = true\n"),
         ..GateOptions::default()
-    }
-}
-
-/// Poll until `url` with `cookie` answers `want`; returns how long that took.
-async fn until_status(url: &str, cookie: &str, want: u16, limit: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let got = status_with(url, cookie).await;
-        if got == want {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{url} still answers {got}, not {want}, after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

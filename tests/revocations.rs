@@ -7,7 +7,7 @@
 //! GitHub was being asked.
 
 mod common;
-use common::redis::{available, redis_cmd, signed_in, status_with, RedisServer};
+use common::redis::{available, redis_cmd, signed_in, status_with, until_status, RedisServer};
 use common::*;
 
 use std::time::{Duration, Instant};
@@ -27,22 +27,6 @@ fn redis_gate(redis: &RedisServer, store: &str, access_extra: &str) -> GateOptio
             store_secret()
         ),
         ..GateOptions::default()
-    }
-}
-
-/// Poll until `url` with `cookie` answers `want`; returns how long that took.
-async fn until_status(url: &str, cookie: &str, want: u16, limit: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        let got = status_with(url, cookie).await;
-        if got == want {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{url} still answers {got}, not {want}, after {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -869,29 +869,9 @@ pub fn webhook_options() -> String {
 /// Deliver GitHub webhook `event` with `body` to the gate, signed as GitHub signs it
 /// (`X-Hub-Signature-256` with [`TEST_WEBHOOK_SECRET`]); the status.
 pub async fn deliver_webhook(h: &Harness, event: &str, body: &serde_json::Value) -> u16 {
-    use hmac::Mac;
-    let body = serde_json::to_vec(body).unwrap();
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(TEST_WEBHOOK_SECRET.as_bytes()).unwrap();
-    mac.update(&body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    plain_client()
-        .post(h.url("/oauth2/github/webhook"))
-        .header("content-type", "application/json")
-        .header("x-github-event", event)
-        .header("x-github-delivery", delivery_id())
-        .header("x-hub-signature-256", format!("sha256={hex}"))
-        .body(body)
-        .send()
+    deliver_webhook_as(h, event, body, Some(&delivery_id()))
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .0
 }
 
 /// GitHub's `organization` `member_removed` event body for user `login` (GitHub id `id`).

@@ -216,3 +216,19 @@ pub async fn redis_cmd<T: ::redis::FromRedisValue>(redis: &RedisServer, args: &[
     }
     cmd.query_async(&mut c).await.unwrap()
 }
+
+/// Poll until `url` with `cookie` answers `want`; returns how long that took.
+pub async fn until_status(url: &str, cookie: &str, want: u16, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let got = status_with(url, cookie).await;
+        if got == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{url} still answers {got}, not {want}, after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
