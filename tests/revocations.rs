@@ -429,12 +429,17 @@ async fn a_recheck_never_recreates_a_session_signed_out_while_it_ran() {
     }
     };
     let a = Harness::start(on_relay(&relay.url)).await;
-    let b = Harness::start(on_relay(&redis.url())).await;
+    // B shares A's mock GitHub, so a re-check B makes (refresh_interval is 1 s) asks the
+    // GitHub that issued the session's token.
+    let b = a
+        .spawn_replica_with("b", |config| config.replace(&relay.url, &redis.url()))
+        .await;
     let mona = signed_in(&a, "monalisa").await;
     assert_eq!(
         status_with(&b.url("/echo"), &mona).await,
         200,
-        "B reads A's sessions"
+        "B reads A's sessions: {}",
+        b.log()
     );
     // Due for a re-check; GitHub answers within the second a request waits for it.
     tokio::time::sleep(Duration::from_millis(2100)).await;

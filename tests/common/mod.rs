@@ -280,7 +280,18 @@ allowed_users = [{users}]
 
     /// Start a replica of this gate (see [`Replica`]); returns once it answers `/ping`.
     pub async fn spawn_replica(&self, name: &str) -> Replica {
-        let config = std::fs::read_to_string(self.dir.path().join("gatehouse.toml")).unwrap();
+        self.spawn_replica_with(name, |config| config).await
+    }
+
+    /// Like [`Harness::spawn_replica`], with the config passed through `patch` first (e.g. to
+    /// reach Redis another way).
+    pub async fn spawn_replica_with(
+        &self,
+        name: &str,
+        patch: impl FnOnce(String) -> String,
+    ) -> Replica {
+        let config =
+            patch(std::fs::read_to_string(self.dir.path().join("gatehouse.toml")).unwrap());
         let addr = format!("127.0.0.1:{}", free_port());
         let config = config.replacen(
             &format!("listen = \"{}\"", self.gate_addr),
