@@ -230,6 +230,19 @@ impl RedisStore {
         }
     }
 
+    /// The ids in a per-user index set (`user-sessions:ID`, `user-families:ID`).
+    async fn index_members(&self, index: &str) -> Result<Vec<String>, StoreError> {
+        let index = index.to_string();
+        self.call(|mut c| async move { c.smembers(index).await })
+            .await
+    }
+
+    /// Remove ids whose records are gone (expired, revoked) from a per-user index set.
+    async fn drop_from_index(&self, index: String, gone: Vec<String>) -> Result<(), StoreError> {
+        self.call(|mut c| async move { c.srem::<_, _, ()>(index, gone).await })
+            .await
+    }
+
     /// Run one call with the bounds: refused at once when too many wait, cut at the timeout.
     async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
@@ -389,12 +402,7 @@ impl Store for RedisStore {
         now: u64,
     ) -> Result<Vec<(String, RefreshFamily)>, StoreError> {
         let index = self.key("user-families", user_id);
-        let ids: Vec<String> = self
-            .call(|mut c| {
-                let index = index.clone();
-                async move { c.smembers(index).await }
-            })
-            .await?;
+        let ids = self.index_members(&index).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -423,8 +431,7 @@ impl Store for RedisStore {
         }
         if !gone.is_empty() {
             // Revoked and expired families leave their id in the index; tidy it while here.
-            self.call(|mut c| async move { c.srem::<_, _, ()>(index, gone).await })
-                .await?;
+            self.drop_from_index(index, gone).await?;
         }
         Ok(live)
     }
@@ -569,12 +576,7 @@ impl Store for RedisStore {
         now: u64,
     ) -> Result<Vec<(String, SessionRecord)>, StoreError> {
         let index = self.key("user-sessions", user_id);
-        let ids: Vec<String> = self
-            .call(|mut c| {
-                let index = index.clone();
-                async move { c.smembers(index).await }
-            })
-            .await?;
+        let ids = self.index_members(&index).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -604,20 +606,14 @@ impl Store for RedisStore {
         }
         if !gone.is_empty() {
             // Expired sessions leave their id in the index; tidy it while here.
-            self.call(|mut c| async move { c.srem::<_, _, ()>(index, gone).await })
-                .await?;
+            self.drop_from_index(index, gone).await?;
         }
         Ok(live)
     }
 
     async fn delete_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
         let index = self.key("user-sessions", user_id);
-        let ids: Vec<String> = self
-            .call(|mut c| {
-                let index = index.clone();
-                async move { c.smembers(index).await }
-            })
-            .await?;
+        let ids = self.index_members(&index).await?;
         if ids.is_empty() {
             return Ok(0);
         }
