@@ -82,6 +82,6 @@ echo "($secs s per target, sanitizer $sanitizer, $(( $(date +%s) - started ))s i
 if [ ${#crashed[@]} -gt 0 ]; then
   echo "crashed: ${crashed[*]}: reproduce with" >&2
   echo "  $bin/TARGET fuzz/artifacts/TARGET/crash-...   (or: cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run ${flags[*]} TARGET artifacts/TARGET/crash-...)" >&2
-  echo "then save the input in fuzz/regressions/TARGET/ (tests/fuzz_smoke.rs replays it)" >&2
+  echo "then save the input in fuzz/regressions/TARGET/ (tests/integration/fuzz_smoke.rs replays it)" >&2
   exit 1
 fi

@@ -9,6 +9,9 @@
 //! (`gate::headers`, private), which `benches/auth.rs` times with an equivalent.
 //!
 //! `cargo test --test allocations -- --nocapture` prints the counts.
+//!
+//! This file is its own test binary, not a module of `tests/integration/`: a global allocator is
+//! process-wide, so there it would stand under every other integration test too.
 
 use gatehouse::app::App;
 use gatehouse::auth::access::{check, Access, DenyAs, Judge};

@@ -1,9 +1,9 @@
 //! The fuzz targets' bodies: each takes arbitrary bytes and panics when an invariant breaks.
 //!
 //! Shared by `fuzz/fuzz_targets/*.rs` (libFuzzer, via cargo-fuzz) and by the main crate's
-//! `tests/fuzz_smoke.rs` (which compiles this file with `#[path]` and replays the corpus, the
-//! saved regressions and a short in-process mutational run). Only `gatehouse`'s public API and
-//! crates the main crate already depends on are used here.
+//! `tests/integration/fuzz_smoke.rs` (which compiles this file with `#[path]` and replays the
+//! corpus, the saved regressions and a short in-process mutational run). Only `gatehouse`'s public
+//! API and crates the main crate already depends on are used here.
 //!
 //! Fixtures are fixed (keys, issuer, clock, environment), so a failing input replays the same
 //! way everywhere. The seed corpus holds a few *valid* cookies and bearers made with these
@@ -570,8 +570,8 @@ pub fn safe_redirect_target(data: &[u8]) {
 // Seeds
 
 /// A few real inputs per target, written to `fuzz/corpus/<target>/` by
-/// `cargo test --test fuzz_smoke -- --ignored write_seed_corpus`. Valid cookies and bearers are
-/// made with the fixtures (their claims have `sub` = [`SEED_SUB`]).
+/// `cargo test --test integration fuzz_smoke::write_seed_corpus -- --ignored`. Valid cookies and
+/// bearers are made with the fixtures (their claims have `sub` = [`SEED_SUB`]).
 pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut seeds: Vec<(&'static str, String, Vec<u8>)> = Vec::new();
     let mut add = |target: &'static str, name: &str, bytes: Vec<u8>| {

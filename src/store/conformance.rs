@@ -1,6 +1,6 @@
 //! The one suite every [`Store`] must pass (the memory store in its unit tests, Redis in
-//! `tests/session_store.rs`). Keys are random, so it can run against a Redis shared with
-//! other tests. Panics on the first broken promise.
+//! `tests/integration/session_store.rs`). Keys are random, so it can run against a Redis shared
+//! with other tests. Panics on the first broken promise.
 
 use super::{
     CodeGrant, CodeTake, GithubTokenUse, ListRead, RefreshFamily, RevocationList, SessionRecord,

@@ -1,0 +1,318 @@
+//! Living with a running gate: SIGHUP reloads the config under load without a failed request
+//! (an invalid config is refused and the old one kept), and SIGTERM lets requests in flight
+//! finish, up to `server.shutdown_grace`, then exits 0.
+
+use crate::common::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn signal(h: &Harness, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid, with a valid signal number.
+    let rc = unsafe { libc::kill(h.child.id() as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "kill({signal})");
+}
+
+fn config_path(h: &Harness) -> std::path::PathBuf {
+    h.dir.path().join("gatehouse.toml")
+}
+
+/// Rewrite the gate's config file with `edit`.
+fn edit_config(h: &Harness, edit: impl FnOnce(String) -> String) {
+    let path = config_path(h);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let new = edit(text.clone());
+    assert_ne!(new, text, "the edit changed nothing");
+    std::fs::write(&path, new).unwrap();
+}
+
+/// Wait until the gate's log holds `needle` `times` times.
+async fn wait_log(h: &Harness, needle: &str, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.log().matches(needle).count() < times {
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} (x{times}) in the log:\n{}",
+            h.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn status_of(client: &reqwest::Client, url: &str, cookie: &str) -> u16 {
+    client
+        .get(url)
+        .header("cookie", cookie)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_under_load_without_failed_requests() {
+    let h = Harness::start(GateOptions::default()).await;
+    let octocat = format!("_gatehouse={}", mint(KEY_A, &claims_for("octocat", 583231)));
+    let hubot = format!("_gatehouse={}", mint(KEY_A, &claims_for("hubot", 2)));
+    let url = h.url("/echo");
+
+    // 4 clients × continuous GETs on kept-alive connections for about 3 s.
+    let stop = Arc::new(AtomicBool::new(false));
+    // (user, status) for every answer; transport errors separately.
+    let answers = Arc::new(Mutex::new(Vec::<(&'static str, u16)>::new()));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let (stop, answers, failures) = (stop.clone(), answers.clone(), failures.clone());
+        let (url, octocat, hubot) = (url.clone(), octocat.clone(), hubot.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = plain_client();
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let (user, cookie) = if (n + i) % 2 == 0 {
+                    ("octocat", &octocat)
+                } else {
+                    ("hubot", &hubot)
+                };
+                n += 1;
+                let sent = client
+                    .get(&url)
+                    .header("cookie", cookie)
+                    .header("accept", "application/json")
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        match r.bytes().await {
+                            Ok(_) => answers.lock().unwrap().push((user, status)),
+                            Err(e) => failures.lock().unwrap().push(format!("body: {e:?}")),
+                        }
+                    }
+                    Err(e) => failures.lock().unwrap().push(format!("{e:?}")),
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    edit_config(&h, |c| {
+        c.replace(
+            r#"allowed_users = ["OctoCat", "monalisa", "hubot"]"#,
+            r#"allowed_users = ["OctoCat", "monalisa"]"#,
+        )
+    });
+    let reload_sent = Instant::now();
+    signal(&h, libc::SIGHUP);
+    wait_log(&h, "config reloaded", 1).await;
+    let reload_took = reload_sent.elapsed();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+
+    let failures = failures.lock().unwrap().clone();
+    let answers = answers.lock().unwrap().clone();
+    assert!(
+        failures.is_empty(),
+        "{} failed requests during the reload: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(
+        answers.len() > 200,
+        "only {} requests in 3 s",
+        answers.len()
+    );
+    let odd: Vec<_> = answers
+        .iter()
+        .filter(|(user, status)| !(*status == 200 || (*user == "hubot" && *status == 403)))
+        .collect();
+    assert!(
+        odd.is_empty(),
+        "unexpected answers: {:?}",
+        &odd[..odd.len().min(5)]
+    );
+    // Before the reload hubot got in; after it, not (and the switch happened under load).
+    let hubot_statuses: Vec<u16> = answers
+        .iter()
+        .filter(|(u, _)| *u == "hubot")
+        .map(|(_, s)| *s)
+        .collect();
+    assert_eq!(hubot_statuses.first(), Some(&200));
+    assert_eq!(hubot_statuses.last(), Some(&403));
+    eprintln!(
+        "{} requests, 0 failed; reload applied {reload_took:?} after SIGHUP",
+        answers.len()
+    );
+
+    let client = plain_client();
+    assert_eq!(status_of(&client, &url, &octocat).await, 200);
+    assert_eq!(status_of(&client, &url, &hubot).await, 403);
+
+    // An invalid config is refused with its problems logged; the last good one stays.
+    let good = std::fs::read_to_string(config_path(&h)).unwrap();
+    edit_config(&h, |c| {
+        c.replace(
+            r#"allowed_users = ["OctoCat", "monalisa"]"#,
+            "allowed_users = []\nallowed_orgs = [\"not a valid org!\"]",
+        )
+    });
+    signal(&h, libc::SIGHUP);
+    wait_log(&h, "config reload refused", 1).await;
+    let log = h.log();
+    assert!(
+        log.contains("allowed_orgs"),
+        "the problem is not named:\n{log}"
+    );
+    assert_eq!(status_of(&client, &url, &octocat).await, 200);
+    assert_eq!(status_of(&client, &url, &hubot).await, 403);
+    // Broken TOML too.
+    std::fs::write(config_path(&h), "[server\nlisten = ").unwrap();
+    signal(&h, libc::SIGHUP);
+    wait_log(&h, "config reload refused", 2).await;
+    assert!(h.log().contains("not valid TOML"), "{}", h.log());
+    assert_eq!(status_of(&client, &url, &octocat).await, 200);
+
+    // Keys read only at start: the rest applies, with a warning naming them.
+    std::fs::write(
+        config_path(&h),
+        good.replace(
+            r#"allowed_users = ["OctoCat", "monalisa"]"#,
+            r#"allowed_users = ["OctoCat", "monalisa", "hubot"]"#,
+        )
+        .replace("threads = 2", "threads = 1"),
+    )
+    .unwrap();
+    signal(&h, libc::SIGHUP);
+    wait_log(&h, "config reloaded", 2).await;
+    assert!(
+        h.log().contains("server.threads changed"),
+        "no restart warning:\n{}",
+        h.log()
+    );
+    assert_eq!(status_of(&client, &url, &hubot).await, 200);
+    // Still the same process.
+    assert!(h.child.id() > 0);
+}
+
+/// An upstream whose `/slow?ms=N` answers after N ms.
+async fn slow_upstream() -> std::net::SocketAddr {
+    use axum::extract::Query;
+    use axum::routing::get;
+    #[derive(serde::Deserialize)]
+    struct Wait {
+        ms: u64,
+    }
+    let app = axum::Router::new().route(
+        "/slow",
+        get(|Query(w): Query<Wait>| async move {
+            tokio::time::sleep(Duration::from_millis(w.ms)).await;
+            "done"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// Wait for the gate to exit; its status and when.
+async fn wait_exit(h: &mut Harness, limit: Duration) -> (std::process::ExitStatus, Instant) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = h.child.try_wait().unwrap() {
+            return (status, Instant::now());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running {limit:?} later; log:\n{}",
+            h.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_requests_in_flight_finish_then_exits_zero() {
+    let opts = GateOptions {
+        upstream: Some(slow_upstream().await),
+        ..GateOptions::default()
+    };
+    let mut h = Harness::start_with_server(opts, "shutdown_grace = \"5s\"").await;
+    let cookie = format!("_gatehouse={}", mint(KEY_A, &claims_for("octocat", 583231)));
+    let client = plain_client();
+    let request = {
+        let (client, url, cookie) = (client.clone(), h.url("/slow?ms=2000"), cookie.clone());
+        tokio::spawn(async move {
+            let r = client.get(url).header("cookie", cookie).send().await?;
+            let status = r.status().as_u16();
+            Ok::<_, reqwest::Error>((status, r.text().await?, Instant::now()))
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let term_at = Instant::now();
+    signal(&h, libc::SIGTERM);
+    let (status, body, answered_at) = request
+        .await
+        .unwrap()
+        .expect("the request in flight finishes");
+    assert_eq!((status, body.as_str()), (200, "done"));
+    let (exit, exited_at) = wait_exit(&mut h, Duration::from_secs(5 + 3)).await;
+    assert!(exit.success(), "exit status {exit:?}; log:\n{}", h.log());
+    // It exits once drained, not at the end of shutdown_grace.
+    let after_answer = exited_at.saturating_duration_since(answered_at);
+    assert!(
+        after_answer < Duration::from_millis(1500),
+        "exited {after_answer:?} after the last answer"
+    );
+    eprintln!(
+        "answered {:?} after SIGTERM, exited {:?} after SIGTERM",
+        answered_at - term_at,
+        exited_at - term_at
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_at_once_when_idle_and_cuts_requests_past_the_grace() {
+    // Idle: nothing to wait for.
+    let mut h = Harness::start(GateOptions::default()).await;
+    let term_at = Instant::now();
+    signal(&h, libc::SIGTERM);
+    let (exit, exited_at) = wait_exit(&mut h, Duration::from_secs(3)).await;
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        exited_at - term_at < Duration::from_millis(1500),
+        "{:?}",
+        exited_at - term_at
+    );
+
+    // A request longer than shutdown_grace is ended when the grace is over; still exit 0.
+    let opts = GateOptions {
+        upstream: Some(slow_upstream().await),
+        ..GateOptions::default()
+    };
+    let mut h = Harness::start_with_server(opts, "shutdown_grace = \"1s\"").await;
+    let cookie = format!("_gatehouse={}", mint(KEY_A, &claims_for("octocat", 583231)));
+    let request = {
+        let (client, url) = (plain_client(), h.url("/slow?ms=6000"));
+        tokio::spawn(async move {
+            let r = client.get(url).header("cookie", cookie).send().await?;
+            r.text().await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let term_at = Instant::now();
+    signal(&h, libc::SIGTERM);
+    let (exit, exited_at) = wait_exit(&mut h, Duration::from_secs(1 + 4)).await;
+    assert!(exit.success(), "{exit:?}; log:\n{}", h.log());
+    assert!(
+        exited_at - term_at < Duration::from_secs(4),
+        "{:?}",
+        exited_at - term_at
+    );
+    let cut = request.await.unwrap();
+    assert!(!matches!(cut.as_deref(), Ok("done")), "{cut:?}");
+}

@@ -1,0 +1,51 @@
+//! Gatehouse's integration tests, in one test binary: each module is a former `tests/<name>.rs`,
+//! all sharing `common` (the harness: a running gate, the mock GitHub, a recording upstream,
+//! Redis servers). One binary compiles `common` once and links the crate once, instead of once
+//! per file.
+//!
+//! Run one module with a filter: `cargo test --test integration websocket::` (or
+//! `adversarial_` for all the adversarial suites). Tests of all modules run in parallel in this
+//! one process, so a test must not change process-wide state (environment variables, the
+//! current directory, signal handlers, the global allocator); a test that needs to stays its own
+//! binary, as `tests/allocations.rs` does for its counting global allocator.
+
+mod common;
+
+mod adversarial_bearer;
+mod adversarial_cookies;
+mod adversarial_headers;
+mod adversarial_login;
+mod adversarial_paths;
+mod adversarial_redirects;
+mod adversarial_smuggling;
+mod browser;
+mod cli;
+mod csrf;
+mod deploy_files;
+mod differential;
+mod faults;
+mod fuzz_smoke;
+mod gate_security;
+mod identity_isolation;
+mod lifecycle;
+mod limits;
+mod log_secrecy;
+mod membership;
+mod metrics;
+mod mock_github;
+mod one_reading;
+mod pages;
+mod policy_rules;
+mod redis_topologies;
+mod replicas;
+mod revocation_by_user;
+mod revocations;
+mod routes;
+mod session_store;
+mod sign_in_flow;
+mod streaming;
+mod tls;
+mod tokens;
+mod trust_leaks;
+mod watchers;
+mod websocket;
