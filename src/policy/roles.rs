@@ -39,7 +39,7 @@ pub struct RoleTable {
 }
 
 impl RoleTable {
-    /// The bit for `name`, adding the name if new; `None` past [`MAX_ROLES`].
+    /// The bit for `name`, adding the name if new; `None` past `MAX_ROLES`.
     pub fn define(&mut self, name: &str) -> Option<usize> {
         if let Some(i) = self.index(name) {
             return Some(i);

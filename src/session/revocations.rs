@@ -69,8 +69,8 @@ impl Default for Revocations {
 }
 
 impl Revocations {
-    /// The user's mark (the list's floor included), from a copy no older than [`FRESH_FOR`]
-    /// (or a bit older while the store is failing, up to [`STALE_LIMIT`]; past that, `Err`).
+    /// The user's mark (the list's floor included), from a copy no older than `FRESH_FOR`
+    /// (or a bit older while the store is failing, up to `STALE_LIMIT`; past that, `Err`).
     pub async fn mark(
         &self,
         store: &dyn Store,
