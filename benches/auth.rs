@@ -21,6 +21,12 @@
 //! cargo bench --bench auth -- --warm-up-time 1 --measurement-time 3   # quicker
 //! ```
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a bench whose setup fails stops with the reason"
+)]
+
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use gatehouse::app::App;

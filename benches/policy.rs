@@ -17,6 +17,12 @@
 //! cargo bench --bench policy -- --warm-up-time 1 --measurement-time 3   # quicker
 //! ```
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a bench whose setup fails stops with the reason"
+)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use gatehouse::config::{load_str, Settings};
 use gatehouse::identity::Identity;

@@ -35,20 +35,27 @@ fn bump() {
     let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
 }
 
+// SAFETY: every call is passed on unchanged to the system allocator, which upholds
+// GlobalAlloc's contract; counting (a thread-local that never allocates) changes nothing.
+#[allow(unsafe_code, reason = "a counting global allocator is an unsafe impl")]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         bump();
+        // SAFETY: the caller's contract for `alloc` is the system allocator's.
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         bump();
+        // SAFETY: the caller's contract for `alloc_zeroed` is the system allocator's.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         bump();
+        // SAFETY: `ptr` came from this allocator, that is from the system allocator.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, that is from the system allocator.
         unsafe { System.dealloc(ptr, layout) }
     }
 }

@@ -475,7 +475,7 @@ fn check_session(
     }
     for (i, secret) in secrets.iter().enumerate() {
         match decode_key(secret.expose()) {
-            Some(key) => keys.push(super::SessionKey(key)),
+            Some(key) => keys.push(SessionKey(key)),
             None => problems.push(ConfigProblem::new(
                 format!("session.secrets[{i}]"),
                 "is not 32 bytes of base64",
@@ -502,7 +502,7 @@ fn check_session(
             "use a duration such as \"12h\" or \"7d\"",
         ));
     }
-    let cookie_keys: Vec<[u8; 32]> = keys.iter().map(|k: &super::SessionKey| k.0).collect();
+    let cookie_keys: Vec<[u8; 32]> = keys.iter().map(|k: &SessionKey| k.0).collect();
     let store = super::store::check_store(s, &cookie_keys, problems);
     if let Some(domain) = &s.cookie_domain {
         let ok = !domain.is_empty()

@@ -51,6 +51,10 @@ impl MockGithub {
     }
 
     /// The embedded demo data (include_str!("demo_users.toml")).
+    #[allow(
+        clippy::expect_used,
+        reason = "the embedded file is checked by a unit test"
+    )]
     pub fn demo() -> MockGithub {
         // Checked by the `demo_file_is_valid` unit test, so this cannot fail at run time.
         MockGithub::from_toml(include_str!("demo_users.toml"))
@@ -66,7 +70,7 @@ impl MockGithub {
         for org in &st.orgs {
             let active = org
                 .member(&user.login)
-                .is_some_and(|m| m.state == super::data::MemberState::Active);
+                .is_some_and(|m| m.state == data::MemberState::Active);
             if !active {
                 continue;
             }

@@ -42,7 +42,7 @@ pub fn init(default_level: &str, format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // stderr: stdout is for what a command prints (the demo's URLs, check-config).
     // Colour codes only for a person at a terminal, not in files and log collectors.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let ansi = io::IsTerminal::is_terminal(&io::stderr());
     let json = format == LogFormat::Json;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -202,6 +202,10 @@ const UPSTREAM_BUCKETS: &[f64] = &[
 ];
 
 impl Metrics {
+    #[allow(
+        clippy::expect_used,
+        reason = "constant names and labels: a failure is a bug"
+    )]
     fn new() -> Metrics {
         // Names and labels are constants: a failure here is a programming error.
         let registry = Registry::new();
@@ -327,6 +331,7 @@ impl Metrics {
     /// `gatehouse_sessions_active`, for a session store that can count its sessions. The cookie
     /// store cannot (sessions live only in browsers), so with it the gauge is never created and
     /// the metric is absent rather than a misleading 0.
+    #[allow(clippy::expect_used, reason = "a constant name: a failure is a bug")]
     pub fn sessions_active(&self) -> &IntGauge {
         self.sessions_active.get_or_init(|| {
             let gauge = IntGauge::new(

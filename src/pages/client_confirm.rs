@@ -20,7 +20,7 @@ pub struct ClientConfirm<'a> {
     pub app_name: &'a str,
 }
 
-pub fn client_confirm_page(c: &ClientConfirm) -> Reply {
+pub fn client_confirm_page(c: &ClientConfirm<'_>) -> Reply {
     let program = match c.client_name {
         Some(name) => format!(
             "<strong>{}</strong> (as the program names itself: any program can claim a name)",

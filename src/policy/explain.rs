@@ -21,7 +21,7 @@ pub struct Question<'a> {
 }
 
 /// The report `--explain` prints.
-pub fn explain(settings: &Settings, q: &Question) -> String {
+pub fn explain(settings: &Settings, q: &Question<'_>) -> String {
     let policy = &settings.policy;
     let mut out = String::new();
     let who = q.user.map(|login| {

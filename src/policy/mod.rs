@@ -115,7 +115,7 @@ impl Policy {
 
     /// Whether judging this request needs to know who is asking. `false` means the session
     /// cookie is never read.
-    pub fn needs_identity(found: Option<&Found>, method: &Method) -> bool {
+    pub fn needs_identity(found: Option<&Found<'_, '_>>, method: &Method) -> bool {
         match found.map(|f| f.rule) {
             Some(rule) if rule.owner_decides(method) => true,
             Some(rule) => !matches!(rule.access, RuleAccess::Public | RuleAccess::Deny),
@@ -123,7 +123,12 @@ impl Policy {
         }
     }
 
-    pub fn judge(&self, found: Option<&Found>, method: &Method, who: Option<&Identity>) -> Verdict {
+    pub fn judge(
+        &self,
+        found: Option<&Found<'_, '_>>,
+        method: &Method,
+        who: Option<&Identity>,
+    ) -> Verdict {
         self.judge_on(None, found, method, who)
     }
 
@@ -131,7 +136,7 @@ impl Policy {
     pub fn judge_on(
         &self,
         route: Option<usize>,
-        found: Option<&Found>,
+        found: Option<&Found<'_, '_>>,
         method: &Method,
         who: Option<&Identity>,
     ) -> Verdict {
@@ -256,7 +261,7 @@ pub fn compile(
     access: &AccessSettings,
     roles: &BTreeMap<String, RoleSection>,
     rules: &[RuleSection],
-    routes: &[RouteInput],
+    routes: &[RouteInput<'_>],
     problems: &mut Vec<ConfigProblem>,
 ) -> Policy {
     let table = compile_roles(access, roles, problems);

@@ -208,7 +208,7 @@ pub struct CompileContext<'a> {
 
 pub fn compile(
     sections: &[RuleSection],
-    cx: &CompileContext,
+    cx: &CompileContext<'_>,
     problems: &mut Vec<ConfigProblem>,
 ) -> RuleSet {
     let mut set = RuleSet {
@@ -240,7 +240,7 @@ pub fn compile(
 fn compile_one(
     i: usize,
     s: &RuleSection,
-    cx: &CompileContext,
+    cx: &CompileContext<'_>,
     report: &mut impl FnMut(&str, String, &str),
 ) -> Option<(Rule, Option<Vec<Segment>>)> {
     let problems_before = std::cell::Cell::new(0usize);

@@ -143,7 +143,7 @@ impl KeyRing {
         }
         // Any other standard-conforming writer: parse the header and pick by `kid`.
         let raw = B64.decode(header_b64).map_err(|_| JweError::Malformed)?;
-        let header: Header = serde_json::from_slice(&raw).map_err(|_| JweError::Malformed)?;
+        let header: Header<'_> = serde_json::from_slice(&raw).map_err(|_| JweError::Malformed)?;
         if header.alg != "dir"
             || header.enc != "A256GCM"
             || header.zip.is_some()

@@ -2,6 +2,12 @@
 //! `tests/integration/session_store.rs`). Keys are random, so it can run against a Redis shared
 //! with other tests. Panics on the first broken promise.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test suite: a broken promise panics"
+)]
+
 use super::{
     CodeGrant, CodeTake, GithubTokenUse, ListRead, RefreshFamily, RevocationList, SessionRecord,
     Store, TokenOrigin, UserMark,

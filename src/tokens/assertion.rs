@@ -206,7 +206,7 @@ impl AssertionSigner {
     /// left.
     pub fn assertion(
         &self,
-        subject: &AssertionSubject,
+        subject: &AssertionSubject<'_>,
         now: u64,
     ) -> Result<Arc<str>, AssertionError> {
         let cache_key = subject_key(subject);
@@ -260,7 +260,7 @@ impl AssertionSigner {
 
 /// A collision-resistant cache key over every subject field (length-prefixed, so field
 /// boundaries cannot be shifted to make two different subjects collide).
-fn subject_key(subject: &AssertionSubject) -> [u8; 32] {
+fn subject_key(subject: &AssertionSubject<'_>) -> [u8; 32] {
     fn field(hasher: &mut Sha256, value: &str) {
         hasher.update((value.len() as u64).to_le_bytes());
         hasher.update(value.as_bytes());

@@ -1683,6 +1683,7 @@ fn nginx_auth_request_conf_passes_nginx_t() {
     let stock = Path::new("/etc/nginx/nginx.conf");
     let include = "include /etc/nginx/conf.d/*.conf;";
     // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code, reason = "geteuid(2) has no safe wrapper in libc")]
     let root_user = unsafe { libc::geteuid() } == 0;
     if !root_user || !stock.is_file() {
         println!("note: not root or no /etc/nginx/nginx.conf; skipping the stock nginx.conf check");
@@ -1900,7 +1901,7 @@ async fn nginx_auth_request_signs_in_and_passes_identity() {
         .await
         .unwrap();
     assert_eq!(echoed.status(), 200);
-    let echoed: serde_json::Value = echoed.json().await.unwrap();
+    let echoed: Value = echoed.json().await.unwrap();
     let headers = &echoed["headers"];
     assert_eq!(headers["x-auth-request-user"], "octocat", "{echoed:#}");
     assert_eq!(headers["x-forwarded-user"], "octocat", "{echoed:#}");
@@ -1929,7 +1930,7 @@ async fn nginx_auth_request_signs_in_and_passes_identity() {
     };
     assert_eq!(write("/echo/monalisa/x").await.unwrap().status(), 200);
     assert_eq!(write("/echo/octocat/x").await.unwrap().status(), 403);
-    let roles: serde_json::Value = octocat
+    let roles: Value = octocat
         .get(format!("{site}/echo/roles"))
         .send()
         .await

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[allow(unsafe_code, reason = "kill(2) has no safe wrapper in libc")]
 fn signal(h: &Harness, signal: libc::c_int) {
     // SAFETY: kill(2) on our own child's pid, with a valid signal number.
     let rc = unsafe { libc::kill(h.child.id() as libc::pid_t, signal) };

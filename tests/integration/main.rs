@@ -9,6 +9,12 @@
 //! current directory, signal handlers, the global allocator); a test that needs to stays its own
 //! binary, as `tests/allocations.rs` does for its counting global allocator.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
 mod common;
 
 mod adversarial_bearer;

@@ -438,7 +438,7 @@ async fn rest_rules() {
     let (mock, base) = start_demo().await;
     let before = mock.api_request_count();
     gatehouse::install_crypto_provider();
-    let resp = reqwest::Client::new()
+    let resp = Client::new()
         .get(format!("{base}/api/v3/user"))
         .send()
         .await

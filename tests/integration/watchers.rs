@@ -223,6 +223,7 @@ fn basic(name: &str, key: &str) -> String {
     )
 }
 
+#[allow(unsafe_code, reason = "kill(2) has no safe wrapper in libc")]
 fn signal(h: &Harness, signal: libc::c_int) {
     // SAFETY: kill(2) on our own child's pid, with a valid signal number.
     let rc = unsafe { libc::kill(h.child.id() as libc::pid_t, signal) };
