@@ -3,9 +3,10 @@
 //! identity headers. The public contract (CLI, config keys, endpoints, headers, cookie format, status codes) is
 //! documented in README.md.
 
-pub mod app;
+pub mod runtime;
 pub mod auth;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod gate;

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use base64::Engine;
 use clap::{Parser, Subcommand};
-use gatehouse::{app::App, config, demo, gate, mock};
+use gatehouse::{runtime::Runtime, config, demo, gate, mock};
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -232,9 +232,9 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let path = config_path(config);
     let settings = config::load_file(&path)?;
     gatehouse::observe::logs::init(&settings.log_level, settings.log_format);
-    let app = App::new(settings)?;
+    let rt = Runtime::new(settings)?;
     // SIGHUP reads this file again.
-    gate::serve_reloading(Arc::new(app), path)?;
+    gate::serve_reloading(Arc::new(rt), path)?;
     Ok(())
 }
 
@@ -329,7 +329,7 @@ fn mock_github(
     users: Option<PathBuf>,
     listen: SocketAddr,
     api_prefix: String,
-    app: mock::github::MockApp,
+    rt: mock::github::MockApp,
 ) -> anyhow::Result<()> {
     init_logging("info");
     let mock = match users {
@@ -342,7 +342,7 @@ fn mock_github(
         None => mock::github::MockGithub::demo(),
     }
     .with_api_prefix(&api_prefix);
-    mock.add_app(app.clone());
+    mock.add_app(rt.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -354,7 +354,7 @@ fn mock_github(
         let addr = listener.local_addr()?;
         println!(
             "mock GitHub on http://{addr}\n  github.web_url = \"http://{addr}\"\n  github.api_url = \"http://{addr}{api_prefix}\"\n  client_id = \"{}\"  callback_url = \"{}\"",
-            app.client_id, app.callback_url
+            rt.client_id, rt.callback_url
         );
         mock.serve(listener).await.context("mock GitHub stopped")
     })

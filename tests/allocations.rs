@@ -10,10 +10,11 @@
 //!
 //! `cargo test --test allocations -- --nocapture` prints the counts.
 
-use gatehouse::app::App;
+use gatehouse::runtime::Runtime;
 use gatehouse::auth::access::{check, Access, DenyAs, Judge};
 use gatehouse::config::load_str;
-use gatehouse::session::{cookies::strip_own_cookies, unix_now, SessionClaims};
+use gatehouse::clock::unix_now;
+use gatehouse::session::{cookies::strip_own_cookies, SessionClaims};
 use gatehouse::tokens::assertion::AssertionSubject;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -108,7 +109,7 @@ allow = ["role:admin"]
 fn allocations_per_cookie_authenticated_request() {
     let settings = load_str(CONFIG, "allocations.toml", &|_| None).expect("config");
     gatehouse::install_crypto_provider();
-    let app = App::new(settings).expect("app");
+    let rt = Runtime::new(settings).expect("app");
     let now = unix_now();
     let claims = SessionClaims {
         sub: "4242".into(),
@@ -126,7 +127,7 @@ fn allocations_per_cookie_authenticated_request() {
     };
     let cookie = format!(
         "theme=dark; _gatehouse={}; lang=en",
-        app.sessions.seal_json(&claims).expect("seal")
+        rt.sessions.seal_json(&claims).expect("seal")
     );
     let req = http::Request::builder()
         .method("GET")
@@ -138,17 +139,17 @@ fn allocations_per_cookie_authenticated_request() {
         .into_parts()
         .0;
 
-    let decide = || ready(check(&app, &req, Judge::Request, now, DenyAs::Negotiate));
+    let decide = || ready(check(&rt, &req, Judge::Request, now, DenyAs::Negotiate));
     let Access::Allow(granted) = decide() else {
         panic!("the session is refused")
     };
     let identity = granted.identity.expect("an identity");
     assert_eq!(identity.roles, ["viewer", "admin"]);
 
-    let read = allocations_per_call(|| app.sessions.read(&req.headers, now));
+    let read = allocations_per_call(|| rt.sessions.read(&req.headers, now));
     let decision = allocations_per_call(decide);
     let strip = allocations_per_call(|| strip_own_cookies(&req.headers, "_gatehouse"));
-    let signer = app.tokens.assertion.as_ref().expect("assertions are on");
+    let signer = rt.tokens.assertion.as_ref().expect("assertions are on");
     let subject = AssertionSubject {
         sub: &identity.user_id,
         login: &identity.login,

@@ -306,7 +306,7 @@ fn sentinel_store(set: &SentinelSet) -> RedisStore {
 }
 
 fn record(user: &str) -> SessionRecord {
-    let now = gatehouse::session::unix_now();
+    let now = gatehouse::clock::unix_now();
     let mut claims = claims_for(user, 4242);
     claims.exp = now + 3600;
     SessionRecord {
@@ -389,7 +389,7 @@ async fn after_a_failover_the_same_store_follows_the_new_master() {
         switched.elapsed(),
         killed.elapsed()
     );
-    let now = gatehouse::session::unix_now();
+    let now = gatehouse::clock::unix_now();
     assert!(store
         .session("after-failover", now)
         .await

@@ -8,7 +8,7 @@
 //! postdate, so the next request after the webhook starts another instead of getting the answer
 //! GitHub gave before it.
 
-use crate::app::App;
+use crate::runtime::Runtime;
 use crate::github::{GithubClient, GithubError};
 use crate::policy::MembershipPlan;
 use crate::session::SessionClaims;
@@ -95,7 +95,7 @@ impl Rechecks {
     /// session gets its answer).
     pub async fn run(
         &self,
-        app: &App,
+        rt: &Runtime,
         claims: &SessionClaims,
         now: u64,
         not_before: u64,
@@ -110,7 +110,7 @@ impl Rechecks {
                 Err(Role::Wait(rx, run)) => (rx, run),
                 Err(Role::Run(tx, run)) => {
                     let rx = tx.subscribe();
-                    self.start(app, claims, key.clone(), (tx, run), now);
+                    self.start(rt, claims, key.clone(), (tx, run), now);
                     (rx, run)
                 }
             };
@@ -133,14 +133,14 @@ impl Rechecks {
     /// for it any more.
     fn start(
         &self,
-        app: &App,
+        rt: &Runtime,
         claims: &SessionClaims,
         key: String,
         (tx, run): (watch::Sender<Answer>, u64),
         now: u64,
     ) {
-        let github = Arc::clone(&app.github);
-        let plan = app.settings.policy.membership.clone();
+        let github = Arc::clone(&rt.github);
+        let plan = rt.settings.policy.membership.clone();
         let claims = claims.clone();
         let slots = Arc::clone(&self.slots);
         tokio::spawn(async move {

@@ -15,7 +15,7 @@
 //!   graceful upgrade (the listening sockets go to a new process).
 
 use super::Live;
-use crate::app::App;
+use crate::runtime::Runtime;
 use crate::config::{self, Settings};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -82,7 +82,7 @@ pub(super) struct Reloader {
 
 impl Reloader {
     pub(super) fn new(path: PathBuf, live: Arc<ArcSwap<Live>>) -> Reloader {
-        let started = start_only(&live.load().app.settings);
+        let started = start_only(&live.load().rt.settings);
         Reloader {
             path,
             live,
@@ -108,9 +108,9 @@ impl Reloader {
             }
         }
         let old = self.live.load_full();
-        let app = App::reloaded(&old.app, settings)
+        let rt = Runtime::reloaded(&old.rt, settings)
             .map_err(|e| format!("{e}; still serving the previous config"))?;
-        let live = Live::new(Arc::new(app))
+        let live = Live::new(Arc::new(rt))
             .map_err(|e| format!("upstream: {e}; still serving the previous config"))?;
         self.live.store(Arc::new(live));
         Ok(())

@@ -163,7 +163,7 @@ impl Revocations {
         copy: &Copy,
         failing_since: Option<Instant>,
     ) -> Result<Option<RevocationList>, StoreError> {
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let keep = self.keep();
         let never_read = copy.list.epoch.is_empty();
         let found = match store.revocation_list(&copy.list.stamp, keep, now).await? {

@@ -6,7 +6,8 @@ use super::{
     CodeGrant, CodeTake, GithubTokenUse, ListRead, RefreshFamily, RevocationList, SessionRecord,
     Store, TokenOrigin, UserMark,
 };
-use crate::session::{unix_now, SessionClaims};
+use crate::clock::unix_now;
+use crate::session::SessionClaims;
 
 fn claims(sub: &str, exp: u64) -> SessionClaims {
     SessionClaims {

@@ -106,7 +106,7 @@ impl Store for MemoryStore {
     async fn put_code(&self, code_hash: &str, grant: &CodeGrant) -> Result<(), StoreError> {
         let mut m = self.maps();
         if m.codes.len() >= MAX_ENTRIES {
-            let now = crate::session::unix_now();
+            let now = crate::clock::unix_now();
             m.codes.retain(|_, (_, until)| *until > now);
             if m.codes.len() >= MAX_ENTRIES {
                 return Err(full("codes"));
@@ -137,7 +137,7 @@ impl Store for MemoryStore {
     async fn put_family(&self, id: &str, family: &RefreshFamily) -> Result<(), StoreError> {
         let mut m = self.maps();
         if m.families.len() >= MAX_ENTRIES {
-            let now = crate::session::unix_now();
+            let now = crate::clock::unix_now();
             let dead: Vec<String> = m
                 .families
                 .iter()
@@ -207,7 +207,7 @@ impl Store for MemoryStore {
         let mut m = self.maps();
         m.remove_family(id);
         if m.revoked.len() >= MAX_ENTRIES {
-            let now = crate::session::unix_now();
+            let now = crate::clock::unix_now();
             m.revoked.retain(|_, u| *u > now);
         }
         m.revoked.insert(id.to_string(), until);
@@ -241,7 +241,7 @@ impl Store for MemoryStore {
     async fn put_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError> {
         let mut m = self.maps();
         if m.sessions.len() >= MAX_ENTRIES && !m.sessions.contains_key(key) {
-            let now = crate::session::unix_now();
+            let now = crate::clock::unix_now();
             let dead: Vec<String> = m
                 .sessions
                 .iter()
@@ -321,7 +321,7 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut m = self.maps();
         if m.logins.len() >= MAX_ENTRIES {
-            let now = crate::session::unix_now();
+            let now = crate::clock::unix_now();
             m.logins.retain(|_, (_, exp)| *exp > now);
         }
         m.logins
@@ -330,7 +330,7 @@ impl Store for MemoryStore {
     }
 
     async fn user_id_for(&self, login: &str) -> Result<Option<String>, StoreError> {
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         Ok(self
             .maps()
             .logins
@@ -346,7 +346,7 @@ impl Store for MemoryStore {
         seen: GithubTokenUse,
     ) -> Result<(), StoreError> {
         let mut m = self.maps();
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         if m.github_tokens.len() >= MAX_ENTRIES && !m.github_tokens.contains_key(user_id) {
             m.github_tokens.retain(|_, tokens| {
                 tokens.retain(|_, t| t.expires_at > now);
@@ -395,7 +395,7 @@ impl Store for MemoryStore {
 
     async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError> {
         let mut m = self.maps();
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let list = m.list();
         list.marks.retain(|_, mark| mark.expires_at > now);
         if list.marks.len() >= MAX_ENTRIES {

@@ -298,7 +298,7 @@ impl Store for RedisStore {
 
     async fn put_code(&self, code_hash: &str, grant: &CodeGrant) -> Result<(), StoreError> {
         let (key, json) = (self.key("code", code_hash), encode(grant)?);
-        let secs = ttl(grant.expires_at, crate::session::unix_now());
+        let secs = ttl(grant.expires_at, crate::clock::unix_now());
         self.call(|mut c| async move { c.set_ex::<_, _, ()>(key, json, secs).await })
             .await
     }
@@ -340,7 +340,7 @@ impl Store for RedisStore {
     async fn put_family(&self, id: &str, family: &RefreshFamily) -> Result<(), StoreError> {
         let (key, json) = (self.key("fam", id), encode(family)?);
         let index = self.key("user-families", &family.session.sub);
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let secs = ttl(family.expires_at, now);
         // Refreshes move a family's end on, but never past its sign-in's: the index lives as
         // long as the longest sign-in it lists.
@@ -381,7 +381,7 @@ impl Store for RedisStore {
         next: &RefreshFamily,
     ) -> Result<bool, StoreError> {
         let (key, json) = (self.key("fam", id), encode(next)?);
-        let secs = ttl(next.expires_at, crate::session::unix_now());
+        let secs = ttl(next.expires_at, crate::clock::unix_now());
         let moved: i64 = self
             .call(|mut c| async move {
                 ADVANCE_FAMILY
@@ -438,7 +438,7 @@ impl Store for RedisStore {
 
     async fn revoke_family(&self, id: &str, until: u64) -> Result<(), StoreError> {
         let (key, revoked) = (self.key("fam", id), self.key("fam-revoked", id));
-        let secs = ttl(until, crate::session::unix_now());
+        let secs = ttl(until, crate::clock::unix_now());
         self.call(|mut c| async move {
             redis::pipe()
                 .atomic()
@@ -480,7 +480,7 @@ impl Store for RedisStore {
     }
 
     async fn put_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError> {
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let secs = ttl(record.expires_at(), now);
         let (sess, index) = (
             self.key("sess", key),
@@ -640,7 +640,7 @@ impl Store for RedisStore {
                 redis::pipe()
                     .atomic()
                     // Expired sessions leave with their keys; drop them from the index too.
-                    .zrembyscore(&by_expiry, "-inf", crate::session::unix_now())
+                    .zrembyscore(&by_expiry, "-inf", crate::clock::unix_now())
                     .ignore()
                     .zcount(&by_expiry, format!("({now}"), "+inf")
                     .query_async(&mut c)
@@ -657,7 +657,7 @@ impl Store for RedisStore {
         until: u64,
     ) -> Result<(), StoreError> {
         let (key, id) = (self.key("login", login), user_id.to_string());
-        let secs = ttl(until, crate::session::unix_now());
+        let secs = ttl(until, crate::clock::unix_now());
         self.call(|mut c| async move { c.set_ex::<_, _, ()>(key, id, secs).await })
             .await
     }
@@ -675,7 +675,7 @@ impl Store for RedisStore {
     ) -> Result<(), StoreError> {
         let index = self.key("gh-tokens", user_id);
         let (id, json) = (id.to_string(), encode(&seen)?);
-        let secs = ttl(seen.expires_at, crate::session::unix_now());
+        let secs = ttl(seen.expires_at, crate::clock::unix_now());
         self.call(|mut c| async move {
             redis::pipe()
                 .atomic()
@@ -709,7 +709,7 @@ impl Store for RedisStore {
             .await?;
         let mut live = Vec::new();
         let mut stale = Vec::new();
-        let real_now = crate::session::unix_now();
+        let real_now = crate::clock::unix_now();
         for (id, json) in all {
             let seen: GithubTokenUse = decode(&json)?;
             // Notes past their end stay in the hash until it expires; drop them while here.
@@ -751,7 +751,7 @@ impl Store for RedisStore {
     }
 
     async fn update_session(&self, key: &str, record: &SessionRecord) -> Result<bool, StoreError> {
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let secs = ttl(record.expires_at(), now);
         let (sess, index, by_expiry) = (
             self.key("sess", key),

@@ -160,7 +160,7 @@ impl AccessTokens {
         let claims = decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         if claims.iat > now.saturating_add(MAX_IAT_SKEW_SECS) {
             return Err(TokenError::Invalid("issued in the future (iat)".into()));
         }
@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn round_trip_and_no_github_token_inside() {
         let t = hs();
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let token = t.issue(&session(), "fam1", now).unwrap();
         assert!(!token.contains("gho_"));
         let payload = token.split('.').nth(1).unwrap();
@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn a_token_is_judged_by_its_sign_in_not_by_when_it_was_minted() {
         let t = hs();
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let signed_in = SessionClaims {
             iat: now - 3_600,
             ..session()
@@ -235,7 +235,7 @@ mod tests {
         let t = hs();
         let old = t.issue(&session(), "f", 1_000).unwrap();
         assert!(t.verify(&old).is_err(), "expired");
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let good = t.issue(&session(), "f", now).unwrap();
         let parts: Vec<&str> = good.split('.').collect();
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -273,7 +273,7 @@ mod tests {
     #[test]
     fn not_yet_valid_and_future_issued_tokens_fail() {
         let t = hs();
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let good = t.verify(&t.issue(&session(), "f", now).unwrap()).unwrap();
         let sign = |claims: &serde_json::Value| {
             encode(
@@ -301,7 +301,7 @@ mod tests {
         let key = p256::SecretKey::from_slice(&[3u8; 32]).unwrap();
         let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
         let t = AccessTokens::new(&AccessSigning::Es256(pem), "http://gate", 900).unwrap();
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let token = t.issue(&session(), "f", now).unwrap();
         assert_eq!(t.verify(&token).unwrap().sub, "583231");
         let public = key.public_key().to_public_key_pem(LineEnding::LF).unwrap();

@@ -20,7 +20,7 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-pub use crate::session::unix_now;
+pub use crate::clock::unix_now;
 
 /// 256 random bits, base64url.
 pub fn random_token() -> String {

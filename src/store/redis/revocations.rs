@@ -192,7 +192,7 @@ impl RedisStore {
         let (id, json, now) = (
             user_id.to_string(),
             encode(&mark)?,
-            crate::session::unix_now(),
+            crate::clock::unix_now(),
         );
         let (epoch, change) = (crate::tokens::random_token(), crate::tokens::random_token());
         self.call(|mut c| async move {

@@ -6,8 +6,10 @@ use crate::github::{GithubClient, GithubError};
 use crate::session::Sessions;
 use crate::tokens::{TokenService, TokenSetupError};
 
+/// Everything a request needs that outlives it: the validated settings, sessions, tokens,
+/// the GitHub client and rate limits. (The *app* is the upstream Gatehouse guards.)
 #[derive(Debug)]
-pub struct App {
+pub struct Runtime {
     pub settings: Settings,
     pub sessions: Sessions,
     /// Shared with membership re-checks, which run in tasks of their own.
@@ -26,25 +28,25 @@ pub struct App {
 
 /// Why the runtime parts could not be built from valid settings.
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
+pub enum RuntimeError {
     #[error("cannot set up the GitHub client: {0}")]
     Github(#[from] GithubError),
     #[error(transparent)]
     Tokens(#[from] TokenSetupError),
 }
 
-impl App {
-    pub fn new(settings: Settings) -> Result<App, AppError> {
+impl Runtime {
+    pub fn new(settings: Settings) -> Result<Runtime, RuntimeError> {
         let store = crate::store::open(settings.session.store.redis.clone());
-        App::with_store(settings, store, Default::default())
+        Runtime::with_store(settings, store, Default::default())
     }
 
-    /// The app on a given store and revocation list (shared across reloads).
+    /// The runtime on a given store and revocation list (shared across reloads).
     fn with_store(
         settings: Settings,
         store: std::sync::Arc<dyn crate::store::Store>,
         revocations: std::sync::Arc<crate::session::Revocations>,
-    ) -> Result<App, AppError> {
+    ) -> Result<Runtime, RuntimeError> {
         for w in &settings.warnings {
             tracing::warn!(key = %w.key, "config: {w}");
         }
@@ -53,7 +55,7 @@ impl App {
             .public_url
             .join(&callback_path)
             .map_err(|e| GithubError::Setup(e.to_string()))?;
-        Ok(App {
+        Ok(Runtime {
             tokens: TokenService::new(&settings, std::sync::Arc::clone(&store))?,
             github: std::sync::Arc::new(GithubClient::new(
                 &settings.github,
@@ -75,18 +77,18 @@ impl App {
         })
     }
 
-    /// The app for a reloaded config (SIGHUP): built from `settings` like [`App::new`], keeping
+    /// The runtime for a reloaded config (SIGHUP): built from `settings` like [`Runtime::new`], keeping
     /// what this one remembers that a reload must not forget: issued codes, refresh families
     /// and revocations, used sign-in states and sessions (the store, which a reload cannot
     /// change: that takes a restart), and the identity-assertion key when it was generated at
     /// start. Rate-limit budgets and caches start afresh.
-    pub fn reloaded(&self, mut settings: Settings) -> Result<App, AppError> {
+    pub fn reloaded(&self, mut settings: Settings) -> Result<Runtime, RuntimeError> {
         if settings.assertion.enabled && settings.assertion.key_pem.is_none() {
             if let Some(signer) = &self.tokens.assertion {
                 settings.assertion.key_pem = Some(signer.to_pem());
             }
         }
-        App::with_store(
+        Runtime::with_store(
             settings,
             std::sync::Arc::clone(&self.sessions.store),
             std::sync::Arc::clone(&self.sessions.revocations),
