@@ -23,10 +23,10 @@
 
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use gatehouse::runtime::Runtime;
 use gatehouse::auth::access::{check, Access, DenyAs, Judge};
-use gatehouse::config::load_str;
 use gatehouse::clock::unix_now;
+use gatehouse::config::load_str;
+use gatehouse::runtime::Runtime;
 use gatehouse::session::{cookies::strip_own_cookies, SessionClaims};
 use gatehouse::tokens::assertion::AssertionSubject;
 use http::request::Parts;
@@ -100,7 +100,7 @@ policy = "public"
 
 fn claims(now: u64) -> SessionClaims {
     SessionClaims {
-        sub: "4242".into(),
+        user_id: "4242".into(),
         login: "bench".into(),
         name: None,
         email: Some("bench@example.com".into()),
@@ -110,8 +110,8 @@ fn claims(now: u64) -> SessionClaims {
         iat: now,
         exp: now + 3600,
         refreshed_at: now,
-        ght: None,
-        sid: None,
+        github_token: None,
+        session_id: None,
     }
 }
 

@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
     };
     let now = unix_now();
     let claims = SessionClaims {
-        sub: id.clone(),
+        user_id: id.clone(),
         login: login.clone(),
         name: None,
         email: Some(format!("{login}@example.com")),
@@ -40,8 +40,8 @@ async fn main() -> ExitCode {
         iat: now,
         exp: now + settings.session.ttl.as_secs(),
         refreshed_at: now,
-        ght: None,
-        sid: None,
+        github_token: None,
+        session_id: None,
     };
     let issuer = settings
         .public_url

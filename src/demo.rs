@@ -1,10 +1,10 @@
 //! `gatehouse demo`: the mock GitHub, a demo app, and the gate in front, all on loopback, with
 //! nothing to register. It goes through the same config loader as a real deployment.
 
-use crate::runtime::Runtime;
 use crate::config::{self, ConfigError};
 use crate::mock::github::{MockApp, MockGithub};
 use crate::mock::upstream::serve_demo_upstream;
+use crate::runtime::Runtime;
 use base64::Engine;
 use rand::RngCore;
 use std::io::Write;

@@ -60,7 +60,7 @@ impl From<SessionClaims> for Identity {
     fn from(c: SessionClaims) -> Identity {
         Identity {
             kind: IdentityKind::Github,
-            user_id: c.sub,
+            user_id: c.user_id,
             login: c.login,
             name: c.name,
             email: c.email,
@@ -69,7 +69,7 @@ impl From<SessionClaims> for Identity {
             roles: c.roles,
             expires_at: c.exp,
             signed_in_at: c.iat,
-            session_record: c.sid,
+            session_record: c.session_id,
             source: Source::Session,
         }
     }

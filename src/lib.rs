@@ -3,7 +3,6 @@
 //! identity headers. The public contract (CLI, config keys, endpoints, headers, cookie format, status codes) is
 //! documented in README.md.
 
-pub mod runtime;
 pub mod auth;
 pub mod client;
 pub mod clock;
@@ -20,6 +19,7 @@ pub mod pages;
 pub mod policy;
 pub mod reply;
 pub mod routing;
+pub mod runtime;
 pub mod session;
 pub mod store;
 pub mod tokens;

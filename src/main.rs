@@ -3,7 +3,7 @@
 use anyhow::Context;
 use base64::Engine;
 use clap::{Parser, Subcommand};
-use gatehouse::{runtime::Runtime, config, demo, gate, mock};
+use gatehouse::{config, demo, gate, mock, runtime::Runtime};
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

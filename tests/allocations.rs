@@ -10,10 +10,10 @@
 //!
 //! `cargo test --test allocations -- --nocapture` prints the counts.
 
-use gatehouse::runtime::Runtime;
 use gatehouse::auth::access::{check, Access, DenyAs, Judge};
-use gatehouse::config::load_str;
 use gatehouse::clock::unix_now;
+use gatehouse::config::load_str;
+use gatehouse::runtime::Runtime;
 use gatehouse::session::{cookies::strip_own_cookies, SessionClaims};
 use gatehouse::tokens::assertion::AssertionSubject;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -112,7 +112,7 @@ fn allocations_per_cookie_authenticated_request() {
     let rt = Runtime::new(settings).expect("app");
     let now = unix_now();
     let claims = SessionClaims {
-        sub: "4242".into(),
+        user_id: "4242".into(),
         login: "bench".into(),
         name: None,
         email: Some("bench@example.com".into()),
@@ -122,8 +122,8 @@ fn allocations_per_cookie_authenticated_request() {
         iat: now,
         exp: now + 3600,
         refreshed_at: now,
-        ght: None,
-        sid: None,
+        github_token: None,
+        session_id: None,
     };
     let cookie = format!(
         "theme=dark; _gatehouse={}; lang=en",

@@ -154,7 +154,7 @@ pub fn seed_claims(login: &str) -> SessionClaims {
 fn assert_seed_plaintext(plain: &[u8], what: &str) {
     let claims: SessionClaims = serde_json::from_slice(plain)
         .unwrap_or_else(|e| panic!("{what} opened to something that is not seed claims: {e}"));
-    assert_eq!(claims.sub, SEED_SUB, "{what} opened to foreign claims");
+    assert_eq!(claims.user_id, SEED_SUB, "{what} opened to foreign claims");
 }
 
 pub fn session_cookie(data: &[u8]) {
@@ -262,10 +262,10 @@ pub fn bearer_token(data: &[u8]) {
 
 /// Only the seed generator ever signed with the fixture keys.
 fn assert_seed_bearer(claims: &AccessClaims, alg: &str) {
-    assert_eq!(claims.sub, SEED_SUB, "{alg} verified foreign claims");
-    assert_eq!(claims.fam, SEED_FAMILY, "{alg} verified foreign claims");
-    assert_eq!(claims.iss, ISSUER);
-    assert_eq!(claims.aud, "gatehouse");
+    assert_eq!(claims.user_id, SEED_SUB, "{alg} verified foreign claims");
+    assert_eq!(claims.family, SEED_FAMILY, "{alg} verified foreign claims");
+    assert_eq!(claims.issuer, ISSUER);
+    assert_eq!(claims.audience, "gatehouse");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,13 +4,13 @@
 use super::client_kind::is_browser_navigation;
 use super::credentials::{self, Credential};
 use super::recheck::Outcome;
-use crate::runtime::Runtime;
 use crate::identity::Identity;
 use crate::pages::Failure;
 use crate::policy::host::{canonical_host, CanonicalHost};
 use crate::policy::{path, path_refusal, Policy, Target, Verdict};
 use crate::reply::Reply;
 use crate::routing::{self, Destination, RouteId};
+use crate::runtime::Runtime;
 use crate::session::{SessionClaims, WriteError};
 use http::request::Parts;
 use http::Method;
@@ -65,7 +65,13 @@ pub enum Judge<'a> {
     IdentityOnly,
 }
 
-pub async fn check(rt: &Runtime, req: &Parts, judge: Judge<'_>, now: u64, deny_as: DenyAs) -> Access {
+pub async fn check(
+    rt: &Runtime,
+    req: &Parts,
+    judge: Judge<'_>,
+    now: u64,
+    deny_as: DenyAs,
+) -> Access {
     // Decided only on the way out: admitted requests never pay for it.
     let browser = || deny_as == DenyAs::Negotiate && is_browser_navigation(req);
     let policy = &rt.settings.policy;
@@ -306,7 +312,7 @@ async fn current_claims(
                 event = "session_revoked",
                 reason = "GitHub no longer accepts the sign-in",
                 login = %claims.login,
-                user_id = %claims.sub,
+                user_id = %claims.user_id,
                 "session ended: GitHub no longer accepts the sign-in"
             );
             if let Err(e) = rt.sessions.end(&claims).await {

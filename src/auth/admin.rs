@@ -7,9 +7,9 @@
 
 use super::access::{check, Access, DenyAs, Granted, Judge};
 use super::query_param;
-use crate::runtime::Runtime;
 use crate::identity::Identity;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::store::StoreError;
 use http::request::Parts;
 use http::Method;
@@ -112,7 +112,12 @@ fn id_ok(id: &str) -> bool {
 
 /// End one sign-in by its listed id: a server-side session, or a token family (its refresh
 /// token and the access tokens minted from it).
-async fn revoke_one(rt: &Runtime, admin: &Identity, id: &str, now: u64) -> Result<Reply, StoreError> {
+async fn revoke_one(
+    rt: &Runtime,
+    admin: &Identity,
+    id: &str,
+    now: u64,
+) -> Result<Reply, StoreError> {
     if !id_ok(id) {
         return Ok(error(404, "not_found", "no session has that id"));
     }
@@ -157,7 +162,7 @@ fn audit_one(admin: &Identity, claims: &crate::session::SessionClaims, kind: &st
         event = "session_revoked",
         by = %admin.login,
         login = %claims.login,
-        user_id = %claims.sub,
+        user_id = %claims.user_id,
         kind,
         "an admin revoked a session"
     );

@@ -4,11 +4,11 @@
 use super::login_state::{self, LoginState};
 use super::profile;
 use super::query_param;
-use crate::runtime::Runtime;
 use crate::github::GithubError;
 use crate::observe::{metrics, LoginResult};
 use crate::pages::Failure;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::cookies::{find_cookie, set_cookie};
 use crate::session::{SessionClaims, WriteError};
 use http::request::Parts;
@@ -23,13 +23,7 @@ pub async fn callback(rt: &Runtime, req: &Parts, browser: bool, now: u64) -> Rep
         return expired().reply(browser);
     };
     let login_cookie = login_state::cookie_name(&rt.sessions.cookie.name, &state);
-    let clear_login = set_cookie(
-        &rt.sessions.cookie,
-        &login_cookie,
-        "",
-        &rt.callback_path,
-        0,
-    );
+    let clear_login = set_cookie(&rt.sessions.cookie, &login_cookie, "", &rt.callback_path, 0);
 
     let pending: Option<LoginState> = find_cookie(&req.headers, &login_cookie)
         .and_then(|v| rt.sessions.open_json(v))
@@ -100,7 +94,7 @@ pub async fn callback(rt: &Runtime, req: &Parts, browser: bool, now: u64) -> Rep
         event = "login",
         result = result.as_str(),
         login = %claims.login,
-        user_id = %claims.sub,
+        user_id = %claims.user_id,
         via = if pending.client.is_some() { "client" } else { "browser" },
         "sign-in succeeded{}", if admitted { "" } else { ", but not allowed here" }
     );

@@ -9,9 +9,9 @@
 //! neither a crafted link nor another site's form can skip the question.
 
 use super::login_state::{self, ClientLogin};
-use crate::runtime::Runtime;
 use crate::pages::{client_confirm_page, ClientConfirm, Failure};
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::cookies::{find_cookie, set_cookie};
 use crate::tokens::{digest, random_token, CodeGrant, CodeTake};
 use http::request::Parts;
@@ -120,7 +120,7 @@ pub async fn confirm(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply 
         target: "gatehouse::audit",
         event = "client_confirmed",
         login = %grant.session.login,
-        user_id = %grant.session.sub,
+        user_id = %grant.session.user_id,
         redirect = %grant.client_redirect_uri,
         "a sign-in was sent to a program on the person's computer"
     );

@@ -2,10 +2,10 @@
 //! token, API key) or else the session cookie. A credential that is present but wrong is a 401,
 //! never a silent fall-back to anonymous.
 
-use crate::runtime::Runtime;
 use crate::identity::{Identity, Source};
 use crate::pages::Failure;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use crate::tokens::github_tokens::{is_token_shaped, GithubTokenCache};
 use crate::tokens::is_jwt_shaped;
@@ -175,11 +175,11 @@ async fn own_token(rt: &Runtime, token: &str, now: u64) -> Result<Identity, Repl
         return Err(refused("the token's sign-in has ended", false));
     }
     let revoked = || refused("the token's sign-in was revoked", false);
-    let mark = match rt.tokens.store.is_revoked(&claims.fam, now).await {
+    let mark = match rt.tokens.store.is_revoked(&claims.family, now).await {
         Ok(false) => {
             rt.sessions
                 .revocations
-                .mark(rt.sessions.store.as_ref(), &claims.sub)
+                .mark(rt.sessions.store.as_ref(), &claims.user_id)
                 .await
         }
         Ok(true) => return Err(revoked()),
@@ -287,7 +287,7 @@ async fn github_token(rt: &Runtime, req: &Parts, token: &str, now: u64) -> Resul
         let mark = rt
             .sessions
             .revocations
-            .mark(rt.sessions.store.as_ref(), &claims.sub)
+            .mark(rt.sessions.store.as_ref(), &claims.user_id)
             .await
             .map_err(|e| store_unavailable_api(&e))?;
         let stale = mark.is_some_and(|m| {
@@ -328,7 +328,7 @@ async fn github_token(rt: &Runtime, req: &Parts, token: &str, now: u64) -> Resul
         .map_err(|e| store_unavailable_api(&e))?;
     // Never the token itself, not even in memory beyond this request.
     let cached = SessionClaims {
-        ght: None,
+        github_token: None,
         ..claims
     };
     if super::profile::admitted(rt, &cached) {
@@ -359,7 +359,7 @@ async fn remember_github_token(
     store
         .remember_login(
             &claims.login.to_ascii_lowercase(),
-            &claims.sub,
+            &claims.user_id,
             now.saturating_add(rt.sessions.ttl_secs),
         )
         .await?;
@@ -368,7 +368,7 @@ async fn remember_github_token(
         expires_at: now + crate::tokens::github_tokens::CACHE_SECS,
     };
     store
-        .note_github_token(&claims.sub, &GithubTokenCache::listing_id(key), seen)
+        .note_github_token(&claims.user_id, &GithubTokenCache::listing_id(key), seen)
         .await
 }
 

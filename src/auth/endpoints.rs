@@ -3,9 +3,9 @@
 use super::access::{check, Access, DenyAs, Granted, Judge};
 use super::query_param;
 use super::redirect::safe_redirect;
-use crate::runtime::Runtime;
 use crate::pages::{me_page, sign_in_page, Failure};
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use http::request::Parts;
 use http::Method;
 

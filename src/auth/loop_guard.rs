@@ -14,9 +14,9 @@
 //! Only browser navigations are counted: scripts and CLIs (`client_redirect_uri`) get no page.
 
 use super::client_kind::is_browser_navigation;
-use crate::runtime::Runtime;
 use crate::pages::{Failure, LoopHint};
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::cookies::{find_cookie, read_session_value, set_cookie};
 use crate::session::{CookieSettings, SessionClaims};
 use http::request::Parts;
@@ -93,10 +93,7 @@ impl LoopGuard {
         let counter = find_cookie(&req.headers, &name);
         if rt.sessions.has_live_cookie(&req.headers, now) {
             // Cookies work; whatever sends a signed-in person here is not a cookie problem.
-            return Ok(counter
-                .map(|_| clear_cookie(rt, req))
-                .into_iter()
-                .collect());
+            return Ok(counter.map(|_| clear_cookie(rt, req)).into_iter().collect());
         }
         let key = client_ip.map(|ip| client_key(req, ip));
         let (count, first, cookie_lost) = match counter.map(parse_counter) {
@@ -460,7 +457,7 @@ allowed_users = ["octocat"]
     fn names_domain_host_frame_and_clock_causes() {
         let rt = rt(r#"cookie_domain = ".example.com""#);
         let future = SessionClaims {
-            sub: "1".into(),
+            user_id: "1".into(),
             login: "octocat".into(),
             name: None,
             email: None,
@@ -470,8 +467,8 @@ allowed_users = ["octocat"]
             iat: 5000,
             exp: 9000,
             refreshed_at: 5000,
-            ght: None,
-            sid: None,
+            github_token: None,
+            session_id: None,
         };
         let sealed = rt.sessions.seal_json(&future).unwrap();
         let req = start(

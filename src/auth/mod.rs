@@ -23,8 +23,8 @@ mod webhook;
 
 pub use recheck::Rechecks;
 
-use crate::runtime::Runtime;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use http::request::Parts;
 use http::Method;
 

@@ -2,9 +2,9 @@
 //! are, their verified email and the memberships the policy plans for. Shared by the browser
 //! sign-in, personal access tokens and raw GitHub tokens.
 
-use crate::runtime::Runtime;
 use crate::github::GithubError;
 use crate::identity::Identity;
+use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 
 /// Claims for a session starting `now`, with the token kept for re-checks and roles filled in
@@ -21,7 +21,7 @@ pub async fn session_claims(
             .memberships(token, &user.login, &rt.settings.policy.membership)
     )?;
     let mut claims = SessionClaims {
-        sub: user.id.to_string(),
+        user_id: user.id.to_string(),
         login: user.login,
         name: user.name,
         email,
@@ -31,8 +31,8 @@ pub async fn session_claims(
         iat: now,
         exp: now + rt.sessions.ttl_secs,
         refreshed_at: now,
-        ght: Some(token.to_string()),
-        sid: None,
+        github_token: Some(token.to_string()),
+        session_id: None,
     };
     claims.roles = roles_if_admitted(rt, &claims);
     Ok(claims)

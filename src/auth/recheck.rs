@@ -8,9 +8,9 @@
 //! postdate, so the next request after the webhook starts another instead of getting the answer
 //! GitHub gave before it.
 
-use crate::runtime::Runtime;
 use crate::github::{GithubClient, GithubError};
 use crate::policy::MembershipPlan;
+use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -256,13 +256,13 @@ async fn ask_github(
     plan: &MembershipPlan,
     claims: &SessionClaims,
 ) -> Outcome {
-    let Some(token) = claims.ght.as_deref() else {
+    let Some(token) = claims.github_token.as_deref() else {
         return Outcome::Revoked;
     };
     let user = github.user(token);
     let groups = github.memberships(token, &claims.login, plan);
     match futures_util::try_join!(user, groups) {
-        Ok((user, groups)) if user.id.to_string() == claims.sub => {
+        Ok((user, groups)) if user.id.to_string() == claims.user_id => {
             tracing::info!(login = %user.login, "memberships re-checked");
             Outcome::Fresh {
                 login: user.login,

@@ -10,9 +10,9 @@
 //! CLIs, servers) are not browsers' and pass. The token endpoints also accept the origins of
 //! their configured clients, which call them with CORS.
 
-use crate::runtime::Runtime;
 use crate::pages::Failure;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use http::header::{CONTENT_TYPE, HOST, ORIGIN};
 use http::request::Parts;
 use http::Method;

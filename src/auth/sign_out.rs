@@ -6,9 +6,9 @@
 use super::query_param;
 use super::redirect::safe_redirect;
 use super::same_origin;
-use crate::runtime::Runtime;
 use crate::pages::{sign_out_everywhere_page, Failure};
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use http::request::Parts;
 use http::Method;
 
@@ -95,7 +95,7 @@ pub async fn sign_out(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply
         return Reply::redirect(target).cookies(clear);
     };
     let result = if everywhere {
-        super::sign_ins::end_user(rt, &claims.sub, now)
+        super::sign_ins::end_user(rt, &claims.user_id, now)
             .await
             .map(|_| ())
     } else {
@@ -105,12 +105,12 @@ pub async fn sign_out(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply
         target: "gatehouse::audit",
         event = "logout",
         login = %claims.login,
-        user_id = %claims.sub,
+        user_id = %claims.user_id,
         everywhere,
         "signed out{}", if everywhere { " everywhere" } else { "" }
     );
     if rt.settings.github.revoke_on_sign_out {
-        if let Some(token) = &claims.ght {
+        if let Some(token) = &claims.github_token {
             match rt.github.revoke_token(token).await {
                 Ok(()) => tracing::info!(
                     target: "gatehouse::audit",

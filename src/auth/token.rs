@@ -4,10 +4,10 @@
 
 use super::login_state::ClientLogin;
 use super::profile;
-use crate::runtime::Runtime;
 use crate::github::GithubError;
 use crate::pages::Failure;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use crate::store::{StoreError, TokenOrigin};
 use crate::tokens::refresh::RefreshError;
@@ -210,7 +210,7 @@ pub async fn token(rt: &Runtime, body: &[u8], now: u64) -> Reply {
                 event = "token_refused",
                 reason = "the sign-in was ended before its code was exchanged",
                 login = %grant.session.login,
-                user_id = %grant.session.sub,
+                user_id = %grant.session.user_id,
                 "one-time code refused"
             );
             return error(
@@ -245,7 +245,7 @@ async fn sign_in_ended(rt: &Runtime, session: &SessionClaims) -> Result<bool, St
     let mark = rt
         .sessions
         .revocations
-        .mark(rt.sessions.store.as_ref(), &session.sub)
+        .mark(rt.sessions.store.as_ref(), &session.user_id)
         .await?;
     Ok(mark.is_some_and(|m| session.iat <= m.end_before))
 }
@@ -285,7 +285,7 @@ pub async fn refresh(rt: &Runtime, body: &[u8], now: u64) -> Reply {
         }
         Err(e) => return unavailable(e),
     }
-    let Some(github_token) = family.session.ght.as_deref() else {
+    let Some(github_token) = family.session.github_token.as_deref() else {
         return error(
             401,
             "invalid_grant",
@@ -293,14 +293,14 @@ pub async fn refresh(rt: &Runtime, body: &[u8], now: u64) -> Reply {
         );
     };
     let mut claims = match profile::session_claims(rt, github_token, now).await {
-        Ok(claims) if claims.sub == family.session.sub => claims,
+        Ok(claims) if claims.user_id == family.session.user_id => claims,
         Ok(_) | Err(GithubError::Status { status: 401, .. }) => {
             tracing::info!(
                 target: "gatehouse::audit",
                 event = "refresh_refused",
                 reason = "GitHub no longer accepts the sign-in; its tokens are revoked",
                 login = %family.session.login,
-                user_id = %family.session.sub,
+                user_id = %family.session.user_id,
                 "refresh refused"
             );
             let _ = issuer.revoke(&family_id, now).await;
@@ -326,7 +326,7 @@ pub async fn refresh(rt: &Runtime, body: &[u8], now: u64) -> Reply {
             event = "refresh_refused",
             reason = "no longer allowed; the sign-in's tokens are revoked",
             login = %claims.login,
-            user_id = %claims.sub,
+            user_id = %claims.user_id,
             "refresh refused"
         );
         let _ = issuer.revoke(&family_id, now).await;
@@ -370,7 +370,7 @@ pub async fn pat(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
             event = "login",
             result = "denied",
             login = %claims.login,
-            user_id = %claims.sub,
+            user_id = %claims.user_id,
             via = "pat",
             "personal access token refused: not allowed"
         );
@@ -400,7 +400,7 @@ pub async fn pat(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
         event = "login",
         result = "succeeded",
         login = %claims.login,
-        user_id = %claims.sub,
+        user_id = %claims.user_id,
         via = "pat",
         "signed in with a personal access token"
     );

@@ -5,10 +5,10 @@
 //! written back to the family so the token's later uses need not ask again.
 
 use super::recheck::Outcome;
-use crate::runtime::Runtime;
 use crate::identity::Identity;
 use crate::pages::Failure;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use crate::tokens::{AccessClaims, RefreshFamily};
 
@@ -21,7 +21,7 @@ pub async fn current(
     requested_at: u64,
     now: u64,
 ) -> Result<SessionClaims, Reply> {
-    let family = match rt.tokens.store.family(&token.fam, now).await {
+    let family = match rt.tokens.store.family(&token.family, now).await {
         Ok(Some(family)) => family,
         Ok(None) => return Err(ended("the token's sign-in has ended; sign in again")),
         Err(e) => {
@@ -46,20 +46,20 @@ pub async fn current(
                 ..family.session.clone()
             };
             if !super::profile::admitted(rt, &session) {
-                revoke(rt, &token.fam, &session, "no longer allowed", now).await;
+                revoke(rt, &token.family, &session, "no longer allowed", now).await;
                 return Err(Failure::Forbidden {
                     login: Some(session.login),
                     sign_out_url: format!("{}/sign_out", rt.settings.proxy_prefix),
                 }
                 .reply(false));
             }
-            remember(rt, &token.fam, &family, &session).await;
+            remember(rt, &token.family, &family, &session).await;
             Ok(session)
         }
         Some((Outcome::Revoked, _)) => {
             revoke(
                 rt,
-                &token.fam,
+                &token.family,
                 &family.session,
                 "GitHub no longer accepts the sign-in",
                 now,
@@ -88,7 +88,7 @@ async fn revoke(rt: &Runtime, family_id: &str, session: &SessionClaims, reason: 
         event = "token_refused",
         reason,
         login = %session.login,
-        user_id = %session.sub,
+        user_id = %session.user_id,
         "access token refused at its membership re-check; its sign-in's tokens are revoked"
     );
     if let Err(e) = rt.tokens.issuer().revoke(family_id, now).await {
@@ -120,12 +120,14 @@ pub fn identity(token: AccessClaims, session: Option<SessionClaims>) -> Identity
         Some(s) => (s.login, s.groups),
         None => (token.login, token.groups),
     };
-    let mut identity = Identity::github(&token.sub, &login);
+    let mut identity = Identity::github(&token.user_id, &login);
     identity.name = token.name;
     identity.email = token.email;
     identity.groups = groups;
     identity.expires_at = token.exp;
     identity.signed_in_at = signed_in_at;
-    identity.source = crate::identity::Source::AccessToken { family: token.fam };
+    identity.source = crate::identity::Source::AccessToken {
+        family: token.family,
+    };
     identity
 }

@@ -13,8 +13,8 @@
 //! for a re-check (GitHub itself then says whether the authorization is gone), never ends the
 //! user's sessions again.
 
-use crate::runtime::Runtime;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use hmac::{Hmac, Mac};
 use http::request::Parts;
 use serde::Deserialize;

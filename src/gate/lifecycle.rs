@@ -15,8 +15,8 @@
 //!   graceful upgrade (the listening sockets go to a new process).
 
 use super::Live;
-use crate::runtime::Runtime;
 use crate::config::{self, Settings};
+use crate::runtime::Runtime;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::{ShutdownSignal, ShutdownSignalWatch};

@@ -13,18 +13,18 @@ mod websocket;
 pub use lifecycle::in_flight;
 pub use server::{serve, serve_reloading, ServeError};
 
-use crate::runtime::Runtime;
 use crate::auth::{
     self,
     access::{Access, DenyAs, Granted, Judge},
     client_kind::is_browser_navigation,
 };
+use crate::clock::unix_now;
 use crate::config::UpstreamTarget;
 use crate::limits::{self, ClientIp};
 use crate::observe::{self, Decision};
 use crate::pages::Failure;
 use crate::reply::Reply;
-use crate::clock::unix_now;
+use crate::runtime::Runtime;
 use crate::session::cookies::strip_own_cookies;
 use crate::tokens::assertion::AssertionSubject;
 use arc_swap::ArcSwap;

@@ -22,8 +22,8 @@
 //! chunk compares the entry's fingerprint with the config in force); an access token's also
 //! when its refresh family is revoked (a copied refresh token, a refused re-check).
 
-use crate::runtime::Runtime;
 use crate::identity::{Identity, Source};
+use crate::runtime::Runtime;
 use crate::store::UserMark;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};

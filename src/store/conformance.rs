@@ -11,7 +11,7 @@ use crate::session::SessionClaims;
 
 fn claims(sub: &str, exp: u64) -> SessionClaims {
     SessionClaims {
-        sub: sub.into(),
+        user_id: sub.into(),
         login: format!("user{sub}"),
         name: None,
         email: None,
@@ -21,8 +21,8 @@ fn claims(sub: &str, exp: u64) -> SessionClaims {
         iat: 1,
         exp,
         refreshed_at: 1,
-        ght: None,
-        sid: None,
+        github_token: None,
+        session_id: None,
     }
 }
 

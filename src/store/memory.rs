@@ -83,7 +83,7 @@ impl Maps {
         let Some(family) = self.families.remove(id) else {
             return;
         };
-        let user = &family.session.sub;
+        let user = &family.session.user_id;
         if let Some(ids) = self.families_by_user.get_mut(user) {
             ids.remove(id);
             if ids.is_empty() {
@@ -155,7 +155,7 @@ impl Store for MemoryStore {
         // under its old user.
         m.remove_family(id);
         m.families_by_user
-            .entry(family.session.sub.clone())
+            .entry(family.session.user_id.clone())
             .or_default()
             .insert(id.to_string());
         m.families.insert(id.to_string(), family.clone());

@@ -121,7 +121,7 @@ pub struct SessionRecord {
 impl SessionRecord {
     /// The GitHub user id the session belongs to.
     pub fn user_id(&self) -> &str {
-        &self.claims.sub
+        &self.claims.user_id
     }
 
     pub fn expires_at(&self) -> u64 {

@@ -339,7 +339,7 @@ impl Store for RedisStore {
 
     async fn put_family(&self, id: &str, family: &RefreshFamily) -> Result<(), StoreError> {
         let (key, json) = (self.key("fam", id), encode(family)?);
-        let index = self.key("user-families", &family.session.sub);
+        let index = self.key("user-families", &family.session.user_id);
         let now = crate::clock::unix_now();
         let secs = ttl(family.expires_at, now);
         // Refreshes move a family's end on, but never past its sign-in's: the index lives as
@@ -422,7 +422,7 @@ impl Store for RedisStore {
             match json {
                 Some(json) => {
                     let family: RefreshFamily = decode(&json)?;
-                    if now < family.expires_at && family.session.sub == user_id {
+                    if now < family.expires_at && family.session.user_id == user_id {
                         live.push((id, family));
                     }
                 }

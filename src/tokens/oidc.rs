@@ -655,7 +655,6 @@ fn combine(mut failures: Vec<(usize, OidcError)>) -> OidcError {
     OidcError::Invalid(reasons.join("; "))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

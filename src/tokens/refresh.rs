@@ -173,7 +173,7 @@ impl Issuer<'_> {
         self.store
             .remember_login(
                 &session.login.to_ascii_lowercase(),
-                &session.sub,
+                &session.user_id,
                 record.expires_at.max(session.exp),
             )
             .await?;
@@ -256,7 +256,7 @@ impl Issuer<'_> {
         self.store
             .remember_login(
                 &session.login.to_ascii_lowercase(),
-                &session.sub,
+                &session.user_id,
                 next.expires_at.max(session.exp),
             )
             .await?;
@@ -310,7 +310,7 @@ mod tests {
 
     fn session() -> SessionClaims {
         SessionClaims {
-            sub: "1".into(),
+            user_id: "1".into(),
             login: "octocat".into(),
             name: None,
             email: None,
@@ -320,8 +320,8 @@ mod tests {
             iat: 0,
             exp: 0,
             refreshed_at: 0,
-            ght: None,
-            sid: None,
+            github_token: None,
+            session_id: None,
         }
     }
 
