@@ -4,16 +4,13 @@
 //! documented in README.md.
 
 pub mod auth;
-pub mod client;
 pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod gate;
 pub mod github;
 pub mod healthcheck;
 pub mod identity;
 pub mod limits;
-pub mod mock;
 pub mod observe;
 pub mod pages;
 pub mod policy;

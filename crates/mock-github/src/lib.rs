@@ -1,12 +1,9 @@
-//! Mock GitHub and the demo upstream app.
-//!
-//! Used by `gatehouse demo`, `gatehouse mock-github` and the integration tests.
+//! Mock GitHub and the demo upstream app: a crate of its own, which the `gatehouse` binary
+//! (`gatehouse demo`, `gatehouse mock-github`), the integration tests and the CLI client's tests
+//! depend on; the gate library does not.
 //! The mock is deliberately as strict as the real GitHub (README.md, "Mock GitHub for your own
 //! CI"; the rules themselves are in `validate`), so a test that passes against it is not
 //! passing against a lie.
-//!
-//! Modules here refer to each other only through `super::`, because this directory is
-//! also compiled as a module of other crates (a scratch crate during development).
 
 pub mod github;
 pub mod upstream;
