@@ -1,8 +1,10 @@
 //! Where shared state lives: server-side sessions, one-time codes, refresh-token families and
 //! their revocations, used sign-in states, and the per-user revocation list. One trait, two
 //! implementations: [`MemoryStore`] for one process, [`RedisStore`] for replicas sharing Redis.
-//! Both pass the same suite ([`conformance`]).
+//! Both pass the same suite (`conformance`: unit tests, and the integration tests through the
+//! `conformance` feature; not compiled into release builds).
 
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod memory;
 mod redis;
