@@ -11,6 +11,7 @@ mod redact;
 mod routes;
 mod schema;
 mod secret;
+mod sections;
 mod store;
 mod tokens;
 mod validate;
@@ -25,6 +26,7 @@ pub use schema::{
     SessionStore,
 };
 pub use secret::Secret;
+pub use sections::{is_key_name, LogFormat, PagesSettings};
 pub use store::StoreSettings;
 pub use tokens::{
     parse_key_hash, AccessSigning, ApiKeyEntry, AssertionSettings, OidcIssuerSettings,

@@ -35,8 +35,8 @@ pub struct Settings {
     pub assertion: AssertionSettings,
     pub log_level: String,
     /// `[pages]`, validated.
-    pub pages: crate::pages::PagesSettings,
-    pub log_format: crate::observe::LogFormat,
+    pub pages: super::PagesSettings,
+    pub log_format: super::LogFormat,
     /// `[log] access_log`: one INFO line per request on target `gatehouse::access`.
     pub access_log: bool,
     /// `server.admin_listen`: where `/metrics` is served; `None`: nowhere.
@@ -258,14 +258,14 @@ fn check_admin_listen(
     Some(addr)
 }
 
-fn check_log_format(text: &str, problems: &mut Vec<ConfigProblem>) -> crate::observe::LogFormat {
+fn check_log_format(text: &str, problems: &mut Vec<ConfigProblem>) -> super::LogFormat {
     text.parse().unwrap_or_else(|()| {
         problems.push(ConfigProblem::new(
             "log.format",
             format!("`{text}` is not a log format"),
             "write \"pretty\" (lines for people) or \"json\" (one JSON object per line)",
         ));
-        crate::observe::LogFormat::default()
+        super::LogFormat::default()
     })
 }
 
@@ -403,7 +403,7 @@ fn check_pages(
     config: &Config,
     public_url: Option<&Url>,
     problems: &mut Vec<ConfigProblem>,
-) -> crate::pages::PagesSettings {
+) -> super::PagesSettings {
     let p = &config.pages;
     let text =
         |key: &str, value: &Option<String>, max: usize, problems: &mut Vec<ConfigProblem>| {
@@ -450,7 +450,7 @@ fn check_pages(
         }
         None => None,
     };
-    crate::pages::PagesSettings {
+    super::PagesSettings {
         app_name,
         logo_url,
         message,

@@ -13,8 +13,9 @@ pub mod path;
 mod roles;
 mod rules;
 
+pub use crate::identity::RoleSet;
 pub use admission::Admission;
-pub use roles::{RoleSet, RoleTable};
+pub use roles::RoleTable;
 pub use rules::{Found, Rule, RuleAccess, RuleSet, Target};
 
 use crate::config::{AccessSettings, ConfigProblem, GroupsHeader, RoleSection, RuleSection};

@@ -6,7 +6,7 @@ use super::oidc::{IssuerSettings, OidcVerifier};
 use super::refresh::Issuer;
 use super::{AccessTokens, ApiKeys, Store};
 use crate::config::{Settings, TokenSettings};
-use crate::policy::RoleSet;
+use crate::identity::RoleSet;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
