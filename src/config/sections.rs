@@ -42,3 +42,32 @@ pub fn is_key_name(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
+
+/// A `host` setting (`app.example.com` or `*.example.com`) as matched: the lower-case name, or
+/// `.example.com` for a wildcard. `None` when it is not a host name.
+pub fn host_pattern(text: &str) -> Option<String> {
+    let h = text.trim().to_ascii_lowercase();
+    let (wild, name) = match h.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, h.as_str()),
+    };
+    let ok = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    ok.then(|| {
+        if wild {
+            format!(".{name}")
+        } else {
+            name.to_string()
+        }
+    })
+}
+
+/// GitHub's rules for user and org logins (and team slugs, which are a subset).
+pub fn is_github_login(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 39
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !s.starts_with('-')
+}
