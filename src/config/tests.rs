@@ -1,4 +1,3 @@
-use super::*;
 // The whole loader (sections, then roles and rules), as `run` and `check-config` use it.
 use crate::runtime::load_str;
 
