@@ -1120,13 +1120,18 @@ fn lookup<'v>(root: &'v toml::Table, path: &str) -> Option<&'v toml::Value> {
     value
 }
 
-/// The defaults, as the parser fills them in and `check-config` prints them.
-fn defaults() -> toml::Table {
-    let config = parse(skeleton()).expect("the skeleton config parses");
+/// The defaults, as the parser fills them in and `check-config` prints them: of every key in
+/// the skeleton (one entry per `[[…]]` section), or of an empty file.
+fn defaults_of(root: toml::Table) -> toml::Table {
+    let config = parse(root).expect("the config parses");
     match toml::Value::try_from(&config).expect("a config serializes") {
         toml::Value::Table(t) => t,
         _ => unreachable!(),
     }
+}
+
+fn defaults() -> toml::Table {
+    defaults_of(skeleton())
 }
 
 // ---- Rendering ---------------------------------------------------------------------------
@@ -1144,6 +1149,18 @@ fn inline(value: &toml::Value) -> String {
 }
 
 fn default_cell(k: &Key, defaults: &toml::Table) -> String {
+    if k.kind != Kind::Value {
+        // A section's own default: what its parent holds when the file leaves it out (the
+        // skeleton has an entry).
+        let mut root = toml::Table::new();
+        if let Some(section) = parent(k.path) {
+            table_at(&mut root, section);
+        }
+        return match lookup(&defaults_of(root), k.path) {
+            Some(value) => format!("`{}`", inline(value)),
+            None => "unset".to_string(),
+        };
+    }
     if k.required {
         return "required".to_string();
     }
@@ -1203,31 +1220,21 @@ pub fn render() -> String {
         if section.same_as.is_some() {
             continue;
         }
-        let keys: Vec<&Key> = children(Some(section.path))
-            .into_iter()
-            .filter(|k| k.kind == Kind::Value)
-            .collect();
         out.push_str("\n| key | type | default | meaning |\n|---|---|---|---|\n");
-        for k in keys {
+        for k in children(Some(section.path)) {
+            let meaning = if k.kind == Kind::Value {
+                k.doc.to_string()
+            } else {
+                let h = header(k);
+                format!("entries of [`{h}`](#{}), below", anchor(&h))
+            };
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} | {} |",
+                "| `{}` | {} | {} | {meaning} |",
                 last(k.path),
                 k.ty,
                 default_cell(k, &defaults),
-                k.doc
             );
-        }
-        let nested: Vec<String> = children(Some(section.path))
-            .into_iter()
-            .filter(|k| k.kind != Kind::Value)
-            .map(|k| {
-                let h = header(k);
-                format!("[`{h}`](#{})", anchor(&h))
-            })
-            .collect();
-        if !nested.is_empty() {
-            let _ = writeln!(out, "\nEntries may also hold {}.", nested.join(", "));
         }
     }
     out.push_str(
@@ -1565,6 +1572,61 @@ mod tests {
         if let Err(e) = super::super::load_str(&first, "README.md", &env) {
             panic!("README.md's minimal config fails check-config:\n{e}");
         }
+    }
+
+    #[test]
+    fn every_dotted_key_the_docs_name_is_real() {
+        let sections: BTreeSet<&str> = KEYS
+            .iter()
+            .filter(|k| !k.path.contains('.'))
+            .map(|k| k.path)
+            .collect();
+        let mut files = markdown_files();
+        files.push(repo().join("config.example.toml"));
+        let mut checked = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let words = text.split(|c: char| {
+                !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
+            });
+            for word in words {
+                let word = word.trim_matches('.');
+                let Some((section, _)) = word.split_once('.') else {
+                    continue;
+                };
+                // Host and file names such as `github.com` or `pages.md`.
+                let suffix = last(word);
+                if !sections.contains(section)
+                    || ["com", "md", "toml", "yaml", "rs", "json", "pem"].contains(&suffix)
+                {
+                    continue;
+                }
+                checked += 1;
+                // `roles.editor` names a role table; `roles.editor.users` a key in it.
+                let named;
+                let word = if key(section).is_some_and(|k| k.kind == Kind::Map) {
+                    let mut parts: Vec<&str> = word.split('.').collect();
+                    if parts.len() == 2 {
+                        continue;
+                    }
+                    parts[1] = "NAME";
+                    named = parts.join(".");
+                    named.as_str()
+                } else {
+                    word
+                };
+                let same_as = parent(word)
+                    .and_then(key)
+                    .and_then(|p| p.same_as)
+                    .map(|s| format!("{s}.{}", last(word)));
+                assert!(
+                    key(word).is_some() || same_as.as_deref().and_then(key).is_some(),
+                    "{}: `{word}` is not a config key (the keys are in {PAGE})",
+                    file.strip_prefix(repo()).unwrap().display()
+                );
+            }
+        }
+        assert!(checked > 100, "found only {checked} dotted keys");
     }
 
     /// `key = value` lines of config.example.toml, commented out or not, with their section.
