@@ -530,8 +530,7 @@ fn readme_has_the_two_commands_and_prerequisites() {
         assert!(readme.contains(needle), "README.md should mention {needle}");
     }
     // The environment variables are in the manual's reference pages.
-    let environment =
-        read("docs/src/reference/environment.md") + &read(CONFIG_REFERENCE);
+    let environment = read("docs/src/reference/environment.md") + &read(CONFIG_REFERENCE);
     for needle in [
         "GH_CLIENT_ID",
         "GH_CLIENT_SECRET",
@@ -552,7 +551,8 @@ fn readme_has_the_two_commands_and_prerequisites() {
         );
         assert!(
             read("docs/src/guides/single-host.md").contains(&format!("deploy/{dir}/"))
-                || read("docs/src/guides/kubernetes-sidecar.md").contains(&format!("deploy/{dir}/"))
+                || read("docs/src/guides/kubernetes-sidecar.md")
+                    .contains(&format!("deploy/{dir}/"))
                 || read("docs/src/guides/forward-auth.md").contains(&format!("deploy/{dir}/")),
             "a deployment guide in docs/src/guides should point at deploy/{dir}/"
         );

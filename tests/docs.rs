@@ -56,7 +56,10 @@ fn subcommands(top: &str) -> Vec<String> {
 
 fn render_cli() -> String {
     let top = help(&["--help"]);
-    let mut out = format!("{BEGIN}\n\n### `gatehouse`\n\n```text\n{}\n```\n", top.trim_end());
+    let mut out = format!(
+        "{BEGIN}\n\n### `gatehouse`\n\n```text\n{}\n```\n",
+        top.trim_end()
+    );
     for name in subcommands(&top) {
         let text = help(&[&name, "--help"]);
         out.push_str(&format!(
@@ -149,7 +152,8 @@ fn prose_lines(text: &str) -> Vec<(usize, &str)> {
             .chars()
             .take_while(|c| *c == '`' || *c == '~')
             .collect();
-        let is_fence = ticks.len() >= 3 && ticks.chars().all(|c| c == ticks.chars().next().unwrap());
+        let is_fence =
+            ticks.len() >= 3 && ticks.chars().all(|c| c == ticks.chars().next().unwrap());
         match &fence {
             Some(open) => {
                 if is_fence && ticks.len() >= open.len() && trimmed[ticks.len()..].trim().is_empty()
@@ -274,7 +278,11 @@ fn anchors(path: &Path) -> BTreeSet<String> {
     for (_, line) in prose_lines(&text) {
         let hashes = line.chars().take_while(|c| *c == '#').count();
         if (1..=6).contains(&hashes) && line[hashes..].starts_with(' ') {
-            let mut heading = line[hashes..].trim().trim_end_matches('#').trim().to_string();
+            let mut heading = line[hashes..]
+                .trim()
+                .trim_end_matches('#')
+                .trim()
+                .to_string();
             if let Some(i) = heading.find(" {#") {
                 let id = heading[i + 3..].trim_end_matches('}').to_string();
                 ids.insert(id);
@@ -283,7 +291,11 @@ fn anchors(path: &Path) -> BTreeSet<String> {
             }
             let id = heading_id(&heading, in_book);
             let n = seen.entry(id.clone()).or_insert(0);
-            ids.insert(if *n == 0 { id.clone() } else { format!("{id}-{n}") });
+            ids.insert(if *n == 0 {
+                id.clone()
+            } else {
+                format!("{id}-{n}")
+            });
             *n += 1;
         }
         for part in line.split("<a id=\"").skip(1) {
@@ -319,10 +331,7 @@ fn every_relative_link_and_anchor_resolves() {
         let in_book = file.starts_with(book_src());
         for (n, line) in prose_lines(&text) {
             for target in link_targets(line) {
-                if target.is_empty()
-                    || target.contains("://")
-                    || target.starts_with("mailto:")
-                {
+                if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
                     continue;
                 }
                 checked += 1;
@@ -348,7 +357,9 @@ fn every_relative_link_and_anchor_resolves() {
                 }
                 let Some(anchor) = anchor else { continue };
                 if dest.extension().is_none_or(|e| e != "md") {
-                    problems.push(format!("{rel}:{n}: {target}: an anchor into a non-Markdown file"));
+                    problems.push(format!(
+                        "{rel}:{n}: {target}: an anchor into a non-Markdown file"
+                    ));
                     continue;
                 }
                 let ids = anchor_cache
@@ -364,7 +375,11 @@ fn every_relative_link_and_anchor_resolves() {
         }
     }
     assert!(checked > 100, "checked only {checked} links");
-    assert!(problems.is_empty(), "broken links:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "broken links:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -394,7 +409,10 @@ fn heading_ids_match_mdbook() {
         heading_id("`--passes`: add more rustdoc passes", true),
         "--passes-add-more-rustdoc-passes"
     );
-    assert_eq!(heading_id("Method-call 🐙 expressions", true), "method-call--expressions");
+    assert_eq!(
+        heading_id("Method-call 🐙 expressions", true),
+        "method-call--expressions"
+    );
     assert_eq!(
         heading_id("Which rule decides: `check-config --explain`", true),
         "which-rule-decides-check-config---explain"
@@ -402,7 +420,10 @@ fn heading_ids_match_mdbook() {
     assert_eq!(heading_id("`[roles.NAME]`", true), "rolesname");
     assert_eq!(heading_id("A -- B", true), "a--b");
     assert_eq!(heading_id("A -- B", false), "a----b");
-    assert_eq!(heading_id("See [the guide](x.md) now", true), "see-the-guide-now");
+    assert_eq!(
+        heading_id("See [the guide](x.md) now", true),
+        "see-the-guide-now"
+    );
 }
 
 // ---- README ------------------------------------------------------------------------------

@@ -483,7 +483,10 @@ const KEYS: &[Key] = &[
     Key {
         path: "session.redis_url",
         example: "\"redis://127.0.0.1:6379\"",
-        env: Some(("GATEHOUSE_REDIS_URL", "when `session.redis_url` is unset or empty")),
+        env: Some((
+            "GATEHOUSE_REDIS_URL",
+            "when `session.redis_url` is unset or empty",
+        )),
         doc: "`redis://[:PASSWORD@]HOST:PORT[/DB]`, or `rediss://` for TLS. Also usable with \
               `store = \"cookie\"`: codes, refresh tokens, sign-in states and the revocation \
               list are then shared through Redis. With Sentinel, it only gives the password \
@@ -1105,7 +1108,11 @@ fn lookup<'v>(root: &'v toml::Table, path: &str) -> Option<&'v toml::Value> {
     let mut table = root;
     let mut value = None;
     for (i, segment) in segments.iter().enumerate() {
-        let segment = if *segment == "NAME" { "example" } else { segment };
+        let segment = if *segment == "NAME" {
+            "example"
+        } else {
+            segment
+        };
         let mut found = table.get(segment)?;
         if let toml::Value::Array(entries) = found {
             if i + 1 < segments.len() {
@@ -1302,7 +1309,11 @@ mod tests {
         if list.starts_with("there are no fields") {
             return BTreeSet::new();
         }
-        list.split('`').skip(1).step_by(2).map(String::from).collect()
+        list.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect()
     }
 
     #[test]
@@ -1385,7 +1396,11 @@ mod tests {
                 toml::Value::Table(_) => k.ty.starts_with("table"),
                 _ => false,
             };
-            assert!(ty_ok, "{}: documented as {} but defaults to {value}", k.path, k.ty);
+            assert!(
+                ty_ok,
+                "{}: documented as {} but defaults to {value}",
+                k.path, k.ty
+            );
         }
     }
 
@@ -1410,7 +1425,11 @@ mod tests {
         match value {
             toml::Value::Table(t) => {
                 for (k, v) in t {
-                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     leaves(v, p, out);
                 }
             }
@@ -1422,7 +1441,11 @@ mod tests {
 
     fn flat(config: &Config) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        leaves(&toml::Value::try_from(config).unwrap(), String::new(), &mut out);
+        leaves(
+            &toml::Value::try_from(config).unwrap(),
+            String::new(),
+            &mut out,
+        );
         out
     }
 
@@ -1661,7 +1684,12 @@ mod tests {
             {
                 continue;
             }
-            found.push((n + 1, section.clone(), name.to_string(), value.trim().to_string()));
+            found.push((
+                n + 1,
+                section.clone(),
+                name.to_string(),
+                value.trim().to_string(),
+            ));
         }
         found
     }
@@ -1674,13 +1702,14 @@ mod tests {
         assert!(lines.len() >= 60, "found only {} keys", lines.len());
         for (n, section, name, value) in lines {
             let path = format!("{section}.{name}");
-            let k = key(&path).or_else(|| {
+            let documented = key(&path).or_else(|| {
                 let same = key(&section)?.same_as?;
                 key(&format!("{same}.{name}"))
             });
-            let k = k.unwrap_or_else(|| {
-                panic!("config.example.toml:{n}: `{path}` is not a config key")
-            });
+            assert!(
+                documented.is_some(),
+                "config.example.toml:{n}: `{path}` is not a config key"
+            );
             let mut root = skeleton();
             let parsed: toml::Table = toml::from_str(&format!("v = {value}"))
                 .unwrap_or_else(|e| panic!("config.example.toml:{n}: {value}: {e}"));
