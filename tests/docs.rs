@@ -37,7 +37,10 @@ fn help(args: &[&str]) -> String {
         .output()
         .expect("run gatehouse");
     assert!(out.status.success(), "gatehouse {args:?}: {out:?}");
-    String::from_utf8(out.stdout).expect("help is UTF-8")
+    let text = String::from_utf8(out.stdout).expect("help is UTF-8");
+    // Without trailing blanks, which editors strip.
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    lines.join("\n")
 }
 
 /// The subcommands `gatehouse --help` lists (without `help`).
