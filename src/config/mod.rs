@@ -8,6 +8,8 @@ mod expand;
 mod listeners;
 mod problem;
 mod redact;
+#[cfg(test)]
+mod reference;
 mod routes;
 mod schema;
 mod secret;
