@@ -1592,7 +1592,7 @@ mod tests {
             }
             _ => None,
         };
-        if let Err(e) = super::super::load_str(&first, "README.md", &env) {
+        if let Err(e) = crate::runtime::load_str(&first, "README.md", &env) {
             panic!("README.md's minimal config fails check-config:\n{e}");
         }
     }
