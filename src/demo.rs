@@ -2,7 +2,7 @@
 //! nothing to register. It goes through the same config loader as a real deployment.
 
 use base64::Engine;
-use gatehouse::config::{self, ConfigError};
+use gatehouse::config::ConfigError;
 use gatehouse::runtime::Runtime;
 use gatehouse_mock_github::github::{MockApp, MockGithub};
 use gatehouse_mock_github::upstream::serve_demo_upstream;
@@ -140,7 +140,7 @@ pub fn run(listen: SocketAddr) -> Result<(), DemoError> {
     });
 
     let text = demo_config(gate_addr, mock_addr, upstream_addr, &client_secret);
-    let settings = config::load_str(&text, "the demo config", &|_| None)?;
+    let settings = gatehouse::runtime::load_str(&text, "the demo config", &|_| None)?;
     let rt = Runtime::new(settings).map_err(|e| DemoError::Setup(e.to_string()))?;
 
     // A closed stdout (piped into `head`, say) must not stop the demo.

@@ -4,6 +4,7 @@
 //! documented in README.md.
 
 pub mod auth;
+pub mod claims;
 pub mod clock;
 pub mod config;
 pub mod gate;
@@ -12,6 +13,7 @@ pub mod healthcheck;
 pub mod identity;
 pub mod limits;
 pub mod observe;
+pub mod opaque;
 pub mod pages;
 pub mod policy;
 pub mod reply;

@@ -74,7 +74,7 @@ pub async fn check(
 ) -> Access {
     // Decided only on the way out: admitted requests never pay for it.
     let browser = || deny_as == DenyAs::Negotiate && is_browser_navigation(req);
-    let policy = &rt.settings.policy;
+    let policy = &rt.policy;
     let (method, host, raw_path) = match judge {
         Judge::Request => (&req.method, request_host(req), req.uri.path()),
         Judge::Forwarded { method, host, uri } => (
@@ -286,8 +286,8 @@ async fn current_claims(
             claims.groups = groups;
             claims.refreshed_at = checked_at;
             let identity = Identity::from(claims.clone());
-            claims.roles = if rt.settings.policy.admission.admits(&identity) {
-                rt.settings.policy.role_names(&identity)
+            claims.roles = if rt.policy.admission.admits(&identity) {
+                rt.policy.role_names(&identity)
             } else {
                 Vec::new()
             };

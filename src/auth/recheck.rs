@@ -140,7 +140,7 @@ impl Rechecks {
         now: u64,
     ) {
         let github = Arc::clone(&rt.github);
-        let plan = rt.settings.policy.membership.clone();
+        let plan = rt.policy.membership.clone();
         let claims = claims.clone();
         let slots = Arc::clone(&self.slots);
         tokio::spawn(async move {

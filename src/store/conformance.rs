@@ -8,8 +8,8 @@ use super::{
     RefreshFamilies, RefreshFamily, RevocationList, SessionRecord, SessionRecords, SignInStates,
     Store, TokenOrigin, UserMark, UserRevocations, WebhookDeliveries,
 };
+use crate::claims::SessionClaims;
 use crate::clock::unix_now;
-use crate::session::SessionClaims;
 
 fn claims(sub: &str, exp: u64) -> SessionClaims {
     SessionClaims {
@@ -41,7 +41,7 @@ fn record(sub: &str, exp: u64) -> SessionRecord {
 
 /// Run every check against `store`.
 pub async fn run(store: &dyn Store) {
-    let tag = gatehouse_base::random::token();
+    let tag = crate::opaque::random_token();
     let key = |what: &str| format!("{what}-{tag}");
     let now = unix_now();
     store.ping().await.expect("ping");

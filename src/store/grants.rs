@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::session::SessionClaims;
+use crate::claims::SessionClaims;
 
 /// What a one-time code stands for, until `/oauth2/token` trades it.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -58,7 +58,7 @@ impl Maps {
     /// The list, with its epoch made on first use.
     fn list(&mut self) -> &mut RevocationList {
         if self.list.epoch.is_empty() {
-            self.list.epoch = gatehouse_base::random::token();
+            self.list.epoch = crate::opaque::random_token();
             self.list_changed();
         }
         &mut self.list

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::session::SessionClaims;
+use crate::claims::SessionClaims;
 
 /// A server-side session (`session.store = "memory" | "redis"`): the cookie holds only an
 /// encrypted id; this holds who it is. The GitHub token is sealed under the store key.

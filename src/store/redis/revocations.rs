@@ -194,10 +194,7 @@ impl UserRevocations for RedisStore {
             encode(&mark)?,
             crate::clock::unix_now(),
         );
-        let (epoch, change) = (
-            gatehouse_base::random::token(),
-            gatehouse_base::random::token(),
-        );
+        let (epoch, change) = (crate::opaque::random_token(), crate::opaque::random_token());
         self.call(|mut c| async move {
             MARK_USER
                 .key(list)
@@ -221,7 +218,7 @@ impl UserRevocations for RedisStore {
         now: u64,
     ) -> Result<ListRead, StoreError> {
         let (list, version) = self.list_keys();
-        let (known, change) = (known_stamp.to_string(), gatehouse_base::random::token());
+        let (known, change) = (known_stamp.to_string(), crate::opaque::random_token());
         let (status, stamp, flat): (i64, String, Vec<String>) = self
             .call(|mut c| async move {
                 READ_LIST
@@ -257,10 +254,7 @@ impl UserRevocations for RedisStore {
             .collect::<HashMap<_, _>>();
         let marks = encode(&live)?;
         let (epoch, floor, copy_keep) = (copy.epoch.clone(), copy.floor, copy.keep);
-        let (new_epoch, change) = (
-            gatehouse_base::random::token(),
-            gatehouse_base::random::token(),
-        );
+        let (new_epoch, change) = (crate::opaque::random_token(), crate::opaque::random_token());
         let (_, stamp, flat): (i64, String, Vec<String>) = self
             .call(|mut c| async move {
                 REPUBLISH
