@@ -19,6 +19,8 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 
+pub use crate::config::RedisOptions;
+
 use super::{Store, StoreError};
 
 mod github_tokens;
@@ -28,36 +30,6 @@ mod sessions;
 mod settings_check;
 mod sign_ins;
 mod webhooks;
-
-/// How to reach Redis (validated config).
-#[derive(Clone)]
-pub struct RedisOptions {
-    /// `redis://` or `rediss://`; with Sentinel, only its credentials and db are used.
-    pub url: Option<String>,
-    pub sentinel_urls: Vec<String>,
-    pub sentinel_master: Option<String>,
-    /// PEM roots for `rediss://` (unset: the system's).
-    pub ca_pem: Option<Vec<u8>>,
-    /// Bound on each call, connecting included.
-    pub timeout: Duration,
-    /// Calls allowed to wait on Redis at once; more are refused at once.
-    pub max_waiting: usize,
-    pub prefix: String,
-}
-
-impl std::fmt::Debug for RedisOptions {
-    // URLs may carry a password: shown masked.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use crate::config::redact_url;
-        let sentinels: Vec<_> = self.sentinel_urls.iter().map(|u| redact_url(u)).collect();
-        f.debug_struct("RedisOptions")
-            .field("url", &self.url.as_deref().map(redact_url))
-            .field("sentinel_urls", &sentinels)
-            .field("sentinel_master", &self.sentinel_master)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
 
 pub struct RedisStore {
     options: RedisOptions,
