@@ -1,7 +1,8 @@
 //! Gatehouse: a reverse-proxy authentication gate on Pingora. It signs people in with GitHub,
 //! keeps their session in an encrypted cookie, and forwards allowed requests to the app with
-//! identity headers. The public contract (CLI, config keys, endpoints, headers, cookie format, status codes) is
-//! documented in README.md.
+//! identity headers. The public contract (CLI, config keys, endpoints, headers, cookie format,
+//! status codes) is documented in the manual's reference pages (docs/src/reference/); how the
+//! code is put together is in ARCHITECTURE.md.
 
 pub mod auth;
 pub mod claims;

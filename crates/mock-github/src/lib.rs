@@ -1,8 +1,8 @@
 //! Mock GitHub and the demo upstream app: a crate of its own, which the `gatehouse` binary
 //! (`gatehouse demo`, `gatehouse mock-github`), the integration tests and the CLI client's tests
 //! depend on; the gate library does not.
-//! The mock is deliberately as strict as the real GitHub (README.md, "Mock GitHub for your own
-//! CI"; the rules themselves are in `validate`), so a test that passes against it is not
+//! The mock is deliberately as strict as the real GitHub (docs/src/guides/mock-github.md;
+//! the rules themselves are in `validate`), so a test that passes against it is not
 //! passing against a lie.
 
 pub mod github;
