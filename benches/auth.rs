@@ -29,10 +29,11 @@
 
 use base64::Engine;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use gatehouse::app::App;
 use gatehouse::auth::access::{check, Access, DenyAs, Judge};
+use gatehouse::clock::unix_now;
 use gatehouse::config::load_str;
-use gatehouse::session::{cookies::strip_own_cookies, unix_now, SessionClaims};
+use gatehouse::runtime::Runtime;
+use gatehouse::session::{cookies::strip_own_cookies, SessionClaims};
 use gatehouse::tokens::assertion::AssertionSubject;
 use http::request::Parts;
 use pingora::http::RequestHeader;
@@ -59,7 +60,7 @@ fn ready<F: Future>(future: F) -> F::Output {
 }
 
 /// The gate's config: 10 allowed users, a public prefix, an HS256 token key, one API key.
-fn app(api_key_hash: &str) -> App {
+fn rt(api_key_hash: &str) -> Runtime {
     let users: Vec<String> = (1..10).map(|i| format!("\"user{i:02}\"")).collect();
     let text = format!(
         r#"
@@ -100,12 +101,12 @@ policy = "public"
         Err(e) => panic!("the bench config is refused: {e}"),
     };
     gatehouse::install_crypto_provider();
-    App::new(settings).expect("the bench app starts")
+    Runtime::new(settings).expect("the bench app starts")
 }
 
 fn claims(now: u64) -> SessionClaims {
     SessionClaims {
-        sub: "4242".into(),
+        user_id: "4242".into(),
         login: "bench".into(),
         name: None,
         email: Some("bench@example.com".into()),
@@ -115,8 +116,8 @@ fn claims(now: u64) -> SessionClaims {
         iat: now,
         exp: now + 3600,
         refreshed_at: now,
-        ght: None,
-        sid: None,
+        github_token: None,
+        session_id: None,
     }
 }
 
@@ -164,12 +165,12 @@ fn rewrite_equivalent(req: &mut RequestHeader, login: &str, id: &str, email: &st
 
 fn benches(c: &mut Criterion) {
     let (api_key, api_key_hash) = gatehouse::tokens::api_keys::new_key();
-    let app = app(&api_key_hash);
+    let rt = rt(&api_key_hash);
     let now = unix_now();
     let claims = claims(now);
-    let sealed = app.sessions.seal_json(&claims).expect("seal");
+    let sealed = rt.sessions.seal_json(&claims).expect("seal");
     let cookie = format!("{OTHER_COOKIES}; _gatehouse={sealed}");
-    let bearer = app
+    let bearer = rt
         .tokens
         .access
         .issue(&claims, "bench", now)
@@ -191,7 +192,7 @@ fn benches(c: &mut Criterion) {
         ],
     );
 
-    let decide = |req: &Parts| ready(check(&app, req, Judge::Request, now, DenyAs::Negotiate));
+    let decide = |req: &Parts| ready(check(&rt, req, Judge::Request, now, DenyAs::Negotiate));
     assert!(allowed_user(decide(&with_cookie)), "the cookie is refused");
     assert!(
         allowed_user(decide(&with_bearer)),
@@ -213,7 +214,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("endpoint/forward_auth", |b| {
         b.iter(|| {
             ready(gatehouse::auth::handle(
-                &app,
+                &rt,
                 black_box(&forward),
                 b"",
                 now,
@@ -223,32 +224,32 @@ fn benches(c: &mut Criterion) {
     });
 
     assert_eq!(
-        ready(app.sessions.read(&with_cookie.headers, now))
+        ready(rt.sessions.read(&with_cookie.headers, now))
             .ok()
             .flatten(),
         Some(claims.clone())
     );
     c.bench_function("session/read", |b| {
-        b.iter(|| ready(app.sessions.read(black_box(&with_cookie.headers), now)))
+        b.iter(|| ready(rt.sessions.read(black_box(&with_cookie.headers), now)))
     });
     c.bench_function("session/open", |b| {
-        b.iter(|| app.sessions.ring.open(black_box(&sealed)))
+        b.iter(|| rt.sessions.ring.open(black_box(&sealed)))
     });
 
-    assert!(app.tokens.access.verify(&bearer).is_ok());
+    assert!(rt.tokens.access.verify(&bearer).is_ok());
     c.bench_function("bearer/is_ours", |b| {
-        b.iter(|| app.tokens.access.is_ours(black_box(&bearer)))
+        b.iter(|| rt.tokens.access.is_ours(black_box(&bearer)))
     });
     c.bench_function("bearer/verify", |b| {
-        b.iter(|| app.tokens.access.verify(black_box(&bearer)))
+        b.iter(|| rt.tokens.access.verify(black_box(&bearer)))
     });
 
-    assert!(app.tokens.api_keys.verify("bench", &api_key).is_some());
+    assert!(rt.tokens.api_keys.verify("bench", &api_key).is_some());
     c.bench_function("api_key/verify", |b| {
-        b.iter(|| app.tokens.api_keys.verify("bench", black_box(&api_key)))
+        b.iter(|| rt.tokens.api_keys.verify("bench", black_box(&api_key)))
     });
 
-    let signer = app
+    let signer = rt
         .tokens
         .assertion
         .as_ref()

@@ -9,7 +9,8 @@
 //!
 //! Prints two shell-assignable lines: `COOKIE=<name>=<value>` and `BEARER=<jwt>`.
 
-use gatehouse::session::{unix_now, SessionClaims};
+use gatehouse::clock::unix_now;
+use gatehouse::session::SessionClaims;
 use gatehouse::tokens::AccessTokens;
 use std::process::ExitCode;
 
@@ -29,7 +30,7 @@ async fn main() -> ExitCode {
     };
     let now = unix_now();
     let claims = SessionClaims {
-        sub: id.clone(),
+        user_id: id.clone(),
         login: login.clone(),
         name: None,
         email: Some(format!("{login}@example.com")),
@@ -39,8 +40,8 @@ async fn main() -> ExitCode {
         iat: now,
         exp: now + settings.session.ttl.as_secs(),
         refreshed_at: now,
-        ght: None,
-        sid: None,
+        github_token: None,
+        session_id: None,
     };
     let issuer = settings
         .public_url
@@ -52,8 +53,8 @@ async fn main() -> ExitCode {
         &issuer,
         settings.tokens.access_ttl.as_secs(),
     );
-    let app = match gatehouse::app::App::new(settings) {
-        Ok(app) => app,
+    let rt = match gatehouse::runtime::Runtime::new(settings) {
+        Ok(rt) => rt,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
@@ -61,7 +62,7 @@ async fn main() -> ExitCode {
     };
     // The same write a sign-in makes (a record in the store when sessions are server-side).
     let request = http::Request::new(()).into_parts().0;
-    let cookie = match app.sessions.create(&claims, &request, now).await {
+    let cookie = match rt.sessions.create(&claims, &request, now).await {
         Ok(set_cookies) => set_cookies
             .first()
             .and_then(|c| c.split(';').next())

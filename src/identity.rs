@@ -1,7 +1,6 @@
 //! The signed-in person, as every part of Gatehouse sees them.
 
-use crate::policy::RoleSet;
-use crate::session::SessionClaims;
+use crate::claims::SessionClaims;
 
 /// Who stands behind an identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,7 +59,7 @@ impl From<SessionClaims> for Identity {
     fn from(c: SessionClaims) -> Identity {
         Identity {
             kind: IdentityKind::Github,
-            user_id: c.sub,
+            user_id: c.user_id,
             login: c.login,
             name: c.name,
             email: c.email,
@@ -69,7 +68,7 @@ impl From<SessionClaims> for Identity {
             roles: c.roles,
             expires_at: c.exp,
             signed_in_at: c.iat,
-            session_record: c.sid,
+            session_record: c.session_id,
             source: Source::Session,
         }
     }
@@ -112,7 +111,7 @@ impl Identity {
         }
     }
 
-    /// The JSON of `/oauth2/userinfo` (public, README.md "Endpoints": the first four keys match oauth2-proxy).
+    /// The JSON of `/oauth2/userinfo` (public, docs/src/reference/endpoints.md: the first four keys match oauth2-proxy).
     pub fn userinfo_json(&self) -> serde_json::Value {
         serde_json::json!({
             "user": self.login,
@@ -125,5 +124,24 @@ impl Identity {
             "roles": self.roles,
             "expires_at": self.expires_at,
         })
+    }
+}
+
+/// A set of roles, as bits indexing the role names of the policy's role table (`policy::RoleTable`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoleSet(u128);
+
+impl RoleSet {
+    pub fn with(self, bit: usize) -> RoleSet {
+        RoleSet(self.0 | (1u128 << bit))
+    }
+    pub fn union(self, other: RoleSet) -> RoleSet {
+        RoleSet(self.0 | other.0)
+    }
+    pub fn intersects(self, other: RoleSet) -> bool {
+        self.0 & other.0 != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
     }
 }

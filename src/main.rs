@@ -1,9 +1,14 @@
-//! The `gatehouse` command line. Parsing and wiring only; everything else is in the library.
+//! The `gatehouse` command line. Parsing and wiring only; everything else is in the library
+//! and the crates it ships with (the mock GitHub, the CLI client). `gatehouse demo`'s wiring is
+//! in demo.rs.
+
+mod demo;
 
 use anyhow::Context;
 use base64::Engine;
 use clap::{Parser, Subcommand};
-use gatehouse::{app::App, config, demo, gate, mock};
+use gatehouse::{config, gate, runtime::Runtime};
+use gatehouse_mock_github as mock;
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -81,7 +86,7 @@ enum Command {
         #[arg(long)]
         no_browser: bool,
         /// How long to wait for the browser to finish signing in.
-        #[arg(long, default_value = "120s", value_parser = gatehouse::client::parse_timeout)]
+        #[arg(long, default_value = "120s", value_parser = gatehouse_client::parse_timeout)]
         timeout: std::time::Duration,
     },
     /// Print a valid access token for a gate (refreshing it when needed).
@@ -94,7 +99,7 @@ enum Command {
     Healthcheck {
         #[arg(long, env = "GATEHOUSE_HEALTHCHECK_URL", default_value = gatehouse::healthcheck::DEFAULT_URL)]
         url: String,
-        #[arg(long, default_value = "2s", value_parser = gatehouse::client::parse_timeout)]
+        #[arg(long, default_value = "2s", value_parser = gatehouse_client::parse_timeout)]
         timeout: std::time::Duration,
     },
 }
@@ -188,7 +193,7 @@ fn main() -> ExitCode {
             url,
             no_browser,
             timeout,
-        } => gatehouse::client::login(&url, no_browser, timeout).map_err(anyhow::Error::from),
+        } => gatehouse_client::login(&url, no_browser, timeout).map_err(anyhow::Error::from),
         Command::Healthcheck { url, timeout } => {
             return match gatehouse::healthcheck::check(&url, timeout) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -202,7 +207,7 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Token { url } => gatehouse::client::token(&url)
+        Command::Token { url } => gatehouse_client::token(&url)
             .map(|token| println!("{token}"))
             .map_err(anyhow::Error::from),
     };
@@ -230,17 +235,17 @@ fn init_logging(default_level: &str) {
 
 fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let path = config_path(config);
-    let settings = config::load_file(&path)?;
+    let settings = gatehouse::runtime::load_file(&path)?;
     gatehouse::observe::logs::init(&settings.log_level, settings.log_format);
-    let app = App::new(settings)?;
+    let rt = Runtime::new(settings)?;
     // SIGHUP reads this file again.
-    gate::serve_reloading(Arc::new(app), path)?;
+    gate::serve_reloading(Arc::new(rt), path)?;
     Ok(())
 }
 
 fn check_config(config: Option<PathBuf>, explain: Option<ExplainArgs>) -> ExitCode {
     let path = config_path(config);
-    let loaded = config::load_file(&path);
+    let loaded = gatehouse::runtime::load_file(&path);
     if let Ok(settings) = &loaded {
         for w in &settings.warnings {
             eprintln!("warning: {w}");
@@ -283,9 +288,13 @@ fn check_config(config: Option<PathBuf>, explain: Option<ExplainArgs>) -> ExitCo
                 host: q.host.as_deref(),
                 path: q.path.as_deref().unwrap_or("/"),
             };
+            // load_file compiled these rules already; this cannot fail.
+            let Ok(policy) = gatehouse::policy::from_config(&settings.config) else {
+                return ExitCode::FAILURE;
+            };
             print!(
                 "{}",
-                gatehouse::policy::explain::explain(&settings, &question)
+                gatehouse::policy::explain::explain(&settings, &policy, &question)
             );
             ExitCode::SUCCESS
         }
@@ -329,7 +338,7 @@ fn mock_github(
     users: Option<PathBuf>,
     listen: SocketAddr,
     api_prefix: String,
-    app: mock::github::MockApp,
+    rt: mock::github::MockApp,
 ) -> anyhow::Result<()> {
     init_logging("info");
     let mock = match users {
@@ -342,7 +351,7 @@ fn mock_github(
         None => mock::github::MockGithub::demo(),
     }
     .with_api_prefix(&api_prefix);
-    mock.add_app(app.clone());
+    mock.add_app(rt.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -354,7 +363,7 @@ fn mock_github(
         let addr = listener.local_addr()?;
         println!(
             "mock GitHub on http://{addr}\n  github.web_url = \"http://{addr}\"\n  github.api_url = \"http://{addr}{api_prefix}\"\n  client_id = \"{}\"  callback_url = \"{}\"",
-            app.client_id, app.callback_url
+            rt.client_id, rt.callback_url
         );
         mock.serve(listener).await.context("mock GitHub stopped")
     })

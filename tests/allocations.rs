@@ -13,10 +13,11 @@
 //! This file is its own test binary, not a module of `tests/integration/`: a global allocator is
 //! process-wide, so there it would stand under every other integration test too.
 
-use gatehouse::app::App;
 use gatehouse::auth::access::{check, Access, DenyAs, Judge};
+use gatehouse::clock::unix_now;
 use gatehouse::config::load_str;
-use gatehouse::session::{cookies::strip_own_cookies, unix_now, SessionClaims};
+use gatehouse::runtime::Runtime;
+use gatehouse::session::{cookies::strip_own_cookies, SessionClaims};
 use gatehouse::tokens::assertion::AssertionSubject;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -118,10 +119,10 @@ allow = ["role:admin"]
 fn allocations_per_cookie_authenticated_request() {
     let settings = load_str(CONFIG, "allocations.toml", &|_| None).expect("config");
     gatehouse::install_crypto_provider();
-    let app = App::new(settings).expect("app");
+    let rt = Runtime::new(settings).expect("app");
     let now = unix_now();
     let claims = SessionClaims {
-        sub: "4242".into(),
+        user_id: "4242".into(),
         login: "bench".into(),
         name: None,
         email: Some("bench@example.com".into()),
@@ -131,12 +132,12 @@ fn allocations_per_cookie_authenticated_request() {
         iat: now,
         exp: now + 3600,
         refreshed_at: now,
-        ght: None,
-        sid: None,
+        github_token: None,
+        session_id: None,
     };
     let cookie = format!(
         "theme=dark; _gatehouse={}; lang=en",
-        app.sessions.seal_json(&claims).expect("seal")
+        rt.sessions.seal_json(&claims).expect("seal")
     );
     let req = http::Request::builder()
         .method("GET")
@@ -148,17 +149,17 @@ fn allocations_per_cookie_authenticated_request() {
         .into_parts()
         .0;
 
-    let decide = || ready(check(&app, &req, Judge::Request, now, DenyAs::Negotiate));
+    let decide = || ready(check(&rt, &req, Judge::Request, now, DenyAs::Negotiate));
     let Access::Allow(granted) = decide() else {
         panic!("the session is refused")
     };
     let identity = granted.identity.expect("an identity");
     assert_eq!(identity.roles, ["viewer", "admin"]);
 
-    let read = allocations_per_call(|| app.sessions.read(&req.headers, now));
+    let read = allocations_per_call(|| rt.sessions.read(&req.headers, now));
     let decision = allocations_per_call(decide);
     let strip = allocations_per_call(|| strip_own_cookies(&req.headers, "_gatehouse"));
-    let signer = app.tokens.assertion.as_ref().expect("assertions are on");
+    let signer = rt.tokens.assertion.as_ref().expect("assertions are on");
     let subject = AssertionSubject {
         sub: &identity.user_id,
         login: &identity.login,

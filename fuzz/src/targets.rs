@@ -10,7 +10,7 @@
 //! fixtures (see `seed_corpus`); they are the only inputs that may open or verify.
 
 use gatehouse::auth::redirect::safe_redirect;
-use gatehouse::config::{self, AccessSigning, SessionKey};
+use gatehouse::config::{AccessSigning, SessionKey};
 use gatehouse::policy::path::{normalize, PathError};
 use gatehouse::session::{cookies, KeyRing, SessionClaims};
 use gatehouse::tokens::{self, AccessClaims, AccessTokens};
@@ -154,7 +154,7 @@ pub fn seed_claims(login: &str) -> SessionClaims {
 fn assert_seed_plaintext(plain: &[u8], what: &str) {
     let claims: SessionClaims = serde_json::from_slice(plain)
         .unwrap_or_else(|e| panic!("{what} opened to something that is not seed claims: {e}"));
-    assert_eq!(claims.sub, SEED_SUB, "{what} opened to foreign claims");
+    assert_eq!(claims.user_id, SEED_SUB, "{what} opened to foreign claims");
 }
 
 pub fn session_cookie(data: &[u8]) {
@@ -262,14 +262,15 @@ pub fn bearer_token(data: &[u8]) {
 
 /// Only the seed generator ever signed with the fixture keys.
 fn assert_seed_bearer(claims: &AccessClaims, alg: &str) {
-    assert_eq!(claims.sub, SEED_SUB, "{alg} verified foreign claims");
-    assert_eq!(claims.fam, SEED_FAMILY, "{alg} verified foreign claims");
-    assert_eq!(claims.iss, ISSUER);
-    assert_eq!(claims.aud, "gatehouse");
+    assert_eq!(claims.user_id, SEED_SUB, "{alg} verified foreign claims");
+    assert_eq!(claims.family, SEED_FAMILY, "{alg} verified foreign claims");
+    assert_eq!(claims.issuer, ISSUER);
+    assert_eq!(claims.audience, "gatehouse");
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. Config: the load + validate path of `check-config` (`config::load_file` minus the read).
+// 3. Config: the load + validate path of `check-config` (`runtime::load_file` minus the read):
+//    the sections and the compiled roles and rules.
 
 pub fn config_load(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
@@ -279,7 +280,7 @@ pub fn config_load(data: &[u8]) {
             return;
         }
     }
-    match config::load_str(&text, "fuzz.toml", &config_env) {
+    match gatehouse::runtime::load_str(&text, "fuzz.toml", &config_env) {
         Err(e) => {
             assert!(!e.problems.is_empty(), "a config error without problems");
             for p in &e.problems {

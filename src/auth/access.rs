@@ -4,13 +4,13 @@
 use super::client_kind::is_browser_navigation;
 use super::credentials::{self, Credential};
 use super::recheck::Outcome;
-use crate::app::App;
 use crate::identity::Identity;
 use crate::pages::Failure;
 use crate::policy::host::{canonical_host, CanonicalHost};
 use crate::policy::{path, path_refusal, Policy, Target, Verdict};
 use crate::reply::Reply;
 use crate::routing::{self, Destination, RouteId};
+use crate::runtime::Runtime;
 use crate::session::{SessionClaims, WriteError};
 use http::request::Parts;
 use http::Method;
@@ -65,10 +65,16 @@ pub enum Judge<'a> {
     IdentityOnly,
 }
 
-pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: DenyAs) -> Access {
+pub async fn check(
+    rt: &Runtime,
+    req: &Parts,
+    judge: Judge<'_>,
+    now: u64,
+    deny_as: DenyAs,
+) -> Access {
     // Decided only on the way out: admitted requests never pay for it.
     let browser = || deny_as == DenyAs::Negotiate && is_browser_navigation(req);
-    let policy = &app.settings.policy;
+    let policy = &rt.policy;
     let (method, host, raw_path) = match judge {
         Judge::Request => (&req.method, request_host(req), req.uri.path()),
         Judge::Forwarded { method, host, uri } => (
@@ -118,7 +124,7 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
             )
         }
     };
-    if host.is_none() && app.host_matters && judge != Judge::IdentityOnly {
+    if host.is_none() && rt.host_matters && judge != Judge::IdentityOnly {
         return Access::Deny(
             Failure::BadRequest {
                 reason: "the request names no host (forward-auth: the proxy must send X-Forwarded-Host), and this gate decides by host".into(),
@@ -143,7 +149,7 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
     };
     // Gatehouse's own endpoints are recognised by the path as sent; another spelling of one
     // (`/%6Fauth2/start`, `//oauth2/userinfo`) would otherwise go to the app as the real thing.
-    if judge == Judge::Request && super::is_own_path(app, &normal.path) {
+    if judge == Judge::Request && super::is_own_path(rt, &normal.path) {
         return Access::Deny(
             Failure::BadPath {
                 reason: "it names one of Gatehouse's own endpoints in another spelling; use its plain path".into(),
@@ -155,15 +161,15 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
         method,
         host: host
             .as_ref()
-            .filter(|_| app.host_matters)
+            .filter(|_| rt.host_matters)
             .map(|h| h.name.as_ref()),
         path: &normal.path,
     };
     let route = match judge {
         Judge::IdentityOnly => None,
         _ => match routing::select(
-            &app.settings.routes,
-            app.settings.upstream.is_some(),
+            &rt.settings.routes,
+            rt.settings.upstream.is_some(),
             target.host,
             target.path,
         ) {
@@ -195,22 +201,22 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
                 normalized_path,
                 canonical_host,
                 set_cookies: Vec::new(),
-                consumed_authorization: credentials::is_gatehouse_credential(app, req),
+                consumed_authorization: credentials::is_gatehouse_credential(rt, req),
             }),
-            verdict => Access::Deny(refusal(app, req, verdict, None, browser())),
+            verdict => Access::Deny(refusal(rt, req, verdict, None, browser())),
         };
     }
 
     let mut set_cookies = Vec::new();
-    let credential = match credentials::identify(app, req, now).await {
+    let credential = match credentials::identify(rt, req, now).await {
         Ok(credential) => credential,
         Err(reply) => return Access::Deny(reply),
     };
     let consumed_authorization = credentials::consumed_authorization(&credential)
-        || credentials::is_gatehouse_credential(app, req);
+        || credentials::is_gatehouse_credential(rt, req);
     let identity = match credential {
         Credential::Session(claims) => {
-            match current_claims(app, req, claims, now, browser(), &mut set_cookies).await {
+            match current_claims(rt, req, claims, now, browser(), &mut set_cookies).await {
                 Ok(claims) => claims.map(Identity::from),
                 Err(reply) => return Access::Deny(reply.cookies(set_cookies)),
             }
@@ -232,7 +238,7 @@ pub async fn check(app: &App, req: &Parts, judge: Judge<'_>, now: u64, deny_as: 
             })
         }
         (verdict, identity) => Access::Deny(
-            refusal(app, req, verdict, identity.as_ref(), browser()).cookies(set_cookies),
+            refusal(rt, req, verdict, identity.as_ref(), browser()).cookies(set_cookies),
         ),
     }
 }
@@ -244,19 +250,19 @@ const RECHECK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 /// The session's claims after a membership re-check when one is due. `Ok(None)`: the session
 /// ended (token revoked); `Err`: GitHub has been unreachable for longer than the grace.
 async fn current_claims(
-    app: &App,
+    rt: &Runtime,
     req: &Parts,
     mut claims: SessionClaims,
     now: u64,
     browser: bool,
     set_cookies: &mut Vec<String>,
 ) -> Result<Option<SessionClaims>, Reply> {
-    let access = &app.settings.access;
+    let access = &rt.settings.access;
     let due_at = claims
         .refreshed_at
         .saturating_add(access.refresh_interval.as_secs());
     // A webhook (or an admin) asked every session of this user to ask GitHub again now.
-    let requested = app.sessions.recheck_requested(&claims);
+    let requested = rt.sessions.recheck_requested(&claims);
     if now < due_at && requested.is_none() {
         return Ok(Some(claims));
     }
@@ -266,9 +272,9 @@ async fn current_claims(
     // the background for the session's next request.
     let within_grace = now < due_at.saturating_add(access.stale_grace.as_secs());
     let patience = (requested.is_none() && within_grace).then_some(RECHECK_PATIENCE);
-    let Some((outcome, checked_at)) = app
+    let Some((outcome, checked_at)) = rt
         .rechecks
-        .run(app, &claims, now, requested.unwrap_or(0), patience)
+        .run(rt, &claims, now, requested.unwrap_or(0), patience)
         .await
     else {
         tracing::debug!(login = %claims.login, "re-check still running; serving the last known memberships");
@@ -280,20 +286,20 @@ async fn current_claims(
             claims.groups = groups;
             claims.refreshed_at = checked_at;
             let identity = Identity::from(claims.clone());
-            claims.roles = if app.settings.policy.admission.admits(&identity) {
-                app.settings.policy.role_names(&identity)
+            claims.roles = if rt.policy.admission.admits(&identity) {
+                rt.policy.role_names(&identity)
             } else {
                 Vec::new()
             };
             // Not stored (too large, or the store failed) means the next request re-checks
             // again; still correct.
-            match app.sessions.update(&claims, req, now).await {
+            match rt.sessions.update(&claims, req, now).await {
                 Ok(cookies) => set_cookies.extend(cookies),
                 // Signed out or revoked while GitHub was asked: the session is over, and the
                 // write did not bring it back.
                 Err(WriteError::Ended) => {
                     tracing::info!(login = %claims.login, "session ended during its re-check");
-                    set_cookies.extend(app.sessions.clear(&req.headers));
+                    set_cookies.extend(rt.sessions.clear(&req.headers));
                     return Ok(None);
                 }
                 Err(e) => tracing::warn!(error = %e, "could not store re-checked memberships"),
@@ -306,13 +312,13 @@ async fn current_claims(
                 event = "session_revoked",
                 reason = "GitHub no longer accepts the sign-in",
                 login = %claims.login,
-                user_id = %claims.sub,
+                user_id = %claims.user_id,
                 "session ended: GitHub no longer accepts the sign-in"
             );
-            if let Err(e) = app.sessions.end(&claims).await {
+            if let Err(e) = rt.sessions.end(&claims).await {
                 tracing::warn!(error = %e, "could not delete an ended session from the store");
             }
-            set_cookies.extend(app.sessions.clear(&req.headers));
+            set_cookies.extend(rt.sessions.clear(&req.headers));
             Ok(None)
         }
         Outcome::Unavailable if now < due_at.saturating_add(access.stale_grace.as_secs()) => {
@@ -327,7 +333,7 @@ async fn current_claims(
 
 /// The answer for a verdict that does not let the request through.
 fn refusal(
-    app: &App,
+    rt: &Runtime,
     req: &Parts,
     verdict: Verdict,
     identity: Option<&Identity>,
@@ -348,13 +354,13 @@ fn refusal(
         Verdict::Deny { hide: true } => Failure::NotFound.reply(browser),
         Verdict::Deny { hide: false } => Failure::Forbidden {
             login: identity.map(|i| i.login.clone()),
-            sign_out_url: format!("{}/sign_out", app.settings.proxy_prefix),
+            sign_out_url: format!("{}/sign_out", rt.settings.proxy_prefix),
         }
         .reply(browser),
         // Allow without an identity cannot happen; answer it as "sign in" (fail closed).
         Verdict::Login | Verdict::Allow | Verdict::Public => {
             let rd = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
-            let start_url = app.start_url(rd);
+            let start_url = rt.start_url(rd);
             if browser {
                 Reply::redirect(start_url)
             } else {

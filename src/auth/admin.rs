@@ -7,17 +7,17 @@
 
 use super::access::{check, Access, DenyAs, Granted, Judge};
 use super::query_param;
-use crate::app::App;
 use crate::identity::Identity;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::store::StoreError;
 use http::request::Parts;
 use http::Method;
 use serde_json::json;
 
 /// Answer `/oauth2/admin/…` (`rest` is what follows `/admin`).
-pub async fn handle(app: &App, req: &Parts, rest: &str, now: u64) -> Reply {
-    let admin = match check(app, req, Judge::IdentityOnly, now, DenyAs::Api).await {
+pub async fn handle(rt: &Runtime, req: &Parts, rest: &str, now: u64) -> Reply {
+    let admin = match check(rt, req, Judge::IdentityOnly, now, DenyAs::Api).await {
         Access::Allow(Granted {
             identity: Some(identity),
             ..
@@ -36,10 +36,10 @@ pub async fn handle(app: &App, req: &Parts, rest: &str, now: u64) -> Reply {
     };
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let result = match (&req.method, segments.as_slice()) {
-        (&Method::GET, ["sessions"]) => list(app, req, now).await,
-        (&Method::DELETE, ["sessions", id]) => revoke_one(app, &admin, id, now).await,
+        (&Method::GET, ["sessions"]) => list(rt, req, now).await,
+        (&Method::DELETE, ["sessions", id]) => revoke_one(rt, &admin, id, now).await,
         (&Method::DELETE, ["users", login, "sessions"]) => {
-            revoke_user(app, &admin, login, now).await
+            revoke_user(rt, &admin, login, now).await
         }
         (_, ["sessions"] | ["sessions", _] | ["users", _, "sessions"]) => {
             return error(
@@ -77,7 +77,7 @@ fn login_param(text: &str) -> Option<String> {
     crate::policy::is_github_login(&login).then_some(login)
 }
 
-async fn list(app: &App, req: &Parts, now: u64) -> Result<Reply, StoreError> {
+async fn list(rt: &Runtime, req: &Parts, now: u64) -> Result<Reply, StoreError> {
     let Some(login) = query_param(req, "user").as_deref().and_then(login_param) else {
         return Ok(error(
             400,
@@ -85,15 +85,15 @@ async fn list(app: &App, req: &Parts, now: u64) -> Result<Reply, StoreError> {
             "name the user whose sessions to list: ?user=LOGIN",
         ));
     };
-    let listed = match app.sessions.store.user_id_for(&login).await? {
-        Some(user_id) => super::sign_ins::of_user(app, &login, &user_id, now).await?,
+    let listed = match rt.sessions.store.user_id_for(&login).await? {
+        Some(user_id) => super::sign_ins::of_user(rt, &login, &user_id, now).await?,
         None => Vec::new(),
     };
     let mut answer = json!({
         "sessions": listed,
-        "cookie_sessions_listed": app.sessions.server_side(),
+        "cookie_sessions_listed": rt.sessions.server_side(),
     });
-    if !app.sessions.server_side() {
+    if !rt.sessions.server_side() {
         // Say so rather than pretend the list is whole.
         answer["note"] = json!(
             "with session.store = \"cookie\" browser sessions live only in their cookies and are not listed; DELETE /oauth2/admin/users/{login}/sessions still ends them"
@@ -112,7 +112,12 @@ fn id_ok(id: &str) -> bool {
 
 /// End one sign-in by its listed id: a server-side session, or a token family (its refresh
 /// token and the access tokens minted from it).
-async fn revoke_one(app: &App, admin: &Identity, id: &str, now: u64) -> Result<Reply, StoreError> {
+async fn revoke_one(
+    rt: &Runtime,
+    admin: &Identity,
+    id: &str,
+    now: u64,
+) -> Result<Reply, StoreError> {
     if !id_ok(id) {
         return Ok(error(404, "not_found", "no session has that id"));
     }
@@ -123,8 +128,8 @@ async fn revoke_one(app: &App, admin: &Identity, id: &str, now: u64) -> Result<R
             "a raw GitHub token is GitHub's: revoke it at GitHub, or end all of the user's sign-ins with DELETE /oauth2/admin/users/{login}/sessions (its next use then asks GitHub again)",
         ));
     }
-    if app.sessions.server_side() {
-        if let Some(record) = app.sessions.end_record(id).await? {
+    if rt.sessions.server_side() {
+        if let Some(record) = rt.sessions.end_record(id).await? {
             audit_one(admin, &record.claims, "session");
             return Ok(Reply::json(
                 200,
@@ -132,8 +137,8 @@ async fn revoke_one(app: &App, admin: &Identity, id: &str, now: u64) -> Result<R
             ));
         }
     }
-    if let Some(family) = app.tokens.store.family(id, now).await? {
-        super::sign_ins::end_family(app, id, now).await?;
+    if let Some(family) = rt.tokens.store.family(id, now).await? {
+        super::sign_ins::end_family(rt, id, now).await?;
         let kind = family.origin.as_str();
         audit_one(admin, &family.session, kind);
         return Ok(Reply::json(
@@ -141,7 +146,7 @@ async fn revoke_one(app: &App, admin: &Identity, id: &str, now: u64) -> Result<R
             &json!({"revoked": 1, "kind": kind, "user": family.session.login}),
         ));
     }
-    if !app.sessions.server_side() {
+    if !rt.sessions.server_side() {
         return Ok(needs_records());
     }
     Ok(error(
@@ -157,14 +162,14 @@ fn audit_one(admin: &Identity, claims: &crate::session::SessionClaims, kind: &st
         event = "session_revoked",
         by = %admin.login,
         login = %claims.login,
-        user_id = %claims.sub,
+        user_id = %claims.user_id,
         kind,
         "an admin revoked a session"
     );
 }
 
 async fn revoke_user(
-    app: &App,
+    rt: &Runtime,
     admin: &Identity,
     login: &str,
     now: u64,
@@ -172,14 +177,14 @@ async fn revoke_user(
     let Some(login) = login_param(login) else {
         return Ok(error(400, "bad_request", "that is not a GitHub login"));
     };
-    let Some(user_id) = app.sessions.store.user_id_for(&login).await? else {
+    let Some(user_id) = rt.sessions.store.user_id_for(&login).await? else {
         return Ok(error(
             404,
             "not_found",
             "this gate knows no sign-in by that login (within the session lifetime)",
         ));
     };
-    let ended = super::sign_ins::end_user(app, &user_id, now).await?;
+    let ended = super::sign_ins::end_user(rt, &user_id, now).await?;
     tracing::info!(
         target: "gatehouse::audit",
         event = "sessions_revoked",

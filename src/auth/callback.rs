@@ -4,17 +4,17 @@
 use super::login_state::{self, LoginState};
 use super::profile;
 use super::query_param;
-use crate::app::App;
 use crate::github::GithubError;
 use crate::observe::{metrics, LoginResult};
 use crate::pages::Failure;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::cookies::{find_cookie, set_cookie};
 use crate::session::{SessionClaims, WriteError};
 use http::request::Parts;
 
-pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply {
-    let start_url = app.start_url("/");
+pub async fn callback(rt: &Runtime, req: &Parts, browser: bool, now: u64) -> Reply {
+    let start_url = rt.start_url("/");
     let expired = || Failure::LoginExpired {
         start_url: start_url.clone(),
     };
@@ -22,17 +22,11 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         login_failed(LoginResult::FailedState, "state missing or malformed");
         return expired().reply(browser);
     };
-    let login_cookie = login_state::cookie_name(&app.sessions.cookie.name, &state);
-    let clear_login = set_cookie(
-        &app.sessions.cookie,
-        &login_cookie,
-        "",
-        &app.callback_path,
-        0,
-    );
+    let login_cookie = login_state::cookie_name(&rt.sessions.cookie.name, &state);
+    let clear_login = set_cookie(&rt.sessions.cookie, &login_cookie, "", &rt.callback_path, 0);
 
     let pending: Option<LoginState> = find_cookie(&req.headers, &login_cookie)
-        .and_then(|v| app.sessions.open_json(v))
+        .and_then(|v| rt.sessions.open_json(v))
         .filter(|p: &LoginState| p.state == state && now < p.exp);
     let Some(pending) = pending else {
         login_failed(
@@ -41,7 +35,7 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         );
         return expired().reply(browser).cookies([clear_login]);
     };
-    match app
+    match rt
         .sessions
         .store
         .consume_state(&crate::tokens::digest(&state), pending.exp, now)
@@ -58,7 +52,7 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
             return super::credentials::store_unavailable(req, &e);
         }
     }
-    let start_url = app.start_url(&pending.rd);
+    let start_url = rt.start_url(&pending.rd);
 
     if let Some(error) = query_param(req, "error") {
         let reason = match error.as_str() {
@@ -82,14 +76,14 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         return expired().reply(browser).cookies([clear_login]);
     };
 
-    let claims = match exchange(app, &code, &pending.verifier, now).await {
+    let claims = match exchange(rt, &code, &pending.verifier, now).await {
         Ok(claims) => claims,
         Err(e) => {
             let failure = failure_for(&e, start_url);
             return failure.reply(browser).cookies([clear_login]);
         }
     };
-    let admitted = profile::admitted(app, &claims);
+    let admitted = profile::admitted(rt, &claims);
     let result = match admitted {
         true => LoginResult::Succeeded,
         false => LoginResult::Denied,
@@ -100,22 +94,22 @@ pub async fn callback(app: &App, req: &Parts, browser: bool, now: u64) -> Reply 
         event = "login",
         result = result.as_str(),
         login = %claims.login,
-        user_id = %claims.sub,
+        user_id = %claims.user_id,
         via = if pending.client.is_some() { "client" } else { "browser" },
         "sign-in succeeded{}", if admitted { "" } else { ", but not allowed here" }
     );
     if let Some(client) = pending.client {
-        return super::token::finish_client_login(app, client, claims, admitted, now)
+        return super::token::finish_client_login(rt, client, claims, admitted, now)
             .await
             .cookies([clear_login]);
     }
     // Not-admitted people get a session too: they then see a 403 that names the account and
     // offers sign-out, instead of bouncing through GitHub again.
-    match app.sessions.create(&claims, req, now).await {
+    match rt.sessions.create(&claims, req, now).await {
         Ok(cookies) => Reply::redirect(pending.rd)
             .cookies(cookies)
             .cookies([clear_login])
-            .cookies(super::loop_guard::clear(app, req)),
+            .cookies(super::loop_guard::clear(rt, req)),
         // (A new session is never "ended meanwhile"; said as it is if it ever were.)
         Err(e @ (WriteError::TooLarge | WriteError::Ended)) => Failure::LoginFailed {
             reason: e.to_string(),
@@ -168,15 +162,15 @@ fn failure_for(e: &GithubError, start_url: String) -> Failure {
 /// twice `github.timeout` (each call already has one), so several slow calls in a row cannot
 /// keep the person waiting much longer than a single one.
 async fn exchange(
-    app: &App,
+    rt: &Runtime,
     code: &str,
     verifier: &str,
     now: u64,
 ) -> Result<SessionClaims, GithubError> {
-    let limit = app.settings.github.timeout.saturating_mul(2);
+    let limit = rt.settings.github.timeout.saturating_mul(2);
     let calls = async {
-        let token = app.github.exchange_code(code, verifier).await?;
-        profile::session_claims(app, &token, now).await
+        let token = rt.github.exchange_code(code, verifier).await?;
+        profile::session_claims(rt, &token, now).await
     };
     tokio::time::timeout(limit, calls)
         .await

@@ -9,9 +9,9 @@
 //! neither a crafted link nor another site's form can skip the question.
 
 use super::login_state::{self, ClientLogin};
-use crate::app::App;
 use crate::pages::{client_confirm_page, ClientConfirm, Failure};
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::cookies::{find_cookie, set_cookie};
 use crate::tokens::{digest, random_token, CodeGrant, CodeTake};
 use http::request::Parts;
@@ -42,15 +42,15 @@ fn cookie_name(session_cookie: &str, id: &str) -> String {
     format!("{session_cookie}_login_confirm_{tag}")
 }
 
-fn action(app: &App) -> String {
-    format!("{}/confirm", app.settings.proxy_prefix)
+fn action(rt: &Runtime) -> String {
+    format!("{}/confirm", rt.settings.proxy_prefix)
 }
 
 /// After GitHub, for a loopback client: keep `grant` aside and ask the person.
-pub async fn ask(app: &App, mut grant: CodeGrant, client: ClientLogin, now: u64) -> Reply {
+pub async fn ask(rt: &Runtime, mut grant: CodeGrant, client: ClientLogin, now: u64) -> Reply {
     let id = random_token();
     grant.expires_at = now + CONFIRM_TTL_SECS;
-    if let Err(e) = app.tokens.store.put_code(&store_key(&id), &grant).await {
+    if let Err(e) = rt.tokens.store.put_code(&store_key(&id), &grant).await {
         tracing::warn!(error = %e, "could not store a pending client sign-in");
         return Failure::StoreUnavailable.reply(true);
     }
@@ -59,13 +59,13 @@ pub async fn ask(app: &App, mut grant: CodeGrant, client: ClientLogin, now: u64)
         state: client.state,
         exp: grant.expires_at,
     };
-    let Some(sealed) = app.sessions.seal_json(&pending) else {
+    let Some(sealed) = rt.sessions.seal_json(&pending) else {
         return Reply::text(500, "could not seal the pending sign-in");
     };
-    let path = action(app);
+    let path = action(rt);
     let cookie = set_cookie(
-        &app.sessions.cookie,
-        &cookie_name(&app.sessions.cookie.name, &id),
+        &rt.sessions.cookie,
+        &cookie_name(&rt.sessions.cookie.name, &id),
         &sealed,
         &path,
         CONFIRM_TTL_SECS as i64,
@@ -76,13 +76,13 @@ pub async fn ask(app: &App, mut grant: CodeGrant, client: ClientLogin, now: u64)
         login: &grant.session.login,
         client_name: client.name.as_deref(),
         redirect_uri: &grant.client_redirect_uri,
-        app_name: &app.settings.pages.app_name,
+        app_name: &rt.settings.pages.app_name,
     })
     .cookies([cookie])
 }
 
 /// `POST {prefix}/confirm` (form `id`): the person said yes; send the program its code.
-pub async fn confirm(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
+pub async fn confirm(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
     let browser = super::client_kind::is_browser_navigation(req);
     let gone = || {
         Failure::BadRequest {
@@ -97,10 +97,10 @@ pub async fn confirm(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
     let Some(id) = id else {
         return gone();
     };
-    let name = cookie_name(&app.sessions.cookie.name, &id);
-    let clear = set_cookie(&app.sessions.cookie, &name, "", &action(app), 0);
+    let name = cookie_name(&rt.sessions.cookie.name, &id);
+    let clear = set_cookie(&rt.sessions.cookie, &name, "", &action(rt), 0);
     let pending: Option<PendingConfirm> = find_cookie(&req.headers, &name)
-        .and_then(|v| app.sessions.open_json(v))
+        .and_then(|v| rt.sessions.open_json(v))
         .filter(|p: &PendingConfirm| p.id == id && now < p.exp);
     let Some(pending) = pending else {
         tracing::info!(
@@ -111,7 +111,7 @@ pub async fn confirm(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         );
         return gone().cookies([clear]);
     };
-    let grant = match app.tokens.store.take_code(&store_key(&id), now).await {
+    let grant = match rt.tokens.store.take_code(&store_key(&id), now).await {
         Ok(CodeTake::Granted(grant)) => *grant,
         Ok(CodeTake::AlreadyUsed | CodeTake::Unknown) => return gone().cookies([clear]),
         Err(e) => return super::credentials::store_unavailable(req, &e).cookies([clear]),
@@ -120,11 +120,11 @@ pub async fn confirm(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         target: "gatehouse::audit",
         event = "client_confirmed",
         login = %grant.session.login,
-        user_id = %grant.session.sub,
+        user_id = %grant.session.user_id,
         redirect = %grant.client_redirect_uri,
         "a sign-in was sent to a program on the person's computer"
     );
-    let mut reply = super::token::send_code(app, grant, pending.state.as_deref(), now).await;
+    let mut reply = super::token::send_code(rt, grant, pending.state.as_deref(), now).await;
     // See Other: the browser follows a POST's redirect with a GET.
     if reply.status == 302 {
         reply.status = 303;

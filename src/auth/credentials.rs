@@ -2,10 +2,10 @@
 //! token, API key) or else the session cookie. A credential that is present but wrong is a 401,
 //! never a silent fall-back to anonymous.
 
-use crate::app::App;
 use crate::identity::{Identity, Source};
 use crate::pages::Failure;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use crate::tokens::github_tokens::{is_token_shaped, GithubTokenCache};
 use crate::tokens::is_jwt_shaped;
@@ -28,24 +28,24 @@ fn refused(reason: impl Into<String>, basic: bool) -> Reply {
     .reply(false)
 }
 
-pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Reply> {
+pub async fn identify(rt: &Runtime, req: &Parts, now: u64) -> Result<Credential, Reply> {
     let Some(value) = req.headers.get(http::header::AUTHORIZATION) else {
-        return cookie(app, req, now).await;
+        return cookie(rt, req, now).await;
     };
     let Ok(value) = value.to_str() else {
         return Err(refused("the Authorization header is not text", false));
     };
     let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
     let credential = rest.trim();
-    let tokens = &app.tokens;
+    let tokens = &rt.tokens;
     match scheme.to_ascii_lowercase().as_str() {
         "bearer" if is_jwt_shaped(credential) => {
             if tokens.access.is_ours(credential) {
-                return own_token(app, credential, now).await.map(Credential::Token);
+                return own_token(rt, credential, now).await.map(Credential::Token);
             }
             if tokens.oidc.issuer_for(credential).is_some() {
                 return match tokens.oidc.verify(credential).await {
-                    Ok(found) => Ok(Credential::Token(oidc_identity(app, found))),
+                    Ok(found) => Ok(Credential::Token(oidc_identity(rt, found))),
                     Err(crate::tokens::oidc::OidcError::KeysUnavailable(e)) => {
                         tracing::warn!(error = %e, "OIDC keys unavailable");
                         Err(unavailable(
@@ -65,7 +65,7 @@ pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Re
             ))
         }
         "bearer" | "token" if tokens.settings.accept_github_tokens && !credential.is_empty() => {
-            github_token(app, req, credential, now)
+            github_token(rt, req, credential, now)
                 .await
                 .map(Credential::Token)
         }
@@ -74,16 +74,16 @@ pub async fn identify(app: &App, req: &Parts, now: u64) -> Result<Credential, Re
             false,
         )),
         "basic" if !tokens.api_keys.is_empty() => {
-            api_key(app, req, credential).map(Credential::Token)
+            api_key(rt, req, credential).map(Credential::Token)
         }
         // Not ours (e.g. the app's own Basic auth): leave it for the app.
-        _ => cookie(app, req, now).await,
+        _ => cookie(rt, req, now).await,
     }
 }
 
 /// A verified OIDC token's identity: it ends at the token's `exp`, and with its issuer entry.
-fn oidc_identity(app: &App, found: crate::tokens::oidc::OidcIdentity) -> Identity {
-    let tokens = &app.tokens;
+fn oidc_identity(rt: &Runtime, found: crate::tokens::oidc::OidcIdentity) -> Identity {
+    let tokens = &rt.tokens;
     let roles = tokens.oidc_roles.get(found.issuer_index).copied();
     let mut identity = Identity::service(format!("oidc:{}", found.sub), roles.unwrap_or_default());
     identity.expires_at = found.expires_at;
@@ -107,7 +107,7 @@ fn unavailable(error: &str, message: &str) -> Reply {
 /// key, a GitHub token (by its prefix, whether or not this gate accepts them) or a token from a
 /// configured OIDC issuer? Checked on public paths too, so these never reach the app even where
 /// nobody needs them. Cheap: no signature check.
-pub fn is_gatehouse_credential(app: &App, req: &Parts) -> bool {
+pub fn is_gatehouse_credential(rt: &Runtime, req: &Parts) -> bool {
     let Some(value) = req
         .headers
         .get(http::header::AUTHORIZATION)
@@ -117,7 +117,7 @@ pub fn is_gatehouse_credential(app: &App, req: &Parts) -> bool {
     };
     let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
-    let tokens = &app.tokens;
+    let tokens = &rt.tokens;
     match scheme.to_ascii_lowercase().as_str() {
         "bearer" | "token" => {
             tokens.access.is_ours(rest)
@@ -149,8 +149,8 @@ pub fn consumed_authorization(credential: &Credential) -> bool {
     matches!(credential, Credential::Token(_))
 }
 
-async fn cookie(app: &App, req: &Parts, now: u64) -> Result<Credential, Reply> {
-    match app.sessions.read(&req.headers, now).await {
+async fn cookie(rt: &Runtime, req: &Parts, now: u64) -> Result<Credential, Reply> {
+    match rt.sessions.read(&req.headers, now).await {
         Ok(Some(claims)) => Ok(Credential::Session(claims)),
         Ok(None) => Ok(Credential::Anonymous),
         Err(e) => Err(store_unavailable(req, &e)),
@@ -163,23 +163,23 @@ pub fn store_unavailable(req: &Parts, e: &crate::store::StoreError) -> Reply {
     Failure::StoreUnavailable.reply(super::client_kind::is_browser_navigation(req))
 }
 
-async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> {
-    let mut claims = app
+async fn own_token(rt: &Runtime, token: &str, now: u64) -> Result<Identity, Reply> {
+    let mut claims = rt
         .tokens
         .access
         .verify(token)
         .map_err(|e| refused(e.to_string(), false))?;
     // Its sign-in lives `session.ttl` as configured now, like a cookie session.
-    claims.exp = claims.exp.min(app.sessions.ends_at(claims.signed_in_at()));
+    claims.exp = claims.exp.min(rt.sessions.ends_at(claims.signed_in_at()));
     if now >= claims.exp {
         return Err(refused("the token's sign-in has ended", false));
     }
     let revoked = || refused("the token's sign-in was revoked", false);
-    let mark = match app.tokens.store.is_revoked(&claims.fam, now).await {
+    let mark = match rt.tokens.store.is_revoked(&claims.family, now).await {
         Ok(false) => {
-            app.sessions
+            rt.sessions
                 .revocations
-                .mark(app.sessions.store.as_ref(), &claims.sub)
+                .mark(rt.sessions.store.as_ref(), &claims.user_id)
                 .await
         }
         Ok(true) => return Err(revoked()),
@@ -204,7 +204,7 @@ async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> 
         .map(|m| m.recheck_before)
         .filter(|&at| at > 0 && claims.iat <= at);
     let session = match requested {
-        Some(at) => Some(super::token_recheck::current(app, &claims, at, now).await?),
+        Some(at) => Some(super::token_recheck::current(rt, &claims, at, now).await?),
         None => None,
     };
     Ok(super::token_recheck::identity(claims, session))
@@ -214,20 +214,20 @@ async fn own_token(app: &App, token: &str, now: u64) -> Result<Identity, Reply> 
 /// right guess looks like a wrong one. The budget is per client address and key name for a
 /// configured name, per client address otherwise ([`crate::limits::ApiKeyBudget`]): failures
 /// of others on a shared address never lock out a key they did not name.
-fn api_key(app: &App, req: &Parts, encoded: &str) -> Result<Identity, Reply> {
+fn api_key(rt: &Runtime, req: &Parts, encoded: &str) -> Result<Identity, Reply> {
     let budget = crate::limits::ClientIp::of(req).map(|ip| {
         let name = basic_name(encoded);
-        let configured = name.as_deref().is_some_and(|n| app.tokens.api_keys.has(n));
+        let configured = name.as_deref().is_some_and(|n| rt.tokens.api_keys.has(n));
         crate::limits::ApiKeyBudget::of(ip, name.as_deref(), configured)
     });
     let Some(budget) = budget else {
         // No client address (cannot happen on a TCP listener): nothing to count against.
-        return check_api_key(app, encoded);
+        return check_api_key(rt, encoded);
     };
-    if let Some(retry) = app.limits.api_key_locked_out(&budget) {
+    if let Some(retry) = rt.limits.api_key_locked_out(&budget) {
         return Err(crate::limits::too_many_requests(retry, false));
     }
-    check_api_key(app, encoded).map_err(|refusal| match app.limits.api_key_failed(&budget) {
+    check_api_key(rt, encoded).map_err(|refusal| match rt.limits.api_key_failed(&budget) {
         Some(retry) => {
             tracing::info!(budget = ?budget, "API key attempts over the limit");
             crate::limits::too_many_requests(retry, false)
@@ -245,7 +245,7 @@ fn basic_name(encoded: &str) -> Option<String> {
     decoded.split_once(':').map(|(name, _)| name.to_string())
 }
 
-fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
+fn check_api_key(rt: &Runtime, encoded: &str) -> Result<Identity, Reply> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .ok()
@@ -254,11 +254,11 @@ fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
     let (name, key) = decoded
         .split_once(':')
         .ok_or_else(|| refused("Basic credentials are not name:key", true))?;
-    let entry = app.tokens.api_keys.verify(name, key).ok_or_else(|| {
+    let entry = rt.tokens.api_keys.verify(name, key).ok_or_else(|| {
         tracing::info!(name = %name.chars().take(64).collect::<String>(), "API key refused");
         refused("unknown API key name, or wrong key", true)
     })?;
-    let roles = app
+    let roles = rt
         .tokens
         .api_key_roles
         .get(&entry.name)
@@ -266,7 +266,7 @@ fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
         .unwrap_or_default();
     let mut identity = Identity::service(format!("apikey:{}", entry.name), roles);
     // Fail closed: an entry without a fingerprint (cannot happen) is refused.
-    let fingerprint = app.tokens.api_key_fingerprint(&entry.name);
+    let fingerprint = rt.tokens.api_key_fingerprint(&entry.name);
     identity.source = Source::ApiKey {
         name: entry.name.clone(),
         entry: fingerprint.ok_or_else(|| refused("unknown API key name, or wrong key", true))?,
@@ -278,16 +278,16 @@ fn check_api_key(app: &App, encoded: &str) -> Result<Identity, Reply> {
 /// the gate's GitHub rate limit, so a token GitHub refused is answered from memory for a
 /// while, and each client address may have only so many tokens checked a minute (429 past
 /// that, without asking).
-async fn github_token(app: &App, req: &Parts, token: &str, now: u64) -> Result<Identity, Reply> {
+async fn github_token(rt: &Runtime, req: &Parts, token: &str, now: u64) -> Result<Identity, Reply> {
     let key = GithubTokenCache::key(token);
-    if let Some(claims) = app.tokens.github_cache.get(&key, now) {
+    if let Some(claims) = rt.tokens.github_cache.get(&key, now) {
         // Unless a webhook asked this user's memberships to be re-checked, or their sign-ins
         // were ended, after GitHub was last asked about the token. A fresh copy of the list:
         // a replica that only sees raw tokens must still see revocations made elsewhere.
-        let mark = app
+        let mark = rt
             .sessions
             .revocations
-            .mark(app.sessions.store.as_ref(), &claims.sub)
+            .mark(rt.sessions.store.as_ref(), &claims.user_id)
             .await
             .map_err(|e| store_unavailable_api(&e))?;
         let stale = mark.is_some_and(|m| {
@@ -298,18 +298,18 @@ async fn github_token(app: &App, req: &Parts, token: &str, now: u64) -> Result<I
             return Ok(github_token_identity(claims));
         }
     }
-    let cache = &app.tokens.github_cache;
+    let cache = &rt.tokens.github_cache;
     if !is_token_shaped(token) || cache.refused(&key, now) {
         return Err(refused("GitHub does not accept this token", false));
     }
-    if let Err(retry) = app
+    if let Err(retry) = rt
         .limits
         .check_github_token(crate::limits::ClientIp::of(req))
     {
         tracing::info!("GitHub token checks over the limit for this client address");
         return Err(crate::limits::too_many_requests(retry, false));
     }
-    let claims = match super::token::session_for_github_token(app, token, now).await {
+    let claims = match super::token::session_for_github_token(rt, token, now).await {
         Ok(claims) => claims,
         Err(failure) => {
             // Shaped like a token, so this is GitHub's own refusal (not an outage).
@@ -321,22 +321,22 @@ async fn github_token(app: &App, req: &Parts, token: &str, now: u64) -> Result<I
     };
     // GitHub just vouched for it: a sign-in made now, after any revocation of this second
     // (else it would count as ended, and GitHub be asked again on every request).
-    let claims = app
+    let claims = rt
         .sessions
         .after_revocation(&claims)
         .await
         .map_err(|e| store_unavailable_api(&e))?;
     // Never the token itself, not even in memory beyond this request.
     let cached = SessionClaims {
-        ght: None,
+        github_token: None,
         ..claims
     };
-    if super::profile::admitted(app, &cached) {
-        remember_github_token(app, &key, &cached, now)
+    if super::profile::admitted(rt, &cached) {
+        remember_github_token(rt, &key, &cached, now)
             .await
             .map_err(|e| store_unavailable_api(&e))?;
     }
-    app.tokens.github_cache.put(key, cached.clone(), now);
+    rt.tokens.github_cache.put(key, cached.clone(), now);
     Ok(github_token_identity(cached))
 }
 
@@ -350,17 +350,17 @@ fn github_token_identity(claims: SessionClaims) -> Identity {
 /// So an admin can find the user by login, see the token (never it, only when GitHub last
 /// vouched for it) and end it with the rest of their sign-ins.
 async fn remember_github_token(
-    app: &App,
+    rt: &Runtime,
     key: &[u8; 32],
     claims: &SessionClaims,
     now: u64,
 ) -> Result<(), crate::store::StoreError> {
-    let store = app.sessions.store.as_ref();
+    let store = rt.sessions.store.as_ref();
     store
         .remember_login(
             &claims.login.to_ascii_lowercase(),
-            &claims.sub,
-            now.saturating_add(app.sessions.ttl_secs),
+            &claims.user_id,
+            now.saturating_add(rt.sessions.ttl_secs),
         )
         .await?;
     let seen = crate::store::GithubTokenUse {
@@ -368,7 +368,7 @@ async fn remember_github_token(
         expires_at: now + crate::tokens::github_tokens::CACHE_SECS,
     };
     store
-        .note_github_token(&claims.sub, &GithubTokenCache::listing_id(key), seen)
+        .note_github_token(&claims.user_id, &GithubTokenCache::listing_id(key), seen)
         .await
 }
 

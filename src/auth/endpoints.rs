@@ -3,31 +3,31 @@
 use super::access::{check, Access, DenyAs, Granted, Judge};
 use super::query_param;
 use super::redirect::safe_redirect;
-use crate::app::App;
 use crate::pages::{me_page, sign_in_page, Failure};
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use http::request::Parts;
 use http::Method;
 
-pub fn sign_in(app: &App, req: &Parts) -> Reply {
+pub fn sign_in(rt: &Runtime, req: &Parts) -> Reply {
     let rd = safe_redirect(
         query_param(req, "rd").as_deref(),
-        &app.settings.public_url,
-        &app.settings.proxy_prefix,
+        &rt.settings.public_url,
+        &rt.settings.proxy_prefix,
     );
-    sign_in_page(&app.settings.pages, &app.start_url(&rd))
+    sign_in_page(&rt.settings.pages, &rt.start_url(&rd))
 }
 
 /// `GET /oauth2/userinfo`: JSON of the current identity.
-pub async fn userinfo(app: &App, req: &Parts, now: u64) -> Reply {
-    match check(app, req, Judge::IdentityOnly, now, DenyAs::Api).await {
+pub async fn userinfo(rt: &Runtime, req: &Parts, now: u64) -> Reply {
+    match check(rt, req, Judge::IdentityOnly, now, DenyAs::Api).await {
         Access::Allow(Granted {
             identity: Some(identity),
             set_cookies,
             ..
         }) => Reply::json(200, &identity.userinfo_json()).cookies(set_cookies),
         Access::Allow(_) => Failure::SignInRequired {
-            sign_in_url: app.start_url("/"),
+            sign_in_url: rt.start_url("/"),
         }
         .reply(false),
         Access::Deny(reply) => reply,
@@ -36,23 +36,23 @@ pub async fn userinfo(app: &App, req: &Parts, now: u64) -> Reply {
 
 /// `GET /oauth2/me`: "who am I". A browser gets a page (or, signed out, the login redirect);
 /// an API client the same JSON as `/oauth2/userinfo` (or 401).
-pub async fn me(app: &App, req: &Parts, browser: bool, now: u64) -> Reply {
-    match check(app, req, Judge::IdentityOnly, now, DenyAs::Negotiate).await {
+pub async fn me(rt: &Runtime, req: &Parts, browser: bool, now: u64) -> Reply {
+    match check(rt, req, Judge::IdentityOnly, now, DenyAs::Negotiate).await {
         Access::Allow(Granted {
             identity: Some(identity),
             set_cookies,
             ..
         }) => {
             let reply = if browser {
-                let sign_out = format!("{}/sign_out", app.settings.proxy_prefix);
-                me_page(&app.settings.pages, &identity, now, &sign_out)
+                let sign_out = format!("{}/sign_out", rt.settings.proxy_prefix);
+                me_page(&rt.settings.pages, &identity, now, &sign_out)
             } else {
                 Reply::json(200, &identity.userinfo_json())
             };
             reply.cookies(set_cookies)
         }
         Access::Allow(_) => {
-            let start_url = app.start_url("/");
+            let start_url = rt.start_url("/");
             if browser {
                 Reply::redirect(start_url)
             } else {
@@ -71,7 +71,7 @@ pub async fn me(app: &App, req: &Parts, browser: bool, now: u64) -> Reply {
 /// the original request, which the proxy names in `X-Original-URI` (nginx) or
 /// `X-Forwarded-Uri` (Traefik, Caddy), with `X-Original-Method`/`X-Forwarded-Method` and
 /// `X-Forwarded-Host`; without them only "is this an admitted user" is asked.
-pub async fn forward_auth(app: &App, req: &Parts, now: u64) -> Reply {
+pub async fn forward_auth(rt: &Runtime, req: &Parts, now: u64) -> Reply {
     // Each proxy sets its own spelling and passes the client's other headers through, so two
     // spellings that disagree mean someone is trying to choose what gets judged.
     let header = |names: &[&str]| -> Result<Option<&str>, Reply> {
@@ -120,7 +120,7 @@ pub async fn forward_auth(app: &App, req: &Parts, now: u64) -> Reply {
         },
         None => Judge::IdentityOnly,
     };
-    match check(app, req, judge, now, DenyAs::Api).await {
+    match check(rt, req, judge, now, DenyAs::Api).await {
         Access::Allow(Granted {
             identity: None,
             set_cookies,

@@ -14,9 +14,9 @@
 //! Only browser navigations are counted: scripts and CLIs (`client_redirect_uri`) get no page.
 
 use super::client_kind::is_browser_navigation;
-use crate::app::App;
 use crate::pages::{Failure, LoopHint};
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::cookies::{find_cookie, read_session_value, set_cookie};
 use crate::session::{CookieSettings, SessionClaims};
 use http::request::Parts;
@@ -80,7 +80,7 @@ impl LoopGuard {
     /// diagnosis page (which also resets the count, so "Try again" starts afresh).
     pub fn check(
         &self,
-        app: &App,
+        rt: &Runtime,
         req: &Parts,
         rd: &str,
         now: u64,
@@ -89,14 +89,11 @@ impl LoopGuard {
         if !is_browser_navigation(req) {
             return Ok(Vec::new());
         }
-        let name = cookie_name(&app.sessions.cookie.name);
+        let name = cookie_name(&rt.sessions.cookie.name);
         let counter = find_cookie(&req.headers, &name);
-        if app.sessions.has_live_cookie(&req.headers, now) {
+        if rt.sessions.has_live_cookie(&req.headers, now) {
             // Cookies work; whatever sends a signed-in person here is not a cookie problem.
-            return Ok(counter
-                .map(|_| clear_cookie(app, req))
-                .into_iter()
-                .collect());
+            return Ok(counter.map(|_| clear_cookie(rt, req)).into_iter().collect());
         }
         let key = client_ip.map(|ip| client_key(req, ip));
         let (count, first, cookie_lost) = match counter.map(parse_counter) {
@@ -125,7 +122,7 @@ impl LoopGuard {
             if let Some(key) = key {
                 self.forget(key);
             }
-            let hints = diagnose(app, req, now, cookie_lost);
+            let hints = diagnose(rt, req, now, cookie_lost);
             let codes: Vec<&str> = hints.iter().map(LoopHint::code).collect();
             tracing::warn!(
                 starts = count,
@@ -133,33 +130,33 @@ impl LoopGuard {
                 hints = %codes.join(","),
                 "sign-in loop: the browser keeps returning to start without a session cookie"
             );
-            let clear = counter.map(|_| clear_cookie(app, req));
+            let clear = counter.map(|_| clear_cookie(rt, req));
             return Err(Failure::LoginLoop {
                 hints,
-                start_url: app.start_url(rd),
+                start_url: rt.start_url(rd),
             }
             .reply(true)
             .cookies(clear));
         }
         let max_age = WINDOW_SECS - now.saturating_sub(first).min(WINDOW_SECS - 1);
         Ok(vec![set_cookie(
-            &counter_cookie_settings(app, req),
+            &counter_cookie_settings(rt, req),
             &name,
             &format!("{count}.{first}"),
-            &app.settings.proxy_prefix,
+            &rt.settings.proxy_prefix,
             max_age as i64,
         )])
     }
 
     /// A sign-in completed: the count starts over at zero. The zero stays for the window, so
     /// the next start (after a sign-out, say) still shows that this browser returns cookies.
-    pub fn completed(&self, app: &App, req: &Parts, now: u64) -> Option<String> {
-        find_cookie(&req.headers, &cookie_name(&app.sessions.cookie.name)).map(|_| {
+    pub fn completed(&self, rt: &Runtime, req: &Parts, now: u64) -> Option<String> {
+        find_cookie(&req.headers, &cookie_name(&rt.sessions.cookie.name)).map(|_| {
             set_cookie(
-                &counter_cookie_settings(app, req),
-                &cookie_name(&app.sessions.cookie.name),
+                &counter_cookie_settings(rt, req),
+                &cookie_name(&rt.sessions.cookie.name),
                 &format!("0.{now}"),
-                &app.settings.proxy_prefix,
+                &rt.settings.proxy_prefix,
                 WINDOW_SECS as i64,
             )
         })
@@ -167,26 +164,26 @@ impl LoopGuard {
 }
 
 /// For the callback: the `Set-Cookie` that resets the counter, when the browser sent one.
-pub fn clear(app: &App, req: &Parts) -> Option<String> {
-    LoopGuard::global().completed(app, req, crate::session::unix_now())
+pub fn clear(rt: &Runtime, req: &Parts) -> Option<String> {
+    LoopGuard::global().completed(rt, req, crate::clock::unix_now())
 }
 
-fn clear_cookie(app: &App, req: &Parts) -> String {
+fn clear_cookie(rt: &Runtime, req: &Parts) -> String {
     set_cookie(
-        &counter_cookie_settings(app, req),
-        &cookie_name(&app.sessions.cookie.name),
+        &counter_cookie_settings(rt, req),
+        &cookie_name(&rt.sessions.cookie.name),
         "",
-        &app.settings.proxy_prefix,
+        &rt.settings.proxy_prefix,
         0,
     )
 }
 
 /// Host-only, and `Secure` only over https: the counter must come back even when the session
 /// cookie's own attributes are what breaks sign-in.
-fn counter_cookie_settings(app: &App, req: &Parts) -> CookieSettings {
+fn counter_cookie_settings(rt: &Runtime, req: &Parts) -> CookieSettings {
     CookieSettings {
-        name: cookie_name(&app.sessions.cookie.name),
-        secure: request_scheme(app, req) == "https",
+        name: cookie_name(&rt.sessions.cookie.name),
+        secure: request_scheme(rt, req) == "https",
         domain: None,
     }
 }
@@ -218,7 +215,7 @@ fn client_key(req: &Parts, ip: IpAddr) -> u64 {
 
 /// `http` or `https`, as the browser sees this site: `X-Forwarded-Proto` from a proxy in front,
 /// else the request's own scheme, else `server.public_url`'s.
-fn request_scheme<'a>(app: &'a App, req: &'a Parts) -> &'a str {
+fn request_scheme<'a>(rt: &'a Runtime, req: &'a Parts) -> &'a str {
     req.headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
@@ -233,7 +230,7 @@ fn request_scheme<'a>(app: &'a App, req: &'a Parts) -> &'a str {
             }
         })
         .or_else(|| req.uri.scheme_str())
-        .unwrap_or(app.public_scheme)
+        .unwrap_or(rt.public_scheme)
 }
 
 /// The host and port the browser asked for (`X-Forwarded-Host` from a proxy in front, else
@@ -255,16 +252,16 @@ fn split_port(authority: &str) -> (&str, Option<u16>) {
 }
 
 /// Which of the known causes this request shows.
-fn diagnose(app: &App, req: &Parts, now: u64, cookie_lost: bool) -> Vec<LoopHint> {
+fn diagnose(rt: &Runtime, req: &Parts, now: u64, cookie_lost: bool) -> Vec<LoopHint> {
     let mut hints = Vec::new();
-    let scheme = request_scheme(app, req);
-    if app.sessions.cookie.secure && scheme == "http" {
+    let scheme = request_scheme(rt, req);
+    if rt.sessions.cookie.secure && scheme == "http" {
         hints.push(LoopHint::SecureOnHttp);
     }
     if let Some(authority) = request_authority(req) {
         let (host, port) = split_port(&authority);
         let host = host.trim_matches(['[', ']']);
-        if let Some(domain) = &app.sessions.cookie.domain {
+        if let Some(domain) = &rt.sessions.cookie.domain {
             let d = domain.trim_start_matches('.').to_ascii_lowercase();
             if host != d && !host.ends_with(&format!(".{d}")) {
                 hints.push(LoopHint::CookieDomain {
@@ -273,7 +270,7 @@ fn diagnose(app: &App, req: &Parts, now: u64, cookie_lost: bool) -> Vec<LoopHint
                 });
             }
         }
-        let public = &app.settings.public_url;
+        let public = &rt.settings.public_url;
         let public_host = public
             .host_str()
             .unwrap_or_default()
@@ -294,8 +291,8 @@ fn diagnose(app: &App, req: &Parts, now: u64, cookie_lost: bool) -> Vec<LoopHint
     if framed && header("sec-fetch-site").is_some_and(|s| s != "same-origin") {
         hints.push(LoopHint::ThirdPartyFrame);
     }
-    if let Some(value) = read_session_value(&req.headers, &app.sessions.cookie.name) {
-        match app.sessions.open_json::<SessionClaims>(&value) {
+    if let Some(value) = read_session_value(&req.headers, &rt.sessions.cookie.name) {
+        match rt.sessions.open_json::<SessionClaims>(&value) {
             None => hints.push(LoopHint::UnreadableSession),
             Some(claims) if claims.iat > now.saturating_add(60) => {
                 hints.push(LoopHint::ClockSkew {
@@ -323,7 +320,7 @@ mod tests {
 
     const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-    fn app(session_extra: &str) -> App {
+    fn rt(session_extra: &str) -> Runtime {
         let text = format!(
             r#"
 [server]
@@ -342,7 +339,7 @@ allowed_users = ["octocat"]
         );
         let settings = load_str(&text, "test", &|_| None).expect("valid test config");
         crate::install_crypto_provider();
-        App::new(settings).expect("app")
+        Runtime::new(settings).expect("app")
     }
 
     fn start(cookie: Option<&str>, extra: &[(&str, &str)]) -> Parts {
@@ -373,13 +370,13 @@ allowed_users = ["octocat"]
 
     #[test]
     fn counts_with_the_cookie_and_stops_the_fourth_start() {
-        let app = app("cookie_secure = true");
+        let rt = rt("cookie_secure = true");
         let guard = LoopGuard::default();
         let mut cookie: Option<String> = None;
         for i in 1..=MAX_STARTS {
             let set = guard
                 .check(
-                    &app,
+                    &rt,
                     &start(cookie.as_deref(), &[]),
                     "/",
                     1000 + i as u64,
@@ -397,7 +394,7 @@ allowed_users = ["octocat"]
             cookie = Some(pair(c));
         }
         let page = guard
-            .check(&app, &start(cookie.as_deref(), &[]), "/x", 1010, None)
+            .check(&rt, &start(cookie.as_deref(), &[]), "/x", 1010, None)
             .expect_err("the fourth start is a loop");
         assert_eq!(page.status, 400);
         let html = body(&page);
@@ -415,52 +412,52 @@ allowed_users = ["octocat"]
 
     #[test]
     fn an_old_count_starts_over_and_api_clients_are_not_counted() {
-        let app = app("");
+        let rt = rt("");
         let guard = LoopGuard::default();
         let old = format!("_gatehouse_loop=3.{}", 1000);
         let set = guard
-            .check(&app, &start(Some(&old), &[]), "/", 1000 + WINDOW_SECS, None)
+            .check(&rt, &start(Some(&old), &[]), "/", 1000 + WINDOW_SECS, None)
             .expect("a stale count is not a loop");
         assert!(set[0].starts_with(&format!("_gatehouse_loop=1.{}", 1000 + WINDOW_SECS)));
         let mut api = start(Some("_gatehouse_loop=9.1000"), &[]);
         api.headers.remove("accept");
-        assert!(guard.check(&app, &api, "/", 1001, None).unwrap().is_empty());
+        assert!(guard.check(&rt, &api, "/", 1001, None).unwrap().is_empty());
     }
 
     #[test]
     fn without_the_cookie_falls_back_to_address_and_user_agent() {
-        let app = app("");
+        let rt = rt("");
         let guard = LoopGuard::default();
         let me = Some("203.0.113.7".parse().unwrap());
         for i in 0..MAX_COOKIELESS_STARTS {
             assert!(guard
-                .check(&app, &start(None, &[]), "/", 2000 + i as u64, me)
+                .check(&rt, &start(None, &[]), "/", 2000 + i as u64, me)
                 .is_ok());
         }
         // Another address, or another browser on the same address, is not affected.
         let other = Some("203.0.113.8".parse().unwrap());
         assert!(guard
-            .check(&app, &start(None, &[]), "/", 2003, other)
+            .check(&rt, &start(None, &[]), "/", 2003, other)
             .is_ok());
         let firefox = start(None, &[("user-agent", "OtherBrowser/2")]);
-        assert!(guard.check(&app, &firefox, "/", 2003, me).is_ok());
+        assert!(guard.check(&rt, &firefox, "/", 2003, me).is_ok());
         let page = guard
-            .check(&app, &start(None, &[]), "/", 2010, me)
+            .check(&rt, &start(None, &[]), "/", 2010, me)
             .expect_err("a cookieless loop");
         assert!(body(&page).contains("not coming back at all"));
         // Without a client address nothing is counted in memory.
         for i in 0..10 {
             assert!(guard
-                .check(&app, &start(None, &[]), "/", 3000 + i, None)
+                .check(&rt, &start(None, &[]), "/", 3000 + i, None)
                 .is_ok());
         }
     }
 
     #[test]
     fn names_domain_host_frame_and_clock_causes() {
-        let app = app(r#"cookie_domain = ".example.com""#);
+        let rt = rt(r#"cookie_domain = ".example.com""#);
         let future = SessionClaims {
-            sub: "1".into(),
+            user_id: "1".into(),
             login: "octocat".into(),
             name: None,
             email: None,
@@ -470,10 +467,10 @@ allowed_users = ["octocat"]
             iat: 5000,
             exp: 9000,
             refreshed_at: 5000,
-            ght: None,
-            sid: None,
+            github_token: None,
+            session_id: None,
         };
-        let sealed = app.sessions.seal_json(&future).unwrap();
+        let sealed = rt.sessions.seal_json(&future).unwrap();
         let req = start(
             Some(&format!("_gatehouse={sealed}")),
             &[
@@ -482,7 +479,7 @@ allowed_users = ["octocat"]
                 ("sec-fetch-site", "cross-site"),
             ],
         );
-        let hints = diagnose(&app, &req, 1000, false);
+        let hints = diagnose(&rt, &req, 1000, false);
         let codes: Vec<&str> = hints.iter().map(LoopHint::code).collect();
         assert!(codes.contains(&"cookie_domain_mismatch"), "{codes:?}");
         assert!(codes.contains(&"public_url_mismatch"), "{codes:?}");
@@ -492,20 +489,20 @@ allowed_users = ["octocat"]
             future: true
         }));
         let unreadable = start(Some("_gatehouse=not-a-jwe"), &[]);
-        let hints = diagnose(&app, &unreadable, 1000, false);
+        let hints = diagnose(&rt, &unreadable, 1000, false);
         assert!(hints.contains(&LoopHint::UnreadableSession), "{hints:?}");
     }
 
     #[test]
     fn a_matching_request_shows_no_false_causes() {
-        let app = app("");
-        assert!(diagnose(&app, &start(None, &[]), 1000, false).is_empty());
+        let rt = rt("");
+        assert!(diagnose(&rt, &start(None, &[]), 1000, false).is_empty());
         // Host-only cookies set over https are sent over http too: not a cause.
         let https = start(None, &[("x-forwarded-proto", "https")]);
-        assert!(diagnose(&app, &https, 1000, false).is_empty());
+        assert!(diagnose(&rt, &https, 1000, false).is_empty());
         let elsewhere = start(None, &[("host", "localhost:4180")]);
         assert_eq!(
-            diagnose(&app, &elsewhere, 1000, false),
+            diagnose(&rt, &elsewhere, 1000, false),
             vec![LoopHint::PublicUrlMismatch {
                 public: "http://gate.test:4180".into(),
                 opened: "http://localhost:4180".into()
@@ -515,21 +512,21 @@ allowed_users = ["octocat"]
 
     #[test]
     fn completing_a_sign_in_resets_the_counter() {
-        let app = app("");
+        let rt = rt("");
         let guard = LoopGuard::default();
         let req = start(Some("_gatehouse_loop=3.1000"), &[]);
         let c = guard
-            .completed(&app, &req, 1005)
+            .completed(&rt, &req, 1005)
             .expect("a resetting cookie");
         assert!(
             c.starts_with("_gatehouse_loop=0.1005;") && c.contains("Max-Age=60"),
             "{c}"
         );
-        assert!(guard.completed(&app, &start(None, &[]), 1005).is_none());
+        assert!(guard.completed(&rt, &start(None, &[]), 1005).is_none());
         // Starting again after that counts from one, and cookies are known to work.
         let me = Some("203.0.113.7".parse().unwrap());
         let set = guard
-            .check(&app, &start(Some(&pair(&c)), &[]), "/", 1006, me)
+            .check(&rt, &start(Some(&pair(&c)), &[]), "/", 1006, me)
             .unwrap();
         assert!(set[0].starts_with("_gatehouse_loop=1.1005;"), "{}", set[0]);
     }

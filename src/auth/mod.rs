@@ -23,8 +23,8 @@ mod webhook;
 
 pub use recheck::Rechecks;
 
-use crate::app::App;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use http::request::Parts;
 use http::Method;
 
@@ -32,19 +32,19 @@ use http::Method;
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// Is this request for Gatehouse itself rather than the upstream?
-pub fn is_own_path(app: &App, path: &str) -> bool {
+pub fn is_own_path(rt: &Runtime, path: &str) -> bool {
     path == "/ping"
         || path == "/ready"
         || path == JWKS_PATH
         || path
-            .strip_prefix(app.settings.proxy_prefix.as_str())
+            .strip_prefix(rt.settings.proxy_prefix.as_str())
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Answer a request for one of Gatehouse's own endpoints; `body` is the request body (read
 /// only for POST, bounded by the caller); `client_ip` keys the sign-in and token rate limit.
 pub async fn handle(
-    app: &App,
+    rt: &Runtime,
     req: &Parts,
     body: &[u8],
     now: u64,
@@ -58,10 +58,10 @@ pub async fn handle(
         return Reply::text(200, "OK");
     }
     if path == "/ready" {
-        return ready(app).await;
+        return ready(rt).await;
     }
     if path == JWKS_PATH {
-        let keys = app
+        let keys = rt
             .tokens
             .assertion
             .as_ref()
@@ -69,41 +69,41 @@ pub async fn handle(
         return Reply::json(200, &keys).replace_header("Cache-Control", "public, max-age=300");
     }
     let endpoint = path
-        .strip_prefix(app.settings.proxy_prefix.as_str())
+        .strip_prefix(rt.settings.proxy_prefix.as_str())
         .unwrap_or_default();
     let limited = matches!(
         endpoint,
         "/start" | "/callback" | "/confirm" | "/token" | "/refresh" | "/pat"
     );
     if limited && req.method != Method::OPTIONS {
-        if let Err(retry) = app.limits.check_auth(client_ip) {
+        if let Err(retry) = rt.limits.check_auth(client_ip) {
             tracing::debug!(ip = ?client_ip, endpoint, "rate limited");
             let reply = crate::limits::too_many_requests(retry, browser);
             return match endpoint {
-                "/token" | "/refresh" => token::with_cors(app, req, reply),
+                "/token" | "/refresh" => token::with_cors(rt, req, reply),
                 _ => reply,
             };
         }
     }
-    if let Some(refusal) = state_change_refusal(app, req, endpoint, body) {
+    if let Some(refusal) = state_change_refusal(rt, req, endpoint, body) {
         return refusal;
     }
     match endpoint {
-        "/start" if get => start::start(app, req, now, client_ip),
-        "/callback" if get => callback::callback(app, req, browser, now).await,
-        "/sign_in" if get => endpoints::sign_in(app, req),
-        "/confirm" if post => client_confirm::confirm(app, req, body, now).await,
-        "/sign_out" if get || post => sign_out::sign_out(app, req, body, now).await,
-        "/github/webhook" if post => webhook::handle(app, req, body, now).await,
+        "/start" if get => start::start(rt, req, now, client_ip),
+        "/callback" if get => callback::callback(rt, req, browser, now).await,
+        "/sign_in" if get => endpoints::sign_in(rt, req),
+        "/confirm" if post => client_confirm::confirm(rt, req, body, now).await,
+        "/sign_out" if get || post => sign_out::sign_out(rt, req, body, now).await,
+        "/github/webhook" if post => webhook::handle(rt, req, body, now).await,
         "/github/webhook" => Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": "GitHub delivers webhooks with POST"})).header("Allow", "POST"),
-        admin if admin.starts_with("/admin/") => admin::handle(app, req, &admin["/admin".len()..], now).await,
-        "/userinfo" if get => endpoints::userinfo(app, req, now).await,
-        "/me" if get => endpoints::me(app, req, browser, now).await,
-        "/auth" if get => endpoints::forward_auth(app, req, now).await,
-        "/token" | "/refresh" if req.method == Method::OPTIONS => token::with_cors(app, req, Reply::empty(204)),
-        "/token" if post => token::with_cors(app, req, token::token(app, body, now).await),
-        "/refresh" if post => token::with_cors(app, req, token::refresh(app, body, now).await),
-        "/pat" if post => token::pat(app, req, body, now).await,
+        admin if admin.starts_with("/admin/") => admin::handle(rt, req, &admin["/admin".len()..], now).await,
+        "/userinfo" if get => endpoints::userinfo(rt, req, now).await,
+        "/me" if get => endpoints::me(rt, req, browser, now).await,
+        "/auth" if get => endpoints::forward_auth(rt, req, now).await,
+        "/token" | "/refresh" if req.method == Method::OPTIONS => token::with_cors(rt, req, Reply::empty(204)),
+        "/token" if post => token::with_cors(rt, req, token::token(rt, body, now).await),
+        "/refresh" if post => token::with_cors(rt, req, token::refresh(rt, body, now).await),
+        "/pat" if post => token::pat(rt, req, body, now).await,
         "/token" | "/refresh" | "/pat" => {
             Reply::json(405, &serde_json::json!({"error": "method_not_allowed", "message": format!("{} is not allowed here; POST JSON", req.method)}))
                 .header("Allow", "POST")
@@ -122,7 +122,7 @@ pub async fn handle(
 /// Every request that may change state (any method but GET, HEAD and OPTIONS) must come from
 /// this site, with the body type its endpoint takes; GitHub's webhook is signed instead, and
 /// no browser sends it. Wrong methods are refused as cross-site first, which is just as final.
-fn state_change_refusal(app: &App, req: &Parts, endpoint: &str, body: &[u8]) -> Option<Reply> {
+fn state_change_refusal(rt: &Runtime, req: &Parts, endpoint: &str, body: &[u8]) -> Option<Reply> {
     use same_origin::Takes;
     if !same_origin::changes_state(&req.method) || endpoint == "/github/webhook" {
         return None;
@@ -135,9 +135,9 @@ fn state_change_refusal(app: &App, req: &Parts, endpoint: &str, body: &[u8]) -> 
         "/token" | "/refresh" if post => (Takes::Json, true),
         _ => (Takes::Ignored, false),
     };
-    let refusal = same_origin::refusal(app, req, body, takes, cors)?;
+    let refusal = same_origin::refusal(rt, req, body, takes, cors)?;
     Some(if cors {
-        token::with_cors(app, req, refusal)
+        token::with_cors(rt, req, refusal)
     } else {
         refusal
     })
@@ -145,9 +145,9 @@ fn state_change_refusal(app: &App, req: &Parts, endpoint: &str, body: &[u8]) -> 
 
 /// Bodies larger than this are refused before any handler runs (webhooks can be larger than
 /// the JSON of the token endpoints).
-pub fn max_body(app: &App, path: &str) -> usize {
+pub fn max_body(rt: &Runtime, path: &str) -> usize {
     let webhook = path
-        .strip_prefix(app.settings.proxy_prefix.as_str())
+        .strip_prefix(rt.settings.proxy_prefix.as_str())
         .is_some_and(|rest| rest == "/github/webhook");
     if webhook {
         1024 * 1024
@@ -157,8 +157,8 @@ pub fn max_body(app: &App, path: &str) -> usize {
 }
 
 /// `/ready`: the config is loaded (or this would not answer) and the store answers.
-async fn ready(app: &App) -> Reply {
-    match app.sessions.store.ping().await {
+async fn ready(rt: &Runtime) -> Reply {
+    match rt.sessions.store.ping().await {
         Ok(()) => Reply::json(200, &serde_json::json!({"status": "ready"})),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: session store unavailable");

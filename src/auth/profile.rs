@@ -2,26 +2,26 @@
 //! are, their verified email and the memberships the policy plans for. Shared by the browser
 //! sign-in, personal access tokens and raw GitHub tokens.
 
-use crate::app::App;
 use crate::github::GithubError;
 use crate::identity::Identity;
+use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 
 /// Claims for a session starting `now`, with the token kept for re-checks and roles filled in
 /// when the person is admitted.
 pub async fn session_claims(
-    app: &App,
+    rt: &Runtime,
     token: &str,
     now: u64,
 ) -> Result<SessionClaims, GithubError> {
-    let user = app.github.user(token).await?;
+    let user = rt.github.user(token).await?;
     let (email, groups) = futures_util::try_join!(
-        app.github.primary_verified_email(token),
-        app.github
-            .memberships(token, &user.login, &app.settings.policy.membership)
+        rt.github.primary_verified_email(token),
+        rt.github
+            .memberships(token, &user.login, &rt.policy.membership)
     )?;
     let mut claims = SessionClaims {
-        sub: user.id.to_string(),
+        user_id: user.id.to_string(),
         login: user.login,
         name: user.name,
         email,
@@ -29,28 +29,25 @@ pub async fn session_claims(
         groups,
         roles: Vec::new(),
         iat: now,
-        exp: now + app.sessions.ttl_secs,
+        exp: now + rt.sessions.ttl_secs,
         refreshed_at: now,
-        ght: Some(token.to_string()),
-        sid: None,
+        github_token: Some(token.to_string()),
+        session_id: None,
     };
-    claims.roles = roles_if_admitted(app, &claims);
+    claims.roles = roles_if_admitted(rt, &claims);
     Ok(claims)
 }
 
 /// Whether the claims' person passes the allow-lists.
-pub fn admitted(app: &App, claims: &SessionClaims) -> bool {
-    app.settings
-        .policy
-        .admission
-        .admits(&Identity::from(claims.clone()))
+pub fn admitted(rt: &Runtime, claims: &SessionClaims) -> bool {
+    rt.policy.admission.admits(&Identity::from(claims.clone()))
 }
 
 /// The role names for the cookie's `roles` claim (empty for people not admitted).
-pub fn roles_if_admitted(app: &App, claims: &SessionClaims) -> Vec<String> {
+pub fn roles_if_admitted(rt: &Runtime, claims: &SessionClaims) -> Vec<String> {
     let identity = Identity::from(claims.clone());
-    if app.settings.policy.admission.admits(&identity) {
-        app.settings.policy.role_names(&identity)
+    if rt.policy.admission.admits(&identity) {
+        rt.policy.role_names(&identity)
     } else {
         Vec::new()
     }

@@ -8,9 +8,9 @@
 //! postdate, so the next request after the webhook starts another instead of getting the answer
 //! GitHub gave before it.
 
-use crate::app::App;
 use crate::github::{GithubClient, GithubError};
 use crate::policy::MembershipPlan;
+use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -95,7 +95,7 @@ impl Rechecks {
     /// session gets its answer).
     pub async fn run(
         &self,
-        app: &App,
+        rt: &Runtime,
         claims: &SessionClaims,
         now: u64,
         not_before: u64,
@@ -110,7 +110,7 @@ impl Rechecks {
                 Err(Role::Wait(rx, run)) => (rx, run),
                 Err(Role::Run(tx, run)) => {
                     let rx = tx.subscribe();
-                    self.start(app, claims, key.clone(), (tx, run), now);
+                    self.start(rt, claims, key.clone(), (tx, run), now);
                     (rx, run)
                 }
             };
@@ -133,14 +133,14 @@ impl Rechecks {
     /// for it any more.
     fn start(
         &self,
-        app: &App,
+        rt: &Runtime,
         claims: &SessionClaims,
         key: String,
         (tx, run): (watch::Sender<Answer>, u64),
         now: u64,
     ) {
-        let github = Arc::clone(&app.github);
-        let plan = app.settings.policy.membership.clone();
+        let github = Arc::clone(&rt.github);
+        let plan = rt.policy.membership.clone();
         let claims = claims.clone();
         let slots = Arc::clone(&self.slots);
         tokio::spawn(async move {
@@ -256,13 +256,13 @@ async fn ask_github(
     plan: &MembershipPlan,
     claims: &SessionClaims,
 ) -> Outcome {
-    let Some(token) = claims.ght.as_deref() else {
+    let Some(token) = claims.github_token.as_deref() else {
         return Outcome::Revoked;
     };
     let user = github.user(token);
     let groups = github.memberships(token, &claims.login, plan);
     match futures_util::try_join!(user, groups) {
-        Ok((user, groups)) if user.id.to_string() == claims.sub => {
+        Ok((user, groups)) if user.id.to_string() == claims.user_id => {
             tracing::info!(login = %user.login, "memberships re-checked");
             Outcome::Fresh {
                 login: user.login,

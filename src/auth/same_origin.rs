@@ -10,9 +10,9 @@
 //! CLIs, servers) are not browsers' and pass. The token endpoints also accept the origins of
 //! their configured clients, which call them with CORS.
 
-use crate::app::App;
 use crate::pages::Failure;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use http::header::{CONTENT_TYPE, HOST, ORIGIN};
 use http::request::Parts;
 use http::Method;
@@ -46,14 +46,14 @@ impl Takes {
 /// of the type the endpoint takes. `cors_clients`: the origins of the configured token clients
 /// are trusted too.
 pub fn refusal(
-    app: &App,
+    rt: &Runtime,
     req: &Parts,
     body: &[u8],
     takes: Takes,
     cors_clients: bool,
 ) -> Option<Reply> {
     let browser = super::client_kind::is_browser_navigation(req);
-    if let Some(reason) = cross_site(app, req, cors_clients) {
+    if let Some(reason) = cross_site(rt, req, cors_clients) {
         tracing::info!(
             target: "gatehouse::audit",
             event = "cross_site_refused",
@@ -81,7 +81,7 @@ pub fn changes_state(method: &Method) -> bool {
 }
 
 /// Why the request counts as made by another site, if it does.
-fn cross_site(app: &App, req: &Parts, cors_clients: bool) -> Option<String> {
+fn cross_site(rt: &Runtime, req: &Parts, cors_clients: bool) -> Option<String> {
     let origin = match single(req, ORIGIN.as_str()) {
         Ok(origin) => origin,
         Err(why) => return Some(why),
@@ -89,11 +89,11 @@ fn cross_site(app: &App, req: &Parts, cors_clients: bool) -> Option<String> {
     if let Some(origin) = origin {
         // A client the config lists calls the token endpoints from its own origin (no cookies
         // are involved there).
-        if cors_clients && app.tokens.cors_origin(Some(origin)).is_some() {
+        if cors_clients && rt.tokens.cors_origin(Some(origin)).is_some() {
             return None;
         }
-        let own = own_origin(app.public_scheme, host(req));
-        if !origin_matches(origin, own.as_ref(), &app.settings.public_url.origin()) {
+        let own = own_origin(rt.public_scheme, host(req));
+        if !origin_matches(origin, own.as_ref(), &rt.settings.public_url.origin()) {
             return Some(format!(
                 "it names another origin ({})",
                 origin.chars().take(100).collect::<String>()

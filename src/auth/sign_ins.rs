@@ -3,27 +3,27 @@
 //! accepted. Sign-ins the revocation list or `session.ttl` has ended are left out, and nothing
 //! secret is shown.
 
-use crate::app::App;
+use crate::runtime::Runtime;
 use crate::store::StoreError;
 use serde_json::{json, Value};
 
 /// The sign-ins of `user_id` (known by `login`), most recently active first.
 pub async fn of_user(
-    app: &App,
+    rt: &Runtime,
     login: &str,
     user_id: &str,
     now: u64,
 ) -> Result<Vec<Value>, StoreError> {
-    let store = app.sessions.store.as_ref();
-    let mark = app.sessions.revocations.mark(store, user_id).await?;
+    let store = rt.sessions.store.as_ref();
+    let mark = rt.sessions.revocations.mark(store, user_id).await?;
     // Ended by the list (its floor included), or past `session.ttl` as configured now.
     let ended = |signed_in_at: u64| {
-        now >= app.sessions.ends_at(signed_in_at)
+        now >= rt.sessions.ends_at(signed_in_at)
             || mark.is_some_and(|m| signed_in_at <= m.end_before)
     };
     // (last_seen, entry) so the newest sort first whatever their kind.
     let mut listed: Vec<(u64, Value)> = Vec::new();
-    if app.sessions.server_side() {
+    if rt.sessions.server_side() {
         for (id, r) in store.user_sessions(user_id, now).await? {
             if ended(r.claims.iat) {
                 continue;
@@ -34,17 +34,17 @@ pub async fn of_user(
                     "id": id,
                     "kind": "session",
                     "user": r.claims.login,
-                    "user_id": r.claims.sub,
+                    "user_id": r.claims.user_id,
                     "created_at": r.created_at,
                     "last_seen": r.last_seen,
-                    "expires_at": r.claims.exp.min(app.sessions.ends_at(r.claims.iat)),
+                    "expires_at": r.claims.exp.min(rt.sessions.ends_at(r.claims.iat)),
                     "ip": r.ip,
                     "user_agent": r.user_agent,
                 }),
             ));
         }
     }
-    for (id, f) in app.tokens.store.user_families(user_id, now).await? {
+    for (id, f) in rt.tokens.store.user_families(user_id, now).await? {
         if ended(f.session.iat) {
             continue;
         }
@@ -56,10 +56,10 @@ pub async fn of_user(
                 "id": id,
                 "kind": f.origin.as_str(),
                 "user": f.session.login,
-                "user_id": f.session.sub,
+                "user_id": f.session.user_id,
                 "created_at": f.session.iat,
                 "last_seen": last_seen,
-                "expires_at": f.expires_at.min(app.sessions.ends_at(f.session.iat)),
+                "expires_at": f.expires_at.min(rt.sessions.ends_at(f.session.iat)),
                 "ip": null,
                 "user_agent": null,
             }),
@@ -102,11 +102,11 @@ pub struct Ended {
 /// are revoked as well, so their refreshes and access tokens stop even where a replica's copy
 /// of the list is a moment old. Used by the admin revoke, "sign out everywhere" and the
 /// webhooks that end a user.
-pub async fn end_user(app: &App, user_id: &str, now: u64) -> Result<Ended, StoreError> {
-    let families = app.tokens.store.user_families(user_id, now).await?;
-    let sessions = app.sessions.end_all(user_id, now).await?;
+pub async fn end_user(rt: &Runtime, user_id: &str, now: u64) -> Result<Ended, StoreError> {
+    let families = rt.tokens.store.user_families(user_id, now).await?;
+    let sessions = rt.sessions.end_all(user_id, now).await?;
     for (id, _) in &families {
-        end_family(app, id, now).await?;
+        end_family(rt, id, now).await?;
     }
     Ok(Ended {
         sessions,
@@ -115,8 +115,8 @@ pub async fn end_user(app: &App, user_id: &str, now: u64) -> Result<Ended, Store
 }
 
 /// Revoke one token family: its refresh token and the access tokens minted from it.
-pub async fn end_family(app: &App, id: &str, now: u64) -> Result<(), StoreError> {
-    match app.tokens.issuer().revoke(id, now).await {
+pub async fn end_family(rt: &Runtime, id: &str, now: u64) -> Result<(), StoreError> {
+    match rt.tokens.issuer().revoke(id, now).await {
         Ok(()) => Ok(()),
         Err(crate::tokens::refresh::RefreshError::Store(e)) => Err(e),
         Err(e) => Err(StoreError::Unavailable(e.to_string())),

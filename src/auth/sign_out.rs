@@ -6,9 +6,9 @@
 use super::query_param;
 use super::redirect::safe_redirect;
 use super::same_origin;
-use crate::app::App;
 use crate::pages::{sign_out_everywhere_page, Failure};
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use http::request::Parts;
 use http::Method;
 
@@ -67,27 +67,27 @@ impl Asked {
 /// Lands on `rd`, or on the sign-in page (landing on `/` would sign the person straight back
 /// in through GitHub). The cookie is cleared whatever happens; when the server side could not
 /// be told, the person is told so (503) instead of being shown a sign-out that did not happen.
-pub async fn sign_out(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
+pub async fn sign_out(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
     let asked = match Asked::read(req, body) {
         Ok(asked) => asked,
         Err(reply) => return reply,
     };
-    let prefix = &app.settings.proxy_prefix;
+    let prefix = &rt.settings.proxy_prefix;
     let rd = asked
         .rd
         .as_deref()
-        .map(|rd| safe_redirect(Some(rd), &app.settings.public_url, prefix));
+        .map(|rd| safe_redirect(Some(rd), &rt.settings.public_url, prefix));
     let everywhere = asked.everywhere;
     if everywhere && req.method != Method::POST {
         return sign_out_everywhere_page(
             &format!("{prefix}/sign_out"),
             rd.as_deref(),
-            app.settings.github.revoke_on_sign_out,
+            rt.settings.github.revoke_on_sign_out,
         );
     }
     let target = rd.unwrap_or_else(|| format!("{prefix}/sign_in"));
-    let clear = app.sessions.clear(&req.headers);
-    let ended = match app.sessions.read(&req.headers, now).await {
+    let clear = rt.sessions.clear(&req.headers);
+    let ended = match rt.sessions.read(&req.headers, now).await {
         Ok(ended) => ended,
         Err(e) => return super::credentials::store_unavailable(req, &e).cookies(clear),
     };
@@ -95,23 +95,23 @@ pub async fn sign_out(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         return Reply::redirect(target).cookies(clear);
     };
     let result = if everywhere {
-        super::sign_ins::end_user(app, &claims.sub, now)
+        super::sign_ins::end_user(rt, &claims.user_id, now)
             .await
             .map(|_| ())
     } else {
-        app.sessions.end(&claims).await
+        rt.sessions.end(&claims).await
     };
     tracing::info!(
         target: "gatehouse::audit",
         event = "logout",
         login = %claims.login,
-        user_id = %claims.sub,
+        user_id = %claims.user_id,
         everywhere,
         "signed out{}", if everywhere { " everywhere" } else { "" }
     );
-    if app.settings.github.revoke_on_sign_out {
-        if let Some(token) = &claims.ght {
-            match app.github.revoke_token(token).await {
+    if rt.settings.github.revoke_on_sign_out {
+        if let Some(token) = &claims.github_token {
+            match rt.github.revoke_token(token).await {
                 Ok(()) => tracing::info!(
                     target: "gatehouse::audit",
                     event = "github_token_revoked",

@@ -4,9 +4,9 @@ use super::login_state::{self, ClientLogin, LoginState, LOGIN_TTL_SECS};
 use super::loop_guard::LoopGuard;
 use super::query_param;
 use super::redirect::safe_redirect;
-use crate::app::App;
 use crate::pages::Failure;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::cookies::set_cookie;
 use crate::tokens::ClientRedirect;
 use http::request::Parts;
@@ -17,8 +17,8 @@ const MAX_CLIENT_NAME: usize = 60;
 /// `rd` comes from the query, or from `X-Auth-Request-Redirect` as oauth2-proxy accepts it
 /// (nginx `auth_request` setups pass the original `$request_uri` there, unescaped).
 /// `client_ip` tells cookieless browsers apart for the loop diagnosis.
-pub fn start(app: &App, req: &Parts, now: u64, client_ip: Option<std::net::IpAddr>) -> Reply {
-    let client = match client_login(app, req) {
+pub fn start(rt: &Runtime, req: &Parts, now: u64, client_ip: Option<std::net::IpAddr>) -> Reply {
+    let client = match client_login(rt, req) {
         Ok(client) => client,
         Err(reply) => return reply,
     };
@@ -30,12 +30,12 @@ pub fn start(app: &App, req: &Parts, now: u64, client_ip: Option<std::net::IpAdd
     };
     let rd = safe_redirect(
         query_param(req, "rd").or_else(from_header).as_deref(),
-        &app.settings.public_url,
-        &app.settings.proxy_prefix,
+        &rt.settings.public_url,
+        &rt.settings.proxy_prefix,
     );
     // A browser that keeps coming back without its cookies gets a diagnosis, not GitHub again.
     let loop_cookies = if client.is_none() {
-        match LoopGuard::global().check(app, req, &rd, now, client_ip) {
+        match LoopGuard::global().check(rt, req, &rd, now, client_ip) {
             Ok(cookies) => cookies,
             Err(page) => return page,
         }
@@ -43,8 +43,8 @@ pub fn start(app: &App, req: &Parts, now: u64, client_ip: Option<std::net::IpAdd
         Vec::new()
     };
     let state = login_state::new_state();
-    let login = app.github.start_login(&state);
-    let sealed = app.sessions.seal_json(&LoginState {
+    let login = rt.github.start_login(&state);
+    let sealed = rt.sessions.seal_json(&LoginState {
         state: state.clone(),
         verifier: login.pkce_verifier,
         rd,
@@ -55,10 +55,10 @@ pub fn start(app: &App, req: &Parts, now: u64, client_ip: Option<std::net::IpAdd
         return Reply::text(500, "could not seal the sign-in state");
     };
     let cookie = set_cookie(
-        &app.sessions.cookie,
-        &login_state::cookie_name(&app.sessions.cookie.name, &state),
+        &rt.sessions.cookie,
+        &login_state::cookie_name(&rt.sessions.cookie.name, &state),
         &sealed,
-        &app.callback_path,
+        &rt.callback_path,
         LOGIN_TTL_SECS as i64,
     );
     crate::observe::metrics().login(crate::observe::LoginResult::Started);
@@ -69,13 +69,13 @@ pub fn start(app: &App, req: &Parts, now: u64, client_ip: Option<std::net::IpAdd
 
 /// `client_redirect_uri` (+ `state`, `code_challenge`, `code_challenge_method`) for the
 /// code-for-token exchange, checked before any GitHub round-trip.
-fn client_login(app: &App, req: &Parts) -> Result<Option<ClientLogin>, Reply> {
+fn client_login(rt: &Runtime, req: &Parts) -> Result<Option<ClientLogin>, Reply> {
     let browser = super::client_kind::is_browser_navigation(req);
     let Some(redirect_uri) = query_param(req, "client_redirect_uri") else {
         return Ok(None);
     };
     let refuse = |reason: String| Failure::BadRequest { reason }.reply(browser);
-    let Some(kind) = app.tokens.client_redirect(&redirect_uri) else {
+    let Some(kind) = rt.tokens.client_redirect(&redirect_uri) else {
         tracing::info!("sign-in refused: client_redirect_uri not allowed");
         return Err(refuse(
             "client_redirect_uri is not one this gate may send codes to (tokens.client_redirect_uris, or loopback with tokens.allow_loopback)".into(),

@@ -4,10 +4,10 @@
 
 use super::login_state::ClientLogin;
 use super::profile;
-use crate::app::App;
 use crate::github::GithubError;
 use crate::pages::Failure;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use crate::store::{StoreError, TokenOrigin};
 use crate::tokens::refresh::RefreshError;
@@ -41,14 +41,14 @@ fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
 /// After GitHub: send the client its one-time code (or why there is none). A loopback client
 /// (`tokens.allow_loopback`) gets it only once the person confirms (see `client_confirm`).
 pub async fn finish_client_login(
-    app: &App,
+    rt: &Runtime,
     client: ClientLogin,
     claims: SessionClaims,
     admitted: bool,
     now: u64,
 ) -> Reply {
     // Judged again: the config may have been reloaded since `/oauth2/start`.
-    let Some(kind) = app.tokens.client_redirect(&client.redirect_uri) else {
+    let Some(kind) = rt.tokens.client_redirect(&client.redirect_uri) else {
         return Failure::BadRequest {
             reason: "client_redirect_uri is no longer one this gate may send codes to; start the sign-in again".into(),
         }
@@ -70,7 +70,7 @@ pub async fn finish_client_login(
         return Reply::redirect(with_query(&client.redirect_uri, &params));
     }
     // Made after any revocation of this very second, so the code is not born ended.
-    let claims = match app.sessions.after_revocation(&claims).await {
+    let claims = match rt.sessions.after_revocation(&claims).await {
         Ok(claims) => claims,
         Err(e) => {
             tracing::warn!(error = %e, "could not read the revocation list for a sign-in");
@@ -84,20 +84,20 @@ pub async fn finish_client_login(
         expires_at: now + CODE_TTL_SECS,
     };
     match kind {
-        ClientRedirect::Loopback => super::client_confirm::ask(app, grant, client, now).await,
-        ClientRedirect::Listed => send_code(app, grant, client.state.as_deref(), now).await,
+        ClientRedirect::Loopback => super::client_confirm::ask(rt, grant, client, now).await,
+        ClientRedirect::Listed => send_code(rt, grant, client.state.as_deref(), now).await,
     }
 }
 
 /// Mint a one-time code for `grant` (living [`CODE_TTL_SECS`] from `now`) and send the browser
 /// to the client's redirect URI with it and the client's `state`.
-pub async fn send_code(app: &App, mut grant: CodeGrant, state: Option<&str>, now: u64) -> Reply {
+pub async fn send_code(rt: &Runtime, mut grant: CodeGrant, state: Option<&str>, now: u64) -> Reply {
     let code = random_token();
     grant.expires_at = now + CODE_TTL_SECS;
-    if let Err(e) = app.tokens.store.put_code(&digest(&code), &grant).await {
+    if let Err(e) = rt.tokens.store.put_code(&digest(&code), &grant).await {
         tracing::warn!(error = %e, "could not store a one-time code");
         return Failure::GithubUnavailable {
-            start_url: app.start_url("/"),
+            start_url: rt.start_url("/"),
         }
         .reply(true);
     }
@@ -110,13 +110,13 @@ pub async fn send_code(app: &App, mut grant: CodeGrant, state: Option<&str>, now
 
 /// SPAs on another origin call the token endpoints with `fetch`: answer the configured
 /// clients' origins (and their preflights). No cookies are involved, so no credentials mode.
-pub fn with_cors(app: &App, req: &Parts, reply: Reply) -> Reply {
+pub fn with_cors(rt: &Runtime, req: &Parts, reply: Reply) -> Reply {
     let origin = req
         .headers
         .get(http::header::ORIGIN)
         .and_then(|v| v.to_str().ok());
     let reply = reply.header("Vary", "Origin");
-    match app.tokens.cors_origin(origin) {
+    match rt.tokens.cors_origin(origin) {
         Some(origin) => reply
             .header("Access-Control-Allow-Origin", origin.to_string())
             .header("Access-Control-Allow-Methods", "POST")
@@ -144,12 +144,12 @@ struct TokenRequest {
 }
 
 /// `POST /oauth2/token`
-pub async fn token(app: &App, body: &[u8], now: u64) -> Reply {
+pub async fn token(rt: &Runtime, body: &[u8], now: u64) -> Reply {
     let req: TokenRequest = match parse_json(body) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    let grant = match app.tokens.store.take_code(&digest(&req.code), now).await {
+    let grant = match rt.tokens.store.take_code(&digest(&req.code), now).await {
         Ok(CodeTake::Granted(grant)) => *grant,
         Ok(CodeTake::AlreadyUsed) => {
             tracing::warn!("a one-time code was presented twice");
@@ -202,7 +202,7 @@ pub async fn token(app: &App, body: &[u8], now: u64) -> Reply {
     }
     // Signed out everywhere, or ended by an admin or a webhook, after the code was issued:
     // the code is as over as the sign-in it stands for.
-    match sign_in_ended(app, &grant.session).await {
+    match sign_in_ended(rt, &grant.session).await {
         Ok(false) => {}
         Ok(true) => {
             tracing::info!(
@@ -210,7 +210,7 @@ pub async fn token(app: &App, body: &[u8], now: u64) -> Reply {
                 event = "token_refused",
                 reason = "the sign-in was ended before its code was exchanged",
                 login = %grant.session.login,
-                user_id = %grant.session.sub,
+                user_id = %grant.session.user_id,
                 "one-time code refused"
             );
             return error(
@@ -221,7 +221,7 @@ pub async fn token(app: &App, body: &[u8], now: u64) -> Reply {
         }
         Err(e) => return unavailable(e),
     }
-    let issued = app
+    let issued = rt
         .tokens
         .issuer()
         .start(&grant.session, TokenOrigin::CodeExchange, now)
@@ -238,14 +238,14 @@ pub async fn token(app: &App, body: &[u8], now: u64) -> Reply {
 /// Has this sign-in ended: on the revocation list (its floor included), or past `session.ttl`
 /// as configured now? (A fresh copy of the list; `Err` when the store cannot say, and the
 /// caller refuses.)
-async fn sign_in_ended(app: &App, session: &SessionClaims) -> Result<bool, StoreError> {
-    if crate::session::unix_now() >= app.sessions.ends_at(session.iat) {
+async fn sign_in_ended(rt: &Runtime, session: &SessionClaims) -> Result<bool, StoreError> {
+    if crate::clock::unix_now() >= rt.sessions.ends_at(session.iat) {
         return Ok(true);
     }
-    let mark = app
+    let mark = rt
         .sessions
         .revocations
-        .mark(app.sessions.store.as_ref(), &session.sub)
+        .mark(rt.sessions.store.as_ref(), &session.user_id)
         .await?;
     Ok(mark.is_some_and(|m| session.iat <= m.end_before))
 }
@@ -261,19 +261,19 @@ struct RefreshRequest {
 
 /// `POST /oauth2/refresh`: re-applies the allow rules with fresh memberships, so someone removed
 /// cannot refresh.
-pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
+pub async fn refresh(rt: &Runtime, body: &[u8], now: u64) -> Reply {
     let req: RefreshRequest = match parse_json(body) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    let issuer = app.tokens.issuer();
+    let issuer = rt.tokens.issuer();
     let (family_id, family) = match issuer.redeem(&req.refresh_token, now).await {
         Ok(found) => found,
         Err(e) => return refresh_failure(e),
     };
     // Signed out everywhere, ended by an admin, or the app's authorization revoked: the
     // family ends too.
-    match sign_in_ended(app, &family.session).await {
+    match sign_in_ended(rt, &family.session).await {
         Ok(false) => {}
         Ok(true) => {
             let _ = issuer.revoke(&family_id, now).await;
@@ -285,22 +285,22 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
         }
         Err(e) => return unavailable(e),
     }
-    let Some(github_token) = family.session.ght.as_deref() else {
+    let Some(github_token) = family.session.github_token.as_deref() else {
         return error(
             401,
             "invalid_grant",
             "this sign-in cannot be refreshed; sign in again",
         );
     };
-    let mut claims = match profile::session_claims(app, github_token, now).await {
-        Ok(claims) if claims.sub == family.session.sub => claims,
+    let mut claims = match profile::session_claims(rt, github_token, now).await {
+        Ok(claims) if claims.user_id == family.session.user_id => claims,
         Ok(_) | Err(GithubError::Status { status: 401, .. }) => {
             tracing::info!(
                 target: "gatehouse::audit",
                 event = "refresh_refused",
                 reason = "GitHub no longer accepts the sign-in; its tokens are revoked",
                 login = %family.session.login,
-                user_id = %family.session.sub,
+                user_id = %family.session.user_id,
                 "refresh refused"
             );
             let _ = issuer.revoke(&family_id, now).await;
@@ -320,13 +320,13 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
             .header("Retry-After", "30");
         }
     };
-    if !profile::admitted(app, &claims) {
+    if !profile::admitted(rt, &claims) {
         tracing::info!(
             target: "gatehouse::audit",
             event = "refresh_refused",
             reason = "no longer allowed; the sign-in's tokens are revoked",
             login = %claims.login,
-            user_id = %claims.sub,
+            user_id = %claims.user_id,
             "refresh refused"
         );
         let _ = issuer.revoke(&family_id, now).await;
@@ -341,7 +341,7 @@ pub async fn refresh(app: &App, body: &[u8], now: u64) -> Reply {
     claims.exp = family
         .session
         .exp
-        .min(app.sessions.ends_at(family.session.iat));
+        .min(rt.sessions.ends_at(family.session.iat));
     match issuer.rotate(&family_id, &family, &claims, now).await {
         Ok(pair) => Reply::json(200, &pair.json()),
         Err(e) => refresh_failure(e),
@@ -354,38 +354,38 @@ struct PatRequest {
 }
 
 /// `POST /oauth2/pat`: a GitHub personal access token in, a session cookie and tokens out.
-pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
+pub async fn pat(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
     let pat: PatRequest = match parse_json(body) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    let claims = match session_for_github_token(app, pat.token.trim(), now).await {
+    let claims = match session_for_github_token(rt, pat.token.trim(), now).await {
         Ok(claims) => claims,
         Err(failure) => return failure.reply(false),
     };
-    if !profile::admitted(app, &claims) {
+    if !profile::admitted(rt, &claims) {
         crate::observe::metrics().login(crate::observe::LoginResult::Denied);
         tracing::info!(
             target: "gatehouse::audit",
             event = "login",
             result = "denied",
             login = %claims.login,
-            user_id = %claims.sub,
+            user_id = %claims.user_id,
             via = "pat",
             "personal access token refused: not allowed"
         );
         return Failure::Forbidden {
             login: Some(claims.login),
-            sign_out_url: format!("{}/sign_out", app.settings.proxy_prefix),
+            sign_out_url: format!("{}/sign_out", rt.settings.proxy_prefix),
         }
         .reply(false);
     }
     // A sign-in made now, after any revocation of this second (the cookie below agrees).
-    let claims = match app.sessions.after_revocation(&claims).await {
+    let claims = match rt.sessions.after_revocation(&claims).await {
         Ok(claims) => claims,
         Err(e) => return super::credentials::store_unavailable(req, &e),
     };
-    let pair = match app
+    let pair = match rt
         .tokens
         .issuer()
         .start(&claims, TokenOrigin::Pat, now)
@@ -400,11 +400,11 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         event = "login",
         result = "succeeded",
         login = %claims.login,
-        user_id = %claims.sub,
+        user_id = %claims.user_id,
         via = "pat",
         "signed in with a personal access token"
     );
-    let cookies = match app.sessions.create(&claims, req, now).await {
+    let cookies = match rt.sessions.create(&claims, req, now).await {
         Ok(cookies) => cookies,
         Err(crate::session::WriteError::Store(e)) => {
             return super::credentials::store_unavailable(req, &e)
@@ -417,7 +417,7 @@ pub async fn pat(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
 
 /// Claims for a GitHub token someone presented (PAT or raw token), or the failure to show.
 pub async fn session_for_github_token(
-    app: &App,
+    rt: &Runtime,
     token: &str,
     now: u64,
 ) -> Result<SessionClaims, Failure> {
@@ -427,7 +427,7 @@ pub async fn session_for_github_token(
             basic: false,
         });
     }
-    profile::session_claims(app, token, now)
+    profile::session_claims(rt, token, now)
         .await
         .map_err(|e| match e {
             GithubError::Status { status: 401, .. } => Failure::InvalidCredentials {
@@ -437,7 +437,7 @@ pub async fn session_for_github_token(
             e => {
                 tracing::warn!(error = %e, "could not check a GitHub token");
                 Failure::GithubUnavailable {
-                    start_url: app.start_url("/"),
+                    start_url: rt.start_url("/"),
                 }
             }
         })

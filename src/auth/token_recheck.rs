@@ -5,10 +5,10 @@
 //! written back to the family so the token's later uses need not ask again.
 
 use super::recheck::Outcome;
-use crate::app::App;
 use crate::identity::Identity;
 use crate::pages::Failure;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use crate::tokens::{AccessClaims, RefreshFamily};
 
@@ -16,12 +16,12 @@ use crate::tokens::{AccessClaims, RefreshFamily};
 /// asked), or the refusal: 401 when the sign-in is over, 403 when its person is no longer
 /// admitted, 503 when GitHub or the store cannot answer (never the old groups).
 pub async fn current(
-    app: &App,
+    rt: &Runtime,
     token: &AccessClaims,
     requested_at: u64,
     now: u64,
 ) -> Result<SessionClaims, Reply> {
-    let family = match app.tokens.store.family(&token.fam, now).await {
+    let family = match rt.tokens.store.family(&token.family, now).await {
         Ok(Some(family)) => family,
         Ok(None) => return Err(ended("the token's sign-in has ended; sign in again")),
         Err(e) => {
@@ -33,9 +33,9 @@ pub async fn current(
     if family.session.refreshed_at > requested_at {
         return Ok(family.session);
     }
-    let answer = app
+    let answer = rt
         .rechecks
-        .run(app, &family.session, now, requested_at, None)
+        .run(rt, &family.session, now, requested_at, None)
         .await;
     match answer {
         Some((Outcome::Fresh { login, groups }, checked_at)) => {
@@ -45,21 +45,21 @@ pub async fn current(
                 refreshed_at: checked_at,
                 ..family.session.clone()
             };
-            if !super::profile::admitted(app, &session) {
-                revoke(app, &token.fam, &session, "no longer allowed", now).await;
+            if !super::profile::admitted(rt, &session) {
+                revoke(rt, &token.family, &session, "no longer allowed", now).await;
                 return Err(Failure::Forbidden {
                     login: Some(session.login),
-                    sign_out_url: format!("{}/sign_out", app.settings.proxy_prefix),
+                    sign_out_url: format!("{}/sign_out", rt.settings.proxy_prefix),
                 }
                 .reply(false));
             }
-            remember(app, &token.fam, &family, &session).await;
+            remember(rt, &token.family, &family, &session).await;
             Ok(session)
         }
         Some((Outcome::Revoked, _)) => {
             revoke(
-                app,
-                &token.fam,
+                rt,
+                &token.family,
                 &family.session,
                 "GitHub no longer accepts the sign-in",
                 now,
@@ -82,28 +82,28 @@ fn ended(reason: &str) -> Reply {
 }
 
 /// End the sign-in's tokens: the access tokens minted from the family stop working too.
-async fn revoke(app: &App, family_id: &str, session: &SessionClaims, reason: &str, now: u64) {
+async fn revoke(rt: &Runtime, family_id: &str, session: &SessionClaims, reason: &str, now: u64) {
     tracing::info!(
         target: "gatehouse::audit",
         event = "token_refused",
         reason,
         login = %session.login,
-        user_id = %session.sub,
+        user_id = %session.user_id,
         "access token refused at its membership re-check; its sign-in's tokens are revoked"
     );
-    if let Err(e) = app.tokens.issuer().revoke(family_id, now).await {
+    if let Err(e) = rt.tokens.issuer().revoke(family_id, now).await {
         tracing::warn!(error = %e, "could not revoke a token family");
     }
 }
 
 /// Keep the fresh memberships in the family. Only if it has not moved on: a refresh racing
 /// this one wrote fresher claims (and a new generation) that must not be overwritten.
-async fn remember(app: &App, family_id: &str, family: &RefreshFamily, session: &SessionClaims) {
+async fn remember(rt: &Runtime, family_id: &str, family: &RefreshFamily, session: &SessionClaims) {
     let next = RefreshFamily {
         session: session.clone(),
         ..family.clone()
     };
-    if let Err(e) = app
+    if let Err(e) = rt
         .tokens
         .store
         .advance_family(family_id, family.generation, &next)
@@ -120,12 +120,14 @@ pub fn identity(token: AccessClaims, session: Option<SessionClaims>) -> Identity
         Some(s) => (s.login, s.groups),
         None => (token.login, token.groups),
     };
-    let mut identity = Identity::github(&token.sub, &login);
+    let mut identity = Identity::github(&token.user_id, &login);
     identity.name = token.name;
     identity.email = token.email;
     identity.groups = groups;
     identity.expires_at = token.exp;
     identity.signed_in_at = signed_in_at;
-    identity.source = crate::identity::Source::AccessToken { family: token.fam };
+    identity.source = crate::identity::Source::AccessToken {
+        family: token.family,
+    };
     identity
 }

@@ -13,8 +13,8 @@
 //! for a re-check (GitHub itself then says whether the authorization is gone), never ends the
 //! user's sessions again.
 
-use crate::app::App;
 use crate::reply::Reply;
+use crate::runtime::Runtime;
 use hmac::{Hmac, Mac};
 use http::request::Parts;
 use serde::Deserialize;
@@ -76,8 +76,8 @@ fn store_unavailable(e: &crate::store::StoreError) -> Reply {
     .header("Retry-After", "5")
 }
 
-pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
-    let Some(secret) = &app.settings.github.webhook_secret else {
+pub async fn handle(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
+    let Some(secret) = &rt.settings.github.webhook_secret else {
         return reply(
             404,
             json!({"error": "not_found", "message": "webhooks are off here; set github.webhook_secret (and the same secret in the GitHub webhook) to turn them on"}),
@@ -140,7 +140,7 @@ pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
         );
     };
     let user_id = who.id.to_string();
-    let store = app.sessions.store.as_ref();
+    let store = rt.sessions.store.as_ref();
     let until = now.saturating_add(REMEMBER_FOR);
     let delivery_key = format!("id:{delivery}");
     match store.remember_delivery(&delivery_key, until, now).await {
@@ -186,14 +186,14 @@ pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
                     );
                     Act::Recheck
                 }
-                Err(e) => return forget(app, &remembered, store_unavailable(&e)).await,
+                Err(e) => return forget(rt, &remembered, store_unavailable(&e)).await,
             }
         }
         act => act,
     };
     let result = match act {
-        Act::Recheck => app.sessions.recheck_all(&user_id, now).await.map(|()| 0),
-        Act::End => super::sign_ins::end_user(app, &user_id, now)
+        Act::Recheck => rt.sessions.recheck_all(&user_id, now).await.map(|()| 0),
+        Act::End => super::sign_ins::end_user(rt, &user_id, now)
             .await
             .map(|e| e.sessions),
     };
@@ -219,14 +219,14 @@ pub async fn handle(app: &App, req: &Parts, body: &[u8], now: u64) -> Reply {
             }
             reply(200, body)
         }
-        Err(e) => forget(app, &remembered, store_unavailable(&e)).await,
+        Err(e) => forget(rt, &remembered, store_unavailable(&e)).await,
     }
 }
 
 /// A delivery that was not applied is forgotten again, so GitHub's redelivery of it counts.
-async fn forget(app: &App, remembered: &[String], answer: Reply) -> Reply {
+async fn forget(rt: &Runtime, remembered: &[String], answer: Reply) -> Reply {
     for key in remembered {
-        if let Err(e) = app.sessions.store.forget_delivery(key).await {
+        if let Err(e) = rt.sessions.store.forget_delivery(key).await {
             tracing::warn!(error = %e, "could not forget a webhook delivery that was not applied");
         }
     }

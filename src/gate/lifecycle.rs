@@ -15,8 +15,8 @@
 //!   graceful upgrade (the listening sockets go to a new process).
 
 use super::Live;
-use crate::app::App;
-use crate::config::{self, Settings};
+use crate::config::Settings;
+use crate::runtime::Runtime;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
@@ -82,7 +82,7 @@ pub(super) struct Reloader {
 
 impl Reloader {
     pub(super) fn new(path: PathBuf, live: Arc<ArcSwap<Live>>) -> Reloader {
-        let started = start_only(&live.load().app.settings);
+        let started = start_only(&live.load().rt.settings);
         Reloader {
             path,
             live,
@@ -93,7 +93,7 @@ impl Reloader {
     /// Load, check and swap in the config file. `Err` says why the old config stays.
     pub(super) fn reload(&self) -> Result<(), String> {
         let path = self.path.display().to_string();
-        let settings = config::load_file(&self.path).map_err(|e| {
+        let settings = crate::runtime::load_file(&self.path).map_err(|e| {
             for p in &e.problems {
                 tracing::error!(config = %path, key = %p.key, "config reload: {p}");
             }
@@ -108,9 +108,9 @@ impl Reloader {
             }
         }
         let old = self.live.load_full();
-        let app = App::reloaded(&old.app, settings)
+        let rt = Runtime::reloaded(&old.rt, settings)
             .map_err(|e| format!("{e}; still serving the previous config"))?;
-        let live = Live::new(Arc::new(app))
+        let live = Live::new(Arc::new(rt))
             .map_err(|e| format!("upstream: {e}; still serving the previous config"))?;
         self.live.store(Arc::new(live));
         Ok(())

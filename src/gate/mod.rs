@@ -13,18 +13,19 @@ mod websocket;
 pub use lifecycle::in_flight;
 pub use server::{serve, serve_reloading, ServeError};
 
-use crate::app::App;
 use crate::auth::{
     self,
     access::{Access, DenyAs, Granted, Judge},
     client_kind::is_browser_navigation,
 };
+use crate::clock::unix_now;
 use crate::config::UpstreamTarget;
 use crate::limits::{self, ClientIp};
 use crate::observe::{self, Decision};
 use crate::pages::Failure;
 use crate::reply::Reply;
-use crate::session::{cookies::strip_own_cookies, unix_now};
+use crate::runtime::Runtime;
+use crate::session::cookies::strip_own_cookies;
 use crate::tokens::assertion::AssertionSubject;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -75,7 +76,7 @@ pub struct Gate {
 
 /// One config's runtime parts: the app and its upstream peers, always swapped together.
 pub struct Live {
-    pub app: Arc<App>,
+    pub rt: Arc<Runtime>,
     /// `[upstream]`, for requests no route takes.
     fallback: Option<HttpPeer>,
     /// One per `[[routes]]` entry, same order.
@@ -85,22 +86,22 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn new(app: Arc<App>) -> Result<Live, String> {
-        let fallback = app.settings.upstream.as_ref().map(peer_for).transpose()?;
-        let routes = app
+    pub fn new(rt: Arc<Runtime>) -> Result<Live, String> {
+        let fallback = rt.settings.upstream.as_ref().map(peer_for).transpose()?;
+        let routes = rt
             .settings
             .routes
             .iter()
             .map(|r| peer_for(&r.target))
             .collect::<Result<Vec<_>, _>>()?;
-        let route_counters = app
+        let route_counters = rt
             .settings
             .routes
             .iter()
             .map(|r| observe::metrics().requests_for(&r.name))
             .collect();
         Ok(Live {
-            app,
+            rt,
             fallback,
             routes,
             route_counters,
@@ -109,9 +110,9 @@ impl Live {
 }
 
 impl Gate {
-    pub fn new(app: Arc<App>) -> Result<Gate, String> {
+    pub fn new(rt: Arc<Runtime>) -> Result<Gate, String> {
         Ok(Gate {
-            live: Arc::new(ArcSwap::from_pointee(Live::new(app)?)),
+            live: Arc::new(ArcSwap::from_pointee(Live::new(rt)?)),
         })
     }
 
@@ -189,12 +190,12 @@ impl ProxyHttp for Gate {
     ) -> pingora::Result<bool> {
         let now = unix_now();
         let live = Arc::clone(&ctx.live);
-        let app = &live.app;
+        let rt = &live.rt;
         let peer = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let budget = &app.settings.limits;
+        let budget = &rt.settings.limits;
         ctx.client =
             client_ip::resolve(peer, &session.req_header().headers, &budget.trusted_proxies);
         if let Some(excess) =
@@ -215,7 +216,7 @@ impl ProxyHttp for Gate {
             // Credential checks key their failure limit on it; sign-ins record it.
             let req = session.req_header();
             if req.headers.contains_key(http::header::AUTHORIZATION)
-                || auth::is_own_path(app, req.uri.path())
+                || auth::is_own_path(rt, req.uri.path())
             {
                 session
                     .req_header_mut()
@@ -223,10 +224,10 @@ impl ProxyHttp for Gate {
                     .insert(ClientIp(ip));
             }
         }
-        if auth::is_own_path(app, session.req_header().uri.path()) {
+        if auth::is_own_path(rt, session.req_header().uri.path()) {
             ctx.decision = Decision::Endpoint;
             let body = if session.req_header().method == http::Method::POST {
-                let limit = auth::max_body(app, session.req_header().uri.path());
+                let limit = auth::max_body(rt, session.req_header().uri.path());
                 match read_body(session, limit).await? {
                     Some(body) => body,
                     None => {
@@ -241,7 +242,7 @@ impl ProxyHttp for Gate {
             } else {
                 bytes::Bytes::new()
             };
-            let reply = auth::handle(app, session.req_header(), &body, now, ctx.client.ip).await;
+            let reply = auth::handle(rt, session.req_header(), &body, now, ctx.client.ip).await;
             if reply.status == 429 {
                 ctx.decision = Decision::of_refusal(429);
             }
@@ -249,7 +250,7 @@ impl ProxyHttp for Gate {
             return Ok(true);
         }
         let req = session.req_header();
-        match auth::access::check(app, req, Judge::Request, now, DenyAs::Negotiate).await {
+        match auth::access::check(rt, req, Judge::Request, now, DenyAs::Negotiate).await {
             Access::Allow(granted) => {
                 ctx.decision = match granted.identity {
                     Some(_) => Decision::Allowed,
@@ -290,9 +291,9 @@ impl ProxyHttp for Gate {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         let live = Arc::clone(&ctx.live);
-        let app = &live.app;
+        let rt = &live.rt;
         headers::strip_reserved(upstream);
-        match strip_own_cookies(&upstream.headers, &app.sessions.cookie.name) {
+        match strip_own_cookies(&upstream.headers, &rt.sessions.cookie.name) {
             Some(rest) if rest.is_empty() => {
                 upstream.remove_header(&http::header::COOKIE);
             }
@@ -314,7 +315,7 @@ impl ProxyHttp for Gate {
         }
         if let Some(identity) = &granted.identity {
             headers::add_identity(upstream, identity)?;
-            if let Some(signer) = app.tokens.assertion_for(granted.route) {
+            if let Some(signer) = rt.tokens.assertion_for(granted.route) {
                 let subject = AssertionSubject {
                     sub: &identity.user_id,
                     login: &identity.login,
@@ -355,7 +356,7 @@ impl ProxyHttp for Gate {
             (None, Some(h)) => h.to_str().ok(),
             (None, None) => req.uri.authority().map(|a| a.as_str()),
         };
-        headers::add_forwarded(upstream, &ctx.client, app.public_scheme, host)?;
+        headers::add_forwarded(upstream, &ctx.client, rt.public_scheme, host)?;
         Ok(())
     }
 
@@ -374,7 +375,7 @@ impl ProxyHttp for Gate {
                 ctx.upgraded = websocket::on_upgrade(session, identity, ctx.started);
             }
         }
-        headers::drop_own_set_cookies(upstream_response, &ctx.live.app.sessions.cookie.name)?;
+        headers::drop_own_set_cookies(upstream_response, &ctx.live.rt.sessions.cookie.name)?;
         headers::drop_cookie_clearing(upstream_response)?;
         // A membership re-check refreshed the session: the browser gets the new cookie.
         if let Some(granted) = &ctx.granted {
@@ -396,7 +397,7 @@ impl ProxyHttp for Gate {
             Some(up) => {
                 // The config in force now, not the request's: a reload may have removed the
                 // API key (or issuer) that opened the tunnel.
-                websocket::watch(&self.live.load().app, up);
+                websocket::watch(&self.live.load().rt, up);
                 websocket::check(session, up)
             }
             None => Ok(()),
@@ -412,7 +413,7 @@ impl ProxyHttp for Gate {
     ) -> pingora::Result<Option<std::time::Duration>> {
         match &mut ctx.upgraded {
             Some(up) => {
-                websocket::watch(&self.live.load().app, up);
+                websocket::watch(&self.live.load().rt, up);
                 websocket::check(session, up).map(|()| None)
             }
             None => Ok(None),
@@ -423,7 +424,7 @@ impl ProxyHttp for Gate {
         // Pingora's default: compression present, off.
         modules
             .add_module(pingora::modules::http::compression::ResponseCompressionBuilder::enable(0));
-        if self.live.load().app.settings.tls.is_some() {
+        if self.live.load().rt.settings.tls.is_some() {
             modules.add_module(Box::new(tls::HstsBuilder {
                 live: self.live.clone(),
             }));
@@ -505,7 +506,7 @@ impl ProxyHttp for Gate {
                     .and_then(|h| h.to_str().ok())
                     .map(crate::policy::host_name);
                 match crate::routing::select(
-                    &live.app.settings.routes,
+                    &live.rt.settings.routes,
                     true,
                     host.as_deref(),
                     req.uri.path(),
@@ -522,11 +523,11 @@ impl ProxyHttp for Gate {
         if let Some(took) = ctx.upstream_took {
             metrics.upstream(took);
         }
-        if !live.app.settings.access_log {
+        if !live.rt.settings.access_log {
             return;
         }
         let route_name = route
-            .and_then(|i| live.app.settings.routes.get(i))
+            .and_then(|i| live.rt.settings.routes.get(i))
             .map_or(observe::DEFAULT_ROUTE, |r| r.name.as_str());
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let req = session.req_header();

@@ -32,7 +32,7 @@ fn location(public_url: &url::Url, req: &http::Uri) -> String {
 impl ServeHttp for RedirectApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let live = self.live.load();
-        let to = location(&live.app.settings.public_url, &session.req_header().uri);
+        let to = location(&live.rt.settings.public_url, &session.req_header().uri);
         Response::builder()
             .status(308)
             .header(http::header::LOCATION, to)

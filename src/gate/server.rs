@@ -1,7 +1,7 @@
 //! Starting and stopping the Pingora server.
 
 use super::{lifecycle, redirect_http, tls, Gate};
-use crate::app::App;
+use crate::runtime::Runtime;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignalWatch};
@@ -26,47 +26,47 @@ pub enum ServeError {
 
 /// Serve until a signal (SIGINT fast, SIGTERM graceful) or `shutdown` says stop.
 pub fn serve(
-    app: Arc<App>,
+    rt: Arc<Runtime>,
     shutdown: Option<Box<dyn ShutdownSignalWatch>>,
 ) -> Result<(), ServeError> {
-    serve_with(app, shutdown, None)
+    serve_with(rt, shutdown, None)
 }
 
 /// [`serve`] the config read from `config`, reloading that file on SIGHUP.
-pub fn serve_reloading(app: Arc<App>, config: PathBuf) -> Result<(), ServeError> {
-    serve_with(app, None, Some(config))
+pub fn serve_reloading(rt: Arc<Runtime>, config: PathBuf) -> Result<(), ServeError> {
+    serve_with(rt, None, Some(config))
 }
 
 fn serve_with(
-    app: Arc<App>,
+    rt: Arc<Runtime>,
     shutdown: Option<Box<dyn ShutdownSignalWatch>>,
     config: Option<PathBuf>,
 ) -> Result<(), ServeError> {
-    let addr = app.settings.listen;
-    let gate = Gate::new(app.clone()).map_err(ServeError::Upstream)?;
+    let addr = rt.settings.listen;
+    let gate = Gate::new(rt.clone()).map_err(ServeError::Upstream)?;
     let live = gate.live();
     // Pingora retries a busy port for 30 s and then panics; find out now and say so clearly.
     std::net::TcpListener::bind(addr).map_err(|e| ServeError::Listen {
         addr: addr.to_string(),
         reason: e.to_string(),
     })?;
-    if let Some(admin) = app.settings.admin_listen {
+    if let Some(admin) = rt.settings.admin_listen {
         std::net::TcpListener::bind(admin).map_err(|e| ServeError::AdminListen {
             addr: admin.to_string(),
             reason: e.to_string(),
         })?;
     }
-    if let Some(redirect) = app.settings.http_redirect_listen {
+    if let Some(redirect) = rt.settings.http_redirect_listen {
         std::net::TcpListener::bind(redirect).map_err(|e| ServeError::RedirectListen {
             addr: redirect.to_string(),
             reason: e.to_string(),
         })?;
     }
-    let tls = match &app.settings.tls {
+    let tls = match &rt.settings.tls {
         Some(files) => Some(tls::listener_settings(files).map_err(ServeError::Tls)?),
         None => None,
     };
-    let grace = app.settings.shutdown_grace;
+    let grace = rt.settings.shutdown_grace;
     // Before the listeners open: a SIGHUP must never find the default action (exit) in place.
     let shutdown = match shutdown {
         Some(watch) => watch,
@@ -79,7 +79,7 @@ fn serve_with(
     // in flight finish (the signal thread exits sooner once none is left); then it shuts the
     // runtimes down, which ends whatever still runs, allowing a moment for threads to stop.
     let conf = ServerConf {
-        threads: app.settings.threads,
+        threads: rt.settings.threads,
         grace_period_seconds: Some(grace.as_secs()),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
@@ -92,7 +92,7 @@ fn serve_with(
         "gatehouse".to_string(),
         crate::limits::ClientTimeout::new(
             pingora::proxy::http_proxy(&server.configuration, gate),
-            app.settings.limits.client_timeout,
+            rt.settings.limits.client_timeout,
         ),
     );
     match tls {
@@ -106,20 +106,20 @@ fn serve_with(
         ),
     }
     server.add_service(service);
-    if let Some(redirect) = app.settings.http_redirect_listen {
+    if let Some(redirect) = rt.settings.http_redirect_listen {
         server.add_service(redirect_http::service(&redirect.to_string(), live.clone()));
-        tracing::info!(%redirect, "redirecting http://{redirect} to {}", app.settings.public_url);
+        tracing::info!(%redirect, "redirecting http://{redirect} to {}", rt.settings.public_url);
     }
-    if let Some(admin) = app.settings.admin_listen {
+    if let Some(admin) = rt.settings.admin_listen {
         // A service of the same server: it stops when the gate stops.
-        let sessions = app
+        let sessions = rt
             .sessions
             .server_side()
-            .then(|| Arc::clone(&app.sessions.store));
+            .then(|| Arc::clone(&rt.sessions.store));
         server.add_service(crate::observe::admin::service(&admin.to_string(), sessions));
         tracing::info!(%admin, "metrics at http://{admin}/metrics");
     }
-    let scheme = if app.settings.tls.is_some() {
+    let scheme = if rt.settings.tls.is_some() {
         "https"
     } else {
         "http"

@@ -44,7 +44,7 @@ impl HttpModule for Hsts {
         resp: &mut ResponseHeader,
         _end_of_stream: bool,
     ) -> pingora::Result<()> {
-        if let Some(value) = self.0.app.settings.hsts.as_deref() {
+        if let Some(value) = self.0.rt.settings.hsts.as_deref() {
             resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, value)?;
         }
         Ok(())

@@ -22,8 +22,8 @@
 //! chunk compares the entry's fingerprint with the config in force); an access token's also
 //! when its refresh family is revoked (a copied refresh token, a refused re-check).
 
-use crate::app::App;
 use crate::identity::{Identity, Source};
+use crate::runtime::Runtime;
 use crate::store::UserMark;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
@@ -69,12 +69,12 @@ enum Entry {
 
 impl Entry {
     /// Is the entry still configured, unchanged, in `app`'s config?
-    fn still_there(&self, app: &App) -> bool {
+    fn still_there(&self, rt: &Runtime) -> bool {
         match self {
             Entry::ApiKey { name, fingerprint } => {
-                app.tokens.api_key_fingerprint(name).as_ref() == Some(fingerprint)
+                rt.tokens.api_key_fingerprint(name).as_ref() == Some(fingerprint)
             }
-            Entry::OidcIssuer(fingerprint) => app.tokens.has_oidc_issuer(fingerprint),
+            Entry::OidcIssuer(fingerprint) => rt.tokens.has_oidc_issuer(fingerprint),
         }
     }
 }
@@ -151,19 +151,19 @@ fn cut(mark: Option<UserMark>, signed_in_at: u64, judged_at: u64) -> bool {
 /// Note a revocation: on the revocation list as this process has it now, and, every
 /// [`RECHECK_EVERY`], after a fresh read in the background (never waiting here). `app` is the
 /// config in force now (a reload may have removed the entry that vouched for the tunnel).
-pub(super) fn watch(app: &App, up: &mut Upgraded) {
+pub(super) fn watch(rt: &Runtime, up: &mut Upgraded) {
     if up.revoked.load(Ordering::Relaxed) {
         return;
     }
     if up
         .entry
         .as_ref()
-        .is_some_and(|entry| !entry.still_there(app))
+        .is_some_and(|entry| !entry.still_there(rt))
     {
         up.revoked.store(true, Ordering::Relaxed);
         return;
     }
-    let sessions = &app.sessions;
+    let sessions = &rt.sessions;
     let mark = sessions.revocations.latest(&up.user_id);
     if cut(mark, up.signed_in_at, up.judged_at) {
         up.revoked.store(true, Ordering::Relaxed);
@@ -184,7 +184,7 @@ pub(super) fn watch(app: &App, up: &mut Upgraded) {
             Ok(mark) => cut(mark, signed_in_at, judged_at),
             Err(_) => true,
         };
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let gone = match &record {
             Some(key) if !ended => !matches!(store.session(key, now).await, Ok(Some(_))),
             _ => false,
@@ -277,6 +277,6 @@ mod tests {
     fn deadline_in_the_past_has_nothing_left() {
         assert!(left(1).is_none());
         assert!(left(u64::MAX).is_some());
-        assert!(left(crate::session::unix_now() + 60).is_some());
+        assert!(left(crate::clock::unix_now() + 60).is_some());
     }
 }

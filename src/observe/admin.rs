@@ -48,7 +48,7 @@ impl AdminApp {
     /// `gatehouse_sessions_active`, as the store has it now (left as it was if it cannot say).
     async fn count_sessions(&self) {
         let Some(store) = &self.sessions else { return };
-        match store.count_sessions(crate::session::unix_now()).await {
+        match store.count_sessions(crate::clock::unix_now()).await {
             Ok(n) => super::metrics()
                 .sessions_active()
                 .set(i64::try_from(n).unwrap_or(i64::MAX)),

@@ -13,19 +13,9 @@ pub use login_loop::LoopHint;
 pub use me::me_page;
 pub use sign_out::sign_out_everywhere_page;
 
+pub use crate::config::PagesSettings;
 use crate::reply::Reply;
 use serde_json::json;
-
-/// `[pages]`, validated: what the sign-in and "who am I" pages show.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PagesSettings {
-    /// The app's name (default: the host of `server.public_url`).
-    pub app_name: String,
-    /// An `https:` or `data:image/…` URL (the pages' CSP allows exactly those for images).
-    pub logo_url: Option<String>,
-    /// A short plain-text note on the sign-in page.
-    pub message: Option<String>,
-}
 
 /// Everything that can stop a request, rendered for browsers (HTML) or API clients (JSON).
 #[derive(Debug, Clone, PartialEq, Eq)]

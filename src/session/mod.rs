@@ -1,13 +1,12 @@
 //! Sessions: the JWE key ring, the claims, the cookies that carry them, and, with
 //! `session.store = "memory" | "redis"`, the server-side records the cookie points to.
 
-mod claims;
 pub mod cookies;
 mod keyring;
 mod record_cache;
 mod revocations;
 
-pub use claims::SessionClaims;
+pub use crate::claims::SessionClaims;
 pub use cookies::CookieSettings;
 pub use keyring::{key_id, JweError, KeyRing};
 pub use revocations::Revocations;
@@ -51,8 +50,10 @@ enum Revoke {
 /// What a server-side session's cookie holds: only which record, and until when.
 #[derive(Serialize, Deserialize)]
 struct SessionRef {
-    sid: String,
-    exp: u64,
+    #[serde(rename = "sid")]
+    session_id: String,
+    #[serde(rename = "exp")]
+    expires_at: u64,
 }
 
 /// Why a session could not be written.
@@ -123,10 +124,10 @@ impl Sessions {
                 let Some(reference) = self.open_json::<SessionRef>(&value) else {
                     return Ok(None);
                 };
-                if now >= reference.exp {
+                if now >= reference.expires_at {
                     return Ok(None);
                 }
-                let key = crate::tokens::digest(&reference.sid);
+                let key = crate::opaque::digest(&reference.session_id);
                 let record = match self.cache.get(&key) {
                     Some(record) => record,
                     None => {
@@ -143,12 +144,12 @@ impl Sessions {
                     self.touch_later(&key, &record, now);
                 }
                 let mut claims = record.claims.clone();
-                claims.ght = record
+                claims.github_token = record
                     .sealed_token
                     .as_deref()
                     .and_then(|sealed| seal.open(sealed).ok())
                     .and_then(|plain| String::from_utf8(plain).ok());
-                claims.sid = Some(key);
+                claims.session_id = Some(key);
                 if !claims.is_live(now) {
                     return Ok(None);
                 }
@@ -163,7 +164,7 @@ impl Sessions {
         }
         let mark = self
             .revocations
-            .mark(self.store.as_ref(), &claims.sub)
+            .mark(self.store.as_ref(), &claims.user_id)
             .await?;
         if mark.is_some_and(|m| claims.iat <= m.end_before) {
             return Ok(None);
@@ -183,7 +184,7 @@ impl Sessions {
                 .is_some_and(|c| c.is_live(now) && now < self.ends_at(c.iat)),
             Some(_) => self
                 .open_json::<SessionRef>(&value)
-                .is_some_and(|r| now < r.exp),
+                .is_some_and(|r| now < r.expires_at),
         }
     }
 
@@ -197,7 +198,7 @@ impl Sessions {
     /// of that request (results from before it must not be reused).
     pub fn recheck_requested(&self, claims: &SessionClaims) -> Option<u64> {
         self.revocations
-            .latest(&claims.sub)
+            .latest(&claims.user_id)
             .map(|m| m.recheck_before)
             .filter(|&at| at > 0 && claims.refreshed_at <= at)
     }
@@ -219,7 +220,7 @@ impl Sessions {
         now: u64,
     ) -> Result<Vec<String>, WriteError> {
         let claims = SessionClaims {
-            sid: None,
+            session_id: None,
             ..self.after_revocation(claims).await?
         };
         self.write(&claims, req, now).await
@@ -233,7 +234,7 @@ impl Sessions {
         req: &Parts,
         now: u64,
     ) -> Result<Vec<String>, WriteError> {
-        if self.records.is_some() && claims.sid.is_none() {
+        if self.records.is_some() && claims.session_id.is_none() {
             return Ok(Vec::new());
         }
         self.write(claims, req, now).await
@@ -253,7 +254,7 @@ impl Sessions {
             return cookies::session_set_cookies(&self.cookie, &token, max_age, &req.headers)
                 .ok_or(WriteError::TooLarge);
         };
-        let sealed_token = match &claims.ght {
+        let sealed_token = match &claims.github_token {
             Some(token) => Some(
                 seal.seal(token.as_bytes())
                     .map_err(|_| WriteError::TooLarge)?,
@@ -262,8 +263,8 @@ impl Sessions {
         };
         let record = SessionRecord {
             claims: SessionClaims {
-                ght: None,
-                sid: None,
+                github_token: None,
+                session_id: None,
                 ..claims.clone()
             },
             sealed_token,
@@ -276,7 +277,7 @@ impl Sessions {
                 .and_then(|v| v.to_str().ok())
                 .map(|ua| ua.chars().take(256).collect()),
         };
-        if let Some(key) = &claims.sid {
+        if let Some(key) = &claims.session_id {
             // An update (a re-check): where and how the session was made stays as it was.
             let Some(old) = self.store.session(key, now).await? else {
                 return Err(WriteError::Ended);
@@ -295,15 +296,15 @@ impl Sessions {
                 Err(WriteError::Ended)
             };
         }
-        let sid = crate::tokens::random_token();
+        let sid = crate::opaque::random_token();
         self.store
-            .put_session(&crate::tokens::digest(&sid), &record)
+            .put_session(&crate::opaque::digest(&sid), &record)
             .await?;
         self.remember_login(claims).await?;
         let token = self
             .seal_json(&SessionRef {
-                sid,
-                exp: claims.exp,
+                session_id: sid,
+                expires_at: claims.exp,
             })
             .ok_or(WriteError::TooLarge)?;
         cookies::session_set_cookies(&self.cookie, &token, max_age, &req.headers)
@@ -321,7 +322,7 @@ impl Sessions {
         let mut claims = claims.clone();
         let mark = self
             .revocations
-            .mark(self.store.as_ref(), &claims.sub)
+            .mark(self.store.as_ref(), &claims.user_id)
             .await?;
         if let Some(m) = mark {
             if claims.iat <= m.end_before {
@@ -339,13 +340,17 @@ impl Sessions {
     /// So an admin can name the user by login, and webhooks find them by id.
     async fn remember_login(&self, claims: &SessionClaims) -> Result<(), StoreError> {
         self.store
-            .remember_login(&claims.login.to_ascii_lowercase(), &claims.sub, claims.exp)
+            .remember_login(
+                &claims.login.to_ascii_lowercase(),
+                &claims.user_id,
+                claims.exp,
+            )
             .await
     }
 
     /// End this one session on the server side (cookie sessions end when the cookie goes).
     pub async fn end(&self, claims: &SessionClaims) -> Result<(), StoreError> {
-        if let Some(key) = &claims.sid {
+        if let Some(key) = &claims.session_id {
             self.end_record(key).await?;
         }
         Ok(())
@@ -436,11 +441,4 @@ fn random_key() -> [u8; 32] {
     let mut key = [0u8; 32];
     rand::rng().fill_bytes(&mut key);
     key
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

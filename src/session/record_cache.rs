@@ -54,12 +54,12 @@ impl RecordCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::SessionClaims;
+    use crate::claims::SessionClaims;
 
     fn record(sub: &str) -> Arc<SessionRecord> {
         Arc::new(SessionRecord {
             claims: SessionClaims {
-                sub: sub.into(),
+                user_id: sub.into(),
                 login: "x".into(),
                 name: None,
                 email: None,
@@ -69,8 +69,8 @@ mod tests {
                 iat: 0,
                 exp: 10,
                 refreshed_at: 0,
-                ght: None,
-                sid: None,
+                github_token: None,
+                session_id: None,
             },
             sealed_token: None,
             created_at: 0,

@@ -2,8 +2,8 @@
 //! config, so `alg: none` and algorithm confusion (an HS256 token made with a public key) are
 //! refused. Checked with zero clock leeway.
 
+use crate::claims::SessionClaims;
 use crate::config::AccessSigning;
-use crate::session::SessionClaims;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -16,10 +16,14 @@ const MAX_IAT_SKEW_SECS: u64 = 60;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
-    pub iss: String,
-    pub aud: String,
+    /// Issuer and audience: this gate's public URL.
+    #[serde(rename = "iss")]
+    pub issuer: String,
+    #[serde(rename = "aud")]
+    pub audience: String,
     /// GitHub user id.
-    pub sub: String,
+    #[serde(rename = "sub")]
+    pub user_id: String,
     pub login: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -28,7 +32,8 @@ pub struct AccessClaims {
     #[serde(default)]
     pub groups: Vec<String>,
     /// The refresh-token family it was minted from (revoking the family ends it too).
-    pub fam: String,
+    #[serde(rename = "fam")]
+    pub family: String,
     /// When its sign-in began (OIDC's `auth_time`): the revocation list judges the token by
     /// this, so one minted by a refresh just after a revocation is still ended. Older tokens
     /// lack it and are judged by `iat`.
@@ -135,14 +140,14 @@ impl AccessTokens {
         now: u64,
     ) -> Result<String, TokenError> {
         let claims = AccessClaims {
-            iss: self.issuer.clone(),
-            aud: AUDIENCE.into(),
-            sub: session.sub.clone(),
+            issuer: self.issuer.clone(),
+            audience: AUDIENCE.into(),
+            user_id: session.user_id.clone(),
             login: session.login.clone(),
             name: session.name.clone(),
             email: session.email.clone(),
             groups: session.groups.clone(),
-            fam: family.to_string(),
+            family: family.to_string(),
             auth_time: Some(session.iat),
             iat: now,
             exp: now + self.ttl_secs,
@@ -160,7 +165,7 @@ impl AccessTokens {
         let claims = decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         if claims.iat > now.saturating_add(MAX_IAT_SKEW_SECS) {
             return Err(TokenError::Invalid("issued in the future (iat)".into()));
         }
@@ -175,7 +180,7 @@ mod tests {
 
     fn session() -> SessionClaims {
         SessionClaims {
-            sub: "583231".into(),
+            user_id: "583231".into(),
             login: "octocat".into(),
             name: None,
             email: Some("octocat@example.com".into()),
@@ -185,8 +190,8 @@ mod tests {
             iat: 0,
             exp: 0,
             refreshed_at: 0,
-            ght: Some("gho_secret".into()),
-            sid: None,
+            github_token: Some("gho_secret".into()),
+            session_id: None,
         }
     }
 
@@ -197,7 +202,7 @@ mod tests {
     #[test]
     fn round_trip_and_no_github_token_inside() {
         let t = hs();
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let token = t.issue(&session(), "fam1", now).unwrap();
         assert!(!token.contains("gho_"));
         let payload = token.split('.').nth(1).unwrap();
@@ -207,14 +212,14 @@ mod tests {
         assert!(!String::from_utf8(json).unwrap().contains("gho_secret"));
         let claims = t.verify(&token).unwrap();
         assert_eq!(claims.login, "octocat");
-        assert_eq!(claims.fam, "fam1");
+        assert_eq!(claims.family, "fam1");
         assert!(t.is_ours(&token));
     }
 
     #[test]
     fn a_token_is_judged_by_its_sign_in_not_by_when_it_was_minted() {
         let t = hs();
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let signed_in = SessionClaims {
             iat: now - 3_600,
             ..session()
@@ -235,7 +240,7 @@ mod tests {
         let t = hs();
         let old = t.issue(&session(), "f", 1_000).unwrap();
         assert!(t.verify(&old).is_err(), "expired");
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let good = t.issue(&session(), "f", now).unwrap();
         let parts: Vec<&str> = good.split('.').collect();
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -273,7 +278,7 @@ mod tests {
     #[test]
     fn not_yet_valid_and_future_issued_tokens_fail() {
         let t = hs();
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let good = t.verify(&t.issue(&session(), "f", now).unwrap()).unwrap();
         let sign = |claims: &serde_json::Value| {
             encode(
@@ -301,9 +306,9 @@ mod tests {
         let key = p256::SecretKey::from_slice(&[3u8; 32]).unwrap();
         let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
         let t = AccessTokens::new(&AccessSigning::Es256(pem), "http://gate", 900).unwrap();
-        let now = crate::session::unix_now();
+        let now = crate::clock::unix_now();
         let token = t.issue(&session(), "f", now).unwrap();
-        assert_eq!(t.verify(&token).unwrap().sub, "583231");
+        assert_eq!(t.verify(&token).unwrap().user_id, "583231");
         let public = key.public_key().to_public_key_pem(LineEnding::LF).unwrap();
         let confused = encode(
             &Header::new(Algorithm::HS256),

@@ -30,7 +30,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -362,7 +362,7 @@ impl OidcVerifier {
         match claims.get("iat") {
             None => {}
             Some(iat) => match iat.as_f64() {
-                Some(iat) if iat <= now_secs().saturating_add(leeway) as f64 => {}
+                Some(iat) if iat <= crate::clock::unix_now().saturating_add(leeway) as f64 => {}
                 Some(_) => return Err(OidcError::Invalid("issued in the future (iat)".into())),
                 None => return Err(OidcError::Invalid("malformed claim `iat`".into())),
             },
@@ -655,12 +655,6 @@ fn combine(mut failures: Vec<(usize, OidcError)>) -> OidcError {
     OidcError::Invalid(reasons.join("; "))
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -787,7 +781,7 @@ fKM+WHCVr7M4in1qpflUPk/Ndt3Zz2Rh/fuaCS/5QWu51rpdg8xKsQSKsRK9aAwd
     }
 
     fn now() -> i64 {
-        now_secs() as i64
+        crate::clock::unix_now() as i64
     }
 
     fn claims() -> Value {

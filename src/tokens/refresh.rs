@@ -8,7 +8,7 @@
 
 use super::api_keys::constant_time_eq;
 use super::{digest, random_token, AccessTokens, RefreshFamily, Store, StoreError};
-use crate::session::SessionClaims;
+use crate::claims::SessionClaims;
 use crate::store::TokenOrigin;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -173,7 +173,7 @@ impl Issuer<'_> {
         self.store
             .remember_login(
                 &session.login.to_ascii_lowercase(),
-                &session.sub,
+                &session.user_id,
                 record.expires_at.max(session.exp),
             )
             .await?;
@@ -256,7 +256,7 @@ impl Issuer<'_> {
         self.store
             .remember_login(
                 &session.login.to_ascii_lowercase(),
-                &session.sub,
+                &session.user_id,
                 next.expires_at.max(session.exp),
             )
             .await?;
@@ -306,11 +306,12 @@ impl Issuer<'_> {
 mod tests {
     use super::*;
     use crate::config::AccessSigning;
+    use crate::store::RefreshFamilies;
     use crate::tokens::MemoryStore;
 
     fn session() -> SessionClaims {
         SessionClaims {
-            sub: "1".into(),
+            user_id: "1".into(),
             login: "octocat".into(),
             name: None,
             email: None,
@@ -320,8 +321,8 @@ mod tests {
             iat: 0,
             exp: 0,
             refreshed_at: 0,
-            ght: None,
-            sid: None,
+            github_token: None,
+            session_id: None,
         }
     }
 

@@ -131,7 +131,7 @@ async fn credentials(h: &Harness) -> Vec<Who> {
         for (i, cookie) in signed {
             let claims = claims_in(&cookie);
             assert_eq!(claims.login, login_of(i));
-            assert_eq!(claims.sub, id_of(i).to_string());
+            assert_eq!(claims.user_id, id_of(i).to_string());
             let groups: BTreeSet<String> = claims.groups.iter().cloned().collect();
             assert_eq!(groups, groups_of(i), "{}", login_of(i));
             whos.push(Who {
@@ -158,7 +158,7 @@ async fn credentials(h: &Harness) -> Vec<Who> {
             groups: claims.groups.iter().cloned().collect(),
             email: claims.email.clone(),
             login,
-            id: claims.sub.clone(),
+            id: claims.user_id.clone(),
             kind: "minted",
         });
     }
@@ -280,8 +280,11 @@ fn check(who: Option<&Who>, nonce: &str, answer: &Answer) -> Result<(), String> 
             let v = v.split(';').next().unwrap_or("");
             if !v.is_empty() {
                 let claims = claims_in(v);
-                if claims.login != who.login || claims.sub != who.id {
-                    diffs.push(format!("Set-Cookie for {} ({})", claims.login, claims.sub));
+                if claims.login != who.login || claims.user_id != who.id {
+                    diffs.push(format!(
+                        "Set-Cookie for {} ({})",
+                        claims.login, claims.user_id
+                    ));
                 }
             }
         }
@@ -635,7 +638,7 @@ async fn pipelined_requests_of_different_people_keep_their_identities() {
         let r = h.sign_in(&browser(), login, "/").await;
         let cookie = session_cookie(&r);
         let claims = claims_in(&cookie);
-        whos.push((login, claims.sub, format!("_gatehouse={cookie}")));
+        whos.push((login, claims.user_id, format!("_gatehouse={cookie}")));
     }
     let (mut checked, mut connections, mut most_on_one) = (0, 0, 0);
     for round in 0..20 {

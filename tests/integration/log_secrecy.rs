@@ -118,7 +118,7 @@ format = "json"
     assert_eq!(done.status(), 302);
     let cookie = session_cookie(&done);
     let ght = claims_in(&cookie)
-        .ght
+        .github_token
         .expect("a GitHub token in the session");
     secrets.add("the session cookie", cookie);
     secrets.add("the browser's GitHub token", ght);

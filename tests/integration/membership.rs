@@ -180,7 +180,7 @@ async fn removed_from_the_org_loses_access_at_the_next_recheck() {
     assert!(claims.refreshed_at >= claims_in(&mona).refreshed_at + 2);
     assert_eq!(call(&h, &refreshed).await.0, 403);
     assert!(
-        !h.log().contains(claims.ght.as_deref().unwrap()),
+        !h.log().contains(claims.github_token.as_deref().unwrap()),
         "token logged"
     );
 }
@@ -221,7 +221,7 @@ async fn a_revoked_github_token_ends_the_session_at_the_recheck() {
     let h = Harness::start(org_gate("refresh_interval = \"1s\"")).await;
     let mona = session_of(&h, "monalisa").await;
     let token = claims_in(&mona)
-        .ght
+        .github_token
         .expect("the GitHub token is kept in the session");
     let r = plain_client()
         .delete(format!(

@@ -5,7 +5,9 @@
 use crate::common::redis::{available, ca_and_server_cert, signed_in, status_with, RedisServer};
 use crate::common::*;
 
-use gatehouse::store::{conformance, RedisOptions, RedisStore, SessionRecord, Store};
+use gatehouse::store::{
+    conformance, RedisOptions, RedisStore, SessionRecord, SessionRecords, Store,
+};
 use std::time::{Duration, Instant};
 
 const MASTER: &str = "mymaster";
@@ -305,7 +307,7 @@ fn sentinel_store(set: &SentinelSet) -> RedisStore {
 }
 
 fn record(user: &str) -> SessionRecord {
-    let now = gatehouse::session::unix_now();
+    let now = gatehouse::clock::unix_now();
     let mut claims = claims_for(user, 4242);
     claims.exp = now + 3600;
     SessionRecord {
@@ -388,7 +390,7 @@ async fn after_a_failover_the_same_store_follows_the_new_master() {
         switched.elapsed(),
         killed.elapsed()
     );
-    let now = gatehouse::session::unix_now();
+    let now = gatehouse::clock::unix_now();
     assert!(store
         .session("after-failover", now)
         .await

@@ -3,7 +3,7 @@
 
 use crate::common::redis::{available, RedisServer};
 
-use gatehouse::store::{conformance, MemoryStore, RedisOptions, RedisStore, Store};
+use gatehouse::store::{conformance, MemoryStore, RedisOptions, RedisStore, SessionRecords, Store};
 use std::time::{Duration, Instant};
 
 fn options(url: String) -> RedisOptions {

@@ -7,8 +7,8 @@ pub mod tally;
 
 use base64::Engine;
 use gatehouse::config::SessionKey;
-use gatehouse::mock::{serve_demo_upstream, MockApp, MockGithub};
 use gatehouse::session::{KeyRing, SessionClaims};
+use gatehouse_mock_github::{serve_demo_upstream, MockApp, MockGithub};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -524,7 +524,7 @@ pub fn now() -> u64 {
 pub fn claims_for(login: &str, id: u64) -> SessionClaims {
     let now = now();
     SessionClaims {
-        sub: id.to_string(),
+        user_id: id.to_string(),
         login: login.into(),
         name: None,
         email: Some(format!("{login}@example.com")),
@@ -534,8 +534,8 @@ pub fn claims_for(login: &str, id: u64) -> SessionClaims {
         iat: now,
         exp: now + 3600,
         refreshed_at: now,
-        ght: None,
-        sid: None,
+        github_token: None,
+        session_id: None,
     }
 }
 

@@ -1,14 +1,19 @@
 //! The runtime parts built once from [`Settings`] and shared by every request.
 
 use crate::auth::Rechecks;
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
 use crate::github::{GithubClient, GithubError};
+use crate::policy::Policy;
 use crate::session::Sessions;
 use crate::tokens::{TokenService, TokenSetupError};
 
+/// Everything a request needs that outlives it: the validated settings, sessions, tokens,
+/// the GitHub client and rate limits. (The *app* is the upstream Gatehouse guards.)
 #[derive(Debug)]
-pub struct App {
+pub struct Runtime {
     pub settings: Settings,
+    /// Roles and rules, compiled from the settings' config.
+    pub policy: Policy,
     pub sessions: Sessions,
     /// Shared with membership re-checks, which run in tasks of their own.
     pub github: std::sync::Arc<GithubClient>,
@@ -26,38 +31,46 @@ pub struct App {
 
 /// Why the runtime parts could not be built from valid settings.
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
+pub enum RuntimeError {
+    #[error(transparent)]
+    Policy(#[from] ConfigError),
     #[error("cannot set up the GitHub client: {0}")]
     Github(#[from] GithubError),
     #[error(transparent)]
     Tokens(#[from] TokenSetupError),
 }
 
-impl App {
-    pub fn new(settings: Settings) -> Result<App, AppError> {
+impl Runtime {
+    pub fn new(settings: Settings) -> Result<Runtime, RuntimeError> {
         let store = crate::store::open(settings.session.store.redis.clone());
-        App::with_store(settings, store, Default::default())
+        Runtime::with_store(settings, store, Default::default())
     }
 
-    /// The app on a given store and revocation list (shared across reloads).
+    /// The runtime on a given store and revocation list (shared across reloads).
     fn with_store(
         settings: Settings,
         store: std::sync::Arc<dyn crate::store::Store>,
         revocations: std::sync::Arc<crate::session::Revocations>,
-    ) -> Result<App, AppError> {
+    ) -> Result<Runtime, RuntimeError> {
         for w in &settings.warnings {
             tracing::warn!(key = %w.key, "config: {w}");
         }
+        let policy =
+            crate::policy::from_config(&settings.config).map_err(|problems| ConfigError {
+                source_name: "the config".into(),
+                problems,
+            })?;
         let callback_path = format!("{}/callback", settings.proxy_prefix);
         let callback_url = settings
             .public_url
             .join(&callback_path)
             .map_err(|e| GithubError::Setup(e.to_string()))?;
-        Ok(App {
-            tokens: TokenService::new(&settings, std::sync::Arc::clone(&store))?,
+        Ok(Runtime {
+            tokens: TokenService::new(&settings, &policy.roles, std::sync::Arc::clone(&store))?,
             github: std::sync::Arc::new(GithubClient::new(
                 &settings.github,
                 callback_url.as_str(),
+                policy.membership.needs_read_org(),
             )?),
             sessions: Sessions::new(&settings.session, store, revocations),
             rechecks: Rechecks::default(),
@@ -66,27 +79,28 @@ impl App {
             } else {
                 "http"
             },
-            host_matters: settings.policy.rules.uses_host()
-                || settings.policy.routes.iter().any(|r| r.rules.uses_host())
+            host_matters: policy.rules.uses_host()
+                || policy.routes.iter().any(|r| r.rules.uses_host())
                 || settings.routes.iter().any(|r| r.host.is_some()),
             callback_path,
             limits: crate::limits::Limits::new(&settings.limits),
+            policy,
             settings,
         })
     }
 
-    /// The app for a reloaded config (SIGHUP): built from `settings` like [`App::new`], keeping
+    /// The runtime for a reloaded config (SIGHUP): built from `settings` like [`Runtime::new`], keeping
     /// what this one remembers that a reload must not forget: issued codes, refresh families
     /// and revocations, used sign-in states and sessions (the store, which a reload cannot
     /// change: that takes a restart), and the identity-assertion key when it was generated at
     /// start. Rate-limit budgets and caches start afresh.
-    pub fn reloaded(&self, mut settings: Settings) -> Result<App, AppError> {
+    pub fn reloaded(&self, mut settings: Settings) -> Result<Runtime, RuntimeError> {
         if settings.assertion.enabled && settings.assertion.key_pem.is_none() {
             if let Some(signer) = &self.tokens.assertion {
                 settings.assertion.key_pem = Some(signer.to_pem());
             }
         }
-        App::with_store(
+        Runtime::with_store(
             settings,
             std::sync::Arc::clone(&self.sessions.store),
             std::sync::Arc::clone(&self.sessions.revocations),
@@ -97,5 +111,38 @@ impl App {
     pub fn start_url(&self, rd: &str) -> String {
         let encoded: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
         format!("{}/start?rd={encoded}", self.settings.proxy_prefix)
+    }
+}
+
+/// Read a config file and check all of it, its sections and its roles and rules, listing
+/// every problem of either (what `run`, `check-config` and a reload use).
+pub fn load_file(path: &std::path::Path) -> Result<Settings, ConfigError> {
+    check(crate::config::parse_file(path)?)
+}
+
+/// [`load_file`] for config text with an explicit environment (the demo, tests).
+pub fn load_str(
+    text: &str,
+    source_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    check(crate::config::parse_str(text, source_name, env)?)
+}
+
+/// The sections' problems, then the roles' and rules' (compiled again by [`Runtime::new`]:
+/// a few microseconds at start and reload, and no half-built runtime to carry around).
+fn check(parsed: crate::config::Parsed) -> Result<Settings, ConfigError> {
+    let rule_problems = crate::policy::from_config(&parsed.config).err();
+    let source_name = parsed.source_name.clone();
+    match (parsed.validate(), rule_problems) {
+        (Ok(settings), None) => Ok(settings),
+        (Ok(_), Some(problems)) => Err(ConfigError {
+            source_name,
+            problems,
+        }),
+        (Err(mut e), more) => {
+            e.problems.extend(more.unwrap_or_default());
+            Err(e)
+        }
     }
 }

@@ -1,4 +1,6 @@
-//! The claims inside the session cookie (public: README.md "Session cookie").
+//! The claims of a sign-in: what the session cookie (or server-side record) holds and what
+//! tokens are minted from. A leaf: it imports nothing of Gatehouse. The wire names are public
+//! (docs: reference/cookie), spelled out in Rust with serde renames.
 
 use serde::{Deserialize, Serialize};
 
@@ -6,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionClaims {
     /// GitHub user id, as a string.
-    pub sub: String,
+    #[serde(rename = "sub")]
+    pub user_id: String,
     pub login: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -23,18 +26,18 @@ pub struct SessionClaims {
     /// When memberships were last confirmed at GitHub.
     pub refreshed_at: u64,
     /// The user's GitHub token, for membership re-checks (the whole cookie is encrypted).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ght: Option<String>,
+    #[serde(rename = "ght", default, skip_serializing_if = "Option::is_none")]
+    pub github_token: Option<String>,
     /// Server-side sessions only: the store key of the record this came from (never in a
     /// cookie or token).
     #[serde(skip)]
-    pub sid: Option<String>,
+    pub session_id: Option<String>,
 }
 
 impl SessionClaims {
     /// Tells this session apart from others of the same user (re-checks are per session).
     pub fn session_key(&self) -> String {
-        format!("{}:{}", self.sub, self.iat)
+        format!("{}:{}", self.user_id, self.iat)
     }
 
     pub fn is_live(&self, now: u64) -> bool {
