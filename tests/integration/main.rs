@@ -7,7 +7,9 @@
 //! `adversarial_` for all the adversarial suites). Tests of all modules run in parallel in this
 //! one process, so a test must not change process-wide state (environment variables, the
 //! current directory, signal handlers, the global allocator); a test that needs to stays its own
-//! binary, as `tests/allocations.rs` does for its counting global allocator.
+//! binary, as `tests/allocations.rs` does for its counting global allocator. So does
+//! `tests/identity_isolation.rs`, a load test with a throughput floor that other tests running
+//! beside it would push it under; it compiles `common` in with `#[path]`.
 
 #![allow(
     clippy::unwrap_used,
@@ -34,7 +36,6 @@ mod docs;
 mod faults;
 mod fuzz_smoke;
 mod gate_security;
-mod identity_isolation;
 mod lifecycle;
 mod limits;
 mod log_secrecy;
