@@ -8,13 +8,13 @@
 //! like every state change, see `same_origin`) with both trades it for a real one-time code, so
 //! neither a crafted link nor another site's form can skip the question.
 
+use super::facts::RequestFacts;
 use super::login_state::{self, ClientLogin};
-use crate::pages::{client_confirm_page, ClientConfirm, Failure};
+use crate::pages::{client_confirm_page, ClientConfirm, Refusal};
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use crate::session::cookies::{find_cookie, set_cookie};
 use crate::tokens::{digest, random_token, CodeGrant, CodeTake};
-use http::request::Parts;
 use serde::{Deserialize, Serialize};
 
 /// How long the question stays open.
@@ -52,7 +52,7 @@ pub async fn ask(rt: &Runtime, mut grant: CodeGrant, client: ClientLogin, now: u
     grant.expires_at = now + CONFIRM_TTL_SECS;
     if let Err(e) = rt.tokens.store.put_code(&store_key(&id), &grant).await {
         tracing::warn!(error = %e, "could not store a pending client sign-in");
-        return Failure::StoreUnavailable.reply(true);
+        return Refusal::StoreUnavailable.reply(true);
     }
     let pending = PendingConfirm {
         id: id.clone(),
@@ -82,10 +82,10 @@ pub async fn ask(rt: &Runtime, mut grant: CodeGrant, client: ClientLogin, now: u
 }
 
 /// `POST {prefix}/confirm` (form `id`): the person said yes; send the program its code.
-pub async fn confirm(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
-    let browser = super::client_kind::is_browser_navigation(req);
+pub async fn confirm(rt: &Runtime, facts: &RequestFacts<'_>, body: &[u8], now: u64) -> Reply {
+    let (req, browser) = (facts.req, facts.browser);
     let gone = || {
-        Failure::BadRequest {
+        Refusal::BadRequest {
             reason: "this sign-in confirmation is unknown, already used or expired (it lasts 5 minutes); start the sign-in again from the program, e.g. `gatehouse login`".into(),
         }
         .reply(browser)
@@ -114,7 +114,11 @@ pub async fn confirm(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply 
     let grant = match rt.tokens.store.take_code(&store_key(&id), now).await {
         Ok(CodeTake::Granted(grant)) => *grant,
         Ok(CodeTake::AlreadyUsed | CodeTake::Unknown) => return gone().cookies([clear]),
-        Err(e) => return super::credentials::store_unavailable(req, &e).cookies([clear]),
+        Err(e) => {
+            return super::credentials::store_unavailable(&e)
+                .reply(browser)
+                .cookies([clear])
+        }
     };
     tracing::info!(
         target: "gatehouse::audit",

@@ -14,7 +14,7 @@
 //! Only browser navigations are counted: scripts and CLIs (`client_redirect_uri`) get no page.
 
 use super::client_kind::is_browser_navigation;
-use crate::pages::{Failure, LoopHint};
+use crate::pages::{LoopHint, Refusal};
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use crate::session::cookies::{find_cookie, read_session_value, set_cookie};
@@ -131,7 +131,7 @@ impl LoopGuard {
                 "sign-in loop: the browser keeps returning to start without a session cookie"
             );
             let clear = counter.map(|_| clear_cookie(rt, req));
-            return Err(Failure::LoginLoop {
+            return Err(Refusal::LoginLoop {
                 hints,
                 start_url: rt.start_url(rd),
             }

@@ -2,10 +2,11 @@
 //! `POST /oauth2/token` (code → tokens), `/oauth2/refresh` (rotate) and `/oauth2/pat` (GitHub
 //! personal access token → session and tokens).
 
+use super::facts::RequestFacts;
 use super::login_state::ClientLogin;
 use super::profile;
 use crate::github::GithubError;
-use crate::pages::Failure;
+use crate::pages::Refusal;
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use crate::session::SessionClaims;
@@ -20,11 +21,15 @@ use sha2::{Digest, Sha256};
 /// One-time codes live this long.
 const CODE_TTL_SECS: u64 = 60;
 
-fn error(status: u16, code: &str, message: impl Into<String>) -> Reply {
-    Reply::json(
+/// The token endpoints' refusals, in OAuth's words (`invalid_grant`, …).
+fn error(status: u16, code: &'static str, message: impl Into<String>) -> Reply {
+    Refusal::Api {
         status,
-        &serde_json::json!({"error": code, "message": message.into()}),
-    )
+        error: code,
+        message: message.into(),
+        retry_after: None,
+    }
+    .reply(false)
 }
 
 /// `uri` with `params` appended to its query.
@@ -49,7 +54,7 @@ pub async fn finish_client_login(
 ) -> Reply {
     // Judged again: the config may have been reloaded since `/oauth2/start`.
     let Some(kind) = rt.tokens.client_redirect(&client.redirect_uri) else {
-        return Failure::BadRequest {
+        return Refusal::BadRequest {
             reason: "client_redirect_uri is no longer one this gate may send codes to; start the sign-in again".into(),
         }
         .reply(true);
@@ -74,7 +79,7 @@ pub async fn finish_client_login(
         Ok(claims) => claims,
         Err(e) => {
             tracing::warn!(error = %e, "could not read the revocation list for a sign-in");
-            return Failure::StoreUnavailable.reply(true);
+            return Refusal::StoreUnavailable.reply(true);
         }
     };
     let grant = CodeGrant {
@@ -96,7 +101,7 @@ pub async fn send_code(rt: &Runtime, mut grant: CodeGrant, state: Option<&str>, 
     grant.expires_at = now + CODE_TTL_SECS;
     if let Err(e) = rt.tokens.store.put_code(&digest(&code), &grant).await {
         tracing::warn!(error = %e, "could not store a one-time code");
-        return Failure::GithubUnavailable {
+        return Refusal::GithubUnavailable {
             start_url: rt.start_url("/"),
         }
         .reply(true);
@@ -312,12 +317,13 @@ pub async fn refresh(rt: &Runtime, body: &[u8], now: u64) -> Reply {
         }
         Err(e) => {
             tracing::warn!(error = %e, "refresh: GitHub unavailable");
-            return error(
-                503,
-                "github_unavailable",
-                "GitHub could not be asked to confirm access; try again shortly",
-            )
-            .header("Retry-After", "30");
+            return Refusal::Api {
+                status: 503,
+                error: "github_unavailable",
+                message: "GitHub could not be asked to confirm access; try again shortly".into(),
+                retry_after: Some(30),
+            }
+            .reply(false);
         }
     };
     if !profile::admitted(rt, &claims) {
@@ -354,7 +360,8 @@ struct PatRequest {
 }
 
 /// `POST /oauth2/pat`: a GitHub personal access token in, a session cookie and tokens out.
-pub async fn pat(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
+pub async fn pat(rt: &Runtime, facts: &RequestFacts<'_>, body: &[u8], now: u64) -> Reply {
+    let req = facts.req;
     let pat: PatRequest = match parse_json(body) {
         Ok(r) => r,
         Err(reply) => return reply,
@@ -374,7 +381,7 @@ pub async fn pat(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
             via = "pat",
             "personal access token refused: not allowed"
         );
-        return Failure::Forbidden {
+        return Refusal::Forbidden {
             login: Some(claims.login),
             sign_out_url: format!("{}/sign_out", rt.settings.proxy_prefix),
         }
@@ -383,7 +390,7 @@ pub async fn pat(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
     // A sign-in made now, after any revocation of this second (the cookie below agrees).
     let claims = match rt.sessions.after_revocation(&claims).await {
         Ok(claims) => claims,
-        Err(e) => return super::credentials::store_unavailable(req, &e),
+        Err(e) => return super::credentials::store_unavailable(&e).reply(facts.browser),
     };
     let pair = match rt
         .tokens
@@ -404,10 +411,10 @@ pub async fn pat(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
         via = "pat",
         "signed in with a personal access token"
     );
-    let cookies = match rt.sessions.create(&claims, req, now).await {
+    let cookies = match rt.sessions.create(&claims, req, facts.client_ip, now).await {
         Ok(cookies) => cookies,
         Err(crate::session::WriteError::Store(e)) => {
-            return super::credentials::store_unavailable(req, &e)
+            return super::credentials::store_unavailable(&e).reply(facts.browser)
         }
         // The token pair still works without a cookie.
         Err(crate::session::WriteError::TooLarge | crate::session::WriteError::Ended) => Vec::new(),
@@ -420,9 +427,9 @@ pub async fn session_for_github_token(
     rt: &Runtime,
     token: &str,
     now: u64,
-) -> Result<SessionClaims, Failure> {
+) -> Result<SessionClaims, Refusal> {
     if !crate::tokens::github_tokens::is_token_shaped(token) {
-        return Err(Failure::InvalidCredentials {
+        return Err(Refusal::InvalidCredentials {
             reason: "that is not a GitHub token".into(),
             basic: false,
         });
@@ -430,13 +437,13 @@ pub async fn session_for_github_token(
     profile::session_claims(rt, token, now)
         .await
         .map_err(|e| match e {
-            GithubError::Status { status: 401, .. } => Failure::InvalidCredentials {
+            GithubError::Status { status: 401, .. } => Refusal::InvalidCredentials {
                 reason: "GitHub does not accept this token".into(),
                 basic: false,
             },
             e => {
                 tracing::warn!(error = %e, "could not check a GitHub token");
-                Failure::GithubUnavailable {
+                Refusal::GithubUnavailable {
                     start_url: rt.start_url("/"),
                 }
             }
@@ -467,10 +474,9 @@ fn refresh_failure(e: RefreshError) -> Reply {
 
 fn unavailable(e: StoreError) -> Reply {
     tracing::warn!(error = %e, "token store unavailable");
-    error(
-        503,
-        "store_unavailable",
-        "the token store is unavailable; try again shortly",
-    )
-    .header("Retry-After", "5")
+    Refusal::Unavailable {
+        error: "store_unavailable",
+        message: "the token store is unavailable; try again shortly",
+    }
+    .reply(false)
 }
