@@ -37,7 +37,7 @@ pub fn start(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply {
     );
     // A browser that keeps coming back without its cookies gets a diagnosis, not GitHub again.
     let loop_cookies = if client.is_none() {
-        match LoopGuard::global().check(rt, req, &rd, now, facts.client_ip) {
+        match LoopGuard::global().check(rt, facts, &rd, now) {
             Ok(cookies) => cookies,
             Err(page) => return page,
         }
