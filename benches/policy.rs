@@ -230,7 +230,8 @@ fn person() -> Identity {
 fn benches(c: &mut Criterion) {
     let text = config_text();
     let settings = load(&text);
-    let policy = &settings.policy;
+    let policy =
+        &gatehouse::policy::from_config(&settings.config).expect("the bench rules compile");
     assert_eq!(policy.rules.len(), RULES);
     let who = person();
 
@@ -309,7 +310,8 @@ policy = "public"
 
 fn globstar_benches(c: &mut Criterion) {
     let settings = load(GLOBSTAR_RULES);
-    let policy = &settings.policy;
+    let policy =
+        &gatehouse::policy::from_config(&settings.config).expect("the bench rules compile");
     let who = person();
     let miss = |bytes: usize| ("/a".repeat(bytes / 2), Verdict::Allow, None);
     let cases = [

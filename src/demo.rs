@@ -1,7 +1,7 @@
 //! `gatehouse demo`: the mock GitHub, a demo app, and the gate in front, all on loopback, with
 //! nothing to register. It goes through the same config loader as a real deployment.
 
-use crate::config::{self, ConfigError};
+use crate::config::ConfigError;
 use crate::mock::github::{MockApp, MockGithub};
 use crate::mock::upstream::serve_demo_upstream;
 use crate::runtime::Runtime;
@@ -140,7 +140,7 @@ pub fn run(listen: SocketAddr) -> Result<(), DemoError> {
     });
 
     let text = demo_config(gate_addr, mock_addr, upstream_addr, &client_secret);
-    let settings = config::load_str(&text, "the demo config", &|_| None)?;
+    let settings = crate::runtime::load_str(&text, "the demo config", &|_| None)?;
     let rt = Runtime::new(settings).map_err(|e| DemoError::Setup(e.to_string()))?;
 
     // A closed stdout (piped into `head`, say) must not stop the demo.

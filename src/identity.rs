@@ -1,7 +1,6 @@
 //! The signed-in person, as every part of Gatehouse sees them.
 
-use crate::policy::RoleSet;
-use crate::session::SessionClaims;
+use crate::claims::SessionClaims;
 
 /// Who stands behind an identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -125,5 +124,24 @@ impl Identity {
             "roles": self.roles,
             "expires_at": self.expires_at,
         })
+    }
+}
+
+/// A set of roles, as bits indexing the role names of the policy's role table (`policy::RoleTable`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoleSet(u128);
+
+impl RoleSet {
+    pub fn with(self, bit: usize) -> RoleSet {
+        RoleSet(self.0 | (1u128 << bit))
+    }
+    pub fn union(self, other: RoleSet) -> RoleSet {
+        RoleSet(self.0 | other.0)
+    }
+    pub fn intersects(self, other: RoleSet) -> bool {
+        self.0 & other.0 != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
     }
 }

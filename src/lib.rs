@@ -4,6 +4,7 @@
 //! documented in README.md.
 
 pub mod auth;
+pub mod claims;
 pub mod client;
 pub mod clock;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod identity;
 pub mod limits;
 pub mod mock;
 pub mod observe;
+pub mod opaque;
 pub mod pages;
 pub mod policy;
 pub mod reply;

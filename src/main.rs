@@ -230,7 +230,7 @@ fn init_logging(default_level: &str) {
 
 fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
     let path = config_path(config);
-    let settings = config::load_file(&path)?;
+    let settings = gatehouse::runtime::load_file(&path)?;
     gatehouse::observe::logs::init(&settings.log_level, settings.log_format);
     let rt = Runtime::new(settings)?;
     // SIGHUP reads this file again.
@@ -240,7 +240,7 @@ fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
 
 fn check_config(config: Option<PathBuf>, explain: Option<ExplainArgs>) -> ExitCode {
     let path = config_path(config);
-    let loaded = config::load_file(&path);
+    let loaded = gatehouse::runtime::load_file(&path);
     if let Ok(settings) = &loaded {
         for w in &settings.warnings {
             eprintln!("warning: {w}");
@@ -283,9 +283,13 @@ fn check_config(config: Option<PathBuf>, explain: Option<ExplainArgs>) -> ExitCo
                 host: q.host.as_deref(),
                 path: q.path.as_deref().unwrap_or("/"),
             };
+            // load_file compiled these rules already; this cannot fail.
+            let Ok(policy) = gatehouse::policy::from_config(&settings.config) else {
+                return ExitCode::FAILURE;
+            };
             print!(
                 "{}",
-                gatehouse::policy::explain::explain(&settings, &question)
+                gatehouse::policy::explain::explain(&settings, &policy, &question)
             );
             ExitCode::SUCCESS
         }

@@ -1,8 +1,9 @@
 //! The runtime parts built once from [`Settings`] and shared by every request.
 
-use crate::config::Settings;
+use crate::config::{ConfigError, Settings};
 use crate::github::recheck::Rechecks;
 use crate::github::{GithubClient, GithubError};
+use crate::policy::Policy;
 use crate::session::Sessions;
 use crate::tokens::{TokenService, TokenSetupError};
 
@@ -11,6 +12,8 @@ use crate::tokens::{TokenService, TokenSetupError};
 #[derive(Debug)]
 pub struct Runtime {
     pub settings: Settings,
+    /// Roles and rules, compiled from the settings' config.
+    pub policy: Policy,
     pub sessions: Sessions,
     /// Shared with membership re-checks, which run in tasks of their own.
     pub github: std::sync::Arc<GithubClient>,
@@ -29,6 +32,8 @@ pub struct Runtime {
 /// Why the runtime parts could not be built from valid settings.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
+    #[error(transparent)]
+    Policy(#[from] ConfigError),
     #[error("cannot set up the GitHub client: {0}")]
     Github(#[from] GithubError),
     #[error(transparent)]
@@ -50,16 +55,22 @@ impl Runtime {
         for w in &settings.warnings {
             tracing::warn!(key = %w.key, "config: {w}");
         }
+        let policy =
+            crate::policy::from_config(&settings.config).map_err(|problems| ConfigError {
+                source_name: "the config".into(),
+                problems,
+            })?;
         let callback_path = format!("{}/callback", settings.proxy_prefix);
         let callback_url = settings
             .public_url
             .join(&callback_path)
             .map_err(|e| GithubError::Setup(e.to_string()))?;
         Ok(Runtime {
-            tokens: TokenService::new(&settings, std::sync::Arc::clone(&store))?,
+            tokens: TokenService::new(&settings, &policy.roles, std::sync::Arc::clone(&store))?,
             github: std::sync::Arc::new(GithubClient::new(
                 &settings.github,
                 callback_url.as_str(),
+                policy.membership.needs_read_org(),
             )?),
             sessions: Sessions::new(&settings.session, store, revocations),
             rechecks: Rechecks::default(),
@@ -68,11 +79,12 @@ impl Runtime {
             } else {
                 "http"
             },
-            host_matters: settings.policy.rules.uses_host()
-                || settings.policy.routes.iter().any(|r| r.rules.uses_host())
+            host_matters: policy.rules.uses_host()
+                || policy.routes.iter().any(|r| r.rules.uses_host())
                 || settings.routes.iter().any(|r| r.host.is_some()),
             callback_path,
             limits: crate::limits::Limits::new(&settings.limits),
+            policy,
             settings,
         })
     }
@@ -99,5 +111,38 @@ impl Runtime {
     pub fn start_url(&self, rd: &str) -> String {
         let encoded: String = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect();
         format!("{}/start?rd={encoded}", self.settings.proxy_prefix)
+    }
+}
+
+/// Read a config file and check all of it, its sections and its roles and rules, listing
+/// every problem of either (what `run`, `check-config` and a reload use).
+pub fn load_file(path: &std::path::Path) -> Result<Settings, ConfigError> {
+    check(crate::config::parse_file(path)?)
+}
+
+/// [`load_file`] for config text with an explicit environment (the demo, tests).
+pub fn load_str(
+    text: &str,
+    source_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Settings, ConfigError> {
+    check(crate::config::parse_str(text, source_name, env)?)
+}
+
+/// The sections' problems, then the roles' and rules' (compiled again by [`Runtime::new`]:
+/// a few microseconds at start and reload, and no half-built runtime to carry around).
+fn check(parsed: crate::config::Parsed) -> Result<Settings, ConfigError> {
+    let rule_problems = crate::policy::from_config(&parsed.config).err();
+    let source_name = parsed.source_name.clone();
+    match (parsed.validate(), rule_problems) {
+        (Ok(settings), None) => Ok(settings),
+        (Ok(_), Some(problems)) => Err(ConfigError {
+            source_name,
+            problems,
+        }),
+        (Err(mut e), more) => {
+            e.problems.extend(more.unwrap_or_default());
+            Err(e)
+        }
     }
 }

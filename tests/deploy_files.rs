@@ -463,10 +463,14 @@ fn effective_keys() -> Vec<(String, String)> {
     keys
 }
 
+/// The manual's configuration reference (generated from `src/config/reference.rs`, whose unit
+/// tests hold it to the parser).
+const CONFIG_REFERENCE: &str = "docs/src/reference/config.md";
+
 #[test]
-fn config_example_sets_every_key_and_the_readme_documents_it() {
+fn config_example_sets_every_key_and_the_config_reference_documents_it() {
     let example: toml::Table = toml::from_str(&read("config.example.toml")).unwrap();
-    let readme = read("README.md");
+    let reference = read(CONFIG_REFERENCE);
     let keys = effective_keys();
     assert!(
         keys.len() >= 20,
@@ -481,11 +485,11 @@ fn config_example_sets_every_key_and_the_readme_documents_it() {
             "config.example.toml lacks [{section}] {key}: add it with its default and a comment"
         );
         assert!(
-            readme.contains(&format!("[{section}]")) && readme.contains(&format!("`{key}`")),
-            "README.md's config reference lacks [{section}] `{key}`"
+            reference.contains(&format!("[{section}]")) && reference.contains(&format!("`{key}`")),
+            "{CONFIG_REFERENCE} lacks [{section}] `{key}`"
         );
     }
-    // Optional keys are shown commented out in the example and documented in the README.
+    // Optional keys are shown commented out in the example and documented in the reference.
     let example_text = read("config.example.toml");
     for marker in [
         "# [roles.",
@@ -500,11 +504,11 @@ fn config_example_sets_every_key_and_the_readme_documents_it() {
             "config.example.toml lacks {marker}"
         );
         let word = marker.trim_start_matches("# ");
-        assert!(readme.contains(word), "README.md lacks {word}");
+        assert!(reference.contains(word), "{CONFIG_REFERENCE} lacks {word}");
     }
     for key in ["cookie_secure", "cookie_domain"] {
         assert!(example_text.contains(&format!("# {key} = ")), "{key}");
-        assert!(readme.contains(&format!("`{key}`")), "{key}");
+        assert!(reference.contains(&format!("`{key}`")), "{key}");
     }
 }
 
@@ -521,17 +525,36 @@ fn readme_has_the_two_commands_and_prerequisites() {
         "GH_CLIENT_ID",
         "GH_CLIENT_SECRET",
         "GATEHOUSE_SESSION_SECRET",
-        "GITHUB_USERS",
-        "GATEHOUSE_CONFIG",
-        "RUST_LOG",
         "deploy/nginx/",
     ] {
         assert!(readme.contains(needle), "README.md should mention {needle}");
+    }
+    // The environment variables are in the manual's reference pages.
+    let environment = read("docs/src/reference/environment.md") + &read(CONFIG_REFERENCE);
+    for needle in [
+        "GH_CLIENT_ID",
+        "GH_CLIENT_SECRET",
+        "GATEHOUSE_SESSION_SECRET",
+        "GITHUB_USERS",
+        "GATEHOUSE_CONFIG",
+        "RUST_LOG",
+    ] {
+        assert!(
+            environment.contains(needle),
+            "docs/src/reference/environment.md or {CONFIG_REFERENCE} should mention {needle}"
+        );
     }
     for dir in ["kubernetes", "compose", "nginx", "systemd", "docker"] {
         assert!(
             root().join("deploy").join(dir).join("README.md").is_file(),
             "deploy/{dir}/README.md"
+        );
+        assert!(
+            read("docs/src/guides/single-host.md").contains(&format!("deploy/{dir}/"))
+                || read("docs/src/guides/kubernetes-sidecar.md")
+                    .contains(&format!("deploy/{dir}/"))
+                || read("docs/src/guides/forward-auth.md").contains(&format!("deploy/{dir}/")),
+            "a deployment guide in docs/src/guides should point at deploy/{dir}/"
         );
     }
 }

@@ -10,7 +10,7 @@
 //! fixtures (see `seed_corpus`); they are the only inputs that may open or verify.
 
 use gatehouse::auth::redirect::safe_redirect;
-use gatehouse::config::{self, AccessSigning, SessionKey};
+use gatehouse::config::{AccessSigning, SessionKey};
 use gatehouse::policy::path::{normalize, PathError};
 use gatehouse::session::{cookies, KeyRing, SessionClaims};
 use gatehouse::tokens::{self, AccessClaims, AccessTokens};
@@ -269,7 +269,8 @@ fn assert_seed_bearer(claims: &AccessClaims, alg: &str) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. Config: the load + validate path of `check-config` (`config::load_file` minus the read).
+// 3. Config: the load + validate path of `check-config` (`runtime::load_file` minus the read):
+//    the sections and the compiled roles and rules.
 
 pub fn config_load(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
@@ -279,7 +280,7 @@ pub fn config_load(data: &[u8]) {
             return;
         }
     }
-    match config::load_str(&text, "fuzz.toml", &config_env) {
+    match gatehouse::runtime::load_str(&text, "fuzz.toml", &config_env) {
         Err(e) => {
             assert!(!e.problems.is_empty(), "a config error without problems");
             for p in &e.problems {

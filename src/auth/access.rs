@@ -54,7 +54,7 @@ pub async fn check(
     now: u64,
     deny_as: DenyAs,
 ) -> Access {
-    decide(rt, &RequestFacts::new(rt, req, None, judge, deny_as), now).await
+    decide(rt, &RequestFacts::read(rt, req, None, judge, deny_as), now).await
 }
 
 fn deny(refusal: Refusal) -> Access {
@@ -63,7 +63,7 @@ fn deny(refusal: Refusal) -> Access {
 
 /// Decide on the request `facts` describe.
 pub async fn decide(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Access {
-    let policy = &rt.settings.policy;
+    let policy = &rt.policy;
     let method = facts.method;
     if facts.authorization == Authorization::Repeated {
         return deny(Refusal::BadRequest {
@@ -216,7 +216,7 @@ async fn current_claims(
         .rechecks
         .run(
             &rt.github,
-            &rt.settings.policy.membership,
+            &rt.policy.membership,
             &claims,
             now,
             requested.unwrap_or(0),
@@ -233,8 +233,8 @@ async fn current_claims(
             claims.groups = groups;
             claims.refreshed_at = checked_at;
             let identity = Identity::from(claims.clone());
-            claims.roles = if rt.settings.policy.admission.admits(&identity) {
-                rt.settings.policy.role_names(&identity)
+            claims.roles = if rt.policy.admission.admits(&identity) {
+                rt.policy.role_names(&identity)
             } else {
                 Vec::new()
             };

@@ -25,7 +25,7 @@ pub async fn handle(
     now: u64,
 ) -> Result<Reply, Denied> {
     let req = facts.req;
-    let judged = RequestFacts::new(rt, req, facts.client_ip, Judge::IdentityOnly, DenyAs::Api);
+    let judged = RequestFacts::read(rt, req, facts.client_ip, Judge::IdentityOnly, DenyAs::Api);
     let admin = match decide(rt, &judged, now).await {
         Access::Allow(Granted {
             identity: Some(identity),

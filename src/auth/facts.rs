@@ -11,7 +11,7 @@
 //!
 //! Forward-auth (`/oauth2/auth`) judges the request a proxy in front names in its
 //! `X-Forwarded-*` / `X-Original-*` headers, and userinfo judges no request at all: both build
-//! their facts through the same constructor, [`RequestFacts::new`], with another [`Judge`].
+//! their facts through the same constructor, [`RequestFacts::read`], with another [`Judge`].
 
 use super::client_kind::is_browser_navigation;
 use crate::policy::host::{canonical_host, CanonicalHost, HostError};
@@ -155,7 +155,7 @@ pub struct Kept {
 impl<'r> RequestFacts<'r> {
     /// Read `req` (from `client_ip`, as the gate resolved it), judging the request `judge`
     /// names, answered as `deny_as` says.
-    pub fn new(
+    pub fn read(
         rt: &Runtime,
         req: &'r Parts,
         client_ip: Option<IpAddr>,

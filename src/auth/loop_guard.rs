@@ -353,7 +353,7 @@ allowed_users = ["octocat"]
             client_ip: Option<IpAddr>,
         ) -> Result<Vec<String>, Reply> {
             use crate::auth::facts::{DenyAs, Judge};
-            let facts = RequestFacts::new(rt, req, client_ip, Judge::Request, DenyAs::Negotiate);
+            let facts = RequestFacts::read(rt, req, client_ip, Judge::Request, DenyAs::Negotiate);
             self.check(rt, &facts, rd, now)
         }
     }

@@ -1,4 +1,4 @@
-//! Gatehouse's own endpoints (declared once, in the endpoint table: [`table`]), and the
+//! Gatehouse's own endpoints (declared once, in the endpoint table: [`endpoints`]), and the
 //! per-request access decision the gate asks for everything else ([`access::decide`]), both
 //! reading the request's [`facts::RequestFacts`].
 
@@ -8,6 +8,7 @@ mod callback;
 mod client_confirm;
 pub mod client_kind;
 mod credentials;
+pub mod endpoints;
 pub mod facts;
 mod login_state;
 pub mod loop_guard;
@@ -18,12 +19,11 @@ mod sign_ins;
 mod sign_out;
 mod small;
 mod start;
-pub mod table;
 mod token;
 mod token_recheck;
 mod webhook;
 
-pub use table::{answer, endpoints, own_endpoint, Answered, Endpoint, Own, JWKS_PATH};
+pub use endpoints::{answer, endpoints, own_endpoint, Answered, Endpoint, Own, JWKS_PATH};
 
 use crate::reply::Reply;
 use crate::runtime::Runtime;
@@ -48,7 +48,7 @@ pub async fn handle(
     let Some(own) = own_endpoint(rt, req.uri.path()) else {
         return crate::pages::Refusal::NotFound.reply(client_kind::is_browser_navigation(req));
     };
-    let facts = RequestFacts::new(rt, req, client_ip, Judge::Request, own.deny_as());
+    let facts = RequestFacts::read(rt, req, client_ip, Judge::Request, own.deny_as());
     answer(rt, own, &facts, body, now).await.reply
 }
 

@@ -18,7 +18,7 @@ pub async fn session_claims(
     let (email, groups) = futures_util::try_join!(
         rt.github.primary_verified_email(token),
         rt.github
-            .memberships(token, &user.login, &rt.settings.policy.membership)
+            .memberships(token, &user.login, &rt.policy.membership)
     )?;
     let mut claims = SessionClaims {
         user_id: user.id.to_string(),
@@ -40,17 +40,14 @@ pub async fn session_claims(
 
 /// Whether the claims' person passes the allow-lists.
 pub fn admitted(rt: &Runtime, claims: &SessionClaims) -> bool {
-    rt.settings
-        .policy
-        .admission
-        .admits(&Identity::from(claims.clone()))
+    rt.policy.admission.admits(&Identity::from(claims.clone()))
 }
 
 /// The role names for the cookie's `roles` claim (empty for people not admitted).
 pub fn roles_if_admitted(rt: &Runtime, claims: &SessionClaims) -> Vec<String> {
     let identity = Identity::from(claims.clone());
-    if rt.settings.policy.admission.admits(&identity) {
-        rt.settings.policy.role_names(&identity)
+    if rt.policy.admission.admits(&identity) {
+        rt.policy.role_names(&identity)
     } else {
         Vec::new()
     }

@@ -23,7 +23,7 @@ pub fn sign_in(rt: &Runtime, req: &Parts) -> Reply {
 
 /// "Is this an admitted user", asked of `facts`' request (no path judged).
 async fn who(rt: &Runtime, facts: &RequestFacts<'_>, now: u64, deny_as: DenyAs) -> Access {
-    let judged = RequestFacts::new(rt, facts.req, facts.client_ip, Judge::IdentityOnly, deny_as);
+    let judged = RequestFacts::read(rt, facts.req, facts.client_ip, Judge::IdentityOnly, deny_as);
     decide(rt, &judged, now).await
 }
 
@@ -125,7 +125,7 @@ pub async fn forward_auth(
         },
         None => Judge::IdentityOnly,
     };
-    let judged = RequestFacts::new(rt, req, facts.client_ip, judge, DenyAs::Api);
+    let judged = RequestFacts::read(rt, req, facts.client_ip, judge, DenyAs::Api);
     match decide(rt, &judged, now).await {
         Access::Allow(Granted {
             identity: None,

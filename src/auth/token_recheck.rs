@@ -36,7 +36,7 @@ pub async fn current(
         .rechecks
         .run(
             &rt.github,
-            &rt.settings.policy.membership,
+            &rt.policy.membership,
             &family.session,
             now,
             requested_at,

@@ -8,9 +8,12 @@ mod expand;
 mod listeners;
 mod problem;
 mod redact;
+#[cfg(test)]
+mod reference;
 mod routes;
 mod schema;
 mod secret;
+mod sections;
 mod store;
 mod tokens;
 mod validate;
@@ -25,13 +28,15 @@ pub use schema::{
     SessionStore,
 };
 pub use secret::Secret;
+pub use sections::{host_pattern, is_github_login, is_key_name, LogFormat, PagesSettings};
 pub use store::StoreSettings;
 pub use tokens::{
     parse_key_hash, AccessSigning, ApiKeyEntry, AssertionSettings, OidcIssuerSettings,
     TokenSettings,
 };
 pub use validate::{
-    AccessSettings, GithubSettings, LimitSettings, SessionKey, SessionSettings, Settings,
+    check_access, route_admissions, AccessSettings, GithubSettings, LimitSettings, SessionKey,
+    SessionSettings, Settings,
 };
 
 use std::path::Path;
@@ -41,8 +46,15 @@ pub fn default_config_path() -> String {
     std::env::var("GATEHOUSE_CONFIG").unwrap_or_else(|_| "gatehouse.toml".to_string())
 }
 
-/// Read, expand, overlay the environment and validate a config file.
+/// Read, expand, overlay the environment and validate a config file's sections (its roles and
+/// rules are compiled by `policy::from_config`; `runtime::load_file` does both and lists every
+/// problem of either).
 pub fn load_file(path: &Path) -> Result<Settings, ConfigError> {
+    parse_file(path)?.validate()
+}
+
+/// Read, expand and overlay the environment, without validating.
+pub fn parse_file(path: &Path) -> Result<Parsed, ConfigError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         source_name: name.clone(),
@@ -52,15 +64,46 @@ pub fn load_file(path: &Path) -> Result<Settings, ConfigError> {
             "pass an existing file with --config FILE or set GATEHOUSE_CONFIG (config.example.toml is a starting point)",
         )],
     })?;
-    load_str(&text, &name, &|var| std::env::var(var).ok())
+    parse_str(&text, &name, &|var| std::env::var(var).ok())
 }
 
-/// Parse config text with an explicit environment (tests pass their own).
+/// Parse config text with an explicit environment (tests pass their own) and validate its
+/// sections.
 pub fn load_str(
     text: &str,
     source_name: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Settings, ConfigError> {
+    parse_str(text, source_name, env)?.validate()
+}
+
+/// A config as written, after `${VAR}` expansion and the environment overlay: what
+/// validation and the policy compiler both read.
+#[derive(Debug)]
+pub struct Parsed {
+    pub config: Config,
+    /// Variables `${VAR}` named that are unset (validation mentions them in its hints).
+    missing_vars: std::collections::BTreeSet<String>,
+    pub source_name: String,
+}
+
+impl Parsed {
+    /// Check every section; `Err` lists every problem with its key and fix.
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let source_name = self.source_name;
+        validate::validate(self.config, &self.missing_vars).map_err(|problems| ConfigError {
+            source_name,
+            problems,
+        })
+    }
+}
+
+/// Parse config text with an explicit environment, without validating.
+pub fn parse_str(
+    text: &str,
+    source_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Parsed, ConfigError> {
     let fail = |problems: Vec<ConfigProblem>| ConfigError {
         source_name: source_name.to_string(),
         problems,
@@ -87,7 +130,11 @@ pub fn load_str(
         )])
     })?;
     overlay_env(&mut config, env);
-    validate::validate(config, &missing_vars).map_err(fail)
+    Ok(Parsed {
+        config,
+        missing_vars,
+        source_name: source_name.to_string(),
+    })
 }
 
 fn line_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {

@@ -112,7 +112,7 @@ fn route_name(r: &RouteSection, i: usize) -> String {
 }
 
 fn parse_host(host: &str, key: &str, problems: &mut Vec<ConfigProblem>) -> Option<String> {
-    let pattern = crate::policy::host_pattern(host);
+    let pattern = super::host_pattern(host);
     if pattern.is_none() {
         problems.push(ConfigProblem::new(
             format!("{key}.host"),

@@ -1,4 +1,5 @@
-use super::*;
+// The whole loader (sections, then roles and rules), as `run` and `check-config` use it.
+use crate::runtime::load_str;
 
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -91,7 +92,8 @@ fn org_only_allow_list_is_valid_and_adds_read_org() {
         "allowed_orgs = [\"databio\"]",
     );
     let s = load_str(&text, "t", &|_| None).unwrap();
-    assert!(s.github.scopes.contains(&"read:org".to_string()));
+    let rt = crate::runtime::Runtime::new(s).unwrap();
+    assert!(rt.github.scopes().contains(&"read:org".to_string()));
 }
 
 #[test]

@@ -311,7 +311,7 @@ fn check_api_keys(config: &Config, problems: &mut Vec<ConfigProblem>) -> Vec<Api
     let mut seen = HashSet::new();
     let mut keys = Vec::new();
     for (i, k) in config.api_keys.iter().enumerate() {
-        if !crate::tokens::api_keys::is_key_name(&k.name) {
+        if !super::sections::is_key_name(&k.name) {
             problems.push(ConfigProblem::new(
                 format!("api_keys[{i}].name"),
                 format!("`{}` is not a usable key name", k.name),

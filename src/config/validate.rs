@@ -1,11 +1,11 @@
 //! Turn a parsed [`Config`] into [`Settings`], listing every problem with its key and fix.
 
+use super::is_github_login;
 use super::routes::{check_routes, check_upstream, RouteSettings, UpstreamTarget};
 use super::schema::{Config, GroupsHeader};
 use super::secret::Secret;
 use super::tokens::{check_assertion, check_tokens, AssertionSettings, TokenSettings};
 use super::ConfigProblem;
-use crate::policy::{is_github_login, Policy};
 use base64::Engine;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -28,15 +28,14 @@ pub struct Settings {
     pub routes: Vec<RouteSettings>,
     pub github: GithubSettings,
     pub session: SessionSettings,
+    /// `[access]`, validated (the roles and rules are compiled by `policy::from_config`).
     pub access: AccessSettings,
-    /// Roles and rules, compiled.
-    pub policy: Policy,
     pub tokens: TokenSettings,
     pub assertion: AssertionSettings,
     pub log_level: String,
     /// `[pages]`, validated.
-    pub pages: crate::pages::PagesSettings,
-    pub log_format: crate::observe::LogFormat,
+    pub pages: super::PagesSettings,
+    pub log_format: super::LogFormat,
     /// `[log] access_log`: one INFO line per request on target `gatehouse::access`.
     pub access_log: bool,
     /// `server.admin_listen`: where `/metrics` is served; `None`: nowhere.
@@ -163,20 +162,8 @@ pub fn validate(
     let upstream = check_upstream(&config, &mut problems);
     let routes = check_routes(&config, &mut problems);
     let access = check_access(&config, &mut problems);
-    let route_inputs = route_access(&config, &mut problems);
-    let policy = crate::policy::compile(
-        &access,
-        &config.roles,
-        &config.rules,
-        &route_inputs,
-        &mut problems,
-    );
-    let github = check_github(
-        &config,
-        policy.membership.needs_read_org(),
-        &unset_hint("a [github] value"),
-        &mut problems,
-    );
+    route_admissions(&config, &mut problems);
+    let github = check_github(&config, &unset_hint("a [github] value"), &mut problems);
     let session = check_session(
         &config,
         public_url.as_ref(),
@@ -186,7 +173,6 @@ pub fn validate(
     let mut warnings = Vec::new();
     let session_keys = session.as_ref().map_or(&[][..], |s| &s.keys[..]);
     let tokens = check_tokens(&config, session_keys, &mut problems, &mut warnings);
-    check_granted_roles(&tokens, &policy, &mut problems);
     let pages = check_pages(&config, public_url.as_ref(), &mut problems);
     let assertion = check_assertion(&config, upstream.as_ref().map(|u| &u.url), &mut problems);
     let limits = check_limits(&config, &mut problems, &mut warnings);
@@ -215,7 +201,6 @@ pub fn validate(
                 github,
                 session,
                 access,
-                policy,
                 tokens,
                 assertion,
                 log_level: config.log.level.clone(),
@@ -258,14 +243,14 @@ fn check_admin_listen(
     Some(addr)
 }
 
-fn check_log_format(text: &str, problems: &mut Vec<ConfigProblem>) -> crate::observe::LogFormat {
+fn check_log_format(text: &str, problems: &mut Vec<ConfigProblem>) -> super::LogFormat {
     text.parse().unwrap_or_else(|()| {
         problems.push(ConfigProblem::new(
             "log.format",
             format!("`{text}` is not a log format"),
             "write \"pretty\" (lines for people) or \"json\" (one JSON object per line)",
         ));
-        crate::observe::LogFormat::default()
+        super::LogFormat::default()
     })
 }
 
@@ -331,7 +316,6 @@ fn check_prefix(text: &str, problems: &mut Vec<ConfigProblem>) -> String {
 
 fn check_github(
     config: &Config,
-    needs_read_org: bool,
     unset_hint: &str,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<GithubSettings> {
@@ -362,14 +346,12 @@ fn check_github(
             "use a positive duration such as \"10s\"",
         ));
     }
-    let mut scopes: Vec<String> = if gh.scopes.is_empty() {
+    // `read:org` is added by the GitHub client when the policy asks about orgs or teams.
+    let scopes: Vec<String> = if gh.scopes.is_empty() {
         vec!["read:user".into(), "user:email".into()]
     } else {
         gh.scopes.clone()
     };
-    if needs_read_org && !scopes.iter().any(|s| s == "read:org") {
-        scopes.push("read:org".into());
-    }
     Some(GithubSettings {
         client_id: gh.client_id.trim().to_string(),
         client_secret: gh.client_secret.clone(),
@@ -403,7 +385,7 @@ fn check_pages(
     config: &Config,
     public_url: Option<&Url>,
     problems: &mut Vec<ConfigProblem>,
-) -> crate::pages::PagesSettings {
+) -> super::PagesSettings {
     let p = &config.pages;
     let text =
         |key: &str, value: &Option<String>, max: usize, problems: &mut Vec<ConfigProblem>| {
@@ -450,7 +432,7 @@ fn check_pages(
         }
         None => None,
     };
-    crate::pages::PagesSettings {
+    super::PagesSettings {
         app_name,
         logo_url,
         message,
@@ -602,33 +584,6 @@ fn catches_all(net: &ipnet::IpNet) -> bool {
     net.prefix_len() == 0 || (net.prefix_len() <= 96 && net.contains(&mapped_v4))
 }
 
-/// Roles that OIDC issuers and API keys grant must be roles the policy knows.
-fn check_granted_roles(tokens: &TokenSettings, policy: &Policy, problems: &mut Vec<ConfigProblem>) {
-    let granted = tokens
-        .oidc_issuers
-        .iter()
-        .enumerate()
-        .flat_map(|(i, o)| {
-            o.roles
-                .iter()
-                .map(move |r| (format!("tokens.oidc_issuers[{i}].roles"), r))
-        })
-        .chain(tokens.api_keys.iter().flat_map(|k| {
-            k.roles
-                .iter()
-                .map(move |r| (format!("api_keys[{}].roles", k.name), r))
-        }));
-    for (key, role) in granted {
-        if policy.roles.index(role).is_none() {
-            problems.push(ConfigProblem::new(
-                key,
-                format!("`{role}` is not a role"),
-                "define it in [roles.NAME] or access.default_roles, or use \"admin\"",
-            ));
-        }
-    }
-}
-
 /// Accepts standard or URL-safe base64, with or without padding.
 pub fn decode_key(text: &str) -> Option<[u8; 32]> {
     decode_secret(text).and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
@@ -694,11 +649,11 @@ pub(crate) fn parse_allow_lists(
     out
 }
 
-/// Each route's own allow-lists (when it sets any) and rules, for the policy compiler.
-fn route_access<'c>(
-    config: &'c Config,
+/// Each route's own allow-lists, validated (`None`: the route sets none and `[access]` applies).
+pub fn route_admissions(
+    config: &Config,
     problems: &mut Vec<ConfigProblem>,
-) -> Vec<crate::policy::RouteInput<'c>> {
+) -> Vec<Option<AccessSettings>> {
     config
         .routes
         .iter()
@@ -706,7 +661,7 @@ fn route_access<'c>(
         .map(|(i, r)| {
             let own =
                 r.allowed_users.is_some() || r.allowed_orgs.is_some() || r.allowed_teams.is_some();
-            let admission = own.then(|| {
+            own.then(|| {
                 let (users, orgs, teams) = parse_allow_lists(
                     &format!("routes[{i}]"),
                     r.allowed_users.as_deref().unwrap_or_default(),
@@ -720,17 +675,13 @@ fn route_access<'c>(
                     allowed_teams: teams,
                     ..AccessSettings::default()
                 }
-            });
-            crate::policy::RouteInput {
-                key: format!("routes[{i}].rules"),
-                access: admission,
-                rules: &r.rules,
-            }
+            })
         })
         .collect()
 }
 
-fn check_access(config: &Config, problems: &mut Vec<ConfigProblem>) -> AccessSettings {
+/// `[access]`, validated; every problem goes to `problems`.
+pub fn check_access(config: &Config, problems: &mut Vec<ConfigProblem>) -> AccessSettings {
     let a = &config.access;
     let mut access = AccessSettings {
         allow_any_github_user: a.allow_any_github_user,

@@ -15,7 +15,7 @@
 //!   graceful upgrade (the listening sockets go to a new process).
 
 use super::Live;
-use crate::config::{self, Settings};
+use crate::config::Settings;
 use crate::runtime::Runtime;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -93,7 +93,7 @@ impl Reloader {
     /// Load, check and swap in the config file. `Err` says why the old config stays.
     pub(super) fn reload(&self) -> Result<(), String> {
         let path = self.path.display().to_string();
-        let settings = config::load_file(&self.path).map_err(|e| {
+        let settings = crate::runtime::load_file(&self.path).map_err(|e| {
             for p in &e.problems {
                 tracing::error!(config = %path, key = %p.key, "config reload: {p}");
             }

@@ -214,7 +214,7 @@ impl ProxyHttp for Gate {
         // Refused before the request is read: it could not be.
         let req = session.req_header();
         let early = match limits::header_excess(&req.headers, budget.max_header_bytes) {
-            Some(excess) => Some(Refusal::HeadersTooLarge(excess)),
+            Some(excess) => Some(Refusal::from(excess)),
             None => unjudgeable_target(req),
         };
         if let Some(refusal) = early {
@@ -237,14 +237,14 @@ impl ProxyHttp for Gate {
                 bytes::Bytes::new()
             };
             let req = session.req_header();
-            let facts = RequestFacts::new(rt, req, ctx.client.ip, Judge::Request, own.deny_as());
+            let facts = RequestFacts::read(rt, req, ctx.client.ip, Judge::Request, own.deny_as());
             ctx.kept = facts.kept();
             let answered = auth::answer(rt, own, &facts, &body, now).await;
             ctx.decision = answered.decision;
             respond::write_reply(session, answered.reply).await?;
             return Ok(true);
         }
-        let facts = RequestFacts::new(rt, req, ctx.client.ip, Judge::Request, DenyAs::Negotiate);
+        let facts = RequestFacts::read(rt, req, ctx.client.ip, Judge::Request, DenyAs::Negotiate);
         ctx.kept = facts.kept();
         match auth::access::decide(rt, &facts, now).await {
             Access::Allow(granted) => {

@@ -61,8 +61,13 @@ impl std::fmt::Debug for GithubClient {
 }
 
 impl GithubClient {
-    /// `callback_url` is Gatehouse's own `/oauth2/callback`, sent as `redirect_uri`.
-    pub fn new(settings: &GithubSettings, callback_url: &str) -> Result<GithubClient, GithubError> {
+    /// `callback_url` is Gatehouse's own `/oauth2/callback`, sent as `redirect_uri`;
+    /// `needs_read_org`: the policy asks about orgs or teams, so sign-ins ask for `read:org` too.
+    pub fn new(
+        settings: &GithubSettings,
+        callback_url: &str,
+        needs_read_org: bool,
+    ) -> Result<GithubClient, GithubError> {
         crate::install_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
@@ -76,9 +81,25 @@ impl GithubClient {
             oauth: oauth::build_client(settings, callback_url)?,
             http: OAuthHttp(client),
             api_url: settings.api_url.clone(),
-            scopes: settings.scopes.clone(),
+            scopes: scopes_for(&settings.scopes, needs_read_org),
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.clone(),
         })
     }
+}
+
+impl GithubClient {
+    /// The scopes sign-ins ask for.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+}
+
+/// The configured scopes, plus `read:org` when the policy needs it.
+fn scopes_for(configured: &[String], needs_read_org: bool) -> Vec<String> {
+    let mut scopes = configured.to_vec();
+    if needs_read_org && !scopes.iter().any(|s| s == "read:org") {
+        scopes.push("read:org".into());
+    }
+    scopes
 }

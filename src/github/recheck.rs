@@ -9,8 +9,8 @@
 //! GitHub gave before it.
 
 use super::{GithubClient, GithubError};
+use crate::claims::SessionClaims;
 use crate::policy::MembershipPlan;
-use crate::session::SessionClaims;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -229,6 +229,16 @@ pub enum HeaderExcess {
     Cookie,
 }
 
+impl From<HeaderExcess> for crate::pages::Refusal {
+    fn from(excess: HeaderExcess) -> crate::pages::Refusal {
+        let (cookies, limit) = match excess {
+            HeaderExcess::Cookie => (true, MAX_COOKIE_BYTES),
+            HeaderExcess::Total(max) => (false, max),
+        };
+        crate::pages::Refusal::HeadersTooLarge { cookies, limit }
+    }
+}
+
 /// Is the request header over budget? Counts each field as `name: value\r\n`.
 pub fn header_excess(headers: &http::HeaderMap, max_total: usize) -> Option<HeaderExcess> {
     let mut total = 0;

@@ -7,32 +7,13 @@
 //! masked by the writer (see `config::redact_urls_in`).
 
 use super::escape::{escape_json_line, Escaping};
+use crate::config::LogFormat;
 use std::fmt;
 use std::io::{self, Write};
-use std::str::FromStr;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FormatFields, MakeWriter};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    #[default]
-    Pretty,
-    Json,
-}
-
-impl FromStr for LogFormat {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<LogFormat, ()> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "pretty" => Ok(LogFormat::Pretty),
-            "json" => Ok(LogFormat::Json),
-            _ => Err(()),
-        }
-    }
-}
 
 /// Install the process's subscriber: level from `RUST_LOG`, else `default_level`. Does nothing
 /// when one is already installed. Pingora's `log` records come through it too.

@@ -94,7 +94,7 @@ impl Decision {
             | Refusal::BadPath { .. }
             | Refusal::LoginExpired { .. }
             | Refusal::LoginLoop { .. }
-            | Refusal::HeadersTooLarge(_) => Decision::BadRequest,
+            | Refusal::HeadersTooLarge { .. } => Decision::BadRequest,
             Refusal::TooManyRequests { .. } => Decision::RateLimited,
             Refusal::UnsupportedMediaType { .. }
             | Refusal::MembershipUnconfirmed

@@ -9,5 +9,5 @@ pub mod escape;
 pub mod logs;
 pub mod metrics;
 
-pub use logs::LogFormat;
+pub use crate::config::LogFormat;
 pub use metrics::{metrics, Decision, LoginResult, RequestCounters, DEFAULT_ROUTE};

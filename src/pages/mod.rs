@@ -16,18 +16,8 @@ pub use me::me_page;
 pub use refusal::{Denied, Refusal};
 pub use sign_out::sign_out_everywhere_page;
 
+pub use crate::config::PagesSettings;
 use crate::reply::Reply;
-
-/// `[pages]`, validated: what the sign-in and "who am I" pages show.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PagesSettings {
-    /// The app's name (default: the host of `server.public_url`).
-    pub app_name: String,
-    /// An `https:` or `data:image/…` URL (the pages' CSP allows exactly those for images).
-    pub logo_url: Option<String>,
-    /// A short plain-text note on the sign-in page.
-    pub message: Option<String>,
-}
 
 /// The sign-in page: the app's name (and logo and note, when configured) and a GitHub button
 /// that starts the login and returns to `start_url`'s `rd`.

@@ -14,7 +14,6 @@
 
 use super::html::{self, escape};
 use super::login_loop::{self, LoopHint};
-use crate::limits::{HeaderExcess, MAX_COOKIE_BYTES};
 use crate::reply::Reply;
 use serde_json::json;
 
@@ -68,8 +67,12 @@ pub enum Refusal {
     TooManyRequests {
         retry_after: u64,
     },
-    /// The request header is over its budget: 431.
-    HeadersTooLarge(HeaderExcess),
+    /// The request header is over its budget (`limit` bytes; `cookies`: the `Cookie` header's
+    /// own budget): 431.
+    HeadersTooLarge {
+        cookies: bool,
+        limit: usize,
+    },
     /// The body of a request to one of Gatehouse's endpoints is over its cap: 413 (JSON).
     BodyTooLarge {
         limit: usize,
@@ -178,7 +181,7 @@ impl Refusal {
             | Refusal::StoreUnavailable
             | Refusal::Unavailable { .. } => 503,
             Refusal::TooManyRequests { .. } => 429,
-            Refusal::HeadersTooLarge(_) => 431,
+            Refusal::HeadersTooLarge { .. } => 431,
             Refusal::BodyTooLarge { .. } => 413,
             Refusal::MethodNotAllowed { .. } => 405,
             Refusal::GithubUnavailable { .. } | Refusal::UpstreamUnavailable => 502,
@@ -215,7 +218,7 @@ impl Refusal {
             Refusal::StoreUnavailable => "store_unavailable",
             Refusal::Unavailable { error, .. } => error,
             Refusal::TooManyRequests { .. } => "rate_limited",
-            Refusal::HeadersTooLarge(_) => "headers_too_large",
+            Refusal::HeadersTooLarge { .. } => "headers_too_large",
             Refusal::BodyTooLarge { .. } => "body_too_large",
             Refusal::MethodNotAllowed { .. } => "method_not_allowed",
             Refusal::LoginFailed { .. } => "login_failed",
@@ -267,12 +270,18 @@ impl Refusal {
                 "Too many attempts from your address. Wait {retry_after} second{} and try again.",
                 if *retry_after == 1 { "" } else { "s" }
             ),
-            Refusal::HeadersTooLarge(HeaderExcess::Cookie) => format!(
+            Refusal::HeadersTooLarge {
+                cookies: true,
+                limit,
+            } => format!(
                 "Your browser sent more than {} KiB of cookies for this site. Clear this site's cookies and try again.",
-                MAX_COOKIE_BYTES / 1024
+                limit / 1024
             ),
-            Refusal::HeadersTooLarge(HeaderExcess::Total(max)) => format!(
-                "The request's headers are larger than the {max} bytes this site accepts. If this keeps happening, clear this site's cookies."
+            Refusal::HeadersTooLarge {
+                cookies: false,
+                limit,
+            } => format!(
+                "The request's headers are larger than the {limit} bytes this site accepts. If this keeps happening, clear this site's cookies."
             ),
             Refusal::BodyTooLarge { limit } => {
                 format!("request bodies to this endpoint are limited to {limit} bytes")
@@ -398,7 +407,7 @@ impl Refusal {
             }
             Refusal::Unavailable { .. } => html::page("Unavailable", &message, &try_again()),
             Refusal::TooManyRequests { .. } => html::page("Too many attempts", &message, ""),
-            Refusal::HeadersTooLarge(_) => html::page("Request too large", &message, ""),
+            Refusal::HeadersTooLarge { .. } => html::page("Request too large", &message, ""),
             Refusal::BodyTooLarge { .. }
             | Refusal::MethodNotAllowed { .. }
             | Refusal::Api { .. } => html::page("Request refused", &message, &start_page()),
@@ -475,10 +484,18 @@ mod tests {
         let text = std::str::from_utf8(&page.body).unwrap();
         assert!(text.contains("Wait 1 second and"), "{text}");
         assert!(text.contains("Too many attempts"), "{text}");
-        let r = Refusal::HeadersTooLarge(HeaderExcess::Cookie).reply(true);
+        let r = Refusal::HeadersTooLarge {
+            cookies: true,
+            limit: 16 * 1024,
+        }
+        .reply(true);
         assert_eq!(r.status, 431);
         assert!(std::str::from_utf8(&r.body).unwrap().contains("cookies"));
-        let r = Refusal::HeadersTooLarge(HeaderExcess::Total(4096)).reply(false);
+        let r = Refusal::HeadersTooLarge {
+            cookies: false,
+            limit: 4096,
+        }
+        .reply(false);
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["error"], "headers_too_large");
     }

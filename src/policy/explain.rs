@@ -21,8 +21,7 @@ pub struct Question<'a> {
 }
 
 /// The report `--explain` prints.
-pub fn explain(settings: &Settings, q: &Question) -> String {
-    let policy = &settings.policy;
+pub fn explain(settings: &Settings, policy: &super::Policy, q: &Question) -> String {
     let mut out = String::new();
     let who = q.user.map(|login| {
         let mut identity = Identity::github(

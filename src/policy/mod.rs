@@ -13,11 +13,15 @@ pub mod path;
 mod roles;
 mod rules;
 
+pub use crate::identity::RoleSet;
 pub use admission::Admission;
-pub use roles::{RoleSet, RoleTable};
+pub use roles::RoleTable;
 pub use rules::{Found, Rule, RuleAccess, RuleSet, Target};
 
-use crate::config::{AccessSettings, ConfigProblem, GroupsHeader, RoleSection, RuleSection};
+pub use crate::config::{host_pattern, is_github_login};
+use crate::config::{
+    AccessSettings, Config, ConfigProblem, GroupsHeader, RoleSection, RuleSection,
+};
 use crate::identity::Identity;
 use http::Method;
 use std::borrow::Cow;
@@ -205,27 +209,6 @@ pub fn host_name(host: &str) -> String {
     }
 }
 
-/// A `host` setting (`app.example.com` or `*.example.com`) as matched: the lower-case name, or
-/// `.example.com` for a wildcard. `None` when it is not a host name.
-pub fn host_pattern(text: &str) -> Option<String> {
-    let h = text.trim().to_ascii_lowercase();
-    let (wild, name) = match h.strip_prefix("*.") {
-        Some(rest) => (true, rest),
-        None => (false, h.as_str()),
-    };
-    let ok = !name.is_empty()
-        && name.split('.').all(|label| {
-            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-    ok.then(|| {
-        if wild {
-            format!(".{name}")
-        } else {
-            name.to_string()
-        }
-    })
-}
-
 /// `s` in ASCII lower case, copying only when it has capitals.
 pub(crate) fn lower(s: &str) -> Cow<'_, str> {
     if s.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -235,20 +218,74 @@ pub(crate) fn lower(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// GitHub's rules for user and org logins (and team slugs, which are a subset).
-pub(crate) fn is_github_login(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 39
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !s.starts_with('-')
-}
-
 /// A route's own allow-lists (validated) and rules, as the config gives them.
 pub struct RouteInput<'c> {
     /// `routes[2].rules`
     pub key: String,
     pub access: Option<AccessSettings>,
     pub rules: &'c [RuleSection],
+}
+
+/// The policy a config asks for (its `[access]`, `[roles]`, `[[rules]]` and each route's own
+/// allow-lists and rules), or every problem in them. It reads the config as written, so
+/// `check-config` can list these problems beside the sections' own even when those fail; the
+/// sections' problems (a malformed allow-list entry) are `config`'s to report, not repeated here.
+pub fn from_config(config: &Config) -> Result<Policy, Vec<ConfigProblem>> {
+    let mut reported_by_config = Vec::new();
+    let access = crate::config::check_access(config, &mut reported_by_config);
+    let admissions = crate::config::route_admissions(config, &mut reported_by_config);
+    let routes: Vec<RouteInput> = admissions
+        .into_iter()
+        .zip(&config.routes)
+        .enumerate()
+        .map(|(i, (access, route))| RouteInput {
+            key: format!("routes[{i}].rules"),
+            access,
+            rules: &route.rules,
+        })
+        .collect();
+    let mut problems = Vec::new();
+    let policy = compile(
+        &access,
+        &config.roles,
+        &config.rules,
+        &routes,
+        &mut problems,
+    );
+    check_granted_roles(config, &policy, &mut problems);
+    if problems.is_empty() {
+        Ok(policy)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Roles that OIDC issuers and API keys grant must be roles the policy knows.
+fn check_granted_roles(config: &Config, policy: &Policy, problems: &mut Vec<ConfigProblem>) {
+    let granted = config
+        .tokens
+        .oidc_issuers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, o)| {
+            o.roles
+                .iter()
+                .map(move |r| (format!("tokens.oidc_issuers[{i}].roles"), r.trim()))
+        })
+        .chain(config.api_keys.iter().flat_map(|k| {
+            k.roles
+                .iter()
+                .map(move |r| (format!("api_keys[{}].roles", k.name.trim()), r.trim()))
+        }));
+    for (key, role) in granted {
+        if policy.roles.index(role).is_none() {
+            problems.push(ConfigProblem::new(
+                key,
+                format!("`{role}` is not a role"),
+                "define it in [roles.NAME] or access.default_roles, or use \"admin\"",
+            ));
+        }
+    }
 }
 
 /// Compile roles and rules; every problem goes to `problems` with its key and fix.

@@ -2,30 +2,11 @@
 //! a few lookups however many users the config lists.
 
 use super::lower;
-use crate::identity::{Identity, IdentityKind};
+use crate::identity::{Identity, IdentityKind, RoleSet};
 use std::collections::HashMap;
 
 /// At most this many distinct role names (a bit each).
 pub const MAX_ROLES: usize = 128;
-
-/// A set of roles, as bits indexing [`RoleTable::names`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RoleSet(u128);
-
-impl RoleSet {
-    pub fn with(self, bit: usize) -> RoleSet {
-        RoleSet(self.0 | (1u128 << bit))
-    }
-    pub fn union(self, other: RoleSet) -> RoleSet {
-        RoleSet(self.0 | other.0)
-    }
-    pub fn intersects(self, other: RoleSet) -> bool {
-        self.0 & other.0 != 0
-    }
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-}
 
 #[derive(Debug, Default)]
 pub struct RoleTable {

@@ -3,10 +3,11 @@
 
 use super::glob::{self, Segment};
 use super::index::{PathIndex, RuleId};
-use super::roles::{RoleSet, RoleTable};
+use super::roles::RoleTable;
 use super::{is_github_login, lower};
 use crate::config::{ConfigProblem, RuleSection};
 use crate::identity::Identity;
+use crate::identity::RoleSet;
 use http::Method;
 use regex::{Regex, RegexBuilder};
 use std::collections::HashSet;

@@ -1,5 +1,6 @@
 use super::*;
-use crate::config::{load_str, ConfigError, Settings};
+use crate::config::{ConfigError, Settings};
+use crate::runtime::load_str;
 
 const BASE: &str = r#"
 [github]
@@ -15,7 +16,7 @@ fn load(extra: &str) -> Result<Settings, ConfigError> {
 
 fn policy(extra: &str) -> Policy {
     match load(extra) {
-        Ok(s) => s.policy,
+        Ok(s) => from_config(&s.config).unwrap_or_else(|p| panic!("{p:?}")),
         Err(e) => panic!("{e}"),
     }
 }
@@ -272,14 +273,22 @@ allow = ["org:databio"]
 "#,
     )
     .unwrap();
-    assert!(s.github.scopes.iter().any(|s| s == "read:org"));
+    let scopes = |s: Settings| {
+        crate::runtime::Runtime::new(s)
+            .unwrap()
+            .github
+            .scopes()
+            .to_vec()
+    };
+    assert!(scopes(s).iter().any(|s| s == "read:org"));
     let s = load("[access]\nallowed_users = [\"octocat\"]").unwrap();
-    assert!(!s.github.scopes.iter().any(|s| s == "read:org"));
+    assert!(!scopes(s).iter().any(|s| s == "read:org"));
 }
 
 #[test]
 fn explain_names_the_deciding_rule() {
     let p = load(HUB).unwrap();
+    let compiled = from_config(&p.config).unwrap();
     let q = explain::Question {
         user: Some("monalisa"),
         user_id: None,
@@ -288,7 +297,7 @@ fn explain_names_the_deciding_rule() {
         host: None,
         path: "/admin/x",
     };
-    let text = explain::explain(&p, &q);
+    let text = explain::explain(&p, &compiled, &q);
     assert!(text.contains("decision: hide 404"), "{text}");
     assert!(text.contains("rule #2"), "{text}");
     let q = explain::Question {
@@ -297,7 +306,7 @@ fn explain_names_the_deciding_rule() {
         method: Method::GET,
         ..q
     };
-    let text = explain::explain(&p, &q);
+    let text = explain::explain(&p, &compiled, &q);
     assert!(text.contains("normalized to /admin"), "{text}");
     assert!(text.contains("decision: login"), "{text}");
 }

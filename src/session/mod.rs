@@ -1,13 +1,12 @@
 //! Sessions: the JWE key ring, the claims, the cookies that carry them, and, with
 //! `session.store = "memory" | "redis"`, the server-side records the cookie points to.
 
-mod claims;
 pub mod cookies;
 mod keyring;
 mod record_cache;
 mod revocations;
 
-pub use claims::SessionClaims;
+pub use crate::claims::SessionClaims;
 pub use cookies::CookieSettings;
 pub use keyring::{key_id, JweError, KeyRing};
 pub use revocations::Revocations;
@@ -129,7 +128,7 @@ impl Sessions {
                 if now >= reference.expires_at {
                     return Ok(None);
                 }
-                let key = crate::tokens::digest(&reference.session_id);
+                let key = crate::opaque::digest(&reference.session_id);
                 let record = match self.cache.get(&key) {
                     Some(record) => record,
                     None => {
@@ -302,9 +301,9 @@ impl Sessions {
                 Err(WriteError::Ended)
             };
         }
-        let sid = crate::tokens::random_token();
+        let sid = crate::opaque::random_token();
         self.store
-            .put_session(&crate::tokens::digest(&sid), &record)
+            .put_session(&crate::opaque::digest(&sid), &record)
             .await?;
         self.remember_login(claims).await?;
         let token = self

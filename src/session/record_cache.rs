@@ -54,7 +54,7 @@ impl RecordCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::SessionClaims;
+    use crate::claims::SessionClaims;
 
     fn record(sub: &str) -> Arc<SessionRecord> {
         Arc::new(SessionRecord {

@@ -2,8 +2,8 @@
 //! config, so `alg: none` and algorithm confusion (an HS256 token made with a public key) are
 //! refused. Checked with zero clock leeway.
 
+use crate::claims::SessionClaims;
 use crate::config::AccessSigning;
-use crate::session::SessionClaims;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 

@@ -54,14 +54,7 @@ pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Can `name` be an API key's name (the Basic-auth user name)?
-pub fn is_key_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-}
+pub use crate::config::is_key_name;
 
 /// A new random key and the `hash` value for its config entry.
 pub fn new_key() -> (String, String) {

@@ -84,7 +84,13 @@ allowed_users = ["octocat"]
 "#
         );
         let settings = crate::config::load_str(&text, "t", &|_| None).unwrap();
-        TokenService::new(&settings, std::sync::Arc::new(MemoryStore::default())).unwrap()
+        let policy = crate::policy::from_config(&settings.config).unwrap();
+        TokenService::new(
+            &settings,
+            &policy.roles,
+            std::sync::Arc::new(MemoryStore::default()),
+        )
+        .unwrap()
     }
 
     fn key(name: &str, hash: &str, roles: &str) -> String {

@@ -2,7 +2,7 @@
 //! remembered for 5 minutes under the SHA-256 of the token, never the token itself. A token
 //! GitHub refused is remembered too, for a minute, so repeating it costs no GitHub call.
 
-use crate::session::SessionClaims;
+use crate::claims::SessionClaims;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};

@@ -17,22 +17,9 @@ pub use api_keys::ApiKeys;
 pub use service::{ClientRedirect, TokenService, TokenSetupError};
 
 use base64::Engine;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 pub use crate::clock::unix_now;
-
-/// 256 random bits, base64url.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// SHA-256, base64url: how codes and refresh secrets are stored (a store dump reveals none).
-pub fn digest(text: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(text.as_bytes()))
-}
+pub use crate::opaque::{digest, random_token};
 
 /// The `iss` of a JWT-shaped token, without verifying anything (to pick who verifies it).
 pub fn unverified_issuer(token: &str) -> Option<String> {

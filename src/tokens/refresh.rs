@@ -8,7 +8,7 @@
 
 use super::api_keys::constant_time_eq;
 use super::{digest, random_token, AccessTokens, RefreshFamily, Store, StoreError};
-use crate::session::SessionClaims;
+use crate::claims::SessionClaims;
 use crate::store::TokenOrigin;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -6,7 +6,7 @@ use super::oidc::{IssuerSettings, OidcVerifier};
 use super::refresh::Issuer;
 use super::{AccessTokens, ApiKeys, Store};
 use crate::config::{Settings, TokenSettings};
-use crate::policy::RoleSet;
+use crate::identity::RoleSet;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +51,11 @@ impl TokenService {
     /// `store` is shared with the sessions (and survives a reload).
     pub fn new(
         settings: &Settings,
+        roles: &crate::policy::RoleTable,
         store: Arc<dyn Store>,
     ) -> Result<TokenService, TokenSetupError> {
         let issuer = settings.public_url.as_str().trim_end_matches('/');
         let t = &settings.tokens;
-        let roles = &settings.policy.roles;
         let (assertion, route_assertions) = if settings.assertion.enabled {
             let audience = &settings.assertion.audience;
             let main = match &settings.assertion.key_pem {

@@ -1,4 +1,6 @@
-//! The claims inside the session cookie (public: README.md "Session cookie").
+//! The claims of a sign-in: what the session cookie (or server-side record) holds and what
+//! tokens are minted from. A leaf: it imports nothing of Gatehouse. The wire names are public
+//! (docs: reference/cookie), spelled out in Rust with serde renames.
 
 use serde::{Deserialize, Serialize};
 
