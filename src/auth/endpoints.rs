@@ -447,4 +447,104 @@ mod tests {
             .unwrap();
         assert_eq!(admin.path_under("/auth"), "/auth/admin/…");
     }
+
+    fn rt() -> Runtime {
+        let text = r#"
+[server]
+public_url = "http://gate.test:4180"
+[upstream]
+url = "http://127.0.0.1:9"
+[github]
+client_id = "id"
+client_secret = "secret"
+[session]
+secrets = ["AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]
+[access]
+allowed_users = ["octocat"]
+"#;
+        let settings = crate::config::load_str(text, "test", &|_| None).expect("valid config");
+        crate::install_crypto_provider();
+        Runtime::new(settings).expect("runtime")
+    }
+
+    /// Run a future that never waits on I/O.
+    fn ready<F: std::future::Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let waker = std::task::Waker::noop();
+        match future
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+        {
+            std::task::Poll::Ready(out) => out,
+            std::task::Poll::Pending => panic!("waited on I/O"),
+        }
+    }
+
+    fn ask(rt: &Runtime, method: &str, path: &str) -> Answered {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "gate.test:4180")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let own = own_endpoint(rt, path).expect("one of Gatehouse's own paths");
+        let facts = RequestFacts::read(
+            rt,
+            &req,
+            None,
+            super::super::facts::Judge::Request,
+            own.deny_as(),
+        );
+        ready(answer(rt, own, &facts, b"", 0))
+    }
+
+    #[test]
+    fn paths_are_found_in_the_table() {
+        let rt = rt();
+        let handler = |path: &str| match own_endpoint(&rt, path) {
+            Some(Own::Endpoint(e)) => Some(Some(e.handler)),
+            Some(Own::Unknown) => Some(None),
+            None => None,
+        };
+        assert_eq!(handler("/ping"), Some(Some(Handler::Ping)));
+        assert_eq!(handler(JWKS_PATH), Some(Some(Handler::Jwks)));
+        assert_eq!(handler("/oauth2/start"), Some(Some(Handler::Start)));
+        assert_eq!(
+            handler("/oauth2/admin/sessions"),
+            Some(Some(Handler::Admin))
+        );
+        assert_eq!(handler("/oauth2/admin"), Some(None));
+        assert_eq!(handler("/oauth2/nope"), Some(None));
+        assert_eq!(handler("/oauth2"), Some(None));
+        assert_eq!(handler("/oauth2x/start"), None);
+        assert_eq!(handler("/app"), None);
+        assert!(super::super::is_own_path(&rt, "/oauth2/userinfo"));
+    }
+
+    #[test]
+    fn wrong_methods_get_405_with_allow_from_the_table() {
+        let rt = rt();
+        let answered = ask(&rt, "DELETE", "/oauth2/userinfo");
+        assert_eq!(answered.reply.status, 405);
+        assert_eq!(answered.decision, Decision::Endpoint);
+        assert!(answered
+            .reply
+            .headers
+            .contains(&("Allow", "GET, HEAD".into())));
+        let answered = ask(&rt, "GET", "/oauth2/token");
+        assert_eq!(answered.reply.status, 405);
+        assert!(answered.reply.headers.contains(&("Allow", "POST".into())));
+        assert!(answered.reply.headers.contains(&("Vary", "Origin".into())));
+        let body: serde_json::Value = serde_json::from_slice(&answered.reply.body).unwrap();
+        assert_eq!(body["error"], "method_not_allowed");
+        assert_eq!(body["message"], "GET is not allowed here; POST JSON");
+        let answered = ask(&rt, "GET", "/oauth2/github/webhook");
+        let body: serde_json::Value = serde_json::from_slice(&answered.reply.body).unwrap();
+        assert_eq!(body["message"], "GitHub delivers webhooks with POST");
+        assert_eq!(ask(&rt, "OPTIONS", "/oauth2/refresh").reply.status, 204);
+        assert_eq!(ask(&rt, "POST", "/ping").reply.status, 200);
+        assert_eq!(ask(&rt, "GET", "/oauth2/nope").reply.status, 404);
+    }
 }

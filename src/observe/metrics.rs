@@ -16,6 +16,9 @@ use std::time::Duration;
 pub const DEFAULT_ROUTE: &str = "default";
 
 /// How the gate answered a request: the `decision` label and the access log's `decision`.
+/// `allowed` and `public` for a request the access decision allowed (`auth::access::Access`),
+/// `endpoint` for Gatehouse's own endpoints, and for a denied one what its refusal
+/// (`pages::Refusal`) stands for ([`Decision::of_refusal`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Passed to the upstream with an identity.
