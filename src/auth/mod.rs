@@ -1,4 +1,4 @@
-//! Gatehouse's own endpoints (declared once, in the endpoint table: [`endpoints`]), and the
+//! Gatehouse's own endpoints (declared once, in the endpoint table: [`endpoints`](mod@endpoints)), and the
 //! per-request access decision the gate asks for everything else ([`access::decide`]), both
 //! reading the request's [`facts::RequestFacts`].
 
