@@ -20,23 +20,28 @@ RUN apt-get update \
 
 WORKDIR /build
 
-# Dependencies first, against stub sources, so this layer is reused until Cargo.toml or
+# Dependencies first, against stub sources, so this layer is reused until a Cargo.toml or
 # Cargo.lock change. Declared [[bench]] targets get stubs too (cargo checks they exist).
 COPY Cargo.toml Cargo.lock ./
 # A patched dependency (see vendor/pingora-proxy/GATEHOUSE-PATCH.md), needed to resolve at all.
 COPY vendor vendor
+# The workspace's other crates (see Cargo.toml): manifests now, sources with the rest.
+COPY crates/base/Cargo.toml crates/base/
+COPY crates/client/Cargo.toml crates/client/
+COPY crates/mock-github/Cargo.toml crates/mock-github/
 RUN mkdir -p src benches \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
+ && for c in crates/*/; do mkdir -p "$c/src" && touch "$c/src/lib.rs"; done \
  && for b in $(sed -n '/^\[\[bench\]\]/,/^name/s/^name *= *"\(.*\)".*/\1/p' Cargo.toml); do \
       echo 'fn main() {}' > "benches/$b.rs"; \
     done \
  && cargo build --release --locked \
- && rm -rf src benches
+ && rm -rf src benches crates/*/src
 
 # The real sources. `touch` makes sure cargo rebuilds them rather than trusting the stubs.
 COPY . .
-RUN touch src/main.rs src/lib.rs \
+RUN touch src/main.rs src/lib.rs crates/*/src/lib.rs \
  && cargo build --release --locked --bin gatehouse \
  && cp target/release/gatehouse /usr/local/bin/gatehouse \
  && strip /usr/local/bin/gatehouse

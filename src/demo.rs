@@ -1,11 +1,11 @@
 //! `gatehouse demo`: the mock GitHub, a demo app, and the gate in front, all on loopback, with
 //! nothing to register. It goes through the same config loader as a real deployment.
 
-use crate::config::ConfigError;
-use crate::mock::github::{MockApp, MockGithub};
-use crate::mock::upstream::serve_demo_upstream;
-use crate::runtime::Runtime;
 use base64::Engine;
+use gatehouse::config::ConfigError;
+use gatehouse::runtime::Runtime;
+use gatehouse_mock_github::github::{MockApp, MockGithub};
+use gatehouse_mock_github::upstream::serve_demo_upstream;
 use rand::RngCore;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -140,7 +140,7 @@ pub fn run(listen: SocketAddr) -> Result<(), DemoError> {
     });
 
     let text = demo_config(gate_addr, mock_addr, upstream_addr, &client_secret);
-    let settings = crate::runtime::load_str(&text, "the demo config", &|_| None)?;
+    let settings = gatehouse::runtime::load_str(&text, "the demo config", &|_| None)?;
     let rt = Runtime::new(settings).map_err(|e| DemoError::Setup(e.to_string()))?;
 
     // A closed stdout (piped into `head`, say) must not stop the demo.
@@ -153,7 +153,7 @@ pub fn run(listen: SocketAddr) -> Result<(), DemoError> {
               mallory   signed in but not allowed: the 403 page\n\n  mock GitHub  http://{mock_addr}  (API under /api/v3)\n  demo app     http://{upstream_addr}  (behind the gate; shows the identity headers it gets)\n\nCtrl-C stops everything.\n"
     );
     let result =
-        crate::gate::serve(Arc::new(rt), None).map_err(|e| DemoError::Setup(e.to_string()));
+        gatehouse::gate::serve(Arc::new(rt), None).map_err(|e| DemoError::Setup(e.to_string()));
     runtime.shutdown_background();
     result
 }

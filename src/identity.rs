@@ -111,7 +111,7 @@ impl Identity {
         }
     }
 
-    /// The JSON of `/oauth2/userinfo` (public, README.md "Endpoints": the first four keys match oauth2-proxy).
+    /// The JSON of `/oauth2/userinfo` (public, docs/src/reference/endpoints.md: the first four keys match oauth2-proxy).
     pub fn userinfo_json(&self) -> serde_json::Value {
         serde_json::json!({
             "user": self.login,

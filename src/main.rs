@@ -1,9 +1,14 @@
-//! The `gatehouse` command line. Parsing and wiring only; everything else is in the library.
+//! The `gatehouse` command line. Parsing and wiring only; everything else is in the library
+//! and the crates it ships with (the mock GitHub, the CLI client). `gatehouse demo`'s wiring is
+//! in demo.rs.
+
+mod demo;
 
 use anyhow::Context;
 use base64::Engine;
 use clap::{Parser, Subcommand};
-use gatehouse::{config, demo, gate, mock, runtime::Runtime};
+use gatehouse::{config, gate, runtime::Runtime};
+use gatehouse_mock_github as mock;
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -81,7 +86,7 @@ enum Command {
         #[arg(long)]
         no_browser: bool,
         /// How long to wait for the browser to finish signing in.
-        #[arg(long, default_value = "120s", value_parser = gatehouse::client::parse_timeout)]
+        #[arg(long, default_value = "120s", value_parser = gatehouse_client::parse_timeout)]
         timeout: std::time::Duration,
     },
     /// Print a valid access token for a gate (refreshing it when needed).
@@ -94,7 +99,7 @@ enum Command {
     Healthcheck {
         #[arg(long, env = "GATEHOUSE_HEALTHCHECK_URL", default_value = gatehouse::healthcheck::DEFAULT_URL)]
         url: String,
-        #[arg(long, default_value = "2s", value_parser = gatehouse::client::parse_timeout)]
+        #[arg(long, default_value = "2s", value_parser = gatehouse_client::parse_timeout)]
         timeout: std::time::Duration,
     },
 }
@@ -188,7 +193,7 @@ fn main() -> ExitCode {
             url,
             no_browser,
             timeout,
-        } => gatehouse::client::login(&url, no_browser, timeout).map_err(anyhow::Error::from),
+        } => gatehouse_client::login(&url, no_browser, timeout).map_err(anyhow::Error::from),
         Command::Healthcheck { url, timeout } => {
             return match gatehouse::healthcheck::check(&url, timeout) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -202,7 +207,7 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Token { url } => gatehouse::client::token(&url)
+        Command::Token { url } => gatehouse_client::token(&url)
             .map(|token| println!("{token}"))
             .map_err(anyhow::Error::from),
     };

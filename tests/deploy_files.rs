@@ -1819,10 +1819,10 @@ async fn nginx_auth_request_signs_in_and_passes_identity() {
 
     let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app_port = app_listener.local_addr().unwrap().port();
-    tokio::spawn(gatehouse::mock::serve_demo_upstream(app_listener));
+    tokio::spawn(gatehouse_mock_github::serve_demo_upstream(app_listener));
 
-    let mock = gatehouse::mock::MockGithub::demo();
-    mock.add_app(gatehouse::mock::MockApp {
+    let mock = gatehouse_mock_github::MockGithub::demo();
+    mock.add_app(gatehouse_mock_github::MockApp {
         client_id: CLIENT_ID.into(),
         client_secret: CLIENT_SECRET.into(),
         callback_url: format!("{site}/oauth2/callback"),

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use gatehouse::mock::{serve_demo_upstream, MockApp, MockGithub};
+use gatehouse_mock_github::{serve_demo_upstream, MockApp, MockGithub};
 use reqwest::{redirect, Client, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -6,7 +6,9 @@ mod common;
 use common::redis::{available, ca_and_server_cert, signed_in, status_with, RedisServer};
 use common::*;
 
-use gatehouse::store::{conformance, RedisOptions, RedisStore, SessionRecord, Store};
+use gatehouse::store::{
+    conformance, RedisOptions, RedisStore, SessionRecord, SessionRecords, Store,
+};
 use std::time::{Duration, Instant};
 
 const MASTER: &str = "mymaster";

@@ -4,7 +4,7 @@
 mod common;
 use common::redis::{available, RedisServer};
 
-use gatehouse::store::{conformance, MemoryStore, RedisOptions, RedisStore, Store};
+use gatehouse::store::{conformance, MemoryStore, RedisOptions, RedisStore, SessionRecords, Store};
 use std::time::{Duration, Instant};
 
 fn options(url: String) -> RedisOptions {

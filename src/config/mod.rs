@@ -29,7 +29,7 @@ pub use schema::{
 };
 pub use secret::Secret;
 pub use sections::{host_pattern, is_github_login, is_key_name, LogFormat, PagesSettings};
-pub use store::StoreSettings;
+pub use store::{RedisOptions, StoreSettings};
 pub use tokens::{
     parse_key_hash, AccessSigning, ApiKeyEntry, AssertionSettings, OidcIssuerSettings,
     TokenSettings,

@@ -1,4 +1,4 @@
-//! The TOML schema. Field names here are the public config keys (README.md "Configuration reference").
+//! The TOML schema. Field names here are the public config keys (docs/src/reference/config.md, generated from config/reference.rs).
 
 use super::duration::HumanDuration;
 use super::secret::Secret;

@@ -3,7 +3,6 @@
 use super::schema::{SessionSection, SessionStore};
 use super::validate::decode_key;
 use super::ConfigProblem;
-use crate::store::RedisOptions;
 use std::time::Duration;
 
 const GEN_STORE_SECRET_FIX: &str = "make one with `gatehouse gen-secret` and put it in session.store_secrets or GATEHOUSE_STORE_SECRET (not the same as session.secrets)";
@@ -21,6 +20,36 @@ pub struct StoreSettings {
     /// Keys for GitHub tokens in session records (first encrypts). Empty with
     /// `store = "memory"` and none configured: a fresh key per process.
     pub keys: Vec<[u8; 32]>,
+}
+
+/// How to reach Redis (validated config; the store connects with it).
+#[derive(Clone)]
+pub struct RedisOptions {
+    /// `redis://` or `rediss://`; with Sentinel, only its credentials and db are used.
+    pub url: Option<String>,
+    pub sentinel_urls: Vec<String>,
+    pub sentinel_master: Option<String>,
+    /// PEM roots for `rediss://` (unset: the system's).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Bound on each call, connecting included.
+    pub timeout: Duration,
+    /// Calls allowed to wait on Redis at once; more are refused at once.
+    pub max_waiting: usize,
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for RedisOptions {
+    // URLs may carry a password: shown masked.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use super::redact_url;
+        let sentinels: Vec<_> = self.sentinel_urls.iter().map(|u| redact_url(u)).collect();
+        f.debug_struct("RedisOptions")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("sentinel_urls", &sentinels)
+            .field("sentinel_master", &self.sentinel_master)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 pub(super) fn check_store(

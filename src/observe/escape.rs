@@ -7,18 +7,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// Does `c` need escaping in a log line?
-pub fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{FEFF}'
-        )
-}
+/// Does `c` need escaping in a log line? (Shared with the CLI client through the leaf crate
+/// `gatehouse-base`.)
+pub use gatehouse_base::text::is_unsafe;
 
 /// `text` with every unsafe character as `\n`, `\r`, `\t` or `\u{…}` (Rust's notation, which
 /// is what the text format's quoted values already use). Borrowed when nothing needed it.

@@ -1,20 +1,8 @@
 //! The one page layout and its small building blocks.
 
-/// Escape text for HTML element content and double-quoted attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escape text for HTML element content and double-quoted attributes (shared with the mock
+/// GitHub through the leaf crate `gatehouse-base`).
+pub use gatehouse_base::html::escape;
 
 pub fn button_link(href: &str, label: &str) -> String {
     format!(

@@ -46,7 +46,7 @@ impl std::fmt::Debug for KeyRing {
     }
 }
 
-/// `kid` = base64url (no padding) of the first 8 bytes of SHA-256 of the raw key (README.md "Session cookie").
+/// `kid` = base64url (no padding) of the first 8 bytes of SHA-256 of the raw key (docs/src/reference/cookie.md).
 pub fn key_id(key: &[u8; 32]) -> String {
     let digest = Sha256::digest(key);
     B64.encode(&digest[..8])

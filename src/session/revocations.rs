@@ -5,11 +5,11 @@
 //! The copy also guards the list against the store losing it (SECURITY.md "Revocation
 //! guarantees"). It remembers the list's epoch and stamp; a read that finds the list missing,
 //! in another epoch, or without marks the copy holds (writes rolled back) puts the copy's marks
-//! back ([`Store::republish`]). A copy read just before the loss vouches for the lost list, so
+//! back ([`UserRevocations::republish`]). A copy read just before the loss vouches for the lost list, so
 //! the new epoch keeps the old floor; otherwise the floor is now (plus a few seconds), and every sign-in from before
 //! it is over: what cannot be confirmed is refused.
 
-use crate::store::{ListRead, RevocationList, Store, StoreError, UserMark};
+use crate::store::{ListRead, RevocationList, StoreError, UserMark, UserRevocations};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -73,7 +73,7 @@ impl Revocations {
     /// (or a bit older while the store is failing, up to [`STALE_LIMIT`]; past that, `Err`).
     pub async fn mark(
         &self,
-        store: &dyn Store,
+        store: &(impl UserRevocations + ?Sized),
         user_id: &str,
     ) -> Result<Option<UserMark>, StoreError> {
         let copy = self.copy.load();
@@ -116,7 +116,7 @@ impl Revocations {
         }));
     }
 
-    async fn refresh(&self, store: &dyn Store) -> Result<(), StoreError> {
+    async fn refresh(&self, store: &(impl UserRevocations + ?Sized)) -> Result<(), StoreError> {
         let mut reading = self.reading.lock().await;
         let copy = self.copy.load_full();
         // Someone else read it while this request waited.
@@ -159,7 +159,7 @@ impl Revocations {
     /// `None`: unchanged.
     async fn sync(
         &self,
-        store: &dyn Store,
+        store: &(impl UserRevocations + ?Sized),
         copy: &Copy,
         failing_since: Option<Instant>,
     ) -> Result<Option<RevocationList>, StoreError> {

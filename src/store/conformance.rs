@@ -1,13 +1,15 @@
 //! The one suite every [`Store`] must pass (the memory store in its unit tests, Redis in
-//! `tests/session_store.rs`). Keys are random, so it can run against a Redis shared with
-//! other tests. Panics on the first broken promise.
+//! `tests/session_store.rs`): checks by concern, each taking only that concern's trait. Keys
+//! are random, so it can run against a Redis shared with other tests. Panics on the first
+//! broken promise.
 
 use super::{
-    CodeGrant, CodeTake, GithubTokenUse, ListRead, RefreshFamily, RevocationList, SessionRecord,
-    Store, TokenOrigin, UserMark,
+    CodeGrant, CodeGrants, CodeTake, GithubTokenNotes, GithubTokenUse, ListRead, LoginIds,
+    RefreshFamilies, RefreshFamily, RevocationList, SessionRecord, SessionRecords, SignInStates,
+    Store, TokenOrigin, UserMark, UserRevocations, WebhookDeliveries,
 };
+use crate::claims::SessionClaims;
 use crate::clock::unix_now;
-use crate::session::SessionClaims;
 
 fn claims(sub: &str, exp: u64) -> SessionClaims {
     SessionClaims {
@@ -39,7 +41,7 @@ fn record(sub: &str, exp: u64) -> SessionRecord {
 
 /// Run every check against `store`.
 pub async fn run(store: &dyn Store) {
-    let tag = crate::tokens::random_token();
+    let tag = crate::opaque::random_token();
     let key = |what: &str| format!("{what}-{tag}");
     let now = unix_now();
     store.ping().await.expect("ping");
@@ -55,7 +57,11 @@ pub async fn run(store: &dyn Store) {
     deliveries_are_remembered_once(store, &key, now).await;
 }
 
-async fn codes_work_once_and_expire(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+async fn codes_work_once_and_expire(
+    store: &(impl CodeGrants + ?Sized),
+    key: &dyn Fn(&str) -> String,
+    now: u64,
+) {
     let grant = |expires_at| CodeGrant {
         session: claims("1", now + 100),
         client_redirect_uri: "http://127.0.0.1:1/cb".into(),
@@ -92,7 +98,7 @@ async fn codes_work_once_and_expire(store: &dyn Store, key: &dyn Fn(&str) -> Str
 }
 
 async fn families_advance_once_per_generation_and_revoke(
-    store: &dyn Store,
+    store: &(impl RefreshFamilies + ?Sized),
     key: &dyn Fn(&str) -> String,
     now: u64,
 ) {
@@ -131,7 +137,11 @@ async fn families_advance_once_per_generation_and_revoke(
     assert!(!store.is_revoked(&key("other"), now).await.unwrap());
 }
 
-async fn states_are_used_once(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+async fn states_are_used_once(
+    store: &(impl SignInStates + ?Sized),
+    key: &dyn Fn(&str) -> String,
+    now: u64,
+) {
     assert!(store
         .consume_state(&key("s1"), now + 600, now)
         .await
@@ -150,7 +160,7 @@ async fn states_are_used_once(store: &dyn Store, key: &dyn Fn(&str) -> String, n
 }
 
 async fn sessions_live_list_touch_and_delete(
-    store: &dyn Store,
+    store: &(impl SessionRecords + ?Sized),
     key: &dyn Fn(&str) -> String,
     now: u64,
 ) {
@@ -229,7 +239,11 @@ async fn sessions_live_list_touch_and_delete(
     assert_eq!(store.count_sessions(now).await.unwrap(), before - 1);
 }
 
-async fn logins_map_to_ids(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+async fn logins_map_to_ids(
+    store: &(impl LoginIds + ?Sized),
+    key: &dyn Fn(&str) -> String,
+    now: u64,
+) {
     let login = key("login").to_ascii_lowercase();
     assert_eq!(store.user_id_for(&login).await.unwrap(), None);
     store.remember_login(&login, "42", now + 100).await.unwrap();
@@ -245,7 +259,7 @@ async fn logins_map_to_ids(store: &dyn Store, key: &dyn Fn(&str) -> String, now:
     );
 }
 
-async fn read_list(store: &dyn Store, now: u64) -> RevocationList {
+async fn read_list(store: &(impl UserRevocations + ?Sized), now: u64) -> RevocationList {
     match store.revocation_list("", 0, now).await.unwrap() {
         ListRead::Current(list) => list,
         // A store that starts empty (Redis): the first reader makes the list.
@@ -257,7 +271,11 @@ async fn read_list(store: &dyn Store, now: u64) -> RevocationList {
     }
 }
 
-async fn marks_merge_and_version(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+async fn marks_merge_and_version(
+    store: &(impl UserRevocations + ?Sized),
+    key: &dyn Fn(&str) -> String,
+    now: u64,
+) {
     let user = key("marked");
     let first = read_list(store, now).await;
     assert!(!first.epoch.is_empty() && !first.stamp.is_empty());
@@ -343,7 +361,7 @@ async fn marks_merge_and_version(store: &dyn Store, key: &dyn Fn(&str) -> String
 }
 
 async fn updates_never_recreate_sessions(
-    store: &dyn Store,
+    store: &(impl SessionRecords + ?Sized),
     key: &dyn Fn(&str) -> String,
     now: u64,
 ) {
@@ -375,7 +393,11 @@ async fn updates_never_recreate_sessions(
     assert!(store.user_sessions(&user, now).await.unwrap().is_empty());
 }
 
-async fn families_are_listed_by_user(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+async fn families_are_listed_by_user(
+    store: &(impl RefreshFamilies + ?Sized),
+    key: &dyn Fn(&str) -> String,
+    now: u64,
+) {
     let (user, other) = (key("fam-user"), key("fam-other"));
     let family = |sub: &str, expires_at| RefreshFamily {
         generation: 1,
@@ -451,7 +473,7 @@ async fn families_are_listed_by_user(store: &dyn Store, key: &dyn Fn(&str) -> St
 }
 
 async fn github_tokens_are_noted_by_user(
-    store: &dyn Store,
+    store: &(impl GithubTokenNotes + ?Sized),
     key: &dyn Fn(&str) -> String,
     now: u64,
 ) {
@@ -509,7 +531,11 @@ async fn github_tokens_are_noted_by_user(
         .is_empty());
 }
 
-async fn deliveries_are_remembered_once(store: &dyn Store, key: &dyn Fn(&str) -> String, now: u64) {
+async fn deliveries_are_remembered_once(
+    store: &(impl WebhookDeliveries + ?Sized),
+    key: &dyn Fn(&str) -> String,
+    now: u64,
+) {
     let id = key("delivery");
     assert!(store.remember_delivery(&id, now + 600, now).await.unwrap());
     assert!(

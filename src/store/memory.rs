@@ -5,8 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::{
-    CodeGrant, CodeTake, GithubTokenUse, ListRead, RefreshFamily, RevocationList, SessionRecord,
-    Store, StoreError, UserMark,
+    CodeGrant, CodeGrants, CodeTake, GithubTokenNotes, GithubTokenUse, ListRead, LoginIds,
+    RefreshFamilies, RefreshFamily, RevocationList, SessionRecord, SessionRecords, SignInStates,
+    Store, StoreError, UserMark, UserRevocations, WebhookDeliveries,
 };
 
 /// Bound on entries of each kind, so a flood cannot grow memory without limit.
@@ -57,7 +58,7 @@ impl Maps {
     /// The list, with its epoch made on first use.
     fn list(&mut self) -> &mut RevocationList {
         if self.list.epoch.is_empty() {
-            self.list.epoch = crate::tokens::random_token();
+            self.list.epoch = crate::opaque::random_token();
             self.list_changed();
         }
         &mut self.list
@@ -102,7 +103,157 @@ impl Store for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+}
 
+#[async_trait]
+impl SessionRecords for MemoryStore {
+    async fn put_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError> {
+        let mut m = self.maps();
+        if m.sessions.len() >= MAX_ENTRIES && !m.sessions.contains_key(key) {
+            let now = crate::clock::unix_now();
+            let dead: Vec<String> = m
+                .sessions
+                .iter()
+                .filter(|(_, r)| r.expires_at() <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in dead {
+                m.remove_session(&k);
+            }
+            if m.sessions.len() >= MAX_ENTRIES {
+                return Err(full("sessions"));
+            }
+        }
+        m.by_user
+            .entry(record.user_id().to_string())
+            .or_default()
+            .insert(key.to_string());
+        m.sessions.insert(key.to_string(), record.clone());
+        Ok(())
+    }
+
+    async fn session(&self, key: &str, now: u64) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self
+            .maps()
+            .sessions
+            .get(key)
+            .filter(|r| now < r.expires_at())
+            .cloned())
+    }
+
+    async fn touch_session(&self, key: &str, last_seen: u64) -> Result<(), StoreError> {
+        if let Some(r) = self.maps().sessions.get_mut(key) {
+            r.last_seen = r.last_seen.max(last_seen);
+        }
+        Ok(())
+    }
+
+    async fn update_session(&self, key: &str, record: &SessionRecord) -> Result<bool, StoreError> {
+        // Checked and replaced under one lock: a delete cannot land in between.
+        let mut m = self.maps();
+        match m.sessions.get_mut(key) {
+            // Same key, same user: the index needs no change.
+            Some(r) if r.user_id() == record.user_id() => {
+                let last_seen = r.last_seen.max(record.last_seen);
+                *r = SessionRecord {
+                    last_seen,
+                    ..record.clone()
+                };
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.maps().remove_session(key))
+    }
+
+    async fn user_sessions(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<Vec<(String, SessionRecord)>, StoreError> {
+        let m = self.maps();
+        let Some(keys) = m.by_user.get(user_id) else {
+            return Ok(Vec::new());
+        };
+        Ok(keys
+            .iter()
+            .filter_map(|k| m.sessions.get(k).map(|r| (k.clone(), r.clone())))
+            .filter(|(_, r)| now < r.expires_at())
+            .collect())
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
+        let mut m = self.maps();
+        let keys = m.by_user.remove(user_id).unwrap_or_default();
+        Ok(keys
+            .iter()
+            .filter(|k| m.sessions.remove(k.as_str()).is_some())
+            .count())
+    }
+
+    async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {
+        let m = self.maps();
+        Ok(m.sessions.values().filter(|r| now < r.expires_at()).count() as u64)
+    }
+}
+
+#[async_trait]
+impl SignInStates for MemoryStore {
+    async fn consume_state(
+        &self,
+        state_hash: &str,
+        until: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let mut m = self.maps();
+        if m.states.len() >= MAX_ENTRIES / 2 {
+            m.states.retain(|_, exp| *exp > now);
+        }
+        if m.states.len() >= MAX_ENTRIES {
+            return Err(full("sign-in states"));
+        }
+        if m.states.get(state_hash).is_some_and(|exp| *exp > now) {
+            return Ok(false);
+        }
+        m.states.insert(state_hash.to_string(), until);
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl LoginIds for MemoryStore {
+    async fn remember_login(
+        &self,
+        login: &str,
+        user_id: &str,
+        until: u64,
+    ) -> Result<(), StoreError> {
+        let mut m = self.maps();
+        if m.logins.len() >= MAX_ENTRIES {
+            let now = crate::clock::unix_now();
+            m.logins.retain(|_, (_, exp)| *exp > now);
+        }
+        m.logins
+            .insert(login.to_string(), (user_id.to_string(), until));
+        Ok(())
+    }
+
+    async fn user_id_for(&self, login: &str) -> Result<Option<String>, StoreError> {
+        let now = crate::clock::unix_now();
+        Ok(self
+            .maps()
+            .logins
+            .get(login)
+            .filter(|(_, until)| *until > now)
+            .map(|(id, _)| id.clone()))
+    }
+}
+
+#[async_trait]
+impl CodeGrants for MemoryStore {
     async fn put_code(&self, code_hash: &str, grant: &CodeGrant) -> Result<(), StoreError> {
         let mut m = self.maps();
         if m.codes.len() >= MAX_ENTRIES {
@@ -133,7 +284,10 @@ impl Store for MemoryStore {
             None => CodeTake::Unknown,
         })
     }
+}
 
+#[async_trait]
+impl RefreshFamilies for MemoryStore {
     async fn put_family(&self, id: &str, family: &RefreshFamily) -> Result<(), StoreError> {
         let mut m = self.maps();
         if m.families.len() >= MAX_ENTRIES {
@@ -217,182 +371,10 @@ impl Store for MemoryStore {
     async fn is_revoked(&self, id: &str, now: u64) -> Result<bool, StoreError> {
         Ok(self.maps().revoked.get(id).is_some_and(|u| now < *u))
     }
+}
 
-    async fn consume_state(
-        &self,
-        state_hash: &str,
-        until: u64,
-        now: u64,
-    ) -> Result<bool, StoreError> {
-        let mut m = self.maps();
-        if m.states.len() >= MAX_ENTRIES / 2 {
-            m.states.retain(|_, exp| *exp > now);
-        }
-        if m.states.len() >= MAX_ENTRIES {
-            return Err(full("sign-in states"));
-        }
-        if m.states.get(state_hash).is_some_and(|exp| *exp > now) {
-            return Ok(false);
-        }
-        m.states.insert(state_hash.to_string(), until);
-        Ok(true)
-    }
-
-    async fn put_session(&self, key: &str, record: &SessionRecord) -> Result<(), StoreError> {
-        let mut m = self.maps();
-        if m.sessions.len() >= MAX_ENTRIES && !m.sessions.contains_key(key) {
-            let now = crate::clock::unix_now();
-            let dead: Vec<String> = m
-                .sessions
-                .iter()
-                .filter(|(_, r)| r.expires_at() <= now)
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in dead {
-                m.remove_session(&k);
-            }
-            if m.sessions.len() >= MAX_ENTRIES {
-                return Err(full("sessions"));
-            }
-        }
-        m.by_user
-            .entry(record.user_id().to_string())
-            .or_default()
-            .insert(key.to_string());
-        m.sessions.insert(key.to_string(), record.clone());
-        Ok(())
-    }
-
-    async fn session(&self, key: &str, now: u64) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(self
-            .maps()
-            .sessions
-            .get(key)
-            .filter(|r| now < r.expires_at())
-            .cloned())
-    }
-
-    async fn touch_session(&self, key: &str, last_seen: u64) -> Result<(), StoreError> {
-        if let Some(r) = self.maps().sessions.get_mut(key) {
-            r.last_seen = r.last_seen.max(last_seen);
-        }
-        Ok(())
-    }
-
-    async fn delete_session(&self, key: &str) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(self.maps().remove_session(key))
-    }
-
-    async fn user_sessions(
-        &self,
-        user_id: &str,
-        now: u64,
-    ) -> Result<Vec<(String, SessionRecord)>, StoreError> {
-        let m = self.maps();
-        let Some(keys) = m.by_user.get(user_id) else {
-            return Ok(Vec::new());
-        };
-        Ok(keys
-            .iter()
-            .filter_map(|k| m.sessions.get(k).map(|r| (k.clone(), r.clone())))
-            .filter(|(_, r)| now < r.expires_at())
-            .collect())
-    }
-
-    async fn delete_user_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
-        let mut m = self.maps();
-        let keys = m.by_user.remove(user_id).unwrap_or_default();
-        Ok(keys
-            .iter()
-            .filter(|k| m.sessions.remove(k.as_str()).is_some())
-            .count())
-    }
-
-    async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {
-        let m = self.maps();
-        Ok(m.sessions.values().filter(|r| now < r.expires_at()).count() as u64)
-    }
-
-    async fn remember_login(
-        &self,
-        login: &str,
-        user_id: &str,
-        until: u64,
-    ) -> Result<(), StoreError> {
-        let mut m = self.maps();
-        if m.logins.len() >= MAX_ENTRIES {
-            let now = crate::clock::unix_now();
-            m.logins.retain(|_, (_, exp)| *exp > now);
-        }
-        m.logins
-            .insert(login.to_string(), (user_id.to_string(), until));
-        Ok(())
-    }
-
-    async fn user_id_for(&self, login: &str) -> Result<Option<String>, StoreError> {
-        let now = crate::clock::unix_now();
-        Ok(self
-            .maps()
-            .logins
-            .get(login)
-            .filter(|(_, until)| *until > now)
-            .map(|(id, _)| id.clone()))
-    }
-
-    async fn note_github_token(
-        &self,
-        user_id: &str,
-        id: &str,
-        seen: GithubTokenUse,
-    ) -> Result<(), StoreError> {
-        let mut m = self.maps();
-        let now = crate::clock::unix_now();
-        if m.github_tokens.len() >= MAX_ENTRIES && !m.github_tokens.contains_key(user_id) {
-            m.github_tokens.retain(|_, tokens| {
-                tokens.retain(|_, t| t.expires_at > now);
-                !tokens.is_empty()
-            });
-            if m.github_tokens.len() >= MAX_ENTRIES {
-                return Err(full("GitHub token notes"));
-            }
-        }
-        let tokens = m.github_tokens.entry(user_id.to_string()).or_default();
-        if tokens.len() >= MAX_TOKENS_PER_USER && !tokens.contains_key(id) {
-            tokens.retain(|_, t| t.expires_at > now);
-            // Still full of live ones: the oldest answer makes way.
-            if tokens.len() >= MAX_TOKENS_PER_USER {
-                let oldest = tokens
-                    .iter()
-                    .min_by_key(|(_, t)| t.checked_at)
-                    .map(|(k, _)| k.clone());
-                if let Some(oldest) = oldest {
-                    tokens.remove(&oldest);
-                }
-            }
-        }
-        tokens.insert(id.to_string(), seen);
-        Ok(())
-    }
-
-    async fn user_github_tokens(
-        &self,
-        user_id: &str,
-        now: u64,
-    ) -> Result<Vec<(String, GithubTokenUse)>, StoreError> {
-        Ok(self
-            .maps()
-            .github_tokens
-            .get(user_id)
-            .map(|tokens| {
-                tokens
-                    .iter()
-                    .filter(|(_, t)| now < t.expires_at)
-                    .map(|(id, t)| (id.clone(), *t))
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-
+#[async_trait]
+impl UserRevocations for MemoryStore {
     async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError> {
         let mut m = self.maps();
         let now = crate::clock::unix_now();
@@ -453,24 +435,10 @@ impl Store for MemoryStore {
         list.marks.retain(|_, mark| mark.expires_at > now);
         Ok(list)
     }
+}
 
-    async fn update_session(&self, key: &str, record: &SessionRecord) -> Result<bool, StoreError> {
-        // Checked and replaced under one lock: a delete cannot land in between.
-        let mut m = self.maps();
-        match m.sessions.get_mut(key) {
-            // Same key, same user: the index needs no change.
-            Some(r) if r.user_id() == record.user_id() => {
-                let last_seen = r.last_seen.max(record.last_seen);
-                *r = SessionRecord {
-                    last_seen,
-                    ..record.clone()
-                };
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
+#[async_trait]
+impl WebhookDeliveries for MemoryStore {
     async fn remember_delivery(&self, id: &str, until: u64, now: u64) -> Result<bool, StoreError> {
         let mut m = self.maps();
         if m.deliveries.len() >= MAX_ENTRIES / 2 {
@@ -489,6 +457,63 @@ impl Store for MemoryStore {
     async fn forget_delivery(&self, id: &str) -> Result<(), StoreError> {
         self.maps().deliveries.remove(id);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl GithubTokenNotes for MemoryStore {
+    async fn note_github_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        seen: GithubTokenUse,
+    ) -> Result<(), StoreError> {
+        let mut m = self.maps();
+        let now = crate::clock::unix_now();
+        if m.github_tokens.len() >= MAX_ENTRIES && !m.github_tokens.contains_key(user_id) {
+            m.github_tokens.retain(|_, tokens| {
+                tokens.retain(|_, t| t.expires_at > now);
+                !tokens.is_empty()
+            });
+            if m.github_tokens.len() >= MAX_ENTRIES {
+                return Err(full("GitHub token notes"));
+            }
+        }
+        let tokens = m.github_tokens.entry(user_id.to_string()).or_default();
+        if tokens.len() >= MAX_TOKENS_PER_USER && !tokens.contains_key(id) {
+            tokens.retain(|_, t| t.expires_at > now);
+            // Still full of live ones: the oldest answer makes way.
+            if tokens.len() >= MAX_TOKENS_PER_USER {
+                let oldest = tokens
+                    .iter()
+                    .min_by_key(|(_, t)| t.checked_at)
+                    .map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    tokens.remove(&oldest);
+                }
+            }
+        }
+        tokens.insert(id.to_string(), seen);
+        Ok(())
+    }
+
+    async fn user_github_tokens(
+        &self,
+        user_id: &str,
+        now: u64,
+    ) -> Result<Vec<(String, GithubTokenUse)>, StoreError> {
+        Ok(self
+            .maps()
+            .github_tokens
+            .get(user_id)
+            .map(|tokens| {
+                tokens
+                    .iter()
+                    .filter(|(_, t)| now < t.expires_at)
+                    .map(|(id, t)| (id.clone(), *t))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }
 

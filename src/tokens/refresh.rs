@@ -306,6 +306,7 @@ impl Issuer<'_> {
 mod tests {
     use super::*;
     use crate::config::AccessSigning;
+    use crate::store::RefreshFamilies;
     use crate::tokens::MemoryStore;
 
     fn session() -> SessionClaims {

@@ -7,8 +7,8 @@ pub mod tally;
 
 use base64::Engine;
 use gatehouse::config::SessionKey;
-use gatehouse::mock::{serve_demo_upstream, MockApp, MockGithub};
 use gatehouse::session::{KeyRing, SessionClaims};
+use gatehouse_mock_github::{serve_demo_upstream, MockApp, MockGithub};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

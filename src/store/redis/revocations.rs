@@ -6,11 +6,12 @@
 //! harmless line and never drops it; every change still bumps the old `marks:version` counter
 //! that such a replica watches, and this one watches it too (part of the stamp).
 
+use async_trait::async_trait;
 use redis::Script;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use super::super::{ListRead, Marks, RevocationList, StoreError, UserMark};
+use super::super::{ListRead, Marks, RevocationList, StoreError, UserMark, UserRevocations};
 use super::{decode, encode, unavailable, RedisStore};
 
 /// The reserved field; GitHub ids are digits, so no user is called this.
@@ -182,19 +183,18 @@ impl RedisStore {
     fn list_keys(&self) -> (String, String) {
         (self.key("marks", "list"), self.key("marks", "version"))
     }
+}
 
-    pub(super) async fn mark_user_in_list(
-        &self,
-        user_id: &str,
-        mark: UserMark,
-    ) -> Result<(), StoreError> {
+#[async_trait]
+impl UserRevocations for RedisStore {
+    async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError> {
         let (list, version) = self.list_keys();
         let (id, json, now) = (
             user_id.to_string(),
             encode(&mark)?,
             crate::clock::unix_now(),
         );
-        let (epoch, change) = (crate::tokens::random_token(), crate::tokens::random_token());
+        let (epoch, change) = (crate::opaque::random_token(), crate::opaque::random_token());
         self.call(|mut c| async move {
             MARK_USER
                 .key(list)
@@ -211,14 +211,14 @@ impl RedisStore {
         .map(drop)
     }
 
-    pub(super) async fn read_list(
+    async fn revocation_list(
         &self,
         known_stamp: &str,
         keep: u64,
         now: u64,
     ) -> Result<ListRead, StoreError> {
         let (list, version) = self.list_keys();
-        let (known, change) = (known_stamp.to_string(), crate::tokens::random_token());
+        let (known, change) = (known_stamp.to_string(), crate::opaque::random_token());
         let (status, stamp, flat): (i64, String, Vec<String>) = self
             .call(|mut c| async move {
                 READ_LIST
@@ -238,7 +238,7 @@ impl RedisStore {
         }
     }
 
-    pub(super) async fn republish_list(
+    async fn republish(
         &self,
         copy: &RevocationList,
         vouch: bool,
@@ -254,7 +254,7 @@ impl RedisStore {
             .collect::<HashMap<_, _>>();
         let marks = encode(&live)?;
         let (epoch, floor, copy_keep) = (copy.epoch.clone(), copy.floor, copy.keep);
-        let (new_epoch, change) = (crate::tokens::random_token(), crate::tokens::random_token());
+        let (new_epoch, change) = (crate::opaque::random_token(), crate::opaque::random_token());
         let (_, stamp, flat): (i64, String, Vec<String>) = self
             .call(|mut c| async move {
                 REPUBLISH

@@ -1,5 +1,5 @@
-//! A best-effort look, once, at the Redis settings revocations depend on (README "Redis
-//! settings"): without persistence a restart loses or rolls back the revocation list, and an
+//! A best-effort look, once, at the Redis settings revocations depend on (the manual's
+//! operations/redis page): without persistence a restart loses or rolls back the revocation list, and an
 //! eviction policy may drop it or other keys. Gatehouse then fails closed (SECURITY.md
 //! "Revocation guarantees"), so this only warns; `INFO` may be refused (managed Redis), and
 //! then nothing is said.
@@ -65,7 +65,7 @@ pub(super) async fn warn_if_unsafe(mut conn: ConnectionManager, checked: Arc<Ato
     if !found.is_empty() {
         tracing::warn!(
             problems = %found.join("; "),
-            "Redis settings put revocations at risk (README: Redis settings)"
+            "Redis settings put revocations at risk (docs: operations/redis.md, Redis settings)"
         );
     }
 }

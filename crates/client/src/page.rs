@@ -1,5 +1,7 @@
 //! The small self-contained HTML pages the loopback listener answers the browser with.
 
+use gatehouse_base::html::escape;
+
 /// A whole HTML page with `heading` and `text` (both escaped).
 pub fn page(heading: &str, text: &str) -> String {
     format!(
@@ -25,21 +27,6 @@ pub fn signed_in(origin: &str) -> String {
 /// A page saying the sign-in failed and why.
 pub fn failed(reason: &str) -> String {
     page("Sign-in failed", reason)
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

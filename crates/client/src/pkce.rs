@@ -2,15 +2,10 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 /// base64url (no padding) of 32 bytes from the thread's CSPRNG: 43 characters.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
+pub use gatehouse_base::random::token as random_token;
 
 /// A fresh `code_verifier` (43 characters, inside RFC 7636's 43..=128).
 pub fn new_verifier() -> String {

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 /// The same escaping as Gatehouse's own pages.
-pub(super) use crate::pages::escape;
+pub(super) use gatehouse_base::html::escape;
 
 const STYLE: &str = "body{font-family:-apple-system,system-ui,sans-serif;background:#f6f8fa;\
 color:#1f2328;margin:0;padding:1rem}main{max-width:34rem;margin:2rem auto;background:#fff;\

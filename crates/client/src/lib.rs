@@ -3,6 +3,7 @@
 //! `gatehouse token` prints a valid access token, refreshing it when it is about to expire.
 //!
 //! Async work runs on a small current-thread runtime built here, so `main.rs` stays a caller.
+//! A crate of its own: it speaks to a gate over HTTP only and depends on no part of it.
 
 pub mod api;
 pub mod browser;
@@ -21,7 +22,9 @@ mod flow_tests;
 
 pub use error::ClientError;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+pub(crate) use gatehouse_base::clock::unix_now;
 
 /// Set (to anything) to keep `gatehouse login` from opening a browser, like `--no-browser`.
 pub const NO_BROWSER_ENV: &str = "GATEHOUSE_NO_BROWSER";
@@ -67,7 +70,7 @@ pub(crate) fn printable(text: &str, max: usize) -> String {
     let shown = text
         .trim()
         .chars()
-        .filter(|c| !crate::observe::escape::is_unsafe(*c));
+        .filter(|c| !gatehouse_base::text::is_unsafe(*c));
     for (i, c) in shown.enumerate() {
         if i == max {
             out.push('…');
@@ -78,12 +81,10 @@ pub(crate) fn printable(text: &str, max: usize) -> String {
     out.trim_end().to_string()
 }
 
-/// Seconds since the Unix epoch (0 if the clock is before 1970).
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// Make ring the process-wide TLS crypto provider (reqwest is built without one, as the gate
+/// is); calling again is harmless.
+pub(crate) fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ClientError> {
