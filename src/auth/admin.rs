@@ -55,8 +55,7 @@ pub async fn handle(
                 405,
                 "method_not_allowed",
                 "use GET to list and DELETE to revoke",
-            )
-            .header("Allow", "GET, DELETE"))
+            ))
         }
         _ => return Ok(error(404, "not_found", "no such admin endpoint")),
     };
