@@ -100,7 +100,7 @@ pub async fn callback(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply
         "sign-in succeeded{}", if admitted { "" } else { ", but not allowed here" }
     );
     if let Some(client) = pending.client {
-        return super::token::finish_client_login(rt, client, claims, admitted, now)
+        return super::client_confirm::finish_client_login(rt, client, claims, admitted, now)
             .await
             .cookies([clear_login]);
     }

@@ -319,7 +319,7 @@ async fn github_token(
         tracing::info!("GitHub token checks over the limit for this client address");
         return Err(throttled(retry));
     }
-    let claims = match super::token::session_for_github_token(rt, token, now).await {
+    let claims = match super::profile::session_for_github_token(rt, token, now).await {
         Ok(claims) => claims,
         Err(refusal) => {
             // Shaped like a token, so this is GitHub's own refusal (not an outage).

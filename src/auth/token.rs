@@ -1,9 +1,8 @@
-//! The token endpoints: finishing a client's sign-in with a one-time code, and
+//! The token endpoints: a program's one-time code ([`send_code`]), and
 //! `POST /oauth2/token` (code → tokens), `/oauth2/refresh` (rotate) and `/oauth2/pat` (GitHub
 //! personal access token → session and tokens).
 
 use super::facts::RequestFacts;
-use super::login_state::ClientLogin;
 use super::profile;
 use crate::github::GithubError;
 use crate::pages::Refusal;
@@ -12,14 +11,14 @@ use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use crate::store::{StoreError, TokenOrigin};
 use crate::tokens::refresh::RefreshError;
-use crate::tokens::{digest, random_token, ClientRedirect, CodeGrant, CodeTake};
+use crate::tokens::{digest, random_token, CodeGrant, CodeTake};
 use base64::Engine;
 use http::request::Parts;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// One-time codes live this long.
-const CODE_TTL_SECS: u64 = 60;
+pub const CODE_TTL_SECS: u64 = 60;
 
 /// The token endpoints' refusals, in OAuth's words (`invalid_grant`, …).
 fn error(status: u16, code: &'static str, message: impl Into<String>) -> Reply {
@@ -33,64 +32,13 @@ fn error(status: u16, code: &'static str, message: impl Into<String>) -> Reply {
 }
 
 /// `uri` with `params` appended to its query.
-fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     match url::Url::parse(uri) {
         Ok(mut url) => {
             url.query_pairs_mut().extend_pairs(params);
             url.to_string()
         }
         Err(_) => uri.to_string(),
-    }
-}
-
-/// After GitHub: send the client its one-time code (or why there is none). A loopback client
-/// (`tokens.allow_loopback`) gets it only once the person confirms (see `client_confirm`).
-pub async fn finish_client_login(
-    rt: &Runtime,
-    client: ClientLogin,
-    claims: SessionClaims,
-    admitted: bool,
-    now: u64,
-) -> Reply {
-    // Judged again: the config may have been reloaded since `/oauth2/start`.
-    let Some(kind) = rt.tokens.client_redirect(&client.redirect_uri) else {
-        return Refusal::BadRequest {
-            reason: "client_redirect_uri is no longer one this gate may send codes to; start the sign-in again".into(),
-        }
-        .reply(true);
-    };
-    if !admitted {
-        // Whoever listens on a loopback port may not be the person: it learns no login.
-        let refusal = match kind {
-            ClientRedirect::Listed => format!("{} is not allowed here", claims.login),
-            ClientRedirect::Loopback => "this GitHub account is not allowed here".to_string(),
-        };
-        let mut params = vec![
-            ("error", "access_denied"),
-            ("error_description", refusal.as_str()),
-        ];
-        if let Some(state) = &client.state {
-            params.push(("state", state));
-        }
-        return Reply::redirect(with_query(&client.redirect_uri, &params));
-    }
-    // Made after any revocation of this very second, so the code is not born ended.
-    let claims = match rt.sessions.after_revocation(&claims).await {
-        Ok(claims) => claims,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read the revocation list for a sign-in");
-            return Refusal::StoreUnavailable.reply(true);
-        }
-    };
-    let grant = CodeGrant {
-        session: claims,
-        client_redirect_uri: client.redirect_uri.clone(),
-        code_challenge: client.code_challenge.clone(),
-        expires_at: now + CODE_TTL_SECS,
-    };
-    match kind {
-        ClientRedirect::Loopback => super::client_confirm::ask(rt, grant, client, now).await,
-        ClientRedirect::Listed => send_code(rt, grant, client.state.as_deref(), now).await,
     }
 }
 
@@ -366,7 +314,7 @@ pub async fn pat(rt: &Runtime, facts: &RequestFacts<'_>, body: &[u8], now: u64) 
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    let claims = match session_for_github_token(rt, pat.token.trim(), now).await {
+    let claims = match profile::session_for_github_token(rt, pat.token.trim(), now).await {
         Ok(claims) => claims,
         Err(failure) => return failure.reply(false),
     };
@@ -420,34 +368,6 @@ pub async fn pat(rt: &Runtime, facts: &RequestFacts<'_>, body: &[u8], now: u64) 
         Err(crate::session::WriteError::TooLarge | crate::session::WriteError::Ended) => Vec::new(),
     };
     Reply::json(200, &pair.json()).cookies(cookies)
-}
-
-/// Claims for a GitHub token someone presented (PAT or raw token), or the failure to show.
-pub async fn session_for_github_token(
-    rt: &Runtime,
-    token: &str,
-    now: u64,
-) -> Result<SessionClaims, Refusal> {
-    if !crate::tokens::github_tokens::is_token_shaped(token) {
-        return Err(Refusal::InvalidCredentials {
-            reason: "that is not a GitHub token".into(),
-            basic: false,
-        });
-    }
-    profile::session_claims(rt, token, now)
-        .await
-        .map_err(|e| match e {
-            GithubError::Status { status: 401, .. } => Refusal::InvalidCredentials {
-                reason: "GitHub does not accept this token".into(),
-                basic: false,
-            },
-            e => {
-                tracing::warn!(error = %e, "could not check a GitHub token");
-                Refusal::GithubUnavailable {
-                    start_url: rt.start_url("/"),
-                }
-            }
-        })
 }
 
 fn refresh_failure(e: RefreshError) -> Reply {
