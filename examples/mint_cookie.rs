@@ -62,7 +62,7 @@ async fn main() -> ExitCode {
     };
     // The same write a sign-in makes (a record in the store when sessions are server-side).
     let request = http::Request::new(()).into_parts().0;
-    let cookie = match rt.sessions.create(&claims, &request, now).await {
+    let cookie = match rt.sessions.create(&claims, &request, None, now).await {
         Ok(set_cookies) => set_cookies
             .first()
             .and_then(|c| c.split(';').next())

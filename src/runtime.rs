@@ -1,7 +1,7 @@
 //! The runtime parts built once from [`Settings`] and shared by every request.
 
-use crate::auth::Rechecks;
 use crate::config::{ConfigError, Settings};
+use crate::github::recheck::Rechecks;
 use crate::github::{GithubClient, GithubError};
 use crate::policy::Policy;
 use crate::session::Sessions;

@@ -1,25 +1,30 @@
-//! The per-request decision: normalize the path, find the deciding rule, and only when the rule
-//! needs it read the session (re-checking memberships when they are due) and judge the person.
+//! The per-request access decision ([`decide`]): from the request's [`RequestFacts`] (path
+//! normalized, host canonical, route found once), find the deciding rule, and only when the rule
+//! needs it read the credential (re-checking memberships when they are due) and judge the
+//! person. The outcome is an [`Access`]: **allow** with what was [`Granted`], or **deny** with
+//! a [`Denied`] refusal, which the caller renders (`pages::Refusal::reply`, page or JSON by the
+//! facts' browser flag).
 
-use super::client_kind::is_browser_navigation;
 use super::credentials::{self, Credential};
-use super::recheck::Outcome;
+use super::facts::{Authorization, HostFact, RequestFacts};
+pub use super::facts::{DenyAs, Judge};
+use crate::github::recheck::Outcome;
 use crate::identity::Identity;
-use crate::pages::Failure;
-use crate::policy::host::{canonical_host, CanonicalHost};
-use crate::policy::{path, path_refusal, Policy, Target, Verdict};
-use crate::reply::Reply;
-use crate::routing::{self, Destination, RouteId};
+use crate::pages::{Denied, Refusal};
+use crate::policy::host::CanonicalHost;
+use crate::policy::{path_refusal, Policy, Target, Verdict};
+use crate::routing::{Destination, RouteId};
 use crate::runtime::Runtime;
 use crate::session::{SessionClaims, WriteError};
 use http::request::Parts;
 use http::Method;
 
+/// The access decision for one request.
 // Lives on the stack for one request; boxing would cost an allocation on every request.
 #[allow(clippy::large_enum_variant)]
 pub enum Access {
     Allow(Granted),
-    Deny(Reply),
+    Deny(Denied),
 }
 
 /// What an allowed request carries on.
@@ -40,31 +45,8 @@ pub struct Granted {
     pub consumed_authorization: bool,
 }
 
-/// How to answer someone who may not pass.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum DenyAs {
-    /// Login redirect or page for browser navigations, JSON for API clients.
-    Negotiate,
-    /// Always JSON and 401/403 (userinfo, forward-auth).
-    Api,
-}
-
-/// Which request the rules judge.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Judge<'a> {
-    /// The request itself (proxied traffic).
-    Request,
-    /// The request a proxy in front asks about (forward-auth): method, host and URI from its
-    /// `X-Forwarded-*` / `X-Original-*` headers.
-    Forwarded {
-        method: &'a Method,
-        host: Option<&'a str>,
-        uri: &'a str,
-    },
-    /// Nobody's path: only "is this an admitted user" (userinfo).
-    IdentityOnly,
-}
-
+/// [`decide`] for a request read here (no client address known): the entry point for
+/// benchmarks and tests that start from an `http` request.
 pub async fn check(
     rt: &Runtime,
     req: &Parts,
@@ -72,122 +54,80 @@ pub async fn check(
     now: u64,
     deny_as: DenyAs,
 ) -> Access {
-    // Decided only on the way out: admitted requests never pay for it.
-    let browser = || deny_as == DenyAs::Negotiate && is_browser_navigation(req);
+    decide(rt, &RequestFacts::read(rt, req, None, judge, deny_as), now).await
+}
+
+fn deny(refusal: Refusal) -> Access {
+    Access::Deny(Denied::from(refusal))
+}
+
+/// Decide on the request `facts` describe.
+pub async fn decide(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Access {
     let policy = &rt.policy;
-    let (method, host, raw_path) = match judge {
-        Judge::Request => (&req.method, request_host(req), req.uri.path()),
-        Judge::Forwarded { method, host, uri } => (
-            method,
-            host.map_or(Host::Absent, |h| Host::Given(h.as_bytes())),
-            uri.split(['?', '#']).next().unwrap_or("/"),
-        ),
-        Judge::IdentityOnly => (&req.method, Host::Absent, "/"),
-    };
-    if req
-        .headers
-        .get_all(http::header::AUTHORIZATION)
-        .iter()
-        .nth(1)
-        .is_some()
-    {
-        // Apps pick different copies; the gate would judge one and forward the other.
-        return Access::Deny(
-            Failure::BadRequest {
-                reason: "the request has more than one Authorization header".into(),
-            }
-            .reply(browser()),
-        );
+    let method = facts.method;
+    if facts.authorization == Authorization::Repeated {
+        return deny(Refusal::BadRequest {
+            reason: "the request has more than one Authorization header".into(),
+        });
     }
     if let Some(reason) = method_refusal(method) {
-        return Access::Deny(Failure::BadRequest { reason }.reply(browser()));
+        return deny(Refusal::BadRequest { reason });
     }
-    let host = match host {
-        Host::Given(raw) => match canonical_host(raw) {
-            Ok(h) => Some(h),
-            Err(e) => {
-                return Access::Deny(
-                    Failure::BadRequest {
-                        reason: e.to_string(),
-                    }
-                    .reply(browser()),
-                )
-            }
-        },
-        Host::Absent => None,
-        Host::Repeated => {
-            return Access::Deny(
-                Failure::BadRequest {
-                    reason: "the request has more than one Host header".into(),
-                }
-                .reply(browser()),
-            )
+    let host = match &facts.host {
+        HostFact::Canonical(h) => Some(h),
+        HostFact::Absent => None,
+        HostFact::Invalid(e) => {
+            return deny(Refusal::BadRequest {
+                reason: e.to_string(),
+            })
+        }
+        HostFact::Repeated => {
+            return deny(Refusal::BadRequest {
+                reason: "the request has more than one Host header".into(),
+            })
         }
     };
-    if host.is_none() && rt.host_matters && judge != Judge::IdentityOnly {
-        return Access::Deny(
-            Failure::BadRequest {
-                reason: "the request names no host (forward-auth: the proxy must send X-Forwarded-Host), and this gate decides by host".into(),
-            }
-            .reply(browser()),
-        );
+    if host.is_none() && rt.host_matters && facts.judge != Judge::IdentityOnly {
+        return deny(Refusal::BadRequest {
+            reason: "the request names no host (forward-auth: the proxy must send X-Forwarded-Host), and this gate decides by host".into(),
+        });
     }
-    let canonical_host = host
-        .as_ref()
-        .filter(|h| h.changed)
-        .map(CanonicalHost::header_value);
-    let normal = match path::normalize(raw_path) {
+    let canonical_host = host.filter(|h| h.changed).map(CanonicalHost::header_value);
+    let normal = match &facts.path {
         Ok(n) => n,
         Err(e) => {
-            return Access::Deny(
-                Failure::BadPath {
-                    reason: e.to_string(),
-                }
-                .reply(browser()),
-            );
+            return deny(Refusal::BadPath {
+                reason: e.to_string(),
+            })
         }
     };
     // Gatehouse's own endpoints are recognised by the path as sent; another spelling of one
     // (`/%6Fauth2/start`, `//oauth2/userinfo`) would otherwise go to the app as the real thing.
-    if judge == Judge::Request && super::is_own_path(rt, &normal.path) {
-        return Access::Deny(
-            Failure::BadPath {
-                reason: "it names one of Gatehouse's own endpoints in another spelling; use its plain path".into(),
-            }
-            .reply(browser()),
-        );
+    if facts.judge == Judge::Request && super::is_own_path(rt, &normal.path) {
+        return deny(Refusal::BadPath {
+            reason:
+                "it names one of Gatehouse's own endpoints in another spelling; use its plain path"
+                    .into(),
+        });
     }
     let target = Target {
         method,
-        host: host
-            .as_ref()
-            .filter(|_| rt.host_matters)
-            .map(|h| h.name.as_ref()),
+        host: facts.rules_host(),
         path: &normal.path,
     };
-    let route = match judge {
-        Judge::IdentityOnly => None,
-        _ => match routing::select(
-            &rt.settings.routes,
-            rt.settings.upstream.is_some(),
-            target.host,
-            target.path,
-        ) {
-            Destination::Route(route) => route,
-            Destination::Nowhere => return Access::Deny(Failure::NotFound.reply(browser())),
-        },
+    let route = match facts.route {
+        None => None,
+        Some(Destination::Route(route)) => route,
+        Some(Destination::Nowhere) => return deny(Refusal::NotFound),
     };
-    let found = match judge {
+    let found = match facts.judge {
         Judge::IdentityOnly => None,
         _ => policy.route_on(route, &target),
     };
-    if let Some(reason) = path_refusal(&normal, found.as_ref().map(|f| f.rule)) {
-        return Access::Deny(
-            Failure::BadPath {
-                reason: reason.into(),
-            }
-            .reply(browser()),
-        );
+    if let Some(reason) = path_refusal(normal, found.as_ref().map(|f| f.rule)) {
+        return deny(Refusal::BadPath {
+            reason: reason.into(),
+        });
     }
     let normalized_path = match &normal.path {
         std::borrow::Cow::Owned(p) => Some(p.clone()),
@@ -201,24 +141,24 @@ pub async fn check(
                 normalized_path,
                 canonical_host,
                 set_cookies: Vec::new(),
-                consumed_authorization: credentials::is_gatehouse_credential(rt, req),
+                consumed_authorization: credentials::is_gatehouse_credential(rt, facts),
             }),
-            verdict => Access::Deny(refusal(rt, req, verdict, None, browser())),
+            verdict => Access::Deny(refusal(rt, facts.req, verdict, None).into()),
         };
     }
 
     let mut set_cookies = Vec::new();
-    let credential = match credentials::identify(rt, req, now).await {
+    let credential = match credentials::identify(rt, facts, now).await {
         Ok(credential) => credential,
-        Err(reply) => return Access::Deny(reply),
+        Err(denied) => return Access::Deny(denied),
     };
     let consumed_authorization = credentials::consumed_authorization(&credential)
-        || credentials::is_gatehouse_credential(rt, req);
+        || credentials::is_gatehouse_credential(rt, facts);
     let identity = match credential {
         Credential::Session(claims) => {
-            match current_claims(rt, req, claims, now, browser(), &mut set_cookies).await {
+            match current_claims(rt, facts, claims, now, &mut set_cookies).await {
                 Ok(claims) => claims.map(Identity::from),
-                Err(reply) => return Access::Deny(reply.cookies(set_cookies)),
+                Err(refusal) => return Access::Deny(Denied::from(refusal).cookies(set_cookies)),
             }
         }
         Credential::Token(identity) => Some(identity),
@@ -238,7 +178,7 @@ pub async fn check(
             })
         }
         (verdict, identity) => Access::Deny(
-            refusal(rt, req, verdict, identity.as_ref(), browser()).cookies(set_cookies),
+            Denied::from(refusal(rt, facts.req, verdict, identity.as_ref())).cookies(set_cookies),
         ),
     }
 }
@@ -251,12 +191,12 @@ const RECHECK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 /// ended (token revoked); `Err`: GitHub has been unreachable for longer than the grace.
 async fn current_claims(
     rt: &Runtime,
-    req: &Parts,
+    facts: &RequestFacts<'_>,
     mut claims: SessionClaims,
     now: u64,
-    browser: bool,
     set_cookies: &mut Vec<String>,
-) -> Result<Option<SessionClaims>, Reply> {
+) -> Result<Option<SessionClaims>, Refusal> {
+    let req = facts.req;
     let access = &rt.settings.access;
     let due_at = claims
         .refreshed_at
@@ -274,7 +214,14 @@ async fn current_claims(
     let patience = (requested.is_none() && within_grace).then_some(RECHECK_PATIENCE);
     let Some((outcome, checked_at)) = rt
         .rechecks
-        .run(rt, &claims, now, requested.unwrap_or(0), patience)
+        .run(
+            &rt.github,
+            &rt.policy.membership,
+            &claims,
+            now,
+            requested.unwrap_or(0),
+            patience,
+        )
         .await
     else {
         tracing::debug!(login = %claims.login, "re-check still running; serving the last known memberships");
@@ -293,7 +240,7 @@ async fn current_claims(
             };
             // Not stored (too large, or the store failed) means the next request re-checks
             // again; still correct.
-            match rt.sessions.update(&claims, req, now).await {
+            match rt.sessions.update(&claims, req, facts.client_ip, now).await {
                 Ok(cookies) => set_cookies.extend(cookies),
                 // Signed out or revoked while GitHub was asked: the session is over, and the
                 // write did not bring it back.
@@ -326,19 +273,13 @@ async fn current_claims(
         }
         Outcome::Unavailable => {
             tracing::warn!(login = %claims.login, "access refused: memberships could not be re-checked within access.stale_grace");
-            Err(Failure::MembershipUnconfirmed.reply(browser))
+            Err(Refusal::MembershipUnconfirmed)
         }
     }
 }
 
-/// The answer for a verdict that does not let the request through.
-fn refusal(
-    rt: &Runtime,
-    req: &Parts,
-    verdict: Verdict,
-    identity: Option<&Identity>,
-    browser: bool,
-) -> Reply {
+/// The refusal for a verdict that does not let the request through.
+fn refusal(rt: &Runtime, req: &Parts, verdict: Verdict, identity: Option<&Identity>) -> Refusal {
     if let Verdict::Deny { hide } = verdict {
         tracing::info!(
             target: "gatehouse::audit",
@@ -351,46 +292,19 @@ fn refusal(
         );
     }
     match verdict {
-        Verdict::Deny { hide: true } => Failure::NotFound.reply(browser),
-        Verdict::Deny { hide: false } => Failure::Forbidden {
+        Verdict::Deny { hide: true } => Refusal::NotFound,
+        Verdict::Deny { hide: false } => Refusal::Forbidden {
             login: identity.map(|i| i.login.clone()),
             sign_out_url: format!("{}/sign_out", rt.settings.proxy_prefix),
-        }
-        .reply(browser),
-        // Allow without an identity cannot happen; answer it as "sign in" (fail closed).
+        },
+        // Allow without an identity cannot happen; answer it as "sign in" (fail closed). A
+        // browser is sent to sign in, and back here after.
         Verdict::Login | Verdict::Allow | Verdict::Public => {
             let rd = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
-            let start_url = rt.start_url(rd);
-            if browser {
-                Reply::redirect(start_url)
-            } else {
-                Failure::SignInRequired {
-                    sign_in_url: start_url,
-                }
-                .reply(false)
+            Refusal::SignInRequired {
+                sign_in_url: rt.start_url(rd),
             }
         }
-    }
-}
-
-/// The host a request names, as sent.
-enum Host<'a> {
-    Given(&'a [u8]),
-    Absent,
-    /// Two or more `Host` headers: servers pick different ones.
-    Repeated,
-}
-
-/// The `Host` the client asked for (HTTP/1.1 header, or the authority of an absolute URI).
-fn request_host(req: &Parts) -> Host<'_> {
-    let mut hosts = req.headers.get_all(http::header::HOST).iter();
-    match (hosts.next(), hosts.next()) {
-        (Some(h), None) => Host::Given(h.as_bytes()),
-        (Some(_), Some(_)) => Host::Repeated,
-        (None, _) => match req.uri.authority() {
-            Some(a) => Host::Given(a.as_str().as_bytes()),
-            None => Host::Absent,
-        },
     }
 }
 

@@ -5,9 +5,11 @@
 //! key, a hash that cannot be turned back into a cookie; a token family's id is public (every
 //! access token carries it) and useless without the refresh secret.
 
-use super::access::{check, Access, DenyAs, Granted, Judge};
+use super::access::{decide, Access, Granted};
+use super::facts::{DenyAs, Judge, RequestFacts};
 use super::query_param;
 use crate::identity::Identity;
+use crate::pages::{Denied, Refusal};
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use crate::store::StoreError;
@@ -16,8 +18,15 @@ use http::Method;
 use serde_json::json;
 
 /// Answer `/oauth2/admin/…` (`rest` is what follows `/admin`).
-pub async fn handle(rt: &Runtime, req: &Parts, rest: &str, now: u64) -> Reply {
-    let admin = match check(rt, req, Judge::IdentityOnly, now, DenyAs::Api).await {
+pub async fn handle(
+    rt: &Runtime,
+    facts: &RequestFacts<'_>,
+    rest: &str,
+    now: u64,
+) -> Result<Reply, Denied> {
+    let req = facts.req;
+    let judged = RequestFacts::read(rt, req, facts.client_ip, Judge::IdentityOnly, DenyAs::Api);
+    let admin = match decide(rt, &judged, now).await {
         Access::Allow(Granted {
             identity: Some(identity),
             ..
@@ -25,14 +34,14 @@ pub async fn handle(rt: &Runtime, req: &Parts, rest: &str, now: u64) -> Reply {
         Access::Allow(Granted {
             identity: Some(_), ..
         }) => {
-            return error(
+            return Ok(error(
                 403,
                 "forbidden",
                 "session administration needs the admin role (access.admin_users)",
-            )
+            ))
         }
-        Access::Allow(_) => return error(401, "unauthorized", "sign in as an admin first"),
-        Access::Deny(reply) => return reply,
+        Access::Allow(_) => return Ok(error(401, "unauthorized", "sign in as an admin first")),
+        Access::Deny(denied) => return Err(denied),
     };
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let result = match (&req.method, segments.as_slice()) {
@@ -42,22 +51,35 @@ pub async fn handle(rt: &Runtime, req: &Parts, rest: &str, now: u64) -> Reply {
             revoke_user(rt, &admin, login, now).await
         }
         (_, ["sessions"] | ["sessions", _] | ["users", _, "sessions"]) => {
-            return error(
+            return Ok(error(
                 405,
                 "method_not_allowed",
                 "use GET to list and DELETE to revoke",
-            )
+            ))
         }
-        _ => return error(404, "not_found", "no such admin endpoint"),
+        _ => return Ok(error(404, "not_found", "no such admin endpoint")),
     };
-    result.unwrap_or_else(|e| {
+    Ok(result.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "session store unavailable for an admin request");
-        error(503, "store_unavailable", &e.to_string()).header("Retry-After", "5")
-    })
+        Refusal::Api {
+            status: 503,
+            error: "store_unavailable",
+            message: e.to_string(),
+            retry_after: Some(5),
+        }
+        .reply(false)
+    }))
 }
 
-fn error(status: u16, code: &str, message: &str) -> Reply {
-    Reply::json(status, &json!({"error": code, "message": message}))
+/// Session administration's refusals (always JSON).
+fn error(status: u16, code: &'static str, message: &str) -> Reply {
+    Refusal::Api {
+        status,
+        error: code,
+        message: message.into(),
+        retry_after: None,
+    }
+    .reply(false)
 }
 
 fn needs_records() -> Reply {

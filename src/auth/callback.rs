@@ -1,21 +1,22 @@
 //! `GET /oauth2/callback?code&state`: check the state against this browser's login cookie, trade
 //! the code for a token, read the user, and set the session cookie.
 
+use super::facts::RequestFacts;
 use super::login_state::{self, LoginState};
 use super::profile;
 use super::query_param;
 use crate::github::GithubError;
 use crate::observe::{metrics, LoginResult};
-use crate::pages::Failure;
+use crate::pages::Refusal;
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use crate::session::cookies::{find_cookie, set_cookie};
 use crate::session::{SessionClaims, WriteError};
-use http::request::Parts;
 
-pub async fn callback(rt: &Runtime, req: &Parts, browser: bool, now: u64) -> Reply {
+pub async fn callback(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply {
+    let (req, browser) = (facts.req, facts.browser);
     let start_url = rt.start_url("/");
-    let expired = || Failure::LoginExpired {
+    let expired = || Refusal::LoginExpired {
         start_url: start_url.clone(),
     };
     let Some(state) = query_param(req, "state").filter(|s| login_state::is_well_formed(s)) else {
@@ -49,7 +50,7 @@ pub async fn callback(rt: &Runtime, req: &Parts, browser: bool, now: u64) -> Rep
         }
         Err(e) => {
             login_failed(LoginResult::FailedOther, "session store unavailable");
-            return super::credentials::store_unavailable(req, &e);
+            return super::credentials::store_unavailable(&e).reply(browser);
         }
     }
     let start_url = rt.start_url(&pending.rd);
@@ -67,7 +68,7 @@ pub async fn callback(rt: &Runtime, req: &Parts, browser: bool, now: u64) -> Rep
             ),
         };
         login_failed(LoginResult::FailedGithubRefused, &reason);
-        return Failure::LoginFailed { reason, start_url }
+        return Refusal::LoginFailed { reason, start_url }
             .reply(browser)
             .cookies([clear_login]);
     }
@@ -99,42 +100,42 @@ pub async fn callback(rt: &Runtime, req: &Parts, browser: bool, now: u64) -> Rep
         "sign-in succeeded{}", if admitted { "" } else { ", but not allowed here" }
     );
     if let Some(client) = pending.client {
-        return super::token::finish_client_login(rt, client, claims, admitted, now)
+        return super::client_confirm::finish_client_login(rt, client, claims, admitted, now)
             .await
             .cookies([clear_login]);
     }
     // Not-admitted people get a session too: they then see a 403 that names the account and
     // offers sign-out, instead of bouncing through GitHub again.
-    match rt.sessions.create(&claims, req, now).await {
+    match rt.sessions.create(&claims, req, facts.client_ip, now).await {
         Ok(cookies) => Reply::redirect(pending.rd)
             .cookies(cookies)
             .cookies([clear_login])
             .cookies(super::loop_guard::clear(rt, req)),
         // (A new session is never "ended meanwhile"; said as it is if it ever were.)
-        Err(e @ (WriteError::TooLarge | WriteError::Ended)) => Failure::LoginFailed {
+        Err(e @ (WriteError::TooLarge | WriteError::Ended)) => Refusal::LoginFailed {
             reason: e.to_string(),
             start_url,
         }
         .reply(browser)
         .cookies([clear_login]),
-        Err(WriteError::Store(e)) => {
-            super::credentials::store_unavailable(req, &e).cookies([clear_login])
-        }
+        Err(WriteError::Store(e)) => super::credentials::store_unavailable(&e)
+            .reply(browser)
+            .cookies([clear_login]),
     }
 }
 
 /// What the person sees when GitHub could not finish the sign-in, logged at the right level.
-fn failure_for(e: &GithubError, start_url: String) -> Failure {
+fn failure_for(e: &GithubError, start_url: String) -> Refusal {
     match e {
         // A cut-off or unreadable answer is GitHub failing, not the person being refused.
         e if e.is_unavailable() || matches!(e, GithubError::BadResponse(_)) => {
             tracing::warn!(error = %e, "sign-in failed: GitHub unavailable");
             login_failed(LoginResult::FailedGithubUnavailable, "GitHub unavailable");
-            Failure::GithubUnavailable { start_url }
+            Refusal::GithubUnavailable { start_url }
         }
         GithubError::OAuth { error, .. } if error == "bad_verification_code" => {
             login_failed(LoginResult::FailedCode, "GitHub refused the code");
-            Failure::LoginExpired { start_url }
+            Refusal::LoginExpired { start_url }
         }
         // incorrect_client_credentials, redirect_uri_mismatch, …: our own settings are wrong.
         GithubError::OAuth { error, .. } => {
@@ -143,14 +144,14 @@ fn failure_for(e: &GithubError, start_url: String) -> Failure {
                 LoginResult::FailedMisconfigured,
                 "GitHub rejected the OAuth settings",
             );
-            Failure::GatewayMisconfigured {
+            Refusal::GatewayMisconfigured {
                 error: error.clone(),
             }
         }
         e => {
             tracing::warn!(error = %e, "sign-in failed");
             login_failed(LoginResult::FailedOther, "unexpected answer from GitHub");
-            Failure::LoginFailed {
+            Refusal::LoginFailed {
                 reason: e.to_string(),
                 start_url,
             }

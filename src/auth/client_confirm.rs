@@ -7,14 +7,19 @@
 //! the browser a sealed cookie naming the same id. Only a same-origin POST (refused cross-site
 //! like every state change, see `same_origin`) with both trades it for a real one-time code, so
 //! neither a crafted link nor another site's form can skip the question.
+//!
+//! [`finish_client_login`] is where every program's sign-in goes after GitHub: a listed
+//! `client_redirect_uri` gets its code at once, a loopback one after this question.
 
+use super::facts::RequestFacts;
 use super::login_state::{self, ClientLogin};
-use crate::pages::{client_confirm_page, ClientConfirm, Failure};
+use super::token::{send_code, with_query, CODE_TTL_SECS};
+use crate::pages::{client_confirm_page, ClientConfirm, Refusal};
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use crate::session::cookies::{find_cookie, set_cookie};
-use crate::tokens::{digest, random_token, CodeGrant, CodeTake};
-use http::request::Parts;
+use crate::session::SessionClaims;
+use crate::tokens::{digest, random_token, ClientRedirect, CodeGrant, CodeTake};
 use serde::{Deserialize, Serialize};
 
 /// How long the question stays open.
@@ -46,13 +51,64 @@ fn action(rt: &Runtime) -> String {
     format!("{}/confirm", rt.settings.proxy_prefix)
 }
 
+/// After GitHub: send the client its one-time code (or why there is none). A loopback client
+/// (`tokens.allow_loopback`) gets it only once the person confirms (see `client_confirm`).
+pub async fn finish_client_login(
+    rt: &Runtime,
+    client: ClientLogin,
+    claims: SessionClaims,
+    admitted: bool,
+    now: u64,
+) -> Reply {
+    // Judged again: the config may have been reloaded since `/oauth2/start`.
+    let Some(kind) = rt.tokens.client_redirect(&client.redirect_uri) else {
+        return Refusal::BadRequest {
+            reason: "client_redirect_uri is no longer one this gate may send codes to; start the sign-in again".into(),
+        }
+        .reply(true);
+    };
+    if !admitted {
+        // Whoever listens on a loopback port may not be the person: it learns no login.
+        let refusal = match kind {
+            ClientRedirect::Listed => format!("{} is not allowed here", claims.login),
+            ClientRedirect::Loopback => "this GitHub account is not allowed here".to_string(),
+        };
+        let mut params = vec![
+            ("error", "access_denied"),
+            ("error_description", refusal.as_str()),
+        ];
+        if let Some(state) = &client.state {
+            params.push(("state", state));
+        }
+        return Reply::redirect(with_query(&client.redirect_uri, &params));
+    }
+    // Made after any revocation of this very second, so the code is not born ended.
+    let claims = match rt.sessions.after_revocation(&claims).await {
+        Ok(claims) => claims,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the revocation list for a sign-in");
+            return Refusal::StoreUnavailable.reply(true);
+        }
+    };
+    let grant = CodeGrant {
+        session: claims,
+        client_redirect_uri: client.redirect_uri.clone(),
+        code_challenge: client.code_challenge.clone(),
+        expires_at: now + CODE_TTL_SECS,
+    };
+    match kind {
+        ClientRedirect::Loopback => ask(rt, grant, client, now).await,
+        ClientRedirect::Listed => send_code(rt, grant, client.state.as_deref(), now).await,
+    }
+}
+
 /// After GitHub, for a loopback client: keep `grant` aside and ask the person.
 pub async fn ask(rt: &Runtime, mut grant: CodeGrant, client: ClientLogin, now: u64) -> Reply {
     let id = random_token();
     grant.expires_at = now + CONFIRM_TTL_SECS;
     if let Err(e) = rt.tokens.store.put_code(&store_key(&id), &grant).await {
         tracing::warn!(error = %e, "could not store a pending client sign-in");
-        return Failure::StoreUnavailable.reply(true);
+        return Refusal::StoreUnavailable.reply(true);
     }
     let pending = PendingConfirm {
         id: id.clone(),
@@ -82,10 +138,10 @@ pub async fn ask(rt: &Runtime, mut grant: CodeGrant, client: ClientLogin, now: u
 }
 
 /// `POST {prefix}/confirm` (form `id`): the person said yes; send the program its code.
-pub async fn confirm(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
-    let browser = super::client_kind::is_browser_navigation(req);
+pub async fn confirm(rt: &Runtime, facts: &RequestFacts<'_>, body: &[u8], now: u64) -> Reply {
+    let (req, browser) = (facts.req, facts.browser);
     let gone = || {
-        Failure::BadRequest {
+        Refusal::BadRequest {
             reason: "this sign-in confirmation is unknown, already used or expired (it lasts 5 minutes); start the sign-in again from the program, e.g. `gatehouse login`".into(),
         }
         .reply(browser)
@@ -114,7 +170,11 @@ pub async fn confirm(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply 
     let grant = match rt.tokens.store.take_code(&store_key(&id), now).await {
         Ok(CodeTake::Granted(grant)) => *grant,
         Ok(CodeTake::AlreadyUsed | CodeTake::Unknown) => return gone().cookies([clear]),
-        Err(e) => return super::credentials::store_unavailable(req, &e).cookies([clear]),
+        Err(e) => {
+            return super::credentials::store_unavailable(&e)
+                .reply(browser)
+                .cookies([clear])
+        }
     };
     tracing::info!(
         target: "gatehouse::audit",
@@ -124,7 +184,7 @@ pub async fn confirm(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply 
         redirect = %grant.client_redirect_uri,
         "a sign-in was sent to a program on the person's computer"
     );
-    let mut reply = super::token::send_code(rt, grant, pending.state.as_deref(), now).await;
+    let mut reply = send_code(rt, grant, pending.state.as_deref(), now).await;
     // See Other: the browser follows a POST's redirect with a GET.
     if reply.status == 302 {
         reply.status = 303;

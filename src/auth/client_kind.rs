@@ -1,4 +1,5 @@
 //! Browser navigation or API client? Decides between a login redirect and a 401 (README.md "Browsers and API clients").
+//! Read once per request, into `RequestFacts::browser`; no allocation.
 //!
 //! - `X-Requested-With: XMLHttpRequest` is always an API client.
 //! - `Sec-Fetch-Mode: navigate` is a browser navigation, whatever the method.
@@ -17,7 +18,11 @@ pub fn is_browser_navigation(req: &Parts) -> bool {
         return mode.eq_ignore_ascii_case("navigate");
     }
     (req.method == Method::GET || req.method == Method::HEAD)
-        && header("accept").is_some_and(|a| a.to_ascii_lowercase().contains("text/html"))
+        && header("accept").is_some_and(|a| {
+            a.as_bytes()
+                .windows(b"text/html".len())
+                .any(|w| w.eq_ignore_ascii_case(b"text/html"))
+        })
 }
 
 #[cfg(test)]
@@ -43,6 +48,10 @@ mod tests {
             &[("sec-fetch-mode", "navigate")]
         )));
         assert!(!is_browser_navigation(&parts("GET", &[("accept", "*/*")])));
+        assert!(is_browser_navigation(&parts(
+            "HEAD",
+            &[("accept", "Text/HTML")]
+        )));
         assert!(!is_browser_navigation(&parts("GET", &[])));
         assert!(!is_browser_navigation(&parts(
             "POST",

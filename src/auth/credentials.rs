@@ -2,15 +2,14 @@
 //! token, API key) or else the session cookie. A credential that is present but wrong is a 401,
 //! never a silent fall-back to anonymous.
 
+use super::facts::{Authorization, RequestFacts, Scheme};
 use crate::identity::{Identity, Source};
-use crate::pages::Failure;
-use crate::reply::Reply;
+use crate::pages::{Denied, Refusal};
 use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use crate::tokens::github_tokens::{is_token_shaped, GithubTokenCache};
 use crate::tokens::is_jwt_shaped;
 use base64::Engine;
-use http::request::Parts;
 
 pub enum Credential {
     Anonymous,
@@ -20,26 +19,42 @@ pub enum Credential {
     Token(Identity),
 }
 
-fn refused(reason: impl Into<String>, basic: bool) -> Reply {
-    Failure::InvalidCredentials {
+/// A refusal of the credential in `Authorization` (always JSON: 401 with `WWW-Authenticate`).
+fn refused(reason: impl Into<String>, basic: bool) -> Denied {
+    Denied::json(Refusal::InvalidCredentials {
         reason: reason.into(),
         basic,
-    }
-    .reply(false)
+    })
 }
 
-pub async fn identify(rt: &Runtime, req: &Parts, now: u64) -> Result<Credential, Reply> {
-    let Some(value) = req.headers.get(http::header::AUTHORIZATION) else {
-        return cookie(rt, req, now).await;
+/// Over a budget of credential checks: 429, in JSON (an API client's credential).
+fn throttled(retry: crate::limits::RetryAfter) -> Denied {
+    Denied::json(Refusal::TooManyRequests {
+        retry_after: retry.secs(),
+    })
+}
+
+/// Who is asking, from the credential the facts found.
+pub async fn identify(
+    rt: &Runtime,
+    facts: &RequestFacts<'_>,
+    now: u64,
+) -> Result<Credential, Denied> {
+    let (scheme, credential) = match facts.authorization {
+        Authorization::Absent => return cookie(rt, facts, now).await,
+        Authorization::NotText => {
+            return Err(refused("the Authorization header is not text", false))
+        }
+        Authorization::Repeated => {
+            return Err(Denied::from(Refusal::BadRequest {
+                reason: "the request has more than one Authorization header".into(),
+            }))
+        }
+        Authorization::Given { scheme, credential } => (scheme, credential),
     };
-    let Ok(value) = value.to_str() else {
-        return Err(refused("the Authorization header is not text", false));
-    };
-    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
-    let credential = rest.trim();
     let tokens = &rt.tokens;
-    match scheme.to_ascii_lowercase().as_str() {
-        "bearer" if is_jwt_shaped(credential) => {
+    match scheme {
+        Scheme::Bearer if is_jwt_shaped(credential) => {
             if tokens.access.is_ours(credential) {
                 return own_token(rt, credential, now).await.map(Credential::Token);
             }
@@ -64,20 +79,22 @@ pub async fn identify(rt: &Runtime, req: &Parts, now: u64) -> Result<Credential,
                 false,
             ))
         }
-        "bearer" | "token" if tokens.settings.accept_github_tokens && !credential.is_empty() => {
-            github_token(rt, req, credential, now)
+        Scheme::Bearer | Scheme::Token
+            if tokens.settings.accept_github_tokens && !credential.is_empty() =>
+        {
+            github_token(rt, facts, credential, now)
                 .await
                 .map(Credential::Token)
         }
-        "bearer" | "token" => Err(refused(
+        Scheme::Bearer | Scheme::Token => Err(refused(
             "this gate accepts its own access tokens and configured OIDC tokens here",
             false,
         )),
-        "basic" if !tokens.api_keys.is_empty() => {
-            api_key(rt, req, credential).map(Credential::Token)
+        Scheme::Basic if !tokens.api_keys.is_empty() => {
+            api_key(rt, facts, credential).map(Credential::Token)
         }
         // Not ours (e.g. the app's own Basic auth): leave it for the app.
-        _ => cookie(rt, req, now).await,
+        Scheme::Basic | Scheme::Other => cookie(rt, facts, now).await,
     }
 }
 
@@ -95,44 +112,35 @@ fn oidc_identity(rt: &Runtime, found: crate::tokens::oidc::OidcIdentity) -> Iden
 }
 
 /// 503 for a dependency that is down: never an allow, never a misleading 401.
-fn unavailable(error: &str, message: &str) -> Reply {
-    Reply::json(
-        503,
-        &serde_json::json!({"error": error, "message": message}),
-    )
-    .header("Retry-After", "5")
+fn unavailable(error: &'static str, message: &'static str) -> Denied {
+    Denied::json(Refusal::Unavailable { error, message })
 }
 
 /// Is `Authorization` a credential Gatehouse recognises: its access or refresh tokens, an API
 /// key, a GitHub token (by its prefix, whether or not this gate accepts them) or a token from a
 /// configured OIDC issuer? Checked on public paths too, so these never reach the app even where
 /// nobody needs them. Cheap: no signature check.
-pub fn is_gatehouse_credential(rt: &Runtime, req: &Parts) -> bool {
-    let Some(value) = req
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+pub fn is_gatehouse_credential(rt: &Runtime, facts: &RequestFacts<'_>) -> bool {
+    let Authorization::Given {
+        scheme,
+        credential: rest,
+    } = facts.authorization
     else {
         return false;
     };
-    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
-    let rest = rest.trim();
     let tokens = &rt.tokens;
-    match scheme.to_ascii_lowercase().as_str() {
-        "bearer" | "token" => {
+    match scheme {
+        Scheme::Bearer | Scheme::Token => {
             tokens.access.is_ours(rest)
                 || rest.starts_with("gate_rt.")
                 || is_github_token(rest)
                 || (tokens.settings.accept_github_tokens && !rest.is_empty())
                 || (is_jwt_shaped(rest) && tokens.oidc.issuer_for(rest).is_some())
         }
-        "basic" if !tokens.api_keys.is_empty() => base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|d| d.split_once(':').map(|(n, _)| n.to_string()))
-            .is_some_and(|name| tokens.api_keys.has(&name)),
-        _ => false,
+        Scheme::Basic if !tokens.api_keys.is_empty() => {
+            basic_name(rest).is_some_and(|name| tokens.api_keys.has(&name))
+        }
+        Scheme::Basic | Scheme::Other => false,
     }
 }
 
@@ -149,21 +157,21 @@ pub fn consumed_authorization(credential: &Credential) -> bool {
     matches!(credential, Credential::Token(_))
 }
 
-async fn cookie(rt: &Runtime, req: &Parts, now: u64) -> Result<Credential, Reply> {
-    match rt.sessions.read(&req.headers, now).await {
+async fn cookie(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Result<Credential, Denied> {
+    match rt.sessions.read(&facts.req.headers, now).await {
         Ok(Some(claims)) => Ok(Credential::Session(claims)),
         Ok(None) => Ok(Credential::Anonymous),
-        Err(e) => Err(store_unavailable(req, &e)),
+        Err(e) => Err(store_unavailable(&e).into()),
     }
 }
 
 /// 503 when the session store cannot answer: never an allow, never a misleading sign-in.
-pub fn store_unavailable(req: &Parts, e: &crate::store::StoreError) -> Reply {
+pub fn store_unavailable(e: &crate::store::StoreError) -> Refusal {
     tracing::warn!(error = %e, "session store unavailable; refusing requests that need a session");
-    Failure::StoreUnavailable.reply(super::client_kind::is_browser_navigation(req))
+    Refusal::StoreUnavailable
 }
 
-async fn own_token(rt: &Runtime, token: &str, now: u64) -> Result<Identity, Reply> {
+async fn own_token(rt: &Runtime, token: &str, now: u64) -> Result<Identity, Denied> {
     let mut claims = rt
         .tokens
         .access
@@ -214,8 +222,8 @@ async fn own_token(rt: &Runtime, token: &str, now: u64) -> Result<Identity, Repl
 /// right guess looks like a wrong one. The budget is per client address and key name for a
 /// configured name, per client address otherwise ([`crate::limits::ApiKeyBudget`]): failures
 /// of others on a shared address never lock out a key they did not name.
-fn api_key(rt: &Runtime, req: &Parts, encoded: &str) -> Result<Identity, Reply> {
-    let budget = crate::limits::ClientIp::of(req).map(|ip| {
+fn api_key(rt: &Runtime, facts: &RequestFacts<'_>, encoded: &str) -> Result<Identity, Denied> {
+    let budget = facts.client_ip.map(|ip| {
         let name = basic_name(encoded);
         let configured = name.as_deref().is_some_and(|n| rt.tokens.api_keys.has(n));
         crate::limits::ApiKeyBudget::of(ip, name.as_deref(), configured)
@@ -225,12 +233,12 @@ fn api_key(rt: &Runtime, req: &Parts, encoded: &str) -> Result<Identity, Reply> 
         return check_api_key(rt, encoded);
     };
     if let Some(retry) = rt.limits.api_key_locked_out(&budget) {
-        return Err(crate::limits::too_many_requests(retry, false));
+        return Err(throttled(retry));
     }
     check_api_key(rt, encoded).map_err(|refusal| match rt.limits.api_key_failed(&budget) {
         Some(retry) => {
             tracing::info!(budget = ?budget, "API key attempts over the limit");
-            crate::limits::too_many_requests(retry, false)
+            throttled(retry)
         }
         None => refusal,
     })
@@ -245,7 +253,7 @@ fn basic_name(encoded: &str) -> Option<String> {
     decoded.split_once(':').map(|(name, _)| name.to_string())
 }
 
-fn check_api_key(rt: &Runtime, encoded: &str) -> Result<Identity, Reply> {
+fn check_api_key(rt: &Runtime, encoded: &str) -> Result<Identity, Denied> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .ok()
@@ -278,7 +286,12 @@ fn check_api_key(rt: &Runtime, encoded: &str) -> Result<Identity, Reply> {
 /// the gate's GitHub rate limit, so a token GitHub refused is answered from memory for a
 /// while, and each client address may have only so many tokens checked a minute (429 past
 /// that, without asking).
-async fn github_token(rt: &Runtime, req: &Parts, token: &str, now: u64) -> Result<Identity, Reply> {
+async fn github_token(
+    rt: &Runtime,
+    facts: &RequestFacts<'_>,
+    token: &str,
+    now: u64,
+) -> Result<Identity, Denied> {
     let key = GithubTokenCache::key(token);
     if let Some(claims) = rt.tokens.github_cache.get(&key, now) {
         // Unless a webhook asked this user's memberships to be re-checked, or their sign-ins
@@ -302,21 +315,18 @@ async fn github_token(rt: &Runtime, req: &Parts, token: &str, now: u64) -> Resul
     if !is_token_shaped(token) || cache.refused(&key, now) {
         return Err(refused("GitHub does not accept this token", false));
     }
-    if let Err(retry) = rt
-        .limits
-        .check_github_token(crate::limits::ClientIp::of(req))
-    {
+    if let Err(retry) = rt.limits.check_github_token(facts.client_ip) {
         tracing::info!("GitHub token checks over the limit for this client address");
-        return Err(crate::limits::too_many_requests(retry, false));
+        return Err(throttled(retry));
     }
-    let claims = match super::token::session_for_github_token(rt, token, now).await {
+    let claims = match super::profile::session_for_github_token(rt, token, now).await {
         Ok(claims) => claims,
-        Err(failure) => {
+        Err(refusal) => {
             // Shaped like a token, so this is GitHub's own refusal (not an outage).
-            if matches!(failure, Failure::InvalidCredentials { .. }) {
+            if matches!(refusal, Refusal::InvalidCredentials { .. }) {
                 cache.put_refused(key, now);
             }
-            return Err(failure.reply(false));
+            return Err(Denied::json(refusal));
         }
     };
     // GitHub just vouched for it: a sign-in made now, after any revocation of this second
@@ -373,7 +383,7 @@ async fn remember_github_token(
 }
 
 /// 503 for an API client when the store cannot answer (never an allow).
-fn store_unavailable_api(e: &crate::store::StoreError) -> Reply {
+fn store_unavailable_api(e: &crate::store::StoreError) -> Denied {
     tracing::warn!(error = %e, "session store unavailable for a GitHub token");
     unavailable(
         "store_unavailable",

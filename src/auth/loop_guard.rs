@@ -13,8 +13,8 @@
 //!
 //! Only browser navigations are counted: scripts and CLIs (`client_redirect_uri`) get no page.
 
-use super::client_kind::is_browser_navigation;
-use crate::pages::{Failure, LoopHint};
+use super::facts::RequestFacts;
+use crate::pages::{LoopHint, Refusal};
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use crate::session::cookies::{find_cookie, read_session_value, set_cookie};
@@ -81,14 +81,14 @@ impl LoopGuard {
     pub fn check(
         &self,
         rt: &Runtime,
-        req: &Parts,
+        facts: &RequestFacts<'_>,
         rd: &str,
         now: u64,
-        client_ip: Option<IpAddr>,
     ) -> Result<Vec<String>, Reply> {
-        if !is_browser_navigation(req) {
+        if !facts.browser {
             return Ok(Vec::new());
         }
+        let (req, client_ip) = (facts.req, facts.client_ip);
         let name = cookie_name(&rt.sessions.cookie.name);
         let counter = find_cookie(&req.headers, &name);
         if rt.sessions.has_live_cookie(&req.headers, now) {
@@ -131,7 +131,7 @@ impl LoopGuard {
                 "sign-in loop: the browser keeps returning to start without a session cookie"
             );
             let clear = counter.map(|_| clear_cookie(rt, req));
-            return Err(Failure::LoginLoop {
+            return Err(Refusal::LoginLoop {
                 hints,
                 start_url: rt.start_url(rd),
             }
@@ -342,6 +342,22 @@ allowed_users = ["octocat"]
         Runtime::new(settings).expect("app")
     }
 
+    impl LoopGuard {
+        /// [`LoopGuard::check`] on `req` read as the gate reads it, from `client_ip`.
+        fn check_req(
+            &self,
+            rt: &Runtime,
+            req: &Parts,
+            rd: &str,
+            now: u64,
+            client_ip: Option<IpAddr>,
+        ) -> Result<Vec<String>, Reply> {
+            use crate::auth::facts::{DenyAs, Judge};
+            let facts = RequestFacts::read(rt, req, client_ip, Judge::Request, DenyAs::Negotiate);
+            self.check(rt, &facts, rd, now)
+        }
+    }
+
     fn start(cookie: Option<&str>, extra: &[(&str, &str)]) -> Parts {
         let mut b = http::Request::builder()
             .uri("/oauth2/start?rd=/")
@@ -375,7 +391,7 @@ allowed_users = ["octocat"]
         let mut cookie: Option<String> = None;
         for i in 1..=MAX_STARTS {
             let set = guard
-                .check(
+                .check_req(
                     &rt,
                     &start(cookie.as_deref(), &[]),
                     "/",
@@ -394,7 +410,7 @@ allowed_users = ["octocat"]
             cookie = Some(pair(c));
         }
         let page = guard
-            .check(&rt, &start(cookie.as_deref(), &[]), "/x", 1010, None)
+            .check_req(&rt, &start(cookie.as_deref(), &[]), "/x", 1010, None)
             .expect_err("the fourth start is a loop");
         assert_eq!(page.status, 400);
         let html = body(&page);
@@ -416,12 +432,15 @@ allowed_users = ["octocat"]
         let guard = LoopGuard::default();
         let old = format!("_gatehouse_loop=3.{}", 1000);
         let set = guard
-            .check(&rt, &start(Some(&old), &[]), "/", 1000 + WINDOW_SECS, None)
+            .check_req(&rt, &start(Some(&old), &[]), "/", 1000 + WINDOW_SECS, None)
             .expect("a stale count is not a loop");
         assert!(set[0].starts_with(&format!("_gatehouse_loop=1.{}", 1000 + WINDOW_SECS)));
         let mut api = start(Some("_gatehouse_loop=9.1000"), &[]);
         api.headers.remove("accept");
-        assert!(guard.check(&rt, &api, "/", 1001, None).unwrap().is_empty());
+        assert!(guard
+            .check_req(&rt, &api, "/", 1001, None)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -431,24 +450,24 @@ allowed_users = ["octocat"]
         let me = Some("203.0.113.7".parse().unwrap());
         for i in 0..MAX_COOKIELESS_STARTS {
             assert!(guard
-                .check(&rt, &start(None, &[]), "/", 2000 + i as u64, me)
+                .check_req(&rt, &start(None, &[]), "/", 2000 + i as u64, me)
                 .is_ok());
         }
         // Another address, or another browser on the same address, is not affected.
         let other = Some("203.0.113.8".parse().unwrap());
         assert!(guard
-            .check(&rt, &start(None, &[]), "/", 2003, other)
+            .check_req(&rt, &start(None, &[]), "/", 2003, other)
             .is_ok());
         let firefox = start(None, &[("user-agent", "OtherBrowser/2")]);
-        assert!(guard.check(&rt, &firefox, "/", 2003, me).is_ok());
+        assert!(guard.check_req(&rt, &firefox, "/", 2003, me).is_ok());
         let page = guard
-            .check(&rt, &start(None, &[]), "/", 2010, me)
+            .check_req(&rt, &start(None, &[]), "/", 2010, me)
             .expect_err("a cookieless loop");
         assert!(body(&page).contains("not coming back at all"));
         // Without a client address nothing is counted in memory.
         for i in 0..10 {
             assert!(guard
-                .check(&rt, &start(None, &[]), "/", 3000 + i, None)
+                .check_req(&rt, &start(None, &[]), "/", 3000 + i, None)
                 .is_ok());
         }
     }
@@ -526,7 +545,7 @@ allowed_users = ["octocat"]
         // Starting again after that counts from one, and cookies are known to work.
         let me = Some("203.0.113.7".parse().unwrap());
         let set = guard
-            .check(&rt, &start(Some(&pair(&c)), &[]), "/", 1006, me)
+            .check_req(&rt, &start(Some(&pair(&c)), &[]), "/", 1006, me)
             .unwrap();
         assert!(set[0].starts_with("_gatehouse_loop=1.1005;"), "{}", set[0]);
     }

@@ -1,9 +1,11 @@
 //! Everything Gatehouse learns about a person from a GitHub token, as session claims: who they
 //! are, their verified email and the memberships the policy plans for. Shared by the browser
-//! sign-in, personal access tokens and raw GitHub tokens.
+//! sign-in, personal access tokens and raw GitHub tokens (what a presented one stands for:
+//! [`session_for_github_token`]).
 
 use crate::github::GithubError;
 use crate::identity::Identity;
+use crate::pages::Refusal;
 use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 
@@ -51,4 +53,30 @@ pub fn roles_if_admitted(rt: &Runtime, claims: &SessionClaims) -> Vec<String> {
     } else {
         Vec::new()
     }
+}
+
+/// Claims for a GitHub token someone presented (PAT or raw token), or the failure to show.
+pub async fn session_for_github_token(
+    rt: &Runtime,
+    token: &str,
+    now: u64,
+) -> Result<SessionClaims, Refusal> {
+    if !crate::tokens::github_tokens::is_token_shaped(token) {
+        return Err(Refusal::InvalidCredentials {
+            reason: "that is not a GitHub token".into(),
+            basic: false,
+        });
+    }
+    session_claims(rt, token, now).await.map_err(|e| match e {
+        GithubError::Status { status: 401, .. } => Refusal::InvalidCredentials {
+            reason: "GitHub does not accept this token".into(),
+            basic: false,
+        },
+        e => {
+            tracing::warn!(error = %e, "could not check a GitHub token");
+            Refusal::GithubUnavailable {
+                start_url: rt.start_url("/"),
+            }
+        }
+    })
 }

@@ -10,8 +10,7 @@
 //! CLIs, servers) are not browsers' and pass. The token endpoints also accept the origins of
 //! their configured clients, which call them with CORS.
 
-use crate::pages::Failure;
-use crate::reply::Reply;
+use crate::pages::Refusal;
 use crate::runtime::Runtime;
 use http::header::{CONTENT_TYPE, HOST, ORIGIN};
 use http::request::Parts;
@@ -51,8 +50,7 @@ pub fn refusal(
     body: &[u8],
     takes: Takes,
     cors_clients: bool,
-) -> Option<Reply> {
-    let browser = super::client_kind::is_browser_navigation(req);
+) -> Option<Refusal> {
     if let Some(reason) = cross_site(rt, req, cors_clients) {
         tracing::info!(
             target: "gatehouse::audit",
@@ -62,15 +60,12 @@ pub fn refusal(
             reason = %reason,
             "a request from another site to a state-changing endpoint was refused"
         );
-        return Some(Failure::CrossSite { reason }.reply(browser));
+        return Some(Refusal::CrossSite { reason });
     }
     if !body_type_ok(req, body, takes) {
-        return Some(
-            Failure::UnsupportedMediaType {
-                expected: takes.expected(),
-            }
-            .reply(browser),
-        );
+        return Some(Refusal::UnsupportedMediaType {
+            expected: takes.expected(),
+        });
     }
     None
 }

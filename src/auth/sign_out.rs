@@ -3,10 +3,11 @@
 //! (checked by the dispatcher); a GET asking for it only shows a page whose button posts it.
 //! With `github.revoke_on_sign_out`, the GitHub token is revoked at GitHub too.
 
+use super::facts::RequestFacts;
 use super::query_param;
 use super::redirect::safe_redirect;
 use super::same_origin;
-use crate::pages::{sign_out_everywhere_page, Failure};
+use crate::pages::{sign_out_everywhere_page, Refusal};
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use http::request::Parts;
@@ -24,7 +25,7 @@ fn yes(value: &str) -> bool {
 }
 
 impl Asked {
-    fn read(req: &Parts, body: &[u8]) -> Result<Asked, Reply> {
+    fn read(req: &Parts, body: &[u8]) -> Result<Asked, Refusal> {
         let mut asked = Asked {
             rd: query_param(req, "rd"),
             everywhere: query_param(req, "everywhere").is_some_and(|v| yes(&v)),
@@ -33,13 +34,10 @@ impl Asked {
             return Ok(asked);
         }
         let fields: Vec<(String, String)> = if same_origin::body_is_json(req) {
-            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
-                .map_err(|e| {
-                Failure::BadRequest {
+            let object: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(body).map_err(|e| Refusal::BadRequest {
                     reason: format!("the body is not a JSON object ({e})"),
-                }
-                .reply(false)
-            })?;
+                })?;
             object
                 .into_iter()
                 .filter_map(|(k, v)| match v {
@@ -67,10 +65,12 @@ impl Asked {
 /// Lands on `rd`, or on the sign-in page (landing on `/` would sign the person straight back
 /// in through GitHub). The cookie is cleared whatever happens; when the server side could not
 /// be told, the person is told so (503) instead of being shown a sign-out that did not happen.
-pub async fn sign_out(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
+pub async fn sign_out(rt: &Runtime, facts: &RequestFacts<'_>, body: &[u8], now: u64) -> Reply {
+    let req = facts.req;
     let asked = match Asked::read(req, body) {
         Ok(asked) => asked,
-        Err(reply) => return reply,
+        // A body is sent by a program (a form's is always readable).
+        Err(refusal) => return refusal.reply(false),
     };
     let prefix = &rt.settings.proxy_prefix;
     let rd = asked
@@ -89,7 +89,11 @@ pub async fn sign_out(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply
     let clear = rt.sessions.clear(&req.headers);
     let ended = match rt.sessions.read(&req.headers, now).await {
         Ok(ended) => ended,
-        Err(e) => return super::credentials::store_unavailable(req, &e).cookies(clear),
+        Err(e) => {
+            return super::credentials::store_unavailable(&e)
+                .reply(facts.browser)
+                .cookies(clear)
+        }
     };
     let Some(claims) = ended else {
         return Reply::redirect(target).cookies(clear);
@@ -126,6 +130,8 @@ pub async fn sign_out(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply
     }
     match result {
         Ok(()) => Reply::redirect(target).cookies(clear),
-        Err(e) => super::credentials::store_unavailable(req, &e).cookies(clear),
+        Err(e) => super::credentials::store_unavailable(&e)
+            .reply(facts.browser)
+            .cookies(clear),
     }
 }

@@ -1,10 +1,11 @@
 //! `GET /oauth2/start?rd=PATH`: send the browser to GitHub with `state` and PKCE S256.
 
+use super::facts::RequestFacts;
 use super::login_state::{self, ClientLogin, LoginState, LOGIN_TTL_SECS};
 use super::loop_guard::LoopGuard;
 use super::query_param;
 use super::redirect::safe_redirect;
-use crate::pages::Failure;
+use crate::pages::Refusal;
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use crate::session::cookies::set_cookie;
@@ -16,11 +17,12 @@ const MAX_CLIENT_NAME: usize = 60;
 
 /// `rd` comes from the query, or from `X-Auth-Request-Redirect` as oauth2-proxy accepts it
 /// (nginx `auth_request` setups pass the original `$request_uri` there, unescaped).
-/// `client_ip` tells cookieless browsers apart for the loop diagnosis.
-pub fn start(rt: &Runtime, req: &Parts, now: u64, client_ip: Option<std::net::IpAddr>) -> Reply {
+/// The client address tells cookieless browsers apart for the loop diagnosis.
+pub fn start(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply {
+    let req = facts.req;
     let client = match client_login(rt, req) {
         Ok(client) => client,
-        Err(reply) => return reply,
+        Err(refusal) => return refusal.reply(facts.browser),
     };
     let from_header = || {
         req.headers
@@ -35,7 +37,7 @@ pub fn start(rt: &Runtime, req: &Parts, now: u64, client_ip: Option<std::net::Ip
     );
     // A browser that keeps coming back without its cookies gets a diagnosis, not GitHub again.
     let loop_cookies = if client.is_none() {
-        match LoopGuard::global().check(rt, req, &rd, now, client_ip) {
+        match LoopGuard::global().check(rt, facts, &rd, now) {
             Ok(cookies) => cookies,
             Err(page) => return page,
         }
@@ -69,12 +71,11 @@ pub fn start(rt: &Runtime, req: &Parts, now: u64, client_ip: Option<std::net::Ip
 
 /// `client_redirect_uri` (+ `state`, `code_challenge`, `code_challenge_method`) for the
 /// code-for-token exchange, checked before any GitHub round-trip.
-fn client_login(rt: &Runtime, req: &Parts) -> Result<Option<ClientLogin>, Reply> {
-    let browser = super::client_kind::is_browser_navigation(req);
+fn client_login(rt: &Runtime, req: &Parts) -> Result<Option<ClientLogin>, Refusal> {
     let Some(redirect_uri) = query_param(req, "client_redirect_uri") else {
         return Ok(None);
     };
-    let refuse = |reason: String| Failure::BadRequest { reason }.reply(browser);
+    let refuse = |reason: String| Refusal::BadRequest { reason };
     let Some(kind) = rt.tokens.client_redirect(&redirect_uri) else {
         tracing::info!("sign-in refused: client_redirect_uri not allowed");
         return Err(refuse(

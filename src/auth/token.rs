@@ -1,91 +1,44 @@
-//! The token endpoints: finishing a client's sign-in with a one-time code, and
+//! The token endpoints: a program's one-time code ([`send_code`]), and
 //! `POST /oauth2/token` (code → tokens), `/oauth2/refresh` (rotate) and `/oauth2/pat` (GitHub
 //! personal access token → session and tokens).
 
-use super::login_state::ClientLogin;
+use super::facts::RequestFacts;
 use super::profile;
 use crate::github::GithubError;
-use crate::pages::Failure;
+use crate::pages::Refusal;
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use crate::store::{StoreError, TokenOrigin};
 use crate::tokens::refresh::RefreshError;
-use crate::tokens::{digest, random_token, ClientRedirect, CodeGrant, CodeTake};
+use crate::tokens::{digest, random_token, CodeGrant, CodeTake};
 use base64::Engine;
 use http::request::Parts;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// One-time codes live this long.
-const CODE_TTL_SECS: u64 = 60;
+pub const CODE_TTL_SECS: u64 = 60;
 
-fn error(status: u16, code: &str, message: impl Into<String>) -> Reply {
-    Reply::json(
+/// The token endpoints' refusals, in OAuth's words (`invalid_grant`, …).
+fn error(status: u16, code: &'static str, message: impl Into<String>) -> Reply {
+    Refusal::Api {
         status,
-        &serde_json::json!({"error": code, "message": message.into()}),
-    )
+        error: code,
+        message: message.into(),
+        retry_after: None,
+    }
+    .reply(false)
 }
 
 /// `uri` with `params` appended to its query.
-fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     match url::Url::parse(uri) {
         Ok(mut url) => {
             url.query_pairs_mut().extend_pairs(params);
             url.to_string()
         }
         Err(_) => uri.to_string(),
-    }
-}
-
-/// After GitHub: send the client its one-time code (or why there is none). A loopback client
-/// (`tokens.allow_loopback`) gets it only once the person confirms (see `client_confirm`).
-pub async fn finish_client_login(
-    rt: &Runtime,
-    client: ClientLogin,
-    claims: SessionClaims,
-    admitted: bool,
-    now: u64,
-) -> Reply {
-    // Judged again: the config may have been reloaded since `/oauth2/start`.
-    let Some(kind) = rt.tokens.client_redirect(&client.redirect_uri) else {
-        return Failure::BadRequest {
-            reason: "client_redirect_uri is no longer one this gate may send codes to; start the sign-in again".into(),
-        }
-        .reply(true);
-    };
-    if !admitted {
-        // Whoever listens on a loopback port may not be the person: it learns no login.
-        let refusal = match kind {
-            ClientRedirect::Listed => format!("{} is not allowed here", claims.login),
-            ClientRedirect::Loopback => "this GitHub account is not allowed here".to_string(),
-        };
-        let mut params = vec![
-            ("error", "access_denied"),
-            ("error_description", refusal.as_str()),
-        ];
-        if let Some(state) = &client.state {
-            params.push(("state", state));
-        }
-        return Reply::redirect(with_query(&client.redirect_uri, &params));
-    }
-    // Made after any revocation of this very second, so the code is not born ended.
-    let claims = match rt.sessions.after_revocation(&claims).await {
-        Ok(claims) => claims,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not read the revocation list for a sign-in");
-            return Failure::StoreUnavailable.reply(true);
-        }
-    };
-    let grant = CodeGrant {
-        session: claims,
-        client_redirect_uri: client.redirect_uri.clone(),
-        code_challenge: client.code_challenge.clone(),
-        expires_at: now + CODE_TTL_SECS,
-    };
-    match kind {
-        ClientRedirect::Loopback => super::client_confirm::ask(rt, grant, client, now).await,
-        ClientRedirect::Listed => send_code(rt, grant, client.state.as_deref(), now).await,
     }
 }
 
@@ -96,7 +49,7 @@ pub async fn send_code(rt: &Runtime, mut grant: CodeGrant, state: Option<&str>, 
     grant.expires_at = now + CODE_TTL_SECS;
     if let Err(e) = rt.tokens.store.put_code(&digest(&code), &grant).await {
         tracing::warn!(error = %e, "could not store a one-time code");
-        return Failure::GithubUnavailable {
+        return Refusal::GithubUnavailable {
             start_url: rt.start_url("/"),
         }
         .reply(true);
@@ -312,12 +265,13 @@ pub async fn refresh(rt: &Runtime, body: &[u8], now: u64) -> Reply {
         }
         Err(e) => {
             tracing::warn!(error = %e, "refresh: GitHub unavailable");
-            return error(
-                503,
-                "github_unavailable",
-                "GitHub could not be asked to confirm access; try again shortly",
-            )
-            .header("Retry-After", "30");
+            return Refusal::Api {
+                status: 503,
+                error: "github_unavailable",
+                message: "GitHub could not be asked to confirm access; try again shortly".into(),
+                retry_after: Some(30),
+            }
+            .reply(false);
         }
     };
     if !profile::admitted(rt, &claims) {
@@ -354,12 +308,13 @@ struct PatRequest {
 }
 
 /// `POST /oauth2/pat`: a GitHub personal access token in, a session cookie and tokens out.
-pub async fn pat(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
+pub async fn pat(rt: &Runtime, facts: &RequestFacts<'_>, body: &[u8], now: u64) -> Reply {
+    let req = facts.req;
     let pat: PatRequest = match parse_json(body) {
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    let claims = match session_for_github_token(rt, pat.token.trim(), now).await {
+    let claims = match profile::session_for_github_token(rt, pat.token.trim(), now).await {
         Ok(claims) => claims,
         Err(failure) => return failure.reply(false),
     };
@@ -374,7 +329,7 @@ pub async fn pat(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
             via = "pat",
             "personal access token refused: not allowed"
         );
-        return Failure::Forbidden {
+        return Refusal::Forbidden {
             login: Some(claims.login),
             sign_out_url: format!("{}/sign_out", rt.settings.proxy_prefix),
         }
@@ -383,7 +338,7 @@ pub async fn pat(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
     // A sign-in made now, after any revocation of this second (the cookie below agrees).
     let claims = match rt.sessions.after_revocation(&claims).await {
         Ok(claims) => claims,
-        Err(e) => return super::credentials::store_unavailable(req, &e),
+        Err(e) => return super::credentials::store_unavailable(&e).reply(facts.browser),
     };
     let pair = match rt
         .tokens
@@ -404,43 +359,15 @@ pub async fn pat(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
         via = "pat",
         "signed in with a personal access token"
     );
-    let cookies = match rt.sessions.create(&claims, req, now).await {
+    let cookies = match rt.sessions.create(&claims, req, facts.client_ip, now).await {
         Ok(cookies) => cookies,
         Err(crate::session::WriteError::Store(e)) => {
-            return super::credentials::store_unavailable(req, &e)
+            return super::credentials::store_unavailable(&e).reply(facts.browser)
         }
         // The token pair still works without a cookie.
         Err(crate::session::WriteError::TooLarge | crate::session::WriteError::Ended) => Vec::new(),
     };
     Reply::json(200, &pair.json()).cookies(cookies)
-}
-
-/// Claims for a GitHub token someone presented (PAT or raw token), or the failure to show.
-pub async fn session_for_github_token(
-    rt: &Runtime,
-    token: &str,
-    now: u64,
-) -> Result<SessionClaims, Failure> {
-    if !crate::tokens::github_tokens::is_token_shaped(token) {
-        return Err(Failure::InvalidCredentials {
-            reason: "that is not a GitHub token".into(),
-            basic: false,
-        });
-    }
-    profile::session_claims(rt, token, now)
-        .await
-        .map_err(|e| match e {
-            GithubError::Status { status: 401, .. } => Failure::InvalidCredentials {
-                reason: "GitHub does not accept this token".into(),
-                basic: false,
-            },
-            e => {
-                tracing::warn!(error = %e, "could not check a GitHub token");
-                Failure::GithubUnavailable {
-                    start_url: rt.start_url("/"),
-                }
-            }
-        })
 }
 
 fn refresh_failure(e: RefreshError) -> Reply {
@@ -467,10 +394,9 @@ fn refresh_failure(e: RefreshError) -> Reply {
 
 fn unavailable(e: StoreError) -> Reply {
     tracing::warn!(error = %e, "token store unavailable");
-    error(
-        503,
-        "store_unavailable",
-        "the token store is unavailable; try again shortly",
-    )
-    .header("Retry-After", "5")
+    Refusal::Unavailable {
+        error: "store_unavailable",
+        message: "the token store is unavailable; try again shortly",
+    }
+    .reply(false)
 }

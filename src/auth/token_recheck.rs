@@ -4,10 +4,9 @@
 //! keeps; someone no longer admitted is refused (and the family revoked), and a fresh answer is
 //! written back to the family so the token's later uses need not ask again.
 
-use super::recheck::Outcome;
+use crate::github::recheck::Outcome;
 use crate::identity::Identity;
-use crate::pages::Failure;
-use crate::reply::Reply;
+use crate::pages::{Denied, Refusal};
 use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use crate::tokens::{AccessClaims, RefreshFamily};
@@ -20,13 +19,13 @@ pub async fn current(
     token: &AccessClaims,
     requested_at: u64,
     now: u64,
-) -> Result<SessionClaims, Reply> {
+) -> Result<SessionClaims, Denied> {
     let family = match rt.tokens.store.family(&token.family, now).await {
         Ok(Some(family)) => family,
         Ok(None) => return Err(ended("the token's sign-in has ended; sign in again")),
         Err(e) => {
             tracing::warn!(error = %e, "token store unavailable for a membership re-check");
-            return Err(Failure::StoreUnavailable.reply(false));
+            return Err(Denied::json(Refusal::StoreUnavailable));
         }
     };
     // Another use of a token of this sign-in (here or on another replica) already asked.
@@ -35,7 +34,14 @@ pub async fn current(
     }
     let answer = rt
         .rechecks
-        .run(rt, &family.session, now, requested_at, None)
+        .run(
+            &rt.github,
+            &rt.policy.membership,
+            &family.session,
+            now,
+            requested_at,
+            None,
+        )
         .await;
     match answer {
         Some((Outcome::Fresh { login, groups }, checked_at)) => {
@@ -47,11 +53,10 @@ pub async fn current(
             };
             if !super::profile::admitted(rt, &session) {
                 revoke(rt, &token.family, &session, "no longer allowed", now).await;
-                return Err(Failure::Forbidden {
+                return Err(Denied::json(Refusal::Forbidden {
                     login: Some(session.login),
                     sign_out_url: format!("{}/sign_out", rt.settings.proxy_prefix),
-                }
-                .reply(false));
+                }));
             }
             remember(rt, &token.family, &family, &session).await;
             Ok(session)
@@ -69,16 +74,15 @@ pub async fn current(
                 "GitHub no longer accepts this sign-in; sign in again",
             ))
         }
-        Some((Outcome::Unavailable, _)) | None => Err(Failure::MembershipUnconfirmed.reply(false)),
+        Some((Outcome::Unavailable, _)) | None => Err(Denied::json(Refusal::MembershipUnconfirmed)),
     }
 }
 
-fn ended(reason: &str) -> Reply {
-    Failure::InvalidCredentials {
+fn ended(reason: &str) -> Denied {
+    Denied::json(Refusal::InvalidCredentials {
         reason: reason.into(),
         basic: false,
-    }
-    .reply(false)
+    })
 }
 
 /// End the sign-in's tokens: the access tokens minted from the family stop working too.

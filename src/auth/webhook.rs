@@ -13,6 +13,7 @@
 //! for a re-check (GitHub itself then says whether the authorization is gone), never ends the
 //! user's sessions again.
 
+use crate::pages::Refusal;
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use hmac::{Hmac, Mac};
@@ -53,6 +54,17 @@ fn reply(status: u16, body: serde_json::Value) -> Reply {
     Reply::json(status, &body)
 }
 
+/// A refusal of a delivery (GitHub shows it as failed).
+fn refuse(status: u16, error: &'static str, message: impl Into<String>) -> Reply {
+    Refusal::Api {
+        status,
+        error,
+        message: message.into(),
+        retry_after: None,
+    }
+    .reply(false)
+}
+
 /// How long deliveries are remembered against replays. GitHub redelivers for 3 days; a
 /// captured delivery is worth replaying for as long as the user signs in, so longer.
 const REMEMBER_FOR: u64 = 30 * 24 * 3600;
@@ -69,19 +81,18 @@ fn delivery_id(req: &Parts) -> Option<&str> {
 fn store_unavailable(e: &crate::store::StoreError) -> Reply {
     tracing::warn!(error = %e, "GitHub webhook could not be applied: session store unavailable");
     // 503 makes GitHub show the delivery as failed, so it can be redelivered.
-    reply(
-        503,
-        json!({"error": "store_unavailable", "message": e.to_string()}),
-    )
-    .header("Retry-After", "5")
+    Refusal::Api {
+        status: 503,
+        error: "store_unavailable",
+        message: e.to_string(),
+        retry_after: Some(5),
+    }
+    .reply(false)
 }
 
 pub async fn handle(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
     let Some(secret) = &rt.settings.github.webhook_secret else {
-        return reply(
-            404,
-            json!({"error": "not_found", "message": "webhooks are off here; set github.webhook_secret (and the same secret in the GitHub webhook) to turn them on"}),
-        );
+        return refuse(404, "not_found", "webhooks are off here; set github.webhook_secret (and the same secret in the GitHub webhook) to turn them on");
     };
     if !signature_ok(secret.expose().as_bytes(), req, body) {
         tracing::warn!(
@@ -89,10 +100,7 @@ pub async fn handle(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
             event = "webhook_refused",
             "GitHub webhook refused: missing or wrong X-Hub-Signature-256"
         );
-        return reply(
-            401,
-            json!({"error": "bad_signature", "message": "X-Hub-Signature-256 is missing or does not match github.webhook_secret; nothing was changed"}),
-        )
+        return refuse(401, "bad_signature", "X-Hub-Signature-256 is missing or does not match github.webhook_secret; nothing was changed")
         .header("WWW-Authenticate", "HMAC-SHA256");
     }
     let kind = req
@@ -110,15 +118,17 @@ pub async fn handle(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
             event = "webhook_refused",
             "GitHub webhook refused: missing or malformed X-GitHub-Delivery"
         );
-        return reply(
+        return refuse(
             400,
-            json!({"error": "bad_request", "message": "X-GitHub-Delivery is missing or is not a delivery id; nothing was changed"}),
+            "bad_request",
+            "X-GitHub-Delivery is missing or is not a delivery id; nothing was changed",
         );
     };
     let Ok(event) = serde_json::from_slice::<Event>(body) else {
-        return reply(
+        return refuse(
             400,
-            json!({"error": "bad_request", "message": "the webhook body is not the JSON GitHub sends"}),
+            "bad_request",
+            "the webhook body is not the JSON GitHub sends",
         );
     };
     let action = event.action.as_deref().unwrap_or("");
@@ -134,9 +144,10 @@ pub async fn handle(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
         }
     };
     let Some(who) = who else {
-        return reply(
+        return refuse(
             400,
-            json!({"error": "bad_request", "message": format!("a {kind} {action} event without the user it concerns")}),
+            "bad_request",
+            format!("a {kind} {action} event without the user it concerns"),
         );
     };
     let user_id = who.id.to_string();

@@ -15,15 +15,15 @@ pub use server::{serve, serve_reloading, ServeError};
 
 use crate::auth::{
     self,
-    access::{Access, DenyAs, Granted, Judge},
+    access::{Access, Granted},
     client_kind::is_browser_navigation,
+    facts::{DenyAs, Judge, Kept, RequestFacts},
 };
 use crate::clock::unix_now;
 use crate::config::UpstreamTarget;
-use crate::limits::{self, ClientIp};
+use crate::limits;
 use crate::observe::{self, Decision};
-use crate::pages::Failure;
-use crate::reply::Reply;
+use crate::pages::{Denied, Refusal};
 use crate::runtime::Runtime;
 use crate::session::cookies::strip_own_cookies;
 use crate::tokens::assertion::AssertionSubject;
@@ -56,16 +56,25 @@ async fn read_body(session: &mut Session, limit: usize) -> pingora::Result<Optio
 /// A 400 for a request target the rules could not judge as sent: not origin-form (`/…`),
 /// absolute-form or `*`, or not UTF-8. Pingora would forward such bytes as they came, so the
 /// app could act on a path the gate never saw.
-fn unjudgeable_target(req: &RequestHeader) -> Option<Reply> {
+fn unjudgeable_target(req: &RequestHeader) -> Option<Refusal> {
     let raw = req.raw_path();
     let judgeable = req.raw_path_is_utf8()
         && (raw.first() == Some(&b'/') || req.uri.scheme().is_some() || raw == b"*");
-    (!judgeable).then(|| {
-        Failure::BadPath {
-            reason: "the request target is not a path starting with `/`, or is not UTF-8".into(),
-        }
-        .reply(is_browser_navigation(req))
+    (!judgeable).then(|| Refusal::BadPath {
+        reason: "the request target is not a path starting with `/`, or is not UTF-8".into(),
     })
+}
+
+/// Answer with `denied` (a page or JSON, as `browser` says) and count it.
+async fn refuse(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    denied: Denied,
+    browser: bool,
+) -> pingora::Result<bool> {
+    ctx.decision = Decision::of_refusal(&denied.refusal, denied.as_page(browser));
+    respond::write_reply(session, denied.reply(browser)).await?;
+    Ok(true)
 }
 
 pub struct Gate {
@@ -150,6 +159,9 @@ pub struct RequestCtx {
     granted: Option<Granted>,
     /// Who the client is (the peer, or what a trusted proxy says): limits and forwarded headers.
     client: client_ip::ClientInfo,
+    /// What the later phases keep of the request's facts (read once in `request_filter`):
+    /// the route for metrics and the access log, browser or API client for error pages.
+    kept: Kept,
     started: Instant,
     /// How the gate answered (metrics and the access log); `Error` until request_filter knows.
     decision: Decision,
@@ -173,6 +185,7 @@ impl ProxyHttp for Gate {
         RequestCtx {
             granted: None,
             client: client_ip::ClientInfo::default(),
+            kept: Kept::default(),
             started: Instant::now(),
             decision: Decision::Error,
             upstream_started: None,
@@ -198,59 +211,42 @@ impl ProxyHttp for Gate {
         let budget = &rt.settings.limits;
         ctx.client =
             client_ip::resolve(peer, &session.req_header().headers, &budget.trusted_proxies);
-        if let Some(excess) =
-            limits::header_excess(&session.req_header().headers, budget.max_header_bytes)
-        {
-            let reply =
-                limits::headers_too_large(excess, is_browser_navigation(session.req_header()));
-            ctx.decision = Decision::of_refusal(reply.status);
-            respond::write_reply(session, reply).await?;
-            return Ok(true);
+        // Refused before the request is read: it could not be.
+        let req = session.req_header();
+        let early = match limits::header_excess(&req.headers, budget.max_header_bytes) {
+            Some(excess) => Some(Refusal::from(excess)),
+            None => unjudgeable_target(req),
+        };
+        if let Some(refusal) = early {
+            let browser = is_browser_navigation(req);
+            return refuse(session, ctx, refusal.into(), browser).await;
         }
-        if let Some(reply) = unjudgeable_target(session.req_header()) {
-            ctx.decision = Decision::of_refusal(reply.status);
-            respond::write_reply(session, reply).await?;
-            return Ok(true);
-        }
-        if let Some(ip) = ctx.client.ip {
-            // Credential checks key their failure limit on it; sign-ins record it.
-            let req = session.req_header();
-            if req.headers.contains_key(http::header::AUTHORIZATION)
-                || auth::is_own_path(rt, req.uri.path())
-            {
-                session
-                    .req_header_mut()
-                    .extensions_mut()
-                    .insert(ClientIp(ip));
-            }
-        }
-        if auth::is_own_path(rt, session.req_header().uri.path()) {
+        if let Some(own) = auth::own_endpoint(rt, req.uri.path()) {
             ctx.decision = Decision::Endpoint;
-            let body = if session.req_header().method == http::Method::POST {
-                let limit = auth::max_body(rt, session.req_header().uri.path());
-                match read_body(session, limit).await? {
+            let body = if req.method == http::Method::POST {
+                match read_body(session, own.max_body()).await? {
                     Some(body) => body,
                     None => {
-                        let reply = Reply::json(
-                            413,
-                            &serde_json::json!({"error": "body_too_large", "message": format!("request bodies to this endpoint are limited to {limit} bytes")}),
-                        );
-                        respond::write_reply(session, reply).await?;
+                        let limit = own.max_body();
+                        let denied = Denied::from(Refusal::BodyTooLarge { limit });
+                        respond::write_reply(session, denied.reply(false)).await?;
                         return Ok(true);
                     }
                 }
             } else {
                 bytes::Bytes::new()
             };
-            let reply = auth::handle(rt, session.req_header(), &body, now, ctx.client.ip).await;
-            if reply.status == 429 {
-                ctx.decision = Decision::of_refusal(429);
-            }
-            respond::write_reply(session, reply).await?;
+            let req = session.req_header();
+            let facts = RequestFacts::read(rt, req, ctx.client.ip, Judge::Request, own.deny_as());
+            ctx.kept = facts.kept();
+            let answered = auth::answer(rt, own, &facts, &body, now).await;
+            ctx.decision = answered.decision;
+            respond::write_reply(session, answered.reply).await?;
             return Ok(true);
         }
-        let req = session.req_header();
-        match auth::access::check(rt, req, Judge::Request, now, DenyAs::Negotiate).await {
+        let facts = RequestFacts::read(rt, req, ctx.client.ip, Judge::Request, DenyAs::Negotiate);
+        ctx.kept = facts.kept();
+        match auth::access::decide(rt, &facts, now).await {
             Access::Allow(granted) => {
                 ctx.decision = match granted.identity {
                     Some(_) => Decision::Allowed,
@@ -259,10 +255,9 @@ impl ProxyHttp for Gate {
                 ctx.granted = Some(granted);
                 Ok(false)
             }
-            Access::Deny(reply) => {
-                ctx.decision = Decision::of_refusal(reply.status);
-                respond::write_reply(session, reply).await?;
-                Ok(true)
+            Access::Deny(denied) => {
+                let browser = facts.browser;
+                refuse(session, ctx, denied, browser).await
             }
         }
     }
@@ -466,8 +461,7 @@ impl ProxyHttp for Gate {
         session.set_keepalive(None);
         if code == 502 {
             tracing::warn!(error = %e, "upstream unavailable");
-            let browser = is_browser_navigation(session.req_header());
-            let reply = Failure::UpstreamUnavailable.reply(browser);
+            let reply = Refusal::UpstreamUnavailable.reply(ctx.kept.browser);
             // The response may already be under way; then there is nothing more to say.
             let _ = respond::write_reply(session, reply).await;
         } else if code > 0 {
@@ -495,26 +489,10 @@ impl ProxyHttp for Gate {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         let metrics = observe::metrics();
         let live = Arc::clone(&ctx.live);
+        // The route the request's facts named (read once, in request_filter).
         let route = match &ctx.granted {
             Some(granted) => granted.route,
-            // Refused before routing was reported: route again, cheaply, for the label only.
-            None => {
-                let req = session.req_header();
-                let host = req
-                    .headers
-                    .get(http::header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(crate::policy::host_name);
-                match crate::routing::select(
-                    &live.rt.settings.routes,
-                    true,
-                    host.as_deref(),
-                    req.uri.path(),
-                ) {
-                    crate::routing::Destination::Route(route) => route,
-                    crate::routing::Destination::Nowhere => None,
-                }
-            }
+            None => ctx.kept.route,
         };
         match route.and_then(|i| live.route_counters.get(i)) {
             Some(counters) => counters.record(ctx.decision),

@@ -4,6 +4,7 @@
 mod api;
 mod membership;
 mod oauth;
+pub mod recheck;
 mod revoke;
 
 pub use api::{GithubUser, PrimaryEmail};

@@ -11,13 +11,14 @@
 //! Limits are keyed by the client's IP as the gate resolved it (`gate::client_ip`: the peer,
 //! or what a trusted proxy says). IPv6 addresses are keyed by their /64, the block one
 //! subscriber usually holds, so rotating addresses inside it does not reset a budget.
+//!
+//! This module only counts; the answers (429, 431) are `pages::Refusal`s.
 
 mod client_timeout;
 
 pub use client_timeout::ClientTimeout;
 
 use crate::config::LimitSettings;
-use crate::reply::Reply;
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::collections::HashMap;
@@ -33,18 +34,6 @@ pub const MAX_COOKIE_BYTES: usize = 16 * 1024;
 /// Stale keys are swept from the limiters every this many checks, so memory stays bounded by
 /// the clients seen within one burst window (plus this many).
 const SWEEP_EVERY: u64 = 1024;
-
-/// The client's address as the gate resolved it. The gate puts it in the request's
-/// extensions, where checks deep in the call chain (API keys) find it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
-
-impl ClientIp {
-    /// The address the gate stored in `req`'s extensions, if any.
-    pub fn of(req: &http::request::Parts) -> Option<IpAddr> {
-        req.extensions.get::<ClientIp>().map(|c| c.0)
-    }
-}
 
 /// How long a refused client should wait; `Retry-After` in whole seconds, at least 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,24 +220,6 @@ impl Limits {
     }
 }
 
-/// The 429 answer: a page for browser navigations, JSON otherwise, with `Retry-After`.
-pub fn too_many_requests(retry: RetryAfter, browser: bool) -> Reply {
-    let secs = retry.secs();
-    let message = format!(
-        "Too many attempts from your address. Wait {secs} second{} and try again.",
-        if secs == 1 { "" } else { "s" }
-    );
-    let reply = if browser {
-        Reply::html(429, page("Too many attempts", &message))
-    } else {
-        Reply::json(
-            429,
-            &serde_json::json!({"error": "rate_limited", "message": message, "retry_after": secs}),
-        )
-    };
-    reply.header("Retry-After", secs.to_string())
-}
-
 /// Which part of the request header is over its budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderExcess {
@@ -256,6 +227,16 @@ pub enum HeaderExcess {
     Total(usize),
     /// The `Cookie` header(s), over [`MAX_COOKIE_BYTES`].
     Cookie,
+}
+
+impl From<HeaderExcess> for crate::pages::Refusal {
+    fn from(excess: HeaderExcess) -> crate::pages::Refusal {
+        let (cookies, limit) = match excess {
+            HeaderExcess::Cookie => (true, MAX_COOKIE_BYTES),
+            HeaderExcess::Total(max) => (false, max),
+        };
+        crate::pages::Refusal::HeadersTooLarge { cookies, limit }
+    }
 }
 
 /// Is the request header over budget? Counts each field as `name: value\r\n`.
@@ -275,47 +256,6 @@ pub fn header_excess(headers: &http::HeaderMap, max_total: usize) -> Option<Head
     } else {
         None
     }
-}
-
-/// The 431 answer: a page for browser navigations, JSON otherwise.
-pub fn headers_too_large(excess: HeaderExcess, browser: bool) -> Reply {
-    let message = match excess {
-        HeaderExcess::Cookie => format!(
-            "Your browser sent more than {} KiB of cookies for this site. Clear this site's cookies and try again.",
-            MAX_COOKIE_BYTES / 1024
-        ),
-        HeaderExcess::Total(max) => format!(
-            "The request's headers are larger than the {max} bytes this site accepts. If this keeps happening, clear this site's cookies."
-        ),
-    };
-    if browser {
-        Reply::html(431, page("Request too large", &message))
-    } else {
-        Reply::json(
-            431,
-            &serde_json::json!({"error": "headers_too_large", "message": message}),
-        )
-    }
-}
-
-/// A self-contained page (inline CSS, nothing external) for the two answers above.
-fn page(title: &str, message: &str) -> String {
-    let (title, message) = (crate::pages::escape(title), crate::pages::escape(message));
-    format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Gatehouse</title>
-<style>
-body{{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f6f8fa;color:#1f2328;display:flex;min-height:100vh;align-items:center;justify-content:center}}
-main{{background:#fff;border:1px solid #d0d7de;border-radius:12px;padding:2rem;max-width:28rem;width:calc(100% - 3rem);box-sizing:border-box;margin:1rem}}
-h1{{font-size:1.4rem;margin:0 0 .75rem}}
-p{{margin:0 0 1.25rem}}
-footer{{margin-top:1.5rem;font-size:.8rem;color:#59636e}}
-</style></head>
-<body><main><h1>{title}</h1><p>{message}</p><footer>Gatehouse</footer></main></body></html>
-"#
-    )
 }
 
 #[cfg(test)]
@@ -436,23 +376,6 @@ mod tests {
         assert_eq!(RetryAfter(Duration::ZERO).secs(), 1);
         assert_eq!(RetryAfter(Duration::from_millis(9_001)).secs(), 10);
         assert_eq!(RetryAfter(Duration::from_secs(10)).secs(), 10);
-    }
-
-    #[test]
-    fn answers_say_what_to_do() {
-        let r = too_many_requests(RetryAfter(Duration::from_secs(7)), false);
-        assert_eq!(r.status, 429);
-        assert!(r.headers.contains(&("Retry-After", "7".into())));
-        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(body["error"], "rate_limited");
-        assert_eq!(body["retry_after"], 7);
-        let page = too_many_requests(RetryAfter(Duration::from_secs(1)), true);
-        assert!(std::str::from_utf8(&page.body)
-            .unwrap()
-            .contains("Wait 1 second and"));
-        let r = headers_too_large(HeaderExcess::Cookie, true);
-        assert_eq!(r.status, 431);
-        assert!(std::str::from_utf8(&r.body).unwrap().contains("cookies"));
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub fn init(default_level: &str, format: LogFormat) {
 }
 
 /// The text format's fields (`message name=value …`, as tracing-subscriber writes them), each
-/// value escaped with [`escape_controls`]: `%display` and `?debug` values and the message are
+/// value escaped with [`Escaping`]: `%display` and `?debug` values and the message are
 /// written by their own code, which escapes nothing.
 ///
 /// [`escape_controls`]: super::escape::escape_controls

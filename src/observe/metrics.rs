@@ -4,6 +4,7 @@
 //! is created up front: the request path only does atomic increments (no lookup, no
 //! allocation, no lock).
 
+use crate::pages::Refusal;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -15,6 +16,9 @@ use std::time::Duration;
 pub const DEFAULT_ROUTE: &str = "default";
 
 /// How the gate answered a request: the `decision` label and the access log's `decision`.
+/// `allowed` and `public` for a request the access decision allowed (`auth::access::Access`),
+/// `endpoint` for Gatehouse's own endpoints, and for a denied one what its refusal
+/// (`pages::Refusal`) stands for ([`Decision::of_refusal`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Passed to the upstream with an identity.
@@ -68,16 +72,43 @@ impl Decision {
         }
     }
 
-    /// The decision a refusal stands for, from the status it is answered with.
-    pub fn of_refusal(status: u16) -> Decision {
-        match status {
-            301..=303 | 307 | 308 => Decision::Redirected,
-            401 => Decision::Unauthorized,
-            403 => Decision::Forbidden,
-            404 => Decision::Hidden,
-            400 | 431 => Decision::BadRequest,
-            429 => Decision::RateLimited,
-            _ => Decision::Error,
+    /// The decision a refusal by one of Gatehouse's own endpoints stands for: `endpoint`, but
+    /// rate limiting is counted as such wherever it happens.
+    pub fn of_endpoint_refusal(refusal: &Refusal) -> Decision {
+        match refusal {
+            Refusal::TooManyRequests { .. } => Decision::RateLimited,
+            _ => Decision::Endpoint,
+        }
+    }
+
+    /// The decision a refusal stands for, answered as a page (`page`: a browser is sent to
+    /// sign in) or not.
+    pub fn of_refusal(refusal: &Refusal, page: bool) -> Decision {
+        match refusal {
+            Refusal::SignInRequired { .. } if page => Decision::Redirected,
+            Refusal::SignInRequired { .. } | Refusal::InvalidCredentials { .. } => {
+                Decision::Unauthorized
+            }
+            Refusal::Forbidden { .. } | Refusal::CrossSite { .. } | Refusal::LoginFailed { .. } => {
+                Decision::Forbidden
+            }
+            Refusal::NotFound => Decision::Hidden,
+            Refusal::BadRequest { .. }
+            | Refusal::BadPath { .. }
+            | Refusal::LoginExpired { .. }
+            | Refusal::LoginLoop { .. }
+            | Refusal::HeadersTooLarge { .. } => Decision::BadRequest,
+            Refusal::TooManyRequests { .. } => Decision::RateLimited,
+            Refusal::UnsupportedMediaType { .. }
+            | Refusal::MembershipUnconfirmed
+            | Refusal::StoreUnavailable
+            | Refusal::Unavailable { .. }
+            | Refusal::BodyTooLarge { .. }
+            | Refusal::MethodNotAllowed { .. }
+            | Refusal::GithubUnavailable { .. }
+            | Refusal::GatewayMisconfigured { .. }
+            | Refusal::UpstreamUnavailable
+            | Refusal::Api { .. } => Decision::Error,
         }
     }
 }
@@ -418,11 +449,32 @@ mod tests {
 
     #[test]
     fn refusals_map_to_decisions() {
-        assert_eq!(Decision::of_refusal(302), Decision::Redirected);
-        assert_eq!(Decision::of_refusal(401), Decision::Unauthorized);
-        assert_eq!(Decision::of_refusal(403), Decision::Forbidden);
-        assert_eq!(Decision::of_refusal(404), Decision::Hidden);
-        assert_eq!(Decision::of_refusal(400), Decision::BadRequest);
-        assert_eq!(Decision::of_refusal(503), Decision::Error);
+        let sign_in = Refusal::SignInRequired {
+            sign_in_url: "/oauth2/start".into(),
+        };
+        assert_eq!(Decision::of_refusal(&sign_in, true), Decision::Redirected);
+        assert_eq!(
+            Decision::of_refusal(&sign_in, false),
+            Decision::Unauthorized
+        );
+        let forbidden = Refusal::Forbidden {
+            login: None,
+            sign_out_url: String::new(),
+        };
+        assert_eq!(Decision::of_refusal(&forbidden, true), Decision::Forbidden);
+        assert_eq!(
+            Decision::of_refusal(&Refusal::NotFound, false),
+            Decision::Hidden
+        );
+        let bad = Refusal::BadPath {
+            reason: String::new(),
+        };
+        assert_eq!(Decision::of_refusal(&bad, false), Decision::BadRequest);
+        let limited = Refusal::TooManyRequests { retry_after: 1 };
+        assert_eq!(Decision::of_refusal(&limited, false), Decision::RateLimited);
+        assert_eq!(
+            Decision::of_refusal(&Refusal::StoreUnavailable, true),
+            Decision::Error
+        );
     }
 }

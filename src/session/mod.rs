@@ -16,6 +16,7 @@ use crate::store::{SessionRecord, Store, StoreError, UserMark};
 use http::request::Parts;
 use http::HeaderMap;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// How often a server-side session's `last_seen` is written (not on every request).
@@ -217,13 +218,14 @@ impl Sessions {
         &self,
         claims: &SessionClaims,
         req: &Parts,
+        client_ip: Option<IpAddr>,
         now: u64,
     ) -> Result<Vec<String>, WriteError> {
         let claims = SessionClaims {
             session_id: None,
             ..self.after_revocation(claims).await?
         };
-        self.write(&claims, req, now).await
+        self.write(&claims, req, client_ip, now).await
     }
 
     /// Store re-checked claims of an existing session. Returns the `Set-Cookie` values to send
@@ -232,19 +234,22 @@ impl Sessions {
         &self,
         claims: &SessionClaims,
         req: &Parts,
+        client_ip: Option<IpAddr>,
         now: u64,
     ) -> Result<Vec<String>, WriteError> {
         if self.records.is_some() && claims.session_id.is_none() {
             return Ok(Vec::new());
         }
-        self.write(claims, req, now).await
+        self.write(claims, req, client_ip, now).await
     }
 
     /// A new session when `claims` carry no record id, else an update of that record.
+    /// `client_ip` (the client as the gate resolved it) is recorded with a new one.
     async fn write(
         &self,
         claims: &SessionClaims,
         req: &Parts,
+        client_ip: Option<IpAddr>,
         now: u64,
     ) -> Result<Vec<String>, WriteError> {
         let max_age = claims.exp.saturating_sub(now) as i64;
@@ -270,7 +275,7 @@ impl Sessions {
             sealed_token,
             created_at: claims.iat,
             last_seen: now,
-            ip: crate::limits::ClientIp::of(req).map(|ip| ip.to_string()),
+            ip: client_ip.map(|ip| ip.to_string()),
             user_agent: req
                 .headers
                 .get(http::header::USER_AGENT)

@@ -8,10 +8,9 @@
 //! postdate, so the next request after the webhook starts another instead of getting the answer
 //! GitHub gave before it.
 
-use crate::github::{GithubClient, GithubError};
+use super::{GithubClient, GithubError};
+use crate::claims::SessionClaims;
 use crate::policy::MembershipPlan;
-use crate::runtime::Runtime;
-use crate::session::SessionClaims;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -95,7 +94,8 @@ impl Rechecks {
     /// session gets its answer).
     pub async fn run(
         &self,
-        rt: &Runtime,
+        github: &Arc<GithubClient>,
+        plan: &MembershipPlan,
         claims: &SessionClaims,
         now: u64,
         not_before: u64,
@@ -110,7 +110,7 @@ impl Rechecks {
                 Err(Role::Wait(rx, run)) => (rx, run),
                 Err(Role::Run(tx, run)) => {
                     let rx = tx.subscribe();
-                    self.start(rt, claims, key.clone(), (tx, run), now);
+                    self.start(github, plan, claims, key.clone(), (tx, run), now);
                     (rx, run)
                 }
             };
@@ -133,14 +133,15 @@ impl Rechecks {
     /// for it any more.
     fn start(
         &self,
-        rt: &Runtime,
+        github: &Arc<GithubClient>,
+        plan: &MembershipPlan,
         claims: &SessionClaims,
         key: String,
         (tx, run): (watch::Sender<Answer>, u64),
         now: u64,
     ) {
-        let github = Arc::clone(&rt.github);
-        let plan = rt.policy.membership.clone();
+        let github = Arc::clone(github);
+        let plan = plan.clone();
         let claims = claims.clone();
         let slots = Arc::clone(&self.slots);
         tokio::spawn(async move {
