@@ -8,6 +8,8 @@ mod callback;
 mod client_confirm;
 pub mod client_kind;
 mod credentials;
+#[cfg(test)]
+mod endpoint_reference;
 pub mod endpoints;
 pub mod facts;
 mod login_state;

@@ -31,6 +31,16 @@ pub enum Takes {
 }
 
 impl Takes {
+    /// For the endpoints reference: what a state-changing request must carry.
+    #[cfg(test)]
+    pub(super) fn describe(self) -> &'static str {
+        match self {
+            Takes::Ignored => "no body is read",
+            Takes::Json => "a JSON body",
+            Takes::FormOrJson => "a form or JSON body",
+        }
+    }
+
     /// The media types this accepts, for the 415 answer.
     fn expected(self) -> &'static str {
         match self {
