@@ -36,14 +36,14 @@ RUN mkdir -p src benches \
  && for b in $(sed -n '/^\[\[bench\]\]/,/^name/s/^name *= *"\(.*\)".*/\1/p' Cargo.toml); do \
       echo 'fn main() {}' > "benches/$b.rs"; \
     done \
- && cargo build --release --locked \
+ && cargo build --profile production --locked \
  && rm -rf src benches crates/*/src
 
 # The real sources. `touch` makes sure cargo rebuilds them rather than trusting the stubs.
 COPY . .
 RUN touch src/main.rs src/lib.rs crates/*/src/lib.rs \
- && cargo build --release --locked --bin gatehouse \
- && cp target/release/gatehouse /usr/local/bin/gatehouse \
+ && cargo build --profile production --locked --bin gatehouse \
+ && cp target/production/gatehouse /usr/local/bin/gatehouse \
  && strip /usr/local/bin/gatehouse
 
 # ---- run --------------------------------------------------------------------------------

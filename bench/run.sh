@@ -32,7 +32,7 @@ BUILD=${BUILD:-1}                     # 0: use the binaries already built
 REDIS=${REDIS:-1}                     # 1: add "session in Redis" (needs redis-server)
 KEEP=${KEEP:-0}                       # 1: keep the work directory (configs, logs, raw results)
 HOLD=${HOLD:-0}                       # 1: start everything, print how to reach it, wait (profiling)
-BIN=${GATEHOUSE_BIN:-$ROOT/target/release/gatehouse}
+BIN=${GATEHOUSE_BIN:-$ROOT/target/production/gatehouse}
 COMPARE_BIN=${COMPARE_BIN:-}          # a second gatehouse binary: adds its public/cookie rows
 MINT=${MINT_BIN:-$ROOT/target/debug/examples/mint_cookie}
 SUFFIX=$([[ $QUICK == 1 ]] && echo -quick || true)
@@ -55,8 +55,8 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # --- build -----------------------------------------------------------------------------------
 if [[ $BUILD == 1 ]]; then
-  log "cargo build --release (gatehouse) and the mint_cookie example"
-  (cd "$ROOT" && cargo build --release --bin gatehouse && cargo build --example mint_cookie) \
+  log "cargo build --profile production (gatehouse, as shipped) and the mint_cookie example"
+  (cd "$ROOT" && cargo build --profile production --bin gatehouse && cargo build --example mint_cookie) \
     || die "the build failed"
 fi
 [[ -x $BIN ]] || die "no binary at $BIN (run without BUILD=0)"

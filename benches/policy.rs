@@ -149,7 +149,7 @@ fn decide(policy: &Policy, method: &Method, host: &str, raw: &str, who: &Identit
         host: Some(&host),
         path: &normal.path,
     };
-    let found = policy.route(&target);
+    let found = policy.rule_for(&target);
     let number = found.as_ref().map(|f| f.rule.number);
     if normal.ambiguous && !found.as_ref().is_some_and(|f| f.rule.allow_encoded_path) {
         return (Verdict::Deny { hide: false }, Vec::new(), None, number);

@@ -122,7 +122,7 @@ pub async fn decide(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Access 
     };
     let found = match facts.judge {
         Judge::IdentityOnly => None,
-        _ => policy.route_on(route, &target),
+        _ => policy.rule_on_route(route, &target),
     };
     if let Some(reason) = path_refusal(normal, found.as_ref().map(|f| f.rule)) {
         return deny(Refusal::BadPath {

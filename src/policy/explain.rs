@@ -84,7 +84,7 @@ pub fn explain(settings: &Settings, policy: &super::Policy, q: &Question<'_>) ->
     if let Some(r) = route.and_then(|i| settings.routes.get(i)) {
         let _ = writeln!(out, "route:    {} → {}", r.name, r.target.url);
     }
-    let found = policy.route_on(route, &target);
+    let found = policy.rule_on_route(route, &target);
     let rule_text = found.as_ref().map_or(
         "default (no rule matches: admitted users only)".to_string(),
         |f| match &f.rule.scope {

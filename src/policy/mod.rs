@@ -93,12 +93,14 @@ impl Verdict {
 
 impl Policy {
     /// The rule that decides `target`; `None` means the default (admitted users only).
-    pub fn route<'r, 'p>(&'r self, target: &Target<'p>) -> Option<Found<'r, 'p>> {
-        self.route_on(None, target)
+    pub fn rule_for<'r, 'p>(&'r self, target: &Target<'p>) -> Option<Found<'r, 'p>> {
+        self.rule_on_route(None, target)
     }
 
-    /// The same on route `route` (an index into `[[routes]]`): its own rules first.
-    pub fn route_on<'r, 'p>(
+    /// The same for a request going to route `route` (an index into `[[routes]]`, `None`:
+    /// `[upstream]`): that route's own rules first. ("Route" always means where a request
+    /// goes; finding the deciding rule is not routing.)
+    pub fn rule_on_route<'r, 'p>(
         &'r self,
         route: Option<usize>,
         target: &Target<'p>,

@@ -41,7 +41,7 @@ fn decide(p: &Policy, method: &str, path: &str, who: Option<&Identity>) -> Verdi
         host: Some("app.example.com"),
         path,
     };
-    let found = p.route(&target);
+    let found = p.rule_for(&target);
     p.judge(found.as_ref(), &method, who)
 }
 
@@ -195,7 +195,7 @@ policy = "public"
         host: Some("example.org"),
         path: "/metrics",
     };
-    assert!(p.route(&other_host).is_none());
+    assert!(p.rule_for(&other_host).is_none());
 }
 
 #[test]

@@ -637,7 +637,8 @@ fn dockerfile_builds_with_cmake_and_copies_files_that_exist() {
     assert!(install.contains("cmake"), "{install}");
     for needle in [
         "FROM rust:1-bookworm AS builder",
-        "cargo build --release --locked",
+        // The shipped build: fat LTO (Cargo.toml's production profile).
+        "cargo build --profile production --locked",
         "ENV GATEHOUSE_CONFIG=/etc/gatehouse/gatehouse.toml",
         "COPY deploy/docker/gatehouse.toml /etc/gatehouse/gatehouse.toml",
         "EXPOSE 4180",
