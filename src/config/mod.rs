@@ -5,6 +5,7 @@
 
 mod duration;
 mod expand;
+mod keys;
 mod listeners;
 mod problem;
 mod redact;
@@ -19,6 +20,7 @@ mod tokens;
 mod validate;
 
 pub use duration::HumanDuration;
+pub use keys::SessionKey;
 pub use listeners::{load_tls_pair, TlsFiles};
 pub use problem::{ConfigError, ConfigProblem};
 pub use redact::{redact_toml, redact_url, redact_urls_in};
@@ -35,8 +37,8 @@ pub use tokens::{
     TokenSettings,
 };
 pub use validate::{
-    check_access, route_admissions, AccessSettings, GithubSettings, LimitSettings, SessionKey,
-    SessionSettings, Settings,
+    check_access, route_admissions, AccessSettings, GithubSettings, LimitSettings, SessionSettings,
+    Settings,
 };
 
 use std::path::Path;

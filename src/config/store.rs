@@ -1,7 +1,7 @@
 //! `[session] store` and its Redis keys, validated: where sessions and shared state live.
 
+use super::keys::decode_key;
 use super::schema::{SessionSection, SessionStore};
-use super::validate::decode_key;
 use super::ConfigProblem;
 use std::time::Duration;
 

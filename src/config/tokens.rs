@@ -1,7 +1,7 @@
 //! Validation of `[tokens]`, `[[api_keys]]` and the upstream assertion settings.
 
+use super::keys::{decode_secret, SessionKey};
 use super::schema::Config;
-use super::validate::{decode_secret, SessionKey};
 use super::ConfigProblem;
 use base64::Engine;
 use std::collections::BTreeMap;

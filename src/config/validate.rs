@@ -1,12 +1,12 @@
 //! Turn a parsed [`Config`] into [`Settings`], listing every problem with its key and fix.
 
 use super::is_github_login;
+use super::keys::{decode_key, SessionKey};
 use super::routes::{check_routes, check_upstream, RouteSettings, UpstreamTarget};
 use super::schema::{Config, GroupsHeader};
 use super::secret::Secret;
 use super::tokens::{check_assertion, check_tokens, AssertionSettings, TokenSettings};
 use super::ConfigProblem;
-use base64::Engine;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -77,16 +77,6 @@ pub struct GithubSettings {
     pub revoke_on_sign_out: bool,
     /// `None`: webhooks are off.
     pub webhook_secret: Option<Secret>,
-}
-
-/// A 32-byte session key; never printed.
-#[derive(Clone)]
-pub struct SessionKey(pub [u8; 32]);
-
-impl std::fmt::Debug for SessionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionKey(hidden)")
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -582,20 +572,6 @@ fn check_limits(
 fn catches_all(net: &ipnet::IpNet) -> bool {
     let mapped_v4 = std::net::IpAddr::V6(std::net::Ipv4Addr::UNSPECIFIED.to_ipv6_mapped());
     net.prefix_len() == 0 || (net.prefix_len() <= 96 && net.contains(&mapped_v4))
-}
-
-/// Accepts standard or URL-safe base64, with or without padding.
-pub fn decode_key(text: &str) -> Option<[u8; 32]> {
-    decode_secret(text).and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
-}
-
-/// Standard or URL-safe base64, with or without padding.
-pub(super) fn decode_secret(text: &str) -> Option<Vec<u8>> {
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-    let text = text.trim();
-    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
-        .iter()
-        .find_map(|engine| engine.decode(text).ok())
 }
 
 /// Logins, org logins and `(org, team)` pairs, lower-cased; each bad entry is a problem under
