@@ -1,7 +1,7 @@
 //! Who may do what: allow-lists, roles and `[[rules]]`, compiled once at config load into hash
 //! sets, bit sets and a path trie, so a decision costs microseconds however large the config.
 //!
-//! A decision has two steps so public paths never touch the session: [`Policy::route`] finds the
+//! A decision has two steps so public paths never touch the session: [`Policy::rule_for`] finds the
 //! deciding rule from the request alone; [`Policy::judge`] then weighs the identity, if needed.
 
 mod admission;
