@@ -676,7 +676,7 @@ verdict() { if awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { exit !(op == "ge" ? a
     echo "$line"
   fi
   echo
-  echo "## Targets (README.md \"Benchmarks\")"
+  echo "## Targets (docs/src/development/benchmarks.md)"
   echo
   echo "| Target | Measured | |"
   echo "|---|---|---|"
