@@ -211,7 +211,8 @@ impl Limits {
     }
 
     /// Keys currently held, for tests: (auth, API-key failures, locked out).
-    pub fn tracked(&self) -> (usize, usize, usize) {
+    #[cfg(test)]
+    fn tracked(&self) -> (usize, usize, usize) {
         (
             self.auth.as_ref().map_or(0, |l| l.len()),
             self.api_key_failures.as_ref().map_or(0, |l| l.len()),

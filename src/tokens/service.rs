@@ -144,13 +144,9 @@ impl TokenService {
             .then_some(origin)
     }
 
-    /// May `/oauth2/start` send a code to `uri`? Exact match against the config, or (with
-    /// `allow_loopback`) any port of `http://127.0.0.1` / `http://localhost` (RFC 8252 §7.3).
-    pub fn client_redirect_allowed(&self, uri: &str) -> bool {
-        self.client_redirect(uri).is_some()
-    }
-
-    /// Why `/oauth2/start` may send a code to `uri`, if it may.
+    /// Why `/oauth2/start` may send a code to `uri`, if it may: an exact match against the
+    /// config, or (with `allow_loopback`) any port of `http://127.0.0.1` / `http://localhost` /
+    /// `http://[::1]` (RFC 8252 §7.3).
     pub fn client_redirect(&self, uri: &str) -> Option<ClientRedirect> {
         let parsed = url::Url::parse(uri).ok()?;
         if parsed.fragment().is_some() || parsed.username() != "" || parsed.password().is_some() {
