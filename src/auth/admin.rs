@@ -61,25 +61,13 @@ pub async fn handle(
     };
     Ok(result.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "session store unavailable for an admin request");
-        Refusal::Api {
-            status: 503,
-            error: "store_unavailable",
-            message: e.to_string(),
-            retry_after: Some(5),
-        }
-        .reply(false)
+        Refusal::api_store_unavailable(&e).reply(false)
     }))
 }
 
 /// Session administration's refusals (always JSON).
 fn error(status: u16, code: &'static str, message: &str) -> Reply {
-    Refusal::Api {
-        status,
-        error: code,
-        message: message.into(),
-        retry_after: None,
-    }
-    .reply(false)
+    Refusal::api(status, code, message).reply(false)
 }
 
 fn needs_records() -> Reply {

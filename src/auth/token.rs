@@ -22,13 +22,7 @@ pub const CODE_TTL_SECS: u64 = 60;
 
 /// The token endpoints' refusals, in OAuth's words (`invalid_grant`, …).
 fn error(status: u16, code: &'static str, message: impl Into<String>) -> Reply {
-    Refusal::Api {
-        status,
-        error: code,
-        message: message.into(),
-        retry_after: None,
-    }
-    .reply(false)
+    Refusal::api(status, code, message).reply(false)
 }
 
 /// `uri` with `params` appended to its query.

@@ -56,13 +56,7 @@ fn reply(status: u16, body: serde_json::Value) -> Reply {
 
 /// A refusal of a delivery (GitHub shows it as failed).
 fn refuse(status: u16, error: &'static str, message: impl Into<String>) -> Reply {
-    Refusal::Api {
-        status,
-        error,
-        message: message.into(),
-        retry_after: None,
-    }
-    .reply(false)
+    Refusal::api(status, error, message).reply(false)
 }
 
 /// How long deliveries are remembered against replays. GitHub redelivers for 3 days; a
@@ -81,13 +75,7 @@ fn delivery_id(req: &Parts) -> Option<&str> {
 fn store_unavailable(e: &crate::store::StoreError) -> Reply {
     tracing::warn!(error = %e, "GitHub webhook could not be applied: session store unavailable");
     // 503 makes GitHub show the delivery as failed, so it can be redelivered.
-    Refusal::Api {
-        status: 503,
-        error: "store_unavailable",
-        message: e.to_string(),
-        retry_after: Some(5),
-    }
-    .reply(false)
+    Refusal::api_store_unavailable(&e).reply(false)
 }
 
 pub async fn handle(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {

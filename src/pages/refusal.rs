@@ -165,6 +165,27 @@ impl Denied {
 }
 
 impl Refusal {
+    /// An API endpoint's own refusal, in its protocol's words, without `Retry-After`.
+    pub fn api(status: u16, error: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal::Api {
+            status,
+            error,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 503 `store_unavailable` for an API endpoint (session administration, the webhook),
+    /// naming the store's error; retried after 5 s (GitHub redelivers a failed webhook).
+    pub fn api_store_unavailable(e: &impl std::fmt::Display) -> Refusal {
+        Refusal::Api {
+            status: 503,
+            error: "store_unavailable",
+            message: e.to_string(),
+            retry_after: Some(5),
+        }
+    }
+
     /// The status it is answered with (a browser sent to sign in gets 302 instead of 401).
     pub fn status(&self) -> u16 {
         match self {
