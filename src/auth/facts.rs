@@ -180,10 +180,7 @@ impl<'r> RequestFacts<'r> {
             (_, host, Ok(normal)) => Some(routing::select(
                 &rt.settings.routes,
                 rt.settings.upstream.is_some(),
-                match host {
-                    HostFact::Canonical(h) if host_matters => Some(h.name.as_ref()),
-                    _ => None,
-                },
+                host_for_rules(host, host_matters),
                 &normal.path,
             )),
         };
@@ -203,10 +200,7 @@ impl<'r> RequestFacts<'r> {
 
     /// The host name the rules and routes match (lower case, no port), when any looks at hosts.
     pub fn rules_host(&self) -> Option<&str> {
-        match &self.host {
-            HostFact::Canonical(h) if self.host_matters => Some(h.name.as_ref()),
-            _ => None,
-        }
+        host_for_rules(&self.host, self.host_matters)
     }
 
     /// What the later phases keep.
@@ -239,6 +233,14 @@ fn request_host(req: &Parts) -> HostFact<'_> {
             Some(a) => host_fact(a.as_str().as_bytes()),
             None => HostFact::Absent,
         },
+    }
+}
+
+/// The host name rules and routes match: the canonical one, and only when any looks at hosts.
+fn host_for_rules<'h>(host: &'h HostFact<'_>, host_matters: bool) -> Option<&'h str> {
+    match host {
+        HostFact::Canonical(h) if host_matters => Some(h.name.as_ref()),
+        _ => None,
     }
 }
 

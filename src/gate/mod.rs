@@ -224,10 +224,10 @@ impl ProxyHttp for Gate {
         if let Some(own) = auth::own_endpoint(rt, req.uri.path()) {
             ctx.decision = Decision::Endpoint;
             let body = if req.method == http::Method::POST {
-                match read_body(session, own.max_body()).await? {
+                let limit = own.max_body();
+                match read_body(session, limit).await? {
                     Some(body) => body,
                     None => {
-                        let limit = own.max_body();
                         let denied = Denied::from(Refusal::BodyTooLarge { limit });
                         respond::write_reply(session, denied.reply(false)).await?;
                         return Ok(true);
