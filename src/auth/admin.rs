@@ -203,6 +203,7 @@ async fn revoke_user(
         user_id = %user_id,
         sessions = ended.sessions,
         token_sign_ins = ended.token_sign_ins,
+        codes = ended.codes,
         "an admin ended every session of a user"
     );
     Ok(Reply::json(
@@ -212,6 +213,7 @@ async fn revoke_user(
             "user_id": user_id,
             "sessions_ended": ended.sessions,
             "token_sign_ins_ended": ended.token_sign_ins,
+            "codes_ended": ended.codes,
             "tokens_ended": true,
         }),
     ))

@@ -95,22 +95,28 @@ pub struct Ended {
     pub sessions: usize,
     /// Token families (code exchange, `/oauth2/pat`) revoked.
     pub token_sign_ins: usize,
+    /// One-time codes (of a CLI/SPA sign-in) dropped before they were exchanged.
+    pub codes: usize,
 }
 
 /// End every sign-in of `user_id`, however it was made, on every replica: the revocation list
 /// ends everything signed in until now wherever it is checked, and the user's token families
 /// are revoked as well, so their refreshes and access tokens stop even where a replica's copy
-/// of the list is a moment old. Used by the admin revoke, "sign out everywhere" and the
-/// webhooks that end a user.
+/// of the list is a moment old, and their one-time codes not yet exchanged are dropped. The
+/// records, not the list's times, are what end them everywhere at once, even on a replica whose
+/// clock is behind the one that signed them in. Used by the admin revoke, "sign out
+/// everywhere" and the webhooks that end a user.
 pub async fn end_user(rt: &Runtime, user_id: &str, now: u64) -> Result<Ended, StoreError> {
     let families = rt.tokens.store.user_families(user_id, now).await?;
     let sessions = rt.sessions.end_all(user_id, now).await?;
     for (id, _) in &families {
         end_family(rt, id, now).await?;
     }
+    let codes = rt.tokens.store.drop_user_codes(user_id, now).await?;
     Ok(Ended {
         sessions,
         token_sign_ins: families.len(),
+        codes,
     })
 }
 

@@ -101,6 +101,34 @@ async fn codes_work_once_and_expire(
         store.take_code(&key("c"), now).await.unwrap(),
         CodeTake::Unknown
     ));
+
+    // Ending a user drops their codes not yet exchanged, and only theirs.
+    let (user, other) = (key("coder"), key("other-coder"));
+    let of = |user: &str| CodeGrant {
+        session: claims(user, now + 100),
+        ..grant(now + 60)
+    };
+    store.put_code(&key("d"), &of(&user)).await.unwrap();
+    store.put_code(&key("e"), &of(&user)).await.unwrap();
+    store.put_code(&key("f"), &of(&other)).await.unwrap();
+    assert!(matches!(
+        store.take_code(&key("e"), now).await.unwrap(),
+        CodeTake::Granted(_)
+    ));
+    assert_eq!(
+        store.drop_user_codes(&user, now).await.unwrap(),
+        1,
+        "the exchanged one was gone already"
+    );
+    assert!(matches!(
+        store.take_code(&key("d"), now).await.unwrap(),
+        CodeTake::Unknown
+    ));
+    assert!(matches!(
+        store.take_code(&key("f"), now).await.unwrap(),
+        CodeTake::Granted(_)
+    ));
+    assert_eq!(store.drop_user_codes(&user, now).await.unwrap(), 0);
 }
 
 async fn families_advance_once_per_generation_and_revoke(

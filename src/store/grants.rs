@@ -75,6 +75,10 @@ pub trait CodeGrants: Send + Sync {
     async fn put_code(&self, code_hash: &str, grant: &CodeGrant) -> Result<(), StoreError>;
     /// The grant, used up: a code works once, and a second try is told so.
     async fn take_code(&self, code_hash: &str, now: u64) -> Result<CodeTake, StoreError>;
+    /// Drop the codes of a GitHub user id not yet exchanged ([`CodeGrants::put_code`] indexes
+    /// each under its `session.sub`): ending a user's sign-ins ends them by their records,
+    /// whatever the replicas' clocks say. How many live codes were dropped.
+    async fn drop_user_codes(&self, user_id: &str, now: u64) -> Result<usize, StoreError>;
 }
 
 /// Refresh-token families, by family id, and which of them were revoked.

@@ -284,6 +284,19 @@ impl CodeGrants for MemoryStore {
             None => CodeTake::Unknown,
         })
     }
+
+    async fn drop_user_codes(&self, user_id: &str, now: u64) -> Result<usize, StoreError> {
+        let mut m = self.maps();
+        let mut live = 0;
+        m.codes.retain(|_, (grant, until)| match grant {
+            Some(g) if g.session.user_id == user_id => {
+                live += usize::from(now < *until);
+                false
+            }
+            _ => true,
+        });
+        Ok(live)
+    }
 }
 
 #[async_trait]

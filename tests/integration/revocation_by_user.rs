@@ -4,6 +4,7 @@
 //! a one-time code or refresh token from before "sign out everywhere" is refused; on Redis the
 //! same holds across replicas.
 
+use crate::common::clock;
 use crate::common::redis::{available, redis_cmd, RedisServer};
 use crate::common::*;
 
@@ -472,8 +473,12 @@ async fn on_redis_replicas_token_sign_ins_are_listed_and_ended_everywhere() {
     next_second().await;
     let ended = end_user(&b.gate, &octo, "monalisa").await;
     assert_eq!(
-        (&ended["sessions_ended"], &ended["token_sign_ins_ended"]),
-        (&json!(1), &json!(1)),
+        (
+            &ended["sessions_ended"],
+            &ended["token_sign_ins_ended"],
+            &ended["codes_ended"]
+        ),
+        (&json!(1), &json!(1), &json!(1)),
         "{ended}"
     );
     until_status(&a.gate, &bearer(&phone), 401, Duration::from_secs(1)).await;
@@ -498,6 +503,78 @@ async fn on_redis_replicas_token_sign_ins_are_listed_and_ended_everywhere() {
     let (text, listed) = listing(&a.gate, &octo, "monalisa").await;
     assert!(kinds(&listed).is_empty(), "{text}");
     assert_eq!(get_with_session(&b.url("/echo"), &octo).await.status(), 200);
+}
+
+/// Replicas whose clocks disagree: a user ended on a replica 30 s behind the others still
+/// loses every sign-in made on one that is ahead, a one-time code not yet exchanged included.
+/// What ends them is the store's records, not a comparison of two machines' clocks (the
+/// revocation list's times would miss sign-ins dated after the late clock's "now").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_clock_is_behind_still_ends_every_sign_in() {
+    let test = "a_replica_whose_clock_is_behind_still_ends_every_sign_in";
+    if !available(test) || !clock::available(test) {
+        return;
+    }
+    let redis = RedisServer::start();
+    // A list kept by an older Gatehouse (marks, no meta) is adopted with floor 0, so nothing
+    // here is dated after a floor seconds ahead: only the clocks differ.
+    let _: i64 = redis_cmd(
+        &redis,
+        &[
+            "HSET",
+            "gatehouse:marks:list",
+            "999",
+            r#"{"end_before":1,"recheck_before":0,"expires_at":4102444800}"#,
+        ],
+    )
+    .await;
+    let a = Harness::start(options(&redis_store(&redis))).await;
+    let late = a
+        .spawn_replica_env("late", |config| config, &clock::behind(30))
+        .await;
+    let octo = session_of(&a, "octocat").await;
+    let pair = pair_for(&a.gate, "monalisa").await;
+    let browser_session = session_of(&a, "monalisa").await;
+    let code = code_for(&a.gate, "monalisa").await;
+    assert_eq!(status_as(&a.gate, &bearer(&pair)).await, 200);
+
+    let ended = end_user(&late.gate, &octo, "monalisa").await;
+    assert_eq!(
+        (
+            &ended["sessions_ended"],
+            &ended["token_sign_ins_ended"],
+            &ended["codes_ended"]
+        ),
+        (&json!(1), &json!(1), &json!(1)),
+        "{ended}"
+    );
+    until_status(&a.gate, &bearer(&pair), 401, Duration::from_secs(1)).await;
+    let (status, body) = refresh(&a.gate, &pair).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (401, &json!("invalid_grant")),
+        "{body}"
+    );
+    let (status, body) = exchange(&a.gate, &code).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("invalid_grant")),
+        "{body}"
+    );
+    let started = Instant::now();
+    while get_with_session(&a.url("/echo"), &browser_session)
+        .await
+        .status()
+        != 401
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "session still served"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (text, listed) = listing(&a.gate, &octo, "monalisa").await;
+    assert!(kinds(&listed).is_empty(), "{text}");
 }
 
 /// "Sign out everywhere" (like the admin revoke and the webhooks that end a user) revokes the

@@ -1,5 +1,6 @@
-//! One-time codes (`code:H`, `code-used:H`) and refresh-token families (`fam:ID`,
-//! `fam-revoked:ID`, the per-user index `user-families:ID`) on Redis.
+//! One-time codes (`code:H`, `code-used:H`, the per-user index `user-codes:ID`) and
+//! refresh-token families (`fam:ID`, `fam-revoked:ID`, the per-user index `user-families:ID`)
+//! on Redis.
 
 use async_trait::async_trait;
 use redis::{AsyncCommands, Script};
@@ -24,9 +25,19 @@ return 1",
 impl CodeGrants for RedisStore {
     async fn put_code(&self, code_hash: &str, grant: &CodeGrant) -> Result<(), StoreError> {
         let (key, json) = (self.key("code", code_hash), encode(grant)?);
+        let index = self.key("user-codes", &grant.session.user_id);
         let secs = ttl(grant.expires_at, crate::clock::unix_now());
-        self.call(|mut c| async move { c.set_ex::<_, _, ()>(key, json, secs).await })
-            .await
+        let code_hash = code_hash.to_string();
+        self.call(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .set_ex(key, json, secs)
+                .sadd(&index, code_hash)
+                .expire_at_least(&index, secs)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
     }
 
     async fn take_code(&self, code_hash: &str, now: u64) -> Result<CodeTake, StoreError> {
@@ -61,6 +72,30 @@ impl CodeGrants for RedisStore {
                 })
             }
         }
+    }
+
+    async fn drop_user_codes(&self, user_id: &str, _now: u64) -> Result<usize, StoreError> {
+        let index = self.key("user-codes", user_id);
+        let listed = index.clone();
+        let hashes: Vec<String> = self
+            .call(|mut c| async move { c.smembers(listed).await })
+            .await?;
+        if hashes.is_empty() {
+            return Ok(0);
+        }
+        // A code's key expires with it, so the keys deleted are the live codes.
+        let keys: Vec<String> = hashes.iter().map(|h| self.key("code", h)).collect();
+        let deleted: Vec<usize> = self
+            .call(|mut c| async move {
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.del(key);
+                }
+                pipe.srem(&index, &hashes).ignore();
+                pipe.query_async(&mut c).await
+            })
+            .await?;
+        Ok(deleted.iter().sum())
     }
 }
 

@@ -2,6 +2,7 @@
 //! child process, all on ephemeral 127.0.0.1 ports.
 #![allow(dead_code)]
 
+pub mod clock;
 pub mod redis;
 pub mod tally;
 
@@ -290,6 +291,17 @@ allowed_users = [{users}]
         name: &str,
         patch: impl FnOnce(String) -> String,
     ) -> Replica {
+        self.spawn_replica_env(name, patch, &[]).await
+    }
+
+    /// Like [`Harness::spawn_replica_with`], with `env` added to the replica's environment (e.g.
+    /// [`clock::behind`] to run it on a clock that differs from the others').
+    pub async fn spawn_replica_env(
+        &self,
+        name: &str,
+        patch: impl FnOnce(String) -> String,
+        env: &[(&'static str, String)],
+    ) -> Replica {
         let config =
             patch(std::fs::read_to_string(self.dir.path().join("gatehouse.toml")).unwrap());
         let addr = format!("127.0.0.1:{}", free_port());
@@ -301,7 +313,7 @@ allowed_users = [{users}]
         let path = self.dir.path().join(format!("gatehouse-{name}.toml"));
         std::fs::write(&path, config).unwrap();
         let log = self.dir.path().join(format!("gate-{name}.log"));
-        let child = gate_command(&path, &log, &self.env)
+        let child = gate_command(&path, &log, &[self.env.as_slice(), env].concat())
             .spawn()
             .expect("start replica");
         let replica = Replica {
