@@ -106,14 +106,14 @@ impl Revocations {
 
     /// Apply a mark this process just wrote, without waiting for the next read.
     pub fn note(&self, user_id: &str, mark: UserMark) {
-        let copy = self.copy.load();
-        let mut list = copy.list.clone();
-        let merged = list.marks.get(user_id).map_or(mark, |old| old.merge(mark));
-        list.marks.insert(user_id.to_string(), merged);
-        self.copy.store(Arc::new(Copy {
-            list,
-            read_at: copy.read_at,
-        }));
+        self.copy.rcu(|copy| {
+            let mut list = copy.list.clone();
+            merge_mark(&mut list, user_id, mark);
+            Copy {
+                list,
+                read_at: copy.read_at,
+            }
+        });
     }
 
     async fn refresh(&self, store: &(impl UserRevocations + ?Sized)) -> Result<(), StoreError> {
@@ -134,10 +134,19 @@ impl Revocations {
         match result {
             Ok(fresh) => {
                 *reading = Reading::default();
-                self.copy.store(Arc::new(Copy {
-                    list: fresh.unwrap_or_else(|| copy.list.clone()),
-                    read_at: Instant::now(),
-                }));
+                let read = fresh.unwrap_or_else(|| copy.list.clone());
+                let read_at = Instant::now();
+                // Marks this process noted while the store was read were written before they
+                // were noted, but perhaps after the read: the new copy keeps them.
+                self.copy.rcu(|current| {
+                    let mut list = read.clone();
+                    for (user, mark) in &current.list.marks {
+                        if copy.list.marks.get(user) != Some(mark) {
+                            merge_mark(&mut list, user, *mark);
+                        }
+                    }
+                    Copy { list, read_at }
+                });
                 Ok(())
             }
             Err(e) => {
@@ -198,6 +207,12 @@ impl Revocations {
     }
 }
 
+/// Put `mark` in `list`, merged with the user's mark there.
+fn merge_mark(list: &mut RevocationList, user_id: &str, mark: UserMark) {
+    let merged = list.marks.get(user_id).map_or(mark, |old| old.merge(mark));
+    list.marks.insert(user_id.to_string(), merged);
+}
+
 /// Does `copy` hold a revocation `list` lacks (not about to expire)?
 fn lacks(list: &RevocationList, copy: &RevocationList, now: u64) -> bool {
     copy.marks.iter().any(|(user, mark)| {
@@ -234,6 +249,63 @@ mod tests {
         );
         list.note("2", mark(5));
         assert_eq!(list.latest("2"), Some(mark(5)), "local marks apply at once");
+    }
+
+    /// A store whose list reads answer what they read only when told to: a read in flight.
+    #[derive(Default)]
+    struct HeldReads {
+        inner: MemoryStore,
+        read: tokio::sync::Notify,
+        answer: tokio::sync::Notify,
+    }
+
+    #[async_trait::async_trait]
+    impl UserRevocations for HeldReads {
+        async fn mark_user(&self, user_id: &str, mark: UserMark) -> Result<(), StoreError> {
+            self.inner.mark_user(user_id, mark).await
+        }
+        async fn revocation_list(
+            &self,
+            known_stamp: &str,
+            keep: u64,
+            now: u64,
+        ) -> Result<ListRead, StoreError> {
+            let read = self.inner.revocation_list(known_stamp, keep, now).await;
+            self.read.notify_one();
+            self.answer.notified().await;
+            read
+        }
+        async fn republish(
+            &self,
+            copy: &RevocationList,
+            vouch: bool,
+            keep: u64,
+            now: u64,
+        ) -> Result<RevocationList, StoreError> {
+            self.inner.republish(copy, vouch, keep, now).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_mark_noted_while_a_read_is_in_flight_is_not_lost() {
+        let store = Arc::new(HeldReads::default());
+        let list = Arc::new(Revocations::default());
+        let reader = tokio::spawn({
+            let (store, list) = (Arc::clone(&store), Arc::clone(&list));
+            async move { list.mark(store.as_ref(), "2").await }
+        });
+        // The read happened before the revocation; its answer arrives after it.
+        store.read.notified().await;
+        store.inner.mark_user("1", mark(5)).await.unwrap();
+        list.note("1", mark(5));
+        assert_eq!(list.latest("1"), Some(mark(5)));
+        store.answer.notify_one();
+        reader.await.unwrap().unwrap();
+        assert_eq!(
+            list.latest("1"),
+            Some(mark(5)),
+            "the replica that revoked sees it at once, whatever read was in flight"
+        );
     }
 
     #[test]

@@ -470,11 +470,8 @@ async fn a_recheck_never_recreates_a_session_signed_out_while_it_ran() {
     let during = recheck.await.unwrap();
     relay.hold_answers(0);
     println!("the request whose re-check raced the sign-out: {during}");
-    assert!(
-        a.log().contains("memberships re-checked"),
-        "the re-check ran: {}",
-        a.log()
-    );
+    // The re-check ran (on a loaded machine it may finish after the request stopped waiting).
+    until_logged(|| a.log(), "memberships re-checked").await;
     for gate in [&url, &b.url("/echo")] {
         keeps_status(
             gate,
