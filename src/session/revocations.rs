@@ -12,7 +12,6 @@
 use crate::store::{ListRead, RevocationList, StoreError, UserMark, UserRevocations};
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -227,6 +226,7 @@ fn lacks(list: &RevocationList, copy: &RevocationList, now: u64) -> bool {
 mod tests {
     use super::*;
     use crate::store::MemoryStore;
+    use std::sync::Arc;
 
     fn mark(end_before: u64) -> UserMark {
         UserMark {
