@@ -4,6 +4,7 @@
 //! from a browser form anyone can forge. Errors are pages, never redirects, so a bad
 //! redirect_uri can not be used to bounce users elsewhere.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Form, Query, State};
@@ -13,10 +14,9 @@ use serde::Deserialize;
 use url::Url;
 
 use super::data::MemberState;
-use super::github::MockGithub;
 use super::html::{error_page, escape, page};
 use super::scopes::Scopes;
-use super::state::{self, Grant};
+use super::state::{self, Grant, Shared};
 use super::{pkce, redirect};
 
 /// Query of the GET, and fields of the form POST (which adds `login`).
@@ -78,10 +78,9 @@ impl Refusal {
 }
 
 /// Validate client, redirect_uri and PKCE the way GitHub does.
-fn check(mock: &MockGithub, p: &AuthorizeParams) -> Result<Checked, Refusal> {
+fn check(shared: &Shared, p: &AuthorizeParams) -> Result<Checked, Refusal> {
     let client_id = p.client_id.clone().unwrap_or_default();
-    let callback = mock
-        .shared
+    let callback = shared
         .lock()
         .apps
         .get(&client_id)
@@ -124,10 +123,10 @@ fn check(mock: &MockGithub, p: &AuthorizeParams) -> Result<Checked, Refusal> {
 
 /// `GET`: the page listing every user with a "Sign in as" button.
 pub(super) async fn show(
-    State(mock): State<MockGithub>,
+    State(shared): State<Arc<Shared>>,
     Query(p): Query<AuthorizeParams>,
 ) -> Response {
-    let checked = match check(&mock, &p) {
+    let checked = match check(&shared, &p) {
         Ok(c) => c,
         Err(refusal) => return refusal.page(),
     };
@@ -141,7 +140,7 @@ pub(super) async fn show(
             )
         })
         .collect();
-    let mut users = user_rows(&mock, &hidden);
+    let mut users = user_rows(&shared, &hidden);
     // GitHub's `login` parameter suggests an account: list it first.
     if let Some(hint) = p.login.as_deref() {
         users.sort_by_key(|(login, _)| !login.eq_ignore_ascii_case(hint));
@@ -174,8 +173,8 @@ The app <code>{}</code> asks for scopes <code>{}</code>. Pick who you are:</p>{r
 }
 
 /// One row per user: (login, html).
-fn user_rows(mock: &MockGithub, hidden: &str) -> Vec<(String, String)> {
-    let state = mock.shared.lock();
+fn user_rows(shared: &Shared, hidden: &str) -> Vec<(String, String)> {
+    let state = shared.lock();
     state
         .users
         .iter()
@@ -227,15 +226,15 @@ fn user_rows(mock: &MockGithub, hidden: &str) -> Vec<(String, String)> {
 
 /// `POST`: the user picked an account; issue a one-time code and redirect back.
 pub(super) async fn submit(
-    State(mock): State<MockGithub>,
+    State(shared): State<Arc<Shared>>,
     Form(p): Form<AuthorizeParams>,
 ) -> Response {
-    let checked = match check(&mock, &p) {
+    let checked = match check(&shared, &p) {
         Ok(c) => c,
         Err(refusal) => return refusal.page(),
     };
     let code = {
-        let mut st = mock.shared.lock();
+        let mut st = shared.lock();
         let Some(user_id) = p
             .login
             .as_deref()

@@ -26,6 +26,7 @@
 //! - `GET    /_mock/stats` → `{"api_requests": N, "tokens": N, "codes": N}`
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State};
@@ -37,12 +38,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::data::{Email, Member, MemberState, Org, OrgRole, Team, User};
-use super::github::MockGithub;
 use super::scopes::Scopes;
-use super::state::{FailMode, FailScope, Failure, TokenGrant};
+use super::state::{FailMode, FailScope, Failure, Shared, TokenGrant};
 use super::validate::{is_valid_login, is_valid_team_slug};
 
-pub(super) fn routes() -> Router<MockGithub> {
+pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/_mock/orgs/{org}", post(create_org))
         .route("/_mock/orgs/{org}/teams/{team}", post(create_team))
@@ -71,7 +71,7 @@ struct NameQuery {
 }
 
 async fn create_org(
-    State(mock): State<MockGithub>,
+    State(shared): State<Arc<Shared>>,
     Path(org): Path<String>,
     Query(q): Query<NameQuery>,
 ) -> Response {
@@ -81,7 +81,7 @@ async fn create_org(
             format!("`{org}` is not a valid GitHub org login; use letters, digits and single inner hyphens (max 39 characters)"),
         );
     }
-    let mut st = mock.shared.lock();
+    let mut st = shared.lock();
     if let Some(existing) = st.org(&org) {
         return problem(
             StatusCode::CONFLICT,
@@ -119,7 +119,7 @@ async fn create_org(
 }
 
 async fn create_team(
-    State(mock): State<MockGithub>,
+    State(shared): State<Arc<Shared>>,
     Path((org, team)): Path<(String, String)>,
     Query(q): Query<NameQuery>,
 ) -> Response {
@@ -129,7 +129,7 @@ async fn create_team(
             format!("`{team}` is not a valid team slug; use lowercase letters, digits and hyphens (e.g. \"core-devs\")"),
         );
     }
-    let mut st = mock.shared.lock();
+    let mut st = shared.lock();
     // Team ids are unique across all orgs.
     let id = st
         .orgs
@@ -169,7 +169,7 @@ struct MemberQuery {
 }
 
 async fn add_member(
-    State(mock): State<MockGithub>,
+    State(shared): State<Arc<Shared>>,
     Path((org, login)): Path<(String, String)>,
     Query(q): Query<MemberQuery>,
 ) -> Response {
@@ -187,7 +187,7 @@ async fn add_member(
             "use state=active|pending and role=member|admin".into(),
         );
     };
-    let mut st = mock.shared.lock();
+    let mut st = shared.lock();
     let Some(login) = st.user_by_login(&login).map(|u| u.login.clone()) else {
         return problem(
             StatusCode::NOT_FOUND,
@@ -213,10 +213,10 @@ async fn add_member(
 }
 
 async fn remove_member(
-    State(mock): State<MockGithub>,
+    State(shared): State<Arc<Shared>>,
     Path((org, login)): Path<(String, String)>,
 ) -> Response {
-    let mut st = mock.shared.lock();
+    let mut st = shared.lock();
     let Some(org_entry) = st.org_mut(&org) else {
         return problem(StatusCode::NOT_FOUND, format!("no org `{org}`"));
     };
@@ -236,10 +236,10 @@ async fn remove_member(
 }
 
 async fn add_team_member(
-    State(mock): State<MockGithub>,
+    State(shared): State<Arc<Shared>>,
     Path((org, team, login)): Path<(String, String, String)>,
 ) -> Response {
-    let mut st = mock.shared.lock();
+    let mut st = shared.lock();
     let Some(org_entry) = st.org_mut(&org) else {
         return problem(StatusCode::NOT_FOUND, format!("no org `{org}`"));
     };
@@ -270,10 +270,10 @@ async fn add_team_member(
 }
 
 async fn remove_team_member(
-    State(mock): State<MockGithub>,
+    State(shared): State<Arc<Shared>>,
     Path((org, team, login)): Path<(String, String, String)>,
 ) -> Response {
-    let mut st = mock.shared.lock();
+    let mut st = shared.lock();
     let team_entry = st.org_mut(&org).and_then(|o| {
         o.teams
             .iter_mut()
@@ -308,7 +308,7 @@ const FAIL_USAGE: &str = "use ?status=100..599 (status=0 heals), or mode=status&
      mode=slow&delay_ms=N, mode=late&delay_ms=N, mode=malformed, mode=drop, mode=truncate or \
      mode=off; scope=rest|oauth|all (default rest; oauth=true means all)";
 
-async fn fail(State(mock): State<MockGithub>, Query(q): Query<FailQuery>) -> Response {
+async fn fail(State(shared): State<Arc<Shared>>, Query(q): Query<FailQuery>) -> Response {
     let scope = match (q.scope.as_deref(), q.oauth) {
         (None, false) | (Some("rest"), false) => FailScope::Rest,
         (None, true) | (Some("all"), _) => FailScope::All,
@@ -330,7 +330,7 @@ async fn fail(State(mock): State<MockGithub>, Query(q): Query<FailQuery>) -> Res
         _ => return problem(StatusCode::BAD_REQUEST, FAIL_USAGE.into()),
     };
     let failure = mode.map(|mode| Failure { mode, scope });
-    mock.shared.lock().failure = failure;
+    shared.lock().failure = failure;
     let mode_name = match mode {
         None => "off",
         Some(FailMode::Status(_)) => "status",
@@ -355,21 +355,21 @@ async fn fail(State(mock): State<MockGithub>, Query(q): Query<FailQuery>) -> Res
     .into_response()
 }
 
-async fn expire_codes(State(mock): State<MockGithub>) -> Response {
+async fn expire_codes(State(shared): State<Arc<Shared>>) -> Response {
     let now = Instant::now();
-    for grant in mock.shared.lock().codes.values_mut() {
+    for grant in shared.lock().codes.values_mut() {
         grant.expires = now;
     }
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn stats(State(mock): State<MockGithub>) -> Json<serde_json::Value> {
+async fn stats(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
     let (tokens, codes) = {
-        let st = mock.shared.lock();
+        let st = shared.lock();
         (st.tokens.len(), st.codes.len())
     };
     Json(json!({
-        "api_requests": mock.shared.api_requests.load(Ordering::Relaxed),
+        "api_requests": shared.api_requests.load(Ordering::Relaxed),
         "tokens": tokens,
         "codes": codes,
     }))
@@ -381,11 +381,11 @@ struct TokenQuery {
 }
 
 async fn personal_token(
-    State(mock): State<MockGithub>,
+    State(shared): State<Arc<Shared>>,
     Path(login): Path<String>,
     Query(q): Query<TokenQuery>,
 ) -> Response {
-    let mut st = mock.shared.lock();
+    let mut st = shared.lock();
     let Some(user_id) = st.user_by_login(&login).map(|u| u.id) else {
         return problem(StatusCode::NOT_FOUND, format!("no user `{login}`"));
     };
@@ -419,7 +419,7 @@ struct UserQuery {
 }
 
 async fn create_user(
-    State(mock): State<MockGithub>,
+    State(shared): State<Arc<Shared>>,
     Path(login): Path<String>,
     Query(q): Query<UserQuery>,
 ) -> Response {
@@ -435,7 +435,7 @@ async fn create_user(
             "give the user a numeric id: ?id=N (N > 0)".into(),
         );
     };
-    let mut st = mock.shared.lock();
+    let mut st = shared.lock();
     let taken = st.user_by_login(&login).is_some() || st.org(&login).is_some();
     if taken {
         return problem(

@@ -1,4 +1,5 @@
-//! The users/orgs/apps TOML that seeds the mock GitHub, and its validation.
+//! The users/orgs/apps TOML that seeds the mock GitHub: its shape as types (read and checked
+//! by `validate`).
 //!
 //! Format (see demo_users.toml for a full example):
 //! ```toml
@@ -30,8 +31,14 @@
 
 use serde::Deserialize;
 
-use super::github::{MockApp, MockError};
-use super::validate;
+/// A registered OAuth app.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockApp {
+    pub client_id: String,
+    pub client_secret: String,
+    pub callback_url: String,
+}
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -180,22 +187,5 @@ impl Org {
         self.teams
             .iter()
             .find(|t| t.slug.eq_ignore_ascii_case(slug))
-    }
-}
-
-/// Parse and validate the TOML text.
-pub(super) fn parse(text: &str) -> Result<MockData, MockError> {
-    let mut data: MockData = toml::from_str(text)?;
-    validate::validate(&mut data)?;
-    Ok(data)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn demo_file_is_valid() {
-        let data = super::parse(include_str!("demo_users.toml")).unwrap();
-        assert!(data.users.iter().any(|u| u.login == "mallory"));
-        assert!(data.orgs.iter().all(|o| o.id != 0));
     }
 }

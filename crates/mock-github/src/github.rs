@@ -1,49 +1,32 @@
-//! The mock GitHub server: OAuth web flow at the root, REST API under a prefix.
+//! The mock GitHub server: `MockGithub`, its public face, and the router that assembles the
+//! handlers (OAuth web flow at the root, REST API under a prefix). Nothing else in the crate
+//! imports it: the handlers are given the `Shared` state.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use axum::extract::{Request, State};
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
+
+pub use super::data::MockApp;
+pub use super::validate::MockError;
 
 use super::state::Shared;
-use super::{api, authorize, control, data, token};
+use super::{api, authorize, control, data, redirect, token, validate};
 
 /// A fake GitHub (OAuth app flow + the REST calls Gatehouse makes). Cheap to clone.
 #[derive(Clone)]
 pub struct MockGithub {
-    pub(super) shared: Arc<Shared>,
+    shared: Arc<Shared>,
     /// "" (API at the root, like api.github.com) or "/api/v3" (GitHub Enterprise).
-    pub(super) api_prefix: Arc<str>,
-}
-
-/// A registered OAuth app.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MockApp {
-    pub client_id: String,
-    pub client_secret: String,
-    pub callback_url: String,
-}
-
-/// A problem in the users/orgs/apps TOML.
-#[derive(Debug, thiserror::Error)]
-pub enum MockError {
-    #[error("mock GitHub users file is not valid TOML: {0}")]
-    Toml(#[from] toml::de::Error),
-    #[error("mock GitHub users file: `{key}` {problem}; fix: {fix}")]
-    Invalid {
-        key: String,
-        problem: String,
-        fix: String,
-    },
+    api_prefix: Arc<str>,
 }
 
 impl MockGithub {
     /// Parse the users/orgs/apps TOML (format documented in `demo_users.toml`).
     pub fn from_toml(text: &str) -> Result<MockGithub, MockError> {
-        let data = data::parse(text)?;
+        let data = validate::parse(text)?;
         Ok(MockGithub {
             shared: Arc::new(Shared::new(data)),
             api_prefix: Arc::from("/api/v3"),
@@ -92,7 +75,7 @@ impl MockGithub {
 
     /// Register (or replace) an OAuth app at run time.
     pub fn add_app(&self, app: MockApp) {
-        if let Err(problem) = super::redirect::check_callback(&app.callback_url) {
+        if let Err(problem) = redirect::check_callback(&app.callback_url) {
             tracing::warn!(client_id = %app.client_id, "mock app callback_url is unusable: {problem}");
         }
         self.shared.lock().apps.insert(app.client_id.clone(), app);
@@ -123,6 +106,11 @@ impl MockGithub {
     }
 
     fn router(self) -> Router {
+        let MockGithub { shared, api_prefix } = self;
+        // Everything else is the REST API (or a 404 outside the prefix).
+        let rest = move |State(shared): State<Arc<Shared>>, req: Request| {
+            api::dispatch(shared, api_prefix, req)
+        };
         Router::new()
             .route(
                 "/login/oauth/authorize",
@@ -130,8 +118,7 @@ impl MockGithub {
             )
             .route("/login/oauth/access_token", post(token::exchange))
             .merge(control::routes())
-            // Everything else is the REST API (or a 404 outside the prefix).
-            .fallback(api::dispatch)
-            .with_state(self)
+            .fallback(rest)
+            .with_state(shared)
     }
 }

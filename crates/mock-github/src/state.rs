@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use rand::distr::{Alphanumeric, SampleString};
 
-use super::data::{MockData, Org, User};
-use super::github::MockApp;
+use super::data::{MockApp, MockData, Org, User};
 use super::scopes::Scopes;
 
 /// GitHub's authorization codes live 10 minutes.
 pub(super) const CODE_TTL: Duration = Duration::from_secs(600);
 
+/// What all clones of one mock share, and the state every handler is given.
 pub(super) struct Shared {
     state: Mutex<State>,
     /// REST requests seen, including refused ones (tests prove the hot path makes none).

@@ -4,6 +4,8 @@
 //! client sends `Accept: application/json`, else form-encoded. A gate that only looks at
 //! the status code would accept an error as a token; the mock reproduces that trap.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -12,9 +14,8 @@ use url::form_urlencoded;
 
 use super::credentials::basic_credentials;
 use super::fault;
-use super::github::MockGithub;
 use super::pkce;
-use super::state::{State as MockState, TokenGrant};
+use super::state::{Shared, State as MockState, TokenGrant};
 
 const DOCS: &str = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/";
 
@@ -72,7 +73,7 @@ fn bad_code() -> OauthError {
 }
 
 pub(super) async fn exchange(
-    State(mock): State<MockGithub>,
+    State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -81,7 +82,7 @@ pub(super) async fn exchange(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
     let req = TokenRequest::parse(&body);
-    let failure = mock.shared.lock().failure.filter(|f| f.hits_oauth());
+    let failure = shared.lock().failure.filter(|f| f.hits_oauth());
     if let Some(f) = failure {
         let cut_off = r#"{"access_token":"gho_16C7e42F292c69"#;
         if let Some(response) = fault::inject(f, IntoResponse::into_response, cut_off).await {
@@ -89,7 +90,7 @@ pub(super) async fn exchange(
         }
     }
     let outcome = {
-        let mut st = mock.shared.lock();
+        let mut st = shared.lock();
         grant(&mut st, &headers, &req)
     };
     let response = match outcome {

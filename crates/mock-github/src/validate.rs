@@ -1,9 +1,29 @@
-//! Validation of the users/orgs/apps data, with errors that name the TOML key and the fix.
+//! Reading the users/orgs/apps TOML: parsing and GitHub's rules, with errors that name the
+//! TOML key and the fix.
 
 use std::collections::HashSet;
 
-use super::data::{MockData, Org, User};
-use super::github::{MockApp, MockError};
+use super::data::{MockApp, MockData, Org, User};
+
+/// A problem in the users/orgs/apps TOML.
+#[derive(Debug, thiserror::Error)]
+pub enum MockError {
+    #[error("mock GitHub users file is not valid TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("mock GitHub users file: `{key}` {problem}; fix: {fix}")]
+    Invalid {
+        key: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+/// Parse and validate the TOML text.
+pub(super) fn parse(text: &str) -> Result<MockData, MockError> {
+    let mut data: MockData = toml::from_str(text)?;
+    validate(&mut data)?;
+    Ok(data)
+}
 
 fn invalid(key: String, problem: impl Into<String>, fix: impl Into<String>) -> MockError {
     MockError::Invalid {
@@ -24,7 +44,7 @@ pub(super) fn is_valid_login(login: &str) -> bool {
 }
 
 /// Check every rule and fill in derived org and team ids.
-pub(super) fn validate(data: &mut MockData) -> Result<(), MockError> {
+fn validate(data: &mut MockData) -> Result<(), MockError> {
     validate_apps(&data.apps)?;
     let mut logins = HashSet::new();
     let mut ids = HashSet::new();
@@ -234,8 +254,14 @@ fn validate_teams(i: usize, org: &Org) -> Result<(), MockError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::data::parse;
     use super::*;
+
+    #[test]
+    fn demo_file_is_valid() {
+        let data = parse(include_str!("demo_users.toml")).unwrap();
+        assert!(data.users.iter().any(|u| u.login == "mallory"));
+        assert!(data.orgs.iter().all(|o| o.id != 0));
+    }
 
     #[test]
     fn errors_name_the_key() {

@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::super::credentials::basic_credentials;
-use super::super::github::MockGithub;
-use super::{message, not_found};
+use super::super::state::Shared;
+use super::error::{message, not_found};
 
 #[derive(Deserialize)]
 struct RevokeBody {
@@ -16,13 +16,13 @@ struct RevokeBody {
 
 /// Basic auth must be the app's own id and secret; GitHub hides failures as 404.
 pub(super) async fn revoke(
-    mock: &MockGithub,
+    shared: &Shared,
     headers: &HeaderMap,
     client_id: &str,
     body: Body,
 ) -> Response {
     let authorized = basic_credentials(headers).is_some_and(|candidates| {
-        let st = mock.shared.lock();
+        let st = shared.lock();
         candidates.iter().any(|(id, secret)| {
             id == client_id
                 && st
@@ -45,7 +45,7 @@ pub(super) async fn revoke(
             "https://docs.github.com/rest/apps/oauth-applications#delete-an-app-token",
         );
     };
-    let mut st = mock.shared.lock();
+    let mut st = shared.lock();
     match st.tokens.get(&parsed.access_token) {
         Some(grant) if grant.client_id == client_id => {
             st.tokens.remove(&parsed.access_token);

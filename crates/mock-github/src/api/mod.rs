@@ -5,68 +5,43 @@
 //! not, goes through the same checks in GitHub's order and is counted.
 
 mod apps;
+mod ctx;
+mod error;
 mod json;
 mod orgs;
 mod paginate;
 mod user;
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use percent_encoding::percent_decode_str;
-use serde_json::json;
 
+use self::ctx::Ctx;
+use self::error::{message, not_found, REST_DOCS};
 use super::credentials::{token_header, TokenHeader};
-use super::github::MockGithub;
-use super::state::TokenGrant;
-
-const REST_DOCS: &str = "https://docs.github.com/rest";
-
-/// What a handler needs to know about the request.
-pub(super) struct Ctx<'a> {
-    mock: &'a MockGithub,
-    token: TokenGrant,
-    /// e.g. "http://127.0.0.1:5000/api/v3", for absolute URLs in bodies and Link headers.
-    api_base: String,
-    /// e.g. "http://127.0.0.1:5000", for html_url.
-    web_base: String,
-    /// The path after the prefix, e.g. "/user/orgs".
-    path: String,
-    query: Option<String>,
-}
-
-/// `{"message": ..., "documentation_url": ...}` with a status, GitHub's error shape.
-pub(super) fn message(status: StatusCode, msg: &str, docs: &str) -> Response {
-    (
-        status,
-        Json(json!({ "message": msg, "documentation_url": docs })),
-    )
-        .into_response()
-}
-
-pub(super) fn not_found() -> Response {
-    message(StatusCode::NOT_FOUND, "Not Found", REST_DOCS)
-}
+use super::fault;
+use super::state::{Shared, TokenGrant};
 
 fn bad_credentials() -> Response {
     message(StatusCode::UNAUTHORIZED, "Bad credentials", REST_DOCS)
 }
 
-/// Fallback handler of the whole mock: REST calls under the prefix, 404 elsewhere.
-pub(super) async fn dispatch(State(mock): State<MockGithub>, req: Request) -> Response {
-    let Some(rest) = strip_prefix(req.uri().path(), &mock.api_prefix) else {
+/// Fallback handler of the whole mock: REST calls under `api_prefix`, 404 elsewhere.
+pub(super) async fn dispatch(shared: Arc<Shared>, api_prefix: Arc<str>, req: Request) -> Response {
+    let Some(rest) = strip_prefix(req.uri().path(), &api_prefix) else {
         return not_found();
     };
-    mock.shared.api_requests.fetch_add(1, Ordering::Relaxed);
-    let failure = mock.shared.lock().failure.filter(|f| f.hits_rest());
+    shared.api_requests.fetch_add(1, Ordering::Relaxed);
+    let failure = shared.lock().failure.filter(|f| f.hits_rest());
     if let Some(f) = failure {
         let status_reply =
             |status| message(status, "Failure injected by POST /_mock/fail", REST_DOCS);
         let cut_off = r#"{"login":"octocat","id":5832"#;
-        if let Some(response) = super::fault::inject(f, status_reply, cut_off).await {
+        if let Some(response) = fault::inject(f, status_reply, cut_off).await {
             return response;
         }
     }
@@ -82,9 +57,9 @@ pub(super) async fn dispatch(State(mock): State<MockGithub>, req: Request) -> Re
     if let (&Method::DELETE, ["applications", client_id, "token"]) = (req.method(), segs.as_slice())
     {
         let (parts, body) = req.into_parts();
-        return apps::revoke(&mock, &parts.headers, client_id, body).await;
+        return apps::revoke(&shared, &parts.headers, client_id, body).await;
     }
-    let token = match authenticate(&mock, req.headers()) {
+    let token = match authenticate(&shared, req.headers()) {
         Auth::Missing => None,
         Auth::Bad => return bad_credentials(),
         Auth::Valid(token) => Some(token),
@@ -101,10 +76,10 @@ pub(super) async fn dispatch(State(mock): State<MockGithub>, req: Request) -> Re
             _ => not_found(),
         };
     };
-    let (web_base, api_base) = bases(req.headers(), &mock.api_prefix);
+    let (web_base, api_base) = bases(req.headers(), &api_prefix);
     let scopes = token.scopes.joined(", ");
     let ctx = Ctx {
-        mock: &mock,
+        shared: &shared,
         token,
         api_base,
         web_base,
@@ -120,7 +95,7 @@ pub(super) async fn dispatch(State(mock): State<MockGithub>, req: Request) -> Re
     if let Ok(value) = HeaderValue::from_str(&scopes) {
         response.headers_mut().insert("x-oauth-scopes", value);
     }
-    super::fault::hold(failure, response).await
+    fault::hold(failure, response).await
 }
 
 /// The GET endpoints that need a user token.
@@ -158,13 +133,13 @@ enum Auth {
 
 /// A header that is present but wrong is refused on every path, as GitHub checks
 /// credentials before routing.
-fn authenticate(mock: &MockGithub, headers: &HeaderMap) -> Auth {
+fn authenticate(shared: &Shared, headers: &HeaderMap) -> Auth {
     let token = match token_header(headers) {
         TokenHeader::Missing => return Auth::Missing,
         TokenHeader::Malformed => return Auth::Bad,
         TokenHeader::Token(token) => token,
     };
-    let st = mock.shared.lock();
+    let st = shared.lock();
     match st.tokens.get(&token) {
         // Tokens of apps that were replaced or users that were removed stop working.
         Some(grant)

@@ -9,8 +9,10 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::super::data::{MemberState, Org};
+use super::ctx::Ctx;
+use super::error::not_found;
+use super::json as shapes;
 use super::paginate::paginate;
-use super::{json as shapes, not_found, Ctx};
 
 fn reads_orgs(ctx: &Ctx<'_>) -> bool {
     ctx.token.scopes.allows("read:org")
@@ -22,7 +24,7 @@ fn list_url(ctx: &Ctx<'_>) -> String {
 
 /// Orgs where the token's user is an active member, mapped by `f` (with the login).
 fn map_active_orgs<T>(ctx: &Ctx<'_>, f: impl Fn(&Org, &str) -> Vec<T>) -> Vec<T> {
-    let st = ctx.mock.shared.lock();
+    let st = ctx.shared.lock();
     let login = st
         .user_by_id(ctx.token.user_id)
         .map(|u| u.login.clone())
@@ -67,7 +69,7 @@ pub(super) fn membership(ctx: &Ctx<'_>, org: &str) -> Response {
     if !reads_orgs(ctx) {
         return not_found();
     }
-    let st = ctx.mock.shared.lock();
+    let st = ctx.shared.lock();
     let (Some(user), Some(org)) = (st.user_by_id(ctx.token.user_id), st.org(org)) else {
         return not_found();
     };
@@ -94,7 +96,7 @@ pub(super) fn team_membership(ctx: &Ctx<'_>, org: &str, team: &str, login: &str)
     if !reads_orgs(ctx) {
         return not_found();
     }
-    let st = ctx.mock.shared.lock();
+    let st = ctx.shared.lock();
     let (Some(caller), Some(org)) = (st.user_by_id(ctx.token.user_id), st.org(org)) else {
         return not_found();
     };

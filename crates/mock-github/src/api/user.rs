@@ -4,11 +4,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::ctx::Ctx;
+use super::error::not_found;
+use super::json as shapes;
 use super::paginate::paginate;
-use super::{json as shapes, not_found, Ctx};
 
 pub(super) fn me(ctx: &Ctx<'_>) -> Response {
-    let st = ctx.mock.shared.lock();
+    let st = ctx.shared.lock();
     match st.user_by_id(ctx.token.user_id) {
         Some(user) => Json(shapes::full_user(user, &ctx.api_base, &ctx.web_base)).into_response(),
         None => not_found(),
@@ -21,7 +23,7 @@ pub(super) fn emails(ctx: &Ctx<'_>) -> Response {
         return not_found();
     }
     let items: Vec<Value> = {
-        let st = ctx.mock.shared.lock();
+        let st = ctx.shared.lock();
         let Some(user) = st.user_by_id(ctx.token.user_id) else {
             return not_found();
         };
