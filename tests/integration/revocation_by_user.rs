@@ -532,6 +532,15 @@ async fn a_replica_whose_clock_is_behind_still_ends_every_sign_in() {
     let late = a
         .spawn_replica_env("late", |config| config, &clock::behind(30))
         .await;
+    let date = plain_client().get(late.url("/ping")).send().await.unwrap();
+    let date = date.headers()["date"].to_str().unwrap();
+    let behind = std::time::SystemTime::now()
+        .duration_since(httpdate::parse_http_date(date).unwrap())
+        .unwrap_or_default();
+    assert!(
+        behind >= Duration::from_secs(25),
+        "the late replica says {date}"
+    );
     let octo = session_of(&a, "octocat").await;
     let pair = pair_for(&a.gate, "monalisa").await;
     let browser_session = session_of(&a, "monalisa").await;

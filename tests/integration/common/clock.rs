@@ -2,14 +2,24 @@
 //! clocks drifted apart: libfaketime (Debian `faketime`) preloaded into the child shifts what
 //! it reads as the wall clock, and nothing else (its monotonic clock stays true).
 
-use std::path::Path;
+use std::path::PathBuf;
 
-const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+/// libfaketime's multi-threaded build, wherever the distribution put it
+/// (`/usr/lib/<multiarch>/faketime/` on Debian).
+fn library() -> Option<PathBuf> {
+    let in_lib = |dir: PathBuf| dir.join("faketime/libfaketimeMT.so.1");
+    std::fs::read_dir("/usr/lib")
+        .ok()?
+        .flatten()
+        .map(|entry| in_lib(entry.path()))
+        .chain([in_lib(PathBuf::from("/usr/lib"))])
+        .find(|path| path.exists())
+}
 
 /// Is libfaketime installed? In CI it must be (`.ci/run` installs it); elsewhere the test is
 /// skipped, and says so.
 pub fn available(test: &str) -> bool {
-    let found = Path::new(LIBFAKETIME).exists();
+    let found = library().is_some();
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -23,7 +33,10 @@ pub fn available(test: &str) -> bool {
 /// The environment that puts a child's wall clock `secs` seconds behind the machine's.
 pub fn behind(secs: u64) -> Vec<(&'static str, String)> {
     vec![
-        ("LD_PRELOAD", LIBFAKETIME.to_string()),
+        (
+            "LD_PRELOAD",
+            library().map_or_else(String::new, |p| p.display().to_string()),
+        ),
         ("FAKETIME", format!("-{secs}s")),
         ("DONT_FAKE_MONOTONIC", "1".to_string()),
     ]
