@@ -203,6 +203,56 @@ async fn mock_call(h: &Harness, method: reqwest::Method, path: &str) {
     assert!(r.status().is_success(), "{path}: {}", r.status());
 }
 
+/// `ended` (an answer of [`end_user`]) counts monalisa's one browser session, token pair and
+/// unexchanged code; on `h` each is then refused (within a second, as when another replica
+/// ended them): the pair's access token, its refresh, the code and the session. The admin
+/// lists nothing of hers.
+async fn all_of_hers_is_over(
+    h: &Harness,
+    admin_session: &str,
+    ended: &Value,
+    pair: &Value,
+    code: &str,
+    browser_session: &str,
+) {
+    assert_eq!(
+        (
+            &ended["sessions_ended"],
+            &ended["token_sign_ins_ended"],
+            &ended["codes_ended"]
+        ),
+        (&json!(1), &json!(1), &json!(1)),
+        "{ended}"
+    );
+    until_status(&h.gate, &bearer(pair), 401, Duration::from_secs(1)).await;
+    let (status, body) = refresh(&h.gate, pair).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (401, &json!("invalid_grant")),
+        "{body}"
+    );
+    let (status, body) = exchange(&h.gate, code).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (400, &json!("invalid_grant")),
+        "{body}"
+    );
+    let started = Instant::now();
+    while get_with_session(&h.url("/echo"), browser_session)
+        .await
+        .status()
+        != 401
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the browser session is still served"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (text, listed) = listing(&h.gate, admin_session, "monalisa").await;
+    assert!(kinds(&listed).is_empty(), "{text}");
+}
+
 /// Sleep into the next whole second (revocations compare whole seconds).
 async fn next_second() {
     let at = now();
@@ -472,36 +522,7 @@ async fn on_redis_replicas_token_sign_ins_are_listed_and_ended_everywhere() {
     let code = code_for(&a.gate, "monalisa").await;
     next_second().await;
     let ended = end_user(&b.gate, &octo, "monalisa").await;
-    assert_eq!(
-        (
-            &ended["sessions_ended"],
-            &ended["token_sign_ins_ended"],
-            &ended["codes_ended"]
-        ),
-        (&json!(1), &json!(1), &json!(1)),
-        "{ended}"
-    );
-    until_status(&a.gate, &bearer(&phone), 401, Duration::from_secs(1)).await;
-    assert_eq!(
-        get_with_session(&a.url("/echo"), &browser_session)
-            .await
-            .status(),
-        401
-    );
-    let (status, body) = refresh(&a.gate, &phone).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (401, &json!("invalid_grant")),
-        "{body}"
-    );
-    let (status, body) = exchange(&a.gate, &code).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (400, &json!("invalid_grant")),
-        "{body}"
-    );
-    let (text, listed) = listing(&a.gate, &octo, "monalisa").await;
-    assert!(kinds(&listed).is_empty(), "{text}");
+    all_of_hers_is_over(&a, &octo, &ended, &phone, &code, &browser_session).await;
     assert_eq!(get_with_session(&b.url("/echo"), &octo).await.status(), 200);
 }
 
@@ -548,42 +569,7 @@ async fn a_replica_whose_clock_is_behind_still_ends_every_sign_in() {
     assert_eq!(status_as(&a.gate, &bearer(&pair)).await, 200);
 
     let ended = end_user(&late.gate, &octo, "monalisa").await;
-    assert_eq!(
-        (
-            &ended["sessions_ended"],
-            &ended["token_sign_ins_ended"],
-            &ended["codes_ended"]
-        ),
-        (&json!(1), &json!(1), &json!(1)),
-        "{ended}"
-    );
-    until_status(&a.gate, &bearer(&pair), 401, Duration::from_secs(1)).await;
-    let (status, body) = refresh(&a.gate, &pair).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (401, &json!("invalid_grant")),
-        "{body}"
-    );
-    let (status, body) = exchange(&a.gate, &code).await;
-    assert_eq!(
-        (status, &body["error"]),
-        (400, &json!("invalid_grant")),
-        "{body}"
-    );
-    let started = Instant::now();
-    while get_with_session(&a.url("/echo"), &browser_session)
-        .await
-        .status()
-        != 401
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "session still served"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (text, listed) = listing(&a.gate, &octo, "monalisa").await;
-    assert!(kinds(&listed).is_empty(), "{text}");
+    all_of_hers_is_over(&a, &octo, &ended, &pair, &code, &browser_session).await;
 }
 
 /// "Sign out everywhere" (like the admin revoke and the webhooks that end a user) revokes the
