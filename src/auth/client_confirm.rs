@@ -106,7 +106,7 @@ pub async fn finish_client_login(
 pub async fn ask(rt: &Runtime, mut grant: CodeGrant, client: ClientLogin, now: u64) -> Reply {
     let id = random_token();
     grant.expires_at = now + CONFIRM_TTL_SECS;
-    if let Err(e) = rt.tokens.store.put_code(&store_key(&id), &grant).await {
+    if let Err(e) = rt.tokens.put_code(&store_key(&id), &grant).await {
         tracing::warn!(error = %e, "could not store a pending client sign-in");
         return Refusal::StoreUnavailable.reply(true);
     }
@@ -167,7 +167,7 @@ pub async fn confirm(rt: &Runtime, facts: &RequestFacts<'_>, body: &[u8], now: u
         );
         return gone().cookies([clear]);
     };
-    let grant = match rt.tokens.store.take_code(&store_key(&id), now).await {
+    let grant = match rt.tokens.take_code(&store_key(&id), now).await {
         Ok(CodeTake::Granted(grant)) => *grant,
         Ok(CodeTake::AlreadyUsed | CodeTake::Unknown) => return gone().cookies([clear]),
         Err(e) => {

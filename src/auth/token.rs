@@ -41,7 +41,7 @@ pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
 pub async fn send_code(rt: &Runtime, mut grant: CodeGrant, state: Option<&str>, now: u64) -> Reply {
     let code = random_token();
     grant.expires_at = now + CODE_TTL_SECS;
-    if let Err(e) = rt.tokens.store.put_code(&digest(&code), &grant).await {
+    if let Err(e) = rt.tokens.put_code(&digest(&code), &grant).await {
         tracing::warn!(error = %e, "could not store a one-time code");
         return Refusal::GithubUnavailable {
             start_url: rt.start_url("/"),
@@ -96,7 +96,7 @@ pub async fn token(rt: &Runtime, body: &[u8], now: u64) -> Reply {
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    let grant = match rt.tokens.store.take_code(&digest(&req.code), now).await {
+    let grant = match rt.tokens.take_code(&digest(&req.code), now).await {
         Ok(CodeTake::Granted(grant)) => *grant,
         Ok(CodeTake::AlreadyUsed) => {
             tracing::warn!("a one-time code was presented twice");

@@ -20,7 +20,7 @@ pub async fn current(
     requested_at: u64,
     now: u64,
 ) -> Result<SessionClaims, Denied> {
-    let family = match rt.tokens.store.family(&token.family, now).await {
+    let family = match rt.tokens.family(&token.family, now).await {
         Ok(Some(family)) => family,
         Ok(None) => return Err(ended("the token's sign-in has ended; sign in again")),
         Err(e) => {
@@ -103,14 +103,10 @@ async fn revoke(rt: &Runtime, family_id: &str, session: &SessionClaims, reason: 
 /// Keep the fresh memberships in the family. Only if it has not moved on: a refresh racing
 /// this one wrote fresher claims (and a new generation) that must not be overwritten.
 async fn remember(rt: &Runtime, family_id: &str, family: &RefreshFamily, session: &SessionClaims) {
-    let next = RefreshFamily {
-        session: session.clone(),
-        ..family.clone()
-    };
     if let Err(e) = rt
         .tokens
-        .store
-        .advance_family(family_id, family.generation, &next)
+        .issuer()
+        .keep_claims(family_id, family, session)
         .await
     {
         tracing::debug!(error = %e, "could not keep re-checked memberships; the next use asks again");

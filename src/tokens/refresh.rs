@@ -9,6 +9,7 @@
 use super::api_keys::constant_time_eq;
 use super::{digest, random_token, AccessTokens, RefreshFamily, Store, StoreError};
 use crate::claims::SessionClaims;
+use crate::session::KeyRing;
 use crate::store::TokenOrigin;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -144,11 +145,18 @@ fn new_mac_key() -> String {
 /// Everything issuing needs.
 pub struct Issuer<'a> {
     pub store: &'a dyn Store,
+    /// Seals the family's GitHub token in the store ([`super::sealed`]).
+    pub seal: &'a KeyRing,
     pub access: &'a AccessTokens,
     pub refresh_ttl_secs: u64,
 }
 
 impl Issuer<'_> {
+    /// `session` as the family record keeps it (its GitHub token sealed).
+    fn sealed(&self, session: &SessionClaims) -> Result<SessionClaims, RefreshError> {
+        super::sealed::seal(self.seal, session).map_err(|e| RefreshError::Sign(e.to_string()))
+    }
+
     /// A new family for `session` and its first pair. The login is remembered, so an admin
     /// can name the user by it (and end the family with the rest of their sign-ins).
     pub async fn start(
@@ -163,7 +171,7 @@ impl Issuer<'_> {
         let record = RefreshFamily {
             generation: 1,
             secret_hash: digest(&secret),
-            session: session.clone(),
+            session: self.sealed(session)?,
             expires_at: self.expiry(session, now),
             mac_key,
             origin,
@@ -191,11 +199,12 @@ impl Issuer<'_> {
         if self.store.is_revoked(presented.family, now).await? {
             return Err(RefreshError::Unknown);
         }
-        let family = self
+        let mut family = self
             .store
             .family(presented.family, now)
             .await?
             .ok_or(RefreshError::Unknown)?;
+        family.session = super::sealed::open(self.seal, family.session);
         if presented.generation == family.generation && is_current(&family, presented.secret) {
             return Ok((presented.family.to_string(), family));
         }
@@ -214,6 +223,24 @@ impl Issuer<'_> {
             .revoke_family(presented.family, now + self.refresh_ttl_secs)
             .await?;
         Err(RefreshError::Reused)
+    }
+
+    /// Replace the claims `family` keeps (memberships as just re-checked), unless it has moved
+    /// on since it was read. False when it had.
+    pub async fn keep_claims(
+        &self,
+        family_id: &str,
+        family: &RefreshFamily,
+        session: &SessionClaims,
+    ) -> Result<bool, RefreshError> {
+        let next = RefreshFamily {
+            session: self.sealed(session)?,
+            ..family.clone()
+        };
+        Ok(self
+            .store
+            .advance_family(family_id, family.generation, &next)
+            .await?)
     }
 
     /// Move `family` (as redeemed) to its next generation for `session` (memberships as just
@@ -236,7 +263,7 @@ impl Issuer<'_> {
         let next = RefreshFamily {
             generation,
             secret_hash: digest(&secret),
-            session: session.clone(),
+            session: self.sealed(session)?,
             expires_at: self.expiry(session, now),
             mac_key,
             origin: redeemed.origin,
@@ -333,8 +360,11 @@ mod tests {
     }
 
     fn issuer<'a>(store: &'a MemoryStore, access: &'a AccessTokens) -> Issuer<'a> {
+        static SEAL: std::sync::LazyLock<KeyRing> =
+            std::sync::LazyLock::new(|| KeyRing::new(&[crate::config::SessionKey([9; 32])]));
         Issuer {
             store,
+            seal: &SEAL,
             access,
             refresh_ttl_secs: 86_400,
         }

@@ -4,9 +4,10 @@ use super::assertion::AssertionSigner;
 use super::github_tokens::GithubTokenCache;
 use super::oidc::{IssuerSettings, OidcVerifier};
 use super::refresh::Issuer;
-use super::{AccessTokens, ApiKeys, Store};
-use crate::config::{Settings, TokenSettings};
+use super::{sealed, AccessTokens, ApiKeys, CodeGrant, CodeTake, RefreshFamily, Store, StoreError};
+use crate::config::{SessionKey, Settings, TokenSettings};
 use crate::identity::RoleSet;
+use crate::session::KeyRing;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,8 @@ pub struct TokenService {
     /// The same key, with each route's name as the audience (by route index).
     pub route_assertions: Vec<AssertionSigner>,
     pub settings: TokenSettings,
+    /// Seals the GitHub token in the codes and families the store keeps ([`super::sealed`]).
+    store_seal: KeyRing,
 }
 
 impl TokenService {
@@ -112,7 +115,37 @@ impl TokenService {
             assertion,
             route_assertions,
             settings: t.clone(),
+            store_seal: KeyRing::new(&store_seal_keys(settings)),
         })
+    }
+
+    /// Keep a one-time code's grant (its GitHub token sealed).
+    pub async fn put_code(&self, code_hash: &str, grant: &CodeGrant) -> Result<(), StoreError> {
+        let sealed = CodeGrant {
+            session: sealed::seal(&self.store_seal, &grant.session)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+            ..grant.clone()
+        };
+        self.store.put_code(code_hash, &sealed).await
+    }
+
+    /// Use up a one-time code: its grant, GitHub token opened.
+    pub async fn take_code(&self, code_hash: &str, now: u64) -> Result<CodeTake, StoreError> {
+        Ok(match self.store.take_code(code_hash, now).await? {
+            CodeTake::Granted(mut grant) => {
+                grant.session = sealed::open(&self.store_seal, grant.session);
+                CodeTake::Granted(grant)
+            }
+            other => other,
+        })
+    }
+
+    /// A live refresh family, its GitHub token opened.
+    pub async fn family(&self, id: &str, now: u64) -> Result<Option<RefreshFamily>, StoreError> {
+        Ok(self.store.family(id, now).await?.map(|mut family| {
+            family.session = sealed::open(&self.store_seal, family.session);
+            family
+        }))
     }
 
     /// The signer for requests going to `route` (`None`: the `[upstream]` app).
@@ -126,6 +159,7 @@ impl TokenService {
     pub fn issuer(&self) -> Issuer<'_> {
         Issuer {
             store: self.store.as_ref(),
+            seal: &self.store_seal,
             access: &self.access,
             refresh_ttl_secs: self.settings.refresh_ttl.as_secs(),
         }
@@ -165,5 +199,15 @@ impl TokenService {
             && parsed.scheme() == "http"
             && matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")))
         .then_some(ClientRedirect::Loopback)
+    }
+}
+
+/// The store key (`session.store_secrets`), else the cookie keys (`session.secrets`, which
+/// seal the same GitHub token into cookie sessions): never a key made at start, so codes and
+/// families stay readable across a reload.
+fn store_seal_keys(settings: &Settings) -> Vec<SessionKey> {
+    match settings.session.store.keys.as_slice() {
+        [] => settings.session.keys.clone(),
+        keys => keys.iter().map(|k| SessionKey(*k)).collect(),
     }
 }

@@ -526,6 +526,50 @@ async fn on_redis_replicas_token_sign_ins_are_listed_and_ended_everywhere() {
     assert_eq!(get_with_session(&b.url("/echo"), &octo).await.status(), 200);
 }
 
+/// Everything Redis holds of every kind of sign-in (a browser session, a code-exchange pair, a
+/// code not yet exchanged, a `/oauth2/pat` pair, a raw GitHub token the gate remembered) keeps
+/// the user's GitHub token sealed under `store_secrets`: a dump of the store yields none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_dump_holds_no_github_token() {
+    if !available("a_redis_dump_holds_no_github_token") {
+        return;
+    }
+    let redis = RedisServer::start();
+    let h = Harness::start(options(&redis_store(&redis))).await;
+    let _session = session_of(&h, "monalisa").await;
+    let pair = pair_for(&h.gate, "monalisa").await;
+    let _code = code_for(&h.gate, "monalisa").await;
+    let pat = mock_pat(&h, "monalisa").await;
+    let r = plain_client()
+        .post(h.url("/oauth2/pat"))
+        .json(&json!({"token": pat}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let raw = format!("Bearer {}", mock_pat(&h, "monalisa").await);
+    assert_eq!(status_as(&h.gate, &raw).await, 200);
+    assert_eq!(refresh(&h.gate, &pair).await.0, 200, "refreshes still work");
+
+    let keys: Vec<String> = redis_cmd(&redis, &["KEYS", "*"]).await;
+    assert!(keys.len() > 5, "{keys:?}");
+    let mut dump = String::new();
+    for key in &keys {
+        let kind: String = redis_cmd(&redis, &["TYPE", key]).await;
+        let values: Vec<String> = match kind.as_str() {
+            "string" => vec![redis_cmd(&redis, &["GET", key]).await],
+            "hash" => redis_cmd(&redis, &["HGETALL", key]).await,
+            "set" => redis_cmd(&redis, &["SMEMBERS", key]).await,
+            "zset" => redis_cmd(&redis, &["ZRANGE", key, "0", "-1"]).await,
+            other => panic!("{key}: a {other} nobody reads here"),
+        };
+        dump.push_str(&format!("{key} = {values:?}\n"));
+    }
+    for prefix in ["gho_", "ghp_"] {
+        assert!(!dump.contains(prefix), "a GitHub token in Redis:\n{dump}");
+    }
+}
+
 /// Replicas whose clocks disagree: a user ended on a replica 30 s behind the others still
 /// loses every sign-in made on one that is ahead, a one-time code not yet exchanged included.
 /// What ends them is the store's records, not a comparison of two machines' clocks (the
