@@ -535,8 +535,9 @@ const KEYS: &[Key] = &[
             "when `session.store_secrets` is empty (or all its entries are)",
         )),
         doc: "base64 of 32 bytes each, **not** one of `secrets`: encrypts GitHub tokens in \
-              server-side records (first encrypts, all decrypt). Required with `store = \
-              \"redis\"`; with `\"memory\"`, unset means a fresh key per process",
+              server-side records, one-time codes and refresh families (first encrypts, all \
+              decrypt). Required with `store = \"redis\"`; with `\"memory\"`, unset means a \
+              fresh key per process for records (codes and families then use `secrets`)",
         ..VALUE
     },
     // ---- [pages] -----------------------------------------------------------------------
