@@ -9,7 +9,7 @@ mod fingerprint;
 pub mod github_tokens;
 pub mod oidc;
 pub mod refresh;
-mod sealed;
+pub mod sealed;
 mod service;
 
 pub use crate::store::{CodeGrant, CodeTake, MemoryStore, RefreshFamily, Store, StoreError};
