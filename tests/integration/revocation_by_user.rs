@@ -106,6 +106,18 @@ async fn refresh(gate: &str, pair: &Value) -> (u16, Value) {
     .await
 }
 
+/// `POST /oauth2/pat` with `pat` on `h`: signed in (a session cookie and a token pair).
+async fn pat_sign_in(h: &Harness, pat: &str) -> reqwest::Response {
+    let r = plain_client()
+        .post(h.url("/oauth2/pat"))
+        .json(&json!({"token": pat}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r
+}
+
 /// The status of `GET /echo` on `gate` with `authorization`.
 async fn status_as(gate: &str, authorization: &str) -> u16 {
     plain_client()
@@ -350,13 +362,7 @@ async fn an_admin_ends_pat_sign_ins_and_remembered_raw_github_tokens() {
     let h = Harness::start(options("store = \"memory\"\n")).await;
     let octo = session_of(&h, "octocat").await;
     let pat = mock_pat(&h, "monalisa").await;
-    let r = plain_client()
-        .post(h.url("/oauth2/pat"))
-        .json(&json!({"token": pat}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let r = pat_sign_in(&h, &pat).await;
     let cookie = session_cookie(&r);
     let pair: Value = r.json().await.unwrap();
     let raw = format!("token {pat}");
@@ -539,14 +545,7 @@ async fn a_redis_dump_holds_no_github_token() {
     let _session = session_of(&h, "monalisa").await;
     let pair = pair_for(&h.gate, "monalisa").await;
     let _code = code_for(&h.gate, "monalisa").await;
-    let pat = mock_pat(&h, "monalisa").await;
-    let r = plain_client()
-        .post(h.url("/oauth2/pat"))
-        .json(&json!({"token": pat}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    pat_sign_in(&h, &mock_pat(&h, "monalisa").await).await;
     let raw = format!("Bearer {}", mock_pat(&h, "monalisa").await);
     assert_eq!(status_as(&h.gate, &raw).await, 200);
     assert_eq!(refresh(&h.gate, &pair).await.0, 200, "refreshes still work");
