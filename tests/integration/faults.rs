@@ -33,13 +33,6 @@ async fn mock_post(h: &Harness, path_and_query: &str) -> serde_json::Value {
     r.json().await.unwrap_or(serde_json::Value::Null)
 }
 
-/// Signs `login` in with a fresh browser; the session cookie value.
-async fn session_of(h: &Harness, login: &str) -> String {
-    let r = h.sign_in(&browser(), login, "/").await;
-    assert_eq!(r.status(), 302, "sign-in of {login}: {}", h.log());
-    session_cookie(&r)
-}
-
 /// What one request got: status, body text, Set-Cookie values, and how long it took.
 struct Got {
     status: u16,

@@ -12,22 +12,6 @@ fn org_gate(extra: &str) -> GateOptions {
     }
 }
 
-async fn mock_call(h: &Harness, method: reqwest::Method, path: &str) {
-    let r = plain_client()
-        .request(method, format!("{}{path}", h.mock_url))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-}
-
-/// Signs `login` in; returns the session cookie value.
-async fn session_of(h: &Harness, login: &str) -> String {
-    let r = h.sign_in(&browser(), login, "/").await;
-    assert_eq!(r.status(), 302, "sign-in of {login}");
-    session_cookie(&r)
-}
-
 /// One request carrying exactly `cookie` (never updated, like a tab that has not seen the
 /// refreshed cookie yet). Returns the status, the upstream's echo and any Set-Cookie values.
 async fn call(h: &Harness, cookie: &str) -> (u16, serde_json::Value, Vec<String>) {

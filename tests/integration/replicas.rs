@@ -13,19 +13,10 @@ use std::time::{Duration, Instant};
 
 const WEBHOOK_SECRET: &str = "webhook-secret-for-tests";
 
-/// The store key, separate from the cookie key ([`KEY_A`]).
-fn store_secret() -> String {
-    b64(&[3; 32])
-}
-
 fn redis_gate(redis: &RedisServer, store: &str, access_extra: &str) -> GateOptions {
     GateOptions {
         access_extra: access_extra.into(),
-        session_extra: format!(
-            "store = \"{store}\"\nredis_url = \"{}\"\nstore_secrets = [\"{}\"]\n",
-            redis.url(),
-            store_secret()
-        ),
+        session_extra: redis.session_config(store),
         github_extra: format!("webhook_secret = \"{WEBHOOK_SECRET}\"\nrevoke_on_sign_out = true\n"),
         ..GateOptions::default()
     }

@@ -37,14 +37,6 @@ accept_github_tokens = true
     }
 }
 
-fn redis_store(redis: &RedisServer) -> String {
-    format!(
-        "store = \"redis\"\nredis_url = \"{}\"\nstore_secrets = [\"{}\"]\n",
-        redis.url(),
-        b64(&[3; 32])
-    )
-}
-
 /// The browser part of a CLI/SPA sign-in on `gate`: the one-time code it lands with.
 async fn code_for(gate: &str, login: &str) -> String {
     let browser = browser();
@@ -146,13 +138,6 @@ fn family_of(pair: &Value) -> String {
         .to_string()
 }
 
-/// A browser session of `login` on `h`: the cookie's value.
-async fn session_of(h: &Harness, login: &str) -> String {
-    let r = h.sign_in(&browser(), login, "/").await;
-    assert_eq!(r.status(), 302, "sign-in of {login}: {}", h.log());
-    session_cookie(&r)
-}
-
 async fn admin(
     method: reqwest::Method,
     gate: &str,
@@ -204,15 +189,6 @@ async fn end_user(gate: &str, cookie: &str, login: &str) -> Value {
     .await;
     assert_eq!(status, 200, "{text}");
     json
-}
-
-async fn mock_call(h: &Harness, method: reqwest::Method, path: &str) {
-    let r = plain_client()
-        .request(method, format!("{}{path}", h.mock_url))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{path}: {}", r.status());
 }
 
 /// `ended` (an answer of [`end_user`]) counts monalisa's one browser session, token pair and
@@ -492,7 +468,7 @@ async fn on_redis_replicas_token_sign_ins_are_listed_and_ended_everywhere() {
         return;
     }
     let redis = RedisServer::start();
-    let a = Harness::start(options(&redis_store(&redis))).await;
+    let a = Harness::start(options(&redis.session_config("redis"))).await;
     let b = a.spawn_replica("b").await;
     let octo = session_of(&a, "octocat").await;
     let laptop = pair_for(&a.gate, "monalisa").await;
@@ -541,7 +517,7 @@ async fn a_redis_dump_holds_no_github_token() {
         return;
     }
     let redis = RedisServer::start();
-    let h = Harness::start(options(&redis_store(&redis))).await;
+    let h = Harness::start(options(&redis.session_config("redis"))).await;
     let _session = session_of(&h, "monalisa").await;
     let pair = pair_for(&h.gate, "monalisa").await;
     let _code = code_for(&h.gate, "monalisa").await;
@@ -592,7 +568,7 @@ async fn a_replica_whose_clock_is_behind_still_ends_every_sign_in() {
         ],
     )
     .await;
-    let a = Harness::start(options(&redis_store(&redis))).await;
+    let a = Harness::start(options(&redis.session_config("redis"))).await;
     let late = a
         .spawn_replica_env("late", |config| config, &clock::behind(30))
         .await;
@@ -624,7 +600,7 @@ async fn sign_out_everywhere_revokes_the_users_token_families() {
         return;
     }
     let redis = RedisServer::start();
-    let h = Harness::start(options(&redis_store(&redis))).await;
+    let h = Harness::start(options(&redis.session_config("redis"))).await;
     let pair = pair_for(&h.gate, "monalisa").await;
     let other = pair_for(&h.gate, "octocat").await;
     let family = |p: &Value| format!("gatehouse:fam:{}", family_of(p));

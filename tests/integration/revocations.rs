@@ -7,26 +7,17 @@
 //! GitHub was being asked.
 
 use crate::common::redis::{
-    available, redis_cmd, signed_in, status_with, until_status, RedisServer,
+    available, redis_cmd, signed_in, status_with, store_secret, until_status, RedisServer,
 };
 use crate::common::*;
 
 use std::time::{Duration, Instant};
 
-/// The store key, separate from the cookie key ([`KEY_A`]).
-fn store_secret() -> String {
-    b64(&[3; 32])
-}
-
 /// A gate on `redis` with sessions in `store` ("cookie" or "redis").
 fn redis_gate(redis: &RedisServer, store: &str, access_extra: &str) -> GateOptions {
     GateOptions {
         access_extra: access_extra.into(),
-        session_extra: format!(
-            "store = \"{store}\"\nredis_url = \"{}\"\nstore_secrets = [\"{}\"]\n",
-            redis.url(),
-            store_secret()
-        ),
+        session_extra: redis.session_config(store),
         ..GateOptions::default()
     }
 }

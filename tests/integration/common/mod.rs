@@ -511,6 +511,23 @@ pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
         .collect()
 }
 
+/// Signs `login` in with a fresh browser on `h`; the session cookie value.
+pub async fn session_of(h: &Harness, login: &str) -> String {
+    let r = h.sign_in(&browser(), login, "/").await;
+    assert_eq!(r.status(), 302, "sign-in of {login}: {}", h.log());
+    session_cookie(&r)
+}
+
+/// A call to the mock GitHub's control API (`/_mock/…`) that must succeed.
+pub async fn mock_call(h: &Harness, method: reqwest::Method, path: &str) {
+    let r = plain_client()
+        .request(method, format!("{}{path}", h.mock_url))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+}
+
 /// The `_gatehouse` cookie value set by a response.
 pub fn session_cookie(r: &reqwest::Response) -> String {
     set_cookies(r)

@@ -131,6 +131,16 @@ impl RedisServer {
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
+    /// The `[session]` lines of a gate on this Redis, with sessions in `store` ("redis", or
+    /// "cookie" to share only codes, tokens and revocations), sealed with [`store_secret`].
+    pub fn session_config(&self, store: &str) -> String {
+        format!(
+            "store = \"{store}\"\nredis_url = \"{}\"\nstore_secrets = [\"{}\"]\n",
+            self.url(),
+            store_secret()
+        )
+    }
+
     fn run(&mut self) {
         let mut cmd = Command::new(REDIS_SERVER);
         match &self.sentinel_conf {
@@ -231,4 +241,9 @@ pub async fn until_status(url: &str, cookie: &str, want: u16, limit: Duration) -
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The store key of the Redis tests, separate from the cookie key (`KEY_A`).
+pub fn store_secret() -> String {
+    super::b64(&[3; 32])
 }
