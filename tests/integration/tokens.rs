@@ -7,7 +7,6 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 use sha2::Digest;
-use std::time::Duration;
 
 const SPA: &str = "http://127.0.0.1:9/spa/callback";
 const HMAC: [u8; 32] = [5; 32];
@@ -736,37 +735,7 @@ async fn gatehouse_login_and_token_end_to_end() {
     let issuer = Issuer::start().await;
     let (h, _) = gate(&issuer, "").await;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(binary())
-        .args([
-            "login",
-            "--url",
-            &h.gate,
-            "--no-browser",
-            "--timeout",
-            "30s",
-        ])
-        .env("GATEHOUSE_CONFIG_DIR", dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let start_url = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(20)).ok())
-        .find_map(|l| {
-            l.strip_prefix("Open this URL to sign in: ")
-                .map(str::to_string)
-        })
-        .expect("login prints the URL to open");
+    let (mut child, _, start_url) = start_cli_login(&h.gate, dir.path());
     // The browser's part.
     let browser = browser();
     let start = browser.get(&start_url).send().await.unwrap();

@@ -349,45 +349,6 @@ async fn a_basic_user_name_cannot_forge_json_log_lines() {
 
 // ---- 12. The `gatehouse login` loopback takes only its own answer ----
 
-/// `gatehouse login --no-browser` for `gate`: the child, its stderr lines, and the start URL
-/// it printed.
-fn start_cli_login(
-    gate: &str,
-    config_dir: &std::path::Path,
-) -> (
-    std::process::Child,
-    std::sync::mpsc::Receiver<String>,
-    String,
-) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(binary())
-        .args(["login", "--url", gate, "--no-browser", "--timeout", "30s"])
-        .env("GATEHOUSE_CONFIG_DIR", config_dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // Lossy: the point of some tests is what bytes the command prints.
-        let mut reader = std::io::BufReader::new(stderr);
-        let mut line = Vec::new();
-        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
-            let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
-            line.clear();
-        }
-    });
-    let start = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(20)).ok())
-        .find_map(|l| {
-            l.trim_end()
-                .strip_prefix("Open this URL to sign in: ")
-                .map(str::to_string)
-        })
-        .expect("login prints the URL to open");
-    (child, rx, start)
-}
-
 /// What a local program or web page that found the port sends to the loopback listener.
 async fn knock(loopback: &str, query: &str) -> (u16, String) {
     let r = plain_client()
@@ -438,7 +399,7 @@ async fn the_login_loopback_ignores_answers_without_its_state() {
         .unwrap()
         .unwrap();
     assert_eq!(exit.code(), Some(1));
-    let printed: String = lines.try_iter().collect();
+    let printed = everything_printed(lines);
     for c in ['\u{1b}', '\r', '\u{7}', '\u{9b}', '\u{202e}'] {
         assert!(!printed.contains(c), "raw {c:?} printed:\n{printed:?}");
     }
@@ -712,7 +673,7 @@ async fn gatehouse_login_works_through_the_confirmation() {
         .await
         .unwrap()
         .unwrap();
-    let printed: String = lines.try_iter().collect();
+    let printed = everything_printed(lines);
     assert!(exit.success(), "{printed}");
     assert!(dir.path().join("tokens.json").exists());
 }

@@ -441,6 +441,47 @@ pub fn spawn_reading_stdout(cmd: &mut Command) -> (Child, std::sync::mpsc::Recei
     (child, rx)
 }
 
+/// `gatehouse login --no-browser` for `gate`: the child, its stderr lines, and the start URL
+/// it printed.
+pub fn start_cli_login(
+    gate: &str,
+    config_dir: &std::path::Path,
+) -> (Child, std::sync::mpsc::Receiver<String>, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(binary())
+        .args(["login", "--url", gate, "--no-browser", "--timeout", "30s"])
+        .env("GATEHOUSE_CONFIG_DIR", config_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Lossy: the point of some tests is what bytes the command prints.
+        let mut reader = std::io::BufReader::new(stderr);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+            line.clear();
+        }
+    });
+    let start = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(20)).ok())
+        .find_map(|l| {
+            l.trim_end()
+                .strip_prefix("Open this URL to sign in: ")
+                .map(str::to_string)
+        })
+        .expect("login prints the URL to open");
+    (child, rx, start)
+}
+
+/// All the command printed, once it has exited: the reader thread may still be passing on the
+/// last lines, so wait for it to see the end of the pipe (bounded) rather than take what is there.
+pub fn everything_printed(lines: std::sync::mpsc::Receiver<String>) -> String {
+    std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(10)).ok()).collect()
+}
+
 /// A self-signed certificate for `127.0.0.1` and `localhost`: (certificate PEM, key PEM).
 pub fn self_signed_cert() -> (String, String) {
     let made =
