@@ -322,6 +322,7 @@ pub async fn answer(
     let (reply, decision) = match outcome {
         Ok(reply) => (reply, Decision::Endpoint),
         Err(denied) => {
+            crate::observe::metrics().refused(&denied.refusal);
             let decision = Decision::of_endpoint_refusal(&denied.refusal);
             (denied.reply(facts.browser), decision)
         }

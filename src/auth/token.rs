@@ -370,6 +370,7 @@ fn refresh_failure(e: RefreshError) -> Reply {
             error(401, "invalid_grant", e.to_string())
         }
         RefreshError::Reused => {
+            crate::observe::metrics().refresh_token_reused();
             tracing::warn!(
                 target: "gatehouse::audit",
                 event = "refresh_token_reused",
@@ -381,6 +382,7 @@ fn refresh_failure(e: RefreshError) -> Reply {
         RefreshError::Store(e) => unavailable(e),
         RefreshError::Sign(m) => {
             tracing::error!(error = %m, "could not sign a token");
+            crate::observe::metrics().error(crate::observe::ErrorCause::Other);
             error(500, "server_error", "could not sign a token")
         }
     }
@@ -388,6 +390,7 @@ fn refresh_failure(e: RefreshError) -> Reply {
 
 fn unavailable(e: StoreError) -> Reply {
     tracing::warn!(error = %e, "token store unavailable");
+    crate::observe::metrics().error(crate::observe::ErrorCause::Store);
     Refusal::Unavailable {
         error: "store_unavailable",
         message: "the token store is unavailable; try again shortly",

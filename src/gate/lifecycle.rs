@@ -119,6 +119,10 @@ impl Reloader {
     fn on_sighup(&self) {
         tracing::info!(config = %self.path.display(), "SIGHUP: reloading the config");
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.reload()));
+        crate::observe::metrics().reload(match outcome {
+            Ok(Ok(())) => crate::observe::ReloadResult::Applied,
+            _ => crate::observe::ReloadResult::Refused,
+        });
         match outcome {
             Ok(Ok(())) => {
                 tracing::info!(config = %self.path.display(), "config reloaded: new requests use it")

@@ -73,6 +73,7 @@ async fn refuse(
     browser: bool,
 ) -> pingora::Result<bool> {
     ctx.decision = Decision::of_refusal(&denied.refusal, denied.as_page(browser));
+    observe::metrics().refused(&denied.refusal);
     respond::write_reply(session, denied.reply(browser)).await?;
     Ok(true)
 }
@@ -459,6 +460,12 @@ impl ProxyHttp for Gate {
         };
         // Pingora closes the connection after a failure; say so, or a client may reuse it.
         session.set_keepalive(None);
+        if code >= 500 {
+            observe::metrics().error(match code {
+                502 => observe::ErrorCause::Upstream,
+                _ => observe::ErrorCause::Other,
+            });
+        }
         if code == 502 {
             tracing::warn!(error = %e, "upstream unavailable");
             let reply = Refusal::UpstreamUnavailable.reply(ctx.kept.browser);

@@ -63,7 +63,9 @@ fn serve_with(
         })?;
     }
     let tls = match &rt.settings.tls {
-        Some(files) => Some(tls::listener_settings(files).map_err(ServeError::Tls)?),
+        Some(files) => {
+            Some(tls::listener_settings(&addr.to_string(), files).map_err(ServeError::Tls)?)
+        }
         None => None,
     };
     let grace = rt.settings.shutdown_grace;

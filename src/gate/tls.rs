@@ -10,16 +10,31 @@ use pingora::listeners::tls::TlsSettings;
 use pingora::modules::http::{HttpModule, HttpModuleBuilder, Module};
 use std::sync::Arc;
 
-/// rustls settings for the listener: the configured certificate chain and key, HTTP/2 offered
-/// by ALPN (clients without it get HTTP/1.1). Validation already loaded both files.
-pub(super) fn listener_settings(files: &TlsFiles) -> Result<TlsSettings, String> {
+/// rustls settings for the listener on `listen`: the configured certificate chain and key,
+/// HTTP/2 offered by ALPN (clients without it get HTTP/1.1). Validation already loaded both
+/// files.
+pub(super) fn listener_settings(listen: &str, files: &TlsFiles) -> Result<TlsSettings, String> {
     // Pingora panics on files it cannot load: check them once more (they may have changed
     // since the config was read) and say which.
     crate::config::load_tls_pair(files)?;
+    match certificate_not_after(&files.cert) {
+        Some(not_after) => crate::observe::metrics().certificate_expires(listen, not_after),
+        None => {
+            tracing::warn!(cert = %files.cert, "cannot read the certificate's expiry date; gatehouse_tls_certificate_expiry_timestamp_seconds is left out")
+        }
+    }
     let mut settings =
         TlsSettings::intermediate(&files.cert, &files.key).map_err(|e| e.to_string())?;
     settings.enable_h2();
     Ok(settings)
+}
+
+/// When the first (the served) certificate in the PEM file `path` expires, in Unix seconds.
+fn certificate_not_after(path: &str) -> Option<i64> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let first = CertificateDer::pem_file_iter(path).ok()?.next()?.ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&first).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 /// Adds `Strict-Transport-Security` to every response Gatehouse writes on a TLS listener:

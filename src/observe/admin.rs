@@ -22,6 +22,7 @@ impl ServeHttp for AdminApp {
         let req = session.req_header();
         let (status, content_type, body) = match (req.method.as_str(), req.uri.path()) {
             ("GET" | "HEAD", "/metrics") => {
+                self.check_ready().await;
                 self.count_sessions().await;
                 (
                     200,
@@ -46,6 +47,16 @@ impl ServeHttp for AdminApp {
 
 impl AdminApp {
     /// `gatehouse_sessions_active`, as the store has it now (left as it was if it cannot say).
+    /// `gatehouse_ready`: what `/ready` would answer now (the store answers a ping; with
+    /// cookie sessions there is nothing to wait for).
+    async fn check_ready(&self) {
+        let ready = match &self.sessions {
+            Some(store) => store.ping().await.is_ok(),
+            None => true,
+        };
+        super::metrics().set_ready(ready);
+    }
+
     async fn count_sessions(&self) {
         let Some(store) = &self.sessions else { return };
         match store.count_sessions(crate::clock::unix_now()).await {

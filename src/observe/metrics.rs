@@ -6,8 +6,8 @@
 
 use crate::pages::Refusal;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -197,6 +197,81 @@ impl GithubErrorKind {
     }
 }
 
+/// The `result` label of `gatehouse_reloads_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadResult {
+    /// The new config is in force.
+    Applied,
+    /// The new config was refused (invalid, or unusable); the previous one stays in force.
+    Refused,
+}
+
+impl ReloadResult {
+    const ALL: [ReloadResult; 2] = [ReloadResult::Applied, ReloadResult::Refused];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ReloadResult::Applied => "applied",
+            ReloadResult::Refused => "refused",
+        }
+    }
+}
+
+/// Why the gate itself answered with a 5xx (`gatehouse_errors_total{cause}`): what to look at
+/// first when the error ratio climbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCause {
+    /// The session store (Redis) did not answer.
+    Store,
+    /// GitHub could not be reached or answered 5xx.
+    Github,
+    /// A membership re-check could not be made, so access could not be confirmed.
+    Membership,
+    /// The upstream app could not be reached or failed mid-response.
+    Upstream,
+    /// The gate's own configuration is wrong (an operator must fix it).
+    Misconfigured,
+    /// Anything else: overload, a body or method Gatehouse refuses with 5xx, a bug.
+    Other,
+}
+
+impl ErrorCause {
+    const ALL: [ErrorCause; 6] = [
+        ErrorCause::Store,
+        ErrorCause::Github,
+        ErrorCause::Membership,
+        ErrorCause::Upstream,
+        ErrorCause::Misconfigured,
+        ErrorCause::Other,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ErrorCause::Store => "store",
+            ErrorCause::Github => "github",
+            ErrorCause::Membership => "membership",
+            ErrorCause::Upstream => "upstream",
+            ErrorCause::Misconfigured => "misconfigured",
+            ErrorCause::Other => "other",
+        }
+    }
+
+    /// The cause of a refusal answered with a 5xx; `None` for the 4xx ones (the client's doing).
+    pub fn of_refusal(refusal: &Refusal) -> Option<ErrorCause> {
+        if refusal.status() < 500 {
+            return None;
+        }
+        Some(match refusal {
+            Refusal::StoreUnavailable => ErrorCause::Store,
+            Refusal::GithubUnavailable { .. } => ErrorCause::Github,
+            Refusal::MembershipUnconfirmed => ErrorCause::Membership,
+            Refusal::UpstreamUnavailable => ErrorCause::Upstream,
+            Refusal::GatewayMisconfigured { .. } => ErrorCause::Misconfigured,
+            _ => ErrorCause::Other,
+        })
+    }
+}
+
 /// `gatehouse_requests_total` for one route, one counter per decision, ready to increment.
 #[derive(Clone)]
 pub struct RequestCounters {
@@ -219,6 +294,11 @@ pub struct Metrics {
     upstream_duration: Histogram,
     sessions_active: OnceLock<IntGauge>,
     default_requests: RequestCounters,
+    reloads: [IntCounter; ReloadResult::ALL.len()],
+    errors: [IntCounter; ErrorCause::ALL.len()],
+    refresh_reuse: IntCounter,
+    ready: IntGauge,
+    certificate_expiry: OnceLock<IntGaugeVec>,
 }
 
 /// The process's metrics.
@@ -280,12 +360,56 @@ impl Metrics {
             .buckets(UPSTREAM_BUCKETS.to_vec()),
         )
         .expect("upstream histogram");
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "gatehouse_build_info",
+                "Always 1; the labels say which Gatehouse build is running.",
+            ),
+            &["version"],
+        )
+        .expect("build info metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let reloads = IntCounterVec::new(
+            Opts::new(
+                "gatehouse_reloads_total",
+                "Config reloads (SIGHUP), by result: applied, or refused with the previous config kept.",
+            ),
+            &["result"],
+        )
+        .expect("reloads metric");
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "gatehouse_errors_total",
+                "Requests the gate itself answered with a 5xx, by cause.",
+            ),
+            &["cause"],
+        )
+        .expect("errors metric");
+        let refresh_reuse = IntCounter::new(
+            "gatehouse_refresh_token_reuse_total",
+            "Refresh tokens presented again after use (a copied token): each revoked its whole sign-in.",
+        )
+        .expect("refresh reuse metric");
+        let ready = IntGauge::new(
+            "gatehouse_ready",
+            "1 when the gate can serve (what /ready says, checked at each scrape), else 0.",
+        )
+        .expect("ready metric");
+        ready.set(1);
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(logins.clone()),
             Box::new(github_duration.clone()),
             Box::new(github_errors.clone()),
             Box::new(upstream_duration.clone()),
+            Box::new(build_info),
+            Box::new(reloads.clone()),
+            Box::new(errors.clone()),
+            Box::new(refresh_reuse.clone()),
+            Box::new(ready.clone()),
+            Box::new(crate::store::errors_counter().clone()),
         ] {
             registry
                 .register(collector)
@@ -305,6 +429,11 @@ impl Metrics {
             github_duration,
             upstream_duration,
             sessions_active: OnceLock::new(),
+            reloads: ReloadResult::ALL.map(|r| reloads.with_label_values(&[r.as_str()])),
+            errors: ErrorCause::ALL.map(|c| errors.with_label_values(&[c.as_str()])),
+            refresh_reuse,
+            ready,
+            certificate_expiry: OnceLock::new(),
         }
     }
 
@@ -357,6 +486,53 @@ impl Metrics {
     #[inline]
     pub fn upstream(&self, took: Duration) {
         self.upstream_duration.observe(took.as_secs_f64());
+    }
+
+    pub fn reload(&self, result: ReloadResult) {
+        self.reloads[result as usize].inc();
+    }
+
+    /// A 5xx the gate answered itself.
+    pub fn error(&self, cause: ErrorCause) {
+        self.errors[cause as usize].inc();
+    }
+
+    /// Count `refusal` if it is one of the gate's own 5xx.
+    pub fn refused(&self, refusal: &Refusal) {
+        if let Some(cause) = ErrorCause::of_refusal(refusal) {
+            self.error(cause);
+        }
+    }
+
+    pub fn refresh_token_reused(&self) {
+        self.refresh_reuse.inc();
+    }
+
+    /// `gatehouse_ready`, as the last check found it.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
+    }
+
+    /// `gatehouse_tls_certificate_expiry_timestamp_seconds{listener}`: when the certificate a
+    /// TLS listener serves stops being valid (Unix seconds). Absent without TLS.
+    #[allow(clippy::expect_used, reason = "a constant name: a failure is a bug")]
+    pub fn certificate_expires(&self, listener: &str, not_after: i64) {
+        self.certificate_expiry
+            .get_or_init(|| {
+                let gauge = IntGaugeVec::new(
+                    Opts::new(
+                        "gatehouse_tls_certificate_expiry_timestamp_seconds",
+                        "When the certificate a TLS listener serves expires (Unix seconds).",
+                    ),
+                    &["listener"],
+                )
+                .expect("certificate expiry metric");
+                // Only fails when registered twice, which the OnceLock prevents.
+                let _ = self.registry.register(Box::new(gauge.clone()));
+                gauge
+            })
+            .with_label_values(&[listener])
+            .set(not_after);
     }
 
     /// `gatehouse_sessions_active`, for a session store that can count its sessions. The cookie

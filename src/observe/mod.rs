@@ -10,4 +10,6 @@ pub mod logs;
 pub mod metrics;
 
 pub use crate::config::LogFormat;
-pub use metrics::{metrics, Decision, LoginResult, RequestCounters, DEFAULT_ROUTE};
+pub use metrics::{
+    metrics, Decision, ErrorCause, LoginResult, ReloadResult, RequestCounters, DEFAULT_ROUTE,
+};

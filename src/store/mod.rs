@@ -55,6 +55,21 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// `gatehouse_store_errors_total`: store calls that failed (Redis unreachable, timed out or
+/// answering what Gatehouse cannot read). Kept here so each failure is counted where it is
+/// made; `observe` registers it with the other metrics.
+#[allow(clippy::expect_used, reason = "a constant name: a failure is a bug")]
+pub fn errors_counter() -> &'static prometheus::IntCounter {
+    static ERRORS: std::sync::OnceLock<prometheus::IntCounter> = std::sync::OnceLock::new();
+    ERRORS.get_or_init(|| {
+        prometheus::IntCounter::new(
+            "gatehouse_store_errors_total",
+            "Session store calls that failed: unreachable, timed out, or an unreadable answer.",
+        )
+        .expect("store errors metric")
+    })
+}
+
 /// Every concern of the store, as one object: what the runtime holds and hands out.
 #[async_trait]
 pub trait Store:

@@ -50,6 +50,7 @@ impl std::fmt::Debug for RedisStore {
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    super::errors_counter().inc();
     // The redis crate may quote the URL it was given; `/ready` shows this text to anyone.
     StoreError::Unavailable(crate::config::redact_urls_in(&e.to_string()).into_owned())
 }

@@ -17,48 +17,31 @@ policy = "deny"
 hide = true
 "#;
 
-struct Gate {
-    h: Harness,
-    admin: String,
+/// A gate with an admin listener.
+async fn gate_with(opts: GateOptions, tls: bool) -> Harness {
+    let opts = GateOptions {
+        admin: true,
+        ..opts
+    };
+    match tls {
+        true => Harness::start_tls(opts, "").await,
+        false => Harness::start(opts).await,
+    }
 }
 
-async fn gate() -> Gate {
-    let admin = format!("127.0.0.1:{}", free_port());
-    let h = Harness::start_with_server(
+async fn gate() -> Harness {
+    gate_with(
         GateOptions {
             access_extra: RULES.into(),
             ..GateOptions::default()
         },
-        &format!("admin_listen = \"{admin}\""),
+        false,
     )
-    .await;
-    Gate {
-        h,
-        admin: format!("http://{admin}"),
-    }
+    .await
 }
 
-/// `series → value` of every sample line.
-fn parse(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            Some((series.to_string(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-async fn scrape(g: &Gate) -> BTreeMap<String, f64> {
-    let r = plain_client()
-        .get(format!("{}/metrics", g.admin))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(content_type.starts_with("text/plain"), "{content_type}");
-    parse(&r.text().await.unwrap())
+async fn scrape(g: &Harness) -> BTreeMap<String, f64> {
+    scrape::scrape(g.admin.as_deref().unwrap()).await
 }
 
 fn requests(decision: &str) -> String {
@@ -71,7 +54,7 @@ fn logins(result: &str) -> String {
 
 /// Counters are updated when a request is logged, just after its response is sent: poll until
 /// every `(series, delta)` has moved by exactly that much since `before` (or time runs out).
-async fn expect_deltas(g: &Gate, before: &BTreeMap<String, f64>, deltas: &[(String, f64)]) {
+async fn expect_deltas(g: &Harness, before: &BTreeMap<String, f64>, deltas: &[(String, f64)]) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let now = scrape(g).await;
@@ -139,7 +122,7 @@ async fn counters_move_with_requests_and_histograms_exist() {
 
     // A sign-in: one start, one success, GitHub asked (at least /user and /user/emails).
     let client = browser();
-    let done = g.h.sign_in(&client, "octocat", "/echo").await;
+    let done = g.sign_in(&client, "octocat", "/echo").await;
     assert_eq!(done.status(), 302);
     let after_login = scrape(&g).await;
     expect_deltas(
@@ -160,22 +143,22 @@ async fn counters_move_with_requests_and_histograms_exist() {
     // Then: 3 allowed, 2 × 401, 1 × 302 to sign in, 2 × 403, 1 × 404, 1 × 400.
     let before = scrape(&g).await;
     for _ in 0..3 {
-        let (status, _) = echo(&client, g.h.url("/echo/a"), &[]).await;
+        let (status, _) = echo(&client, g.url("/echo/a"), &[]).await;
         assert_eq!(status, 200);
     }
     let anonymous = plain_client();
     for _ in 0..2 {
-        let (status, _) = echo(&anonymous, g.h.url("/echo/a"), &[]).await;
+        let (status, _) = echo(&anonymous, g.url("/echo/a"), &[]).await;
         assert_eq!(status, 401);
     }
-    assert_eq!(navigate(&anonymous, g.h.url("/echo/a")).await.status(), 302);
+    assert_eq!(navigate(&anonymous, g.url("/echo/a")).await.status(), 302);
     for who in [&client, &anonymous] {
-        let (status, _) = echo(who, g.h.url("/echo/closed/x"), &[]).await;
+        let (status, _) = echo(who, g.url("/echo/closed/x"), &[]).await;
         assert_eq!(status, 403);
     }
-    let (status, _) = echo(&client, g.h.url("/echo/hidden/x"), &[]).await;
+    let (status, _) = echo(&client, g.url("/echo/hidden/x"), &[]).await;
     assert_eq!(status, 404);
-    let (status, _) = echo(&client, g.h.url("/echo/a%2Fb"), &[]).await;
+    let (status, _) = echo(&client, g.url("/echo/a%2Fb"), &[]).await;
     assert_eq!(status, 400);
     expect_deltas(
         &g,
@@ -205,27 +188,27 @@ async fn counters_move_with_requests_and_histograms_exist() {
 async fn metrics_only_on_the_admin_listener() {
     let g = gate().await;
     // On the public listener `/metrics` is just a path of the app, behind the gate.
-    let (status, _) = echo(&plain_client(), g.h.url("/metrics"), &[]).await;
+    let (status, _) = echo(&plain_client(), g.url("/metrics"), &[]).await;
     assert_eq!(status, 401);
     let client = browser();
-    g.h.sign_in(&client, "octocat", "/").await;
-    let body = get_text(&client, g.h.url("/metrics")).await;
+    g.sign_in(&client, "octocat", "/").await;
+    let body = get_text(&client, g.url("/metrics")).await;
     assert!(!body.contains("gatehouse_requests_total"), "{body}");
     // The admin listener serves nothing else.
     let other = plain_client()
-        .get(format!("{}/", g.admin))
+        .get(format!("{}/", g.admin.as_deref().unwrap()))
         .send()
         .await
         .unwrap();
     assert_eq!(other.status(), 404);
     let post = plain_client()
-        .post(format!("{}/metrics", g.admin))
+        .post(format!("{}/metrics", g.admin.as_deref().unwrap()))
         .send()
         .await
         .unwrap();
     assert_eq!(post.status(), 405);
     assert!(
-        g.h.log().contains("/metrics"),
+        g.log().contains("/metrics"),
         "the admin address is logged at start"
     );
 }
@@ -259,4 +242,147 @@ allow_any_github_user = true
     let none =
         load(&config("127.0.0.1:9180").replace("admin_listen = \"127.0.0.1:9180\"\n", "")).unwrap();
     assert_eq!(none.admin_listen, None);
+}
+
+fn errors(cause: &str) -> String {
+    format!("gatehouse_errors_total{{cause=\"{cause}\"}}")
+}
+
+fn reloads(result: &str) -> String {
+    format!("gatehouse_reloads_total{{result=\"{result}\"}}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_see_the_build_readiness_and_reloads() {
+    let g = gate().await;
+    let start = scrape(&g).await;
+    let build = format!(
+        "gatehouse_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(start.get(&build), Some(&1.0), "{start:?}");
+    assert_eq!(start.get("gatehouse_ready"), Some(&1.0));
+    // Every cause and result exists from the start, so alerts see 0 rather than nothing.
+    for series in [
+        errors("store"),
+        errors("github"),
+        errors("membership"),
+        errors("upstream"),
+        errors("misconfigured"),
+        errors("other"),
+        reloads("applied"),
+        reloads("refused"),
+        "gatehouse_store_errors_total".into(),
+        "gatehouse_refresh_token_reuse_total".into(),
+    ] {
+        assert_eq!(start.get(&series), Some(&0.0), "{series}");
+    }
+    // Without TLS there is no certificate to watch.
+    assert!(!start
+        .keys()
+        .any(|k| k.starts_with("gatehouse_tls_certificate_expiry")));
+
+    let config = g.dir.path().join("gatehouse.toml");
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{good}\n# reloaded\n")).unwrap();
+    signal(&g, libc::SIGHUP);
+    expect_deltas(
+        &g,
+        &start,
+        &[(reloads("applied"), 1.0), (reloads("refused"), 0.0)],
+    )
+    .await;
+    std::fs::write(&config, "[server\nlisten = ").unwrap();
+    signal(&g, libc::SIGHUP);
+    expect_deltas(
+        &g,
+        &start,
+        &[(reloads("applied"), 1.0), (reloads("refused"), 1.0)],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gates_own_errors_are_counted_by_cause() {
+    // An upstream nobody listens on: a public path answers 502, counted as the upstream's.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = closed.local_addr().unwrap();
+    drop(closed);
+    let g = gate_with(
+        GateOptions {
+            upstream: Some(nowhere),
+            access_extra: "[[rules]]\npath = \"/open/**\"\npolicy = \"public\"\n".into(),
+            ..GateOptions::default()
+        },
+        false,
+    )
+    .await;
+    let before = scrape(&g).await;
+    let r = plain_client().get(g.url("/open/x")).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    expect_deltas(
+        &g,
+        &before,
+        &[
+            (errors("upstream"), 1.0),
+            (errors("store"), 0.0),
+            // The decision was made (public) before the upstream failed.
+            (requests("public"), 1.0),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_outage_shows_as_store_errors_and_not_ready() {
+    if !redis::available("a_store_outage_shows_as_store_errors_and_not_ready") {
+        return;
+    }
+    let mut server = redis::RedisServer::start();
+    let g = gate_with(
+        GateOptions {
+            session_extra: server.session_config("redis"),
+            ..GateOptions::default()
+        },
+        false,
+    )
+    .await;
+    let cookie = redis::signed_in(&g, "octocat").await;
+    let before = scrape(&g).await;
+    assert_eq!(before.get("gatehouse_ready"), Some(&1.0));
+    server.stop();
+    assert_eq!(redis::status_with(&g.url("/echo"), &cookie).await, 503);
+    let during = scrape(&g).await;
+    assert_eq!(during.get("gatehouse_ready"), Some(&0.0), "{during:?}");
+    assert!(
+        during["gatehouse_store_errors_total"] > before["gatehouse_store_errors_total"],
+        "store errors did not move"
+    );
+    assert!(during[&errors("store")] >= before[&errors("store")] + 1.0);
+    // Back without a restart of the gate (the records went with the killed Redis).
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while scrape(&g).await.get("gatehouse_ready") != Some(&1.0) {
+        assert!(
+            Instant::now() < deadline,
+            "still not ready after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_certificates_expiry_is_a_metric() {
+    let g = gate_with(GateOptions::default(), true).await;
+    let pem = g.tls_cert_pem.clone().unwrap();
+    let der = rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
+        .map(|c: rustls::pki_types::CertificateDer<'static>| c)
+        .unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let want = cert.validity().not_after.timestamp() as f64;
+    let series = format!(
+        "gatehouse_tls_certificate_expiry_timestamp_seconds{{listener=\"{}\"}}",
+        g.gate_addr
+    );
+    assert_eq!(scrape(&g).await.get(&series), Some(&want));
 }

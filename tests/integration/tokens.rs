@@ -127,6 +127,7 @@ policy = "public"
     let h = Harness::start(GateOptions {
         allowed_users,
         access_extra: toml,
+        admin: true,
         ..GateOptions::default()
     })
     .await;
@@ -354,6 +355,7 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     let issuer = Issuer::start().await;
     let (h, _) = gate(&issuer, "").await;
     let first = tokens_for(&h, "octocat").await;
+    let reused_before = reuse_count(&h).await;
     let (status, second) = post_json(
         &h,
         "/oauth2/refresh",
@@ -386,12 +388,19 @@ async fn refresh_rotates_and_a_reused_token_revokes_the_family() {
     )
     .await;
     assert_eq!(status, 401, "the newer token died with its family");
+    // The operator sees the reuse once (the newer token failing after it is not reuse).
+    assert_eq!(reuse_count(&h).await, reused_before + 1.0);
     assert_eq!(
         get_as(&h, "/echo", &format!("Bearer {access}")).await.0,
         401,
         "access tokens of the family too"
     );
     assert!(!h.log().contains(first["refresh_token"].as_str().unwrap()));
+}
+
+/// `gatehouse_refresh_token_reuse_total` now.
+async fn reuse_count(h: &Harness) -> f64 {
+    scrape::scrape(h.admin.as_deref().unwrap()).await["gatehouse_refresh_token_reuse_total"]
 }
 
 /// The `fam` claim any holder of an access token can read (its payload is plain base64url).

@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod redis;
+pub mod scrape;
 pub mod tally;
 
 use base64::Engine;
@@ -65,6 +66,8 @@ pub struct GateOptions {
     pub session_extra: String,
     /// Extra TOML appended to `[github]`.
     pub github_extra: String,
+    /// Open an admin listener (`server.admin_listen`) for `/metrics`: see [`Harness::admin`].
+    pub admin: bool,
 }
 
 impl Default for GateOptions {
@@ -78,6 +81,7 @@ impl Default for GateOptions {
             client_secret: CLIENT_SECRET,
             session_extra: String::new(),
             github_extra: String::new(),
+            admin: false,
         }
     }
 }
@@ -94,6 +98,8 @@ pub struct Harness {
     pub tls_cert_pem: Option<String>,
     /// The environment the gate was started with.
     pub env: Vec<(&'static str, String)>,
+    /// `http://127.0.0.1:PORT` of the admin listener ([`GateOptions::admin`]).
+    pub admin: Option<String>,
 }
 
 /// `gatehouse run --config CONFIG`, logging to `log`, with a hermetic environment plus `env`.
@@ -189,6 +195,11 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let scheme = if tls { "https" } else { "http" };
         let mut server_extra = server_extra.to_string();
+        let admin = opts.admin.then(|| {
+            let addr = format!("127.0.0.1:{}", free_port());
+            server_extra.push_str(&format!("\nadmin_listen = \"{addr}\"\n"));
+            format!("http://{addr}")
+        });
         let tls_cert_pem = tls.then(|| {
             let (cert, key) = self_signed_cert();
             let cert_path = dir.path().join("cert.pem");
@@ -274,6 +285,7 @@ allowed_users = [{users}]
             child,
             dir,
             tls_cert_pem,
+            admin,
         };
         harness.wait_ready().await;
         harness
@@ -480,6 +492,14 @@ pub fn start_cli_login(
 /// last lines, so wait for it to see the end of the pipe (bounded) rather than take what is there.
 pub fn everything_printed(lines: std::sync::mpsc::Receiver<String>) -> String {
     std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(10)).ok()).collect()
+}
+
+/// Send `signal` to the gate process (SIGHUP reloads, SIGTERM drains, SIGQUIT hands over).
+#[allow(unsafe_code, reason = "kill(2) has no safe wrapper in libc")]
+pub fn signal(h: &Harness, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid, with a valid signal number.
+    let rc = unsafe { libc::kill(h.child.id() as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "kill({signal})");
 }
 
 /// A self-signed certificate for `127.0.0.1` and `localhost`: (certificate PEM, key PEM).
