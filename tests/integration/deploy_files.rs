@@ -13,9 +13,12 @@
 //! - systemd: `systemd-analyze verify` and `security --offline`, and the hardening directives.
 //! - nginx: `auth_request.conf` passes `nginx -t`, and a real nginx running it in front of the
 //!   real binary, the mock GitHub and the demo app signs people in, passes their identity to
-//!   the app and refuses those not admitted.
+//!   the app and refuses those not admitted, and websockets open through it.
+//! - Prometheus: `deploy/prometheus/alerts.yml` passes `promtool check rules`, its unit tests
+//!   (`alerts_test.yml`) pass `promtool test rules`, and every metric it names is one a running
+//!   gate exposes.
 //!
-//! The tools (nginx, kubernetes-validate, docker-compose, systemd-analyze) are installed by
+//! The tools (nginx, kubernetes-validate, docker-compose, systemd-analyze, promtool) are installed by
 //! `.ci/run`; a check whose tool is missing is skipped with a note, except under `CI=true`,
 //! where it fails.
 
@@ -1780,14 +1783,14 @@ async fn wait_for_port(port: u16, what: &str, log: &Path) {
 }
 
 /// Sign in through nginx and the mock GitHub as `login`, starting from `path`; returns where
-/// the callback sends the browser.
+/// the callback sends the browser and the value of the session cookie it set.
 async fn sign_in_through_nginx(
     client: &reqwest::Client,
     site: &str,
     mock: SocketAddr,
     path: &str,
     login: &str,
-) -> String {
+) -> (String, String) {
     let page = client
         .get(format!("{site}{path}"))
         .header("Accept", "text/html")
@@ -1805,7 +1808,106 @@ async fn sign_in_through_nginx(
     );
     let landed = client.get(callback).send().await.unwrap();
     assert_eq!(landed.status(), 302, "callback should set the session");
-    location(&landed)
+    (location(&landed), common::session_cookie(&landed))
+}
+
+/// The shipped deploy/nginx files running for real: nginx on a free port in front of the app on
+/// `app_port`, `gatehouse run` beside it with deploy/nginx/gatehouse.toml, and the mock GitHub.
+/// Both processes stop when this is dropped.
+struct NginxSite {
+    /// `http://127.0.0.1:PORT`: nginx.
+    site: String,
+    gate_log: PathBuf,
+    mock_addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    _gate: KillOnDrop,
+    _nginx: KillOnDrop,
+}
+
+impl NginxSite {
+    async fn start(app_port: u16) -> NginxSite {
+        let dir = tempfile::tempdir().unwrap();
+        let (nginx_port, gate_port) = (free_port(), free_port());
+        let site = format!("http://127.0.0.1:{nginx_port}");
+
+        let mock = gatehouse_mock_github::MockGithub::demo();
+        mock.add_app(gatehouse_mock_github::MockApp {
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            callback_url: format!("{site}/oauth2/callback"),
+        });
+        let mock_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mock_addr = mock_listener.local_addr().unwrap();
+        tokio::spawn(mock.serve(mock_listener));
+
+        // deploy/nginx/gatehouse.toml with test addresses and the mock GitHub.
+        let what = "deploy/nginx/gatehouse.toml";
+        let mut config = read(what);
+        config = replace_once(
+            &config,
+            "listen = \"127.0.0.1:4180\"",
+            &format!("listen = \"127.0.0.1:{gate_port}\""),
+            what,
+        );
+        config = replace_once(
+            &config,
+            "public_url = \"https://app.example.com\"",
+            &format!("public_url = \"{site}\""),
+            what,
+        );
+        config = replace_once(
+            &config,
+            "url = \"http://127.0.0.1:8080\"",
+            &format!("url = \"http://127.0.0.1:{app_port}\""),
+            what,
+        );
+        config = replace_once(
+            &config,
+            "[github]\n",
+            &format!(
+                "[github]\nweb_url = \"http://{mock_addr}\"\napi_url = \"http://{mock_addr}/api/v3\"\n"
+            ),
+            what,
+        );
+        let config_path = dir.path().join("gatehouse.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let gate_log = dir.path().join("gatehouse.log");
+        let _gate = KillOnDrop(
+            binary()
+                .args(["run", "--config"])
+                .arg(&config_path)
+                .env("GH_CLIENT_ID", CLIENT_ID)
+                .env("GH_CLIENT_SECRET", CLIENT_SECRET)
+                .env("GATEHOUSE_SESSION_SECRET", SESSION_SECRET)
+                .env("GITHUB_USERS", "monalisa")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&gate_log).unwrap())
+                .spawn()
+                .expect("start gatehouse"),
+        );
+
+        let site_conf = adapted_site(dir.path(), nginx_port, gate_port, app_port);
+        let conf = nginx_main_conf(dir.path(), &site_conf);
+        let nginx_log = dir.path().join("logs/error.log");
+        let _nginx = KillOnDrop(
+            nginx_command(dir.path(), &conf)
+                .args(["-g", "daemon off;"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start nginx"),
+        );
+        wait_for_port(gate_port, "gatehouse", &gate_log).await;
+        wait_for_port(nginx_port, "nginx", &nginx_log).await;
+        NginxSite {
+            site,
+            gate_log,
+            mock_addr,
+            _dir: dir,
+            _gate,
+            _nginx,
+        }
+    }
 }
 
 /// The shipped auth_request.conf and deploy/nginx/gatehouse.toml, run for real: nginx on a free port,
@@ -1815,83 +1917,12 @@ async fn nginx_auth_request_signs_in_and_passes_identity() {
     if !nginx_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (nginx_port, gate_port) = (free_port(), free_port());
-    let site = format!("http://127.0.0.1:{nginx_port}");
-
     let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app_port = app_listener.local_addr().unwrap().port();
     tokio::spawn(gatehouse_mock_github::serve_demo_upstream(app_listener));
-
-    let mock = gatehouse_mock_github::MockGithub::demo();
-    mock.add_app(gatehouse_mock_github::MockApp {
-        client_id: CLIENT_ID.into(),
-        client_secret: CLIENT_SECRET.into(),
-        callback_url: format!("{site}/oauth2/callback"),
-    });
-    let mock_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mock_addr = mock_listener.local_addr().unwrap();
-    tokio::spawn(mock.serve(mock_listener));
-
-    // deploy/nginx/gatehouse.toml with test addresses and the mock GitHub.
-    let what = "deploy/nginx/gatehouse.toml";
-    let mut config = read(what);
-    config = replace_once(
-        &config,
-        "listen = \"127.0.0.1:4180\"",
-        &format!("listen = \"127.0.0.1:{gate_port}\""),
-        what,
-    );
-    config = replace_once(
-        &config,
-        "public_url = \"https://app.example.com\"",
-        &format!("public_url = \"{site}\""),
-        what,
-    );
-    config = replace_once(
-        &config,
-        "url = \"http://127.0.0.1:8080\"",
-        &format!("url = \"http://127.0.0.1:{app_port}\""),
-        what,
-    );
-    config = replace_once(
-        &config,
-        "[github]\n",
-        &format!(
-            "[github]\nweb_url = \"http://{mock_addr}\"\napi_url = \"http://{mock_addr}/api/v3\"\n"
-        ),
-        what,
-    );
-    let config_path = dir.path().join("gatehouse.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let gate_log = dir.path().join("gatehouse.log");
-    let _gate = KillOnDrop(
-        binary()
-            .args(["run", "--config"])
-            .arg(&config_path)
-            .env("GH_CLIENT_ID", CLIENT_ID)
-            .env("GH_CLIENT_SECRET", CLIENT_SECRET)
-            .env("GATEHOUSE_SESSION_SECRET", SESSION_SECRET)
-            .env("GITHUB_USERS", "monalisa")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&gate_log).unwrap())
-            .spawn()
-            .expect("start gatehouse"),
-    );
-
-    let site_conf = adapted_site(dir.path(), nginx_port, gate_port, app_port);
-    let conf = nginx_main_conf(dir.path(), &site_conf);
-    let nginx_log = dir.path().join("logs/error.log");
-    let _nginx = KillOnDrop(
-        nginx_command(dir.path(), &conf)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nginx"),
-    );
-    wait_for_port(gate_port, "gatehouse", &gate_log).await;
-    wait_for_port(nginx_port, "nginx", &nginx_log).await;
+    // Keep it whole: dropping it stops nginx and the gate.
+    let running = NginxSite::start(app_port).await;
+    let (site, mock_addr) = (running.site.clone(), running.mock_addr);
 
     // The forward-auth endpoint is internal to nginx.
     let outside = common::plain_client()
@@ -1903,7 +1934,7 @@ async fn nginx_auth_request_signs_in_and_passes_identity() {
 
     // octocat (allowed_users) signs in and lands where they started.
     let octocat = browser();
-    let landed = sign_in_through_nginx(
+    let (landed, _) = sign_in_through_nginx(
         &octocat,
         &site,
         mock_addr,
@@ -1984,4 +2015,149 @@ async fn nginx_auth_request_signs_in_and_passes_identity() {
         .await
         .unwrap();
     assert_eq!(again.status(), 302, "signed out: back to sign-in");
+}
+
+/// Websockets through the shipped auth_request.conf: a signed-in browser's upgrade reaches the
+/// app and tunnels both ways (nginx must pass `Upgrade` and `Connection: upgrade` on); a
+/// signed-out one is sent to sign in and never reaches the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_auth_request_passes_websockets() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    if !nginx_available() {
+        return;
+    }
+    let (app, upgrades) = common::ws_echo_upstream().await;
+    // Keep it whole: dropping it stops nginx and the gate.
+    let running = NginxSite::start(app.port()).await;
+    let (site, mock_addr) = (running.site.clone(), running.mock_addr);
+    let request = |cookie: Option<&str>| {
+        let mut req = format!("{}/echo/socket", site.replacen("http", "ws", 1))
+            .into_client_request()
+            .unwrap();
+        if let Some(cookie) = cookie {
+            let cookie = format!("_gatehouse={cookie}");
+            req.headers_mut().insert("cookie", cookie.parse().unwrap());
+        }
+        req
+    };
+
+    // Signed out: no tunnel, and the app never saw an upgrade.
+    match tokio_tungstenite::connect_async(request(None)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status(), 302, "signed out: sent to sign in")
+        }
+        other => panic!("a signed-out websocket got through: {other:?}"),
+    }
+    assert_eq!(upgrades.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    let (_, cookie) =
+        sign_in_through_nginx(&browser(), &site, mock_addr, "/echo/socket", "octocat").await;
+    let (mut ws, response) = tokio_tungstenite::connect_async(request(Some(&cookie)))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "a signed-in websocket did not open through nginx: {e:?}\ngate log:\n{}",
+                std::fs::read_to_string(&running.gate_log).unwrap_or_default()
+            )
+        });
+    assert_eq!(response.status(), 101);
+    // The app's first message: the headers it got, with the identity nginx passed on.
+    let first = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("the app speaks first")
+        .unwrap()
+        .unwrap();
+    let headers: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
+    assert_eq!(headers["x-forwarded-user"], "octocat", "{headers:#}");
+    assert_eq!(headers["upgrade"], "websocket", "{headers:#}");
+    assert!(headers.get("cookie").is_none(), "{headers:#}");
+    ws.send(Message::Text("ping through nginx".into()))
+        .await
+        .unwrap();
+    let echo = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("the app echoes")
+        .unwrap()
+        .unwrap();
+    assert_eq!(echo.to_text().unwrap(), "ping through nginx");
+    assert_eq!(upgrades.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+// ---- Prometheus alerting rules --------------------------------------------------------------
+
+/// promtool: `$GATEHOUSE_PROMTOOL` (what `.ci/run` exports), else on `PATH`, else where
+/// `.ci/run` unpacks it.
+fn promtool() -> Option<PathBuf> {
+    let from_env = std::env::var_os("GATEHOUSE_PROMTOOL").map(PathBuf::from);
+    let cached = std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".cache/gatehouse-ci-promtool/usr/bin/promtool"));
+    [from_env, on_path("promtool"), cached]
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+}
+
+fn run_promtool(promtool: &Path, args: &[&str]) {
+    let out = Command::new(promtool)
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus"))
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "promtool {}:\n{}{}",
+        args.join(" "),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn prometheus_alert_rules_pass_promtool_and_their_unit_tests() {
+    let found = promtool();
+    if !tool_available("promtool", found.is_some()) {
+        return;
+    }
+    let promtool = found.unwrap();
+    run_promtool(&promtool, &["check", "rules", "alerts.yml"]);
+    run_promtool(&promtool, &["test", "rules", "alerts_test.yml"]);
+}
+
+/// An alert on a metric nobody exposes never fires: every `gatehouse_*` name in alerts.yml
+/// must be on a running gate's `/metrics` (a TLS gate, so the certificate gauge is there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_alert_rules_name_only_metrics_the_gate_exposes() {
+    let rules = read("deploy/prometheus/alerts.yml");
+    let named: BTreeSet<String> = regex::Regex::new(r"gatehouse_[a-z_]+")
+        .unwrap()
+        .find_iter(&rules)
+        .map(|m| m.as_str().to_string())
+        .collect();
+    assert!(named.len() >= 8, "{named:?}");
+    let h = common::Harness::start_tls(
+        common::GateOptions {
+            admin: true,
+            ..common::GateOptions::default()
+        },
+        "",
+    )
+    .await;
+    let exposed: BTreeSet<String> = common::scrape::scrape(h.admin.as_deref().unwrap())
+        .await
+        .keys()
+        .map(|series| series.split('{').next().unwrap_or(series).to_string())
+        .collect();
+    let missing: Vec<&String> = named
+        .iter()
+        .filter(|name| {
+            !["", "_bucket", "_sum", "_count"]
+                .iter()
+                .any(|suffix| exposed.contains(&format!("{name}{suffix}")))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "alerts.yml names metrics the gate does not expose: {missing:?}\nexposed: {exposed:?}"
+    );
 }

@@ -5,59 +5,11 @@
 use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_tungstenite::tungstenite::{
     self, client::IntoClientRequest, protocol::frame::coding::CloseCode, Message,
 };
-
-/// A websocket app: first sends the request headers it got (JSON), then echoes every message.
-/// Counts the upgrades it accepted.
-#[allow(clippy::result_large_err)] // tungstenite's handshake callback type
-async fn ws_echo_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let upgrades = Arc::new(AtomicUsize::new(0));
-    let count = upgrades.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let count = count.clone();
-            tokio::spawn(async move {
-                let (tx, rx) = std::sync::mpsc::channel();
-                let callback =
-                    move |req: &tungstenite::handshake::server::Request,
-                          resp: tungstenite::handshake::server::Response| {
-                        let headers: serde_json::Map<String, serde_json::Value> = req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").into()))
-                            .collect();
-                        let _ = tx.send(serde_json::Value::Object(headers).to_string());
-                        Ok(resp)
-                    };
-                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
-                    return;
-                };
-                count.fetch_add(1, Ordering::SeqCst);
-                let headers = rx.recv().unwrap();
-                if ws.send(Message::Text(headers.into())).await.is_err() {
-                    return;
-                }
-                while let Some(Ok(msg)) = ws.next().await {
-                    let echo = matches!(msg, Message::Text(_) | Message::Binary(_));
-                    if matches!(msg, Message::Close(_)) || (echo && ws.send(msg).await.is_err()) {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (addr, upgrades)
-}
 
 fn ws_request(h: &Harness, cookie: Option<&str>) -> tungstenite::handshake::client::Request {
     let mut req = format!("ws://{}/socket", h.gate_addr)

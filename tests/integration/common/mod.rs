@@ -502,6 +502,65 @@ pub fn signal(h: &Harness, signal: libc::c_int) {
     assert_eq!(rc, 0, "kill({signal})");
 }
 
+/// A websocket app: first sends the request headers it got (JSON), then echoes every message.
+/// Counts the upgrades it accepted.
+#[allow(clippy::result_large_err)] // tungstenite's handshake callback type
+pub async fn ws_echo_upstream() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let upgrades = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = upgrades.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let count = count.clone();
+            tokio::spawn(async move {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let callback =
+                    move |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                          resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+                        let headers: serde_json::Map<String, serde_json::Value> = req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").into()))
+                            .collect();
+                        let _ = tx.send(serde_json::Value::Object(headers).to_string());
+                        Ok(resp)
+                    };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+                    return;
+                };
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let headers = rx.recv().unwrap();
+                if futures_util::SinkExt::send(
+                    &mut ws,
+                    tokio_tungstenite::tungstenite::Message::Text(headers.into()),
+                )
+                .await
+                .is_err()
+                {
+                    return;
+                }
+                while let Some(Ok(msg)) = futures_util::StreamExt::next(&mut ws).await {
+                    let echo = matches!(
+                        msg,
+                        tokio_tungstenite::tungstenite::Message::Text(_)
+                            | tokio_tungstenite::tungstenite::Message::Binary(_)
+                    );
+                    if matches!(msg, tokio_tungstenite::tungstenite::Message::Close(_))
+                        || (echo && futures_util::SinkExt::send(&mut ws, msg).await.is_err())
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, upgrades)
+}
+
 /// A self-signed certificate for `127.0.0.1` and `localhost`: (certificate PEM, key PEM).
 pub fn self_signed_cert() -> (String, String) {
     let made =
