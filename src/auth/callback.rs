@@ -107,10 +107,14 @@ pub async fn callback(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply
     // Not-admitted people get a session too: they then see a 403 that names the account and
     // offers sign-out, instead of bouncing through GitHub again.
     match rt.sessions.create(&claims, req, facts.client_ip, now).await {
-        Ok(cookies) => Reply::redirect(pending.rd)
-            .cookies(cookies)
-            .cookies([clear_login])
-            .cookies(super::loop_guard::clear(rt, req)),
+        Ok(mut cookies) => {
+            cookies.push(clear_login);
+            cookies.extend(super::loop_guard::clear(rt, req));
+            match pending.handoff {
+                Some(back) => super::handoff::send(rt, back, claims, cookies, now).await,
+                None => Reply::redirect(pending.rd).cookies(cookies),
+            }
+        }
         // (A new session is never "ended meanwhile"; said as it is if it ever were.)
         Err(e @ (WriteError::TooLarge | WriteError::Ended)) => Refusal::LoginFailed {
             reason: e.to_string(),

@@ -11,7 +11,7 @@
 
 use super::facts::{DenyAs, RequestFacts};
 use super::same_origin::{self, Takes};
-use super::{admin, callback, client_confirm, sign_out, small, start, token, webhook};
+use super::{admin, callback, client_confirm, handoff, sign_out, small, start, token, webhook};
 use crate::observe::Decision;
 use crate::pages::{Denied, Refusal};
 use crate::reply::Reply;
@@ -32,6 +32,7 @@ pub enum Handler {
     Jwks,
     Start,
     Callback,
+    Handoff,
     SignIn,
     Confirm,
     SignOut,
@@ -127,7 +128,7 @@ const POST_JSON: Endpoint = Endpoint {
 };
 
 /// Every endpoint of Gatehouse's own.
-pub static ENDPOINTS: [Endpoint; 16] = [
+pub static ENDPOINTS: [Endpoint; 17] = [
     Endpoint {
         path: "/ping",
         description: "Liveness: `OK` while the process serves.",
@@ -158,6 +159,13 @@ pub static ENDPOINTS: [Endpoint; 16] = [
         rate_limited: true,
         description: "Where GitHub sends the browser back: checks the sign-in state, sets the session.",
         handler: Handler::Callback,
+        ..GET
+    },
+    Endpoint {
+        path: "/handoff",
+        rate_limited: true,
+        description: "On another host of the routes: trades the one-time code the public host's callback sent for a session on this host.",
+        handler: Handler::Handoff,
         ..GET
     },
     Endpoint {
@@ -401,6 +409,7 @@ async fn run(
         Handler::Jwks => super::jwks(rt),
         Handler::Start => start::start(rt, facts, now),
         Handler::Callback => callback::callback(rt, facts, now).await,
+        Handler::Handoff => handoff::finish(rt, facts, now).await,
         Handler::SignIn => small::sign_in(rt, facts.req),
         Handler::Confirm => client_confirm::confirm(rt, facts, body, now).await,
         Handler::SignOut => sign_out::sign_out(rt, facts, body, now).await,

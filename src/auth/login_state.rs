@@ -16,6 +16,10 @@ pub struct LoginState {
     /// Set for the code-for-token exchange: where the one-time code goes instead of `rd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientLogin>,
+    /// Set for a sign-in started on another host of the routes: where the session is handed
+    /// back to after the callback (`rd` is then `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<super::handoff::Return>,
 }
 
 /// A CLI's or SPA's sign-in (`/oauth2/start?client_redirect_uri=`).

@@ -12,6 +12,7 @@ mod credentials;
 mod endpoint_reference;
 pub mod endpoints;
 pub mod facts;
+mod handoff;
 mod login_state;
 pub mod loop_guard;
 mod profile;

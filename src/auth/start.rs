@@ -1,6 +1,7 @@
 //! `GET /oauth2/start?rd=PATH`: send the browser to GitHub with `state` and PKCE S256.
 
 use super::facts::RequestFacts;
+use super::handoff;
 use super::login_state::{self, ClientLogin, LoginState, LOGIN_TTL_SECS};
 use super::loop_guard::LoopGuard;
 use super::query_param;
@@ -30,11 +31,28 @@ pub fn start(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let rd = safe_redirect(
-        query_param(req, "rd").or_else(from_header).as_deref(),
-        &rt.settings.public_url,
-        &rt.settings.proxy_prefix,
-    );
+    let asked = query_param(req, "rd").or_else(from_header);
+    // Another host of the routes: the sign-in happens on the public host, which hands the
+    // session back (`handoff`).
+    let elsewhere = client
+        .is_none()
+        .then(|| handoff::other_host(rt, facts))
+        .flatten();
+    if let Some(origin) = elsewhere {
+        return handoff::start_elsewhere(rt, &origin, asked.as_deref());
+    }
+    let handoff = match client {
+        None => handoff::accepted_return(rt, asked.as_deref(), query_param(req, "handoff")),
+        Some(_) => None,
+    };
+    let rd = match handoff {
+        Some(_) => "/".to_string(),
+        None => safe_redirect(
+            asked.as_deref(),
+            &rt.settings.public_url,
+            &rt.settings.proxy_prefix,
+        ),
+    };
     // A browser that keeps coming back without its cookies gets a diagnosis, not GitHub again.
     let loop_cookies = if client.is_none() {
         match LoopGuard::global().check(rt, facts, &rd, now) {
@@ -52,6 +70,7 @@ pub fn start(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply {
         rd,
         exp: now + LOGIN_TTL_SECS,
         client,
+        handoff,
     });
     let Some(sealed) = sealed else {
         return Reply::text(500, "could not seal the sign-in state");

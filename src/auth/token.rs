@@ -197,7 +197,7 @@ async fn sign_in_ended(rt: &Runtime, session: &SessionClaims) -> Result<bool, St
     Ok(mark.is_some_and(|m| session.iat <= m.end_before))
 }
 
-fn s256(verifier: &str) -> String {
+pub(super) fn s256(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
