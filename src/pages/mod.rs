@@ -3,6 +3,7 @@
 //! HTML (inline CSS, no external fonts or scripts).
 
 mod client_confirm;
+mod github_refusal;
 mod html;
 mod login_loop;
 mod me;
@@ -11,6 +12,7 @@ mod sign_out;
 
 pub use client_confirm::{client_confirm_page, ClientConfirm};
 pub use html::escape;
+pub use github_refusal::GithubRefusal;
 pub use login_loop::LoopHint;
 pub use me::me_page;
 pub use refusal::{Denied, Refusal};
