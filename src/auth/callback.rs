@@ -156,7 +156,12 @@ fn is_operator_mistake(error: &str) -> bool {
 /// the state proved it came from a sign-in this gate started (anyone can type the URL).
 fn misconfigured(req: &http::request::Parts, error: String, verified: bool) -> Refusal {
     let description = query_param(req, "error_description")
-        .map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect::<String>())
+        .map(|d| {
+            d.chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        })
         .unwrap_or_default();
     tracing::error!(
         error = %error,
@@ -170,7 +175,10 @@ fn misconfigured(req: &http::request::Parts, error: String, verified: bool) -> R
         }
     );
     if verified {
-        login_failed(LoginResult::FailedMisconfigured, "GitHub rejected the OAuth app");
+        login_failed(
+            LoginResult::FailedMisconfigured,
+            "GitHub rejected the OAuth app",
+        );
     }
     Refusal::GatewayMisconfigured { error }
 }

@@ -62,7 +62,9 @@ pub async fn current(
             // GitHub would not say about a membership that might admit: not "removed", so
             // nothing is revoked.
             if let (Some(refusal), false) = (refused, admitted) {
-                return Err(Denied::json(super::profile::github_refused(rt, refusal, "/")));
+                return Err(Denied::json(super::profile::github_refused(
+                    rt, refusal, "/",
+                )));
             }
             if !admitted {
                 revoke(rt, &token.family, &session, "no longer allowed", now).await;

@@ -99,8 +99,13 @@ impl GithubClient {
         };
         match classify(&answer, &links, crate::clock::unix_now()) {
             Some(refusal) => {
-                if matches!(refusal, GithubRefusal::RateLimited { secondary: true, .. })
-                    && status == StatusCode::FORBIDDEN
+                if matches!(
+                    refusal,
+                    GithubRefusal::RateLimited {
+                        secondary: true,
+                        ..
+                    }
+                ) && status == StatusCode::FORBIDDEN
                 {
                     // A 403 with budget left: `github_call` could not tell it was a limit.
                     crate::observe::metrics()

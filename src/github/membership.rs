@@ -68,8 +68,8 @@ impl GithubClient {
             if !plan.list_orgs {
                 return Ok(Ok(Vec::new()));
             }
-            let items = checked(self.list_all::<OrgItem>("GET /user/orgs", "user/orgs", token))
-                .await?;
+            let items =
+                checked(self.list_all::<OrgItem>("GET /user/orgs", "user/orgs", token)).await?;
             Ok(items.map(|items| items.into_iter().map(|o| o.login).collect()))
         };
         let all_teams = async {

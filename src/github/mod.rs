@@ -10,8 +10,8 @@ mod revoke;
 
 pub use api::{GithubUser, PrimaryEmail};
 pub use membership::Memberships;
-pub use refusal::covers;
 pub use oauth::{LoginRequest, OAuthHttp};
+pub use refusal::covers;
 
 use crate::config::GithubSettings;
 use url::Url;

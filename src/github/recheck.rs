@@ -311,10 +311,7 @@ fn answered(claims: &SessionClaims, login: String, memberships: Memberships) -> 
         .iter()
         .filter(|g| !groups.contains(g))
         .collect();
-    if let Some(refusal) = refused
-        .iter()
-        .find(|r| lost.iter().any(|g| covers(r, g)))
-    {
+    if let Some(refusal) = refused.iter().find(|r| lost.iter().any(|g| covers(r, g))) {
         return unconfirmed(claims, refusal.clone());
     }
     let outcome = match (refused.first(), lost.is_empty()) {

@@ -283,7 +283,10 @@ mod tests {
             })
         );
         // partial-results goes with a 200 that left orgs out: not a refusal.
-        let h = headers(&[("x-github-sso", "partial-results; organizations=21955855,20582480")]);
+        let h = headers(&[(
+            "x-github-sso",
+            "partial-results; organizations=21955855,20582480",
+        )]);
         assert_eq!(sso_required(&h), None);
         assert_eq!(
             sso_partial_results(&h).as_deref(),
@@ -304,8 +307,14 @@ mod tests {
             })
         };
         let message = "API rate limit exceeded for user ID 9535539.";
-        assert_eq!(classify_at(403, &primary, message, false), limited(false, 101));
-        assert_eq!(classify_at(429, &primary, message, false), limited(false, 101));
+        assert_eq!(
+            classify_at(403, &primary, message, false),
+            limited(false, 101)
+        );
+        assert_eq!(
+            classify_at(429, &primary, message, false),
+            limited(false, 101)
+        );
         let secondary = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.";
         let h = [("retry-after", "30"), ("x-ratelimit-remaining", "4000")];
         assert_eq!(classify_at(403, &h, secondary, false), limited(true, 30));

@@ -67,9 +67,8 @@ impl GithubRefusal {
     /// The org GitHub named, if the refusal is about one.
     pub fn org(&self) -> Option<&str> {
         match self {
-            GithubRefusal::AccessRestricted { org, .. } | GithubRefusal::SsoRequired { org, .. } => {
-                Some(org)
-            }
+            GithubRefusal::AccessRestricted { org, .. }
+            | GithubRefusal::SsoRequired { org, .. } => Some(org),
             _ => None,
         }
     }

@@ -11,8 +11,8 @@ mod refusal;
 mod sign_out;
 
 pub use client_confirm::{client_confirm_page, ClientConfirm};
-pub use html::escape;
 pub use github_refusal::GithubRefusal;
+pub use html::escape;
 pub use login_loop::LoopHint;
 pub use me::me_page;
 pub use refusal::{Denied, Refusal};

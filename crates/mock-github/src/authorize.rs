@@ -79,9 +79,7 @@ impl Refusal {
 
     fn page(&self) -> Response {
         match &self.to_callback {
-            Some(url) => {
-                (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
-            }
+            Some(url) => (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response(),
             None => error_page(self.status, self.title, &self.message),
         }
     }
@@ -150,7 +148,11 @@ fn check(shared: &Shared, p: &AuthorizeParams) -> Result<Checked, Refusal> {
     // URL gets a page.
     let redirect = match redirect::resolve(&callback, p.redirect_uri.as_deref()) {
         Ok(url) => url,
-        Err(_) if p.redirect_uri.as_deref().is_some_and(|u| Url::parse(u).is_ok()) => {
+        Err(_)
+            if p.redirect_uri
+                .as_deref()
+                .is_some_and(|u| Url::parse(u).is_ok()) =>
+        {
             return Err(to_callback(
                 &registered,
                 "redirect_uri_mismatch",

@@ -53,7 +53,9 @@ pub(super) async fn submit(
         return unknown();
     };
     for grant in st.tokens.values_mut() {
-        if grant.user_id == user_id && grant.client_id == client_id && !grant.sso_orgs.contains(&org)
+        if grant.user_id == user_id
+            && grant.client_id == client_id
+            && !grant.sso_orgs.contains(&org)
         {
             grant.sso_orgs.push(org.clone());
         }

@@ -77,11 +77,12 @@ pub(super) async fn dispatch(shared: Arc<Shared>, api_prefix: Arc<str>, req: Req
         };
     };
     if let Some(Failure {
-        mode: FailMode::RateLimit {
-            secondary,
-            status,
-            wait,
-        },
+        mode:
+            FailMode::RateLimit {
+                secondary,
+                status,
+                wait,
+            },
         ..
     }) = failure
     {
