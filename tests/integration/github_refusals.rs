@@ -518,3 +518,50 @@ async fn github_refusing_the_oauth_app_shows_the_misconfigured_page_not_a_403() 
     assert_eq!(r.status(), 500);
     assert!(r.text().await.unwrap().contains("Sign-in is misconfigured"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_org_restricting_the_app_after_sign_in_is_not_confirmed_never_removed() {
+    let g = gate("refresh_interval = \"1s\"\nstale_grace = \"2s\"").await;
+    let h = &g.h;
+    let signed_in = Instant::now();
+    let mona = session_of(h, "monalisa").await;
+    mock_call(
+        h,
+        Method::POST,
+        "/_mock/orgs/databio/policy?oauth_app_restrictions=true",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(
+        with_cookie(h, &mona, false).await.status(),
+        200,
+        "within the grace"
+    );
+    tokio::time::sleep(Duration::from_millis(3500).saturating_sub(signed_in.elapsed())).await;
+    let r = with_cookie(h, &mona, false).await;
+    assert_eq!(r.status(), 403);
+    assert!(set_cookies(&r).iter().all(|c| !c.contains("Max-Age=0")));
+    let body = json_of(r).await;
+    assert_eq!(body["error"], "github_access_restricted", "{body}");
+    let m = scrape(&g).await;
+    let rechecks = |outcome: &str, reason: &str| {
+        m[&format!(
+            "gatehouse_membership_rechecks_total{{outcome=\"{outcome}\",reason=\"{reason}\"}}"
+        )]
+    };
+    assert!(rechecks("unconfirmed", "access_restricted") >= 1.0);
+    assert_eq!(rechecks("removed", ""), 0.0);
+
+    // Approved: the same session is let in again at its next re-check (seconds, not the hour).
+    mock_call(
+        h,
+        Method::POST,
+        &format!("/_mock/orgs/databio/approved_apps/{CLIENT_ID}"),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while with_cookie(h, &mona, false).await.status() != 200 {
+        assert!(Instant::now() < deadline, "access did not come back");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
