@@ -114,5 +114,8 @@ pub fn github_refused(rt: &Runtime, refusal: GithubRefusal, rd: &str) -> Refusal
         GithubRefusal::RateLimited { .. } => rd.to_string(),
         _ => rt.start_url(rd),
     };
-    Refusal::GithubRefused { refusal, retry_url }
+    Refusal::GithubRefused {
+        refusal: Box::new(refusal),
+        retry_url,
+    }
 }

@@ -177,3 +177,59 @@ impl GithubRefusal {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Refusal;
+    use super::*;
+
+    fn refused(refusal: GithubRefusal) -> Refusal {
+        Refusal::GithubRefused {
+            refusal: Box::new(refusal),
+            retry_url: "/oauth2/start?rd=%2F&x=1".into(),
+        }
+    }
+
+    #[test]
+    fn each_refusal_says_who_fixes_it_with_githubs_link_escaped() {
+        let sso = refused(GithubRefusal::SsoRequired {
+            org: "databio".into(),
+            sso_url: "https://github.com/orgs/databio/sso?authorization_request=a\"<b".into(),
+        });
+        let page = sso.reply(true);
+        assert_eq!(page.status, 403);
+        let html = std::str::from_utf8(&page.body).unwrap();
+        assert!(html.contains("Single sign-on required"), "{html}");
+        assert!(html.contains("Who can fix it: you"), "{html}");
+        assert!(
+            html.contains("a&quot;&lt;b") && !html.contains("a\"<b"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="/oauth2/start?rd=%2F&amp;x=1">Try again"#),
+            "{html}"
+        );
+        let json: Value = serde_json::from_slice(&sso.reply(false).body).unwrap();
+        assert_eq!(json["error"], "github_sso_required");
+        assert_eq!(json["org"], "databio");
+        assert_eq!(json["retry_url"], "/oauth2/start?rd=%2F&x=1");
+    }
+
+    #[test]
+    fn a_rate_limit_is_a_503_with_retry_after() {
+        let limited = refused(GithubRefusal::RateLimited {
+            secondary: false,
+            retry_after: 42,
+        });
+        let r = limited.reply(false);
+        assert_eq!(r.status, 503);
+        assert!(r.headers.contains(&("Retry-After", "42".into())));
+        let json: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(json["retry_after"], 42);
+        assert_eq!(json["reason"], "rate_limited");
+        assert_eq!(
+            crate::observe::Decision::of_refusal(&limited, true),
+            crate::observe::Decision::Error
+        );
+    }
+}

@@ -104,7 +104,8 @@ pub enum Refusal {
     /// sign-on, a missing scope, a rate limit): who can fix it and, at `retry_url`, a fresh
     /// try (a new sign-in, or the same address again).
     GithubRefused {
-        refusal: GithubRefusal,
+        /// Boxed: its links would make every refusal larger.
+        refusal: Box<GithubRefusal>,
         retry_url: String,
     },
     /// The protected app did not answer.

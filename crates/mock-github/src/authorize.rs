@@ -64,7 +64,8 @@ struct Refusal {
     status: StatusCode,
     title: &'static str,
     message: String,
-    to_callback: Option<Url>,
+    /// Boxed: a `Url` is large, and the `Ok` side is the common one.
+    to_callback: Option<Box<Url>>,
 }
 
 impl Refusal {
@@ -113,7 +114,7 @@ fn to_callback(registered: &Url, error: &'static str, state: Option<&str>) -> Re
         ],
     );
     Refusal {
-        to_callback: Some(url),
+        to_callback: Some(Box::new(url)),
         ..Refusal::new(StatusCode::FOUND, "Redirect", description)
     }
 }
