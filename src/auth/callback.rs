@@ -142,12 +142,17 @@ pub async fn callback(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply
 }
 
 /// Errors GitHub sends to the callback that the person did not choose and cannot fix: the
-/// operator's (`access_denied` is the person's own choice; anything unknown is shown as
-/// GitHub's words).
+/// operator's. GitHub documents the first two; the others are RFC 6749's words for a client
+/// the provider will not serve as configured. (`access_denied` is the person's own choice;
+/// anything unknown is shown as GitHub's words.)
 fn is_operator_mistake(error: &str) -> bool {
     matches!(
         error,
-        "redirect_uri_mismatch" | "application_suspended" | "unauthorized_client" | "invalid_scope"
+        "redirect_uri_mismatch"
+            | "application_suspended"
+            | "unauthorized_client"
+            | "invalid_scope"
+            | "unsupported_response_type"
     )
 }
 

@@ -37,7 +37,7 @@ pub enum GithubError {
     },
     /// GitHub would not answer, and said why (an org's app restrictions, SAML single sign-on,
     /// a missing scope, a rate limit): "could not confirm", never "not a member".
-    #[error("GitHub would not confirm access ({}): {}", .0.reason(), .0.org().unwrap_or("every org"))]
+    #[error("GitHub would not confirm access ({}){}", .0.reason(), .0.org().map(|o| format!(" to the org {o}")).unwrap_or_default())]
     Refused(crate::pages::GithubRefusal),
     #[error("GitHub sent a response Gatehouse cannot read ({0})")]
     BadResponse(String),
