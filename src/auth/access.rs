@@ -192,7 +192,7 @@ const RECHECK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 async fn current_claims(
     rt: &Runtime,
     facts: &RequestFacts<'_>,
-    mut claims: SessionClaims,
+    claims: SessionClaims,
     now: u64,
     set_cookies: &mut Vec<String>,
 ) -> Result<Option<SessionClaims>, Refusal> {
@@ -228,16 +228,30 @@ async fn current_claims(
         return Ok(Some(claims));
     };
     match outcome {
-        Outcome::Fresh { login, groups } => {
-            claims.login = login;
-            claims.groups = groups;
-            claims.refreshed_at = checked_at;
-            let identity = Identity::from(claims.clone());
-            claims.roles = if rt.policy.admission.admits(&identity) {
+        Outcome::Fresh {
+            login,
+            groups,
+            refused,
+        } => {
+            let mut fresh = SessionClaims {
+                login,
+                groups,
+                refreshed_at: checked_at,
+                ..claims
+            };
+            let identity = Identity::from(fresh.clone());
+            let admitted = rt.policy.admission.admits(&identity);
+            // Not admitted, and GitHub would not say about a membership that might admit:
+            // say so (not stored, so the session's next request asks GitHub again).
+            if let (Some(refusal), false) = (refused, admitted) {
+                return Err(super::profile::github_refused(rt, refusal, rd(req)));
+            }
+            fresh.roles = if admitted {
                 rt.policy.role_names(&identity)
             } else {
                 Vec::new()
             };
+            let claims = fresh;
             // Not stored (too large, or the store failed) means the next request re-checks
             // again; still correct.
             match rt.sessions.update(&claims, req, facts.client_ip, now).await {
@@ -268,14 +282,23 @@ async fn current_claims(
             set_cookies.extend(rt.sessions.clear(&req.headers));
             Ok(None)
         }
-        Outcome::Unavailable if now < due_at.saturating_add(access.stale_grace.as_secs()) => {
+        // Could not confirm is never "removed": within the grace the last known memberships serve.
+        Outcome::Unconfirmed(_) if now < due_at.saturating_add(access.stale_grace.as_secs()) => {
             Ok(Some(claims))
         }
-        Outcome::Unavailable => {
-            tracing::warn!(login = %claims.login, "access refused: memberships could not be re-checked within access.stale_grace");
-            Err(Refusal::MembershipUnconfirmed)
+        Outcome::Unconfirmed(refused) => {
+            tracing::warn!(login = %claims.login, reason = refused.as_ref().map_or("unreachable", |r| r.reason()), "access refused: memberships could not be re-checked within access.stale_grace");
+            Err(match refused {
+                Some(refusal) => super::profile::github_refused(rt, refusal, rd(req)),
+                None => Refusal::MembershipUnconfirmed,
+            })
         }
     }
+}
+
+/// Where a sign-in started from this request returns to: the request itself.
+fn rd(req: &Parts) -> &str {
+    req.uri.path_and_query().map_or("/", |pq| pq.as_str())
 }
 
 /// The refusal for a verdict that does not let the request through.
@@ -299,12 +322,9 @@ fn refusal(rt: &Runtime, req: &Parts, verdict: Verdict, identity: Option<&Identi
         },
         // Allow without an identity cannot happen; answer it as "sign in" (fail closed). A
         // browser is sent to sign in, and back here after.
-        Verdict::Login | Verdict::Allow | Verdict::Public => {
-            let rd = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
-            Refusal::SignInRequired {
-                sign_in_url: rt.start_url(rd),
-            }
-        }
+        Verdict::Login | Verdict::Allow | Verdict::Public => Refusal::SignInRequired {
+            sign_in_url: rt.start_url(rd(req)),
+        },
     }
 }
 

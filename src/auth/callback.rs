@@ -19,9 +19,17 @@ pub async fn callback(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply
     let expired = || Refusal::LoginExpired {
         start_url: start_url.clone(),
     };
+    // GitHub sends an operator's mistake (a callback URL that does not match the app's, a
+    // suspended app) to the app's registered callback, which may be another host or path
+    // than the one this browser's login cookie was set for: say what it is even when the
+    // state cannot be checked. (A page only: nothing is signed in or out.)
+    let operator_error = query_param(req, "error").filter(|e| is_operator_mistake(e));
     let Some(state) = query_param(req, "state").filter(|s| login_state::is_well_formed(s)) else {
         login_failed(LoginResult::FailedState, "state missing or malformed");
-        return expired().reply(browser);
+        return match operator_error {
+            Some(error) => misconfigured(req, error, false).reply(browser),
+            None => expired().reply(browser),
+        };
     };
     let login_cookie = login_state::cookie_name(&rt.sessions.cookie.name, &state);
     let clear_login = set_cookie(&rt.sessions.cookie, &login_cookie, "", &rt.callback_path, 0);
@@ -34,7 +42,11 @@ pub async fn callback(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply
             LoginResult::FailedState,
             "state missing, unknown or expired",
         );
-        return expired().reply(browser).cookies([clear_login]);
+        let refusal = match operator_error {
+            Some(error) => misconfigured(req, error, false),
+            None => expired(),
+        };
+        return refusal.reply(browser).cookies([clear_login]);
     };
     match rt
         .sessions
@@ -55,6 +67,11 @@ pub async fn callback(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply
     }
     let start_url = rt.start_url(&pending.rd);
 
+    if let Some(error) = operator_error {
+        return misconfigured(req, error, true)
+            .reply(browser)
+            .cookies([clear_login]);
+    }
     if let Some(error) = query_param(req, "error") {
         let reason = match error.as_str() {
             "access_denied" => "access was not granted at GitHub".to_string(),
@@ -80,7 +97,7 @@ pub async fn callback(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply
     let claims = match exchange(rt, &code, &pending.verifier, now).await {
         Ok(claims) => claims,
         Err(e) => {
-            let failure = failure_for(&e, start_url);
+            let failure = failure_for(rt, e, &pending.rd);
             return failure.reply(browser).cookies([clear_login]);
         }
     };
@@ -128,21 +145,73 @@ pub async fn callback(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply
     }
 }
 
+/// Errors GitHub sends to the callback that the person did not choose and cannot fix: the
+/// operator's. GitHub documents the first two; the others are RFC 6749's words for a client
+/// the provider will not serve as configured. (`access_denied` is the person's own choice;
+/// anything unknown is shown as GitHub's words.)
+fn is_operator_mistake(error: &str) -> bool {
+    matches!(
+        error,
+        "redirect_uri_mismatch"
+            | "application_suspended"
+            | "unauthorized_client"
+            | "invalid_scope"
+            | "unsupported_response_type"
+    )
+}
+
+/// The operator-facing "Sign-in is misconfigured" page for an error GitHub sent to the
+/// callback, logged with GitHub's description; counted as `failed_misconfigured` only when
+/// the state proved it came from a sign-in this gate started (anyone can type the URL).
+fn misconfigured(req: &http::request::Parts, error: String, verified: bool) -> Refusal {
+    let description = query_param(req, "error_description")
+        .map(|d| {
+            d.chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    tracing::error!(
+        error = %error,
+        description = %description,
+        state_verified = verified,
+        "GitHub refused to start the sign-in because of this gate's OAuth app: {}",
+        match error.as_str() {
+            "redirect_uri_mismatch" => "the callback URL registered for the OAuth app at GitHub does not match this gate's (server.public_url + the callback path)",
+            "application_suspended" => "GitHub has suspended the OAuth app (github.client_id)",
+            _ => "check github.client_id and the OAuth app's settings at GitHub",
+        }
+    );
+    if verified {
+        login_failed(
+            LoginResult::FailedMisconfigured,
+            "GitHub rejected the OAuth app",
+        );
+    }
+    Refusal::GatewayMisconfigured { error }
+}
+
 /// What the person sees when GitHub could not finish the sign-in, logged at the right level.
-fn failure_for(e: &GithubError, start_url: String) -> Refusal {
+fn failure_for(rt: &Runtime, e: GithubError, rd: &str) -> Refusal {
+    let start_url = rt.start_url(rd);
     match e {
+        GithubError::Refused(refusal) => {
+            login_failed(LoginResult::FailedUnconfirmed, refusal.reason());
+            profile::refused(rt, refusal, rd)
+        }
         // A cut-off or unreadable answer is GitHub failing, not the person being refused.
         e if e.is_unavailable() || matches!(e, GithubError::BadResponse(_)) => {
             tracing::warn!(error = %e, "sign-in failed: GitHub unavailable");
             login_failed(LoginResult::FailedGithubUnavailable, "GitHub unavailable");
             Refusal::GithubUnavailable { start_url }
         }
-        GithubError::OAuth { error, .. } if error == "bad_verification_code" => {
+        GithubError::OAuth { ref error, .. } if error == "bad_verification_code" => {
             login_failed(LoginResult::FailedCode, "GitHub refused the code");
             Refusal::LoginExpired { start_url }
         }
         // incorrect_client_credentials, redirect_uri_mismatch, …: our own settings are wrong.
-        GithubError::OAuth { error, .. } => {
+        GithubError::OAuth { ref error, .. } => {
             tracing::error!(error = %e, "GitHub rejected the OAuth settings: check github.client_id, github.client_secret and the app's callback URL");
             login_failed(
                 LoginResult::FailedMisconfigured,

@@ -5,7 +5,7 @@
 
 use crate::github::GithubError;
 use crate::identity::Identity;
-use crate::pages::Refusal;
+use crate::pages::{GithubRefusal, Refusal};
 use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 
@@ -17,7 +17,7 @@ pub async fn session_claims(
     now: u64,
 ) -> Result<SessionClaims, GithubError> {
     let user = rt.github.user(token).await?;
-    let (email, groups) = futures_util::try_join!(
+    let (email, memberships) = futures_util::try_join!(
         rt.github.primary_verified_email(token),
         rt.github
             .memberships(token, &user.login, &rt.policy.membership)
@@ -28,7 +28,7 @@ pub async fn session_claims(
         name: user.name,
         email,
         avatar_url: user.avatar_url,
-        groups,
+        groups: memberships.groups,
         roles: Vec::new(),
         iat: now,
         exp: now + rt.sessions.ttl_secs,
@@ -37,6 +37,14 @@ pub async fn session_claims(
         session_id: None,
     };
     claims.roles = roles_if_admitted(rt, &claims);
+    // Someone GitHub would not tell about is not "not allowed": say what GitHub said. (Admitted
+    // anyway, say by login or another org, the unknown membership does not matter.)
+    if let Some(refusal) = memberships.refused.into_iter().next() {
+        if !admitted(rt, &claims) {
+            return Err(GithubError::Refused(refusal));
+        }
+        tracing::info!(login = %claims.login, reason = refusal.reason(), org = refusal.org().unwrap_or("-"), "GitHub would not confirm a membership; the person is admitted without it");
+    }
     Ok(claims)
 }
 
@@ -72,6 +80,7 @@ pub async fn session_for_github_token(
             reason: "GitHub does not accept this token".into(),
             basic: false,
         },
+        GithubError::Refused(refusal) => refused(rt, refusal, "/"),
         e => {
             tracing::warn!(error = %e, "could not check a GitHub token");
             Refusal::GithubUnavailable {
@@ -79,4 +88,34 @@ pub async fn session_for_github_token(
             }
         }
     })
+}
+
+/// The refusal for a sign-in GitHub would not confirm, counted and logged for the operator:
+/// its "Try again" starts a fresh sign-in that returns to `rd` (a new sign-in is what picks up
+/// an owner's approval, a single sign-on session or a newly granted scope), or, while GitHub
+/// rate-limits, comes back to `rd` itself.
+pub fn refused(rt: &Runtime, refusal: GithubRefusal, rd: &str) -> Refusal {
+    crate::observe::metrics().github_refusal(&refusal, crate::observe::RefusedDuring::SignIn);
+    tracing::warn!(
+        target: "gatehouse::audit",
+        event = "github_refused",
+        reason = refusal.reason(),
+        org = refusal.org().unwrap_or("-"),
+        "sign-in not confirmed: GitHub would not say whether the person may enter ({})",
+        refusal.reason()
+    );
+    github_refused(rt, refusal, rd)
+}
+
+/// [`refused`] without counting or logging (a re-check has done both once for every request
+/// that shares it).
+pub fn github_refused(rt: &Runtime, refusal: GithubRefusal, rd: &str) -> Refusal {
+    let retry_url = match refusal {
+        GithubRefusal::RateLimited { .. } => rd.to_string(),
+        _ => rt.start_url(rd),
+    };
+    Refusal::GithubRefused {
+        refusal: Box::new(refusal),
+        retry_url,
+    }
 }

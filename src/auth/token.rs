@@ -257,6 +257,11 @@ pub async fn refresh(rt: &Runtime, body: &[u8], now: u64) -> Reply {
                 "GitHub no longer accepts this sign-in; sign in again",
             );
         }
+        // GitHub would not say (an org's restrictions, single sign-on, a scope, a rate
+        // limit): not "no longer allowed", so nothing is revoked.
+        Err(GithubError::Refused(refusal)) => {
+            return profile::refused(rt, refusal, "/").reply(false);
+        }
         Err(e) => {
             tracing::warn!(error = %e, "refresh: GitHub unavailable");
             return Refusal::Api {

@@ -44,14 +44,29 @@ pub async fn current(
         )
         .await;
     match answer {
-        Some((Outcome::Fresh { login, groups }, checked_at)) => {
+        Some((
+            Outcome::Fresh {
+                login,
+                groups,
+                refused,
+            },
+            checked_at,
+        )) => {
             let session = SessionClaims {
                 login,
                 groups,
                 refreshed_at: checked_at,
                 ..family.session.clone()
             };
-            if !super::profile::admitted(rt, &session) {
+            let admitted = super::profile::admitted(rt, &session);
+            // GitHub would not say about a membership that might admit: not "removed", so
+            // nothing is revoked.
+            if let (Some(refusal), false) = (refused, admitted) {
+                return Err(Denied::json(super::profile::github_refused(
+                    rt, refusal, "/",
+                )));
+            }
+            if !admitted {
                 revoke(rt, &token.family, &session, "no longer allowed", now).await;
                 return Err(Denied::json(Refusal::Forbidden {
                     login: Some(session.login),
@@ -74,7 +89,12 @@ pub async fn current(
                 "GitHub no longer accepts this sign-in; sign in again",
             ))
         }
-        Some((Outcome::Unavailable, _)) | None => Err(Denied::json(Refusal::MembershipUnconfirmed)),
+        Some((Outcome::Unconfirmed(Some(refusal)), _)) => Err(Denied::json(
+            super::profile::github_refused(rt, refusal, "/"),
+        )),
+        Some((Outcome::Unconfirmed(None), _)) | None => {
+            Err(Denied::json(Refusal::MembershipUnconfirmed))
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! The REST calls made at sign-in: who the user is, their verified email, and the memberships
 //! the config asks about (one targeted call each, however many orgs the user is in).
 
+use super::refusal::{classify, Answer, Links};
 use super::{GithubClient, GithubError};
+use crate::pages::GithubRefusal;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -67,11 +69,52 @@ impl GithubClient {
         token: &str,
     ) -> Result<T, GithubError> {
         let response = self.get(call, path, token).await?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(status_error(call, status));
+        if !response.status().is_success() {
+            return Err(self.refused(call, response, false).await);
         }
         read_json(call, response).await
+    }
+
+    /// The error for an answer that is not a success: the refusal GitHub's headers and
+    /// message name (`membership`: a membership call, whose 404 hides private memberships
+    /// from tokens without `read:org`), else the status with GitHub's message.
+    pub(super) async fn refused(
+        &self,
+        call: &'static str,
+        response: reqwest::Response,
+        membership: bool,
+    ) -> GithubError {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let message = error_message(response).await;
+        let answer = Answer {
+            status: status.as_u16(),
+            headers: &headers,
+            message: &message,
+            membership,
+        };
+        let links = Links {
+            web_url: &self.web_url,
+            client_id: &self.client_id,
+        };
+        match classify(&answer, &links, crate::clock::unix_now()) {
+            Some(refusal) => {
+                if matches!(
+                    refusal,
+                    GithubRefusal::RateLimited {
+                        secondary: true,
+                        ..
+                    }
+                ) && status == StatusCode::FORBIDDEN
+                {
+                    // A 403 with budget left: `github_call` could not tell it was a limit.
+                    crate::observe::metrics()
+                        .github_error(crate::observe::metrics::GithubErrorKind::RateLimited);
+                }
+                GithubError::Refused(refusal)
+            }
+            None => status_error(call, status, message),
+        }
     }
 
     pub async fn user(&self, token: &str) -> Result<GithubUser, GithubError> {
@@ -89,13 +132,20 @@ impl GithubClient {
                     .find(|e| e.primary && e.verified)
                     .map(|e| e.email))
             }
-            // The token lacks `user:email` (an admin may have trimmed scopes): no email.
-            StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => Ok(None),
-            s => Err(status_error("GET /user/emails", s)),
+            // The token lacks `user:email` (an admin may have trimmed scopes): no email. A rate
+            // limit is no answer, though.
+            StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => {
+                match self.refused("GET /user/emails", response, false).await {
+                    e @ GithubError::Refused(GithubRefusal::RateLimited { .. }) => Err(e),
+                    _ => Ok(None),
+                }
+            }
+            _ => Err(self.refused("GET /user/emails", response, false).await),
         }
     }
 
-    /// `GET /user/memberships/orgs/{org}`: only `active` counts; 404 means not a member.
+    /// `GET /user/memberships/orgs/{org}`: only `active` counts; 404 means not a member
+    /// (unless the token lacks `read:org`: then GitHub hides private memberships).
     pub async fn org_member(&self, token: &str, org: &str) -> Result<bool, GithubError> {
         let path = format!("user/memberships/orgs/{}", segment(org));
         self.membership("GET /user/memberships/orgs/{org}", &path, token)
@@ -131,13 +181,14 @@ impl GithubClient {
         token: &str,
     ) -> Result<bool, GithubError> {
         let response = self.get(call, path, token).await?;
-        match response.status() {
-            s if s.is_success() => {
-                let m: Membership = read_json(call, response).await?;
-                Ok(m.state == "active")
-            }
-            StatusCode::NOT_FOUND | StatusCode::FORBIDDEN => Ok(false),
-            s => Err(status_error(call, s)),
+        if response.status().is_success() {
+            let m: Membership = read_json(call, response).await?;
+            return Ok(m.state == "active");
+        }
+        // A 403 is never read as "not a member" by itself: GitHub says why it refuses.
+        match self.refused(call, response, true).await {
+            GithubError::Status { status: 404, .. } => Ok(false),
+            e => Err(e),
         }
     }
 }
@@ -155,15 +206,37 @@ pub(super) async fn read_json<T: DeserializeOwned>(
     serde_json::from_slice(&body).map_err(|e| GithubError::BadResponse(format!("{call}: {e}")))
 }
 
-pub(super) fn status_error(call: &'static str, status: StatusCode) -> GithubError {
+fn status_error(call: &'static str, status: StatusCode, message: String) -> GithubError {
     if status.is_server_error() {
         GithubError::Unreachable(format!("{call} answered {status}"))
     } else {
         GithubError::Status {
             call,
             status: status.as_u16(),
+            message,
         }
     }
+}
+
+/// GitHub's `message` in an error body (at most 300 characters, no control characters), or
+/// "" when the body is not GitHub's error JSON.
+async fn error_message(response: reqwest::Response) -> String {
+    #[derive(Deserialize)]
+    struct Body {
+        message: String,
+    }
+    let Ok(bytes) = response.bytes().await else {
+        return String::new();
+    };
+    serde_json::from_slice::<Body>(&bytes)
+        .map(|b| {
+            b.message
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(300)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Logins and slugs are `[A-Za-z0-9-]`, but escape anyway so config text can never add a path.

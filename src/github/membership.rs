@@ -3,6 +3,7 @@
 //! round-trip), plus the full paginated lists when `groups_header = "all"` or owner rules need them.
 
 use super::{GithubClient, GithubError};
+use crate::pages::GithubRefusal;
 use crate::policy::MembershipPlan;
 use futures_util::future::try_join_all;
 use serde::Deserialize;
@@ -21,56 +22,90 @@ struct TeamItem {
     organization: OrgItem,
 }
 
+/// What GitHub said about the memberships the policy asks about: the groups it confirmed
+/// (lower-case orgs and `org/team` slugs, sorted, without duplicates), and what it would not
+/// say (an org's app restrictions, SAML single sign-on, a missing scope): those memberships are
+/// unknown, not absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Memberships {
+    pub groups: Vec<String>,
+    pub refused: Vec<GithubRefusal>,
+}
+
+/// One membership check: a member or not, or GitHub would not say (a rate limit stops the
+/// whole check instead: nothing GitHub says then can be trusted to be complete).
+async fn checked<T>(
+    check: impl std::future::Future<Output = Result<T, GithubError>>,
+) -> Result<Result<T, GithubRefusal>, GithubError> {
+    match check.await {
+        Ok(answer) => Ok(Ok(answer)),
+        Err(GithubError::Refused(refusal))
+            if !matches!(refusal, GithubRefusal::RateLimited { .. }) =>
+        {
+            Ok(Err(refusal))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl GithubClient {
-    /// The user's groups as the policy needs them: lower-case org logins and `org/team` slugs,
-    /// sorted, without duplicates.
+    /// The user's groups as the policy needs them, and what GitHub would not say.
     pub async fn memberships(
         &self,
         token: &str,
         login: &str,
         plan: &MembershipPlan,
-    ) -> Result<Vec<String>, GithubError> {
+    ) -> Result<Memberships, GithubError> {
         let orgs = try_join_all(plan.orgs.iter().map(|org| async move {
-            Ok::<_, GithubError>(self.org_member(token, org).await?.then(|| org.clone()))
+            let member = checked(self.org_member(token, org)).await?;
+            Ok::<_, GithubError>(member.map(|m| m.then(|| org.clone())))
         }));
         let teams = try_join_all(plan.teams.iter().map(|(org, team)| async move {
-            let member = self.team_member(token, org, team, login).await?;
-            Ok::<_, GithubError>(member.then(|| format!("{org}/{team}")))
+            let member = checked(self.team_member(token, org, team, login)).await?;
+            Ok::<_, GithubError>(member.map(|m| m.then(|| format!("{org}/{team}"))))
         }));
         let all_orgs = async {
             if !plan.list_orgs {
-                return Ok(Vec::new());
+                return Ok(Ok(Vec::new()));
             }
-            let items: Vec<OrgItem> = self.list_all("GET /user/orgs", "user/orgs", token).await?;
-            Ok(items.into_iter().map(|o| o.login).collect())
+            let items =
+                checked(self.list_all::<OrgItem>("GET /user/orgs", "user/orgs", token)).await?;
+            Ok(items.map(|items| items.into_iter().map(|o| o.login).collect()))
         };
         let all_teams = async {
             if !plan.list_teams {
-                return Ok(Vec::new());
+                return Ok(Ok(Vec::new()));
             }
-            let items: Vec<TeamItem> = self
-                .list_all("GET /user/teams", "user/teams", token)
-                .await?;
-            Ok::<_, GithubError>(
+            let items =
+                checked(self.list_all::<TeamItem>("GET /user/teams", "user/teams", token)).await?;
+            Ok::<_, GithubError>(items.map(|items| {
                 items
                     .into_iter()
                     .map(|t| format!("{}/{}", t.organization.login, t.slug))
-                    .collect::<Vec<_>>(),
-            )
+                    .collect::<Vec<_>>()
+            }))
         };
         let (orgs, teams, all_orgs, all_teams) =
             futures_util::try_join!(orgs, teams, all_orgs, all_teams)?;
-        let mut groups: Vec<String> = orgs
+        let mut out = Memberships::default();
+        let answers = orgs
             .into_iter()
             .chain(teams)
-            .flatten()
-            .chain(all_orgs)
-            .chain(all_teams)
-            .map(|g| g.to_ascii_lowercase())
-            .collect();
-        groups.sort();
-        groups.dedup();
-        Ok(groups)
+            .map(|a| a.map(|g| g.into_iter().collect::<Vec<_>>()))
+            .chain([all_orgs, all_teams]);
+        for answer in answers {
+            match answer {
+                Ok(groups) => out.groups.extend(groups),
+                Err(refusal) => out.refused.push(refusal),
+            }
+        }
+        for g in &mut out.groups {
+            g.make_ascii_lowercase();
+        }
+        out.groups.sort();
+        out.groups.dedup();
+        out.refused.dedup();
+        Ok(out)
     }
 
     /// Every item of a paginated list, following `Link: <…>; rel="next"` to the end. Only links
@@ -88,9 +123,11 @@ impl GithubClient {
         let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
             let response = self.get_url(call, url.clone(), token).await?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(super::api::status_error(call, status));
+            if !response.status().is_success() {
+                return Err(self.refused(call, response, false).await);
+            }
+            if let Some(orgs) = super::refusal::sso_partial_results(response.headers()) {
+                tracing::warn!(call, org_ids = %orgs, "GitHub left out orgs that enforce SAML single sign-on this sign-in is not authorized for");
             }
             let next = next_link(response.headers());
             let page: Vec<T> = super::api::read_json(call, response).await?;

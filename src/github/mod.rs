@@ -5,10 +5,13 @@ mod api;
 mod membership;
 mod oauth;
 pub mod recheck;
+mod refusal;
 mod revoke;
 
 pub use api::{GithubUser, PrimaryEmail};
+pub use membership::Memberships;
 pub use oauth::{LoginRequest, OAuthHttp};
+pub use refusal::covers;
 
 use crate::config::GithubSettings;
 use url::Url;
@@ -24,9 +27,18 @@ pub enum GithubError {
         error: String,
         description: Option<String>,
     },
-    /// GitHub answered with a status the call does not expect.
-    #[error("GitHub answered {status} to {call}")]
-    Status { call: &'static str, status: u16 },
+    /// GitHub answered with a status the call does not expect (`message`: GitHub's own
+    /// words, for the log).
+    #[error("GitHub answered {status} to {call}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Status {
+        call: &'static str,
+        status: u16,
+        message: String,
+    },
+    /// GitHub would not answer, and said why (an org's app restrictions, SAML single sign-on,
+    /// a missing scope, a rate limit): "could not confirm", never "not a member".
+    #[error("GitHub would not confirm access ({}){}", .0.reason(), .0.org().map(|o| format!(" to the org {o}")).unwrap_or_default())]
+    Refused(crate::pages::GithubRefusal),
     #[error("GitHub sent a response Gatehouse cannot read ({0})")]
     BadResponse(String),
     #[error("the GitHub settings are unusable: {0}")]
@@ -46,6 +58,8 @@ pub struct GithubClient {
     oauth: oauth::OAuthClient,
     http: OAuthHttp,
     api_url: Url,
+    /// GitHub's web UI, for the links in refusals.
+    web_url: Url,
     scopes: Vec<String>,
     /// For calls GitHub authenticates as the app (token revocation).
     client_id: String,
@@ -81,6 +95,7 @@ impl GithubClient {
             oauth: oauth::build_client(settings, callback_url)?,
             http: OAuthHttp(client),
             api_url: settings.api_url.clone(),
+            web_url: settings.web_url.clone(),
             scopes: scopes_for(&settings.scopes, needs_read_org),
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.clone(),

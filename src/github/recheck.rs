@@ -8,8 +8,12 @@
 //! postdate, so the next request after the webhook starts another instead of getting the answer
 //! GitHub gave before it.
 
-use super::{GithubClient, GithubError};
+use super::refusal::covers;
+use super::{GithubClient, GithubError, Memberships};
 use crate::claims::SessionClaims;
+use crate::observe::metrics::UNREACHABLE;
+use crate::observe::{metrics, RecheckOutcome, RefusedDuring};
+use crate::pages::GithubRefusal;
 use crate::policy::MembershipPlan;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,22 +23,34 @@ use tokio::sync::watch;
 /// What GitHub said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Current login and groups.
-    Fresh { login: String, groups: Vec<String> },
+    /// Current login and groups; `refused`: GitHub would not say about a membership the
+    /// session did not have (an org's app restrictions, single sign-on, a missing scope), so
+    /// someone these groups do not admit is shown that instead of "not allowed".
+    Fresh {
+        login: String,
+        groups: Vec<String>,
+        refused: Option<GithubRefusal>,
+    },
     /// The token no longer works (revoked, or the app's authorization removed): the session ends.
     Revoked,
-    /// GitHub could not be asked; the last known memberships may serve for `stale_grace`.
-    Unavailable,
+    /// GitHub could not be asked (`None`), or would not say (`Some`: a rate limit, or a
+    /// refusal that leaves a membership the session had unknown): never "removed"; the last
+    /// known memberships may serve for `stale_grace`.
+    Unconfirmed(Option<GithubRefusal>),
 }
 
 impl Outcome {
     /// How long (seconds) other requests of the session may reuse this outcome.
     fn reuse_for(&self) -> u64 {
         match self {
-            Outcome::Fresh { .. } | Outcome::Revoked => 30,
-            // Short, so GitHub coming back is noticed soon, yet a GitHub outage does not turn
-            // every request into a GitHub call.
-            Outcome::Unavailable => 5,
+            Outcome::Fresh { refused: None, .. } | Outcome::Revoked => 30,
+            // GitHub asked not to be asked again before then (at most five minutes).
+            Outcome::Unconfirmed(Some(GithubRefusal::RateLimited { retry_after, .. })) => {
+                (*retry_after).clamp(5, 300)
+            }
+            // Short, so GitHub coming back (or an owner's approval) is noticed soon, yet a
+            // GitHub outage does not turn every request into a GitHub call.
+            Outcome::Fresh { .. } | Outcome::Unconfirmed(_) => 5,
         }
     }
 }
@@ -258,31 +274,78 @@ async fn ask_github(
     claims: &SessionClaims,
 ) -> Outcome {
     let Some(token) = claims.github_token.as_deref() else {
+        metrics().recheck(RecheckOutcome::Ended);
         return Outcome::Revoked;
     };
     let user = github.user(token);
-    let groups = github.memberships(token, &claims.login, plan);
-    match futures_util::try_join!(user, groups) {
-        Ok((user, groups)) if user.id.to_string() == claims.user_id => {
-            tracing::info!(login = %user.login, "memberships re-checked");
-            Outcome::Fresh {
-                login: user.login,
-                groups,
-            }
+    let memberships = github.memberships(token, &claims.login, plan);
+    match futures_util::try_join!(user, memberships) {
+        Ok((user, memberships)) if user.id.to_string() == claims.user_id => {
+            answered(claims, user.login, memberships)
         }
         Ok((user, _)) => {
             tracing::warn!(login = %user.login, "re-check: the token belongs to another user; ending the session");
+            metrics().recheck(RecheckOutcome::Ended);
             Outcome::Revoked
         }
         Err(GithubError::Status { status: 401, .. }) => {
             tracing::info!(login = %claims.login, "re-check: GitHub no longer accepts the token; ending the session");
+            metrics().recheck(RecheckOutcome::Ended);
             Outcome::Revoked
         }
+        Err(GithubError::Refused(refusal)) => unconfirmed(claims, refusal),
         Err(e) => {
             tracing::warn!(login = %claims.login, error = %e, "re-check failed; keeping the last known memberships within access.stale_grace");
-            Outcome::Unavailable
+            metrics().recheck(RecheckOutcome::Unconfirmed(UNREACHABLE));
+            Outcome::Unconfirmed(None)
         }
     }
+}
+
+/// GitHub answered: fresh memberships, unless it would not say about one the session had
+/// (then that membership is unknown, not gone).
+fn answered(claims: &SessionClaims, login: String, memberships: Memberships) -> Outcome {
+    let Memberships { groups, refused } = memberships;
+    let lost: Vec<&String> = claims
+        .groups
+        .iter()
+        .filter(|g| !groups.contains(g))
+        .collect();
+    if let Some(refusal) = refused.iter().find(|r| lost.iter().any(|g| covers(r, g))) {
+        return unconfirmed(claims, refusal.clone());
+    }
+    let outcome = match (refused.first(), lost.is_empty()) {
+        (Some(refusal), _) => {
+            metrics().github_refusal(refusal, RefusedDuring::Recheck);
+            tracing::warn!(login = %claims.login, reason = refusal.reason(), org = refusal.org().unwrap_or("-"), "re-check: GitHub would not confirm a membership the session did not have");
+            RecheckOutcome::Unconfirmed(refusal.reason())
+        }
+        (None, true) => RecheckOutcome::Confirmed,
+        (None, false) => RecheckOutcome::Removed,
+    };
+    metrics().recheck(outcome);
+    tracing::info!(login = %login, "memberships re-checked");
+    Outcome::Fresh {
+        login,
+        groups,
+        refused: refused.into_iter().next(),
+    }
+}
+
+/// GitHub would not say (a rate limit, or a refusal about a membership the session had):
+/// counted, logged, and never taken for "removed".
+fn unconfirmed(claims: &SessionClaims, refusal: GithubRefusal) -> Outcome {
+    metrics().github_refusal(&refusal, RefusedDuring::Recheck);
+    metrics().recheck(RecheckOutcome::Unconfirmed(refusal.reason()));
+    tracing::warn!(
+        login = %claims.login,
+        reason = refusal.reason(),
+        org = refusal.org().unwrap_or("-"),
+        retry_after = refusal.retry_after().unwrap_or(0),
+        "re-check not confirmed: GitHub would not answer ({}); keeping the last known memberships within access.stale_grace",
+        refusal.reason()
+    );
+    Outcome::Unconfirmed(Some(refusal))
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ impl GithubClient {
             status => Err(GithubError::Status {
                 call: "revoke token",
                 status,
+                message: String::new(),
             }),
         }
     }

@@ -4,7 +4,7 @@
 //! is created up front: the request path only does atomic increments (no lookup, no
 //! allocation, no lock).
 
-use crate::pages::Refusal;
+use crate::pages::{GithubRefusal, Refusal};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -92,6 +92,9 @@ impl Decision {
             Refusal::Forbidden { .. } | Refusal::CrossSite { .. } | Refusal::LoginFailed { .. } => {
                 Decision::Forbidden
             }
+            Refusal::GithubRefused { refusal, .. } if refusal.status() == 403 => {
+                Decision::Forbidden
+            }
             Refusal::NotFound => Decision::Hidden,
             Refusal::BadRequest { .. }
             | Refusal::BadPath { .. }
@@ -107,6 +110,7 @@ impl Decision {
             | Refusal::MethodNotAllowed { .. }
             | Refusal::GithubUnavailable { .. }
             | Refusal::GatewayMisconfigured { .. }
+            | Refusal::GithubRefused { .. }
             | Refusal::UpstreamUnavailable
             | Refusal::Api { .. } => Decision::Error,
         }
@@ -136,14 +140,19 @@ pub enum LoginResult {
     FailedCode,
     /// GitHub could not be reached, timed out or answered 5xx.
     FailedGithubUnavailable,
-    /// GitHub rejected the OAuth app settings (client id/secret, callback URL).
+    /// GitHub rejected the OAuth app settings (client id/secret, callback URL, a suspended
+    /// app).
     FailedMisconfigured,
+    /// GitHub would not confirm the memberships the person needs (an org's app restrictions,
+    /// SAML single sign-on, a missing scope, a rate limit): `gatehouse_github_refusals_total`
+    /// says which.
+    FailedUnconfirmed,
     /// Any other failure (unexpected answers, a session too large for cookies, a store error).
     FailedOther,
 }
 
 impl LoginResult {
-    pub const ALL: [LoginResult; 9] = [
+    pub const ALL: [LoginResult; 10] = [
         LoginResult::Started,
         LoginResult::Succeeded,
         LoginResult::Denied,
@@ -152,6 +161,7 @@ impl LoginResult {
         LoginResult::FailedCode,
         LoginResult::FailedGithubUnavailable,
         LoginResult::FailedMisconfigured,
+        LoginResult::FailedUnconfirmed,
         LoginResult::FailedOther,
     ];
 
@@ -165,6 +175,7 @@ impl LoginResult {
             LoginResult::FailedCode => "failed_code",
             LoginResult::FailedGithubUnavailable => "failed_github_unavailable",
             LoginResult::FailedMisconfigured => "failed_misconfigured",
+            LoginResult::FailedUnconfirmed => "failed_unconfirmed",
             LoginResult::FailedOther => "failed_other",
         }
     }
@@ -217,6 +228,26 @@ impl ReloadResult {
     }
 }
 
+/// When GitHub refused (`gatehouse_github_refusals_total{during}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusedDuring {
+    /// A browser or client sign-in, a token refresh, a presented GitHub token.
+    SignIn,
+    /// A session's (or access token's) membership re-check.
+    Recheck,
+}
+
+impl RefusedDuring {
+    const ALL: [RefusedDuring; 2] = [RefusedDuring::SignIn, RefusedDuring::Recheck];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RefusedDuring::SignIn => "sign_in",
+            RefusedDuring::Recheck => "recheck",
+        }
+    }
+}
+
 /// Why the gate itself answered with a 5xx (`gatehouse_errors_total{cause}`): what to look at
 /// first when the error ratio climbs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,12 +294,56 @@ impl ErrorCause {
         }
         Some(match refusal {
             Refusal::StoreUnavailable => ErrorCause::Store,
-            Refusal::GithubUnavailable { .. } => ErrorCause::Github,
+            Refusal::GithubUnavailable { .. } | Refusal::GithubRefused { .. } => ErrorCause::Github,
             Refusal::MembershipUnconfirmed => ErrorCause::Membership,
             Refusal::UpstreamUnavailable => ErrorCause::Upstream,
             Refusal::GatewayMisconfigured { .. } => ErrorCause::Misconfigured,
             _ => ErrorCause::Other,
         })
+    }
+}
+
+/// What a membership re-check found (`gatehouse_membership_rechecks_total{outcome, reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecheckOutcome {
+    /// GitHub answered; no membership was lost.
+    Confirmed,
+    /// GitHub answered; at least one membership the session had is gone.
+    Removed,
+    /// GitHub no longer accepts the token: the session ends.
+    Ended,
+    /// GitHub could not be asked (`reason = "unreachable"`) or would not say (a
+    /// [`GithubRefusal::reason`]): the last known memberships serve within `stale_grace`.
+    Unconfirmed(&'static str),
+}
+
+/// The `reason` of an unconfirmed re-check that GitHub did not answer at all.
+pub const UNREACHABLE: &str = "unreachable";
+
+impl RecheckOutcome {
+    fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            RecheckOutcome::Confirmed => ("confirmed", ""),
+            RecheckOutcome::Removed => ("removed", ""),
+            RecheckOutcome::Ended => ("ended", ""),
+            RecheckOutcome::Unconfirmed(reason) => ("unconfirmed", reason),
+        }
+    }
+
+    /// Every label pair, created up front.
+    fn all() -> impl Iterator<Item = (&'static str, &'static str)> {
+        [
+            RecheckOutcome::Confirmed,
+            RecheckOutcome::Removed,
+            RecheckOutcome::Ended,
+        ]
+        .into_iter()
+        .chain(
+            std::iter::once(UNREACHABLE)
+                .chain(GithubRefusal::REASONS)
+                .map(RecheckOutcome::Unconfirmed),
+        )
+        .map(RecheckOutcome::labels)
     }
 }
 
@@ -291,6 +366,8 @@ pub struct Metrics {
     logins: [IntCounter; LoginResult::ALL.len()],
     github_duration: Histogram,
     github_errors: [IntCounter; GithubErrorKind::ALL.len()],
+    github_refusals: IntCounterVec,
+    rechecks: IntCounterVec,
     upstream_duration: Histogram,
     sessions_active: OnceLock<IntGauge>,
     default_requests: RequestCounters,
@@ -352,6 +429,22 @@ impl Metrics {
             &["kind"],
         )
         .expect("github errors metric");
+        let github_refusals = IntCounterVec::new(
+            Opts::new(
+                "gatehouse_github_refusals_total",
+                "Times GitHub would not confirm a person's access, by reason (access_restricted, sso_required, scope_missing, rate_limited, secondary_rate_limited) and during what (sign_in, recheck).",
+            ),
+            &["reason", "during"],
+        )
+        .expect("github refusals metric");
+        let rechecks = IntCounterVec::new(
+            Opts::new(
+                "gatehouse_membership_rechecks_total",
+                "Membership re-checks by outcome (confirmed, removed, ended, unconfirmed) and, for unconfirmed ones, reason.",
+            ),
+            &["outcome", "reason"],
+        )
+        .expect("rechecks metric");
         let upstream_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "gatehouse_upstream_duration_seconds",
@@ -403,6 +496,8 @@ impl Metrics {
             Box::new(logins.clone()),
             Box::new(github_duration.clone()),
             Box::new(github_errors.clone()),
+            Box::new(github_refusals.clone()),
+            Box::new(rechecks.clone()),
             Box::new(upstream_duration.clone()),
             Box::new(build_info),
             Box::new(reloads.clone()),
@@ -415,6 +510,14 @@ impl Metrics {
                 .register(collector)
                 .expect("metric names are unique");
         }
+        for reason in GithubRefusal::REASONS {
+            for during in RefusedDuring::ALL {
+                github_refusals.with_label_values(&[reason, during.as_str()]);
+            }
+        }
+        for (outcome, reason) in RecheckOutcome::all() {
+            rechecks.with_label_values(&[outcome, reason]);
+        }
         let default_requests = RequestCounters {
             by_decision: Decision::ALL
                 .map(|d| requests.with_label_values(&[DEFAULT_ROUTE, d.as_str()])),
@@ -424,6 +527,8 @@ impl Metrics {
             logins: LoginResult::ALL.map(|r| logins.with_label_values(&[r.as_str()])),
             github_errors: GithubErrorKind::ALL
                 .map(|k| github_errors.with_label_values(&[k.as_str()])),
+            github_refusals,
+            rechecks,
             registry,
             requests,
             github_duration,
@@ -481,6 +586,20 @@ impl Metrics {
 
     pub fn github_error(&self, kind: GithubErrorKind) {
         self.github_errors[kind as usize].inc();
+    }
+
+    /// GitHub would not confirm someone's access (not on the request path: at sign-in or a
+    /// re-check, so the label lookup is fine).
+    pub fn github_refusal(&self, refusal: &GithubRefusal, during: RefusedDuring) {
+        self.github_refusals
+            .with_label_values(&[refusal.reason(), during.as_str()])
+            .inc();
+    }
+
+    /// One membership re-check's outcome (once per re-check, however many requests wait).
+    pub fn recheck(&self, outcome: RecheckOutcome) {
+        let (outcome, reason) = outcome.labels();
+        self.rechecks.with_label_values(&[outcome, reason]).inc();
     }
 
     #[inline]

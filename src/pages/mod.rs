@@ -3,6 +3,7 @@
 //! HTML (inline CSS, no external fonts or scripts).
 
 mod client_confirm;
+mod github_refusal;
 mod html;
 mod login_loop;
 mod me;
@@ -10,6 +11,7 @@ mod refusal;
 mod sign_out;
 
 pub use client_confirm::{client_confirm_page, ClientConfirm};
+pub use github_refusal::GithubRefusal;
 pub use html::escape;
 pub use login_loop::LoopHint;
 pub use me::me_page;

@@ -12,6 +12,7 @@
 //! - the metrics' and access log's **decision** (`observe::Decision`) is taken from the refusal
 //!   ([`Decision::of_refusal`](crate::observe::Decision::of_refusal)), never from a status code.
 
+use super::github_refusal::GithubRefusal;
 use super::html::{self, escape};
 use super::login_loop::{self, LoopHint};
 use crate::reply::Reply;
@@ -98,6 +99,14 @@ pub enum Refusal {
     /// GitHub rejected this gate's own OAuth settings: only the operator can fix it.
     GatewayMisconfigured {
         error: String,
+    },
+    /// GitHub would not say what Gatehouse needs (an org's app restrictions, SAML single
+    /// sign-on, a missing scope, a rate limit): who can fix it and, at `retry_url`, a fresh
+    /// try (a new sign-in, or the same address again).
+    GithubRefused {
+        /// Boxed: its links would make every refusal larger.
+        refusal: Box<GithubRefusal>,
+        retry_url: String,
     },
     /// The protected app did not answer.
     UpstreamUnavailable,
@@ -207,6 +216,7 @@ impl Refusal {
             Refusal::MethodNotAllowed { .. } => 405,
             Refusal::GithubUnavailable { .. } | Refusal::UpstreamUnavailable => 502,
             Refusal::GatewayMisconfigured { .. } => 500,
+            Refusal::GithubRefused { refusal, .. } => refusal.status(),
             Refusal::NotFound => 404,
             Refusal::Api { status, .. } => *status,
         }
@@ -245,6 +255,7 @@ impl Refusal {
             Refusal::LoginFailed { .. } => "login_failed",
             Refusal::GithubUnavailable { .. } => "github_unavailable",
             Refusal::GatewayMisconfigured { .. } => "gateway_misconfigured",
+            Refusal::GithubRefused { refusal, .. } => refusal.code(),
             Refusal::UpstreamUnavailable => "upstream_unavailable",
             Refusal::NotFound => "not_found",
             Refusal::LoginLoop { .. } => "login_loop",
@@ -320,8 +331,14 @@ impl Refusal {
                 "GitHub could not be reached to finish signing you in. Wait a moment and try again.".into()
             }
             Refusal::GatewayMisconfigured { error } => format!(
-                "GitHub rejected this site's sign-in settings ({error}). Nothing you can do will fix this: please tell the site's operator, who should check github.client_id, github.client_secret and the callback URL registered at GitHub."
+                "GitHub rejected this site's sign-in settings ({error}). Nothing you can do will fix this: please tell the site's operator, who should {}",
+                match error.as_str() {
+                    "redirect_uri_mismatch" => "make the callback URL registered for the OAuth app at GitHub match this site's own (server.public_url followed by the callback path, /oauth2/callback by default).",
+                    "application_suspended" => "check the OAuth app at GitHub: GitHub has suspended it, and only its owner (with GitHub Support) can restore it.",
+                    _ => "check github.client_id, github.client_secret and the callback URL registered at GitHub.",
+                }
             ),
+            Refusal::GithubRefused { refusal, .. } => refusal.message(),
             Refusal::UpstreamUnavailable => {
                 "The app behind this gate did not answer. Try again in a moment; if it keeps happening, tell the app's operator.".into()
             }
@@ -357,6 +374,10 @@ impl Refusal {
                     Refusal::TooManyRequests { retry_after } => {
                         body["retry_after"] = json!(retry_after)
                     }
+                    Refusal::GithubRefused { refusal, retry_url } => {
+                        refusal.json_fields(&mut body);
+                        body["retry_url"] = json!(retry_url);
+                    }
                     _ => {}
                 }
                 Reply::json(status, &body)
@@ -377,6 +398,10 @@ impl Refusal {
                 retry_after: Some(secs),
                 ..
             } => reply.header("Retry-After", secs.to_string()),
+            Refusal::GithubRefused { refusal, .. } => match refusal.retry_after() {
+                Some(secs) => reply.header("Retry-After", secs.to_string()),
+                None => reply,
+            },
             Refusal::MethodNotAllowed { allow, .. } => reply.header("Allow", allow.clone()),
             Refusal::InvalidCredentials { basic: true, .. } => {
                 reply.header("WWW-Authenticate", r#"Basic realm="gatehouse""#)
@@ -451,6 +476,7 @@ impl Refusal {
             Refusal::GatewayMisconfigured { .. } => {
                 html::page("Sign-in is misconfigured", &message, "")
             }
+            Refusal::GithubRefused { refusal, retry_url } => refusal.page(retry_url),
             Refusal::NotFound => html::page("Not found", &message, &start_page()),
             Refusal::LoginLoop { hints, start_url } => login_loop::page(hints, start_url),
         }

@@ -346,6 +346,8 @@ async fn authorize_validation() {
         .unwrap()
         .starts_with("text/html"));
 
+    // A redirect_uri that does not match: GitHub sends the error to the *registered*
+    // callback (never to the given URL), with its description, error_uri and the state.
     for bad in [
         "http://evil.example/oauth2/callback",
         "http://127.0.0.1:4181/oauth2/callback",
@@ -353,17 +355,23 @@ async fn authorize_validation() {
         "http://127.0.0.1:4180/other",
     ] {
         let resp = get(format!(
-            "client_id={CLIENT_ID}&redirect_uri={}",
+            "client_id={CLIENT_ID}&redirect_uri={}&state=s1",
             urlencode(bad)
         ))
         .await;
-        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{bad}");
-        assert!(resp.headers().get("location").is_none());
-        let html = resp.text().await.unwrap();
-        assert!(html.contains(
+        assert_eq!(resp.status(), StatusCode::FOUND, "{bad}");
+        let location = resp.headers()["location"].to_str().unwrap().to_string();
+        assert!(location.starts_with(&format!("{CALLBACK}?")), "{location}");
+        let q = query_of(&location);
+        assert_eq!(q["error"], "redirect_uri_mismatch");
+        assert_eq!(
+            q["error_description"],
             "The redirect_uri MUST match the registered callback URL for this application."
-        ));
-        // The POST is refused the same way.
+        );
+        assert!(q["error_uri"].ends_with("#redirect-uri-mismatch"));
+        assert_eq!(q["state"], "s1");
+        assert!(!q.contains_key("code"));
+        // The POST is refused the same way: no code.
         let resp = sign_in_location(
             &base,
             &[
@@ -373,9 +381,14 @@ async fn authorize_validation() {
             ],
         )
         .await;
-        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{bad}");
-        assert!(resp.headers().get("location").is_none());
+        assert_eq!(resp.status(), StatusCode::FOUND, "{bad}");
+        let location = resp.headers()["location"].to_str().unwrap();
+        assert!(location.starts_with(&format!("{CALLBACK}?error=redirect_uri_mismatch")));
     }
+    // Not a URL at all: a page.
+    let resp = get(format!("client_id={CLIENT_ID}&redirect_uri=nope")).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.headers().get("location").is_none());
 
     let plain = format!(
         "client_id={CLIENT_ID}&code_challenge={}&code_challenge_method=plain",
@@ -478,8 +491,21 @@ async fn rest_rules() {
     let resp = api(&base, &token, "/user/emails").await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(resp.json::<Value>().await.unwrap()["message"], "Not Found");
-    let orgs: Value = api(&base, &token, "/user/orgs").await.json().await.unwrap();
-    assert_eq!(orgs, serde_json::json!([]));
+    // GitHub refuses to list orgs without read:org or user (it used to be an empty list here).
+    let resp = api(&base, &token, "/user/orgs").await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.headers()["x-oauth-scopes"], "read:user");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["message"],
+        "You need at least read:org scope or user scope to list your organizations."
+    );
+    assert_eq!(body["status"], "403");
+    let with_user = token_for(&base, "octocat", "user").await;
+    assert_eq!(
+        api(&base, &with_user, "/user/orgs").await.status(),
+        StatusCode::OK
+    );
     assert_eq!(
         api(&base, &token, "/user/teams").await.status(),
         StatusCode::NOT_FOUND
@@ -513,7 +539,7 @@ async fn rest_rules() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(mock.api_request_count(), counted);
-    assert_eq!(counted - before, 10);
+    assert_eq!(counted - before, 11);
 }
 
 #[tokio::test]
@@ -1038,10 +1064,12 @@ async fn user_in_150_orgs_pages_through_link_headers() {
         .unwrap();
     assert_eq!(beyond, serde_json::json!([]));
 
-    // Without read:org private memberships are hidden.
+    // Without read:org (or user) GitHub refuses the list.
     let plain = token_for(&base, "monalisa", "read:user").await;
-    let orgs: Value = api(&base, &plain, "/user/orgs").await.json().await.unwrap();
-    assert_eq!(orgs, serde_json::json!([]));
+    assert_eq!(
+        api(&base, &plain, "/user/orgs").await.status(),
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -1342,4 +1370,171 @@ async fn upstream_page_echo_and_sse() {
     assert_eq!(text.matches("data: tick ").count(), 5);
     assert!(text.ends_with("data: tick 5\n\n"));
     assert!(start.elapsed() >= std::time::Duration::from_millis(400));
+}
+
+#[tokio::test]
+async fn org_restrictions_single_sign_on_and_rate_limits_answer_as_github_does() {
+    let (_mock, base) = start_demo().await;
+    let token = token_for(&base, "monalisa", "read:user read:org").await;
+    let membership = "/user/memberships/orgs/databio";
+    let ok = api(&base, &token, membership).await;
+    assert_eq!(ok.headers()["x-ratelimit-limit"], "5000");
+    assert_eq!(ok.headers()["x-ratelimit-resource"], "core");
+    assert_ne!(ok.headers()["x-ratelimit-remaining"], "0");
+
+    // OAuth App access restrictions: the lists leave the org out, its endpoints say why.
+    let policy = "orgs/databio/policy?oauth_app_restrictions=true";
+    assert_eq!(control(&base, policy).await, StatusCode::OK);
+    let resp = api(&base, &token, membership).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.headers()["x-oauth-scopes"], "read:user, read:org");
+    assert_eq!(resp.headers()["x-accepted-oauth-scopes"], "read:org");
+    let body: Value = resp.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("the `databio` organization has enabled OAuth App access restrictions"),
+        "{message}"
+    );
+    assert_eq!(body["status"], "403");
+    let orgs: Value = api(&base, &token, "/user/orgs").await.json().await.unwrap();
+    assert_eq!(orgs.as_array().unwrap().len(), 1, "acme only: {orgs}");
+    let team = "/orgs/databio/teams/core/memberships/octocat";
+    assert_eq!(
+        api(&base, &token, team).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // Personal tokens are not OAuth apps: restrictions do not apply to them.
+    let pat: Value = client()
+        .post(format!("{base}/_mock/users/monalisa/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pat = pat["token"].as_str().unwrap();
+    assert_eq!(api(&base, pat, membership).await.status(), StatusCode::OK);
+    // An owner approves the app: the same token sees the org at once.
+    let approve = format!("orgs/databio/approved_apps/{CLIENT_ID}");
+    assert_eq!(control(&base, &approve).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        api(&base, &token, membership).await.status(),
+        StatusCode::OK
+    );
+
+    // SAML single sign-on: members' lists leave it out (saying which), its endpoints refuse
+    // with the URL that authorizes the token.
+    assert_eq!(
+        control(&base, "orgs/databio/policy?saml_sso=true").await,
+        StatusCode::OK
+    );
+    let resp = api(&base, &token, "/user/orgs").await;
+    assert_eq!(
+        resp.headers()["x-github-sso"],
+        "partial-results; organizations=2000001"
+    );
+    let resp = api(&base, &token, membership).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let sso = resp.headers()["x-github-sso"].to_str().unwrap().to_string();
+    let prefix = format!("required; url={base}/orgs/databio/sso?authorization_request=");
+    assert!(sso.starts_with(&prefix), "{sso}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["message"], "Resource protected by organization SAML enforcement. You must grant your OAuth token access to this organization.");
+    // A non-member is not asked for single sign-on: 404 as before.
+    let mallory = token_for(&base, "mallory", "read:org").await;
+    assert_eq!(
+        api(&base, &mallory, membership).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let request = sso.split("authorization_request=").nth(1).unwrap();
+    let shown = client()
+        .get(format!(
+            "{base}/orgs/databio/sso?authorization_request={request}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), StatusCode::OK);
+    let signed_in = client()
+        .post(format!("{base}/orgs/databio/sso"))
+        .form(&[("authorization_request", request)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    assert_eq!(
+        api(&base, &token, membership).await.status(),
+        StatusCode::OK
+    );
+    // Used once.
+    let again = client()
+        .post(format!("{base}/orgs/databio/sso"))
+        .form(&[("authorization_request", request)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+
+    // The primary rate limit: 403 (or 429), the budget spent, the reset ahead.
+    let fail = "fail?mode=rate_limit&limit=primary&status=429&wait=30";
+    assert_eq!(control(&base, fail).await, StatusCode::OK);
+    let resp = api(&base, &token, "/user").await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["x-ratelimit-remaining"], "0");
+    let reset: u64 = resp.headers()["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reset > gatehouse::clock::unix_now() + 20);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("API rate limit exceeded for user ID 1000001."));
+    // The secondary one: budget left, retry-after only when given.
+    let fail = "fail?mode=rate_limit&limit=secondary&wait=7";
+    assert_eq!(control(&base, fail).await, StatusCode::OK);
+    let resp = api(&base, &token, "/user").await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.headers()["retry-after"], "7");
+    assert_ne!(resp.headers()["x-ratelimit-remaining"], "0");
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("You have exceeded a secondary rate limit."));
+    assert_eq!(
+        control(&base, "fail?mode=rate_limit&limit=secondary").await,
+        StatusCode::OK
+    );
+    assert!(api(&base, &token, "/user")
+        .await
+        .headers()
+        .get("retry-after")
+        .is_none());
+    assert_eq!(control(&base, "fail?mode=off").await, StatusCode::OK);
+
+    // The authorize step can be told to send an OAuth error to the registered callback.
+    let fail = "fail?mode=authorize_error&error=application_suspended";
+    assert_eq!(control(&base, fail).await, StatusCode::OK);
+    let resp = client()
+        .get(format!(
+            "{base}/login/oauth/authorize?client_id={CLIENT_ID}&state=xyz"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let q = query_of(resp.headers()["location"].to_str().unwrap());
+    assert_eq!(q["error"], "application_suspended");
+    assert_eq!(
+        q["error_description"],
+        "Your application has been suspended. Contact support@github.com."
+    );
+    assert_eq!(q["state"], "xyz");
+    assert_eq!(
+        control(&base, "fail?mode=authorize_error&error=bogus").await,
+        StatusCode::BAD_REQUEST
+    );
 }

@@ -1,8 +1,10 @@
 //! `GET|POST /login/oauth/authorize`: the consent page and code issuance.
 //!
 //! Both methods validate everything (client, redirect_uri, PKCE) because the POST comes
-//! from a browser form anyone can forge. Errors are pages, never redirects, so a bad
-//! redirect_uri can not be used to bounce users elsewhere.
+//! from a browser form anyone can forge. Errors are pages, except the ones GitHub sends to the
+//! app's *registered* callback URL (`redirect_uri_mismatch`, `application_suspended`, with
+//! `error_description`, `error_uri` and the `state`), so a bad redirect_uri can not be used to
+//! bounce users elsewhere.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,11 +58,14 @@ struct Checked {
     redirect: Url,
 }
 
-/// Why the request is refused: rendered as an error page, never a redirect.
+/// Why the request is refused: an error page, or GitHub's OAuth error sent to the app's
+/// registered callback (`to_callback`).
 struct Refusal {
     status: StatusCode,
     title: &'static str,
     message: String,
+    /// Boxed: a `Url` is large, and the `Ok` side is the common one.
+    to_callback: Option<Box<Url>>,
 }
 
 impl Refusal {
@@ -69,11 +74,48 @@ impl Refusal {
             status,
             title,
             message: message.into(),
+            to_callback: None,
         }
     }
 
     fn page(&self) -> Response {
-        error_page(self.status, self.title, &self.message)
+        match &self.to_callback {
+            Some(url) => (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response(),
+            None => error_page(self.status, self.title, &self.message),
+        }
+    }
+}
+
+/// An OAuth error GitHub sends to the app's registered callback (its description and
+/// documentation path as GitHub's troubleshooting page gives them), keeping the `state`.
+fn to_callback(registered: &Url, error: &'static str, state: Option<&str>) -> Refusal {
+    let (description, anchor) = match error {
+        "application_suspended" => (
+            "Your application has been suspended. Contact support@github.com.",
+            "application-suspended",
+        ),
+        "redirect_uri_mismatch" => (
+            "The redirect_uri MUST match the registered callback URL for this application.",
+            "redirect-uri-mismatch",
+        ),
+        _ => (
+            "The user has denied your application access.",
+            "access-denied",
+        ),
+    };
+    let uri = format!("/apps/building-integrations/setting-up-and-registering-oauth-apps/troubleshooting-authorization-request-errors/#{anchor}");
+    let url = with_params(
+        registered.clone(),
+        &[
+            ("error", Some(error)),
+            ("error_description", Some(description)),
+            ("error_uri", Some(&uri)),
+            ("state", state),
+        ],
+    );
+    Refusal {
+        to_callback: Some(Box::new(url)),
+        ..Refusal::new(StatusCode::FOUND, "Redirect", description)
     }
 }
 
@@ -92,13 +134,40 @@ fn check(shared: &Shared, p: &AuthorizeParams) -> Result<Checked, Refusal> {
             "No OAuth app with this client_id is registered.",
         ));
     };
-    let redirect = redirect::resolve(&callback, p.redirect_uri.as_deref()).map_err(|msg| {
+    let registered = redirect::check_callback(&callback).map_err(|msg| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
-            "Redirect URI mismatch (mock GitHub)",
+            "Unusable callback URL (mock GitHub)",
             &msg,
         )
     })?;
+    let failure = shared.lock().failure;
+    if let Some(error) = failure.and_then(|f| f.authorize_error()) {
+        return Err(to_callback(&registered, error, p.state.as_deref()));
+    }
+    // GitHub sends a mismatch to the registered callback; a redirect_uri that is not even a
+    // URL gets a page.
+    let redirect = match redirect::resolve(&callback, p.redirect_uri.as_deref()) {
+        Ok(url) => url,
+        Err(_)
+            if p.redirect_uri
+                .as_deref()
+                .is_some_and(|u| Url::parse(u).is_ok()) =>
+        {
+            return Err(to_callback(
+                &registered,
+                "redirect_uri_mismatch",
+                p.state.as_deref(),
+            ))
+        }
+        Err(msg) => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "Redirect URI mismatch (mock GitHub)",
+                &msg,
+            ))
+        }
+    };
     if let Some(challenge) = &p.code_challenge {
         if p.code_challenge_method.as_deref() != Some("S256") {
             return Err(Refusal::new(

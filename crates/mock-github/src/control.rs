@@ -19,6 +19,15 @@
 //!   before a complete response), `mode=truncate` (headers and part of the body, then the
 //!   connection is cut), `mode=off` (heal). `scope=rest|oauth|all` picks the REST API,
 //!   the OAuth token endpoint or both (default `rest`; `oauth=true` means `all`)
+//!   `mode=rate_limit&limit=primary|secondary[&status=403|429][&wait=N]` GitHub's rate
+//!   limit on every REST call (primary: `x-ratelimit-remaining: 0`, reset in `wait` s,
+//!   default 60; secondary: `retry-after: wait` when given, none otherwise; status default 403),
+//!   `mode=authorize_error&error=redirect_uri_mismatch|application_suspended|access_denied`
+//!   the authorize step sends that error to the app's callback
+//! - `POST   /_mock/orgs/{org}/policy?oauth_app_restrictions=true|false&saml_sso=true|false`
+//!   an org's settings (omitted ones are left as they are)
+//! - `POST   /_mock/orgs/{org}/approved_apps/{client_id}` an owner approves an OAuth app for an
+//!   org with OAuth App access restrictions; `DELETE` takes the approval back
 //! - `POST   /_mock/users/{login}?id=N[&name=..&email=..&verified=false]` create a user with
 //!   that primary email (default `{login}@example.com`, verified) → 200 `{"login", "id"}`;
 //!   409 if the login or id is taken
@@ -56,6 +65,11 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         )
         .route("/_mock/users/{login}", post(create_user))
         .route("/_mock/users/{login}/tokens", post(personal_token))
+        .route("/_mock/orgs/{org}/policy", post(org_policy))
+        .route(
+            "/_mock/orgs/{org}/approved_apps/{client_id}",
+            post(approve_app).delete(unapprove_app),
+        )
         .route("/_mock/fail", post(fail))
         .route("/_mock/codes/expire", post(expire_codes))
         .route("/_mock/stats", get(stats))
@@ -114,6 +128,9 @@ async fn create_org(
         description: None,
         members: Vec::new(),
         teams: Vec::new(),
+        oauth_app_restrictions: false,
+        approved_apps: Vec::new(),
+        saml_sso: false,
     });
     Json(json!({ "login": org, "id": id, "name": q.name })).into_response()
 }
@@ -292,6 +309,62 @@ async fn remove_team_member(
 }
 
 #[derive(Deserialize)]
+struct PolicyQuery {
+    oauth_app_restrictions: Option<bool>,
+    saml_sso: Option<bool>,
+}
+
+async fn org_policy(
+    State(shared): State<Arc<Shared>>,
+    Path(org): Path<String>,
+    Query(q): Query<PolicyQuery>,
+) -> Response {
+    let mut st = shared.lock();
+    let Some(org_entry) = st.org_mut(&org) else {
+        return problem(StatusCode::NOT_FOUND, format!("no org `{org}`"));
+    };
+    if let Some(on) = q.oauth_app_restrictions {
+        org_entry.oauth_app_restrictions = on;
+    }
+    if let Some(on) = q.saml_sso {
+        org_entry.saml_sso = on;
+    }
+    Json(json!({
+        "org": org_entry.login,
+        "oauth_app_restrictions": org_entry.oauth_app_restrictions,
+        "approved_apps": org_entry.approved_apps,
+        "saml_sso": org_entry.saml_sso,
+    }))
+    .into_response()
+}
+
+async fn approve_app(
+    State(shared): State<Arc<Shared>>,
+    Path((org, client_id)): Path<(String, String)>,
+) -> Response {
+    let mut st = shared.lock();
+    let Some(org_entry) = st.org_mut(&org) else {
+        return problem(StatusCode::NOT_FOUND, format!("no org `{org}`"));
+    };
+    if !org_entry.approved_apps.contains(&client_id) {
+        org_entry.approved_apps.push(client_id);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn unapprove_app(
+    State(shared): State<Arc<Shared>>,
+    Path((org, client_id)): Path<(String, String)>,
+) -> Response {
+    let mut st = shared.lock();
+    let Some(org_entry) = st.org_mut(&org) else {
+        return problem(StatusCode::NOT_FOUND, format!("no org `{org}`"));
+    };
+    org_entry.approved_apps.retain(|c| *c != client_id);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
 struct FailQuery {
     status: Option<u16>,
     #[serde(default)]
@@ -299,17 +372,30 @@ struct FailQuery {
     mode: Option<String>,
     delay_ms: Option<u64>,
     scope: Option<String>,
+    limit: Option<String>,
+    wait: Option<u64>,
+    error: Option<String>,
 }
+
+/// The errors `mode=authorize_error` can send, as GitHub spells them.
+const AUTHORIZE_ERRORS: [&str; 3] = [
+    "redirect_uri_mismatch",
+    "application_suspended",
+    "access_denied",
+];
 
 /// The longest `mode=slow` / `mode=late` delay: ten minutes.
 const MAX_DELAY_MS: u64 = 600_000;
 
 const FAIL_USAGE: &str = "use ?status=100..599 (status=0 heals), or mode=status&status=N, \
-     mode=slow&delay_ms=N, mode=late&delay_ms=N, mode=malformed, mode=drop, mode=truncate or \
+     mode=slow&delay_ms=N, mode=late&delay_ms=N, mode=malformed, mode=drop, mode=truncate, \
+     mode=rate_limit&limit=primary|secondary[&status=403|429][&wait=N], \
+     mode=authorize_error&error=redirect_uri_mismatch|application_suspended|access_denied or \
      mode=off; scope=rest|oauth|all (default rest; oauth=true means all)";
 
 async fn fail(State(shared): State<Arc<Shared>>, Query(q): Query<FailQuery>) -> Response {
     let scope = match (q.scope.as_deref(), q.oauth) {
+        _ if q.mode.as_deref() == Some("authorize_error") => FailScope::Authorize,
         (None, false) | (Some("rest"), false) => FailScope::Rest,
         (None, true) | (Some("all"), _) => FailScope::All,
         (Some("oauth"), _) => FailScope::OAuth,
@@ -327,6 +413,24 @@ async fn fail(State(shared): State<Arc<Shared>>, Query(q): Query<FailQuery>) -> 
         (Some("malformed"), _, _) => Some(FailMode::Malformed),
         (Some("drop"), _, _) => Some(FailMode::Drop),
         (Some("truncate"), _, _) => Some(FailMode::Truncate),
+        (Some("rate_limit"), None | Some(403 | 429), _) => Some(FailMode::RateLimit {
+            secondary: match q.limit.as_deref() {
+                None | Some("primary") => false,
+                Some("secondary") => true,
+                Some(_) => return problem(StatusCode::BAD_REQUEST, FAIL_USAGE.into()),
+            },
+            status: q.status.unwrap_or(403),
+            wait: q.wait,
+        }),
+        (Some("authorize_error"), _, _) => {
+            match AUTHORIZE_ERRORS
+                .into_iter()
+                .find(|e| Some(*e) == q.error.as_deref())
+            {
+                Some(error) => Some(FailMode::AuthorizeError(error)),
+                None => return problem(StatusCode::BAD_REQUEST, FAIL_USAGE.into()),
+            }
+        }
         _ => return problem(StatusCode::BAD_REQUEST, FAIL_USAGE.into()),
     };
     let failure = mode.map(|mode| Failure { mode, scope });
@@ -339,11 +443,14 @@ async fn fail(State(shared): State<Arc<Shared>>, Query(q): Query<FailQuery>) -> 
         Some(FailMode::Malformed) => "malformed",
         Some(FailMode::Drop) => "drop",
         Some(FailMode::Truncate) => "truncate",
+        Some(FailMode::RateLimit { .. }) => "rate_limit",
+        Some(FailMode::AuthorizeError(_)) => "authorize_error",
     };
     let scope_name = match scope {
         FailScope::Rest => "rest",
         FailScope::OAuth => "oauth",
         FailScope::All => "all",
+        FailScope::Authorize => "authorize",
     };
     Json(json!({
         "status": q.status,
@@ -398,6 +505,7 @@ async fn personal_token(
         client_id: String::new(),
         user_id,
         scopes,
+        sso_orgs: Vec::new(),
     });
     let token = format!("ghp_{}", token.trim_start_matches("gho_"));
     // Re-key under the PAT prefix GitHub uses for personal tokens.

@@ -22,6 +22,9 @@
 //! id = 1001                     # optional, derived when omitted
 //! members = [ { login = "octocat", state = "active", role = "admin" },
 //!             { login = "hubot", state = "pending" } ]   # state default active, role default member
+//! oauth_app_restrictions = false  # optional: OAuth apps see nothing of the org unless approved
+//! approved_apps = []              # optional: client_ids the owners approved
+//! saml_sso = false                # optional: members' tokens need a single sign-on authorization
 //!   [[orgs.teams]]
 //!   slug = "core"
 //!   name = "Core"               # optional, default = slug
@@ -91,6 +94,16 @@ pub(super) struct Org {
     pub members: Vec<Member>,
     #[serde(default)]
     pub teams: Vec<Team>,
+    /// OAuth App access restrictions: OAuth apps not in `approved_apps` get nothing of the
+    /// org (its list entries are left out, its own endpoints answer 403).
+    #[serde(default)]
+    pub oauth_app_restrictions: bool,
+    #[serde(default)]
+    pub approved_apps: Vec<String>,
+    /// SAML single sign-on enforced: a member's token must be authorized for the org
+    /// (`/orgs/{org}/sso`) before it sees the org's data.
+    #[serde(default)]
+    pub saml_sso: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

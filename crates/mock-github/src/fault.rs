@@ -36,6 +36,8 @@ pub(super) async fn inject(
         ),
         FailMode::Drop => Some(dropped()),
         FailMode::Truncate => Some(truncated(malformed)),
+        // Answered where the endpoint knows who asks (REST) or where it redirects (authorize).
+        FailMode::RateLimit { .. } | FailMode::AuthorizeError(_) => None,
     }
 }
 

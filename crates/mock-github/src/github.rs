@@ -13,7 +13,7 @@ pub use super::data::MockApp;
 pub use super::validate::MockError;
 
 use super::state::Shared;
-use super::{api, authorize, control, data, redirect, token, validate};
+use super::{api, authorize, control, data, redirect, sso, token, validate};
 
 /// A fake GitHub (OAuth app flow + the REST calls Gatehouse makes). Cheap to clone.
 #[derive(Clone)]
@@ -117,6 +117,7 @@ impl MockGithub {
                 get(authorize::show).post(authorize::submit),
             )
             .route("/login/oauth/access_token", post(token::exchange))
+            .route("/orgs/{org}/sso", get(sso::show).post(sso::submit))
             .merge(control::routes())
             .fallback(rest)
             .with_state(shared)

@@ -18,6 +18,7 @@ mod html;
 mod pkce;
 mod redirect;
 mod scopes;
+mod sso;
 mod state;
 mod token;
 mod validate;

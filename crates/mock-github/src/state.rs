@@ -38,6 +38,8 @@ impl Shared {
                 codes: HashMap::new(),
                 tokens: HashMap::new(),
                 failure: None,
+                sso_requests: HashMap::new(),
+                sso_sessions: Vec::new(),
             }),
             api_requests: AtomicU64::new(0),
         }
@@ -57,6 +59,11 @@ pub(super) struct State {
     pub tokens: HashMap<String, TokenGrant>,
     /// Injected by `POST /_mock/fail`.
     pub failure: Option<Failure>,
+    /// The `authorization_request` of each single sign-on URL handed out: who was refused
+    /// (user id, client id: empty for personal tokens) and for which org (lower case).
+    pub sso_requests: HashMap<String, (u64, String, String)>,
+    /// (user id, lower-case org): the user has signed in to the org's single sign-on.
+    pub sso_sessions: Vec<(u64, String)>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -78,6 +85,17 @@ pub(super) enum FailMode {
     Late(Duration),
     /// Answer 200 with a JSON body cut off in the middle.
     Malformed,
+    /// GitHub's rate limit (REST, after authentication): the primary one (`x-ratelimit-remaining:
+    /// 0`, a reset in `wait` seconds) or the secondary one (`retry-after: wait`, when given),
+    /// answered with `status` (403 or 429).
+    RateLimit {
+        secondary: bool,
+        status: u16,
+        wait: Option<u64>,
+    },
+    /// The authorize step sends this OAuth error (`redirect_uri_mismatch`,
+    /// `application_suspended`, `access_denied`) to the app's callback.
+    AuthorizeError(&'static str),
     /// Close the connection before a complete response has been sent.
     Drop,
     /// Send the headers and the start of the body, then cut the connection.
@@ -93,6 +111,8 @@ pub(super) enum FailScope {
     OAuth,
     /// Both.
     All,
+    /// The authorize step (`/login/oauth/authorize`) only.
+    Authorize,
 }
 
 impl Failure {
@@ -102,6 +122,14 @@ impl Failure {
 
     pub fn hits_oauth(&self) -> bool {
         matches!(self.scope, FailScope::OAuth | FailScope::All)
+    }
+
+    /// The OAuth error the authorize step sends, if that is the failure.
+    pub fn authorize_error(&self) -> Option<&'static str> {
+        match (self.scope, self.mode) {
+            (FailScope::Authorize, FailMode::AuthorizeError(error)) => Some(error),
+            _ => None,
+        }
     }
 }
 
@@ -119,9 +147,12 @@ pub(super) struct Grant {
 
 #[derive(Clone, Debug)]
 pub(super) struct TokenGrant {
+    /// Empty for personal access tokens.
     pub client_id: String,
     pub user_id: u64,
     pub scopes: Scopes,
+    /// Lower-case orgs enforcing SAML single sign-on the token is authorized for.
+    pub sso_orgs: Vec<String>,
 }
 
 impl State {
@@ -164,6 +195,15 @@ impl State {
         let now = Instant::now();
         self.codes.retain(|_, g| g.expires > now);
         self.codes.remove(code)
+    }
+
+    /// The orgs whose single sign-on the user has signed in to.
+    pub fn sso_sessions_of(&self, user_id: u64) -> Vec<String> {
+        self.sso_sessions
+            .iter()
+            .filter(|(id, _)| *id == user_id)
+            .map(|(_, org)| org.clone())
+            .collect()
     }
 
     /// A new `gho_` token (the prefix GitHub uses for OAuth app user tokens).

@@ -194,10 +194,14 @@ fn grant(
         return Err(bad_code());
     }
     let scope = grant.scopes.joined(",");
+    // Authorizing an app while signed in to an org's single sign-on authorizes its token
+    // for that org.
+    let sso_orgs = st.sso_sessions_of(grant.user_id);
     let token = st.issue_token(TokenGrant {
         client_id,
         user_id: grant.user_id,
         scopes: grant.scopes,
+        sso_orgs,
     });
     Ok((token, scope))
 }

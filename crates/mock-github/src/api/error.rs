@@ -19,3 +19,16 @@ pub(super) fn message(status: StatusCode, msg: &str, docs: &str) -> Response {
 pub(super) fn not_found() -> Response {
     message(StatusCode::NOT_FOUND, "Not Found", REST_DOCS)
 }
+
+/// GitHub's newer error shape, which adds the status as a string: `"status": "403"`.
+pub(super) fn message_with_status(status: StatusCode, msg: &str, docs: &str) -> Response {
+    (
+        status,
+        Json(json!({
+            "message": msg,
+            "documentation_url": docs,
+            "status": status.as_u16().to_string(),
+        })),
+    )
+        .into_response()
+}

@@ -24,7 +24,7 @@ use self::ctx::Ctx;
 use self::error::{message, not_found, REST_DOCS};
 use super::credentials::{token_header, TokenHeader};
 use super::fault;
-use super::state::{Shared, TokenGrant};
+use super::state::{FailMode, Failure, Shared, TokenGrant};
 
 fn bad_credentials() -> Response {
     message(StatusCode::UNAUTHORIZED, "Bad credentials", REST_DOCS)
@@ -76,6 +76,18 @@ pub(super) async fn dispatch(shared: Arc<Shared>, api_prefix: Arc<str>, req: Req
             _ => not_found(),
         };
     };
+    if let Some(Failure {
+        mode:
+            FailMode::RateLimit {
+                secondary,
+                status,
+                wait,
+            },
+        ..
+    }) = failure
+    {
+        return rate_limited(token.user_id, secondary, status, wait);
+    }
     let (web_base, api_base) = bases(req.headers(), &api_prefix);
     let scopes = token.scopes.joined(", ");
     let ctx = Ctx {
@@ -91,11 +103,69 @@ pub(super) async fn dispatch(shared: Arc<Shared>, api_prefix: Arc<str>, req: Req
     } else {
         not_found()
     };
-    // GitHub tells clients which scopes the token has.
+    // GitHub tells clients which scopes the token has, and how much of its budget is left.
     if let Ok(value) = HeaderValue::from_str(&scopes) {
         response.headers_mut().insert("x-oauth-scopes", value);
     }
+    rate_limit_headers(&mut response, 4999, unix_now() + 3600);
     fault::hold(failure, response).await
+}
+
+/// The hourly budget of a user token.
+const RATE_LIMIT: u64 = 5000;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `x-ratelimit-*`, as on every REST answer.
+fn rate_limit_headers(response: &mut Response, remaining: u64, reset: u64) {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-ratelimit-limit", RATE_LIMIT),
+        ("x-ratelimit-remaining", remaining),
+        ("x-ratelimit-used", RATE_LIMIT - remaining),
+        ("x-ratelimit-reset", reset),
+    ] {
+        headers.insert(name, HeaderValue::from(value));
+    }
+    headers.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+}
+
+/// GitHub's rate-limit refusal (injected by `POST /_mock/fail?mode=rate_limit`): the primary
+/// one spends the budget until a reset `wait` seconds away (default 60); the secondary one
+/// leaves budget and sends `retry-after: wait` only when given ("The Retry-After header can
+/// sometimes be blank").
+fn rate_limited(user_id: u64, secondary: bool, status: u16, wait: Option<u64>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    let request_id = "C0DE:5EC0:1D2C3B:4A5F6E:6814705C";
+    let mut response = if secondary {
+        message(
+            status,
+            &format!("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID {request_id}."),
+            "https://docs.github.com/free-pro-team@latest/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+        )
+    } else {
+        message(
+            status,
+            &format!("API rate limit exceeded for user ID {user_id}. If you reach out to GitHub Support for help, please include the request ID {request_id}."),
+            "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+        )
+    };
+    let now = unix_now();
+    if secondary {
+        rate_limit_headers(&mut response, 4990, now + 3600);
+        if let Some(wait) = wait {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(wait));
+        }
+    } else {
+        rate_limit_headers(&mut response, 0, now + wait.unwrap_or(60));
+    }
+    response
 }
 
 /// The GET endpoints that need a user token.
