@@ -262,19 +262,8 @@ async fn a_token_without_read_org_is_asked_to_sign_in_again_and_then_gets_in() {
     // A session from before the org was added to the config: its token has no read:org.
     let g = gate("refresh_interval = \"1s\"").await;
     let h = &g.h;
-    let minted: serde_json::Value = plain_client()
-        .post(format!(
-            "{}/_mock/users/monalisa/tokens?scopes=read:user,user:email",
-            h.mock_url
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let mut claims = claims_for("monalisa", 1000001);
-    claims.github_token = Some(minted["token"].as_str().unwrap().to_string());
+    claims.github_token = Some(mock_pat_with(h, "monalisa", "?scopes=read:user,user:email").await);
     claims.refreshed_at = now() - 60;
     let cookie = mint(KEY_A, &claims);
 

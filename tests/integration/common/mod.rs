@@ -1046,8 +1046,13 @@ pub fn member_removed(org: &str, login: &str, id: u64) -> serde_json::Value {
 
 /// A personal access token for `login` (with `read:org`), minted by the mock GitHub.
 pub async fn mock_pat(h: &Harness, login: &str) -> String {
+    mock_pat_with(h, login, "").await
+}
+
+/// Like [`mock_pat`], with `query` (e.g. `?scopes=read:user,user:email`) passed to the mock.
+pub async fn mock_pat_with(h: &Harness, login: &str, query: &str) -> String {
     let minted: serde_json::Value = plain_client()
-        .post(format!("{}/_mock/users/{login}/tokens", h.mock_url))
+        .post(format!("{}/_mock/users/{login}/tokens{query}", h.mock_url))
         .send()
         .await
         .unwrap()
