@@ -44,6 +44,8 @@ impl GithubError {
 /// One client for the whole process: pooled HTTPS connections to GitHub.
 pub struct GithubClient {
     oauth: oauth::OAuthClient,
+    /// With `github.client_secret_previous`: the same client with that secret.
+    oauth_previous: Option<oauth::OAuthClient>,
     http: OAuthHttp,
     api_url: Url,
     scopes: Vec<String>,
@@ -78,7 +80,11 @@ impl GithubClient {
             .build()
             .map_err(|e| GithubError::Setup(e.to_string()))?;
         Ok(GithubClient {
-            oauth: oauth::build_client(settings, callback_url)?,
+            oauth: oauth::build_client(settings, &settings.client_secret, callback_url)?,
+            oauth_previous: match &settings.client_secret_previous {
+                Some(previous) => Some(oauth::build_client(settings, previous, callback_url)?),
+                None => None,
+            },
             http: OAuthHttp(client),
             api_url: settings.api_url.clone(),
             scopes: scopes_for(&settings.scopes, needs_read_org),

@@ -197,6 +197,28 @@ impl GithubErrorKind {
     }
 }
 
+/// Which client secret GitHub took for a code exchange
+/// (`gatehouse_github_client_secret_total{secret}`): during a rotation, `previous` at zero
+/// for long enough means the old secret can be deleted at GitHub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSecretUsed {
+    /// `github.client_secret`.
+    Current,
+    /// `github.client_secret_previous`.
+    Previous,
+}
+
+impl ClientSecretUsed {
+    const ALL: [ClientSecretUsed; 2] = [ClientSecretUsed::Current, ClientSecretUsed::Previous];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ClientSecretUsed::Current => "current",
+            ClientSecretUsed::Previous => "previous",
+        }
+    }
+}
+
 /// `gatehouse_requests_total` for one route, one counter per decision, ready to increment.
 #[derive(Clone)]
 pub struct RequestCounters {
@@ -216,6 +238,7 @@ pub struct Metrics {
     logins: [IntCounter; LoginResult::ALL.len()],
     github_duration: Histogram,
     github_errors: [IntCounter; GithubErrorKind::ALL.len()],
+    client_secrets: [IntCounter; ClientSecretUsed::ALL.len()],
     upstream_duration: Histogram,
     sessions_active: OnceLock<IntGauge>,
     default_requests: RequestCounters,
@@ -272,6 +295,14 @@ impl Metrics {
             &["kind"],
         )
         .expect("github errors metric");
+        let client_secrets = IntCounterVec::new(
+            Opts::new(
+                "gatehouse_github_client_secret_total",
+                "Code exchanges GitHub accepted, by the client secret it took.",
+            ),
+            &["secret"],
+        )
+        .expect("client secret metric");
         let upstream_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "gatehouse_upstream_duration_seconds",
@@ -285,6 +316,7 @@ impl Metrics {
             Box::new(logins.clone()),
             Box::new(github_duration.clone()),
             Box::new(github_errors.clone()),
+            Box::new(client_secrets.clone()),
             Box::new(upstream_duration.clone()),
         ] {
             registry
@@ -300,6 +332,8 @@ impl Metrics {
             logins: LoginResult::ALL.map(|r| logins.with_label_values(&[r.as_str()])),
             github_errors: GithubErrorKind::ALL
                 .map(|k| github_errors.with_label_values(&[k.as_str()])),
+            client_secrets: ClientSecretUsed::ALL
+                .map(|c| client_secrets.with_label_values(&[c.as_str()])),
             registry,
             requests,
             github_duration,
@@ -352,6 +386,10 @@ impl Metrics {
 
     pub fn github_error(&self, kind: GithubErrorKind) {
         self.github_errors[kind as usize].inc();
+    }
+
+    pub fn client_secret_used(&self, secret: ClientSecretUsed) {
+        self.client_secrets[secret as usize].inc();
     }
 
     #[inline]

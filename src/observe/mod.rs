@@ -10,4 +10,6 @@ pub mod logs;
 pub mod metrics;
 
 pub use crate::config::LogFormat;
-pub use metrics::{metrics, Decision, LoginResult, RequestCounters, DEFAULT_ROUTE};
+pub use metrics::{
+    metrics, ClientSecretUsed, Decision, LoginResult, RequestCounters, DEFAULT_ROUTE,
+};

@@ -24,11 +24,7 @@ pub(super) async fn revoke(
     let authorized = basic_credentials(headers).is_some_and(|candidates| {
         let st = shared.lock();
         candidates.iter().any(|(id, secret)| {
-            id == client_id
-                && st
-                    .apps
-                    .get(id)
-                    .is_some_and(|app| app.client_secret == *secret)
+            id == client_id && st.app_accepting(id, secret).is_some()
         })
     });
     if !authorized {
