@@ -385,4 +385,76 @@ mod tests {
         .unwrap();
         assert!(t.verify(&confused).is_err());
     }
+
+    fn hs_keys(keys: &[u8]) -> AccessTokens {
+        let keys = keys.iter().map(|k| vec![*k; 32]).collect();
+        AccessTokens::new(&AccessSigning::Hs256(keys), "http://gate", 900).unwrap()
+    }
+
+    #[test]
+    fn a_promoted_key_signs_and_every_listed_key_verifies_by_kid() {
+        let now = crate::clock::unix_now();
+        let (before, added, promoted, dropped) =
+            (hs_keys(&[1]), hs_keys(&[1, 2]), hs_keys(&[2, 1]), hs_keys(&[2]));
+        let old_token = before.issue(&session(), "f", now).unwrap();
+        let new_token = promoted.issue(&session(), "f", now).unwrap();
+        // Replicas mid-promote: each reads what the other signs.
+        for t in [&before, &added, &promoted] {
+            assert!(t.verify(&old_token).is_ok());
+        }
+        for t in [&added, &promoted, &dropped] {
+            assert!(t.verify(&new_token).is_ok());
+        }
+        assert!(before.verify(&new_token).is_err(), "a key not listed");
+        assert!(dropped.verify(&old_token).is_err(), "a dropped key");
+        // The kid names the signing key; a token claiming a key it was not signed with fails.
+        let kid = |token: &str| decode_header(token).unwrap().kid.unwrap();
+        assert_ne!(kid(&old_token), kid(&new_token));
+        let claims = promoted.verify(&new_token).unwrap();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid(&new_token));
+        let lying = encode(&header, &claims, &EncodingKey::from_secret(&[1; 32])).unwrap();
+        assert!(added.verify(&lying).is_err());
+        // Tokens from before keys had ids verify with any listed key.
+        let untagged = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&[1; 32]),
+        )
+        .unwrap();
+        assert!(promoted.verify(&untagged).is_ok());
+        assert!(dropped.verify(&untagged).is_err());
+    }
+
+    #[test]
+    fn es256_keys_are_all_published_and_the_first_signs() {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let pem = |seed: u8| {
+            p256::SecretKey::from_slice(&[seed; 32])
+                .unwrap()
+                .to_pkcs8_pem(LineEnding::LF)
+                .unwrap()
+                .to_string()
+        };
+        let es = |pems: Vec<String>| {
+            AccessTokens::new(&AccessSigning::Es256(pems), "http://gate", 900).unwrap()
+        };
+        let (old, rotated) = (es(vec![pem(3)]), es(vec![pem(4), pem(3)]));
+        let kids: Vec<&str> = rotated
+            .public_keys()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids.len(), 2);
+        assert_eq!(kids[1], old.public_keys()[0]["kid"]);
+        assert!(rotated.public_keys().iter().all(|k| k.get("d").is_none()));
+        let now = crate::clock::unix_now();
+        let token = rotated.issue(&session(), "f", now).unwrap();
+        assert_eq!(decode_header(&token).unwrap().kid.as_deref(), Some(kids[0]));
+        assert!(rotated
+            .verify(&old.issue(&session(), "f", now).unwrap())
+            .is_ok());
+        assert!(old.verify(&token).is_err());
+        assert!(hs_keys(&[1]).public_keys().is_empty(), "HS256 keys are secret");
+    }
 }

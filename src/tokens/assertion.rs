@@ -791,4 +791,29 @@ mod tests {
         let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
         assert!(!debug.contains(&body));
     }
+
+    #[test]
+    fn several_keys_are_all_published_and_the_first_signs() {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let (new, old) = (SecretKey::random(&mut OsRng), SecretKey::random(&mut OsRng));
+        let pem = |k: &SecretKey| k.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let before = AssertionSigner::from_pem(&pem(&old), ISS, AUD).unwrap();
+        let rotated = AssertionSigner::from_pems(&[pem(&new), pem(&old)], ISS, AUD).unwrap();
+        let set: JwkSet = serde_json::from_value(rotated.jwks()).unwrap();
+        let kids: Vec<_> = set.keys.iter().map(|k| k.common.key_id.clone().unwrap()).collect();
+        assert_eq!(kids, [rotated.kid().to_owned(), before.kid().to_owned()]);
+        let route = rotated.for_audience("grafana");
+        assert_eq!((route.kid(), route.audience()), (rotated.kid(), "grafana"));
+        assert_eq!(route.jwks(), rotated.jwks());
+        let groups = strings(&["databio"]);
+        let who = AssertionSubject {
+            sub: "1",
+            login: "mona",
+            email: None,
+            groups: &groups,
+            roles: &groups,
+        };
+        let token = route.assertion(&who, get_current_timestamp()).unwrap();
+        assert_eq!(decode_header(&*token).unwrap().kid.as_deref(), Some(rotated.kid()));
+    }
 }
