@@ -57,7 +57,11 @@ pub async fn handle(
 /// `/.well-known/jwks.json`: the public keys of the identity assertion and, with ES256, of
 /// the access tokens: every configured key, so a new key is known before it signs.
 fn jwks(rt: &Runtime) -> Reply {
-    let assertion = rt.tokens.assertion.as_ref().map_or(&[][..], |a| a.public_keys());
+    let assertion = rt
+        .tokens
+        .assertion
+        .as_ref()
+        .map_or(&[][..], |a| a.public_keys());
     let mut keys: Vec<&serde_json::Value> = Vec::new();
     // One key may serve both; list it once.
     for key in assertion.iter().chain(rt.tokens.access.public_keys()) {

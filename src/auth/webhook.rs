@@ -85,7 +85,8 @@ pub async fn handle(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
     };
     // During a rotation of the webhook's secret GitHub signs with one of two: either will do.
     let previous = rt.settings.github.webhook_secret_previous.as_ref();
-    let signed = |secret: &crate::config::Secret| signature_ok(secret.expose().as_bytes(), req, body);
+    let signed =
+        |secret: &crate::config::Secret| signature_ok(secret.expose().as_bytes(), req, body);
     if !(signed(secret) || previous.is_some_and(signed)) {
         tracing::warn!(
             target: "gatehouse::audit",

@@ -401,7 +401,10 @@ fn key_lists_take_the_singular_keys_as_aliases_but_not_both() {
     std::fs::write(&path, pem.as_bytes()).unwrap();
     let missing = dir.path().join("missing.pem");
     let with = |tokens: &str, upstream: &str| {
-        format!("{}[tokens]\nsigning_alg = \"ES256\"\n{tokens}\n[upstream]\n{upstream}\n", minimal())
+        format!(
+            "{}[tokens]\nsigning_alg = \"ES256\"\n{tokens}\n[upstream]\n{upstream}\n",
+            minimal()
+        )
     };
     let one = format!("signing_key_file = {path:?}");
     let many = format!("signing_key_files = [{path:?}, {path:?}]");
@@ -414,7 +417,8 @@ fn key_lists_take_the_singular_keys_as_aliases_but_not_both() {
     assert!(matches!(&s.tokens.signing, crate::config::AccessSigning::Es256(p) if p.len() == 2));
     let both = problems(&with(&format!("{one}\n{many}"), ""), &env_with(&[]));
     assert!(
-        both.iter().any(|p| p.starts_with("tokens.signing_key_file: is set together with tokens.signing_key_files")),
+        both.iter().any(|p| p
+            .starts_with("tokens.signing_key_file: is set together with tokens.signing_key_files")),
         "{both:?}"
     );
     let unreadable = problems(
@@ -422,11 +426,17 @@ fn key_lists_take_the_singular_keys_as_aliases_but_not_both() {
         &env_with(&[]),
     );
     assert!(
-        unreadable.iter().any(|p| p.starts_with("tokens.signing_key_files[1]: cannot read")),
+        unreadable
+            .iter()
+            .any(|p| p.starts_with("tokens.signing_key_files[1]: cannot read")),
         "{unreadable:?}"
     );
     let none = problems(&with("", ""), &env_with(&[]));
-    assert!(none.iter().any(|p| p.starts_with("tokens.signing_key_files: signing_alg")), "{none:?}");
+    assert!(
+        none.iter()
+            .any(|p| p.starts_with("tokens.signing_key_files: signing_alg")),
+        "{none:?}"
+    );
 }
 
 #[test]
@@ -434,7 +444,11 @@ fn each_session_secret_derives_its_own_access_token_key_in_order() {
     const OTHER: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
     let keys = |secrets: &str| {
         let text = minimal().replace(&format!("secrets = [\"{KEY}\"]"), secrets);
-        match load_str(&text, "t.toml", &env_with(&[])).unwrap().tokens.signing {
+        match load_str(&text, "t.toml", &env_with(&[]))
+            .unwrap()
+            .tokens
+            .signing
+        {
             crate::config::AccessSigning::Hs256(keys) => keys,
             other => panic!("{other:?}"),
         }
@@ -444,6 +458,11 @@ fn each_session_secret_derives_its_own_access_token_key_in_order() {
     let promoted = keys(&format!("secrets = [\"{OTHER}\", \"{KEY}\"]"));
     assert_eq!(one.len(), 1);
     assert_eq!((&added[0], &added[1]), (&promoted[1], &promoted[0]));
-    assert_eq!(one[0], added[0], "the first secret's key is the one earlier versions derived");
-    assert!(!added.iter().any(|k| k.as_slice() == crate::config::keys::decode_key(KEY).unwrap()));
+    assert_eq!(
+        one[0], added[0],
+        "the first secret's key is the one earlier versions derived"
+    );
+    assert!(!added
+        .iter()
+        .any(|k| k.as_slice() == crate::config::keys::decode_key(KEY).unwrap()));
 }

@@ -393,7 +393,9 @@ impl PemFiles<'_> {
             problems.push(ConfigProblem::new(
                 one_key,
                 format!("is set together with {many_key}"),
-                format!("list every key in {many_key} (the signing key first) and remove {one_key}"),
+                format!(
+                    "list every key in {many_key} (the signing key first) and remove {one_key}"
+                ),
             ));
             return Vec::new();
         }

@@ -318,8 +318,8 @@ mod tests {
         );
         assert!(t.verify(&none).is_err(), "alg none");
         // Signed with another secret, or claiming another algorithm.
-        let other =
-            AccessTokens::new(&AccessSigning::Hs256(vec![vec![8; 32]]), "http://gate", 900).unwrap();
+        let other = AccessTokens::new(&AccessSigning::Hs256(vec![vec![8; 32]]), "http://gate", 900)
+            .unwrap();
         assert!(t
             .verify(&other.issue(&session(), "f", now).unwrap())
             .is_err());
@@ -394,8 +394,12 @@ mod tests {
     #[test]
     fn a_promoted_key_signs_and_every_listed_key_verifies_by_kid() {
         let now = crate::clock::unix_now();
-        let (before, added, promoted, dropped) =
-            (hs_keys(&[1]), hs_keys(&[1, 2]), hs_keys(&[2, 1]), hs_keys(&[2]));
+        let (before, added, promoted, dropped) = (
+            hs_keys(&[1]),
+            hs_keys(&[1, 2]),
+            hs_keys(&[2, 1]),
+            hs_keys(&[2]),
+        );
         let old_token = before.issue(&session(), "f", now).unwrap();
         let new_token = promoted.issue(&session(), "f", now).unwrap();
         // Replicas mid-promote: each reads what the other signs.
@@ -455,6 +459,9 @@ mod tests {
             .verify(&old.issue(&session(), "f", now).unwrap())
             .is_ok());
         assert!(old.verify(&token).is_err());
-        assert!(hs_keys(&[1]).public_keys().is_empty(), "HS256 keys are secret");
+        assert!(
+            hs_keys(&[1]).public_keys().is_empty(),
+            "HS256 keys are secret"
+        );
     }
 }

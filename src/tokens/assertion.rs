@@ -277,9 +277,7 @@ impl AssertionSigner {
 
 /// The public JWK of a P-256 key (`use: sig`, `alg: ES256`) and its `kid`, the RFC 7638
 /// thumbprint (SHA-256, base64url without padding): the same key always gets the same `kid`.
-pub fn public_jwk(
-    public: &p256::PublicKey,
-) -> Result<(String, serde_json::Value), AssertionError> {
+pub fn public_jwk(public: &p256::PublicKey) -> Result<(String, serde_json::Value), AssertionError> {
     let point = public.to_encoded_point(false);
     let Coordinates::Uncompressed { x, y } = point.coordinates() else {
         return Err(AssertionError::BadKey(format!(
@@ -800,7 +798,11 @@ mod tests {
         let before = AssertionSigner::from_pem(&pem(&old), ISS, AUD).unwrap();
         let rotated = AssertionSigner::from_pems(&[pem(&new), pem(&old)], ISS, AUD).unwrap();
         let set: JwkSet = serde_json::from_value(rotated.jwks()).unwrap();
-        let kids: Vec<_> = set.keys.iter().map(|k| k.common.key_id.clone().unwrap()).collect();
+        let kids: Vec<_> = set
+            .keys
+            .iter()
+            .map(|k| k.common.key_id.clone().unwrap())
+            .collect();
         assert_eq!(kids, [rotated.kid().to_owned(), before.kid().to_owned()]);
         let route = rotated.for_audience("grafana");
         assert_eq!((route.kid(), route.audience()), (rotated.kid(), "grafana"));
@@ -814,6 +816,9 @@ mod tests {
             roles: &groups,
         };
         let token = route.assertion(&who, get_current_timestamp()).unwrap();
-        assert_eq!(decode_header(&*token).unwrap().kid.as_deref(), Some(rotated.kid()));
+        assert_eq!(
+            decode_header(&*token).unwrap().kid.as_deref(),
+            Some(rotated.kid())
+        );
     }
 }
