@@ -690,7 +690,8 @@ mod tests {
     fn from_pem_accepts_sec1_and_p256_crate_pkcs8() {
         use p256::pkcs8::{EncodePrivateKey, LineEnding};
         let secret = SecretKey::random(&mut OsRng);
-        let reference = AssertionSigner::from_secrets(&[secret.clone()], ISS, AUD).unwrap();
+        let reference =
+            AssertionSigner::from_secrets(std::slice::from_ref(&secret), ISS, AUD).unwrap();
 
         let pkcs8 = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
         let from_pkcs8 = AssertionSigner::from_pem(&pkcs8, ISS, AUD).unwrap();

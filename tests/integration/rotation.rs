@@ -164,27 +164,11 @@ impl Fleet {
     /// one after the other, with the fleet disagreeing for a while in between.
     async fn roll(&self, edits: &[(String, String)]) {
         let [path_a, path_b] = self.config_files();
-        let children: [(&std::process::Child, PathBuf, Box<dyn Fn() -> String + '_>); 2] = [
-            (&self.a.child, path_a, Box::new(|| self.a.log())),
-            (&self.b.child, path_b, Box::new(|| self.b.log())),
-        ];
-        for (child, path, log) in children {
-            let mut text = std::fs::read_to_string(&path).unwrap();
-            for (from, to) in edits {
-                assert!(text.contains(from.as_str()), "{from:?} is not in\n{text}");
-                text = text.replacen(from.as_str(), to, 1);
-            }
-            std::fs::write(&path, text).unwrap();
-            let reloads = log().matches("config reloaded").count();
-            sighup(child);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while log().matches("config reloaded").count() <= reloads {
-                assert!(Instant::now() < deadline, "no reload:\n{}", log());
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            // One replica on the new config, the other on the old, under load.
-            tokio::time::sleep(Duration::from_millis(400)).await;
-        }
+        reload(&self.a.child, &path_a, edits, || self.a.log()).await;
+        // One replica on the new config, the other on the old, under load.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        reload(&self.b.child, &path_b, edits, || self.b.log()).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
     }
 
     /// The JWKS cache of apps and clients expires (`max-age`) and is fetched again.
@@ -249,6 +233,28 @@ impl Fleet {
                 .map_or(0, |v| v.trim().parse::<u64>().unwrap());
         }
         total
+    }
+}
+
+/// Apply `edits` to one replica's config file and reload it; returns once it is in force.
+async fn reload(
+    child: &std::process::Child,
+    path: &std::path::Path,
+    edits: &[(String, String)],
+    log: impl Fn() -> String,
+) {
+    let mut text = std::fs::read_to_string(path).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from.as_str()), "{from:?} is not in\n{text}");
+        text = text.replacen(from.as_str(), to, 1);
+    }
+    std::fs::write(path, text).unwrap();
+    let reloads = log().matches("config reloaded").count();
+    sighup(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while log().matches("config reloaded").count() <= reloads {
+        assert!(Instant::now() < deadline, "no reload:\n{}", log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
