@@ -269,7 +269,7 @@ const KEYS: &[Key] = &[
     Key {
         path: "upstream.assertion_key_files",
         example: "[\"/etc/gatehouse/assertion-new.pem\", \"/etc/gatehouse/assertion.pem\"]",
-        default_note: "`assertion_key_file`",
+        default_note: "the one key of `assertion_key_file`",
         doc: "several assertion keys (PEM, as for `assertion_key_file`): the **first** signs, \
               all are published in `/.well-known/jwks.json` with their `kid`, so apps learn a \
               new key before it signs ([rotation](../operations/key-rotation.md#the-assertion-key))",
@@ -845,7 +845,7 @@ const KEYS: &[Key] = &[
     Key {
         path: "tokens.signing_key_files",
         example: "[\"/etc/gatehouse/tokens-new.pem\", \"/etc/gatehouse/tokens.pem\"]",
-        default_note: "`signing_key_file`",
+        default_note: "the one key of `signing_key_file`",
         doc: "several ES256 keys (PEM): the **first** signs, all verify Gatehouse's access \
               tokens and are published in `/.well-known/jwks.json` with their `kid` \
               ([rotation](../operations/key-rotation.md#token-signing-keys))",

@@ -52,6 +52,7 @@ pub struct GithubClient {
     /// For calls GitHub authenticates as the app (token revocation).
     client_id: String,
     client_secret: crate::config::Secret,
+    client_secret_previous: Option<crate::config::Secret>,
 }
 
 impl std::fmt::Debug for GithubClient {
@@ -90,6 +91,7 @@ impl GithubClient {
             scopes: scopes_for(&settings.scopes, needs_read_org),
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.clone(),
+            client_secret_previous: settings.client_secret_previous.clone(),
         })
     }
 }

@@ -111,7 +111,7 @@ impl Fleet {
             GateOptions {
                 keys: vec![S1],
                 session_extra: redis.session_config("redis"),
-                github_extra: format!("webhook_secret = \"{W1}\"\n"),
+                github_extra: format!("webhook_secret = \"{W1}\"\nrevoke_on_sign_out = true\n"),
                 access_extra: format!("\n[limits]\nauth_per_minute = 0\n\n[tokens]\n{tokens}\n"),
                 ..GateOptions::default()
             },
@@ -627,6 +627,21 @@ async fn the_github_client_secret_rotates_across_replicas_without_a_failed_sign_
         old_used > 0,
         "sign-ins went through with the previous secret"
     );
+    // Revoking the GitHub token at sign-out also falls back to the previous secret.
+    let cookie = session_of(&f.a, "hubot").await;
+    let before = github_tokens(&f).await;
+    let out = plain_client()
+        .get(format!("{}/oauth2/sign_out", f.world.gates[1]))
+        .header("cookie", format!("_gatehouse={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 302);
+    assert_eq!(
+        github_tokens(&f).await + 1,
+        before,
+        "the token was revoked at GitHub"
+    );
 
     let load = f.load(creds);
     f.a.mock.set_client_secrets(CLIENT_ID, &[CLIENT_SECRET, C2]);
@@ -646,6 +661,19 @@ async fn the_github_client_secret_rotates_across_replicas_without_a_failed_sign_
     f.roll(&[(both, format!("client_secret = \"{C2}\""))]).await;
     load.finish("client secret: C1 dropped from the config")
         .await;
+}
+
+/// How many tokens the mock GitHub holds.
+async fn github_tokens(f: &Fleet) -> u64 {
+    let stats: Value = plain_client()
+        .get(format!("{}/_mock/stats", f.a.mock_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stats["tokens"].as_u64().unwrap()
 }
 
 /// `github.webhook_secret`: the new secret goes in the config with the old one as
