@@ -397,8 +397,9 @@ const KEYS: &[Key] = &[
         example: "\"${GH_CLIENT_SECRET_OLD:-}\"",
         doc: "the app's other client secret while it is rotated (GitHub keeps both valid until \
               one is deleted): a code exchange GitHub refuses with `incorrect_client_credentials` \
-              is tried once with this one; `gatehouse_github_client_secret_total{secret}` counts \
-              which one GitHub took ([rotation](../operations/key-rotation.md#the-github-client-secret))",
+              is tried once with this one (and so is a token revocation at sign-out that GitHub \
+              answers 404); `gatehouse_github_client_secret_total{secret}` counts which one \
+              GitHub took for sign-ins ([rotation](../operations/key-rotation.md#the-github-client-secret))",
         ..VALUE
     },
     Key {
