@@ -15,7 +15,7 @@
 //! `tokens.access_ttl`): the tests stand for that wait by giving the loop credentials made
 //! after the promotion before the old secret goes.
 
-use crate::common::redis::{available, RedisServer};
+use crate::common::redis::{available, redis_cmd, RedisServer};
 use crate::common::*;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
@@ -94,7 +94,7 @@ struct Fleet {
     world: Arc<World>,
     admin: [String; 2],
     keys: tempfile::TempDir,
-    _redis: RedisServer,
+    redis: RedisServer,
 }
 
 impl Fleet {
@@ -143,7 +143,7 @@ impl Fleet {
             world,
             admin: [admin_a, admin_b],
             keys,
-            _redis: redis,
+            redis,
         };
         fleet.apps_fetch_the_jwks().await;
         fleet
@@ -255,6 +255,31 @@ async fn reload(
     while log().matches("config reloaded").count() <= reloads {
         assert!(Instant::now() < deadline, "no reload:\n{}", log());
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl Fleet {
+    /// How many values in Redis hold something sealed with store key `key` (a compact JWE
+    /// whose header names it).
+    async fn sealed_in_redis(&self, key: [u8; 32]) -> usize {
+        let header = format!(
+            r#"{{"alg":"dir","enc":"A256GCM","kid":"{}"}}"#,
+            gatehouse::session::key_id(&key)
+        );
+        let header =
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header);
+        let keys: Vec<String> = redis_cmd(&self.redis, &["KEYS", "*"]).await;
+        let mut found = 0;
+        for key in &keys {
+            let kind: String = redis_cmd(&self.redis, &["TYPE", key]).await;
+            let values: Vec<String> = match kind.as_str() {
+                "string" => vec![redis_cmd(&self.redis, &["GET", key]).await],
+                "hash" => redis_cmd(&self.redis, &["HGETALL", key]).await,
+                _ => vec![],
+            };
+            found += values.iter().filter(|v| v.contains(&header)).count();
+        }
+        found
     }
 }
 
@@ -506,7 +531,18 @@ async fn session_secrets_rotate_across_replicas_without_a_failed_request() {
     f.roll(&step(&[S1, S2], &[S2, S1])).await;
     load.finish("session secrets: promote S2").await;
     // `session.ttl` later, every cookie and token in use was made with S2.
-    let load = f.load(f.fresh_creds().await);
+    let creds = f.fresh_creds().await;
+    let kid = |cookie: &str| {
+        let header = cookie.split('.').next().unwrap();
+        let header =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
+                .unwrap();
+        serde_json::from_slice::<Value>(&header).unwrap()["kid"].clone()
+    };
+    assert!(creds
+        .iter()
+        .all(|c| kid(&c.cookie) == gatehouse::session::key_id(&S2).as_str()));
+    let load = f.load(creds);
     f.roll(&step(&[S2, S1], &[S2])).await;
     load.finish("session secrets: drop S1").await;
 }
@@ -528,9 +564,16 @@ async fn store_secrets_rotate_across_replicas_without_a_failed_request() {
     let load = f.load(f.fresh_creds().await);
     f.roll(&step(&[T1], &[T1, T2])).await;
     let creds = load.finish("store secrets: add T2").await;
+    assert_eq!(
+        f.sealed_in_redis(T2).await,
+        0,
+        "T2 seals nothing before it is first"
+    );
+    assert!(f.sealed_in_redis(T1).await > 0);
     let load = f.load(creds);
     f.roll(&step(&[T1, T2], &[T2, T1])).await;
     load.finish("store secrets: promote T2").await;
+    assert!(f.sealed_in_redis(T2).await > 0, "T2 seals once it is first");
     let load = f.load(f.fresh_creds().await);
     f.roll(&step(&[T2, T1], &[T2])).await;
     load.finish("store secrets: drop T1").await;
