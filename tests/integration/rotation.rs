@@ -259,6 +259,25 @@ async fn reload(
 }
 
 impl Fleet {
+    /// A browser sign-in started on each replica and finished on the other, while the loop
+    /// runs (so each step has some, however slow the loop).
+    async fn sign_in_on_each(&self) {
+        let [a, b] = &self.world.gates;
+        for (here, there) in [(a, b), (b, a)] {
+            let signed_in = browser_sign_in_ok(&self.world, here, there).await;
+            assert_eq!(signed_in, Ok(()), "sign-in from {here} to {there}");
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+
+    /// Both replicas take a webhook delivery signed with `secret`.
+    async fn every_gate_takes(&self, secret: &str) {
+        for gate in &self.world.gates {
+            assert_eq!(ping(&plain_client(), gate, secret).await, Ok(200), "{gate}");
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+
     /// How many values in Redis hold something sealed with store key `key` (a compact JWE
     /// whose header names it).
     async fn sealed_in_redis(&self, key: [u8; 32]) -> usize {
@@ -295,7 +314,7 @@ impl Load {
     /// them (refreshed).
     async fn finish(self, step: &str) -> Vec<Creds> {
         // A short step still gets a fair number of requests.
-        let least = Duration::from_millis(500);
+        let least = Duration::from_millis(1000);
         if let Some(rest) = least.checked_sub(self.started.elapsed()) {
             tokio::time::sleep(rest).await;
         }
@@ -313,7 +332,8 @@ impl Load {
             failures.len(),
             &failures[..failures.len().min(8)]
         );
-        assert!(requests >= 20, "{step}: only {requests} requests");
+        // A floor low enough for a loaded CI machine: the loop ran through the step.
+        assert!(requests >= 10, "{step}: only {requests} requests");
         eprintln!("{step}: {requests} requests, 0 failed");
         creds
     }
@@ -662,6 +682,7 @@ async fn the_github_client_secret_rotates_across_replicas_without_a_failed_sign_
     let both = format!("client_secret = \"{C2}\"\nclient_secret_previous = \"{CLIENT_SECRET}\"");
     let load = f.load(f.fresh_creds().await);
     f.roll(&[(configured, both.clone())]).await;
+    f.sign_in_on_each().await;
     let creds = load
         .finish("client secret: C2 configured, GitHub knows only C1")
         .await;
@@ -688,14 +709,14 @@ async fn the_github_client_secret_rotates_across_replicas_without_a_failed_sign_
 
     let load = f.load(creds);
     f.a.mock.set_client_secrets(CLIENT_ID, &[CLIENT_SECRET, C2]);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    f.sign_in_on_each().await;
     let creds = load.finish("client secret: GitHub generates C2").await;
     let old_used = f.client_secret_count("previous").await;
     let new_used = f.client_secret_count("current").await;
 
     let load = f.load(creds);
     f.a.mock.set_client_secrets(CLIENT_ID, &[C2]);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    f.sign_in_on_each().await;
     let creds = load.finish("client secret: GitHub deletes C1").await;
     assert_eq!(f.client_secret_count("previous").await, old_used);
     assert!(f.client_secret_count("current").await > new_used);
@@ -732,13 +753,14 @@ async fn the_webhook_secret_rotates_across_replicas_without_a_refused_delivery()
     let both = format!("webhook_secret = \"{W2}\"\nwebhook_secret_previous = \"{W1}\"");
     let load = f.load(f.fresh_creds().await);
     f.roll(&[(one, both.clone())]).await;
+    f.every_gate_takes(W1).await;
     let creds = load
         .finish("webhook secret: W2 configured, W1 accepted too")
         .await;
 
     let load = f.load(creds);
     *f.world.webhook_secret.lock().unwrap() = W2.to_string();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    f.every_gate_takes(W2).await;
     let creds = load.finish("webhook secret: GitHub signs with W2").await;
 
     let load = f.load(creds);
