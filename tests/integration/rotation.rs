@@ -234,31 +234,7 @@ impl Fleet {
         }
         total
     }
-}
 
-/// Apply `edits` to one replica's config file and reload it; returns once it is in force.
-async fn reload(
-    child: &std::process::Child,
-    path: &std::path::Path,
-    edits: &[(String, String)],
-    log: impl Fn() -> String,
-) {
-    let mut text = std::fs::read_to_string(path).unwrap();
-    for (from, to) in edits {
-        assert!(text.contains(from.as_str()), "{from:?} is not in\n{text}");
-        text = text.replacen(from.as_str(), to, 1);
-    }
-    std::fs::write(path, text).unwrap();
-    let reloads = log().matches("config reloaded").count();
-    sighup(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while log().matches("config reloaded").count() <= reloads {
-        assert!(Instant::now() < deadline, "no reload:\n{}", log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-impl Fleet {
     /// A browser sign-in started on each replica and finished on the other, while the loop
     /// runs (so each step has some, however slow the loop).
     async fn sign_in_on_each(&self) {
@@ -299,6 +275,28 @@ impl Fleet {
             found += values.iter().filter(|v| v.contains(&header)).count();
         }
         found
+    }
+}
+
+/// Apply `edits` to one replica's config file and reload it; returns once it is in force.
+async fn reload(
+    child: &std::process::Child,
+    path: &std::path::Path,
+    edits: &[(String, String)],
+    log: impl Fn() -> String,
+) {
+    let mut text = std::fs::read_to_string(path).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from.as_str()), "{from:?} is not in\n{text}");
+        text = text.replacen(from.as_str(), to, 1);
+    }
+    std::fs::write(path, text).unwrap();
+    let reloads = log().matches("config reloaded").count();
+    sighup(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while log().matches("config reloaded").count() <= reloads {
+        assert!(Instant::now() < deadline, "no reload:\n{}", log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
