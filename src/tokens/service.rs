@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub enum TokenSetupError {
     #[error("tokens: {0}")]
     Access(#[from] super::TokenError),
-    #[error("upstream.assertion_key_files: {0}")]
+    #[error("upstream.assertion_key_file(s): {0}")]
     Assertion(#[from] super::assertion::AssertionError),
     #[error("tokens.oidc_issuers: {0}")]
     Oidc(#[from] super::oidc::OidcError),
