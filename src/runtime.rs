@@ -95,9 +95,9 @@ impl Runtime {
     /// change: that takes a restart), and the identity-assertion key when it was generated at
     /// start. Rate-limit budgets and caches start afresh.
     pub fn reloaded(&self, mut settings: Settings) -> Result<Runtime, RuntimeError> {
-        if settings.assertion.enabled && settings.assertion.key_pem.is_none() {
+        if settings.assertion.enabled && settings.assertion.key_pems.is_empty() {
             if let Some(signer) = &self.tokens.assertion {
-                settings.assertion.key_pem = Some(signer.to_pem());
+                settings.assertion.key_pems = vec![signer.to_pem()];
             }
         }
         Runtime::with_store(

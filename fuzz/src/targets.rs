@@ -112,12 +112,12 @@ pub fn verifiers() -> &'static [(&'static str, AccessTokens); 2] {
     static VERIFIERS: OnceLock<[(&'static str, AccessTokens); 2]> = OnceLock::new();
     VERIFIERS.get_or_init(|| {
         let hs = AccessTokens::new(
-            &AccessSigning::Hs256(HS256_SECRET.to_vec()),
+            &AccessSigning::Hs256(vec![HS256_SECRET.to_vec()]),
             ISSUER,
             BEARER_TTL,
         );
         let es = AccessTokens::new(
-            &AccessSigning::Es256(ES256_PEM.to_string()),
+            &AccessSigning::Es256(vec![ES256_PEM.to_string()]),
             ISSUER,
             BEARER_TTL,
         );
@@ -629,11 +629,15 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     add(
         "bearer_token",
         "expired_hs256",
-        AccessTokens::new(&AccessSigning::Hs256(HS256_SECRET.to_vec()), ISSUER, 900)
-            .unwrap()
-            .issue(&claims, SEED_FAMILY, 1_000_000_000)
-            .unwrap()
-            .into_bytes(),
+        AccessTokens::new(
+            &AccessSigning::Hs256(vec![HS256_SECRET.to_vec()]),
+            ISSUER,
+            900,
+        )
+        .unwrap()
+        .issue(&claims, SEED_FAMILY, 1_000_000_000)
+        .unwrap()
+        .into_bytes(),
     );
     // alg "none" with our issuer, and a GitHub token.
     add(

@@ -18,7 +18,7 @@ use crate::reply::Reply;
 use crate::runtime::Runtime;
 use http::Method;
 
-/// Where the upstream assertion's public keys are published.
+/// Where the public keys of the upstream assertion and of ES256 access tokens are published.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// The body cap of most endpoints (JSON and forms are small).
@@ -143,7 +143,7 @@ pub static ENDPOINTS: [Endpoint; 17] = [
     },
     Endpoint {
         path: JWKS_PATH,
-        description: "The public keys of the identity assertion sent upstream (JWKS).",
+        description: "The public keys (JWKS) of the identity assertion sent upstream and of ES256 access tokens: every configured key, the signing one first.",
         handler: Handler::Jwks,
         ..PROBE
     },

@@ -55,14 +55,23 @@ pub async fn handle(
     answer(rt, own, &facts, body, now).await.reply
 }
 
-/// `/.well-known/jwks.json`: the identity assertion's public keys.
+/// `/.well-known/jwks.json`: the public keys of the identity assertion and, with ES256, of
+/// the access tokens: every configured key, so a new key is known before it signs.
 fn jwks(rt: &Runtime) -> Reply {
-    let keys = rt
+    let assertion = rt
         .tokens
         .assertion
         .as_ref()
-        .map_or_else(|| serde_json::json!({"keys": []}), |a| a.jwks());
-    Reply::json(200, &keys).replace_header("Cache-Control", "public, max-age=300")
+        .map_or(&[][..], |a| a.public_keys());
+    let mut keys: Vec<&serde_json::Value> = Vec::new();
+    // One key may serve both; list it once.
+    for key in assertion.iter().chain(rt.tokens.access.public_keys()) {
+        if !keys.iter().any(|k| k["kid"] == key["kid"]) {
+            keys.push(key);
+        }
+    }
+    Reply::json(200, &serde_json::json!({ "keys": keys }))
+        .replace_header("Cache-Control", "public, max-age=300")
 }
 
 /// `/ready`: the config is loaded (or this would not answer) and the store answers.

@@ -4,7 +4,8 @@
 //! the revocation list in the store. A re-check reaches what is already open too: access tokens
 //! issued before it ask GitHub again before their next use, and open websockets close (the app
 //! got the old groups with the upgrade). Verified by `X-Hub-Signature-256` (HMAC-SHA256 with
-//! `github.webhook_secret`, compared in constant time); anything unverified changes nothing.
+//! `github.webhook_secret`, or `github.webhook_secret_previous` during a rotation, compared in
+//! constant time); anything unverified changes nothing.
 //!
 //! Replays: each delivery's `X-GitHub-Delivery` id is remembered (in the store, so every
 //! replica knows it) for [`REMEMBER_FOR`], and a repeat is answered 200 without acting. The id
@@ -82,7 +83,11 @@ pub async fn handle(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
     let Some(secret) = &rt.settings.github.webhook_secret else {
         return refuse(404, "not_found", "webhooks are off here; set github.webhook_secret (and the same secret in the GitHub webhook) to turn them on");
     };
-    if !signature_ok(secret.expose().as_bytes(), req, body) {
+    // During a rotation of the webhook's secret GitHub signs with one of two: either will do.
+    let previous = rt.settings.github.webhook_secret_previous.as_ref();
+    let signed =
+        |secret: &crate::config::Secret| signature_ok(secret.expose().as_bytes(), req, body);
+    if !(signed(secret) || previous.is_some_and(signed)) {
         tracing::warn!(
             target: "gatehouse::audit",
             event = "webhook_refused",

@@ -262,8 +262,18 @@ const KEYS: &[Key] = &[
         default_note: "a new key at every start",
         doc: "PEM of an EC P-256 private key for the assertion (PKCS#8 `BEGIN PRIVATE KEY` or \
               SEC1 `BEGIN EC PRIVATE KEY`); unset: a new key at every start (logged as a \
-              warning). Give every replica the same file.",
+              warning). Give every replica the same file. One key; to rotate, use \
+              `assertion_key_files` instead (not both).",
         ..VALUE
+    },
+    Key {
+        path: "upstream.assertion_key_files",
+        example: "[\"/etc/gatehouse/assertion-new.pem\", \"/etc/gatehouse/assertion.pem\"]",
+        default_note: "the one key of `assertion_key_file`",
+        doc: "several assertion keys (PEM, as for `assertion_key_file`): the **first** signs, \
+              all are published in `/.well-known/jwks.json` with their `kid`, so apps learn a \
+              new key before it signs ([rotation](../operations/key-rotation.md#the-assertion-key))",
+        ..STRINGS
     },
     Key {
         path: "upstream.ca_file",
@@ -382,6 +392,17 @@ const KEYS: &[Key] = &[
         ..VALUE
     },
     Key {
+        path: "github.client_secret_previous",
+        ty: "secret string",
+        example: "\"${GH_CLIENT_SECRET_OLD:-}\"",
+        doc: "the app's other client secret while it is rotated (GitHub keeps both valid until \
+              one is deleted): a code exchange GitHub refuses with `incorrect_client_credentials` \
+              is tried once with this one (and so is a token revocation at sign-out that GitHub \
+              answers 404); `gatehouse_github_client_secret_total{secret}` counts which one \
+              GitHub took for sign-ins ([rotation](../operations/key-rotation.md#the-github-client-secret))",
+        ..VALUE
+    },
+    Key {
         path: "github.web_url",
         example: "\"https://ghe.example.com\"",
         doc: "GitHub's web address (Enterprise: `https://ghe.example.com`)",
@@ -420,6 +441,14 @@ const KEYS: &[Key] = &[
         env: Some(("GH_WEBHOOK_SECRET", "when `github.webhook_secret` is empty")),
         doc: "the secret of a GitHub webhook sent to `/oauth2/github/webhook` \
               ([webhooks](../github/webhooks.md)); empty: webhooks are off",
+        ..VALUE
+    },
+    Key {
+        path: "github.webhook_secret_previous",
+        ty: "secret string",
+        example: "\"${GH_WEBHOOK_SECRET_OLD:-}\"",
+        doc: "a second webhook secret whose signatures are also accepted while the webhook's \
+              secret is changed at GitHub ([rotation](../operations/key-rotation.md#the-webhook-secret))",
         ..VALUE
     },
     // ---- [session] ---------------------------------------------------------------------
@@ -800,15 +829,28 @@ const KEYS: &[Key] = &[
         path: "tokens.hmac_secret",
         ty: "secret string",
         example: "\"${GATEHOUSE_TOKEN_SECRET}\"",
-        default_note: "derived from the first session secret",
-        doc: "base64 of ≥ 32 bytes for HS256; unset: derived from the first session secret",
+        default_note: "derived from the session secrets",
+        doc: "base64 of ≥ 32 bytes for HS256; unset: one key derived from each session secret, \
+              the first secret's signs and every one verifies (tokens name theirs by `kid`), so \
+              reordering `session.secrets` never breaks a token \
+              ([rotation](../operations/key-rotation.md#session-secrets))",
         ..VALUE
     },
     Key {
         path: "tokens.signing_key_file",
         example: "\"/etc/gatehouse/tokens.pem\"",
-        doc: "PEM of an EC P-256 private key (PKCS#8 or SEC1), required for ES256",
+        doc: "PEM of an EC P-256 private key (PKCS#8 or SEC1) for ES256; one key; to rotate, \
+              use `signing_key_files` instead (not both)",
         ..VALUE
+    },
+    Key {
+        path: "tokens.signing_key_files",
+        example: "[\"/etc/gatehouse/tokens-new.pem\", \"/etc/gatehouse/tokens.pem\"]",
+        default_note: "the one key of `signing_key_file`",
+        doc: "several ES256 keys (PEM): the **first** signs, all verify Gatehouse's access \
+              tokens and are published in `/.well-known/jwks.json` with their `kid` \
+              ([rotation](../operations/key-rotation.md#token-signing-keys))",
+        ..STRINGS
     },
     Key {
         path: "tokens.client_redirect_uris",

@@ -32,12 +32,14 @@ pub struct Config {
 pub struct TokensSection {
     pub access_ttl: HumanDuration,
     pub refresh_ttl: HumanDuration,
-    /// "HS256" (with `hmac_secret`) or "ES256" (with `signing_key_file`).
+    /// "HS256" (with `hmac_secret`) or "ES256" (with `signing_key_files`).
     pub signing_alg: String,
-    /// base64 of at least 32 bytes; unset: derived from the first session secret.
+    /// base64 of at least 32 bytes; unset: one key derived from each session secret.
     pub hmac_secret: Option<Secret>,
-    /// PKCS#8 PEM of an EC P-256 key, for ES256.
+    /// PKCS#8 PEM of an EC P-256 key, for ES256 (one key; `signing_key_files` takes several).
     pub signing_key_file: Option<String>,
+    /// PEMs of EC P-256 keys for ES256: the first signs, all verify and are in the JWKS.
+    pub signing_key_files: Vec<String>,
     /// Where `/oauth2/start?client_redirect_uri=` may send codes (exact match).
     pub client_redirect_uris: Vec<String>,
     /// Also allow `http://127.0.0.1:ANY` and `http://localhost:ANY` (RFC 8252 native apps).
@@ -55,6 +57,7 @@ impl Default for TokensSection {
             signing_alg: "HS256".into(),
             hmac_secret: None,
             signing_key_file: None,
+            signing_key_files: Vec::new(),
             client_redirect_uris: Vec::new(),
             allow_loopback: false,
             accept_github_tokens: false,
@@ -157,6 +160,8 @@ pub struct UpstreamSection {
     pub jwt_assertion: bool,
     /// PKCS#8 PEM of an EC P-256 key for the assertion; unset: a new key at every start.
     pub assertion_key_file: Option<String>,
+    /// PEMs of EC P-256 keys for the assertion: the first signs, all are in the JWKS.
+    pub assertion_key_files: Vec<String>,
     /// PEM CA bundle to verify an https upstream with (default: the system's roots).
     pub ca_file: Option<String>,
 }
@@ -192,6 +197,7 @@ impl Default for UpstreamSection {
             name: None,
             jwt_assertion: true,
             assertion_key_file: None,
+            assertion_key_files: Vec::new(),
             ca_file: None,
         }
     }
@@ -202,6 +208,9 @@ impl Default for UpstreamSection {
 pub struct GithubSection {
     pub client_id: String,
     pub client_secret: Secret,
+    /// The app's other client secret while it is rotated (GitHub keeps both valid until one is
+    /// deleted): a code exchange GitHub refuses with one is tried once with the other.
+    pub client_secret_previous: Secret,
     pub web_url: String,
     pub api_url: String,
     /// Empty means the defaults: `read:user`, `user:email` (+ `read:org` when org/team rules exist).
@@ -211,6 +220,8 @@ pub struct GithubSection {
     pub revoke_on_sign_out: bool,
     /// Verifies `X-Hub-Signature-256` on `POST /oauth2/github/webhook`; unset: no webhooks.
     pub webhook_secret: Secret,
+    /// A second webhook secret accepted while the webhook's secret is rotated.
+    pub webhook_secret_previous: Secret,
 }
 
 impl Default for GithubSection {
@@ -218,12 +229,14 @@ impl Default for GithubSection {
         GithubSection {
             client_id: String::new(),
             client_secret: Secret::default(),
+            client_secret_previous: Secret::default(),
             web_url: "https://github.com".into(),
             api_url: "https://api.github.com".into(),
             scopes: Vec::new(),
             timeout: HumanDuration::from_secs(10),
             revoke_on_sign_out: false,
             webhook_secret: Secret::default(),
+            webhook_secret_previous: Secret::default(),
         }
     }
 }

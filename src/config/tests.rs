@@ -388,3 +388,81 @@ fn the_default_assertion_audience_never_holds_user_info() {
     let s = load_str(&text, "t", &|_| None).unwrap();
     assert_eq!(s.assertion.audience, "http://127.0.0.1:8080");
 }
+
+#[test]
+fn key_lists_take_the_singular_keys_as_aliases_but_not_both() {
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+    let dir = tempfile::tempdir().unwrap();
+    let pem = p256::SecretKey::from_slice(&[5u8; 32])
+        .unwrap()
+        .to_pkcs8_pem(LineEnding::LF)
+        .unwrap();
+    let path = dir.path().join("key.pem");
+    std::fs::write(&path, pem.as_bytes()).unwrap();
+    let missing = dir.path().join("missing.pem");
+    let with = |tokens: &str, upstream: &str| {
+        format!(
+            "{}[tokens]\nsigning_alg = \"ES256\"\n{tokens}\n[upstream]\n{upstream}\n",
+            minimal()
+        )
+    };
+    let one = format!("signing_key_file = {path:?}");
+    let many = format!("signing_key_files = [{path:?}, {path:?}]");
+    let assertion_one = format!("assertion_key_file = {path:?}");
+    let assertion_many = format!("assertion_key_files = [{path:?}]");
+    let s = load_str(&with(&one, &assertion_one), "t.toml", &env_with(&[])).unwrap();
+    assert!(matches!(&s.tokens.signing, crate::config::AccessSigning::Es256(p) if p.len() == 1));
+    assert_eq!(s.assertion.key_pems.len(), 1);
+    let s = load_str(&with(&many, &assertion_many), "t.toml", &env_with(&[])).unwrap();
+    assert!(matches!(&s.tokens.signing, crate::config::AccessSigning::Es256(p) if p.len() == 2));
+    let both = problems(&with(&format!("{one}\n{many}"), ""), &env_with(&[]));
+    assert!(
+        both.iter().any(|p| p
+            .starts_with("tokens.signing_key_file: is set together with tokens.signing_key_files")),
+        "{both:?}"
+    );
+    let unreadable = problems(
+        &with(&format!("signing_key_files = [{path:?}, {missing:?}]"), ""),
+        &env_with(&[]),
+    );
+    assert!(
+        unreadable
+            .iter()
+            .any(|p| p.starts_with("tokens.signing_key_files[1]: cannot read")),
+        "{unreadable:?}"
+    );
+    let none = problems(&with("", ""), &env_with(&[]));
+    assert!(
+        none.iter()
+            .any(|p| p.starts_with("tokens.signing_key_files: signing_alg")),
+        "{none:?}"
+    );
+}
+
+#[test]
+fn each_session_secret_derives_its_own_access_token_key_in_order() {
+    const OTHER: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+    let keys = |secrets: &str| {
+        let text = minimal().replace(&format!("secrets = [\"{KEY}\"]"), secrets);
+        match load_str(&text, "t.toml", &env_with(&[]))
+            .unwrap()
+            .tokens
+            .signing
+        {
+            crate::config::AccessSigning::Hs256(keys) => keys,
+            other => panic!("{other:?}"),
+        }
+    };
+    let one = keys(&format!("secrets = [\"{KEY}\"]"));
+    let added = keys(&format!("secrets = [\"{KEY}\", \"{OTHER}\"]"));
+    let promoted = keys(&format!("secrets = [\"{OTHER}\", \"{KEY}\"]"));
+    assert_eq!(one.len(), 1);
+    assert_eq!((&added[0], &added[1]), (&promoted[1], &promoted[0]));
+    assert_eq!(
+        one[0], added[0],
+        "the first secret's key is the one earlier versions derived"
+    );
+    assert!(!added
+        .iter()
+        .any(|k| k.as_slice() == crate::config::keys::decode_key(KEY).unwrap()));
+}

@@ -25,12 +25,13 @@ pub struct TokenSettings {
 }
 
 /// How Gatehouse signs its own access tokens (the algorithm is pinned: tokens claiming any
-/// other are refused).
+/// other are refused). Each variant holds a key list: the first signs, every one verifies (a
+/// token names its key by `kid`), so keys rotate the way session secrets do.
 #[derive(Clone)]
 pub enum AccessSigning {
-    Hs256(Vec<u8>),
-    /// PKCS#8 PEM of a P-256 key.
-    Es256(String),
+    Hs256(Vec<Vec<u8>>),
+    /// PKCS#8 (or SEC1) PEMs of P-256 keys.
+    Es256(Vec<String>),
 }
 
 impl std::fmt::Debug for AccessSigning {
@@ -75,8 +76,8 @@ impl std::fmt::Debug for ApiKeyEntry {
 pub struct AssertionSettings {
     pub enabled: bool,
     pub audience: String,
-    /// PEM text; `None`: a key is generated at start.
-    pub key_pem: Option<String>,
+    /// PEM texts, the signing key first; empty: a key is generated at start.
+    pub key_pems: Vec<String>,
 }
 
 impl std::fmt::Debug for AssertionSettings {
@@ -84,7 +85,7 @@ impl std::fmt::Debug for AssertionSettings {
         f.debug_struct("AssertionSettings")
             .field("enabled", &self.enabled)
             .field("audience", &self.audience)
-            .field("key_file", &self.key_pem.is_some())
+            .field("key_files", &self.key_pems.len())
             .finish()
     }
 }
@@ -113,7 +114,7 @@ pub fn check_tokens(
     let signing = match t.signing_alg.trim().to_ascii_uppercase().as_str() {
         "HS256" => match &t.hmac_secret {
             Some(secret) => match decode_secret(secret.expose()) {
-                Some(bytes) if bytes.len() >= 32 => AccessSigning::Hs256(bytes),
+                Some(bytes) if bytes.len() >= 32 => AccessSigning::Hs256(vec![bytes]),
                 _ => {
                     problems.push(ConfigProblem::new(
                         "tokens.hmac_secret",
@@ -123,37 +124,23 @@ pub fn check_tokens(
                     AccessSigning::Hs256(Vec::new())
                 }
             },
-            None => AccessSigning::Hs256(derive_hmac_key(session_keys)),
+            None => AccessSigning::Hs256(derive_hmac_keys(session_keys)),
         },
-        "ES256" => match &t.signing_key_file {
-            Some(path) => match std::fs::read_to_string(path) {
-                Ok(pem) if pem.contains("PRIVATE KEY") => AccessSigning::Es256(pem),
-                Ok(_) => {
-                    problems.push(ConfigProblem::new(
-                        "tokens.signing_key_file",
-                        format!("{path} holds no PEM private key"),
-                        PEM_FIX,
-                    ));
-                    AccessSigning::Es256(String::new())
-                }
-                Err(e) => {
-                    problems.push(ConfigProblem::new(
-                        "tokens.signing_key_file",
-                        format!("cannot read {path}: {e}"),
-                        PEM_FIX,
-                    ));
-                    AccessSigning::Es256(String::new())
-                }
-            },
-            None => {
+        "ES256" => {
+            let files = PemFiles {
+                one: ("tokens.signing_key_file", t.signing_key_file.as_ref()),
+                many: ("tokens.signing_key_files", &t.signing_key_files),
+            };
+            let pems = files.read(problems);
+            if pems.is_empty() && !files.named() {
                 problems.push(ConfigProblem::new(
-                    "tokens.signing_key_file",
+                    "tokens.signing_key_files",
                     "signing_alg = \"ES256\" needs a key",
                     PEM_FIX,
                 ));
-                AccessSigning::Es256(String::new())
             }
-        },
+            AccessSigning::Es256(pems)
+        }
         other => {
             problems.push(ConfigProblem::new(
                 "tokens.signing_alg",
@@ -349,20 +336,11 @@ pub fn check_assertion(
     problems: &mut Vec<ConfigProblem>,
 ) -> AssertionSettings {
     let u = &config.upstream;
-    let key_pem =
-        u.assertion_key_file
-            .as_ref()
-            .and_then(|path| match std::fs::read_to_string(path) {
-                Ok(pem) => Some(pem),
-                Err(e) => {
-                    problems.push(ConfigProblem::new(
-                        "upstream.assertion_key_file",
-                        format!("cannot read {path}: {e}"),
-                        PEM_FIX,
-                    ));
-                    None
-                }
-            });
+    let key_pems = PemFiles {
+        one: ("upstream.assertion_key_file", u.assertion_key_file.as_ref()),
+        many: ("upstream.assertion_key_files", &u.assertion_key_files),
+    }
+    .read(problems);
     let audience = match &u.name {
         Some(name) if !name.trim().is_empty() => name.trim().to_string(),
         // Never user info: the audience is in every assertion the app (and its logs) sees.
@@ -376,7 +354,7 @@ pub fn check_assertion(
     AssertionSettings {
         enabled: u.jwt_assertion,
         audience,
-        key_pem,
+        key_pems,
     }
 }
 
@@ -394,18 +372,81 @@ pub fn parse_key_hash(text: &str) -> Option<(Vec<u8>, [u8; 32])> {
     Some((salt, hash))
 }
 
-/// A key of its own for access tokens, derived from the first session secret so replicas and
-/// restarts agree without another secret to manage.
-fn derive_hmac_key(session_keys: &[SessionKey]) -> Vec<u8> {
+/// The private keys of a key list written either as one file (`one`, the older spelling, kept
+/// as an alias) or as a list (`many`: the first signs, all are published and verify).
+struct PemFiles<'a> {
+    one: (&'static str, Option<&'a String>),
+    many: (&'static str, &'a [String]),
+}
+
+impl PemFiles<'_> {
+    /// Whether either key names a file (read or not).
+    fn named(&self) -> bool {
+        self.one.1.is_some() || !self.many.1.is_empty()
+    }
+
+    /// Each file's PEM text, in order; each unreadable file is a problem naming its key.
+    fn read(&self, problems: &mut Vec<ConfigProblem>) -> Vec<String> {
+        let (one_key, one) = self.one;
+        let (many_key, many) = self.many;
+        if one.is_some() && !many.is_empty() {
+            problems.push(ConfigProblem::new(
+                one_key,
+                format!("is set together with {many_key}"),
+                format!(
+                    "list every key in {many_key} (the signing key first) and remove {one_key}"
+                ),
+            ));
+            return Vec::new();
+        }
+        let named: Vec<(String, &String)> = match one {
+            Some(path) => vec![(one_key.to_string(), path)],
+            None => many
+                .iter()
+                .enumerate()
+                .map(|(i, path)| (format!("{many_key}[{i}]"), path))
+                .collect(),
+        };
+        let mut pems = Vec::new();
+        for (key, path) in named {
+            match std::fs::read_to_string(path) {
+                Ok(pem) if pem.contains("PRIVATE KEY") => pems.push(pem),
+                Ok(_) => problems.push(ConfigProblem::new(
+                    key,
+                    format!("{path} holds no PEM private key"),
+                    PEM_FIX,
+                )),
+                Err(e) => problems.push(ConfigProblem::new(
+                    key,
+                    format!("cannot read {path}: {e}"),
+                    PEM_FIX,
+                )),
+            }
+        }
+        pems
+    }
+}
+
+/// HS256 keys of their own for access tokens, one derived from each session secret in the
+/// same order, so replicas and restarts agree without another secret to manage.
+///
+/// Why one per secret rather than one from "the first": the first secret changes when a new
+/// one is promoted, and replicas are promoted one after another. A key derived from the first
+/// alone would change with the order, and a token one replica signed would fail on the next
+/// until every replica agreed (and every token signed before the promote would fail after
+/// it). Here the first secret's key signs and the token names it by `kid`; every listed
+/// secret's key verifies. That is safe because it trusts no one new: whoever holds any listed
+/// secret can already mint a session cookie, which is worth as much as an access token.
+fn derive_hmac_keys(session_keys: &[SessionKey]) -> Vec<Vec<u8>> {
     use hmac::{Hmac, Mac};
-    let Some(first) = session_keys.first() else {
-        return Vec::new();
-    };
-    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(&first.0) else {
-        return Vec::new();
-    };
-    mac.update(b"gatehouse access-token signing key v1");
-    mac.finalize().into_bytes().to_vec()
+    session_keys
+        .iter()
+        .filter_map(|key| {
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key.0).ok()?;
+            mac.update(b"gatehouse access-token signing key v1");
+            Some(mac.finalize().into_bytes().to_vec())
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -70,6 +70,8 @@ pub struct LimitSettings {
 pub struct GithubSettings {
     pub client_id: String,
     pub client_secret: Secret,
+    /// The app's other client secret during a rotation (`github.client_secret_previous`).
+    pub client_secret_previous: Option<Secret>,
     pub web_url: Url,
     pub api_url: Url,
     pub scopes: Vec<String>,
@@ -77,6 +79,8 @@ pub struct GithubSettings {
     pub revoke_on_sign_out: bool,
     /// `None`: webhooks are off.
     pub webhook_secret: Option<Secret>,
+    /// Also accepted while the webhook's secret is rotated (`github.webhook_secret_previous`).
+    pub webhook_secret_previous: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]
@@ -327,6 +331,13 @@ fn check_github(
             register,
         ));
     }
+    if !gh.webhook_secret_previous.is_empty() && gh.webhook_secret.is_empty() {
+        problems.push(ConfigProblem::new(
+            "github.webhook_secret_previous",
+            "is set but github.webhook_secret is not",
+            "put the webhook's current secret in github.webhook_secret; the previous one is only accepted beside it",
+        ));
+    }
     let web_url = parse_base_url(&gh.web_url, "github.web_url", problems);
     let api_url = parse_base_url(&gh.api_url, "github.api_url", problems);
     if gh.timeout.0.is_zero() {
@@ -345,13 +356,20 @@ fn check_github(
     Some(GithubSettings {
         client_id: gh.client_id.trim().to_string(),
         client_secret: gh.client_secret.clone(),
+        client_secret_previous: set(&gh.client_secret_previous),
         web_url: web_url?,
         api_url: api_url?,
         scopes,
         timeout: gh.timeout.0,
         revoke_on_sign_out: gh.revoke_on_sign_out,
-        webhook_secret: (!gh.webhook_secret.is_empty()).then(|| gh.webhook_secret.clone()),
+        webhook_secret: set(&gh.webhook_secret),
+        webhook_secret_previous: set(&gh.webhook_secret_previous),
     })
+}
+
+/// A secret that is set (an empty one, e.g. from `${VAR:-}`, is unset).
+fn set(secret: &Secret) -> Option<Secret> {
+    (!secret.is_empty()).then(|| secret.clone())
 }
 
 /// A base URL with a trailing slash, so `join("user")` keeps any path prefix like `/api/v3`.

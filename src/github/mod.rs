@@ -56,6 +56,8 @@ impl GithubError {
 /// One client for the whole process: pooled HTTPS connections to GitHub.
 pub struct GithubClient {
     oauth: oauth::OAuthClient,
+    /// With `github.client_secret_previous`: the same client with that secret.
+    oauth_previous: Option<oauth::OAuthClient>,
     http: OAuthHttp,
     api_url: Url,
     /// GitHub's web UI, for the links in refusals.
@@ -64,6 +66,7 @@ pub struct GithubClient {
     /// For calls GitHub authenticates as the app (token revocation).
     client_id: String,
     client_secret: crate::config::Secret,
+    client_secret_previous: Option<crate::config::Secret>,
 }
 
 impl std::fmt::Debug for GithubClient {
@@ -92,13 +95,18 @@ impl GithubClient {
             .build()
             .map_err(|e| GithubError::Setup(e.to_string()))?;
         Ok(GithubClient {
-            oauth: oauth::build_client(settings, callback_url)?,
+            oauth: oauth::build_client(settings, &settings.client_secret, callback_url)?,
+            oauth_previous: match &settings.client_secret_previous {
+                Some(previous) => Some(oauth::build_client(settings, previous, callback_url)?),
+                None => None,
+            },
             http: OAuthHttp(client),
             api_url: settings.api_url.clone(),
             web_url: settings.web_url.clone(),
             scopes: scopes_for(&settings.scopes, needs_read_org),
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.clone(),
+            client_secret_previous: settings.client_secret_previous.clone(),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{GithubClient, GithubError};
 use crate::config::GithubSettings;
+use crate::observe::ClientSecretUsed;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
@@ -15,8 +16,11 @@ use std::pin::Pin;
 pub(super) type OAuthClient =
     BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
+/// The OAuth client authenticating with `client_secret` (the configured one, or the previous
+/// one during a rotation).
 pub(super) fn build_client(
     settings: &GithubSettings,
+    client_secret: &crate::config::Secret,
     callback_url: &str,
 ) -> Result<OAuthClient, GithubError> {
     let join = |path: &str| {
@@ -27,9 +31,7 @@ pub(super) fn build_client(
             .map_err(|e| GithubError::Setup(format!("github.web_url: {e}")))
     };
     Ok(BasicClient::new(ClientId::new(settings.client_id.clone()))
-        .set_client_secret(ClientSecret::new(
-            settings.client_secret.expose().to_string(),
-        ))
+        .set_client_secret(ClientSecret::new(client_secret.expose().to_string()))
         .set_auth_uri(
             AuthUrl::new(join("login/oauth/authorize")?)
                 .map_err(|e| GithubError::Setup(e.to_string()))?,
@@ -68,24 +70,53 @@ impl GithubClient {
         }
     }
 
-    /// Trade the one-time code for the user's access token.
+    /// Trade the one-time code for the user's access token. During a client-secret rotation
+    /// (`github.client_secret_previous`), an exchange GitHub refuses as
+    /// `incorrect_client_credentials` is tried once more with the other secret (a refused
+    /// client does not use up the code), and which secret GitHub took is counted, so operators
+    /// see when the old one is no longer needed.
     pub async fn exchange_code(&self, code: &str, verifier: &str) -> Result<String, GithubError> {
-        let result = self
-            .oauth
-            .exchange_code(AuthorizationCode::new(code.to_string()))
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
-            .request_async(&self.http)
-            .await;
-        match result {
-            Ok(token) => Ok(token.access_token().secret().clone()),
-            Err(RequestTokenError::ServerResponse(e)) => Err(GithubError::OAuth {
-                error: e.error().to_string(),
-                description: e.error_description().cloned(),
-            }),
-            Err(RequestTokenError::Request(e)) => Err(GithubError::Unreachable(e.to_string())),
-            Err(RequestTokenError::Parse(e, _)) => Err(GithubError::BadResponse(e.to_string())),
-            Err(RequestTokenError::Other(e)) => Err(GithubError::BadResponse(e)),
+        let first = exchange(&self.oauth, &self.http, code, verifier).await;
+        let (result, secret) = match (&first, &self.oauth_previous) {
+            (Err(GithubError::OAuth { error, .. }), Some(previous))
+                if error == "incorrect_client_credentials" =>
+            {
+                let second = exchange(previous, &self.http, code, verifier).await;
+                if second.is_ok() {
+                    tracing::warn!("GitHub refused github.client_secret and took github.client_secret_previous: the new secret is not (yet) valid at GitHub");
+                }
+                (second, ClientSecretUsed::Previous)
+            }
+            _ => (first, ClientSecretUsed::Current),
+        };
+        if result.is_ok() {
+            crate::observe::metrics().client_secret_used(secret);
         }
+        result
+    }
+}
+
+/// One code exchange with one client secret.
+async fn exchange(
+    oauth: &OAuthClient,
+    http: &OAuthHttp,
+    code: &str,
+    verifier: &str,
+) -> Result<String, GithubError> {
+    let result = oauth
+        .exchange_code(AuthorizationCode::new(code.to_string()))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
+        .request_async(http)
+        .await;
+    match result {
+        Ok(token) => Ok(token.access_token().secret().clone()),
+        Err(RequestTokenError::ServerResponse(e)) => Err(GithubError::OAuth {
+            error: e.error().to_string(),
+            description: e.error_description().cloned(),
+        }),
+        Err(RequestTokenError::Request(e)) => Err(GithubError::Unreachable(e.to_string())),
+        Err(RequestTokenError::Parse(e, _)) => Err(GithubError::BadResponse(e.to_string())),
+        Err(RequestTokenError::Other(e)) => Err(GithubError::BadResponse(e)),
     }
 }
 

@@ -228,6 +228,28 @@ impl ReloadResult {
     }
 }
 
+/// Which client secret GitHub took for a code exchange
+/// (`gatehouse_github_client_secret_total{secret}`): during a rotation, `previous` at zero
+/// for long enough means the old secret can be deleted at GitHub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientSecretUsed {
+    /// `github.client_secret`.
+    Current,
+    /// `github.client_secret_previous`.
+    Previous,
+}
+
+impl ClientSecretUsed {
+    const ALL: [ClientSecretUsed; 2] = [ClientSecretUsed::Current, ClientSecretUsed::Previous];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ClientSecretUsed::Current => "current",
+            ClientSecretUsed::Previous => "previous",
+        }
+    }
+}
+
 /// When GitHub refused (`gatehouse_github_refusals_total{during}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusedDuring {
@@ -368,6 +390,7 @@ pub struct Metrics {
     github_errors: [IntCounter; GithubErrorKind::ALL.len()],
     github_refusals: IntCounterVec,
     rechecks: IntCounterVec,
+    client_secrets: [IntCounter; ClientSecretUsed::ALL.len()],
     upstream_duration: Histogram,
     sessions_active: OnceLock<IntGauge>,
     default_requests: RequestCounters,
@@ -445,6 +468,14 @@ impl Metrics {
             &["outcome", "reason"],
         )
         .expect("rechecks metric");
+        let client_secrets = IntCounterVec::new(
+            Opts::new(
+                "gatehouse_github_client_secret_total",
+                "Code exchanges GitHub accepted, by the client secret it took.",
+            ),
+            &["secret"],
+        )
+        .expect("client secret metric");
         let upstream_duration = Histogram::with_opts(
             HistogramOpts::new(
                 "gatehouse_upstream_duration_seconds",
@@ -498,6 +529,7 @@ impl Metrics {
             Box::new(github_errors.clone()),
             Box::new(github_refusals.clone()),
             Box::new(rechecks.clone()),
+            Box::new(client_secrets.clone()),
             Box::new(upstream_duration.clone()),
             Box::new(build_info),
             Box::new(reloads.clone()),
@@ -529,6 +561,8 @@ impl Metrics {
                 .map(|k| github_errors.with_label_values(&[k.as_str()])),
             github_refusals,
             rechecks,
+            client_secrets: ClientSecretUsed::ALL
+                .map(|c| client_secrets.with_label_values(&[c.as_str()])),
             registry,
             requests,
             github_duration,
@@ -600,6 +634,10 @@ impl Metrics {
     pub fn recheck(&self, outcome: RecheckOutcome) {
         let (outcome, reason) = outcome.labels();
         self.rechecks.with_label_values(&[outcome, reason]).inc();
+    }
+
+    pub fn client_secret_used(&self, secret: ClientSecretUsed) {
+        self.client_secrets[secret as usize].inc();
     }
 
     #[inline]

@@ -11,6 +11,6 @@ pub mod metrics;
 
 pub use crate::config::LogFormat;
 pub use metrics::{
-    metrics, Decision, ErrorCause, LoginResult, RecheckOutcome, RefusedDuring, ReloadResult,
-    RequestCounters, DEFAULT_ROUTE,
+    metrics, ClientSecretUsed, Decision, ErrorCause, LoginResult, RecheckOutcome, RefusedDuring,
+    ReloadResult, RequestCounters, DEFAULT_ROUTE,
 };

@@ -4,7 +4,9 @@
 
 use crate::claims::SessionClaims;
 use crate::config::AccessSigning;
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use serde::{Deserialize, Serialize};
 
 /// `aud` of every access token: they are for this gate only.
@@ -63,8 +65,14 @@ pub enum TokenError {
 
 pub struct AccessTokens {
     algorithm: Algorithm,
+    /// The first configured key: it signs, and its id goes in every token's `kid`.
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    kid: String,
+    /// Every configured key by id, the signing key first: a token verifies with the key its
+    /// `kid` names (a token without `kid`, from before keys had ids, with any).
+    decoding: Vec<(String, DecodingKey)>,
+    /// ES256: the public keys as JWKs, for `/.well-known/jwks.json`; HS256: none.
+    public_jwks: Vec<serde_json::Value>,
     validation: Validation,
     issuer: String,
     ttl_secs: u64,
@@ -74,42 +82,76 @@ impl std::fmt::Debug for AccessTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessTokens")
             .field("algorithm", &self.algorithm)
+            .field("kid", &self.kid)
             .field("issuer", &self.issuer)
             .finish()
     }
 }
 
+/// One key, ready to sign and verify.
+struct Key {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    jwk: Option<serde_json::Value>,
+}
+
+/// An HS256 key's id: base64url of the first 8 bytes of its SHA-256 (names the key without
+/// revealing it, like the cookie's `kid`).
+fn hs256_key(secret: &[u8]) -> Key {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(secret);
+    Key {
+        kid: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..8]),
+        encoding: EncodingKey::from_secret(secret),
+        decoding: DecodingKey::from_secret(secret),
+        jwk: None,
+    }
+}
+
+/// An ES256 key from its PEM; its id is the JWK thumbprint (as for the assertion's keys).
+fn es256_key(pem: &str) -> Result<Key, TokenError> {
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let key =
+        super::assertion::parse_secret_pem(pem).map_err(|e| TokenError::Key(e.to_string()))?;
+    let private = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| TokenError::Key(e.to_string()))?;
+    let public = key
+        .public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| TokenError::Key(e.to_string()))?;
+    let (kid, jwk) = super::assertion::public_jwk(&key.public_key())
+        .map_err(|e| TokenError::Key(e.to_string()))?;
+    Ok(Key {
+        kid,
+        encoding: EncodingKey::from_ec_pem(private.as_bytes())
+            .map_err(|e| TokenError::Key(e.to_string()))?,
+        decoding: DecodingKey::from_ec_pem(public.as_bytes())
+            .map_err(|e| TokenError::Key(e.to_string()))?,
+        jwk: Some(jwk),
+    })
+}
+
 impl AccessTokens {
     /// Keys are parsed once here; nothing is set up per request.
     pub fn new(signing: &AccessSigning, issuer: &str, ttl_secs: u64) -> Result<Self, TokenError> {
-        let (algorithm, encoding, decoding) = match signing {
-            AccessSigning::Hs256(secret) => (
+        let (algorithm, keys) = match signing {
+            AccessSigning::Hs256(secrets) => (
                 Algorithm::HS256,
-                EncodingKey::from_secret(secret),
-                DecodingKey::from_secret(secret),
+                secrets.iter().map(|s| hs256_key(s)).collect::<Vec<_>>(),
             ),
-            AccessSigning::Es256(pem) => {
-                use p256::pkcs8::{
-                    DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding,
-                };
-                let key = p256::SecretKey::from_pkcs8_pem(pem)
-                    .or_else(|_| p256::SecretKey::from_sec1_pem(pem))
-                    .map_err(|e| TokenError::Key(format!("not an EC P-256 private key ({e})")))?;
-                let private = key
-                    .to_pkcs8_pem(LineEnding::LF)
-                    .map_err(|e| TokenError::Key(e.to_string()))?;
-                let public = key
-                    .public_key()
-                    .to_public_key_pem(LineEnding::LF)
-                    .map_err(|e| TokenError::Key(e.to_string()))?;
-                (
-                    Algorithm::ES256,
-                    EncodingKey::from_ec_pem(private.as_bytes())
-                        .map_err(|e| TokenError::Key(e.to_string()))?,
-                    DecodingKey::from_ec_pem(public.as_bytes())
-                        .map_err(|e| TokenError::Key(e.to_string()))?,
-                )
-            }
+            AccessSigning::Es256(pems) => (
+                Algorithm::ES256,
+                pems.iter()
+                    .map(|pem| es256_key(pem))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let mut keys = keys.into_iter();
+        let Some(first) = keys.next() else {
+            return Err(TokenError::Key("no key to sign with".into()));
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = 0;
@@ -119,14 +161,23 @@ impl AccessTokens {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let (encoding, kid) = (first.encoding.clone(), first.kid.clone());
+        let all: Vec<Key> = std::iter::once(first).chain(keys).collect();
         Ok(AccessTokens {
             algorithm,
             encoding,
-            decoding,
+            kid,
+            public_jwks: all.iter().filter_map(|k| k.jwk.clone()).collect(),
+            decoding: all.into_iter().map(|k| (k.kid, k.decoding)).collect(),
             validation,
             issuer: issuer.to_string(),
             ttl_secs,
         })
+    }
+
+    /// ES256: the public keys (JWKs with `kid`), the signing key first; HS256: none.
+    pub fn public_keys(&self) -> &[serde_json::Value] {
+        &self.public_jwks
     }
 
     pub fn ttl_secs(&self) -> u64 {
@@ -152,8 +203,9 @@ impl AccessTokens {
             iat: now,
             exp: now + self.ttl_secs,
         };
-        encode(&Header::new(self.algorithm), &claims, &self.encoding)
-            .map_err(|e| TokenError::Sign(e.to_string()))
+        let mut header = Header::new(self.algorithm);
+        header.kid = Some(self.kid.clone());
+        encode(&header, &claims, &self.encoding).map_err(|e| TokenError::Sign(e.to_string()))
     }
 
     /// Is this token one of ours? (Cheap: looks at the unverified `iss`.)
@@ -161,10 +213,25 @@ impl AccessTokens {
         super::unverified_issuer(token).as_deref() == Some(self.issuer.as_str())
     }
 
+    /// The claims, when the key the token's `kid` names signed it (any key, for a token
+    /// without `kid`). An unknown `kid` is refused without trying the others.
+    fn decode(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let mut result = Err(TokenError::Invalid("unknown key id".into()));
+        let named = |kid: &String| header.kid.as_ref().is_none_or(|named| named == kid);
+        for (_, key) in self.decoding.iter().filter(|(kid, _)| named(kid)) {
+            result = decode::<AccessClaims>(token, key, &self.validation)
+                .map(|data| data.claims)
+                .map_err(|e| TokenError::Invalid(e.to_string()));
+            if result.is_ok() {
+                break;
+            }
+        }
+        result
+    }
+
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let claims = decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map(|d| d.claims)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let claims = self.decode(token)?;
         let now = crate::clock::unix_now();
         if claims.iat > now.saturating_add(MAX_IAT_SKEW_SECS) {
             return Err(TokenError::Invalid("issued in the future (iat)".into()));
@@ -196,7 +263,7 @@ mod tests {
     }
 
     fn hs() -> AccessTokens {
-        AccessTokens::new(&AccessSigning::Hs256(vec![7; 32]), "http://gate", 900).unwrap()
+        AccessTokens::new(&AccessSigning::Hs256(vec![vec![7; 32]]), "http://gate", 900).unwrap()
     }
 
     #[test]
@@ -251,8 +318,8 @@ mod tests {
         );
         assert!(t.verify(&none).is_err(), "alg none");
         // Signed with another secret, or claiming another algorithm.
-        let other =
-            AccessTokens::new(&AccessSigning::Hs256(vec![8; 32]), "http://gate", 900).unwrap();
+        let other = AccessTokens::new(&AccessSigning::Hs256(vec![vec![8; 32]]), "http://gate", 900)
+            .unwrap();
         assert!(t
             .verify(&other.issue(&session(), "f", now).unwrap())
             .is_err());
@@ -305,7 +372,7 @@ mod tests {
         use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
         let key = p256::SecretKey::from_slice(&[3u8; 32]).unwrap();
         let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
-        let t = AccessTokens::new(&AccessSigning::Es256(pem), "http://gate", 900).unwrap();
+        let t = AccessTokens::new(&AccessSigning::Es256(vec![pem]), "http://gate", 900).unwrap();
         let now = crate::clock::unix_now();
         let token = t.issue(&session(), "f", now).unwrap();
         assert_eq!(t.verify(&token).unwrap().user_id, "583231");
@@ -317,5 +384,84 @@ mod tests {
         )
         .unwrap();
         assert!(t.verify(&confused).is_err());
+    }
+
+    fn hs_keys(keys: &[u8]) -> AccessTokens {
+        let keys = keys.iter().map(|k| vec![*k; 32]).collect();
+        AccessTokens::new(&AccessSigning::Hs256(keys), "http://gate", 900).unwrap()
+    }
+
+    #[test]
+    fn a_promoted_key_signs_and_every_listed_key_verifies_by_kid() {
+        let now = crate::clock::unix_now();
+        let (before, added, promoted, dropped) = (
+            hs_keys(&[1]),
+            hs_keys(&[1, 2]),
+            hs_keys(&[2, 1]),
+            hs_keys(&[2]),
+        );
+        let old_token = before.issue(&session(), "f", now).unwrap();
+        let new_token = promoted.issue(&session(), "f", now).unwrap();
+        // Replicas mid-promote: each reads what the other signs.
+        for t in [&before, &added, &promoted] {
+            assert!(t.verify(&old_token).is_ok());
+        }
+        for t in [&added, &promoted, &dropped] {
+            assert!(t.verify(&new_token).is_ok());
+        }
+        assert!(before.verify(&new_token).is_err(), "a key not listed");
+        assert!(dropped.verify(&old_token).is_err(), "a dropped key");
+        // The kid names the signing key; a token claiming a key it was not signed with fails.
+        let kid = |token: &str| decode_header(token).unwrap().kid.unwrap();
+        assert_ne!(kid(&old_token), kid(&new_token));
+        let claims = promoted.verify(&new_token).unwrap();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid(&new_token));
+        let lying = encode(&header, &claims, &EncodingKey::from_secret(&[1; 32])).unwrap();
+        assert!(added.verify(&lying).is_err());
+        // Tokens from before keys had ids verify with any listed key.
+        let untagged = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&[1; 32]),
+        )
+        .unwrap();
+        assert!(promoted.verify(&untagged).is_ok());
+        assert!(dropped.verify(&untagged).is_err());
+    }
+
+    #[test]
+    fn es256_keys_are_all_published_and_the_first_signs() {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let pem = |seed: u8| {
+            p256::SecretKey::from_slice(&[seed; 32])
+                .unwrap()
+                .to_pkcs8_pem(LineEnding::LF)
+                .unwrap()
+                .to_string()
+        };
+        let es = |pems: Vec<String>| {
+            AccessTokens::new(&AccessSigning::Es256(pems), "http://gate", 900).unwrap()
+        };
+        let (old, rotated) = (es(vec![pem(3)]), es(vec![pem(4), pem(3)]));
+        let kids: Vec<&str> = rotated
+            .public_keys()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids.len(), 2);
+        assert_eq!(kids[1], old.public_keys()[0]["kid"]);
+        assert!(rotated.public_keys().iter().all(|k| k.get("d").is_none()));
+        let now = crate::clock::unix_now();
+        let token = rotated.issue(&session(), "f", now).unwrap();
+        assert_eq!(decode_header(&token).unwrap().kid.as_deref(), Some(kids[0]));
+        assert!(rotated
+            .verify(&old.issue(&session(), "f", now).unwrap())
+            .is_ok());
+        assert!(old.verify(&token).is_err());
+        assert!(
+            hs_keys(&[1]).public_keys().is_empty(),
+            "HS256 keys are secret"
+        );
     }
 }

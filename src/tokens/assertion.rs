@@ -58,13 +58,14 @@ pub struct AssertionSubject<'a> {
     pub roles: &'a [String],
 }
 
-/// Signs identity assertions with one P-256 key and serves its public half as a JWKS.
+/// Signs identity assertions with the first of its P-256 keys and serves the public half of
+/// every one as a JWKS, so a key about to sign is published before it does (rotation).
 pub struct AssertionSigner {
     key: EncodingKey,
     issuer: String,
     audience: String,
     kid: String,
-    jwks: serde_json::Value,
+    jwks: Arc<serde_json::Value>,
     cache: Mutex<HashMap<[u8; 32], CachedToken>>,
     capacity: usize,
 }
@@ -106,59 +107,70 @@ impl AssertionSigner {
     /// (`BEGIN EC PRIVATE KEY`, as `openssl ecparam -genkey` writes it), P-256 only.
     /// `issuer` = Gatehouse's public_url (no trailing slash), `audience` = the upstream's name.
     pub fn from_pem(pem: &str, issuer: &str, audience: &str) -> Result<Self, AssertionError> {
-        let secret = parse_secret_pem(pem)?;
-        Self::from_secret(&secret, issuer, audience)
+        Self::from_pems(&[pem], issuer, audience)
+    }
+
+    /// Like [`Self::from_pem`] for several keys: the first signs, all are in the JWKS.
+    pub fn from_pems<P: AsRef<str>>(
+        pems: &[P],
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, AssertionError> {
+        let secrets = pems
+            .iter()
+            .map(|pem| parse_secret_pem(pem.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_secrets(&secrets, issuer, audience)
     }
 
     /// A fresh random P-256 key (the caller logs a warning: assertions stop verifying at restart).
     pub fn generate(issuer: &str, audience: &str) -> Self {
         loop {
-            // `from_secret` cannot fail for a freshly generated key (its error paths are for
+            // `from_secrets` cannot fail for a freshly generated key (its error paths are for
             // malformed public points); the loop only satisfies the types without a panic.
-            if let Ok(signer) = Self::from_secret(&SecretKey::random(&mut OsRng), issuer, audience)
-            {
+            let secret = SecretKey::random(&mut OsRng);
+            if let Ok(signer) = Self::from_secrets(&[secret], issuer, audience) {
                 return signer;
             }
         }
     }
 
-    fn from_secret(
-        secret: &SecretKey,
+    /// The same keys signing for another audience (a route's app), with a cache of its own.
+    pub fn for_audience(&self, audience: &str) -> Self {
+        Self {
+            key: self.key.clone(),
+            issuer: self.issuer.clone(),
+            audience: audience.to_owned(),
+            kid: self.kid.clone(),
+            jwks: Arc::clone(&self.jwks),
+            cache: Mutex::new(HashMap::new()),
+            capacity: self.capacity,
+        }
+    }
+
+    fn from_secrets(
+        secrets: &[SecretKey],
         issuer: &str,
         audience: &str,
     ) -> Result<Self, AssertionError> {
-        let point = secret.public_key().to_encoded_point(false);
-        let (x, y) = match point.coordinates() {
-            Coordinates::Uncompressed { x, y } => {
-                (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y))
-            }
-            _ => {
-                return Err(AssertionError::BadKey(format!(
-                    "the key's public point cannot be encoded; {KEY_FIX}"
-                )))
-            }
+        let Some(signing) = secrets.first() else {
+            return Err(AssertionError::BadKey(format!("no key given; {KEY_FIX}")));
         };
-        // RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace.
-        let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
-        let jwks = serde_json::json!({
-            "keys": [{
-                "kty": "EC",
-                "crv": "P-256",
-                "x": x,
-                "y": y,
-                "kid": kid,
-                "use": "sig",
-                "alg": "ES256",
-            }]
-        });
-        let key = EncodingKey::from_ec_der(&pkcs8_der(secret));
+        let public = secrets
+            .iter()
+            .map(|secret| public_jwk(&secret.public_key()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let kid = public
+            .first()
+            .map(|(kid, _)| kid.clone())
+            .unwrap_or_default();
+        let keys: Vec<serde_json::Value> = public.into_iter().map(|(_, jwk)| jwk).collect();
         Ok(Self {
-            key,
+            key: EncodingKey::from_ec_der(&pkcs8_der(signing)),
             issuer: issuer.trim_end_matches('/').to_owned(),
             audience: audience.to_owned(),
             kid,
-            jwks,
+            jwks: Arc::new(serde_json::json!({ "keys": keys })),
             cache: Mutex::new(HashMap::new()),
             capacity: CACHE_CAPACITY,
         })
@@ -197,7 +209,12 @@ impl AssertionSigner {
 
     /// The public key set to serve at `/.well-known/jwks.json`.
     pub fn jwks(&self) -> serde_json::Value {
-        self.jwks.clone()
+        (*self.jwks).clone()
+    }
+
+    /// The public keys alone (each a JWK with its `kid`), signing key first.
+    pub fn public_keys(&self) -> &[serde_json::Value] {
+        self.jwks["keys"].as_array().map_or(&[], Vec::as_slice)
     }
 
     /// The JWT for `subject` at `now` (Unix seconds): header `{alg: ES256, typ: JWT, kid}`,
@@ -258,6 +275,31 @@ impl AssertionSigner {
     }
 }
 
+/// The public JWK of a P-256 key (`use: sig`, `alg: ES256`) and its `kid`, the RFC 7638
+/// thumbprint (SHA-256, base64url without padding): the same key always gets the same `kid`.
+pub fn public_jwk(public: &p256::PublicKey) -> Result<(String, serde_json::Value), AssertionError> {
+    let point = public.to_encoded_point(false);
+    let Coordinates::Uncompressed { x, y } = point.coordinates() else {
+        return Err(AssertionError::BadKey(format!(
+            "the key's public point cannot be encoded; {KEY_FIX}"
+        )));
+    };
+    let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
+    // RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace.
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
+    let jwk = serde_json::json!({
+        "kty": "EC",
+        "crv": "P-256",
+        "x": x,
+        "y": y,
+        "kid": kid,
+        "use": "sig",
+        "alg": "ES256",
+    });
+    Ok((kid, jwk))
+}
+
 /// A collision-resistant cache key over every subject field (length-prefixed, so field
 /// boundaries cannot be shifted to make two different subjects collide).
 fn subject_key(subject: &AssertionSubject<'_>) -> [u8; 32] {
@@ -316,7 +358,7 @@ fn pem_block<'a>(pem: &'a str, label: &str) -> Option<&'a str> {
     Some(&pem[start..stop])
 }
 
-fn parse_secret_pem(pem: &str) -> Result<SecretKey, AssertionError> {
+pub(super) fn parse_secret_pem(pem: &str) -> Result<SecretKey, AssertionError> {
     let bad = |problem: String| AssertionError::BadKey(format!("{problem}; {KEY_FIX}"));
     if let Some(block) = pem_block(pem, "PRIVATE KEY") {
         return SecretKey::from_pkcs8_pem(block).map_err(|e| {
@@ -648,7 +690,8 @@ mod tests {
     fn from_pem_accepts_sec1_and_p256_crate_pkcs8() {
         use p256::pkcs8::{EncodePrivateKey, LineEnding};
         let secret = SecretKey::random(&mut OsRng);
-        let reference = AssertionSigner::from_secret(&secret, ISS, AUD).unwrap();
+        let reference =
+            AssertionSigner::from_secrets(std::slice::from_ref(&secret), ISS, AUD).unwrap();
 
         let pkcs8 = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
         let from_pkcs8 = AssertionSigner::from_pem(&pkcs8, ISS, AUD).unwrap();
@@ -746,5 +789,37 @@ mod tests {
         let pem = signer.to_pem();
         let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
         assert!(!debug.contains(&body));
+    }
+
+    #[test]
+    fn several_keys_are_all_published_and_the_first_signs() {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let (new, old) = (SecretKey::random(&mut OsRng), SecretKey::random(&mut OsRng));
+        let pem = |k: &SecretKey| k.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let before = AssertionSigner::from_pem(&pem(&old), ISS, AUD).unwrap();
+        let rotated = AssertionSigner::from_pems(&[pem(&new), pem(&old)], ISS, AUD).unwrap();
+        let set: JwkSet = serde_json::from_value(rotated.jwks()).unwrap();
+        let kids: Vec<_> = set
+            .keys
+            .iter()
+            .map(|k| k.common.key_id.clone().unwrap())
+            .collect();
+        assert_eq!(kids, [rotated.kid().to_owned(), before.kid().to_owned()]);
+        let route = rotated.for_audience("grafana");
+        assert_eq!((route.kid(), route.audience()), (rotated.kid(), "grafana"));
+        assert_eq!(route.jwks(), rotated.jwks());
+        let groups = strings(&["databio"]);
+        let who = AssertionSubject {
+            sub: "1",
+            login: "mona",
+            email: None,
+            groups: &groups,
+            roles: &groups,
+        };
+        let token = route.assertion(&who, get_current_timestamp()).unwrap();
+        assert_eq!(
+            decode_header(&*token).unwrap().kid.as_deref(),
+            Some(rotated.kid())
+        );
     }
 }

@@ -355,7 +355,7 @@ mod tests {
 
     fn parts() -> (MemoryStore, AccessTokens) {
         let access =
-            AccessTokens::new(&AccessSigning::Hs256(vec![1; 32]), "http://g", 900).unwrap();
+            AccessTokens::new(&AccessSigning::Hs256(vec![vec![1; 32]]), "http://g", 900).unwrap();
         (MemoryStore::default(), access)
     }
 

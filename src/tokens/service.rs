@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub enum TokenSetupError {
     #[error("tokens: {0}")]
     Access(#[from] super::TokenError),
-    #[error("upstream.assertion_key_file: {0}")]
+    #[error("upstream.assertion_key_file(s): {0}")]
     Assertion(#[from] super::assertion::AssertionError),
     #[error("tokens.oidc_issuers: {0}")]
     Oidc(#[from] super::oidc::OidcError),
@@ -61,19 +61,18 @@ impl TokenService {
         let t = &settings.tokens;
         let (assertion, route_assertions) = if settings.assertion.enabled {
             let audience = &settings.assertion.audience;
-            let main = match &settings.assertion.key_pem {
-                Some(pem) => AssertionSigner::from_pem(pem, issuer, audience)?,
-                None => {
-                    tracing::warn!("upstream.assertion_key_file is not set: signing X-Gatehouse-Jwt-Assertion with a key made at start; apps must re-read /.well-known/jwks.json after every restart, and replicas will not share it");
+            let main = match settings.assertion.key_pems.as_slice() {
+                [] => {
+                    tracing::warn!("upstream.assertion_key_files is not set: signing X-Gatehouse-Jwt-Assertion with a key made at start; apps must re-read /.well-known/jwks.json after every restart, and replicas will not share it");
                     AssertionSigner::generate(issuer, audience)
                 }
+                pems => AssertionSigner::from_pems(pems, issuer, audience)?,
             };
-            let pem = main.to_pem();
             let per_route = settings
                 .routes
                 .iter()
-                .map(|r| AssertionSigner::from_pem(&pem, issuer, &r.name))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|r| main.for_audience(&r.name))
+                .collect();
             (Some(main), per_route)
         } else {
             (None, Vec::new())

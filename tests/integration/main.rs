@@ -51,6 +51,7 @@ mod redis_topologies;
 mod replicas;
 mod revocation_by_user;
 mod revocations;
+mod rotation;
 mod routes;
 mod session_store;
 mod sign_in_flow;

@@ -78,7 +78,20 @@ impl MockGithub {
         if let Err(problem) = redirect::check_callback(&app.callback_url) {
             tracing::warn!(client_id = %app.client_id, "mock app callback_url is unusable: {problem}");
         }
-        self.shared.lock().apps.insert(app.client_id.clone(), app);
+        let mut st = self.shared.lock();
+        st.client_secrets.remove(&app.client_id);
+        st.apps.insert(app.client_id.clone(), app);
+    }
+
+    /// Make `secrets` the app's client secrets, as an owner does on GitHub by generating a
+    /// new one (both then work) and deleting the old one. Code exchanges and app-authenticated
+    /// calls with any other secret get `incorrect_client_credentials` (or 404).
+    pub fn set_client_secrets(&self, client_id: &str, secrets: &[&str]) {
+        let secrets = secrets.iter().map(|s| s.to_string()).collect();
+        self.shared
+            .lock()
+            .client_secrets
+            .insert(client_id.to_string(), secrets);
     }
 
     /// API prefix; default "/api/v3" (GitHub Enterprise layout). "" means API at root like api.github.com.

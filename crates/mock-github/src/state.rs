@@ -37,6 +37,7 @@ impl Shared {
                 orgs: data.orgs,
                 codes: HashMap::new(),
                 tokens: HashMap::new(),
+                client_secrets: HashMap::new(),
                 failure: None,
                 sso_requests: HashMap::new(),
                 sso_sessions: Vec::new(),
@@ -57,6 +58,9 @@ pub(super) struct State {
     pub orgs: Vec<Org>,
     pub codes: HashMap<String, Grant>,
     pub tokens: HashMap<String, TokenGrant>,
+    /// An app's client secrets once [`crate::MockGithub::set_client_secrets`] changed them
+    /// (GitHub keeps several valid while one is rotated); else its `client_secret` alone.
+    pub client_secrets: HashMap<String, Vec<String>>,
     /// Injected by `POST /_mock/fail`.
     pub failure: Option<Failure>,
     /// The `authorization_request` of each single sign-on URL handed out: who was refused
@@ -156,6 +160,16 @@ pub(super) struct TokenGrant {
 }
 
 impl State {
+    /// The app `client_id` names, if `secret` is one of its client secrets.
+    pub fn app_accepting(&self, client_id: &str, secret: &str) -> Option<&MockApp> {
+        let app = self.apps.get(client_id)?;
+        let valid = match self.client_secrets.get(client_id) {
+            Some(secrets) => secrets.iter().any(|s| s == secret),
+            None => app.client_secret == secret,
+        };
+        valid.then_some(app)
+    }
+
     pub fn user_by_login(&self, login: &str) -> Option<&User> {
         self.users
             .iter()

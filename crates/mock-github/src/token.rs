@@ -139,7 +139,7 @@ fn grant(
     let (client_id, app) = candidates
         .into_iter()
         .find_map(|(id, secret)| {
-            let app = st.apps.get(&id).filter(|a| a.client_secret == secret)?;
+            let app = st.app_accepting(&id, &secret)?;
             Some((id, app.clone()))
         })
         .ok_or_else(bad_client)?;

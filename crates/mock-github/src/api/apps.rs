@@ -23,13 +23,9 @@ pub(super) async fn revoke(
 ) -> Response {
     let authorized = basic_credentials(headers).is_some_and(|candidates| {
         let st = shared.lock();
-        candidates.iter().any(|(id, secret)| {
-            id == client_id
-                && st
-                    .apps
-                    .get(id)
-                    .is_some_and(|app| app.client_secret == *secret)
-        })
+        candidates
+            .iter()
+            .any(|(id, secret)| id == client_id && st.app_accepting(id, secret).is_some())
     });
     if !authorized {
         return not_found();
