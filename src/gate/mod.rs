@@ -8,10 +8,11 @@ mod redirect_http;
 mod respond;
 mod server;
 mod tls;
+mod upgrade;
 mod websocket;
 
 pub use lifecycle::in_flight;
-pub use server::{serve, serve_reloading, ServeError};
+pub use server::{serve, serve_reloading, ServeError, Start};
 
 use crate::auth::{
     self,
