@@ -50,6 +50,17 @@ impl Drop for InFlight {
     }
 }
 
+/// Set once this process has started to stop: its responses then close their connections.
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Has this process started to stop (SIGTERM, or its listeners are going to a new process)?
+/// From the start of an upgrade's close window, not only once Pingora stops accepting: so
+/// kept-alive clients move to the new process on a `Connection: close` of ours, instead of
+/// racing Pingora's close of idle connections at the end of the window.
+pub(super) fn stopping() -> bool {
+    STOPPING.load(Ordering::Relaxed)
+}
+
 /// How many proxied or answered requests are under way right now.
 pub fn in_flight() -> usize {
     IN_FLIGHT.load(Ordering::Relaxed)
@@ -238,6 +249,7 @@ pub(super) fn start_signals(
                             if state.swap(DRAINING, Ordering::SeqCst) == DRAINING {
                                 continue;
                             }
+                            STOPPING.store(true, Ordering::Relaxed);
                             tracing::info!(
                                 in_flight = in_flight(),
                                 grace_s = grace.as_secs(),
@@ -304,6 +316,7 @@ async fn hand_over(
         grace_s = grace.as_secs(),
         "SIGQUIT: handing the listening sockets to the new process; this one stops accepting after Pingora's 5 s close window, then drains requests in flight"
     );
+    STOPPING.store(true, Ordering::Relaxed);
     let _ = tx.send(ShutdownSignal::GracefulUpgrade);
     loop {
         match phases.recv().await {

@@ -371,6 +371,7 @@ impl ProxyHttp for Gate {
                 ctx.upgraded = websocket::on_upgrade(session, identity, ctx.started);
             }
         }
+        respond::close_when_stopping(session);
         headers::drop_own_set_cookies(upstream_response, &ctx.live.rt.sessions.cookie.name)?;
         headers::drop_cookie_clearing(upstream_response)?;
         // A membership re-check refreshed the session: the browser gets the new cookie.

@@ -56,5 +56,6 @@ mod streaming;
 mod tls;
 mod tokens;
 mod trust_leaks;
+mod upgrade;
 mod watchers;
 mod websocket;

@@ -207,13 +207,6 @@ fn basic(name: &str, key: &str) -> String {
     )
 }
 
-#[allow(unsafe_code, reason = "kill(2) has no safe wrapper in libc")]
-fn signal(h: &Harness, signal: libc::c_int) {
-    // SAFETY: kill(2) on our own child's pid, with a valid signal number.
-    let rc = unsafe { libc::kill(h.child.id() as libc::pid_t, signal) };
-    assert_eq!(rc, 0, "kill({signal})");
-}
-
 /// Rewrite the gate's config with `edit` and reload it (SIGHUP); returns once it is in force.
 async fn reload_with(h: &Harness, edit: impl FnOnce(String) -> String) {
     let path = h.dir.path().join("gatehouse.toml");
@@ -222,7 +215,7 @@ async fn reload_with(h: &Harness, edit: impl FnOnce(String) -> String) {
     assert_ne!(new, text, "the edit changed nothing");
     std::fs::write(&path, new).unwrap();
     let reloads = h.log().matches("config reloaded").count();
-    signal(h, libc::SIGHUP);
+    signal(&h.child, libc::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(10);
     while h.log().matches("config reloaded").count() <= reloads {
         assert!(Instant::now() < deadline, "no reload:\n{}", h.log());
