@@ -1013,8 +1013,8 @@ cannot use `${...}`.
 - **Durations** are strings: `\"90s\"`, `\"15m\"`, `\"12h\"`, `\"7d\"`, `\"1h 30m\"` (defaults are \
 shown as `check-config` prints them, e.g. `\"7days\"`).
 - **Reloads**: `SIGHUP` reads the file again. A file that changes a key marked *read at start \
-only* (or the session store) is refused as a whole, the running config stays, and the log names \
-the keys: apply them with a restart or an in-place upgrade \
+only* is refused as a whole, the running config stays, and the log names the keys: apply them \
+with a restart or an in-place upgrade \
 ([Upgrades and reloads](../operations/upgrades-and-reloads.md)).
 - Some keys fall back to [environment variables](#environment-fallbacks) when the file leaves \
 them empty.";

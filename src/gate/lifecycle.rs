@@ -91,7 +91,10 @@ fn start_only(s: &Settings) -> Vec<(&'static str, String)> {
         // The store is opened once: the records, codes and revocations live in it.
         ("session.store", format!("{:?}", session.store)),
         ("session.redis_url", format!("{:?}", session.redis_url)),
-        ("session.sentinel_urls", format!("{:?}", session.sentinel_urls)),
+        (
+            "session.sentinel_urls",
+            format!("{:?}", session.sentinel_urls),
+        ),
         (
             "session.sentinel_master",
             format!("{:?}", session.sentinel_master),
@@ -103,7 +106,10 @@ fn start_only(s: &Settings) -> Vec<(&'static str, String)> {
                 s.session.store.redis.as_ref().map(|r| r.ca_pem.clone())
             ),
         ),
-        ("session.redis_timeout", format!("{:?}", session.redis_timeout)),
+        (
+            "session.redis_timeout",
+            format!("{:?}", session.redis_timeout),
+        ),
         ("session.redis_prefix", session.redis_prefix.clone()),
     ]
 }

@@ -25,10 +25,7 @@ pub enum ServeError {
     #[error("--upgrade: nothing listens on {addr} (server.listen), so there is no running Gatehouse to take the listening sockets from — fix: start Gatehouse without --upgrade, or upgrade with the same server.listen as the running one")]
     NothingToUpgrade { addr: String },
     #[error("server.upgrade_sock: {problem} — fix: {fix}")]
-    UpgradeSock {
-        problem: String,
-        fix: &'static str,
-    },
+    UpgradeSock { problem: String, fix: &'static str },
 }
 
 /// Whether this process starts afresh or takes over from a running one.

@@ -106,7 +106,10 @@ mod tests {
 
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let e = check_new_side(listen, &sock).unwrap_err().to_string();
-        assert!(e.contains("server.upgrade_sock") && e.contains("writable by other users"), "{e}");
+        assert!(
+            e.contains("server.upgrade_sock") && e.contains("writable by other users"),
+            "{e}"
+        );
 
         let missing = dir.path().join("nope/upgrade.sock");
         let e = check_new_side(listen, &missing).unwrap_err().to_string();
@@ -129,7 +132,9 @@ mod tests {
         let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         assert!(new_process_waiting(&sock, Duration::ZERO).await.is_ok());
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o733)).unwrap();
-        let e = new_process_waiting(&sock, Duration::ZERO).await.unwrap_err();
+        let e = new_process_waiting(&sock, Duration::ZERO)
+            .await
+            .unwrap_err();
         assert!(e.contains("writable by other users"), "{e}");
     }
 }

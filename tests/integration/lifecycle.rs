@@ -205,7 +205,10 @@ async fn sighup_reloads_under_load_without_failed_requests() {
 
 /// One request with the session cookie `value`: its status.
 async fn with_session(h: &Harness, value: &str) -> u16 {
-    get_with_session(&h.url("/echo"), value).await.status().as_u16()
+    get_with_session(&h.url("/echo"), value)
+        .await
+        .status()
+        .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +239,9 @@ async fn sighup_keeps_memory_sessions_and_refuses_a_store_change() {
     );
 
     // A reload cannot move sessions to another store: refused, named, and the old one serves.
-    edit_config(&h, |c| c.replace("store = \"memory\"", "store = \"cookie\""));
+    edit_config(&h, |c| {
+        c.replace("store = \"memory\"", "store = \"cookie\"")
+    });
     signal(&h.child, libc::SIGHUP);
     wait_log(&h, "config reload refused", 1).await;
     let log = h.log();
@@ -248,8 +253,6 @@ async fn sighup_keeps_memory_sessions_and_refuses_a_store_change() {
     assert_eq!(with_session(&h, &mona).await, 200, "{}", h.log());
     eprintln!("memory-store session kept across a reload; store change refused");
 }
-
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_requests_in_flight_finish_then_exits_zero() {

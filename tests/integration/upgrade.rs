@@ -33,7 +33,11 @@ async fn wait_for_socket(sock: &Path, new: &mut Replica) {
         if let Some(status) = new.child.try_wait().unwrap() {
             panic!("the new process exited ({status}):\n{}", new.log());
         }
-        assert!(Instant::now() < deadline, "no upgrade socket:\n{}", new.log());
+        assert!(
+            Instant::now() < deadline,
+            "no upgrade socket:\n{}",
+            new.log()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -83,7 +87,11 @@ async fn an_upgrade_hands_over_the_listeners_without_a_failed_request() {
     let slow = {
         let (url, cookie) = (h.url("/slow?ms=7000"), cookie.clone());
         tokio::spawn(async move {
-            let r = plain_client().get(url).header("cookie", cookie).send().await?;
+            let r = plain_client()
+                .get(url)
+                .header("cookie", cookie)
+                .send()
+                .await?;
             let status = r.status().as_u16();
             Ok::<_, reqwest::Error>((status, r.text().await?, Instant::now()))
         })
@@ -97,8 +105,20 @@ async fn an_upgrade_hands_over_the_listeners_without_a_failed_request() {
         .build()
         .unwrap();
     let loads = [
-        load(one_shot, url.clone(), cookie.clone(), stop.clone(), fresh.clone()),
-        load(plain_client(), url.clone(), cookie.clone(), stop.clone(), kept.clone()),
+        load(
+            one_shot,
+            url.clone(),
+            cookie.clone(),
+            stop.clone(),
+            fresh.clone(),
+        ),
+        load(
+            plain_client(),
+            url.clone(),
+            cookie.clone(),
+            stop.clone(),
+            kept.clone(),
+        ),
     ];
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -122,7 +142,10 @@ async fn an_upgrade_hands_over_the_listeners_without_a_failed_request() {
         old_gone >= answered_at,
         "the old process left before its request in flight was answered"
     );
-    for (name, seen) in [("new connection per request", &fresh), ("kept-alive", &kept)] {
+    for (name, seen) in [
+        ("new connection per request", &fresh),
+        ("kept-alive", &kept),
+    ] {
         let seen = seen.lock().unwrap();
         assert!(
             seen.failures.is_empty(),
@@ -132,14 +155,26 @@ async fn an_upgrade_hands_over_the_listeners_without_a_failed_request() {
         );
         let odd: Vec<_> = seen.statuses.iter().filter(|s| **s != 200).collect();
         assert!(odd.is_empty(), "{name}: answers other than 200: {odd:?}");
-        assert!(seen.statuses.len() > 100, "{name}: only {} requests", seen.statuses.len());
+        assert!(
+            seen.statuses.len() > 100,
+            "{name}: only {} requests",
+            seen.statuses.len()
+        );
     }
     // The new process took over: it is alive, serves, and said where its sockets came from.
     assert!(new.child.try_wait().unwrap().is_none(), "{}", new.log());
     let after = get_with_session(&h.url("/slow?ms=0"), &session).await;
     assert_eq!(after.status(), 200, "{}", new.log());
-    assert!(new.log().contains("listening sockets received"), "{}", new.log());
-    assert!(h.log().contains("SIGQUIT: handing the listening sockets"), "{}", h.log());
+    assert!(
+        new.log().contains("listening sockets received"),
+        "{}",
+        new.log()
+    );
+    assert!(
+        h.log().contains("SIGQUIT: handing the listening sockets"),
+        "{}",
+        h.log()
+    );
     eprintln!(
         "upgrade: {} + {} requests, 0 failed, 0 non-200; old exited {:?} after SIGQUIT, {:?} after its last request in flight",
         fresh.lock().unwrap().statuses.len(),
@@ -157,11 +192,7 @@ async fn without_a_process_to_take_over_from_an_upgrade_fails_and_a_sigquit_is_r
     let config = std::fs::read_to_string(h.dir.path().join("gatehouse.toml")).unwrap();
     let free = format!("127.0.0.1:{}", free_port());
     let lonely = run_dir.path().join("lonely.toml");
-    std::fs::write(
-        &lonely,
-        config.replace(&h.gate_addr.to_string(), &free),
-    )
-    .unwrap();
+    std::fs::write(&lonely, config.replace(&h.gate_addr.to_string(), &free)).unwrap();
     let started = Instant::now();
     let out = std::process::Command::new(binary())
         .args(["run", "--upgrade", "--config"])
