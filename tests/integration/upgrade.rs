@@ -1,7 +1,8 @@
 //! In-place upgrades: `gatehouse run --upgrade` takes the listening sockets from the running
 //! gate (which gets SIGQUIT) over `server.upgrade_sock`; the old process drains and exits 0,
 //! and no request fails meanwhile. Without a process to take over from, `--upgrade` fails at
-//! once; a SIGQUIT with no new process waiting is refused and the gate keeps serving.
+//! once; without a SIGQUIT it gives up after 6 s; a SIGQUIT with no new process waiting is
+//! refused. In both cases the running gate keeps serving.
 
 use crate::common::*;
 use std::os::unix::fs::FileTypeExt;
@@ -210,8 +211,24 @@ async fn without_a_process_to_take_over_from_an_upgrade_fails_and_a_sigquit_is_r
     );
     assert!(took < Duration::from_secs(3), "took {took:?}");
 
-    // SIGQUIT with no new process waiting: refused after the wait, and the gate serves on.
+    // A new process that gets no sockets (nobody sent SIGQUIT) gives up, exit 1; meanwhile and
+    // after, the running gate serves.
     let session = mint(KEY_A, &claims_for("octocat", 583231));
+    let mut new = h.spawn_upgrade();
+    wait_for_socket(&sock, &mut new).await;
+    let r = get_with_session(&h.url("/slow?ms=0"), &session).await;
+    assert_eq!(r.status(), 200);
+    let (exit, _) = new.wait_exit(Duration::from_secs(10)).await;
+    assert_eq!(exit.code(), Some(1), "{}", new.log());
+    assert!(
+        new.log().contains("Giving up reading socket"),
+        "{}",
+        new.log()
+    );
+    let r = get_with_session(&h.url("/slow?ms=0"), &session).await;
+    assert_eq!(r.status(), 200);
+
+    // SIGQUIT with no new process waiting: refused after the wait, and the gate serves on.
     signal(&h.child, libc::SIGQUIT);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !h.log().contains("SIGQUIT refused") {

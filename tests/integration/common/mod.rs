@@ -140,6 +140,15 @@ impl Replica {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Wait for the process to exit, at most `limit`; its status and when.
+    pub async fn wait_exit(&mut self, limit: Duration) -> (std::process::ExitStatus, Instant) {
+        let log = self.log.clone();
+        wait_exit(&mut self.child, limit, || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        })
+        .await
+    }
 }
 
 impl Drop for Harness {
