@@ -243,3 +243,48 @@ async fn without_a_process_to_take_over_from_an_upgrade_fails_and_a_sigquit_is_r
     assert!(h.child.try_wait().unwrap().is_none(), "{}", h.log());
     eprintln!("--upgrade alone failed in {took:?}: {}", stderr.trim());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_takes_over_a_tls_listener_with_a_renewed_certificate() {
+    let run_dir = tempfile::tempdir().unwrap();
+    let sock = run_dir.path().join("upgrade.sock");
+    let server = format!(
+        "shutdown_grace = \"2s\"\nupgrade_sock = \"{}\"",
+        sock.display()
+    );
+    let mut h = Harness::start_tls(GateOptions::default(), &server).await;
+    let old_client = h.client_builder().build().unwrap();
+    assert_eq!(
+        old_client
+            .get(h.url("/ping"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // The certificate is renewed in place (same paths), as Let's Encrypt does.
+    let (cert, key) = self_signed_cert();
+    std::fs::write(h.dir.path().join("cert.pem"), &cert).unwrap();
+    std::fs::write(h.dir.path().join("key.pem"), key).unwrap();
+    let mut new = h.spawn_upgrade();
+    wait_for_socket(&sock, &mut new).await;
+    signal(&h.child, libc::SIGQUIT);
+    let (exit, _) = h.wait_exit(Duration::from_secs(1 + 5 + 2 + 3)).await;
+    assert!(exit.success(), "{exit:?}\n{}", h.log());
+
+    // Only the new certificate is trusted here: the new process serves it, on the same port.
+    gatehouse::install_crypto_provider();
+    let renewed = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let r = renewed.get(h.url("/ping")).send().await;
+    assert_eq!(
+        r.map(|r| r.status().as_u16()).ok(),
+        Some(200),
+        "{}",
+        new.log()
+    );
+}
