@@ -69,13 +69,20 @@ pub fn in_flight() -> usize {
 /// Keys that are read once, at start (what a reload cannot apply), rendered for comparison.
 /// The values may hold secrets (a Redis password): compared, never logged.
 fn start_only(s: &Settings) -> Vec<(&'static str, String)> {
-    let session = &s.config.session;
+    // How the store reaches Redis, as validated (`""` and unset are the same).
+    let redis = s.session.store.redis.as_ref();
     vec![
         ("server.listen", s.listen.to_string()),
         ("server.admin_listen", format!("{:?}", s.admin_listen)),
         ("server.threads", s.threads.to_string()),
-        ("server.tls_cert", format!("{:?}", s.config.server.tls_cert)),
-        ("server.tls_key", format!("{:?}", s.config.server.tls_key)),
+        (
+            "server.tls_cert",
+            format!("{:?}", s.tls.as_ref().map(|t| &t.cert)),
+        ),
+        (
+            "server.tls_key",
+            format!("{:?}", s.tls.as_ref().map(|t| &t.key)),
+        ),
         (
             "server.http_redirect_listen",
             format!("{:?}", s.http_redirect_listen),
@@ -89,28 +96,39 @@ fn start_only(s: &Settings) -> Vec<(&'static str, String)> {
         ("log.level", s.log_level.clone()),
         ("log.format", format!("{:?}", s.log_format)),
         // The store is opened once: the records, codes and revocations live in it.
-        ("session.store", format!("{:?}", session.store)),
-        ("session.redis_url", format!("{:?}", session.redis_url)),
+        ("session.store", format!("{:?}", s.config.session.store)),
+        (
+            "session.redis_url",
+            format!("{:?}", redis.and_then(|r| r.url.as_deref())),
+        ),
         (
             "session.sentinel_urls",
-            format!("{:?}", session.sentinel_urls),
-        ),
-        (
-            "session.sentinel_master",
-            format!("{:?}", session.sentinel_master),
-        ),
-        (
-            "session.redis_ca_file",
             format!(
                 "{:?}",
-                s.session.store.redis.as_ref().map(|r| r.ca_pem.clone())
+                redis.map(|r| &r.sentinel_urls[..]).unwrap_or_default()
             ),
         ),
         (
-            "session.redis_timeout",
-            format!("{:?}", session.redis_timeout),
+            "session.sentinel_master",
+            format!("{:?}", redis.and_then(|r| r.sentinel_master.as_deref())),
         ),
-        ("session.redis_prefix", session.redis_prefix.clone()),
+        (
+            "session.redis_ca_file",
+            format!("{:?}", redis.and_then(|r| r.ca_pem.as_deref())),
+        ),
+        (
+            "session.redis_timeout",
+            format!(
+                "{:?}",
+                redis.map_or(s.config.session.redis_timeout.0, |r| r.timeout)
+            ),
+        ),
+        (
+            "session.redis_prefix",
+            redis
+                .map_or(&s.config.session.redis_prefix, |r| &r.prefix)
+                .clone(),
+        ),
     ]
 }
 
@@ -354,4 +372,53 @@ async fn exit_when_drained(grace: Duration) {
         in_flight = in_flight(),
         "shutdown_grace is over: ending the requests still in flight"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(server: &str, session: &str) -> Settings {
+        let text = format!(
+            r#"
+[server]
+{server}
+[github]
+client_id = "id"
+client_secret = "secret"
+[session]
+secrets = ["AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]
+{session}
+[access]
+allowed_users = ["OctoCat"]
+"#
+        );
+        crate::config::load_str(&text, "t", &|_| None).unwrap()
+    }
+
+    #[test]
+    fn a_reload_names_every_key_only_a_restart_applies() {
+        let running = settings("", "");
+        assert!(changed_start_only(&running, &settings("", "")).is_empty());
+        // Keys a reload applies are not named.
+        assert!(changed_start_only(
+            &running,
+            &settings("max_header_bytes = 65536\ntls_cert = \"\"", "ttl = \"1h\"")
+        )
+        .is_empty());
+        let new = settings(
+            "listen = \"127.0.0.1:9\"\nupgrade_sock = \"/run/x/u.sock\"",
+            "store = \"redis\"\nredis_url = \"redis://:pw@10.0.0.1:6379\"\nredis_prefix = \"g:\"\nstore_secrets = [\"ERITFBUWFxgZGhscHR4fICEiIyQlJicoKSorLC0uLzA=\"]",
+        );
+        assert_eq!(
+            changed_start_only(&running, &new),
+            [
+                "server.listen",
+                "server.upgrade_sock",
+                "session.store",
+                "session.redis_url",
+                "session.redis_prefix"
+            ]
+        );
+    }
 }
