@@ -1,6 +1,7 @@
 //! Living with a running gate: SIGHUP reloads the config under load without a failed request
-//! (an invalid config is refused and the old one kept), and SIGTERM lets requests in flight
-//! finish, up to `server.shutdown_grace`, then exits 0.
+//! (an invalid config, or one changing a key only a restart applies, is refused and the old one
+//! kept) and without ending a session, even one in this process's memory; SIGTERM lets requests
+//! in flight finish, up to `server.shutdown_grace`, then exits 0. Upgrades: upgrade.rs.
 
 use crate::common::*;
 use std::sync::atomic::{AtomicBool, Ordering};
