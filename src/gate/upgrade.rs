@@ -50,13 +50,20 @@ pub(super) fn check_new_side(listen: SocketAddr, sock: &Path) -> Result<(), Serv
         fix: SOCK_FIX,
     };
     private_dir(sock).map_err(bad)?;
-    // A socket left by an upgrade that failed is replaced (Pingora unlinks it too).
-    if std::fs::symlink_metadata(sock).is_ok_and(|m| m.file_type().is_socket()) {
-        let _ = std::fs::remove_file(sock);
-    }
-    std::os::unix::net::UnixListener::bind(sock)
-        .map_err(|e| bad(format!("cannot create {}: {e}", sock.display())))?;
-    let _ = std::fs::remove_file(sock);
+    // Can this process create files there? Not probed with a socket at `sock` itself: a
+    // running process that got SIGQUIT early would send its listeners into the probe.
+    let probe = sock.with_extension(format!("probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| {
+            bad(format!(
+                "cannot create files in the directory of {}: {e}",
+                sock.display()
+            ))
+        })?;
+    let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 
@@ -102,7 +109,11 @@ mod tests {
         let listen = held.local_addr().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         assert!(check_new_side(listen, &sock).is_ok());
-        assert!(!sock.exists(), "the probe socket is removed");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the probe is removed"
+        );
 
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let e = check_new_side(listen, &sock).unwrap_err().to_string();

@@ -245,7 +245,7 @@ async fn without_a_process_to_take_over_from_an_upgrade_fails_and_a_sigquit_is_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upgrade_takes_over_a_tls_listener_with_a_renewed_certificate() {
+async fn an_upgrade_signalled_first_takes_over_a_tls_listener_with_a_renewed_certificate() {
     let run_dir = tempfile::tempdir().unwrap();
     let sock = run_dir.path().join("upgrade.sock");
     let server = format!(
@@ -268,9 +268,21 @@ async fn an_upgrade_takes_over_a_tls_listener_with_a_renewed_certificate() {
     let (cert, key) = self_signed_cert();
     std::fs::write(h.dir.path().join("cert.pem"), &cert).unwrap();
     std::fs::write(h.dir.path().join("key.pem"), key).unwrap();
+    // SIGQUIT first, then the new process (the order of the systemd recipe): the old process
+    // waits for it, serving meanwhile.
+    signal(&h.child, libc::SIGQUIT);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        old_client
+            .get(h.url("/ping"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let mut new = h.spawn_upgrade();
     wait_for_socket(&sock, &mut new).await;
-    signal(&h.child, libc::SIGQUIT);
     let (exit, _) = h.wait_exit(Duration::from_secs(1 + 5 + 2 + 3)).await;
     assert!(exit.success(), "{exit:?}\n{}", h.log());
 
