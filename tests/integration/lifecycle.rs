@@ -336,3 +336,31 @@ async fn sigterm_exits_at_once_when_idle_and_cuts_requests_past_the_grace() {
     let cut = request.await.unwrap();
     assert!(!matches!(cut.as_deref(), Ok("done")), "{cut:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_keeps_rate_limit_budgets_unless_the_quotas_change() {
+    let h = Harness::start(GateOptions {
+        access_extra: "\n[limits]\nauth_per_minute = 6\nburst = 3\n".into(),
+        ..GateOptions::default()
+    })
+    .await;
+    let client = plain_client();
+    let start = || async {
+        let r = client.get(h.url("/oauth2/start?rd=/")).send().await;
+        r.unwrap().status().as_u16()
+    };
+    for _ in 0..3 {
+        assert_eq!(start().await, 302);
+    }
+    assert_eq!(start().await, 429);
+    // A reload is no way around a budget spent.
+    edit_config(&h, |c| c.replace("timeout = \"3s\"", "timeout = \"4s\""));
+    signal(&h.child, libc::SIGHUP);
+    wait_log(&h, "config reloaded", 1).await;
+    assert_eq!(start().await, 429);
+    // New quotas: budgets by them, from scratch.
+    edit_config(&h, |c| c.replace("burst = 3", "burst = 4"));
+    signal(&h.child, libc::SIGHUP);
+    wait_log(&h, "config reloaded", 2).await;
+    assert_eq!(start().await, 302);
+}
