@@ -32,6 +32,10 @@ enum Command {
     Run {
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Take the listening sockets from the running Gatehouse (send it SIGQUIT within 6 s) over
+        /// server.upgrade_sock: an in-place upgrade without a refused connection.
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Zero-setup demo: mock GitHub + demo app + the gate, on loopback.
     Demo {
@@ -136,7 +140,7 @@ struct ExplainArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config } => run(config),
+        Command::Run { config, upgrade } => run(config, upgrade),
         Command::Demo { listen } => {
             init_logging("info");
             demo::run(listen).map_err(anyhow::Error::from)
@@ -233,13 +237,18 @@ fn init_logging(default_level: &str) {
     gatehouse::observe::logs::init(default_level, Default::default());
 }
 
-fn run(config: Option<PathBuf>) -> anyhow::Result<()> {
+fn run(config: Option<PathBuf>, upgrade: bool) -> anyhow::Result<()> {
     let path = config_path(config);
     let settings = gatehouse::runtime::load_file(&path)?;
     gatehouse::observe::logs::init(&settings.log_level, settings.log_format);
     let rt = Runtime::new(settings)?;
+    let start = if upgrade {
+        gate::Start::Upgrade
+    } else {
+        gate::Start::Fresh
+    };
     // SIGHUP reads this file again.
-    gate::serve_reloading(Arc::new(rt), path)?;
+    gate::serve_reloading(Arc::new(rt), path, start)?;
     Ok(())
 }
 

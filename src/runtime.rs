@@ -25,8 +25,9 @@ pub struct Runtime {
     pub host_matters: bool,
     /// `http` or `https`, for `X-Forwarded-Proto`.
     pub public_scheme: &'static str,
-    /// Per-client-IP rate limits (sign-in and token endpoints, failed API keys).
-    pub limits: crate::limits::Limits,
+    /// Per-client-IP rate limits (sign-in and token endpoints, failed API keys); a reload that
+    /// keeps the quotas keeps the budgets spent.
+    pub limits: std::sync::Arc<crate::limits::Limits>,
 }
 
 /// Why the runtime parts could not be built from valid settings.
@@ -43,14 +44,16 @@ pub enum RuntimeError {
 impl Runtime {
     pub fn new(settings: Settings) -> Result<Runtime, RuntimeError> {
         let store = crate::store::open(settings.session.store.redis.clone());
-        Runtime::with_store(settings, store, Default::default())
+        let limits = std::sync::Arc::new(crate::limits::Limits::new(&settings.limits));
+        Runtime::with_store(settings, store, Default::default(), limits)
     }
 
-    /// The runtime on a given store and revocation list (shared across reloads).
+    /// The runtime on a given store, revocation list and rate limits (shared across reloads).
     fn with_store(
         settings: Settings,
         store: std::sync::Arc<dyn crate::store::Store>,
         revocations: std::sync::Arc<crate::session::Revocations>,
+        limits: std::sync::Arc<crate::limits::Limits>,
     ) -> Result<Runtime, RuntimeError> {
         for w in &settings.warnings {
             tracing::warn!(key = %w.key, "config: {w}");
@@ -83,7 +86,7 @@ impl Runtime {
                 || policy.routes.iter().any(|r| r.rules.uses_host())
                 || settings.routes.iter().any(|r| r.host.is_some()),
             callback_path,
-            limits: crate::limits::Limits::new(&settings.limits),
+            limits,
             policy,
             settings,
         })
@@ -92,18 +95,28 @@ impl Runtime {
     /// The runtime for a reloaded config (SIGHUP): built from `settings` like [`Runtime::new`], keeping
     /// what this one remembers that a reload must not forget: issued codes, refresh families
     /// and revocations, used sign-in states and sessions (the store, which a reload cannot
-    /// change: that takes a restart), and the identity-assertion key when it was generated at
-    /// start. Rate-limit budgets and caches start afresh.
+    /// change: that takes a restart; the key sealing records in memory lasts as long as the
+    /// process), the identity-assertion key when it was generated at start, and the rate-limit
+    /// budgets spent unless the quotas changed. Caches start afresh.
     pub fn reloaded(&self, mut settings: Settings) -> Result<Runtime, RuntimeError> {
         if settings.assertion.enabled && settings.assertion.key_pems.is_empty() {
             if let Some(signer) = &self.tokens.assertion {
                 settings.assertion.key_pems = vec![signer.to_pem()];
             }
         }
+        let quotas = |l: &crate::config::LimitSettings| {
+            (l.auth_per_minute, l.burst, l.api_key_failures_per_minute)
+        };
+        let limits = if quotas(&settings.limits) == quotas(&self.settings.limits) {
+            std::sync::Arc::clone(&self.limits)
+        } else {
+            std::sync::Arc::new(crate::limits::Limits::new(&settings.limits))
+        };
         Runtime::with_store(
             settings,
             std::sync::Arc::clone(&self.sessions.store),
             std::sync::Arc::clone(&self.sessions.revocations),
+            limits,
         )
     }
 

@@ -1,5 +1,5 @@
 //! `[server]` keys about how the listeners run: TLS termination, HSTS, the plain-http redirect
-//! listener and the SIGTERM drain time.
+//! listener, the SIGTERM drain time and the socket an upgrade takes the listeners over.
 
 use super::schema::Config;
 use super::ConfigProblem;
@@ -26,6 +26,7 @@ pub(super) struct ListenerSettings {
     pub hsts: Option<String>,
     pub http_redirect_listen: Option<SocketAddr>,
     pub shutdown_grace: Duration,
+    pub upgrade_sock: std::path::PathBuf,
 }
 
 const CERT_FIX: &str = "give the path of a PEM file with the server certificate first, then its intermediates (e.g. Let's Encrypt's fullchain.pem)";
@@ -84,7 +85,35 @@ pub(super) fn check_listeners(
         hsts,
         http_redirect_listen,
         shutdown_grace,
+        upgrade_sock: check_upgrade_sock(&s.upgrade_sock, problems),
     }
+}
+
+/// Longest path a Unix socket address holds (`sun_path` is 108 bytes with its final NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// `server.upgrade_sock`: an absolute path short enough for a Unix socket address.
+fn check_upgrade_sock(text: &str, problems: &mut Vec<ConfigProblem>) -> std::path::PathBuf {
+    let key = "server.upgrade_sock";
+    let fix = "give an absolute path in a directory only Gatehouse's user can write, e.g. \"/run/gatehouse/upgrade.sock\" (systemd: RuntimeDirectory=gatehouse)";
+    let path = std::path::PathBuf::from(text);
+    if !path.is_absolute() || path.file_name().is_none() {
+        problems.push(ConfigProblem::new(
+            key,
+            format!("`{text}` is not an absolute file path"),
+            fix,
+        ));
+    } else if text.len() > MAX_SOCKET_PATH {
+        problems.push(ConfigProblem::new(
+            key,
+            format!(
+                "is {} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH}",
+                text.len()
+            ),
+            fix,
+        ));
+    }
+    path
 }
 
 /// The certificate chain and key load, and the key is the certificate's.
@@ -289,5 +318,18 @@ mod tests {
         assert!(check_hsts("includeSubDomains", true, &mut p).is_none());
         assert!(check_hsts("max-age=31536000; includeSubDomains", true, &mut p).is_some());
         assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn upgrade_sock_is_an_absolute_path_that_fits_a_socket_address() {
+        assert!(problems_of("upgrade_sock = \"/run/gatehouse/upgrade.sock\"").is_empty());
+        for bad in ["upgrade.sock", "/", &format!("/{}", "a".repeat(107))] {
+            let p = problems_of(&format!("upgrade_sock = {bad:?}"));
+            assert!(
+                p.iter().any(|p| p.key == "server.upgrade_sock"),
+                "{bad}: {p:?}"
+            );
+        }
+        assert!(problems_of(&format!("upgrade_sock = \"/{}\"", "a".repeat(106))).is_empty());
     }
 }

@@ -215,6 +215,19 @@ const KEYS: &[Key] = &[
               (see [Reloads and shutdown](../operations/reloads.md)). Read at start only.",
         ..DURATION
     },
+    Key {
+        path: "server.upgrade_sock",
+        example: "\"/run/gatehouse/upgrade.sock\"",
+        doc: "Unix socket over which `gatehouse run --upgrade` takes the listening sockets \
+              from the running Gatehouse, which hands them over on `SIGQUIT` (old and new \
+              process must name the same path). Its directory must exist, belong to \
+              Gatehouse's user and be writable by no one else: whoever listens there receives \
+              the listeners (systemd: `RuntimeDirectory=gatehouse`, \
+              `RuntimeDirectoryMode=0700`). An absolute path of at most 107 bytes. Used only by \
+              upgrades; see [Upgrades and reloads](../operations/upgrades-and-reloads.md). \
+              Read at start only.",
+        ..VALUE
+    },
     // ---- [upstream] --------------------------------------------------------------------
     Key {
         path: "upstream",
@@ -506,7 +519,7 @@ const KEYS: &[Key] = &[
         example: "\"redis\"",
         doc: "where sessions live: `\"cookie\"` (all in the encrypted cookie), `\"memory\"` (a \
               record in this process; the cookie holds only its id) or `\"redis\"` (a record in \
-              Redis shared by replicas)",
+              Redis shared by replicas). Read at start only.",
         ..VALUE
     },
     Key {
@@ -519,40 +532,43 @@ const KEYS: &[Key] = &[
         doc: "`redis://[:PASSWORD@]HOST:PORT[/DB]`, or `rediss://` for TLS. Also usable with \
               `store = \"cookie\"`: codes, refresh tokens, sign-in states and the revocation \
               list are then shared through Redis. With Sentinel, it only gives the password \
-              and db.",
+              and db. Read at start only.",
         ..VALUE
     },
     Key {
         path: "session.sentinel_urls",
         example: "[\"redis://10.0.0.5:26379\"]",
         doc: "Redis Sentinel addresses (`redis://HOST:26379`), with `sentinel_master`; the \
-              master is looked up, and looked up again after a failover",
+              master is looked up, and looked up again after a failover. Read at start only.",
         ..STRINGS
     },
     Key {
         path: "session.sentinel_master",
         example: "\"mymaster\"",
-        doc: "the master's name in the sentinels' `sentinel monitor NAME …` line",
+        doc: "the master's name in the sentinels' `sentinel monitor NAME …` line. Read at \
+              start only.",
         ..VALUE
     },
     Key {
         path: "session.redis_ca_file",
         example: "\"/etc/gatehouse/redis-ca.pem\"",
         default_note: "the system's roots",
-        doc: "PEM CA bundle for `rediss://`; not with Sentinel, which uses the system's roots",
+        doc: "PEM CA bundle for `rediss://`; not with Sentinel, which uses the system's roots. \
+              Read at start only.",
         ..VALUE
     },
     Key {
         path: "session.redis_timeout",
         example: "\"1s\"",
         doc: "bound on each Redis call, connecting included (at most `30s`); a stalled Redis \
-              then means a quick 503",
+              then means a quick 503. Read at start only.",
         ..DURATION
     },
     Key {
         path: "session.redis_prefix",
         example: "\"gate-a:\"",
-        doc: "prefix of every key Gatehouse writes, so several gates can share one Redis",
+        doc: "prefix of every key Gatehouse writes, so several gates can share one Redis. \
+              Read at start only.",
         ..VALUE
     },
     Key {
@@ -566,7 +582,8 @@ const KEYS: &[Key] = &[
         doc: "base64 of 32 bytes each, **not** one of `secrets`: encrypts GitHub tokens in \
               server-side records, one-time codes and refresh families (first encrypts, all \
               decrypt). Required with `store = \"redis\"`; with `\"memory\"`, unset means a \
-              fresh key per process for records (codes and families then use `secrets`)",
+              key made when the process starts, for records (kept across reloads; codes and \
+              families then use `secrets`)",
         ..VALUE
     },
     // ---- [pages] -----------------------------------------------------------------------
@@ -1037,8 +1054,10 @@ error about the key then names the variable); `$$` is a literal `$`. Numbers and
 cannot use `${...}`.
 - **Durations** are strings: `\"90s\"`, `\"15m\"`, `\"12h\"`, `\"7d\"`, `\"1h 30m\"` (defaults are \
 shown as `check-config` prints them, e.g. `\"7days\"`).
-- **Reloads**: `SIGHUP` reads the file again; keys marked *read at start only* need a restart \
-([Reloads](../operations/reloads.md)).
+- **Reloads**: `SIGHUP` reads the file again. A file that changes a key marked *read at start \
+only* is refused as a whole, the running config stays, and the log names the keys: apply them \
+with a restart or an in-place upgrade \
+([Upgrades and reloads](../operations/upgrades-and-reloads.md)).
 - Some keys fall back to [environment variables](#environment-fallbacks) when the file leaves \
 them empty.";
 

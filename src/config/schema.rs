@@ -124,6 +124,9 @@ pub struct ServerSection {
     pub http_redirect_listen: Option<String>,
     /// On SIGTERM, how long in-flight requests may take to finish before the process exits.
     pub shutdown_grace: HumanDuration,
+    /// Unix socket over which `gatehouse run --upgrade` takes the listening sockets from the
+    /// running process (which hands them over on SIGQUIT).
+    pub upgrade_sock: String,
 }
 
 impl Default for ServerSection {
@@ -142,6 +145,7 @@ impl Default for ServerSection {
             hsts: None,
             http_redirect_listen: None,
             shutdown_grace: HumanDuration::from_secs(10),
+            upgrade_sock: "/run/gatehouse/upgrade.sock".into(),
         }
     }
 }

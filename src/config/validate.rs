@@ -48,6 +48,8 @@ pub struct Settings {
     pub http_redirect_listen: Option<SocketAddr>,
     /// `server.shutdown_grace`, whole seconds: how long SIGTERM waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// `server.upgrade_sock`: where `run --upgrade` waits for the running process's sockets.
+    pub upgrade_sock: std::path::PathBuf,
     pub limits: LimitSettings,
     /// Settings that are valid but probably not what was meant: logged at start and on reload,
     /// printed by `check-config`.
@@ -207,6 +209,7 @@ pub fn validate(
                 hsts: listeners.hsts,
                 http_redirect_listen: listeners.http_redirect_listen,
                 shutdown_grace: listeners.shutdown_grace,
+                upgrade_sock: listeners.upgrade_sock,
                 warnings,
                 config,
             })

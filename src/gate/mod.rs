@@ -8,10 +8,11 @@ mod redirect_http;
 mod respond;
 mod server;
 mod tls;
+mod upgrade;
 mod websocket;
 
 pub use lifecycle::in_flight;
-pub use server::{serve, serve_reloading, ServeError};
+pub use server::{serve, serve_reloading, ServeError, Start};
 
 use crate::auth::{
     self,
@@ -371,6 +372,7 @@ impl ProxyHttp for Gate {
                 ctx.upgraded = websocket::on_upgrade(session, identity, ctx.started);
             }
         }
+        respond::close_when_stopping(session);
         headers::drop_own_set_cookies(upstream_response, &ctx.live.rt.sessions.cookie.name)?;
         headers::drop_cookie_clearing(upstream_response)?;
         // A membership re-check refreshed the session: the browser gets the new cookie.

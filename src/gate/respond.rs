@@ -15,6 +15,7 @@ pub async fn write_reply(session: &mut Session, reply: Reply) -> pingora::Result
             "a response is already under way; not writing another",
         ));
     }
+    close_when_stopping(session);
     let head_only = session.req_header().method == http::Method::HEAD;
     let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 1))?;
     for (name, value) in reply.headers {
@@ -29,4 +30,13 @@ pub async fn write_reply(session: &mut Session, reply: Reply) -> pingora::Result
         session.write_response_body(Some(reply.body), true).await?;
     }
     Ok(())
+}
+
+/// While this process stops (SIGTERM, or its listeners go to a new process), a response says
+/// `Connection: close`: the client then opens its next connection to whoever accepts now,
+/// instead of sending a request on one that is about to be closed under it.
+pub fn close_when_stopping(session: &mut Session) {
+    if super::lifecycle::stopping() || session.is_process_shutting_down() {
+        session.set_keepalive(None);
+    }
 }

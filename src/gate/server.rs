@@ -1,9 +1,9 @@
 //! Starting and stopping the Pingora server.
 
-use super::{lifecycle, redirect_http, tls, Gate};
+use super::{lifecycle, redirect_http, tls, upgrade, Gate};
 use crate::runtime::Runtime;
 use pingora::protocols::l4::stream::L4BufferSettings;
-use pingora::server::configuration::ServerConf;
+use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignalWatch};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +22,20 @@ pub enum ServeError {
     Tls(String),
     #[error("cannot watch for signals: {0}")]
     Signals(std::io::Error),
+    #[error("--upgrade: nothing listens on {addr} (server.listen), so there is no running Gatehouse to take the listening sockets from — fix: start Gatehouse without --upgrade, or upgrade with the same server.listen as the running one")]
+    NothingToUpgrade { addr: String },
+    #[error("server.upgrade_sock: {problem} — fix: {fix}")]
+    UpgradeSock { problem: String, fix: &'static str },
+}
+
+/// Whether this process starts afresh or takes over from a running one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Bind the listeners.
+    Fresh,
+    /// `run --upgrade`: take the listening sockets from the running process over
+    /// `server.upgrade_sock` (it hands them over on SIGQUIT).
+    Upgrade,
 }
 
 /// Serve until a signal (SIGINT fast, SIGTERM graceful) or `shutdown` says stop.
@@ -29,23 +43,18 @@ pub fn serve(
     rt: Arc<Runtime>,
     shutdown: Option<Box<dyn ShutdownSignalWatch>>,
 ) -> Result<(), ServeError> {
-    serve_with(rt, shutdown, None)
+    serve_with(rt, shutdown, None, Start::Fresh)
 }
 
-/// [`serve`] the config read from `config`, reloading that file on SIGHUP.
-pub fn serve_reloading(rt: Arc<Runtime>, config: PathBuf) -> Result<(), ServeError> {
-    serve_with(rt, None, Some(config))
+/// [`serve`] the config read from `config`, reloading that file on SIGHUP; `start` says
+/// whether to bind the listeners or take them from a running Gatehouse.
+pub fn serve_reloading(rt: Arc<Runtime>, config: PathBuf, start: Start) -> Result<(), ServeError> {
+    serve_with(rt, None, Some(config), start)
 }
 
-fn serve_with(
-    rt: Arc<Runtime>,
-    shutdown: Option<Box<dyn ShutdownSignalWatch>>,
-    config: Option<PathBuf>,
-) -> Result<(), ServeError> {
+/// Pingora retries a busy port for 30 s and then panics; find out now and say so clearly.
+fn check_ports_free(rt: &Runtime) -> Result<(), ServeError> {
     let addr = rt.settings.listen;
-    let gate = Gate::new(rt.clone()).map_err(ServeError::Upstream)?;
-    let live = gate.live();
-    // Pingora retries a busy port for 30 s and then panics; find out now and say so clearly.
     std::net::TcpListener::bind(addr).map_err(|e| ServeError::Listen {
         addr: addr.to_string(),
         reason: e.to_string(),
@@ -62,6 +71,24 @@ fn serve_with(
             reason: e.to_string(),
         })?;
     }
+    Ok(())
+}
+
+fn serve_with(
+    rt: Arc<Runtime>,
+    shutdown: Option<Box<dyn ShutdownSignalWatch>>,
+    config: Option<PathBuf>,
+    start: Start,
+) -> Result<(), ServeError> {
+    let addr = rt.settings.listen;
+    let gate = Gate::new(rt.clone()).map_err(ServeError::Upstream)?;
+    let live = gate.live();
+    let upgrade_sock = &rt.settings.upgrade_sock;
+    match start {
+        Start::Fresh => check_ports_free(&rt)?,
+        // The running process holds the ports; they come over the upgrade socket.
+        Start::Upgrade => upgrade::check_new_side(addr, upgrade_sock)?,
+    }
     let tls = match &rt.settings.tls {
         Some(files) => {
             Some(tls::listener_settings(&addr.to_string(), files).map_err(ServeError::Tls)?)
@@ -69,25 +96,47 @@ fn serve_with(
         None => None,
     };
     let grace = rt.settings.shutdown_grace;
-    // Before the listeners open: a SIGHUP must never find the default action (exit) in place.
-    let shutdown = match shutdown {
-        Some(watch) => watch,
-        None => {
-            let reload = config.map(|path| lifecycle::Reloader::new(path, live.clone()));
-            lifecycle::start_signals(reload, grace).map_err(ServeError::Signals)?
-        }
-    };
     // On SIGTERM Pingora stops accepting and then waits grace_period_seconds while requests
     // in flight finish (the signal thread exits sooner once none is left); then it shuts the
     // runtimes down, which ends whatever still runs, allowing a moment for threads to stop.
+    // SIGQUIT first hands the listening sockets to the process waiting on upgrade_sock.
     let conf = ServerConf {
         threads: rt.settings.threads,
         grace_period_seconds: Some(grace.as_secs()),
         graceful_shutdown_timeout_seconds: Some(1),
+        upgrade_sock: upgrade_sock.display().to_string(),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = Opt {
+        upgrade: start == Start::Upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
+    // Before the listeners open (and before an upgrade waits for them): a SIGHUP must never
+    // find the default action (exit) in place.
+    let shutdown = match shutdown {
+        Some(watch) => watch,
+        None => {
+            let reload = config.map(|path| lifecycle::Reloader::new(path, live.clone()));
+            let handover = lifecycle::Handover {
+                sock: upgrade_sock.clone(),
+                phases: server.watch_execution_phase(),
+            };
+            lifecycle::start_signals(reload, grace, handover).map_err(ServeError::Signals)?
+        }
+    };
+    if start == Start::Upgrade {
+        tracing::info!(
+            upgrade_sock = %upgrade_sock.display(),
+            "upgrade: waiting up to {}s for the running Gatehouse to hand over its listening sockets: send it SIGQUIT now",
+            upgrade::HANDOVER_WAIT.as_secs()
+        );
+    }
+    // With --upgrade, this receives the sockets (or exits 1 when none come).
     server.bootstrap();
+    if start == Start::Upgrade {
+        tracing::info!("upgrade: listening sockets received");
+    }
     // Clients must send each request header within server.client_timeout (Pingora 0.9 has no
     // such option: the wrapper caps the keep-alive timer that governs header reads).
     let mut service = pingora::services::listening::Service::new(

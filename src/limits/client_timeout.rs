@@ -7,7 +7,8 @@
 //! every request, so a client that sends half a request line and stops is dropped after it,
 //! and an idle keep-alive connection is closed after it too. The limit applies to each read,
 //! to the second: Pingora offers no deadline for the whole header, so a client trickling a
-//! byte just inside the limit is held only by Pingora's 1 MiB header cap.
+//! byte just inside the limit is held only by Pingora's 1 MiB header cap. At shutdown, the same
+//! wrapper gives connections that were just accepted a moment to send their request.
 
 use async_trait::async_trait;
 use pingora::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream};
@@ -16,6 +17,9 @@ use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long connections accepted just before the listeners closed have to send their request.
+const LAST_ARRIVALS: Duration = Duration::from_secs(1);
 
 /// An HTTP app (the Gate's `HttpProxy`) whose clients must send each request header promptly.
 pub struct ClientTimeout<A> {
@@ -71,7 +75,12 @@ where
         self.inner.server_options()
     }
 
+    /// Called once the listeners stop accepting (SIGTERM, or the end of an upgrade's close
+    /// window). Pingora's cleanup drops every connection still waiting for a request header,
+    /// including ones accepted a moment before whose request is on its way: they get a moment
+    /// to present it first (they are then answered, with `Connection: close`).
     async fn http_cleanup(&self) {
+        tokio::time::sleep(LAST_ARRIVALS).await;
         self.inner.http_cleanup().await
     }
 

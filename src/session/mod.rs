@@ -77,11 +77,14 @@ impl Sessions {
         revocations: Arc<Revocations>,
     ) -> Sessions {
         let records = settings.store.server_side.then(|| {
-            let keys: Vec<SessionKey> = match settings.store.keys.as_slice() {
-                // Memory store without a configured key: records die with the process anyway.
-                [] => vec![SessionKey(random_key())],
-                keys => keys.iter().map(|k| SessionKey(*k)).collect(),
-            };
+            let mut keys: Vec<SessionKey> =
+                settings.store.keys.iter().map(|k| SessionKey(*k)).collect();
+            // Records in this process's memory die with it, so its own key may seal them when
+            // none is configured. It lasts as long as the process, reloads included: a reload
+            // (even one that adds a key) must not make the records already sealed unreadable.
+            if settings.store.redis.is_none() {
+                keys.push(SessionKey(process_key()));
+            }
             KeyRing::new(&keys)
         });
         // Revocations must outlive every session this config can make.
@@ -441,9 +444,13 @@ impl Sessions {
     }
 }
 
-fn random_key() -> [u8; 32] {
-    use rand::RngCore;
-    let mut key = [0u8; 32];
-    rand::rng().fill_bytes(&mut key);
-    key
+/// A random key made once per process (see [`Sessions::new`]).
+fn process_key() -> [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    *KEY.get_or_init(|| {
+        use rand::RngCore;
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        key
+    })
 }

@@ -59,5 +59,6 @@ mod streaming;
 mod tls;
 mod tokens;
 mod trust_leaks;
+mod upgrade;
 mod watchers;
 mod websocket;

@@ -215,7 +215,7 @@ async fn reload_with(h: &Harness, edit: impl FnOnce(String) -> String) {
     assert_ne!(new, text, "the edit changed nothing");
     std::fs::write(&path, new).unwrap();
     let reloads = h.log().matches("config reloaded").count();
-    signal(h, libc::SIGHUP);
+    signal(&h.child, libc::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(10);
     while h.log().matches("config reloaded").count() <= reloads {
         assert!(Instant::now() < deadline, "no reload:\n{}", h.log());

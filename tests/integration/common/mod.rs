@@ -146,6 +146,15 @@ impl Replica {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Wait for the process to exit, at most `limit`; its status and when.
+    pub async fn wait_exit(&mut self, limit: Duration) -> (std::process::ExitStatus, Instant) {
+        let log = self.log.clone();
+        wait_exit(&mut self.child, limit, || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        })
+        .await
+    }
 }
 
 impl Drop for Harness {
@@ -289,6 +298,31 @@ allowed_users = [{users}]
         };
         harness.wait_ready().await;
         harness
+    }
+
+    /// Wait for the gate to exit, at most `limit`; its status and when.
+    pub async fn wait_exit(&mut self, limit: Duration) -> (std::process::ExitStatus, Instant) {
+        let log = self.dir.path().join("gate.log");
+        wait_exit(&mut self.child, limit, || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        })
+        .await
+    }
+
+    /// `gatehouse run --upgrade` on this gate's config and environment: a new process that
+    /// takes the listening sockets from the running one once that gets SIGQUIT. Returns at once;
+    /// its log is `gate-upgrade.log`.
+    pub fn spawn_upgrade(&self) -> Replica {
+        let log = self.dir.path().join("gate-upgrade.log");
+        let child = gate_command(&self.dir.path().join("gatehouse.toml"), &log, &self.env)
+            .arg("--upgrade")
+            .spawn()
+            .expect("start gatehouse run --upgrade");
+        Replica {
+            gate: self.gate.clone(),
+            child,
+            log,
+        }
     }
 
     /// Start a replica of this gate (see [`Replica`]); returns once it answers `/ping`.
@@ -1130,4 +1164,53 @@ pub async fn deliver_webhook_as(
     let r = req.body(body).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Send `signal` to a child process (a gate).
+#[allow(unsafe_code, reason = "kill(2) has no safe wrapper in libc")]
+pub fn signal(child: &Child, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid, with a valid signal number.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "kill({signal})");
+}
+
+/// Wait for `child` to exit, at most `limit` (else fail showing `log()`); its status and when.
+pub async fn wait_exit(
+    child: &mut Child,
+    limit: Duration,
+    log: impl Fn() -> String,
+) -> (std::process::ExitStatus, Instant) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, Instant::now());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running {limit:?} later; log:\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An upstream whose `/slow?ms=N` answers `done` after N ms.
+pub async fn slow_upstream() -> SocketAddr {
+    use axum::extract::Query;
+    use axum::routing::get;
+    #[derive(serde::Deserialize)]
+    struct Wait {
+        ms: u64,
+    }
+    let app = axum::Router::new().route(
+        "/slow",
+        get(|Query(w): Query<Wait>| async move {
+            tokio::time::sleep(Duration::from_millis(w.ms)).await;
+            "done"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
 }
