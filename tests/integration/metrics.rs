@@ -285,7 +285,7 @@ async fn operators_see_the_build_readiness_and_reloads() {
     let config = g.dir.path().join("gatehouse.toml");
     let good = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("{good}\n# reloaded\n")).unwrap();
-    signal(&g, libc::SIGHUP);
+    signal(&g.child, libc::SIGHUP);
     expect_deltas(
         &g,
         &start,
@@ -293,7 +293,7 @@ async fn operators_see_the_build_readiness_and_reloads() {
     )
     .await;
     std::fs::write(&config, "[server\nlisten = ").unwrap();
-    signal(&g, libc::SIGHUP);
+    signal(&g.child, libc::SIGHUP);
     expect_deltas(
         &g,
         &start,

@@ -528,14 +528,6 @@ pub fn everything_printed(lines: std::sync::mpsc::Receiver<String>) -> String {
     std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(10)).ok()).collect()
 }
 
-/// Send `signal` to the gate process (SIGHUP reloads, SIGTERM drains, SIGQUIT hands over).
-#[allow(unsafe_code, reason = "kill(2) has no safe wrapper in libc")]
-pub fn signal(h: &Harness, signal: libc::c_int) {
-    // SAFETY: kill(2) on our own child's pid, with a valid signal number.
-    let rc = unsafe { libc::kill(h.child.id() as libc::pid_t, signal) };
-    assert_eq!(rc, 0, "kill({signal})");
-}
-
 /// A websocket app: first sends the request headers it got (JSON), then echoes every message.
 /// Counts the upgrades it accepted.
 #[allow(clippy::result_large_err)] // tungstenite's handshake callback type
