@@ -92,7 +92,13 @@ pub(super) fn check_postgres(
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
+        // `postgres:` is not a special scheme: its hosts stay text, addresses included.
+        Some(url::Host::Domain(d)) => {
+            d == "localhost"
+                || d.trim_matches(|c| c == '[' || c == ']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
         None => false,
     };
     let tls = match sslmode.as_deref() {

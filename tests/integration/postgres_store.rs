@@ -1,8 +1,13 @@
 //! The PostgreSQL store on a real PostgreSQL started by the test: the conformance suite every
-//! store passes, migrations (idempotent, and safe when replicas start at once), and an outage
-//! that is a quick error and recovers without a new store.
+//! store passes, migrations (idempotent, and safe when replicas start at once), an outage that
+//! is a quick error and recovers without a new store; and through running gates: two replicas
+//! sharing sessions, sign-out and webhook removals, two gates starting at once on an empty
+//! database, and a database killed mid-test (503 and not-ready, then service again).
 
 use crate::common::postgres::{available, PgServer};
+use crate::common::redis::{signed_in, status_with, until_status};
+use crate::common::*;
+use crate::replicas::{sessions_cross_replicas, shared_gate, webhooks_cut_off_everywhere};
 
 use gatehouse::config::{PostgresOptions, PostgresTls};
 use gatehouse::store::{conformance, PostgresStore, Store};
@@ -86,4 +91,101 @@ async fn postgres_down_is_a_quick_error_and_up_again_recovers_without_a_new_stor
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     conformance::run(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_cross_replicas_and_sign_out_on_b_ends_it_on_a() {
+    if !available("postgres_sessions_cross_replicas") {
+        return;
+    }
+    let pg = PgServer::start();
+    sessions_cross_replicas(pg.session_config()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_signed_webhooks_cut_users_off_on_every_replica() {
+    if !available("postgres_signed_webhooks_cut_users_off") {
+        return;
+    }
+    let pg = PgServer::start();
+    webhooks_cut_off_everywhere(pg.session_config()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gates_starting_at_once_on_an_empty_database_share_one_schema() {
+    if !available("two_gates_starting_at_once") {
+        return;
+    }
+    let pg = PgServer::start();
+    let (a, b) = tokio::join!(
+        Harness::start(shared_gate(pg.session_config(), "")),
+        Harness::start(shared_gate(pg.session_config(), ""))
+    );
+    for gate in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while plain_client()
+            .get(gate.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            != 200
+        {
+            assert!(Instant::now() < deadline, "not ready: {}", gate.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let cookie = signed_in(&a, "monalisa").await;
+    assert_eq!(status_with(&b.url("/echo"), &cookie).await, 200);
+    let out = std::process::Command::new("psql")
+        .arg(pg.url())
+        .args([
+            "-tAc",
+            "SELECT count(*), max(version) FROM gatehouse.schema_migrations",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let latest = gatehouse::store::postgres::migrations::MIGRATIONS.len();
+    assert_eq!(
+        text.trim(),
+        format!("{latest}|{latest}"),
+        "one schema, each migration once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_is_503_and_not_ready_then_service_resumes_by_itself() {
+    if !available("postgres_killed_is_503") {
+        return;
+    }
+    let mut pg = PgServer::start();
+    let a = Harness::start(shared_gate(pg.session_config(), "")).await;
+    let cookie = signed_in(&a, "monalisa").await;
+    assert_eq!(status_with(&a.url("/echo"), &cookie).await, 200);
+    let ready = || async { plain_client().get(a.url("/ready")).send().await.unwrap() };
+    assert_eq!(ready().await.status(), 200);
+
+    pg.kill();
+    let took = until_status(&a.url("/echo"), &cookie, 503, Duration::from_secs(3)).await;
+    println!("database killed: 503 after {took:?}");
+    let not_ready = ready().await;
+    assert_eq!(not_ready.status(), 503);
+    let text = not_ready.text().await.unwrap();
+    assert!(text.contains("session store unavailable"), "{text}");
+    assert!(
+        !text.contains("postgres://gatehouse@"),
+        "no URL in /ready: {text}"
+    );
+
+    // The database comes back (crash recovery): the gate uses it again, no restart, and the
+    // session, which the database kept, works again.
+    pg.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ready().await.status() != 200 {
+        assert!(Instant::now() < deadline, "not ready again: {}", a.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status_with(&a.url("/echo"), &cookie).await, 200);
+    assert!(!a.log().contains("panicked"), "{}", a.log());
 }
