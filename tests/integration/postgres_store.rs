@@ -189,3 +189,89 @@ async fn postgres_killed_is_503_and_not_ready_then_service_resumes_by_itself() {
     assert_eq!(status_with(&a.url("/echo"), &cookie).await, 200);
     assert!(!a.log().contains("panicked"), "{}", a.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_full_with_a_private_ca_works_and_other_roots_are_refused() {
+    if !available("postgres_verify_full") {
+        return;
+    }
+    gatehouse::install_crypto_provider();
+    let (ca, cert, key) = redis::ca_and_server_cert();
+    let pg = PgServer::start_tls(&cert, &key);
+    let tls = |ca: &str| PostgresOptions {
+        tls: PostgresTls::VerifyFull,
+        ca_pem: Some(ca.as_bytes().to_vec()),
+        ..options(&pg)
+    };
+    let store = PostgresStore::new(tls(&ca)).unwrap();
+    store.ping().await.expect("TLS with the private CA");
+    conformance::run(&store).await;
+    let (other_ca, _, _) = redis::ca_and_server_cert();
+    let refused = PostgresStore::new(tls(&other_ca)).unwrap();
+    let started = Instant::now();
+    let err = refused.ping().await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(err.to_string().contains("unavailable"), "{err}");
+}
+
+#[test]
+fn the_url_decides_tls_and_prefer_is_refused() {
+    let env_url = |url: &str| {
+        let toml = format!(
+            "[server]\npublic_url = \"https://gate.example.com\"\n[github]\nclient_id = \"x\"\n\
+             client_secret = \"y\"\n[session]\nsecrets = [\"{}\"]\nstore = \"postgres\"\n\
+             store_secrets = [\"{}\"]\n[access]\nallowed_users = [\"a\"]\n",
+            b64(&KEY_A),
+            redis::store_secret()
+        );
+        let url = url.to_string();
+        gatehouse::config::load_str(&toml, "test", &move |var| {
+            (var == "GATEHOUSE_POSTGRES_URL").then(|| url.clone())
+        })
+    };
+    let from_env = env_url("postgres://g@db.internal/db").unwrap();
+    assert_eq!(
+        from_env.session.store.postgres.unwrap().url,
+        "postgres://g@db.internal/db",
+        "GATEHOUSE_POSTGRES_URL applies when postgres_url is unset"
+    );
+    let check = |url: &str| {
+        let toml = format!(
+            "[server]\npublic_url = \"https://gate.example.com\"\n[github]\nclient_id = \"x\"\n\
+             client_secret = \"y\"\n[session]\nsecrets = [\"{}\"]\nstore = \"postgres\"\n\
+             postgres_url = \"{url}\"\nstore_secrets = [\"{}\"]\n[access]\nallowed_users = [\"a\"]\n",
+            b64(&KEY_A),
+            redis::store_secret()
+        );
+        gatehouse::config::load_str(&toml, "test", &|_| None)
+    };
+    let tls_of = |url: &str| check(url).unwrap().session.store.postgres.unwrap().tls;
+    assert_eq!(tls_of("postgres://g@127.0.0.1/db"), PostgresTls::Disable);
+    assert_eq!(
+        tls_of("postgres://g@db.internal/db"),
+        PostgresTls::VerifyFull
+    );
+    assert_eq!(
+        tls_of("postgres://g@db.internal/db?sslmode=require"),
+        PostgresTls::VerifyFull
+    );
+    let stripped = check("postgres://g:pw@db.internal/db?sslmode=verify-full&application_name=x")
+        .unwrap()
+        .session
+        .store
+        .postgres
+        .unwrap()
+        .url;
+    assert!(
+        !stripped.contains("sslmode") && stripped.contains("application_name=x"),
+        "{stripped}"
+    );
+    let err = check("postgres://g:pw@db.internal/db?sslmode=prefer")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("session.postgres_url") && err.contains("sslmode=prefer"),
+        "{err}"
+    );
+    assert!(!err.contains(":pw@"), "the password is masked: {err}");
+}

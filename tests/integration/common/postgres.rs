@@ -14,6 +14,8 @@ pub struct PgServer {
     dir: tempfile::TempDir,
     /// uid and gid to run as (root only).
     user: Option<(u32, u32)>,
+    /// Serves TLS too, with `server.crt` / `server.key` in the directory.
+    tls: bool,
 }
 
 impl Drop for PgServer {
@@ -72,6 +74,15 @@ fn is_root() -> bool {
 impl PgServer {
     /// initdb (trust auth, user `gatehouse`, no fsync) and start; waits until it answers.
     pub fn start() -> PgServer {
+        PgServer::start_with(None)
+    }
+
+    /// Like [`PgServer::start`], serving TLS with this certificate and key (PEM) as well.
+    pub fn start_tls(cert: &str, key: &str) -> PgServer {
+        PgServer::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> PgServer {
         let bin = bin_dir().expect("PostgreSQL binaries");
         let dir = tempfile::tempdir().unwrap();
         let user = is_root().then(postgres_user);
@@ -90,12 +101,28 @@ impl PgServer {
             initdb.uid(uid).gid(gid);
         }
         assert!(initdb.status().unwrap().success(), "initdb failed");
+        if let Some((cert, key)) = tls {
+            for (name, pem) in [("server.crt", cert), ("server.key", key)] {
+                let path = dir.path().join(name);
+                std::fs::write(&path, pem).unwrap();
+                // PostgreSQL refuses a key others can read.
+                std::fs::set_permissions(
+                    &path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                )
+                .unwrap();
+                if let Some((uid, gid)) = user {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+                }
+            }
+        }
         let mut server = PgServer {
             port: super::free_port(),
             child: None,
             bin,
             dir,
             user,
+            tls: tls.is_some(),
         };
         server.run();
         server
@@ -111,9 +138,15 @@ impl PgServer {
             .arg(self.port.to_string())
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
             .args(["-c", "full_page_writes=off"])
-            .args(["-c", "max_connections=200"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .args(["-c", "max_connections=200"]);
+        if self.tls {
+            let file = |name: &str| self.dir.path().join(name).display().to_string();
+            cmd.args(["-c", "ssl=on", "-c"])
+                .arg(format!("ssl_cert_file={}", file("server.crt")))
+                .arg("-c")
+                .arg(format!("ssl_key_file={}", file("server.key")));
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
         if let Some((uid, gid)) = self.user {
             cmd.uid(uid).gid(gid);
         }
