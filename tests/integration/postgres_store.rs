@@ -275,3 +275,47 @@ fn the_url_decides_tls_and_prefer_is_refused() {
     );
     assert!(!err.contains(":pw@"), "the password is masked: {err}");
 }
+
+#[test]
+fn gatehouse_migrate_makes_the_schema_then_finds_nothing_to_do() {
+    if !available("gatehouse_migrate") {
+        return;
+    }
+    let pg = PgServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\npublic_url = \"https://gate.example.com\"\n[github]\nclient_id = \"x\"\n\
+             client_secret = \"y\"\n[session]\nsecrets = [\"{}\"]\n{}[access]\nallowed_users = [\"a\"]\n",
+            b64(&KEY_A),
+            pg.session_config()
+        ),
+    )
+    .unwrap();
+    let migrate = || {
+        let out = std::process::Command::new(binary())
+            .arg("migrate")
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let latest = gatehouse::store::postgres::migrations::MIGRATIONS.len();
+    assert_eq!(
+        migrate().trim(),
+        format!("migrated the schema from version 0 to {latest}")
+    );
+    assert_eq!(
+        migrate().trim(),
+        format!("the schema is at version {latest}: nothing to do")
+    );
+}
