@@ -7,7 +7,7 @@
 //!
 //! Tables (in `session.postgres_schema`, made by [`migrations`]): each row carries its expiry
 //! (unix seconds, the replica's clock, as the trait methods give it), reads ignore expired rows,
-//! and [`prune`] deletes them in small batches now and then.
+//! and `prune` deletes them in small batches now and then.
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
