@@ -319,3 +319,55 @@ fn gatehouse_migrate_makes_the_schema_then_finds_nothing_to_do() {
         format!("the schema is at version {latest}: nothing to do")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_rows_are_ignored_and_pruned_by_the_store_itself() {
+    if !available("expired_rows_are_pruned") {
+        return;
+    }
+    use gatehouse::store::{SessionRecord, SessionRecords};
+    let pg = PgServer::start();
+    let store = PostgresStore::new(options(&pg)).unwrap();
+    let now = gatehouse::clock::unix_now();
+    let mut claims: gatehouse::claims::SessionClaims = serde_json::from_value(serde_json::json!({
+        "sub": "77", "login": "old", "groups": [], "iat": 1, "exp": now - 10, "refreshed_at": 1
+    }))
+    .unwrap();
+    let record = |claims: &gatehouse::claims::SessionClaims| SessionRecord {
+        claims: claims.clone(),
+        sealed_token: None,
+        created_at: 1,
+        last_seen: 1,
+        ip: None,
+        user_agent: None,
+    };
+    store
+        .put_session("expired", &record(&claims))
+        .await
+        .unwrap();
+    claims.exp = now + 600;
+    store.put_session("live", &record(&claims)).await.unwrap();
+    assert!(
+        store.session("expired", now).await.unwrap().is_none(),
+        "reads ignore it"
+    );
+    assert_eq!(store.count_sessions(now).await.unwrap(), 1);
+    let rows = || {
+        let out = std::process::Command::new("psql")
+            .arg(pg.url())
+            .args([
+                "-tAc",
+                "SELECT string_agg(key, ',' ORDER BY key) FROM gatehouse.sessions",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // The first calls of a process prune (then about once a minute), in the background.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rows() != "live" {
+        assert!(Instant::now() < deadline, "not pruned: {}", rows());
+        store.ping().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
