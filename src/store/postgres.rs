@@ -41,7 +41,9 @@ pub struct PostgresStore {
     /// The schema is at this binary's version (migrated before first use, and again if the
     /// tables are found missing: a database replaced or restored from an old dump).
     migrated: AtomicBool,
-    migrating: Mutex<()>,
+    /// One migration attempt at a time; holds the last failure and when it was, so callers
+    /// that waited for a failed attempt share its answer instead of each trying in turn.
+    migrating: Mutex<Option<(std::time::Instant, StoreError)>>,
     /// When this process last pruned expired rows (unix seconds).
     last_prune: Arc<AtomicU64>,
 }
@@ -183,7 +185,7 @@ impl PostgresStore {
             pool,
             waiting: Semaphore::new(MAX_WAITING),
             migrated: AtomicBool::new(false),
-            migrating: Mutex::new(()),
+            migrating: Mutex::new(None),
             last_prune: Arc::default(),
         })
     }
@@ -202,12 +204,26 @@ impl PostgresStore {
         // Several replicas may wait on each other's migration: a longer bound.
         let bound = self.options.timeout.max(std::time::Duration::from_secs(5));
         let run = async {
-            let _one = self.migrating.lock().await;
-            if !self.migrated.load(Ordering::Acquire) {
-                self.migrate().await?;
-                self.migrated.store(true, Ordering::Release);
+            let mut last_failure = self.migrating.lock().await;
+            if self.migrated.load(Ordering::Acquire) {
+                return Ok(());
             }
-            Ok(())
+            if let Some((when, e)) = &*last_failure {
+                if when.elapsed() < self.options.timeout {
+                    return Err(e.clone());
+                }
+            }
+            match self.migrate().await {
+                Ok(_) => {
+                    self.migrated.store(true, Ordering::Release);
+                    *last_failure = None;
+                    Ok(())
+                }
+                Err(e) => {
+                    *last_failure = Some((std::time::Instant::now(), e.clone()));
+                    Err(e)
+                }
+            }
         };
         match tokio::time::timeout(bound, run).await {
             Ok(done) => done,

@@ -371,3 +371,49 @@ async fn expired_rows_are_ignored_and_pruned_by_the_store_itself() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_database_cannot_pile_up_requests() {
+    // A listener that accepts and never answers: a stalled PostgreSQL.
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = stalled.local_addr().unwrap();
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = stalled.accept().await {
+            held.push(socket);
+        }
+    });
+    let store = std::sync::Arc::new(
+        PostgresStore::new(PostgresOptions {
+            url: format!("postgres://gatehouse@{addr}/postgres"),
+            tls: PostgresTls::Disable,
+            ca_pem: None,
+            timeout: Duration::from_millis(500),
+            pool_size: 4,
+            schema: "gatehouse".into(),
+        })
+        .unwrap(),
+    );
+    let started = Instant::now();
+    let calls: Vec<_> = (0..64)
+        .map(|i| {
+            let store = std::sync::Arc::clone(&store);
+            tokio::spawn(async move {
+                use gatehouse::store::SessionRecords;
+                store.session(&format!("k{i}"), 0).await
+            })
+        })
+        .collect();
+    for call in calls {
+        let err = call
+            .await
+            .unwrap()
+            .expect_err("a stalled database never yields a session");
+        assert!(err.to_string().contains("unavailable"), "{err}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "every call ends within the timeout: {:?}",
+        started.elapsed()
+    );
+}
