@@ -1,5 +1,5 @@
 //! Sessions: the JWE key ring, the claims, the cookies that carry them, and, with
-//! `session.store = "memory" | "redis"`, the server-side records the cookie points to.
+//! `session.store = "memory" | "redis" | "postgres"`, the server-side records the cookie points to.
 
 pub mod cookies;
 mod keyring;
