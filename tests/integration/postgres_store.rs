@@ -266,6 +266,11 @@ fn the_url_decides_tls_and_prefer_is_refused() {
         !stripped.contains("sslmode") && stripped.contains("application_name=x"),
         "{stripped}"
     );
+    let missing = env_url("").unwrap_err().to_string();
+    assert!(
+        missing.contains("session.postgres_url") && missing.contains("GATEHOUSE_POSTGRES_URL"),
+        "{missing}"
+    );
     let err = check("postgres://g:pw@db.internal/db?sslmode=prefer")
         .unwrap_err()
         .to_string();
@@ -416,4 +421,75 @@ async fn a_stalled_database_cannot_pile_up_requests() {
         "every call ends within the timeout: {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_takers_of_one_code_and_racing_refreshes_have_one_winner() {
+    if !available("racing_takers_have_one_winner") {
+        return;
+    }
+    use gatehouse::store::{CodeGrant, CodeGrants, CodeTake, RefreshFamilies, RefreshFamily};
+    let pg = PgServer::start();
+    let store = std::sync::Arc::new(PostgresStore::new(options(&pg)).unwrap());
+    let now = gatehouse::clock::unix_now();
+    let claims: gatehouse::claims::SessionClaims = serde_json::from_value(serde_json::json!({
+        "sub": "5", "login": "racer", "groups": [], "iat": 1, "exp": now + 600, "refreshed_at": 1
+    }))
+    .unwrap();
+    for round in 0..5 {
+        let code = format!("race-{round}");
+        let grant = CodeGrant {
+            session: claims.clone(),
+            client_redirect_uri: "http://127.0.0.1:1/cb".into(),
+            code_challenge: None,
+            expires_at: now + 60,
+        };
+        store.put_code(&code, &grant).await.unwrap();
+        let takers: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, code) = (std::sync::Arc::clone(&store), code.clone());
+                tokio::spawn(async move { store.take_code(&code, now).await.unwrap() })
+            })
+            .collect();
+        let (mut granted, mut used) = (0, 0);
+        for t in takers {
+            match t.await.unwrap() {
+                CodeTake::Granted(_) => granted += 1,
+                CodeTake::AlreadyUsed => used += 1,
+                CodeTake::Unknown => panic!("a racing taker was told the code is unknown"),
+            }
+        }
+        assert_eq!((granted, used), (1, 7), "round {round}");
+
+        let id = format!("family-{round}");
+        let family = RefreshFamily {
+            generation: 1,
+            secret_hash: "h1".into(),
+            session: claims.clone(),
+            expires_at: now + 600,
+            mac_key: String::new(),
+            origin: Default::default(),
+            issued_at: now,
+        };
+        store.put_family(&id, &family).await.unwrap();
+        let refreshes: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, id) = (std::sync::Arc::clone(&store), id.clone());
+                let next = RefreshFamily {
+                    generation: 2,
+                    secret_hash: format!("h2-{i}"),
+                    ..family.clone()
+                };
+                tokio::spawn(async move { store.advance_family(&id, 1, &next).await.unwrap() })
+            })
+            .collect();
+        let mut won = 0;
+        for r in refreshes {
+            won += usize::from(r.await.unwrap());
+        }
+        assert_eq!(
+            won, 1,
+            "two refreshes with one token cannot both win (round {round})"
+        );
+    }
 }
