@@ -30,6 +30,7 @@ SCALE_RULES=${SCALE_RULES:-"10 10000"}
 PORT_BASE=${PORT_BASE:-18400}         # uses PORT_BASE .. PORT_BASE+30 on 127.0.0.1
 BUILD=${BUILD:-1}                     # 0: use the binaries already built
 REDIS=${REDIS:-1}                     # 1: add "session in Redis" (needs redis-server)
+PG=${PG:-1}                           # 1: add "session in PostgreSQL" (needs postgresql)
 KEEP=${KEEP:-0}                       # 1: keep the work directory (configs, logs, raw results)
 HOLD=${HOLD:-0}                       # 1: start everything, print how to reach it, wait (profiling)
 BIN=${GATEHOUSE_BIN:-$ROOT/target/production/gatehouse}
@@ -168,6 +169,8 @@ LOG_PORT=$((PORT_BASE + 9))
 SCALE_PORT=$((PORT_BASE + 10))
 REDIS_PORT=$((PORT_BASE + 28))
 GHR_PORT=$((PORT_BASE + 29))
+PG_PORT=$((PORT_BASE + 26))
+GHP_PORT=$((PORT_BASE + 27))
 
 SESSION_SECRET="BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=" # 32 bytes of 7: a test key
 HMAC_SECRET="CwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCws="   # 32 bytes of 11
@@ -400,6 +403,34 @@ elif [[ $REDIS == 1 ]]; then
   log "redis-server not found: no Redis row (apt-get install -y redis-server, or REDIS=0)"
   REDIS=0
 fi
+# The same with sessions in a local PostgreSQL (initdb + postgres in the work directory; as
+# root, run as the `postgres` user, since PostgreSQL refuses root).
+PG_BIN=$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | tail -1 | xargs -r dirname)
+if [[ $PG == 1 && -n $PG_BIN ]]; then
+  port_free "$PG_PORT" || die "port $PG_PORT is in use (set PORT_BASE)"
+  as_pg=()
+  if [[ $(id -u) == 0 ]]; then
+    as_pg=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+    mkdir -p "$WORK/pg" && chown postgres:postgres "$WORK/pg"
+  fi
+  "${as_pg[@]}" "$PG_BIN/initdb" -D "$WORK/pg/data" -A trust -U gatehouse -E UTF8 --locale=C \
+    --no-sync --no-instructions >"$WORK/initdb.log" 2>&1 || die "initdb failed (see $WORK/initdb.log)"
+  # Durable commits (the default), as in production; fsync off only for the bench's disk.
+  "${as_pg[@]}" "$PG_BIN/postgres" -D "$WORK/pg/data" -k "$WORK/pg" -p "$PG_PORT" \
+    -c listen_addresses=127.0.0.1 >"$WORK/postgres.log" 2>&1 &
+  PIDS+=($!)
+  PID_pg=$!
+  for _ in $(seq 200); do "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.05; done
+  gatehouse_config "$WORK/gatehouse-pg.toml" "$GHP_PORT" "$WORKERS" 10
+  sed -i "/^secrets = /a store = \"postgres\"\npostgres_url = \"postgres://gatehouse@127.0.0.1:$PG_PORT/postgres\"\nstore_secrets = [\"$STORE_SECRET\"]" \
+    "$WORK/gatehouse-pg.toml"
+  "$MINT" "$WORK/gatehouse-pg.toml" bench 4242 >"$WORK/creds-pg.sh" || die "mint_cookie (postgres) failed"
+  COOKIE_PG=$(sed -n 's/^COOKIE=//p' "$WORK/creds-pg.sh")
+  COOKIE=$COOKIE_PG start_gatehouse ghp "$WORK/gatehouse-pg.toml" "$GHP_PORT"
+elif [[ $PG == 1 ]]; then
+  log "PostgreSQL not found: no PostgreSQL row (apt-get install -y postgresql, or PG=0)"
+  PG=0
+fi
 forward_auth_conf fwd "$FWD_PORT" 1 >"$WORK/fwd.conf"
 start_nginx fwd "$WORK/fwd.conf" "$FWD_PORT"
 if [[ $QUICK != 1 ]]; then
@@ -441,6 +472,12 @@ if [[ $REDIS == 1 ]]; then
   MAIN=(upstream nginx public cookie cookie_redis cookie_log bearer apikey fwd redirect)
   scenario cookie_redis "Gatehouse, session in Redis (store = \"redis\")" "$GHR_PORT" /app/dashboard 200 \
     "$CONNS" "$PID_ghr" "$PID_ghr $PID_redis" "Cookie: $COOKIE_REDIS"
+fi
+if [[ $PG == 1 ]]; then
+  MAIN=("${MAIN[@]/cookie_log/cookie_pg cookie_log}")
+  read -r -a MAIN <<<"${MAIN[*]}"
+  scenario cookie_pg "Gatehouse, session in PostgreSQL (store = \"postgres\")" "$GHP_PORT" /app/dashboard 200 \
+    "$CONNS" "$PID_ghp" "$PID_ghp $PID_pg" "Cookie: $COOKIE_PG"
 fi
 scenario cookie_log "Gatehouse, session cookie, access log on (its default)" "$LOG_PORT" /app/dashboard 200 \
   "$CONNS" "$PID_ghlog" "$PID_ghlog" "$C"

@@ -52,6 +52,12 @@ enum Command {
         #[command(flatten)]
         question: ExplainArgs,
     },
+    /// Create or update the PostgreSQL schema of `session.postgres_url` and exit (to run ahead
+    /// of a deploy; the gate also does it at start).
+    Migrate {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Print a fresh session secret (base64 of 32 random bytes).
     GenSecret,
     /// Print a new random API key (stdout, first line) and its `[[api_keys]]` entry, which holds
@@ -170,6 +176,7 @@ fn main() -> ExitCode {
             );
             Ok(())
         }
+        Command::Migrate { config } => migrate(config),
         Command::GenSecret => {
             let mut key = [0u8; 32];
             rand::rng().fill_bytes(&mut key);
@@ -241,6 +248,13 @@ fn run(config: Option<PathBuf>, upgrade: bool) -> anyhow::Result<()> {
     let path = config_path(config);
     let settings = gatehouse::runtime::load_file(&path)?;
     gatehouse::observe::logs::init(&settings.log_level, settings.log_format);
+    if let Some(options) = settings.session.store.postgres.clone() {
+        // Migrate before serving; if the database is down, the store tries again before its
+        // first use (the gate reports not-ready meanwhile).
+        if let Err(e) = migrate_postgres(options) {
+            tracing::warn!(error = %e, "PostgreSQL schema not migrated at start; will try again");
+        }
+    }
     let rt = Runtime::new(settings)?;
     let start = if upgrade {
         gate::Start::Upgrade
@@ -250,6 +264,37 @@ fn run(config: Option<PathBuf>, upgrade: bool) -> anyhow::Result<()> {
     // SIGHUP reads this file again.
     gate::serve_reloading(Arc::new(rt), path, start)?;
     Ok(())
+}
+
+/// `gatehouse migrate`: the schema at this binary's version, then exit.
+fn migrate(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let path = config_path(config);
+    let settings = gatehouse::runtime::load_file(&path)?;
+    gatehouse::observe::logs::init(&settings.log_level, settings.log_format);
+    let options = settings.session.store.postgres.clone().context(
+        "session.postgres_url (or GATEHOUSE_POSTGRES_URL) is not set: nothing to migrate",
+    )?;
+    let applied = migrate_postgres(options)?;
+    match applied.applied.last() {
+        Some(to) => println!("migrated the schema from version {} to {to}", applied.from),
+        None => println!("the schema is at version {}: nothing to do", applied.from),
+    }
+    Ok(())
+}
+
+fn migrate_postgres(
+    mut options: config::PostgresOptions,
+) -> anyhow::Result<gatehouse::store::postgres::migrations::Applied> {
+    gatehouse::install_crypto_provider();
+    // Another replica may be migrating: wait longer than a request would.
+    options.timeout = options.timeout.max(std::time::Duration::from_secs(10));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let store = gatehouse::store::PostgresStore::new(options)?;
+        Ok(store.migrate().await?)
+    })
 }
 
 fn check_config(config: Option<PathBuf>, explain: Option<ExplainArgs>) -> ExitCode {

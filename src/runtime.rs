@@ -39,11 +39,13 @@ pub enum RuntimeError {
     Github(#[from] GithubError),
     #[error(transparent)]
     Tokens(#[from] TokenSetupError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl Runtime {
     pub fn new(settings: Settings) -> Result<Runtime, RuntimeError> {
-        let store = crate::store::open(settings.session.store.redis.clone());
+        let store = crate::store::open(&settings.session.store)?;
         let limits = std::sync::Arc::new(crate::limits::Limits::new(&settings.limits));
         Runtime::with_store(settings, store, Default::default(), limits)
     }

@@ -7,6 +7,7 @@ mod duration;
 mod expand;
 mod keys;
 mod listeners;
+mod postgres;
 mod problem;
 mod redact;
 #[cfg(test)]
@@ -22,6 +23,7 @@ mod validate;
 pub use duration::HumanDuration;
 pub use keys::SessionKey;
 pub use listeners::{load_tls_pair, TlsFiles};
+pub use postgres::PostgresTls;
 pub use problem::{ConfigError, ConfigProblem};
 pub use redact::{redact_toml, redact_url, redact_urls_in};
 pub use routes::{RouteSettings, UpstreamTarget};
@@ -31,7 +33,7 @@ pub use schema::{
 };
 pub use secret::Secret;
 pub use sections::{host_pattern, is_github_login, is_key_name, LogFormat, PagesSettings};
-pub use store::{RedisOptions, StoreSettings};
+pub use store::{PostgresOptions, RedisOptions, StoreSettings};
 pub use tokens::{
     parse_key_hash, AccessSigning, ApiKeyEntry, AssertionSettings, OidcIssuerSettings,
     TokenSettings,
@@ -150,7 +152,8 @@ fn line_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 }
 
 /// `GH_CLIENT_ID`, `GH_CLIENT_SECRET`, `GITHUB_USERS`, `GATEHOUSE_SESSION_SECRET`,
-/// `GATEHOUSE_STORE_SECRET`, `GATEHOUSE_REDIS_URL` and `GH_WEBHOOK_SECRET` apply even when
+/// `GATEHOUSE_STORE_SECRET`, `GATEHOUSE_REDIS_URL`, `GATEHOUSE_POSTGRES_URL` and
+/// `GH_WEBHOOK_SECRET` apply even when
 /// the file does not mention them, so a Kubernetes sidecar can keep secrets out of its ConfigMap.
 fn overlay_env(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
     let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
@@ -187,6 +190,16 @@ fn overlay_env(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) {
     {
         if let Some(v) = set("GATEHOUSE_REDIS_URL") {
             config.session.redis_url = Some(v.trim().to_string());
+        }
+    }
+    if config
+        .session
+        .postgres_url
+        .as_deref()
+        .is_none_or(|u| u.trim().is_empty())
+    {
+        if let Some(v) = set("GATEHOUSE_POSTGRES_URL") {
+            config.session.postgres_url = Some(v.trim().to_string());
         }
     }
     if let Some(users) = set("GITHUB_USERS") {

@@ -518,8 +518,9 @@ const KEYS: &[Key] = &[
         path: "session.store",
         example: "\"redis\"",
         doc: "where sessions live: `\"cookie\"` (all in the encrypted cookie), `\"memory\"` (a \
-              record in this process; the cookie holds only its id) or `\"redis\"` (a record in \
-              Redis shared by replicas). Read at start only.",
+              record in this process; the cookie holds only its id), `\"redis\"` (a record in \
+              Redis shared by replicas) or `\"postgres\"` (a row in PostgreSQL shared by \
+              replicas). Read at start only.",
         ..VALUE
     },
     Key {
@@ -572,6 +573,51 @@ const KEYS: &[Key] = &[
         ..VALUE
     },
     Key {
+        path: "session.postgres_url",
+        example: "\"postgres://gatehouse:PASSWORD@db.internal:5432/gatehouse?sslmode=verify-full\"",
+        env: Some((
+            "GATEHOUSE_POSTGRES_URL",
+            "when `session.postgres_url` is unset or empty",
+        )),
+        doc: "`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`. `sslmode=require` or \
+              `verify-full` (the default for a non-loopback host) use TLS with the certificate \
+              chain and host name checked; `disable` (the default on loopback) is plain TCP; \
+              `prefer`, `allow` and `verify-ca` are refused. `sslrootcert=PATH` is read like \
+              `postgres_ca_file`. Also usable with `store = \"cookie\"`, like `redis_url`. \
+              Read at start only.",
+        ..VALUE
+    },
+    Key {
+        path: "session.postgres_ca_file",
+        example: "\"/etc/gatehouse/postgres-ca.pem\"",
+        default_note: "the system's roots",
+        doc: "PEM CA bundle PostgreSQL's certificate is checked against. Read at start only.",
+        ..VALUE
+    },
+    Key {
+        path: "session.postgres_timeout",
+        example: "\"1s\"",
+        doc: "bound on each PostgreSQL call: waiting for a pooled connection, connecting and \
+              the query (also set as the server's `statement_timeout`), at most `30s`; a \
+              stalled database then means a quick 503. Read at start only.",
+        ..DURATION
+    },
+    Key {
+        path: "session.postgres_pool_size",
+        ty: "integer",
+        example: "32",
+        doc: "connections each replica keeps to PostgreSQL at most (1 to 1000). Read at start \
+              only.",
+        ..VALUE
+    },
+    Key {
+        path: "session.postgres_schema",
+        example: "\"gate_a\"",
+        doc: "the schema Gatehouse's tables live in (made if missing), so several gates can \
+              share one database. Read at start only.",
+        ..VALUE
+    },
+    Key {
         path: "session.store_secrets",
         ty: "list of secret strings",
         example: "[\"${GATEHOUSE_STORE_SECRET}\"]",
@@ -581,7 +627,7 @@ const KEYS: &[Key] = &[
         )),
         doc: "base64 of 32 bytes each, **not** one of `secrets`: encrypts GitHub tokens in \
               server-side records, one-time codes and refresh families (first encrypts, all \
-              decrypt). Required with `store = \"redis\"`; with `\"memory\"`, unset means a \
+              decrypt). Required with `store = \"redis\"` or `\"postgres\"`; with `\"memory\"`, unset means a \
               key made when the process starts, for records (kept across reloads; codes and \
               families then use `secrets`)",
         ..VALUE

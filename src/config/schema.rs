@@ -254,6 +254,8 @@ pub enum SessionStore {
     Memory,
     /// Server-side sessions in Redis, shared by replicas.
     Redis,
+    /// Server-side sessions in PostgreSQL, shared by replicas.
+    Postgres,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -278,6 +280,17 @@ pub struct SessionSection {
     pub redis_timeout: HumanDuration,
     /// Prefix of every key Gatehouse writes (several gates can share one Redis).
     pub redis_prefix: String,
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=require|verify-full]`. Also usable
+    /// with `store = "cookie"`, like `redis_url`.
+    pub postgres_url: Option<String>,
+    /// PEM CA bundle the server's certificate is checked against (default: the system's roots).
+    pub postgres_ca_file: Option<String>,
+    /// Bound on each PostgreSQL call, waiting for a connection and connecting included.
+    pub postgres_timeout: HumanDuration,
+    /// Connections each process keeps to PostgreSQL at most.
+    pub postgres_pool_size: usize,
+    /// The schema Gatehouse's tables live in (several gates can share one database).
+    pub postgres_schema: String,
     /// base64 of 32 bytes: encrypts GitHub tokens in server-side session records; first
     /// encrypts, all decrypt. Must differ from `secrets`.
     pub store_secrets: Vec<Secret>,
@@ -298,6 +311,11 @@ impl Default for SessionSection {
             redis_ca_file: None,
             redis_timeout: HumanDuration::from_millis(500),
             redis_prefix: "gatehouse:".into(),
+            postgres_url: None,
+            postgres_ca_file: None,
+            postgres_timeout: HumanDuration::from_millis(500),
+            postgres_pool_size: 16,
+            postgres_schema: "gatehouse".into(),
             store_secrets: Vec::new(),
         }
     }

@@ -5,6 +5,8 @@ use super::schema::{SessionSection, SessionStore};
 use super::ConfigProblem;
 use std::time::Duration;
 
+pub use super::postgres::PostgresOptions;
+
 const GEN_STORE_SECRET_FIX: &str = "make one with `gatehouse gen-secret` and put it in session.store_secrets or GATEHOUSE_STORE_SECRET (not the same as session.secrets)";
 
 /// Calls allowed to wait on Redis at once, per process; more get "unavailable" at once.
@@ -15,8 +17,10 @@ const MAX_WAITING_ON_REDIS: usize = 1024;
 pub struct StoreSettings {
     /// Sessions are records in the store and the cookie holds only their id.
     pub server_side: bool,
-    /// `None`: this process's memory.
+    /// `None` (and no `postgres`): this process's memory.
     pub redis: Option<RedisOptions>,
+    /// `session.postgres_url`: shared state in PostgreSQL.
+    pub postgres: Option<PostgresOptions>,
     /// Keys for GitHub tokens in session records (first encrypts). Empty with
     /// `store = "memory"` and none configured: a fresh key per process.
     pub keys: Vec<[u8; 32]>,
@@ -52,17 +56,67 @@ impl std::fmt::Debug for RedisOptions {
     }
 }
 
+impl StoreSettings {
+    /// Is shared state kept outside this process (Redis or PostgreSQL)?
+    pub fn shared(&self) -> bool {
+        self.redis.is_some() || self.postgres.is_some()
+    }
+}
+
 pub(super) fn check_store(
     s: &SessionSection,
     cookie_keys: &[[u8; 32]],
     problems: &mut Vec<ConfigProblem>,
 ) -> StoreSettings {
     let redis = check_redis(s, problems);
+    let postgres = super::postgres::check_postgres(s, problems);
+    if redis.is_some() && postgres.is_some() {
+        problems.push(ConfigProblem::new(
+            "session.postgres_url",
+            "is set and so is Redis; shared state lives in one store",
+            "keep either session.postgres_url or the redis_* and sentinel_* keys",
+        ));
+    }
+    if s.store == SessionStore::Postgres
+        && postgres.is_none()
+        && !super::postgres::has_postgres_keys(s)
+    {
+        problems.push(ConfigProblem::new(
+            "session.postgres_url",
+            "session.store = \"postgres\" needs to know where PostgreSQL is",
+            "set session.postgres_url (or GATEHOUSE_POSTGRES_URL), e.g. \"postgres://gatehouse:PASSWORD@db.internal:5432/gatehouse?sslmode=verify-full\"",
+        ));
+    }
+    if s.store == SessionStore::Redis && super::postgres::has_postgres_keys(s) && !has_redis_keys(s)
+    {
+        problems.push(ConfigProblem::new(
+            "session.store",
+            "is \"redis\" but only session.postgres_url is set",
+            "use store = \"postgres\", or set session.redis_url",
+        ));
+    }
     if s.store == SessionStore::Redis && redis.is_none() && !has_redis_keys(s) {
         problems.push(ConfigProblem::new(
             "session.redis_url",
             "session.store = \"redis\" needs to know where Redis is",
             "set session.redis_url (or GATEHOUSE_REDIS_URL), e.g. \"redis://127.0.0.1:6379\", or session.sentinel_urls with session.sentinel_master",
+        ));
+    }
+    if s.store == SessionStore::Memory && super::postgres::has_postgres_keys(s) {
+        problems.push(ConfigProblem::new(
+            "session.store",
+            "is \"memory\" but session.postgres_url is set too",
+            "use store = \"postgres\" to keep sessions in PostgreSQL, or remove session.postgres_url",
+        ));
+    }
+    if s.store == SessionStore::Postgres
+        && has_redis_keys(s)
+        && !super::postgres::has_postgres_keys(s)
+    {
+        problems.push(ConfigProblem::new(
+            "session.store",
+            "is \"postgres\" but only Redis keys are set",
+            "use store = \"redis\", or set session.postgres_url",
         ));
     }
     if s.store == SessionStore::Memory && has_redis_keys(s) {
@@ -89,19 +143,20 @@ pub(super) fn check_store(
             )),
         }
     }
-    if s.store == SessionStore::Redis
+    if matches!(s.store, SessionStore::Redis | SessionStore::Postgres)
         && keys.is_empty()
         && s.store_secrets.iter().all(|v| v.is_empty())
     {
         problems.push(ConfigProblem::new(
             "session.store_secrets",
-            "session.store = \"redis\" keeps GitHub tokens in Redis and needs a key to encrypt them with",
+            "a shared session store (\"redis\" or \"postgres\") keeps GitHub tokens outside this process and needs a key to encrypt them with",
             GEN_STORE_SECRET_FIX,
         ));
     }
     StoreSettings {
         server_side,
         redis,
+        postgres,
         keys,
     }
 }

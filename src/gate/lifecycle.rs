@@ -71,6 +71,7 @@ pub fn in_flight() -> usize {
 fn start_only(s: &Settings) -> Vec<(&'static str, String)> {
     // How the store reaches Redis, as validated (`""` and unset are the same).
     let redis = s.session.store.redis.as_ref();
+    let postgres = s.session.store.postgres.as_ref();
     vec![
         ("server.listen", s.listen.to_string()),
         ("server.admin_listen", format!("{:?}", s.admin_listen)),
@@ -122,6 +123,26 @@ fn start_only(s: &Settings) -> Vec<(&'static str, String)> {
                 "{:?}",
                 redis.map_or(s.config.session.redis_timeout.0, |r| r.timeout)
             ),
+        ),
+        (
+            "session.postgres_url",
+            format!("{:?}", postgres.map(|p| &p.url)),
+        ),
+        (
+            "session.postgres_ca_file",
+            format!("{:?}", postgres.and_then(|p| p.ca_pem.as_deref())),
+        ),
+        (
+            "session.postgres_timeout",
+            format!("{:?}", postgres.map(|p| p.timeout)),
+        ),
+        (
+            "session.postgres_pool_size",
+            format!("{:?}", postgres.map(|p| p.pool_size)),
+        ),
+        (
+            "session.postgres_schema",
+            format!("{:?}", postgres.map(|p| &p.schema)),
         ),
         (
             "session.redis_prefix",

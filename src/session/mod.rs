@@ -1,5 +1,5 @@
 //! Sessions: the JWE key ring, the claims, the cookies that carry them, and, with
-//! `session.store = "memory" | "redis"`, the server-side records the cookie points to.
+//! `session.store = "memory" | "redis" | "postgres"`, the server-side records the cookie points to.
 
 pub mod cookies;
 mod keyring;
@@ -82,7 +82,7 @@ impl Sessions {
             // Records in this process's memory die with it, so its own key may seal them when
             // none is configured. It lasts as long as the process, reloads included: a reload
             // (even one that adds a key) must not make the records already sealed unreadable.
-            if settings.store.redis.is_none() {
+            if !settings.store.shared() {
                 keys.push(SessionKey(process_key()));
             }
             KeyRing::new(&keys)

@@ -16,7 +16,8 @@
 //!
 //! [`Store`] is all of them (plus a health check); the runtime holds one `Arc<dyn Store>`, and
 //! every concern's methods can be called on it. Two implementations: [`MemoryStore`] for one
-//! process, [`RedisStore`] for replicas sharing Redis. Both pass the same suite (`conformance`: unit tests, and the integration tests through the
+//! process, [`RedisStore`] for replicas sharing Redis, [`PostgresStore`] for replicas sharing a
+//! PostgreSQL database. All pass the same suite (`conformance`: unit tests, and the integration tests through the
 //! `conformance` feature; not compiled into release builds).
 
 #[cfg(any(test, feature = "conformance"))]
@@ -24,6 +25,7 @@ pub mod conformance;
 mod github_tokens;
 mod grants;
 mod memory;
+pub mod postgres;
 mod redis;
 mod revocations;
 mod sessions;
@@ -33,6 +35,7 @@ mod webhooks;
 pub use github_tokens::{GithubTokenNotes, GithubTokenUse};
 pub use grants::{CodeGrant, CodeGrants, CodeTake, RefreshFamilies, RefreshFamily, TokenOrigin};
 pub use memory::MemoryStore;
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use redis::{RedisOptions, RedisStore};
 pub use revocations::{ListRead, Marks, RevocationList, UserMark, UserRevocations};
 pub use sessions::{SessionRecord, SessionRecords};
@@ -41,12 +44,16 @@ pub use webhooks::WebhookDeliveries;
 
 use async_trait::async_trait;
 
-/// The store the settings ask for: Redis when configured, else this process's memory.
-pub fn open(redis: Option<RedisOptions>) -> std::sync::Arc<dyn Store> {
-    match redis {
-        Some(options) => std::sync::Arc::new(RedisStore::new(options)),
-        None => std::sync::Arc::new(MemoryStore::default()),
-    }
+/// The store the settings ask for: Redis or PostgreSQL when configured, else this process's
+/// memory.
+pub fn open(
+    settings: &crate::config::StoreSettings,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(match (&settings.redis, &settings.postgres) {
+        (Some(options), _) => std::sync::Arc::new(RedisStore::new(options.clone())),
+        (None, Some(options)) => std::sync::Arc::new(PostgresStore::new(options.clone())?),
+        (None, None) => std::sync::Arc::new(MemoryStore::default()),
+    })
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

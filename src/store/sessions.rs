@@ -1,4 +1,4 @@
-//! Server-side sessions (`session.store = "memory" | "redis"`): the records, indexed by their
+//! Server-side sessions (`session.store = "memory" | "redis" | "postgres"`): the records, indexed by their
 //! GitHub user for the admin listing and sign-out everywhere.
 
 use async_trait::async_trait;
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 use crate::claims::SessionClaims;
 
-/// A server-side session (`session.store = "memory" | "redis"`): the cookie holds only an
+/// A server-side session (`session.store = "memory" | "redis" | "postgres"`): the cookie holds only an
 /// encrypted id; this holds who it is. The GitHub token is sealed under the store key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRecord {

@@ -47,6 +47,7 @@ mod mock_github;
 mod one_reading;
 mod pages;
 mod policy_rules;
+mod postgres_store;
 mod redis_topologies;
 mod replicas;
 mod revocation_by_user;

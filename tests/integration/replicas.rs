@@ -14,9 +14,15 @@ use std::time::{Duration, Instant};
 const WEBHOOK_SECRET: &str = "webhook-secret-for-tests";
 
 fn redis_gate(redis: &RedisServer, store: &str, access_extra: &str) -> GateOptions {
+    shared_gate(redis.session_config(store), access_extra)
+}
+
+/// A gate whose `[session]` lines are `session` (a shared store), with webhooks and
+/// revoke-on-sign-out on.
+pub(crate) fn shared_gate(session: String, access_extra: &str) -> GateOptions {
     GateOptions {
         access_extra: access_extra.into(),
-        session_extra: redis.session_config(store),
+        session_extra: session,
         github_extra: format!("webhook_secret = \"{WEBHOOK_SECRET}\"\nrevoke_on_sign_out = true\n"),
         ..GateOptions::default()
     }
@@ -77,7 +83,13 @@ async fn sessions_and_logins_cross_replicas_and_sign_out_on_b_ends_it_on_a() {
         return;
     }
     let redis = RedisServer::start();
-    let a = Harness::start(redis_gate(&redis, "redis", "")).await;
+    sessions_cross_replicas(redis.session_config("redis")).await;
+}
+
+/// Two replicas on the shared store `session`: a session and a login cross them, and sign-out
+/// on B is refused on A within a second.
+pub(crate) async fn sessions_cross_replicas(session: String) {
+    let a = Harness::start(shared_gate(session, "")).await;
     let b = a.spawn_replica("b").await;
 
     let cookie = signed_in(&a, "monalisa").await;
@@ -142,11 +154,16 @@ async fn signed_webhooks_cut_users_off_on_every_replica_and_unsigned_ones_change
         return;
     }
     let redis = RedisServer::start();
+    webhooks_cut_off_everywhere(redis.session_config("redis")).await;
+}
+
+/// Two replicas on the shared store `session`: a signed webhook's removal ends the user's
+/// session on both, unsigned ones change nothing.
+pub(crate) async fn webhooks_cut_off_everywhere(session: String) {
     let a = Harness::start(GateOptions {
         allowed_users: vec!["hubot"],
-        ..redis_gate(
-            &redis,
-            "redis",
+        ..shared_gate(
+            session,
             "allowed_orgs = [\"databio\"]\nrefresh_interval = \"1h\"",
         )
     })
