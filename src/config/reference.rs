@@ -942,6 +942,40 @@ const KEYS: &[Key] = &[
         doc: "clock leeway for `exp`, `nbf` and `iat`",
         ..DURATION
     },
+    Key {
+        path: "tokens.clients",
+        doc: "`[[tokens.clients]]`: OAuth 2.0 clients registered by id (RFC 6749), for \
+              `/oauth2/authorize` and the token and revocation endpoints \
+              ([OAuth 2.0 clients](../guides/oauth2-clients.md)). A `client_id` not listed here \
+              falls back to `tokens.client_redirect_uris` and `tokens.allow_loopback`.",
+        ..TABLE_ARRAY
+    },
+    Key {
+        path: "tokens.clients.client_id",
+        example: "\"my-cli\"",
+        required: true,
+        doc: "letters, digits, `-_.`, unique; the `client_id` the client sends",
+        ..VALUE
+    },
+    Key {
+        path: "tokens.clients.redirect_uris",
+        example: "[\"http://127.0.0.1/callback\"]",
+        required: true,
+        doc: "where codes may go, compared as text; a loopback entry (`http://127.0.0.1/…`, \
+              `http://[::1]/…`, `http://localhost/…`) matches any port (RFC 8252 section 7.3) \
+              and its code goes out only after the person confirms. Web origins here may call \
+              the token endpoints (CORS)",
+        ..STRINGS
+    },
+    Key {
+        path: "tokens.clients.client_secret_hash",
+        ty: "secret string",
+        example: "\"sha256$AKMUbXRR$mlLAqe0v\"",
+        doc: "a confidential client: `sha256$SALT$HASH` of its secret (the `hash` `gatehouse \
+              hash-key` prints; the key it prints is the secret). The client authenticates with \
+              HTTP Basic or `client_secret`. Without it the client is public and must use PKCE",
+        ..VALUE
+    },
     // ---- [[api_keys]] ------------------------------------------------------------------
     Key {
         path: "api_keys",

@@ -73,6 +73,7 @@ async fn codes_work_once_and_expire(
         client_redirect_uri: "http://127.0.0.1:1/cb".into(),
         code_challenge: Some("challenge".into()),
         expires_at,
+        client_id: None,
     };
     store.put_code(&key("a"), &grant(now + 60)).await.unwrap();
     store.put_code(&key("b"), &grant(now + 1)).await.unwrap();

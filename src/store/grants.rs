@@ -15,6 +15,10 @@ pub struct CodeGrant {
     /// PKCE S256 challenge the client sent to `/oauth2/start`, if any.
     pub code_challenge: Option<String>,
     pub expires_at: u64,
+    /// The `client_id` the authorize request named, if any: the token request must name it
+    /// too (RFC 6749 §4.1.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// What trading a code found.

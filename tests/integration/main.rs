@@ -44,6 +44,7 @@ mod log_secrecy;
 mod membership;
 mod metrics;
 mod mock_github;
+mod oauth2_clients;
 mod one_reading;
 mod pages;
 mod policy_rules;
