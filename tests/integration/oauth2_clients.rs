@@ -529,3 +529,83 @@ fn server_error<T: std::fmt::Debug, E: std::error::Error + 'static>(
         other => panic!("expected an OAuth error answer, got {other:?}"),
     }
 }
+
+/// authlib 1.9 (Python, `.ci/run`'s venv), unchanged: its `OAuth2Session` reads the metadata,
+/// validates it, and runs code + PKCE, refresh, refresh-token reuse and revocation
+/// (`oauth2_clients/authlib_client.py`); this test is its browser, and checks the tokens it got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authlib_runs_the_code_flow_from_the_metadata_alone() {
+    use std::io::{BufRead, Write};
+    let python = match python::python_with("authlib") {
+        Ok(python) => python,
+        Err(why) => {
+            assert!(
+                !python::in_ci(),
+                "{why}; .ci/run installs authlib, and CI must not skip this test"
+            );
+            println!("note: skipping the authlib test: {why} (.ci/run installs it)");
+            return;
+        }
+    };
+    let h = gate().await;
+    let ca = h.dir.path().join("gate-ca.pem");
+    std::fs::write(&ca, h.tls_cert_pem.as_ref().unwrap()).unwrap();
+    let redirect = format!("http://127.0.0.1:{}/callback", free_port());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/integration/oauth2_clients/authlib_client.py");
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .args([h.gate.as_str(), "cli", redirect.as_str()])
+        // requests' own setting for whom to trust: the gate's certificate.
+        .env("REQUESTS_CA_BUNDLE", &ca)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut sign_ins = 0;
+    let summary = loop {
+        let line = tokio::task::block_in_place(|| lines.next());
+        let Some(Ok(line)) = line else {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "authlib stopped: {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        if let Some(url) = line.strip_prefix("AUTHORIZE ") {
+            assert!(url.starts_with(&h.url("/oauth2/authorize?")), "{url}");
+            let landed = browser_sign_in(&h, url, "octocat", true).await;
+            assert!(landed.starts_with(&redirect), "{landed}");
+            writeln!(stdin, "{landed}").unwrap();
+            sign_ins += 1;
+        } else if let Some(json) = line.strip_prefix("OK ") {
+            break serde_json::from_str::<Value>(json).unwrap();
+        }
+    };
+    assert!(child.wait().unwrap().success());
+    assert_eq!(sign_ins, 2);
+    assert_eq!(summary["reuse"], "invalid_grant");
+    assert_eq!(summary["after_reuse"], "invalid_grant");
+    assert_eq!(summary["after_revoke"], "invalid_grant");
+    // What authlib was given works as a bearer token, until its sign-in ended.
+    let tokens = summary["access_tokens"].as_array().unwrap();
+    let statuses: Vec<u16> = userinfo_statuses(&h, tokens).await;
+    assert_eq!(
+        statuses,
+        [401, 401, 401],
+        "reuse ended the first sign-in, revocation the second"
+    );
+}
+
+/// `/oauth2/userinfo`'s status for each bearer token.
+async fn userinfo_statuses(h: &Harness, tokens: &[Value]) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for token in tokens {
+        statuses.push(bearer_userinfo(h, token.as_str().unwrap()).await.0);
+    }
+    statuses
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod clock;
+pub mod python;
 pub mod redis;
 pub mod scrape;
 pub mod tally;
