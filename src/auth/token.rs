@@ -89,20 +89,10 @@ pub async fn token(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
         Ok(params) => params,
         Err(reply) => return reply,
     };
-    let auth = clients::authenticate(
-        &rt.tokens.settings,
-        params.client_id.as_deref(),
-        params.client_secret.as_deref(),
-    );
-    if auth == ClientAuth::Failed {
-        tracing::info!(
-            target: "gatehouse::audit",
-            event = "client_auth_refused",
-            client_id = params.client_id.as_deref().unwrap_or(""),
-            "a client's credentials were refused at the token endpoint"
-        );
-        return invalid_client();
-    }
+    let auth = match client_auth(rt, &params, Dialect::Rfc6749) {
+        Ok(auth) => auth,
+        Err(reply) => return reply,
+    };
     let inferred = match (params.json, params.get("refresh_token")) {
         (true, Some(_)) if params.get("code").is_none() => Some("refresh_token"),
         (true, _) => Some("authorization_code"),
@@ -111,7 +101,7 @@ pub async fn token(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
     let reply = match params.get("grant_type").or(inferred) {
         Some("authorization_code") => code_grant(rt, &params, &auth, now).await,
         Some("refresh_token") => match params.get("refresh_token") {
-            Some(token) => refresh_grant(rt, token, Dialect::Rfc6749, now).await,
+            Some(token) => refresh_grant(rt, token, &params, &auth, Dialect::Rfc6749, now).await,
             None => oauth_error(
                 Dialect::Rfc6749,
                 400,
@@ -137,13 +127,69 @@ pub async fn token(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
 }
 
 /// 401 `invalid_client`: a confidential client's secret is wrong or missing.
-fn invalid_client() -> Reply {
+fn invalid_client(dialect: Dialect) -> Reply {
     oauth_error(
-        Dialect::Rfc6749,
+        dialect,
         401,
         "invalid_client",
         "client authentication failed (a registered confidential client sends its secret with HTTP Basic or client_secret)",
     )
+}
+
+/// What the request's client credentials prove; `Err` (401 `invalid_client`) when they are
+/// wrong.
+fn client_auth(rt: &Runtime, params: &TokenParams, dialect: Dialect) -> Result<ClientAuth, Reply> {
+    let auth = clients::authenticate(
+        &rt.tokens.settings,
+        params.client_id.as_deref(),
+        params.client_secret.as_deref(),
+    );
+    if auth != ClientAuth::Failed {
+        return Ok(auth);
+    }
+    tracing::info!(
+        target: "gatehouse::audit",
+        event = "client_auth_refused",
+        client_id = params.client_id.as_deref().unwrap_or(""),
+        "a client's credentials were refused"
+    );
+    Err(invalid_client(dialect))
+}
+
+/// May the request's client use a code or sign-in issued to `issued_to`? The same client (it
+/// must name itself when `must_name`, as RFC 6749 §4.1.3 asks at the code exchange), and a
+/// confidential one authenticated (§6).
+fn issued_to_caller(
+    rt: &Runtime,
+    issued_to: Option<&str>,
+    params: &TokenParams,
+    auth: &ClientAuth,
+    must_name: bool,
+    dialect: Dialect,
+) -> Result<(), Reply> {
+    let Some(id) = issued_to else {
+        return Ok(());
+    };
+    if clients::is_confidential(&rt.tokens.settings, id)
+        && !(params.client_id.as_deref() == Some(id) && *auth == ClientAuth::Authenticated)
+    {
+        return Err(invalid_client(dialect));
+    }
+    match params.client_id.as_deref() {
+        Some(named) if named != id => Err(oauth_error(
+            dialect,
+            400,
+            "invalid_grant",
+            "this was issued to another client_id",
+        )),
+        None if must_name => Err(oauth_error(
+            dialect,
+            400,
+            "invalid_request",
+            "client_id is missing (the code was issued to a client that named itself)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// `grant_type=authorization_code`: the one-time code, its redirect URI and PKCE verifier, and
@@ -188,17 +234,15 @@ async fn code_grant(rt: &Runtime, params: &TokenParams, auth: &ClientAuth, now: 
             "redirect_uri differs from the one the code was issued for",
         );
     }
-    if let Some(id) = &grant.client_id {
-        if params.client_id.as_deref() != Some(id.as_str()) {
-            return error(
-                400,
-                "invalid_grant",
-                "the code was issued to another client_id",
-            );
-        }
-        if clients::is_confidential(&rt.tokens.settings, id) && *auth != ClientAuth::Authenticated {
-            return invalid_client();
-        }
+    if let Err(reply) = issued_to_caller(
+        rt,
+        grant.client_id.as_deref(),
+        params,
+        auth,
+        true,
+        Dialect::Rfc6749,
+    ) {
+        return reply;
     }
     match (&grant.code_challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) if s256(verifier) == *challenge => {}
@@ -249,7 +293,12 @@ async fn code_grant(rt: &Runtime, params: &TokenParams, auth: &ClientAuth, now: 
     let issued = rt
         .tokens
         .issuer()
-        .start(&grant.session, TokenOrigin::CodeExchange, now)
+        .start(
+            &grant.session,
+            TokenOrigin::CodeExchange,
+            grant.client_id.clone(),
+            now,
+        )
         .await;
     match issued {
         Ok(pair) => {
@@ -285,8 +334,12 @@ pub async fn refresh(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply 
         Ok(params) => params,
         Err(reply) => return reply,
     };
+    let auth = match client_auth(rt, &params, Dialect::Legacy) {
+        Ok(auth) => auth,
+        Err(reply) => return reply,
+    };
     match params.get("refresh_token") {
-        Some(token) => refresh_grant(rt, token, Dialect::Legacy, now).await,
+        Some(token) => refresh_grant(rt, token, &params, &auth, Dialect::Legacy, now).await,
         None => oauth_error(
             Dialect::Legacy,
             400,
@@ -298,7 +351,14 @@ pub async fn refresh(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply 
 
 /// Rotate a refresh token: re-applies the allow rules with fresh memberships, so someone removed
 /// cannot refresh.
-async fn refresh_grant(rt: &Runtime, token: &str, dialect: Dialect, now: u64) -> Reply {
+async fn refresh_grant(
+    rt: &Runtime,
+    token: &str,
+    params: &TokenParams,
+    auth: &ClientAuth,
+    dialect: Dialect,
+    now: u64,
+) -> Reply {
     let error =
         |status, code, message: &str| oauth_error(dialect, status, code, message.to_string());
     let issuer = rt.tokens.issuer();
@@ -306,6 +366,16 @@ async fn refresh_grant(rt: &Runtime, token: &str, dialect: Dialect, now: u64) ->
         Ok(found) => found,
         Err(e) => return refresh_failure(e, dialect),
     };
+    if let Err(reply) = issued_to_caller(
+        rt,
+        family.client_id.as_deref(),
+        params,
+        auth,
+        false,
+        dialect,
+    ) {
+        return reply;
+    }
     // Signed out everywhere, ended by an admin, or the app's authorization revoked: the
     // family ends too.
     match sign_in_ended(rt, &family.session).await {
@@ -430,7 +500,7 @@ pub async fn pat(rt: &Runtime, facts: &RequestFacts<'_>, body: &[u8], now: u64) 
     let pair = match rt
         .tokens
         .issuer()
-        .start(&claims, TokenOrigin::Pat, now)
+        .start(&claims, TokenOrigin::Pat, None, now)
         .await
     {
         Ok(pair) => pair,
@@ -466,42 +536,52 @@ pub async fn revoke(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
         Ok(params) => params,
         Err(reply) => return reply,
     };
-    let auth = clients::authenticate(
-        &rt.tokens.settings,
-        params.client_id.as_deref(),
-        params.client_secret.as_deref(),
-    );
-    if auth == ClientAuth::Failed {
-        return invalid_client();
-    }
+    let auth = match client_auth(rt, &params, Dialect::Rfc6749) {
+        Ok(auth) => auth,
+        Err(reply) => return reply,
+    };
     let Some(token) = params.get("token") else {
         return oauth_error(Dialect::Rfc6749, 400, "invalid_request", "token is missing");
     };
     // The hint only says where to look first (§2.1); both kinds are tried.
     let issuer = rt.tokens.issuer();
-    let family = match issuer.redeem(token, now).await {
-        Ok((family_id, _)) => Some(family_id),
+    let found = match issuer.redeem(token, now).await {
+        Ok(found) => Some(found),
         // An old generation: `redeem` has revoked the family already.
         Err(RefreshError::Reused) => None,
         Err(RefreshError::Store(e)) => return unavailable(e),
-        Err(_) => rt
-            .tokens
-            .access
-            .verify(token)
-            .ok()
-            .map(|claims| claims.family),
+        Err(_) => match rt.tokens.access.verify(token) {
+            Ok(claims) => match rt.tokens.family(&claims.family, now).await {
+                Ok(family) => family.map(|f| (claims.family, f)),
+                Err(e) => return unavailable(e),
+            },
+            Err(_) => None,
+        },
     };
-    if let Some(family_id) = family {
-        match issuer.revoke(&family_id, now).await {
-            Ok(()) => tracing::info!(
-                target: "gatehouse::audit",
-                event = "token_revoked",
-                client_id = params.client_id.as_deref().unwrap_or(""),
-                "a client revoked its tokens"
-            ),
-            Err(RefreshError::Store(e)) => return unavailable(e),
-            Err(e) => return refresh_failure(e, Dialect::Rfc6749),
-        }
+    let Some((family_id, family)) = found else {
+        return Reply::empty(200).header("Pragma", "no-cache");
+    };
+    // §2.1: only the client the token was issued to may revoke it.
+    if let Err(reply) = issued_to_caller(
+        rt,
+        family.client_id.as_deref(),
+        &params,
+        &auth,
+        false,
+        Dialect::Rfc6749,
+    ) {
+        return reply;
+    }
+    match issuer.revoke(&family_id, now).await {
+        Ok(()) => tracing::info!(
+            target: "gatehouse::audit",
+            event = "token_revoked",
+            client_id = params.client_id.as_deref().unwrap_or(""),
+            login = %family.session.login,
+            "a client revoked its tokens"
+        ),
+        Err(RefreshError::Store(e)) => return unavailable(e),
+        Err(e) => return refresh_failure(e, Dialect::Rfc6749),
     }
     Reply::empty(200).header("Pragma", "no-cache")
 }

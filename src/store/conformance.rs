@@ -146,6 +146,7 @@ async fn families_advance_once_per_generation_and_revoke(
         mac_key: String::new(),
         origin: TokenOrigin::CodeExchange,
         issued_at: now,
+        client_id: Some("cli".into()),
     };
     store.put_family(&id, &f).await.unwrap();
     let next = RefreshFamily {
@@ -442,6 +443,7 @@ async fn families_are_listed_by_user(
         mac_key: String::new(),
         origin: TokenOrigin::Pat,
         issued_at: now,
+        client_id: None,
     };
     let (f1, f2, f3) = (key("uf1"), key("uf2"), key("uf3"));
     store

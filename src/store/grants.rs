@@ -50,6 +50,10 @@ pub struct RefreshFamily {
     /// When the current generation was issued (the last refresh); 0 in older records.
     #[serde(default)]
     pub issued_at: u64,
+    /// The OAuth 2.0 client the sign-in was issued to, if it named one: only that client may
+    /// refresh or revoke it (a confidential one with its secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// How a token sign-in began. Records from before this existed count as the code exchange.

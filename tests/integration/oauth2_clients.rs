@@ -343,7 +343,47 @@ async fn a_confidential_client_authenticates_and_a_wrong_secret_is_invalid_clien
         .request_async(&http)
         .await
         .expect("the right secret");
-    assert!(tokens.refresh_token().is_some());
+    // Its refresh token is bound to it: without the secret, or from another client, refused
+    // (RFC 6749 §6, RFC 7009 §2.1); with it, rotated.
+    let refresh = tokens.refresh_token().expect("a refresh token").clone();
+    for (path, form) in [
+        (
+            "/oauth2/token",
+            vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.secret().as_str()),
+                ("client_id", "web"),
+            ],
+        ),
+        (
+            "/oauth2/token",
+            vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.secret().as_str()),
+                ("client_id", "cli"),
+            ],
+        ),
+        (
+            "/oauth2/revoke",
+            vec![("token", refresh.secret().as_str()), ("client_id", "cli")],
+        ),
+        (
+            "/oauth2/revoke",
+            vec![("token", tokens.access_token().secret().as_str())],
+        ),
+    ] {
+        let r = client(&h)
+            .post(h.url(path))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path} {form:?}");
+    }
+    good.exchange_refresh_token(&refresh)
+        .request_async(&http)
+        .await
+        .expect("the owner refreshes");
     // Its code in the hands of someone without the secret (a public client_id alone) is refused.
     let code = sign_in().await;
     let r = client(&h)
