@@ -872,10 +872,11 @@ const KEYS: &[Key] = &[
     Key {
         path: "tokens.client_redirect_uris",
         example: "[\"https://spa.example.com/callback\"]",
-        doc: "where `/oauth2/start?client_redirect_uri=` may send one-time codes: absolute URIs \
-              without a fragment (`https://…`, or a native app's `com.example.app:/cb`), \
-              compared as text, exactly (no normalizing); their origins may call \
-              `/oauth2/token` and `/oauth2/refresh` (CORS)",
+        doc: "where a client not registered in `[[tokens.clients]]` may have one-time codes sent \
+              (`redirect_uri`, or `client_redirect_uri`, at `/oauth2/authorize` or \
+              `/oauth2/start`): absolute URIs without a fragment (`https://…`, or a native app's \
+              `com.example.app:/cb`), compared as text, exactly (no normalizing); their origins \
+              may call `/oauth2/token`, `/oauth2/refresh` and `/oauth2/revoke` (CORS)",
         ..STRINGS
     },
     Key {
@@ -1021,8 +1022,9 @@ const KEYS: &[Key] = &[
         path: "limits.auth_per_minute",
         ty: "integer",
         example: "60",
-        doc: "requests a minute to `/oauth2/start`, `/oauth2/callback`, `/oauth2/confirm`, \
-              `/oauth2/token`, `/oauth2/refresh` and `/oauth2/pat`; `0` turns the limit off",
+        doc: "requests a minute to `/oauth2/start`, `/oauth2/authorize`, `/oauth2/callback`, \
+              `/oauth2/confirm`, `/oauth2/token`, `/oauth2/refresh`, `/oauth2/revoke` and \
+              `/oauth2/pat`; `0` turns the limit off",
         ..VALUE
     },
     Key {
