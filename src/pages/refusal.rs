@@ -503,6 +503,15 @@ fn oauth_description(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn error_descriptions_stay_within_rfc_6749_characters() {
+        let out = super::oauth_description("“GitHub” says — don’t\\retry… é\n\"x\"");
+        assert_eq!(out, "'GitHub' says - don't/retry. ??'x'");
+        assert!(out
+            .chars()
+            .all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\'));
+    }
+
     use super::*;
 
     #[test]

@@ -380,10 +380,31 @@ async fn a_confidential_client_authenticates_and_a_wrong_secret_is_invalid_clien
             .unwrap();
         assert_eq!(r.status(), 401, "{path} {form:?}");
     }
-    good.exchange_refresh_token(&refresh)
+    let rotated = good
+        .exchange_refresh_token(&refresh)
         .request_async(&http)
         .await
         .expect("the owner refreshes");
+    // Revoking by the access token (RFC 7009 §2.1, with the owner's credentials) ends the
+    // sign-in: the access token and the refresh token both stop working.
+    let r = client(&h)
+        .post(&found.revoke)
+        .basic_auth("web", Some(WEB_SECRET))
+        .form(&[
+            ("token", rotated.access_token().secret().as_str()),
+            ("token_type_hint", "access_token"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, _) = bearer_userinfo(&h, rotated.access_token().secret()).await;
+    assert_eq!(status, 401);
+    let after = good
+        .exchange_refresh_token(rotated.refresh_token().unwrap())
+        .request_async(&http)
+        .await;
+    assert_eq!(server_error(after), "invalid_grant");
     // Its code in the hands of someone without the secret (a public client_id alone) is refused.
     let code = sign_in().await;
     let r = client(&h)
@@ -500,6 +521,21 @@ async fn errors_are_worded_as_rfc_6749_says() {
         let r = authorize(query.clone()).await;
         assert_eq!(r.status(), 400, "{query:?}");
     }
+    // `/oauth2/start` takes the standard names too (`redirect_uri` for `client_redirect_uri`).
+    let r = c
+        .get(h.url("/oauth2/start"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", "cli"),
+            ("redirect_uri", "http://127.0.0.1:5/callback"),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(location(&r).starts_with(&h.mock_url));
     // Redirected back with the error: no PKCE from a public client, a response_type not offered.
     for (query, want) in [
         (
