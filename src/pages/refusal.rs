@@ -505,7 +505,7 @@ fn oauth_description(text: &str) -> String {
 mod tests {
     #[test]
     fn error_descriptions_stay_within_rfc_6749_characters() {
-        let out = super::oauth_description("“GitHub” says — don’t\\retry… é\n\"x\"");
+        let out = oauth_description("“GitHub” says — don’t\\retry… é\n\"x\"");
         assert_eq!(out, "'GitHub' says - don't/retry. ??'x'");
         assert!(out
             .chars()
