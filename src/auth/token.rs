@@ -201,7 +201,13 @@ async fn code_grant(rt: &Runtime, params: &TokenParams, auth: &ClientAuth, now: 
     let Some(code) = params.get("code") else {
         return error(400, "invalid_request", "code is missing");
     };
-    let Some(redirect_uri) = params.get("redirect_uri") else {
+    // A client with a single registered address may leave it out at both steps (RFC 6749
+    // §4.1.3 asks for it only when the authorize request named it).
+    let implied = params
+        .client_id
+        .as_deref()
+        .and_then(|id| clients::only_redirect(&rt.tokens.settings, id));
+    let Some(redirect_uri) = params.get("redirect_uri").or(implied.as_deref()) else {
         return error(
             400,
             "invalid_request",

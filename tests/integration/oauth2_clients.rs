@@ -405,6 +405,23 @@ async fn a_confidential_client_authenticates_and_a_wrong_secret_is_invalid_clien
         .request_async(&http)
         .await;
     assert_eq!(server_error(after), "invalid_grant");
+    // A client with one registered address may name it at neither step (RFC 6749 §4.1.3).
+    let authorize = format!(
+        "{}?response_type=code&client_id=web&state=s",
+        found.authorize
+    );
+    let landed = browser_sign_in(&h, &authorize, "monalisa", false).await;
+    let r = client(&h)
+        .post(&found.token)
+        .basic_auth("web", Some(WEB_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &param(&landed, "code").unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     // Its code in the hands of someone without the secret (a public client_id alone) is refused.
     let code = sign_in().await;
     let r = client(&h)
