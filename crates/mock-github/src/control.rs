@@ -131,6 +131,7 @@ async fn create_org(
         oauth_app_restrictions: false,
         approved_apps: Vec::new(),
         saml_sso: false,
+        installed_apps: Vec::new(),
     });
     Json(json!({ "login": org, "id": id, "name": q.name })).into_response()
 }
@@ -506,6 +507,7 @@ async fn personal_token(
         user_id,
         scopes,
         sso_orgs: Vec::new(),
+        expires_at: None,
     });
     let token = format!("ghp_{}", token.trim_start_matches("gho_"));
     // Re-key under the PAT prefix GitHub uses for personal tokens.
