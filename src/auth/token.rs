@@ -396,14 +396,25 @@ async fn refresh_grant(
         }
         Err(e) => return unavailable(e),
     }
-    let Some(github_token) = family.session.github_token.as_deref() else {
+    if family.session.github_token.is_none() {
         return error(
             401,
             "invalid_grant",
             "this sign-in cannot be refreshed; sign in again",
         );
+    }
+    let fetched = async {
+        // An expiring GitHub token (GitHub Apps) is renewed first; the new pair is kept.
+        let mut session = family.session.clone();
+        rt.rechecks
+            .renew_if_due(&rt.github, &mut session, now)
+            .await?;
+        let token = session.github_token.as_deref().unwrap_or_default();
+        let mut claims = profile::session_claims(rt, token, now).await?;
+        claims.github_refresh = session.github_refresh;
+        Ok::<_, GithubError>(claims)
     };
-    let mut claims = match profile::session_claims(rt, github_token, now).await {
+    let mut claims = match fetched.await {
         Ok(claims) if claims.user_id == family.session.user_id => claims,
         Ok(_) | Err(GithubError::Status { status: 401, .. }) => {
             tracing::info!(

@@ -30,6 +30,7 @@ fn claims(sub: &str, exp: u64) -> SessionClaims {
         exp,
         refreshed_at: 1,
         github_token: None,
+        github_refresh: None,
         session_id: None,
     }
 }

@@ -353,6 +353,7 @@ mod tests {
             exp: 0,
             refreshed_at: 0,
             github_token: None,
+            github_refresh: None,
             session_id: None,
         }
     }

@@ -711,6 +711,7 @@ pub fn claims_for(login: &str, id: u64) -> SessionClaims {
         exp: now + 3600,
         refreshed_at: now,
         github_token: None,
+        github_refresh: None,
         session_id: None,
     }
 }

@@ -90,7 +90,8 @@ pub(super) async fn dispatch(shared: Arc<Shared>, api_prefix: Arc<str>, req: Req
     }
     let (web_base, api_base) = bases(req.headers(), &api_prefix);
     // GitHub App user tokens have permissions, not scopes: no X-OAuth-Scopes.
-    let scopes = (!super::state::is_github_app(&token.client_id)).then(|| token.scopes.joined(", "));
+    let scopes =
+        (!super::state::is_github_app(&token.client_id)).then(|| token.scopes.joined(", "));
     let ctx = Ctx {
         shared: &shared,
         token,
