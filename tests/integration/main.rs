@@ -36,6 +36,7 @@ mod docs;
 mod faults;
 mod fuzz_smoke;
 mod gate_security;
+mod github_app;
 mod github_refusals;
 mod hosts;
 mod lifecycle;
