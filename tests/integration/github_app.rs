@@ -159,7 +159,12 @@ async fn github_refusing_the_renewal_ends_the_session() {
     h.mock.install_app("databio", APP_ID);
     let mona = session_of(&h, "monalisa").await;
     // Past the refresh token's 6 months too: GitHub answers bad_refresh_token.
-    h.mock.advance_clock(200 * 24 * 3600);
+    mock_call(
+        &h,
+        reqwest::Method::POST,
+        &format!("/_mock/clock?advance={}", 200 * 24 * 3600),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let (status, _, cookies) = call(&h, &mona).await;
     assert_eq!(status, 401, "{}", h.log());
@@ -179,7 +184,12 @@ async fn a_github_app_sees_memberships_only_where_it_is_installed() {
     let denied = session_of(&h, "monalisa").await;
     assert!(claims_in(&denied).groups.is_empty());
     assert!(h.log().contains("result=\"denied\""), "{}", h.log());
-    h.mock.install_app("databio", APP_ID);
+    mock_call(
+        &h,
+        reqwest::Method::POST,
+        &format!("/_mock/orgs/databio/installations/{APP_ID}"),
+    )
+    .await;
     let mona = session_of(&h, "monalisa").await;
     assert_eq!(claims_in(&mona).groups, vec!["databio".to_string()]);
 }
