@@ -43,6 +43,13 @@ pub async fn current(
             None,
         )
         .await;
+    // GitHub retired the family's GitHub tokens if it renewed them: keep the new ones even
+    // when the memberships could not be confirmed (a fresh answer keeps them below).
+    if let Some((Outcome::Unconfirmed(_), _, Some(tokens))) = &answer {
+        let mut session = family.session.clone();
+        tokens.clone().keep_in(&mut session);
+        remember(rt, &token.family, &family, &session).await;
+    }
     match answer {
         Some((
             Outcome::Fresh {

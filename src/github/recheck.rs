@@ -182,6 +182,7 @@ impl Rechecks {
             }
             other => other?,
         };
+        tracing::info!(login = %claims.login, "renewed the sign-in's GitHub token");
         tokens.keep_in(claims);
         Ok(())
     }

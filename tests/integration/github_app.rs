@@ -147,10 +147,17 @@ async fn a_token_github_refuses_before_the_gate_expected_is_renewed() {
     let mona = session_of(&h, "monalisa").await;
     h.mock.advance_clock(PAST_EXPIRY);
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let (status, renewed, _) = call(&h, &mona).await;
-    assert_eq!(status, 200, "{}", h.log());
-    let renewed = claims_in(&renewed.expect("the renewed session"));
-    assert_ne!(renewed.github_token, claims_in(&mona).github_token);
+    // Many tabs at once with the expired token: one renewal, its tokens handed to all (a
+    // second renewal with the same refresh token would be refused and end the session).
+    let results = futures_util::future::join_all((0..8).map(|_| call(&h, &mona))).await;
+    let mut tokens = Vec::new();
+    for (status, renewed, _) in results {
+        assert_eq!(status, 200, "{}", h.log());
+        let renewed = claims_in(&renewed.expect("the renewed session"));
+        tokens.push(renewed.github_token.unwrap());
+    }
+    assert_ne!(Some(&tokens[0]), claims_in(&mona).github_token.as_ref());
+    assert!(tokens.iter().all(|t| *t == tokens[0]), "one renewal");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,4 +199,75 @@ async fn a_github_app_sees_memberships_only_where_it_is_installed() {
     .await;
     let mona = session_of(&h, "monalisa").await;
     assert_eq!(claims_in(&mona).groups, vec!["databio".to_string()]);
+}
+
+const SPA: &str = "http://127.0.0.1:9/spa/callback";
+const VERIFIER: &str = "a-long-enough-pkce-verifier-for-the-tests-0123456789";
+
+/// Gatehouse tokens for `login` through a client sign-in (code + PKCE).
+async fn client_tokens(h: &Harness, login: &str) -> serde_json::Value {
+    use sha2::Digest;
+    let challenge = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        sha2::Sha256::digest(VERIFIER.as_bytes()),
+    );
+    let browser = browser();
+    let start = browser
+        .get(h.url("/oauth2/start"))
+        .query(&[
+            ("client_redirect_uri", SPA),
+            ("state", "xyz"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 302, "{}", h.log());
+    let callback = consent(&browser, &location(&start), login).await;
+    let landed = location(&browser.get(callback).send().await.unwrap());
+    let code = query_of(&landed)["code"].clone();
+    let (status, pair) = post_json(
+        h,
+        "/oauth2/token",
+        serde_json::json!({"code": code, "client_redirect_uri": SPA, "code_verifier": VERIFIER}),
+    )
+    .await;
+    assert_eq!(status, 200, "{pair}");
+    pair
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gatehouse_refresh_after_eight_hours_renews_the_github_token() {
+    let test = "a_gatehouse_refresh_after_eight_hours_renews_the_github_token";
+    if !clock::available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut gate_clock = Movable::new(dir.path());
+    let tokens = format!(
+        "\n[tokens]\nhmac_secret = \"{}\"\nclient_redirect_uris = [\"{SPA}\"]\n",
+        b64(&[5; 32])
+    );
+    let h = Harness::start(app_gate(&tokens, "", gate_clock.env())).await;
+    h.mock.install_app("databio", APP_ID);
+    let mut pair = client_tokens(&h, "monalisa").await;
+    for round in 1..=2 {
+        h.mock.advance_clock(PAST_EXPIRY);
+        gate_clock.advance(PAST_EXPIRY);
+        let (status, next) = post_json(
+            &h,
+            "/oauth2/refresh",
+            serde_json::json!({"refresh_token": pair["refresh_token"]}),
+        )
+        .await;
+        assert_eq!(status, 200, "round {round}: {next} {}", h.log());
+        pair = next;
+    }
+    // An expired GitHub token would have been refused (and the refresh with it): renewed.
+    assert!(
+        h.log().contains("renewed the sign-in's GitHub token"),
+        "{}",
+        h.log()
+    );
 }
