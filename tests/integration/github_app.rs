@@ -271,3 +271,40 @@ async fn a_gatehouse_refresh_after_eight_hours_renews_the_github_token() {
         h.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recheck_overlapping_a_renewal_waits_for_it_instead_of_reusing_the_refresh_token() {
+    let h = Harness::start(GateOptions {
+        github_extra: webhook_options(),
+        ..app_gate("refresh_interval = \"1s\"", "", vec![])
+    })
+    .await;
+    h.mock.install_app("databio", APP_ID);
+    let mona = session_of(&h, "monalisa").await;
+    h.mock.advance_clock(PAST_EXPIRY);
+    // GitHub's token endpoint takes 2 s: the first renewal is still in flight when...
+    mock_call(
+        &h,
+        reqwest::Method::POST,
+        "/_mock/fail?mode=slow&delay_ms=2000&scope=oauth",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let first = tokio::spawn({
+        let url = h.url("/echo");
+        let mona = mona.clone();
+        async move { get_with_session(&url, &mona).await.status().as_u16() }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // ...a webhook asks for a re-check from after it started: a second re-check runs, and must
+    // not present the refresh token the first one is using (GitHub retires it at that use).
+    let event = member_removed("databio", "monalisa", 1_000_001);
+    assert_eq!(deliver_webhook(&h, "organization", &event).await, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, renewed, _) = call(&h, &mona).await;
+    assert_eq!(status, 200, "{}", h.log());
+    assert_eq!(first.await.unwrap(), 200);
+    let renewed = claims_in(&renewed.expect("the renewed session"));
+    assert_ne!(renewed.github_token, claims_in(&mona).github_token);
+    assert!(!h.log().contains("GitHub refused to renew"), "{}", h.log());
+}
