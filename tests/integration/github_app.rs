@@ -308,3 +308,52 @@ async fn a_recheck_overlapping_a_renewal_waits_for_it_instead_of_reusing_the_ref
     assert_ne!(renewed.github_token, claims_in(&mona).github_token);
     assert!(!h.log().contains("GitHub refused to renew"), "{}", h.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_is_kept_even_when_the_memberships_cannot_be_confirmed() {
+    let test = "a_renewal_is_kept_even_when_the_memberships_cannot_be_confirmed";
+    if !clock::available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut gate_clock = Movable::new(dir.path());
+    let h = Harness::start(app_gate("", "", gate_clock.env())).await;
+    h.mock.install_app("databio", APP_ID);
+    let mona = session_of(&h, "monalisa").await;
+    h.mock.advance_clock(PAST_EXPIRY);
+    gate_clock.advance(PAST_EXPIRY);
+    // The REST API fails, the token endpoint works: renewed, memberships unconfirmed (and
+    // past access.stale_grace after 8 hours: refused for now).
+    mock_call(&h, reqwest::Method::POST, "/_mock/fail?status=502").await;
+    let (status, renewed, _) = call(&h, &mona).await;
+    assert_eq!(status, 503, "{}", h.log());
+    let renewed = renewed.expect("the renewed GitHub token is handed back with the session");
+    let claims = claims_in(&renewed);
+    assert_ne!(claims.github_token, claims_in(&mona).github_token);
+    assert_eq!(
+        claims.refreshed_at,
+        claims_in(&mona).refreshed_at,
+        "not confirmed"
+    );
+    // GitHub back: the session carries on with the renewed token (once the failed answer,
+    // reused for a few seconds, has run out).
+    mock_call(&h, reqwest::Method::POST, "/_mock/fail?status=0").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let confirmed = loop {
+        let (status, confirmed, _) = call(&h, &renewed).await;
+        if status == 200 {
+            break confirmed;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{status}: {}",
+            h.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let confirmed = claims_in(&confirmed.expect("the confirmed session"));
+    assert_eq!(
+        confirmed.github_token, claims.github_token,
+        "no second renewal"
+    );
+}
