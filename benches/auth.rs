@@ -117,6 +117,7 @@ fn claims(now: u64) -> SessionClaims {
         exp: now + 3600,
         refreshed_at: now,
         github_token: None,
+        github_refresh: None,
         session_id: None,
     }
 }

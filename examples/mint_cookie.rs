@@ -41,6 +41,7 @@ async fn main() -> ExitCode {
         exp: now + settings.session.ttl.as_secs(),
         refreshed_at: now,
         github_token: None,
+        github_refresh: None,
         session_id: None,
     };
     let issuer = settings

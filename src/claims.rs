@@ -28,10 +28,25 @@ pub struct SessionClaims {
     /// The user's GitHub token, for membership re-checks (the whole cookie is encrypted).
     #[serde(rename = "ght", default, skip_serializing_if = "Option::is_none")]
     pub github_token: Option<String>,
+    /// GitHub App sign-ins (expiring user tokens): what renews `github_token`.
+    #[serde(rename = "ghr", default, skip_serializing_if = "Option::is_none")]
+    pub github_refresh: Option<GithubRefresh>,
     /// Server-side sessions only: the store key of the record this came from (never in a
     /// cookie or token).
     #[serde(skip)]
     pub session_id: Option<String>,
+}
+
+/// GitHub's refresh token for an expiring user token (GitHub Apps: 8 hours, renewed with a
+/// refresh token of about 6 months that GitHub replaces at each use).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GithubRefresh {
+    /// The refresh token (`ghr_…`): the whole cookie is encrypted; in the store it is sealed.
+    #[serde(rename = "t")]
+    pub token: String,
+    /// When (unix seconds) the access token expires.
+    #[serde(rename = "x")]
+    pub expires_at: u64,
 }
 
 impl SessionClaims {

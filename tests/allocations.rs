@@ -133,6 +133,7 @@ fn allocations_per_cookie_authenticated_request() {
         exp: now + 3600,
         refreshed_at: now,
         github_token: None,
+        github_refresh: None,
         session_id: None,
     };
     let cookie = format!(

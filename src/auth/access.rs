@@ -212,7 +212,7 @@ async fn current_claims(
     // the background for the session's next request.
     let within_grace = now < due_at.saturating_add(access.stale_grace.as_secs());
     let patience = (requested.is_none() && within_grace).then_some(RECHECK_PATIENCE);
-    let Some((outcome, checked_at)) = rt
+    let Some((outcome, checked_at, renewed)) = rt
         .rechecks
         .run(
             &rt.github,
@@ -227,6 +227,18 @@ async fn current_claims(
         tracing::debug!(login = %claims.login, "re-check still running; serving the last known memberships");
         return Ok(Some(claims));
     };
+    let mut claims = claims;
+    if let Some(tokens) = renewed {
+        tokens.keep_in(&mut claims);
+        // GitHub retired the old tokens: keep the new ones even when the memberships could
+        // not be confirmed (a fresh answer is stored below anyway).
+        if matches!(outcome, Outcome::Unconfirmed(_)) {
+            match rt.sessions.update(&claims, req, facts.client_ip, now).await {
+                Ok(cookies) => set_cookies.extend(cookies),
+                Err(e) => tracing::warn!(error = %e, "could not store the renewed GitHub token"),
+            }
+        }
+    }
     match outcome {
         Outcome::Fresh {
             login,

@@ -243,8 +243,10 @@ async fn exchange(
 ) -> Result<SessionClaims, GithubError> {
     let limit = rt.settings.github.timeout.saturating_mul(2);
     let calls = async {
-        let token = rt.github.exchange_code(code, verifier).await?;
-        profile::session_claims(rt, &token, now).await
+        let tokens = rt.github.exchange_code(code, verifier, now).await?;
+        let mut claims = profile::session_claims(rt, &tokens.access_token, now).await?;
+        tokens.keep_in(&mut claims);
+        Ok(claims)
     };
     tokio::time::timeout(limit, calls)
         .await

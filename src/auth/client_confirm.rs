@@ -61,7 +61,10 @@ pub async fn finish_client_login(
     now: u64,
 ) -> Reply {
     // Judged again: the config may have been reloaded since `/oauth2/start`.
-    let Some(kind) = rt.tokens.client_redirect(&client.redirect_uri) else {
+    let Some(kind) = rt
+        .tokens
+        .client_redirect(client.client_id.as_deref(), &client.redirect_uri)
+    else {
         return Refusal::BadRequest {
             reason: "client_redirect_uri is no longer one this gate may send codes to; start the sign-in again".into(),
         }
@@ -95,6 +98,7 @@ pub async fn finish_client_login(
         client_redirect_uri: client.redirect_uri.clone(),
         code_challenge: client.code_challenge.clone(),
         expires_at: now + CODE_TTL_SECS,
+        client_id: client.client_id.clone(),
     };
     match kind {
         ClientRedirect::Loopback => ask(rt, grant, client, now).await,

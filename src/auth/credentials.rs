@@ -339,6 +339,7 @@ async fn github_token(
     // Never the token itself, not even in memory beyond this request.
     let cached = SessionClaims {
         github_token: None,
+        github_refresh: None,
         ..claims
     };
     if super::profile::admitted(rt, &cached) {

@@ -11,7 +11,9 @@
 
 use super::facts::{DenyAs, RequestFacts};
 use super::same_origin::{self, Takes};
-use super::{admin, callback, client_confirm, handoff, sign_out, small, start, token, webhook};
+use super::{
+    admin, callback, client_confirm, handoff, metadata, sign_out, small, start, token, webhook,
+};
 use crate::observe::Decision;
 use crate::pages::{Denied, Refusal};
 use crate::reply::Reply;
@@ -30,7 +32,9 @@ pub enum Handler {
     Ping,
     Ready,
     Jwks,
+    Metadata,
     Start,
+    Authorize,
     Callback,
     Handoff,
     SignIn,
@@ -43,6 +47,7 @@ pub enum Handler {
     ForwardAuth,
     Token,
     Refresh,
+    Revoke,
     Pat,
 }
 
@@ -127,8 +132,17 @@ const POST_JSON: Endpoint = Endpoint {
     ..GET
 };
 
+/// A POST endpoint taking an OAuth form (or the older JSON), for programs.
+const POST_FORM: Endpoint = Endpoint {
+    methods: &["POST"],
+    same_origin: Some(Takes::FormOrJson),
+    api: true,
+    wrong_method: "POST a form",
+    ..GET
+};
+
 /// Every endpoint of Gatehouse's own.
-pub static ENDPOINTS: [Endpoint; 17] = [
+pub static ENDPOINTS: [Endpoint; 20] = [
     Endpoint {
         path: "/ping",
         description: "Liveness: `OK` while the process serves.",
@@ -148,10 +162,23 @@ pub static ENDPOINTS: [Endpoint; 17] = [
         ..PROBE
     },
     Endpoint {
+        path: metadata::METADATA_PATH,
+        description: "OAuth 2.0 authorization server metadata (RFC 8414): the authorize, token and revocation endpoints and what they accept.",
+        handler: Handler::Metadata,
+        ..PROBE
+    },
+    Endpoint {
         path: "/start",
         rate_limited: true,
         description: "Starts a GitHub sign-in (`rd`: where to land after; a program's `client_redirect_uri` with PKCE).",
         handler: Handler::Start,
+        ..GET
+    },
+    Endpoint {
+        path: "/authorize",
+        rate_limited: true,
+        description: "The OAuth 2.0 authorization endpoint (RFC 6749 with PKCE): `response_type=code`, `client_id`, `redirect_uri`, `state`, `code_challenge`; a GitHub sign-in whose code goes to the client.",
+        handler: Handler::Authorize,
         ..GET
     },
     Endpoint {
@@ -237,9 +264,9 @@ pub static ENDPOINTS: [Endpoint; 17] = [
         path: "/token",
         rate_limited: true,
         cors: true,
-        description: "Trades a one-time code (with its PKCE verifier) for an access and a refresh token.",
+        description: "The OAuth 2.0 token endpoint: `grant_type=authorization_code` (a one-time code and its PKCE verifier) or `refresh_token` (rotates it), as a form or JSON; errors per RFC 6749 section 5.2.",
         handler: Handler::Token,
-        ..POST_JSON
+        ..POST_FORM
     },
     Endpoint {
         path: "/refresh",
@@ -248,6 +275,14 @@ pub static ENDPOINTS: [Endpoint; 17] = [
         description: "Rotates a refresh token (memberships are asked of GitHub again).",
         handler: Handler::Refresh,
         ..POST_JSON
+    },
+    Endpoint {
+        path: "/revoke",
+        rate_limited: true,
+        cors: true,
+        description: "OAuth 2.0 token revocation (RFC 7009): ends the sign-in a refresh or access token belongs to; 200 for any token.",
+        handler: Handler::Revoke,
+        ..POST_FORM
     },
     Endpoint {
         path: "/pat",
@@ -395,6 +430,7 @@ async fn run(
         let message = match endpoint.wrong_method {
             "" => format!("{method} is not allowed here"),
             "POST JSON" => format!("{method} is not allowed here; POST JSON"),
+            "POST a form" => format!("{method} is not allowed here; POST a form (or JSON)"),
             said => said.to_string(),
         };
         return Err(Refusal::MethodNotAllowed {
@@ -407,7 +443,9 @@ async fn run(
         Handler::Ping => Reply::text(200, "OK"),
         Handler::Ready => super::ready(rt).await,
         Handler::Jwks => super::jwks(rt),
+        Handler::Metadata => metadata::metadata(rt),
         Handler::Start => start::start(rt, facts, now),
+        Handler::Authorize => start::authorize(rt, facts, now),
         Handler::Callback => callback::callback(rt, facts, now).await,
         Handler::Handoff => handoff::finish(rt, facts, now).await,
         Handler::SignIn => small::sign_in(rt, facts.req),
@@ -424,8 +462,9 @@ async fn run(
         Handler::Userinfo => small::userinfo(rt, facts, now).await?,
         Handler::Me => small::me(rt, facts, now).await?,
         Handler::ForwardAuth => small::forward_auth(rt, facts, now).await?,
-        Handler::Token => token::token(rt, body, now).await,
-        Handler::Refresh => token::refresh(rt, body, now).await,
+        Handler::Token => token::token(rt, facts.req, body, now).await,
+        Handler::Refresh => token::refresh(rt, facts.req, body, now).await,
+        Handler::Revoke => token::revoke(rt, facts.req, body, now).await,
         Handler::Pat => token::pat(rt, facts, body, now).await,
     })
 }
@@ -549,7 +588,10 @@ allowed_users = ["octocat"]
         assert!(answered.reply.headers.contains(&("Vary", "Origin".into())));
         let body: serde_json::Value = serde_json::from_slice(&answered.reply.body).unwrap();
         assert_eq!(body["error"], "method_not_allowed");
-        assert_eq!(body["message"], "GET is not allowed here; POST JSON");
+        assert_eq!(
+            body["message"],
+            "GET is not allowed here; POST a form (or JSON)"
+        );
         let answered = ask(&rt, "GET", "/oauth2/github/webhook");
         let body: serde_json::Value = serde_json::from_slice(&answered.reply.body).unwrap();
         assert_eq!(body["message"], "GitHub delivers webhooks with POST");

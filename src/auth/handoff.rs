@@ -177,6 +177,7 @@ pub async fn send(
         client_redirect_uri: back.url.clone(),
         code_challenge: Some(back.challenge),
         expires_at: now + CODE_TTL_SECS,
+        client_id: None,
     };
     if let Err(e) = rt.tokens.put_code(&store_key(&code), &grant).await {
         return super::credentials::store_unavailable(&e).reply(true);

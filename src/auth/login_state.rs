@@ -33,6 +33,9 @@ pub struct ClientLogin {
     /// What the program calls itself (`client_name`), shown on the loopback confirmation page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The OAuth 2.0 `client_id`, when the program sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// Per-attempt cookie name, so two tabs signing in at once do not overwrite each other.

@@ -487,6 +487,7 @@ allowed_users = ["octocat"]
             exp: 9000,
             refreshed_at: 5000,
             github_token: None,
+            github_refresh: None,
             session_id: None,
         };
         let sealed = rt.sessions.seal_json(&future).unwrap();

@@ -15,6 +15,7 @@ pub mod facts;
 mod handoff;
 mod login_state;
 pub mod loop_guard;
+pub mod metadata;
 mod profile;
 pub mod redirect;
 mod same_origin;
@@ -24,9 +25,11 @@ mod small;
 mod start;
 mod token;
 mod token_recheck;
+mod token_request;
 mod webhook;
 
 pub use endpoints::{answer, endpoints, own_endpoint, Answered, Endpoint, Own, JWKS_PATH};
+pub use metadata::METADATA_PATH;
 
 use crate::reply::Reply;
 use crate::runtime::Runtime;

@@ -34,6 +34,7 @@ pub async fn session_claims(
         exp: now + rt.sessions.ttl_secs,
         refreshed_at: now,
         github_token: Some(token.to_string()),
+        github_refresh: None,
         session_id: None,
     };
     claims.roles = roles_if_admitted(rt, &claims);

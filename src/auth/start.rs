@@ -1,4 +1,5 @@
-//! `GET /oauth2/start?rd=PATH`: send the browser to GitHub with `state` and PKCE S256.
+//! `GET /oauth2/start?rd=PATH`: send the browser to GitHub with `state` and PKCE S256; and a
+//! program's sign-in, there or at `GET /oauth2/authorize` (RFC 6749 §4.1.1).
 
 use super::facts::RequestFacts;
 use super::handoff;
@@ -6,11 +7,12 @@ use super::login_state::{self, ClientLogin, LoginState, LOGIN_TTL_SECS};
 use super::loop_guard::LoopGuard;
 use super::query_param;
 use super::redirect::safe_redirect;
+use super::token::with_query;
 use crate::pages::Refusal;
 use crate::reply::Reply;
 use crate::runtime::Runtime;
 use crate::session::cookies::set_cookie;
-use crate::tokens::ClientRedirect;
+use crate::tokens::{clients, ClientRedirect};
 use http::request::Parts;
 
 /// Longest `client_name` kept (characters).
@@ -20,10 +22,19 @@ const MAX_CLIENT_NAME: usize = 60;
 /// (nginx `auth_request` setups pass the original `$request_uri` there, unescaped).
 /// The client address tells cookieless browsers apart for the loop diagnosis.
 pub fn start(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply {
+    begin(rt, facts, false, now)
+}
+
+/// `GET /oauth2/authorize`: the RFC 6749 authorization endpoint, a program's sign-in only.
+pub fn authorize(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply {
+    begin(rt, facts, true, now)
+}
+
+fn begin(rt: &Runtime, facts: &RequestFacts<'_>, standard: bool, now: u64) -> Reply {
     let req = facts.req;
-    let client = match client_login(rt, req) {
+    let client = match client_login(rt, req, standard, facts.browser) {
         Ok(client) => client,
-        Err(refusal) => return refusal.reply(facts.browser),
+        Err(reply) => return reply,
     };
     let from_header = || {
         req.headers
@@ -88,27 +99,95 @@ pub fn start(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply {
         .cookies(loop_cookies)
 }
 
-/// `client_redirect_uri` (+ `state`, `code_challenge`, `code_challenge_method`) for the
-/// code-for-token exchange, checked before any GitHub round-trip.
-fn client_login(rt: &Runtime, req: &Parts) -> Result<Option<ClientLogin>, Refusal> {
-    let Some(redirect_uri) = query_param(req, "client_redirect_uri") else {
+/// A program's sign-in, read before any GitHub round-trip: RFC 6749 §4.1.1 (`response_type=code`,
+/// `client_id`, `redirect_uri`, `state`) with PKCE (`code_challenge`, RFC 7636), or the older
+/// `client_redirect_uri`, an alias of `redirect_uri`. `standard`: the `/authorize` endpoint,
+/// where `response_type` and `client_id` are required. `Ok(None)`: a browser's own sign-in.
+///
+/// A `client_id` or `redirect_uri` that is not allowed is shown to the person, never redirected
+/// to (§4.1.2.1); later mistakes go back to a standard client as `?error=`.
+fn client_login(
+    rt: &Runtime,
+    req: &Parts,
+    standard: bool,
+    browser: bool,
+) -> Result<Option<ClientLogin>, Reply> {
+    let show = |reason: String| Refusal::BadRequest { reason }.reply(browser);
+    let client_id = query_param(req, "client_id").filter(|id| !id.is_empty());
+    let asked =
+        query_param(req, "redirect_uri").or_else(|| query_param(req, "client_redirect_uri"));
+    if asked.is_none() && client_id.is_none() && !standard {
         return Ok(None);
+    }
+    if standard && client_id.is_none() {
+        return Err(show("client_id is missing (RFC 6749 section 4.1.1)".into()));
+    }
+    let only = || {
+        client_id
+            .as_deref()
+            .and_then(|id| clients::only_redirect(&rt.tokens.settings, id))
     };
-    let refuse = |reason: String| Refusal::BadRequest { reason };
-    let Some(kind) = rt.tokens.client_redirect(&redirect_uri) else {
-        tracing::info!("sign-in refused: client_redirect_uri not allowed");
-        return Err(refuse(
-            "client_redirect_uri is not one this gate may send codes to (tokens.client_redirect_uris, or loopback with tokens.allow_loopback)".into(),
+    let Some(redirect_uri) = asked.or_else(only) else {
+        return Err(show(
+            "redirect_uri is missing, and the client has no single registered one to use".into(),
         ));
     };
+    let Some(kind) = rt
+        .tokens
+        .client_redirect(client_id.as_deref(), &redirect_uri)
+    else {
+        tracing::info!("sign-in refused: redirect_uri not allowed for the client");
+        return Err(show(
+            "redirect_uri is not one this gate may send codes to for this client (its redirect_uris in [[tokens.clients]], tokens.client_redirect_uris, or loopback with tokens.allow_loopback)".into(),
+        ));
+    };
+    let state = query_param(req, "state");
+    if state.as_ref().is_some_and(|s| s.len() > 512) {
+        return Err(show("state is longer than 512 characters".into()));
+    }
+    // From here on the address is trusted: a standard client hears of its mistakes there
+    // (`/oauth2/start` shows them, as it always has).
+    let back = |error: &str, description: &str| {
+        if !standard {
+            return Err(show(description.to_string()));
+        }
+        let mut params = vec![("error", error), ("error_description", description)];
+        if let Some(state) = &state {
+            params.push(("state", state));
+        }
+        Err(Reply::redirect(with_query(&redirect_uri, &params)))
+    };
+    match query_param(req, "response_type").as_deref() {
+        Some("code") => {}
+        None if !standard => {}
+        None => {
+            return back(
+                "invalid_request",
+                "response_type is missing; send response_type=code",
+            )
+        }
+        Some(_) => {
+            return back(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            )
+        }
+    }
     let code_challenge = query_param(req, "code_challenge");
-    // Any local program can listen on a loopback port: only the one holding the verifier may
-    // trade the code.
-    if kind == ClientRedirect::Loopback && code_challenge.is_none() {
-        tracing::info!("sign-in refused: loopback client_redirect_uri without PKCE");
-        return Err(refuse(
-            "a loopback client_redirect_uri needs PKCE: send code_challenge (the base64url SHA-256 of a fresh code_verifier) with code_challenge_method=S256, then code_verifier to /oauth2/token".into(),
-        ));
+    // Any local program can listen on a loopback port, and a public client has no secret: only
+    // the one holding the verifier may trade the code.
+    let public = !client_id
+        .as_deref()
+        .is_some_and(|id| clients::is_confidential(&rt.tokens.settings, id));
+    let registered = client_id
+        .as_deref()
+        .is_some_and(|id| clients::registered(&rt.tokens.settings, id).is_some());
+    if code_challenge.is_none() && (kind == ClientRedirect::Loopback || (registered && public)) {
+        tracing::info!("sign-in refused: a public or loopback client without PKCE");
+        return back(
+            "invalid_request",
+            "this client needs PKCE: send code_challenge (the base64url SHA-256 of a fresh code_verifier) with code_challenge_method=S256, then code_verifier to the token endpoint",
+        );
     }
     match (
         code_challenge.as_deref(),
@@ -120,23 +199,21 @@ fn client_login(rt: &Runtime, req: &Parts) -> Result<Option<ClientLogin>, Refusa
                 && c.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {}
         (Some(_), Some("S256")) => {
-            return Err(refuse(
-                "code_challenge must be 43 base64url characters (S256 of the verifier)".into(),
-            ))
+            return back(
+                "invalid_request",
+                "code_challenge must be 43 base64url characters (S256 of the verifier)",
+            )
         }
         _ => {
-            return Err(refuse(
-                "PKCE needs code_challenge with code_challenge_method=S256 (plain is not accepted)"
-                    .into(),
-            ))
+            return back(
+                "invalid_request",
+                "PKCE needs code_challenge with code_challenge_method=S256 (plain is not accepted)",
+            )
         }
-    }
-    let state = query_param(req, "state");
-    if state.as_ref().is_some_and(|s| s.len() > 512) {
-        return Err(refuse("state is longer than 512 characters".into()));
     }
     // Shown to the person, who cannot tell programs apart otherwise; text only, bounded.
     let name = query_param(req, "client_name")
+        .or_else(|| client_id.clone())
         .map(|n| {
             n.chars()
                 .filter(|c| !crate::observe::escape::is_unsafe(*c))
@@ -151,5 +228,6 @@ fn client_login(rt: &Runtime, req: &Parts) -> Result<Option<ClientLogin>, Refusa
         state,
         code_challenge,
         name,
+        client_id,
     }))
 }

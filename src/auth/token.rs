@@ -1,9 +1,12 @@
 //! The token endpoints: a program's one-time code ([`send_code`]), and
-//! `POST /oauth2/token` (code → tokens), `/oauth2/refresh` (rotate) and `/oauth2/pat` (GitHub
-//! personal access token → session and tokens).
+//! `POST /oauth2/token` (RFC 6749: `grant_type=authorization_code`, code → tokens, and
+//! `grant_type=refresh_token`, rotate; a form or the older JSON body), `/oauth2/refresh` (the
+//! older JSON refresh), `/oauth2/revoke` (RFC 7009) and `/oauth2/pat` (GitHub personal access
+//! token → session and tokens).
 
 use super::facts::RequestFacts;
 use super::profile;
+use super::token_request::{oauth_error, Dialect, TokenParams};
 use crate::github::GithubError;
 use crate::pages::Refusal;
 use crate::reply::Reply;
@@ -11,7 +14,7 @@ use crate::runtime::Runtime;
 use crate::session::SessionClaims;
 use crate::store::{StoreError, TokenOrigin};
 use crate::tokens::refresh::RefreshError;
-use crate::tokens::{digest, random_token, CodeGrant, CodeTake};
+use crate::tokens::{clients, digest, random_token, ClientAuth, CodeGrant, CodeTake};
 use base64::Engine;
 use http::request::Parts;
 use serde::Deserialize;
@@ -19,11 +22,6 @@ use sha2::{Digest, Sha256};
 
 /// One-time codes live this long.
 pub const CODE_TTL_SECS: u64 = 60;
-
-/// The token endpoints' refusals, in OAuth's words (`invalid_grant`, …).
-fn error(status: u16, code: &'static str, message: impl Into<String>) -> Reply {
-    Refusal::api(status, code, message).reply(false)
-}
 
 /// `uri` with `params` appended to its query.
 pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
@@ -75,7 +73,8 @@ pub fn with_cors(rt: &Runtime, req: &Parts, reply: Reply) -> Reply {
 
 fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Reply> {
     serde_json::from_slice(body).map_err(|e| {
-        error(
+        oauth_error(
+            Dialect::Legacy,
             400,
             "invalid_request",
             format!("the body must be JSON: {e}"),
@@ -83,20 +82,139 @@ fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Reply> {
     })
 }
 
-#[derive(Deserialize)]
-struct TokenRequest {
-    code: String,
-    client_redirect_uri: String,
-    code_verifier: Option<String>,
-}
-
-/// `POST /oauth2/token`
-pub async fn token(rt: &Runtime, body: &[u8], now: u64) -> Reply {
-    let req: TokenRequest = match parse_json(body) {
-        Ok(r) => r,
+/// `POST /oauth2/token`: `grant_type=authorization_code` or `refresh_token` (RFC 6749 §4.1.3,
+/// §6), as a form or as the older JSON body (whose `grant_type` may be left out).
+pub async fn token(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
+    let params = match TokenParams::read(req, body, Dialect::Rfc6749) {
+        Ok(params) => params,
         Err(reply) => return reply,
     };
-    let grant = match rt.tokens.take_code(&digest(&req.code), now).await {
+    let auth = match client_auth(rt, &params, Dialect::Rfc6749) {
+        Ok(auth) => auth,
+        Err(reply) => return reply,
+    };
+    let inferred = match (params.json, params.get("refresh_token")) {
+        (true, Some(_)) if params.get("code").is_none() => Some("refresh_token"),
+        (true, _) => Some("authorization_code"),
+        (false, _) => None,
+    };
+    let reply = match params.get("grant_type").or(inferred) {
+        Some("authorization_code") => code_grant(rt, &params, &auth, now).await,
+        Some("refresh_token") => match params.get("refresh_token") {
+            Some(token) => refresh_grant(rt, token, &params, &auth, Dialect::Rfc6749, now).await,
+            None => oauth_error(
+                Dialect::Rfc6749,
+                400,
+                "invalid_request",
+                "refresh_token is missing",
+            ),
+        },
+        Some(_) => oauth_error(
+            Dialect::Rfc6749,
+            400,
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        ),
+        None => oauth_error(
+            Dialect::Rfc6749,
+            400,
+            "invalid_request",
+            "grant_type is missing",
+        ),
+    };
+    // RFC 6749 §5.1: never cached (Cache-Control: no-store is on every answer already).
+    reply.header("Pragma", "no-cache")
+}
+
+/// 401 `invalid_client`: a confidential client's secret is wrong or missing.
+fn invalid_client(dialect: Dialect) -> Reply {
+    oauth_error(
+        dialect,
+        401,
+        "invalid_client",
+        "client authentication failed (a registered confidential client sends its secret with HTTP Basic or client_secret)",
+    )
+}
+
+/// What the request's client credentials prove; `Err` (401 `invalid_client`) when they are
+/// wrong.
+fn client_auth(rt: &Runtime, params: &TokenParams, dialect: Dialect) -> Result<ClientAuth, Reply> {
+    let auth = clients::authenticate(
+        &rt.tokens.settings,
+        params.client_id.as_deref(),
+        params.client_secret.as_deref(),
+    );
+    if auth != ClientAuth::Failed {
+        return Ok(auth);
+    }
+    tracing::info!(
+        target: "gatehouse::audit",
+        event = "client_auth_refused",
+        client_id = params.client_id.as_deref().unwrap_or(""),
+        "a client's credentials were refused"
+    );
+    Err(invalid_client(dialect))
+}
+
+/// May the request's client use a code or sign-in issued to `issued_to`? The same client (it
+/// must name itself when `must_name`, as RFC 6749 §4.1.3 asks at the code exchange), and a
+/// confidential one authenticated (§6).
+fn issued_to_caller(
+    rt: &Runtime,
+    issued_to: Option<&str>,
+    params: &TokenParams,
+    auth: &ClientAuth,
+    must_name: bool,
+    dialect: Dialect,
+) -> Result<(), Reply> {
+    let Some(id) = issued_to else {
+        return Ok(());
+    };
+    if clients::is_confidential(&rt.tokens.settings, id)
+        && !(params.client_id.as_deref() == Some(id) && *auth == ClientAuth::Authenticated)
+    {
+        return Err(invalid_client(dialect));
+    }
+    match params.client_id.as_deref() {
+        Some(named) if named != id => Err(oauth_error(
+            dialect,
+            400,
+            "invalid_grant",
+            "this was issued to another client_id",
+        )),
+        None if must_name => Err(oauth_error(
+            dialect,
+            400,
+            "invalid_request",
+            "client_id is missing (the code was issued to a client that named itself)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `grant_type=authorization_code`: the one-time code, its redirect URI and PKCE verifier, and
+/// the client it was issued to.
+async fn code_grant(rt: &Runtime, params: &TokenParams, auth: &ClientAuth, now: u64) -> Reply {
+    let error = |status, code, message: &str| {
+        oauth_error(Dialect::Rfc6749, status, code, message.to_string())
+    };
+    let Some(code) = params.get("code") else {
+        return error(400, "invalid_request", "code is missing");
+    };
+    // A client with a single registered address may leave it out at both steps (RFC 6749
+    // §4.1.3 asks for it only when the authorize request named it).
+    let implied = params
+        .client_id
+        .as_deref()
+        .and_then(|id| clients::only_redirect(&rt.tokens.settings, id));
+    let Some(redirect_uri) = params.get("redirect_uri").or(implied.as_deref()) else {
+        return error(
+            400,
+            "invalid_request",
+            "redirect_uri is missing (the one the code was sent to)",
+        );
+    };
+    let grant = match rt.tokens.take_code(&digest(code), now).await {
         Ok(CodeTake::Granted(grant)) => *grant,
         Ok(CodeTake::AlreadyUsed) => {
             tracing::warn!("a one-time code was presented twice");
@@ -115,14 +233,24 @@ pub async fn token(rt: &Runtime, body: &[u8], now: u64) -> Reply {
         }
         Err(e) => return unavailable(e),
     };
-    if grant.client_redirect_uri != req.client_redirect_uri {
+    if grant.client_redirect_uri != redirect_uri {
         return error(
             400,
             "invalid_grant",
-            "client_redirect_uri differs from the one the code was issued for",
+            "redirect_uri differs from the one the code was issued for",
         );
     }
-    match (&grant.code_challenge, &req.code_verifier) {
+    if let Err(reply) = issued_to_caller(
+        rt,
+        grant.client_id.as_deref(),
+        params,
+        auth,
+        true,
+        Dialect::Rfc6749,
+    ) {
+        return reply;
+    }
+    match (&grant.code_challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) if s256(verifier) == *challenge => {}
         (Some(_), Some(_)) => {
             return error(
@@ -142,7 +270,7 @@ pub async fn token(rt: &Runtime, body: &[u8], now: u64) -> Reply {
             return error(
                 400,
                 "invalid_request",
-                "code_verifier sent, but no code_challenge was sent to /oauth2/start",
+                "code_verifier sent, but no code_challenge was sent with the authorize request",
             )
         }
         (None, None) => {}
@@ -171,14 +299,19 @@ pub async fn token(rt: &Runtime, body: &[u8], now: u64) -> Reply {
     let issued = rt
         .tokens
         .issuer()
-        .start(&grant.session, TokenOrigin::CodeExchange, now)
+        .start(
+            &grant.session,
+            TokenOrigin::CodeExchange,
+            grant.client_id.clone(),
+            now,
+        )
         .await;
     match issued {
         Ok(pair) => {
             tracing::info!(login = %grant.session.login, "tokens issued for a one-time code");
             Reply::json(200, &pair.json())
         }
-        Err(e) => refresh_failure(e),
+        Err(e) => refresh_failure(e, Dialect::Rfc6749),
     }
 }
 
@@ -201,23 +334,54 @@ pub(super) fn s256(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-#[derive(Deserialize)]
-struct RefreshRequest {
-    refresh_token: String,
-}
-
-/// `POST /oauth2/refresh`: re-applies the allow rules with fresh memberships, so someone removed
-/// cannot refresh.
-pub async fn refresh(rt: &Runtime, body: &[u8], now: u64) -> Reply {
-    let req: RefreshRequest = match parse_json(body) {
-        Ok(r) => r,
+/// `POST /oauth2/refresh`: the older JSON refresh, answered with the statuses it always had.
+pub async fn refresh(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
+    let params = match TokenParams::read(req, body, Dialect::Legacy) {
+        Ok(params) => params,
         Err(reply) => return reply,
     };
-    let issuer = rt.tokens.issuer();
-    let (family_id, family) = match issuer.redeem(&req.refresh_token, now).await {
-        Ok(found) => found,
-        Err(e) => return refresh_failure(e),
+    let auth = match client_auth(rt, &params, Dialect::Legacy) {
+        Ok(auth) => auth,
+        Err(reply) => return reply,
     };
+    match params.get("refresh_token") {
+        Some(token) => refresh_grant(rt, token, &params, &auth, Dialect::Legacy, now).await,
+        None => oauth_error(
+            Dialect::Legacy,
+            400,
+            "invalid_request",
+            "refresh_token is missing",
+        ),
+    }
+}
+
+/// Rotate a refresh token: re-applies the allow rules with fresh memberships, so someone removed
+/// cannot refresh.
+async fn refresh_grant(
+    rt: &Runtime,
+    token: &str,
+    params: &TokenParams,
+    auth: &ClientAuth,
+    dialect: Dialect,
+    now: u64,
+) -> Reply {
+    let error =
+        |status, code, message: &str| oauth_error(dialect, status, code, message.to_string());
+    let issuer = rt.tokens.issuer();
+    let (family_id, family) = match issuer.redeem(token, now).await {
+        Ok(found) => found,
+        Err(e) => return refresh_failure(e, dialect),
+    };
+    if let Err(reply) = issued_to_caller(
+        rt,
+        family.client_id.as_deref(),
+        params,
+        auth,
+        false,
+        dialect,
+    ) {
+        return reply;
+    }
     // Signed out everywhere, ended by an admin, or the app's authorization revoked: the
     // family ends too.
     match sign_in_ended(rt, &family.session).await {
@@ -232,14 +396,25 @@ pub async fn refresh(rt: &Runtime, body: &[u8], now: u64) -> Reply {
         }
         Err(e) => return unavailable(e),
     }
-    let Some(github_token) = family.session.github_token.as_deref() else {
+    if family.session.github_token.is_none() {
         return error(
             401,
             "invalid_grant",
             "this sign-in cannot be refreshed; sign in again",
         );
+    }
+    let fetched = async {
+        // An expiring GitHub token (GitHub Apps) is renewed first; the new pair is kept.
+        let mut session = family.session.clone();
+        rt.rechecks
+            .renew_if_due(&rt.github, &mut session, now)
+            .await?;
+        let token = session.github_token.as_deref().unwrap_or_default();
+        let mut claims = profile::session_claims(rt, token, now).await?;
+        claims.github_refresh = session.github_refresh;
+        Ok::<_, GithubError>(claims)
     };
-    let mut claims = match profile::session_claims(rt, github_token, now).await {
+    let mut claims = match fetched.await {
         Ok(claims) if claims.user_id == family.session.user_id => claims,
         Ok(_) | Err(GithubError::Status { status: 401, .. }) => {
             tracing::info!(
@@ -286,7 +461,7 @@ pub async fn refresh(rt: &Runtime, body: &[u8], now: u64) -> Reply {
         return error(
             403,
             "access_denied",
-            format!("{} is no longer allowed here", claims.login),
+            &format!("{} is no longer allowed here", claims.login),
         );
     }
     // The sign-in keeps its start and end: refreshing does not extend it.
@@ -297,7 +472,7 @@ pub async fn refresh(rt: &Runtime, body: &[u8], now: u64) -> Reply {
         .min(rt.sessions.ends_at(family.session.iat));
     match issuer.rotate(&family_id, &family, &claims, now).await {
         Ok(pair) => Reply::json(200, &pair.json()),
-        Err(e) => refresh_failure(e),
+        Err(e) => refresh_failure(e, dialect),
     }
 }
 
@@ -342,11 +517,11 @@ pub async fn pat(rt: &Runtime, facts: &RequestFacts<'_>, body: &[u8], now: u64) 
     let pair = match rt
         .tokens
         .issuer()
-        .start(&claims, TokenOrigin::Pat, now)
+        .start(&claims, TokenOrigin::Pat, None, now)
         .await
     {
         Ok(pair) => pair,
-        Err(e) => return refresh_failure(e),
+        Err(e) => return refresh_failure(e, Dialect::Legacy),
     };
     crate::observe::metrics().login(crate::observe::LoginResult::Succeeded);
     tracing::info!(
@@ -369,10 +544,69 @@ pub async fn pat(rt: &Runtime, facts: &RequestFacts<'_>, body: &[u8], now: u64) 
     Reply::json(200, &pair.json()).cookies(cookies)
 }
 
-fn refresh_failure(e: RefreshError) -> Reply {
+/// `POST /oauth2/revoke` (RFC 7009): ends the sign-in a refresh or access token belongs to,
+/// with every token of it. 200 whatever the token was (unknown, expired, already revoked, not
+/// Gatehouse's), so the answer tells a caller nothing; only a refused client or a store that
+/// cannot answer is an error.
+pub async fn revoke(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
+    let params = match TokenParams::read(req, body, Dialect::Rfc6749) {
+        Ok(params) => params,
+        Err(reply) => return reply,
+    };
+    let auth = match client_auth(rt, &params, Dialect::Rfc6749) {
+        Ok(auth) => auth,
+        Err(reply) => return reply,
+    };
+    let Some(token) = params.get("token") else {
+        return oauth_error(Dialect::Rfc6749, 400, "invalid_request", "token is missing");
+    };
+    // The hint only says where to look first (§2.1); both kinds are tried.
+    let issuer = rt.tokens.issuer();
+    let found = match issuer.redeem(token, now).await {
+        Ok(found) => Some(found),
+        // An old generation: `redeem` has revoked the family already.
+        Err(RefreshError::Reused) => None,
+        Err(RefreshError::Store(e)) => return unavailable(e),
+        Err(_) => match rt.tokens.access.verify(token) {
+            Ok(claims) => match rt.tokens.family(&claims.family, now).await {
+                Ok(family) => family.map(|f| (claims.family, f)),
+                Err(e) => return unavailable(e),
+            },
+            Err(_) => None,
+        },
+    };
+    let Some((family_id, family)) = found else {
+        return Reply::empty(200).header("Pragma", "no-cache");
+    };
+    // §2.1: only the client the token was issued to may revoke it.
+    if let Err(reply) = issued_to_caller(
+        rt,
+        family.client_id.as_deref(),
+        &params,
+        &auth,
+        false,
+        Dialect::Rfc6749,
+    ) {
+        return reply;
+    }
+    match issuer.revoke(&family_id, now).await {
+        Ok(()) => tracing::info!(
+            target: "gatehouse::audit",
+            event = "token_revoked",
+            client_id = params.client_id.as_deref().unwrap_or(""),
+            login = %family.session.login,
+            "a client revoked its tokens"
+        ),
+        Err(RefreshError::Store(e)) => return unavailable(e),
+        Err(e) => return refresh_failure(e, Dialect::Rfc6749),
+    }
+    Reply::empty(200).header("Pragma", "no-cache")
+}
+
+fn refresh_failure(e: RefreshError, dialect: Dialect) -> Reply {
     match e {
         RefreshError::Malformed | RefreshError::Unknown => {
-            error(401, "invalid_grant", e.to_string())
+            oauth_error(dialect, 401, "invalid_grant", e.to_string())
         }
         RefreshError::Reused => {
             crate::observe::metrics().refresh_token_reused();
@@ -382,13 +616,13 @@ fn refresh_failure(e: RefreshError) -> Reply {
                 reason = "an old refresh token came back: it was copied; every token of its sign-in is revoked",
                 "refresh token reused: the sign-in is revoked"
             );
-            error(401, "invalid_grant", e.to_string())
+            oauth_error(dialect, 401, "invalid_grant", e.to_string())
         }
         RefreshError::Store(e) => unavailable(e),
         RefreshError::Sign(m) => {
             tracing::error!(error = %m, "could not sign a token");
             crate::observe::metrics().error(crate::observe::ErrorCause::Other);
-            error(500, "server_error", "could not sign a token")
+            oauth_error(dialect, 500, "server_error", "could not sign a token")
         }
     }
 }

@@ -43,6 +43,13 @@ pub async fn current(
             None,
         )
         .await;
+    // GitHub retired the family's GitHub tokens if it renewed them: keep the new ones even
+    // when the memberships could not be confirmed (a fresh answer keeps them below).
+    if let Some((Outcome::Unconfirmed(_), _, Some(tokens))) = &answer {
+        let mut session = family.session.clone();
+        tokens.clone().keep_in(&mut session);
+        remember(rt, &token.family, &family, &session).await;
+    }
     match answer {
         Some((
             Outcome::Fresh {
@@ -51,13 +58,17 @@ pub async fn current(
                 refused,
             },
             checked_at,
+            renewed,
         )) => {
-            let session = SessionClaims {
+            let mut session = SessionClaims {
                 login,
                 groups,
                 refreshed_at: checked_at,
                 ..family.session.clone()
             };
+            if let Some(tokens) = renewed {
+                tokens.keep_in(&mut session);
+            }
             let admitted = super::profile::admitted(rt, &session);
             // GitHub would not say about a membership that might admit: not "removed", so
             // nothing is revoked.
@@ -76,7 +87,7 @@ pub async fn current(
             remember(rt, &token.family, &family, &session).await;
             Ok(session)
         }
-        Some((Outcome::Revoked, _)) => {
+        Some((Outcome::Revoked, ..)) => {
             revoke(
                 rt,
                 &token.family,
@@ -89,10 +100,10 @@ pub async fn current(
                 "GitHub no longer accepts this sign-in; sign in again",
             ))
         }
-        Some((Outcome::Unconfirmed(Some(refusal)), _)) => Err(Denied::json(
+        Some((Outcome::Unconfirmed(Some(refusal)), ..)) => Err(Denied::json(
             super::profile::github_refused(rt, refusal, "/"),
         )),
-        Some((Outcome::Unconfirmed(None), _)) | None => {
+        Some((Outcome::Unconfirmed(None), ..)) | None => {
             Err(Denied::json(Refusal::MembershipUnconfirmed))
         }
     }

@@ -29,13 +29,13 @@ pub use redact::{redact_toml, redact_url, redact_urls_in};
 pub use routes::{RouteSettings, UpstreamTarget};
 pub use schema::{
     ApiKeySection, Config, GroupsHeader, OidcIssuerSection, RoleSection, RouteSection, RuleSection,
-    SessionStore,
+    SessionStore, TokenClientSection,
 };
 pub use secret::Secret;
 pub use sections::{host_pattern, is_github_login, is_key_name, LogFormat, PagesSettings};
 pub use store::{PostgresOptions, RedisOptions, StoreSettings};
 pub use tokens::{
-    parse_key_hash, AccessSigning, ApiKeyEntry, AssertionSettings, OidcIssuerSettings,
+    parse_key_hash, AccessSigning, ApiKeyEntry, AssertionSettings, ClientEntry, OidcIssuerSettings,
     TokenSettings,
 };
 pub use validate::{

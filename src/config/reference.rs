@@ -918,10 +918,11 @@ const KEYS: &[Key] = &[
     Key {
         path: "tokens.client_redirect_uris",
         example: "[\"https://spa.example.com/callback\"]",
-        doc: "where `/oauth2/start?client_redirect_uri=` may send one-time codes: absolute URIs \
-              without a fragment (`https://…`, or a native app's `com.example.app:/cb`), \
-              compared as text, exactly (no normalizing); their origins may call \
-              `/oauth2/token` and `/oauth2/refresh` (CORS)",
+        doc: "where a client not registered in `[[tokens.clients]]` may have one-time codes sent \
+              (`redirect_uri`, or `client_redirect_uri`, at `/oauth2/authorize` or \
+              `/oauth2/start`): absolute URIs without a fragment (`https://…`, or a native app's \
+              `com.example.app:/cb`), compared as text, exactly (no normalizing); their origins \
+              may call `/oauth2/token`, `/oauth2/refresh` and `/oauth2/revoke` (CORS)",
         ..STRINGS
     },
     Key {
@@ -988,6 +989,40 @@ const KEYS: &[Key] = &[
         doc: "clock leeway for `exp`, `nbf` and `iat`",
         ..DURATION
     },
+    Key {
+        path: "tokens.clients",
+        doc: "`[[tokens.clients]]`: OAuth 2.0 clients registered by id (RFC 6749), for \
+              `/oauth2/authorize` and the token and revocation endpoints \
+              ([OAuth 2.0 clients](../guides/oauth2-clients.md)). A `client_id` not listed here \
+              falls back to `tokens.client_redirect_uris` and `tokens.allow_loopback`.",
+        ..TABLE_ARRAY
+    },
+    Key {
+        path: "tokens.clients.client_id",
+        example: "\"my-cli\"",
+        required: true,
+        doc: "letters, digits, `-_.`, unique; the `client_id` the client sends",
+        ..VALUE
+    },
+    Key {
+        path: "tokens.clients.redirect_uris",
+        example: "[\"http://127.0.0.1/callback\"]",
+        required: true,
+        doc: "where codes may go, compared as text; a loopback entry (`http://127.0.0.1/…`, \
+              `http://[::1]/…`, `http://localhost/…`) matches any port (RFC 8252 section 7.3) \
+              and its code goes out only after the person confirms. Web origins here may call \
+              the token endpoints (CORS)",
+        ..STRINGS
+    },
+    Key {
+        path: "tokens.clients.client_secret_hash",
+        ty: "secret string",
+        example: "\"sha256$AKMUbXRR$mlLAqe0v\"",
+        doc: "a confidential client: `sha256$SALT$HASH` of its secret (the `hash` `gatehouse \
+              hash-key` prints; the key it prints is the secret). The client authenticates with \
+              HTTP Basic or `client_secret`. Without it the client is public and must use PKCE",
+        ..VALUE
+    },
     // ---- [[api_keys]] ------------------------------------------------------------------
     Key {
         path: "api_keys",
@@ -1033,8 +1068,9 @@ const KEYS: &[Key] = &[
         path: "limits.auth_per_minute",
         ty: "integer",
         example: "60",
-        doc: "requests a minute to `/oauth2/start`, `/oauth2/callback`, `/oauth2/confirm`, \
-              `/oauth2/token`, `/oauth2/refresh` and `/oauth2/pat`; `0` turns the limit off",
+        doc: "requests a minute to `/oauth2/start`, `/oauth2/authorize`, `/oauth2/callback`, \
+              `/oauth2/confirm`, `/oauth2/token`, `/oauth2/refresh`, `/oauth2/revoke` and \
+              `/oauth2/pat`; `0` turns the limit off",
         ..VALUE
     },
     Key {

@@ -47,6 +47,21 @@ pub struct TokensSection {
     /// Accept raw GitHub tokens as `Authorization: Bearer` / `token`.
     pub accept_github_tokens: bool,
     pub oidc_issuers: Vec<OidcIssuerSection>,
+    /// `[[tokens.clients]]`: OAuth 2.0 clients registered by id.
+    pub clients: Vec<TokenClientSection>,
+}
+
+/// One registered OAuth 2.0 client (RFC 6749 §2).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenClientSection {
+    pub client_id: String,
+    /// Exact redirect URIs; a loopback one matches any port (RFC 8252 §7.3).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// `sha256$SALT$HASH` of the secret (`gatehouse hash-key`): a confidential client.
+    #[serde(default)]
+    pub client_secret_hash: Option<Secret>,
 }
 
 impl Default for TokensSection {
@@ -62,6 +77,7 @@ impl Default for TokensSection {
             allow_loopback: false,
             accept_github_tokens: false,
             oidc_issuers: Vec::new(),
+            clients: Vec::new(),
         }
     }
 }

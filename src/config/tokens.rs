@@ -22,6 +22,28 @@ pub struct TokenSettings {
     pub accept_github_tokens: bool,
     pub oidc_issuers: Vec<OidcIssuerSettings>,
     pub api_keys: Vec<ApiKeyEntry>,
+    /// `[[tokens.clients]]`, in order.
+    pub clients: Vec<ClientEntry>,
+}
+
+/// One registered OAuth 2.0 client: its id, where codes may go, and for a confidential client
+/// a salted SHA-256 of its secret (never the secret).
+#[derive(Clone)]
+pub struct ClientEntry {
+    pub client_id: String,
+    pub redirect_uris: Vec<String>,
+    /// `(salt, hash)`; `None`: a public client, which must use PKCE.
+    pub secret: Option<(Vec<u8>, [u8; 32])>,
+}
+
+impl std::fmt::Debug for ClientEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientEntry")
+            .field("client_id", &self.client_id)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("confidential", &self.secret.is_some())
+            .finish()
+    }
 }
 
 /// How Gatehouse signs its own access tokens (the algorithm is pinned: tokens claiming any
@@ -150,23 +172,11 @@ pub fn check_tokens(
             AccessSigning::Hs256(Vec::new())
         }
     };
-    let mut client_redirect_uris = Vec::new();
-    for (i, uri) in t.client_redirect_uris.iter().enumerate() {
-        match Url::parse(uri.trim()) {
-            // Private-use schemes of native apps (RFC 8252 §7.1) too, e.g. com.example.app:/cb
-            Ok(u)
-                if u.fragment().is_none()
-                    && (matches!(u.scheme(), "http" | "https") || u.scheme().contains('.')) =>
-            {
-                client_redirect_uris.push(uri.trim().to_string())
-            }
-            _ => problems.push(ConfigProblem::new(
-                format!("tokens.client_redirect_uris[{i}]"),
-                format!("`{uri}` is not an absolute URI without a fragment"),
-                "write the full URI the client listens on, e.g. \"https://spa.example.com/callback\"",
-            )),
-        }
-    }
+    let client_redirect_uris = check_redirect_uris(
+        "tokens.client_redirect_uris",
+        &t.client_redirect_uris,
+        problems,
+    );
     let mut oidc_issuers = Vec::new();
     for (i, o) in t.oidc_issuers.iter().enumerate() {
         let key = |field: &str| format!("tokens.oidc_issuers[{i}].{field}");
@@ -216,7 +226,91 @@ pub fn check_tokens(
         accept_github_tokens: t.accept_github_tokens,
         oidc_issuers,
         api_keys: check_api_keys(config, problems),
+        clients: check_clients(&t.clients, problems),
     }
+}
+
+/// Redirect URIs as the key `key` lists them: absolute, without a fragment.
+fn check_redirect_uris(
+    key: &str,
+    uris: &[String],
+    problems: &mut Vec<ConfigProblem>,
+) -> Vec<String> {
+    let mut ok = Vec::new();
+    for (i, uri) in uris.iter().enumerate() {
+        match Url::parse(uri.trim()) {
+            // Private-use schemes of native apps (RFC 8252 §7.1) too, e.g. com.example.app:/cb
+            Ok(u)
+                if u.fragment().is_none()
+                    && (matches!(u.scheme(), "http" | "https") || u.scheme().contains('.')) =>
+            {
+                ok.push(uri.trim().to_string())
+            }
+            _ => problems.push(ConfigProblem::new(
+                format!("{key}[{i}]"),
+                format!("`{uri}` is not an absolute URI without a fragment"),
+                "write the full URI the client listens on, e.g. \"https://spa.example.com/callback\" or \"http://127.0.0.1/callback\" (any port)",
+            )),
+        }
+    }
+    ok
+}
+
+/// `[[tokens.clients]]`: unique ids of safe characters, at least one redirect URI each, and a
+/// secret given only as its hash.
+fn check_clients(
+    clients: &[super::TokenClientSection],
+    problems: &mut Vec<ConfigProblem>,
+) -> Vec<ClientEntry> {
+    let mut seen = HashSet::new();
+    let mut entries = Vec::new();
+    for (i, c) in clients.iter().enumerate() {
+        let key = |field: &str| format!("tokens.clients[{i}].{field}");
+        let id = c.client_id.trim();
+        if !super::sections::is_key_name(id) {
+            problems.push(ConfigProblem::new(
+                key("client_id"),
+                format!("`{id}` is not a usable client id"),
+                "use letters, digits, `-`, `_` or `.`, e.g. \"my-cli\"",
+            ));
+            continue;
+        }
+        if !seen.insert(id.to_string()) {
+            problems.push(ConfigProblem::new(
+                key("client_id"),
+                format!("`{id}` is listed twice"),
+                "give every client its own id",
+            ));
+        }
+        let redirect_uris = check_redirect_uris(&key("redirect_uris"), &c.redirect_uris, problems);
+        if c.redirect_uris.is_empty() {
+            problems.push(ConfigProblem::new(
+                key("redirect_uris"),
+                "is empty, so no code could ever be sent to this client",
+                "list where the client receives codes, e.g. [\"http://127.0.0.1/callback\"]",
+            ));
+        }
+        let secret = match &c.client_secret_hash {
+            None => None,
+            Some(hash) => match parse_key_hash(hash.expose()) {
+                Some(parsed) => Some(parsed),
+                None => {
+                    problems.push(ConfigProblem::new(
+                        key("client_secret_hash"),
+                        "is not a secret hash (`sha256$SALT$HASH`)",
+                        "run `gatehouse hash-key --name CLIENT_ID`, give the client the key it prints and paste the hash here (never the secret itself)",
+                    ));
+                    continue;
+                }
+            },
+        };
+        entries.push(ClientEntry {
+            client_id: id.to_string(),
+            redirect_uris,
+            secret,
+        });
+    }
+    entries
 }
 
 /// Claims that tie a GitHub Actions token to one owner or repository, ids first: a name can be

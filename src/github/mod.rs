@@ -10,7 +10,7 @@ mod revoke;
 
 pub use api::{GithubUser, PrimaryEmail};
 pub use membership::Memberships;
-pub use oauth::{LoginRequest, OAuthHttp};
+pub use oauth::{GithubTokens, LoginRequest, OAuthHttp};
 pub use refusal::covers;
 
 use crate::config::GithubSettings;

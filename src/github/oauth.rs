@@ -2,13 +2,14 @@
 //! adapter over reqwest 0.13 that also undoes GitHub's habit of reporting errors with HTTP 200.
 
 use super::{GithubClient, GithubError};
+use crate::claims::{GithubRefresh, SessionClaims};
 use crate::config::GithubSettings;
 use crate::observe::ClientSecretUsed;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
     EndpointSet, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RequestTokenError, Scope, TokenResponse, TokenUrl,
+    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -70,18 +71,45 @@ impl GithubClient {
         }
     }
 
-    /// Trade the one-time code for the user's access token. During a client-secret rotation
+    /// Trade the one-time code for the user's tokens. During a client-secret rotation
     /// (`github.client_secret_previous`), an exchange GitHub refuses as
     /// `incorrect_client_credentials` is tried once more with the other secret (a refused
     /// client does not use up the code), and which secret GitHub took is counted, so operators
     /// see when the old one is no longer needed.
-    pub async fn exchange_code(&self, code: &str, verifier: &str) -> Result<String, GithubError> {
-        let first = exchange(&self.oauth, &self.http, code, verifier).await;
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        verifier: &str,
+        now: u64,
+    ) -> Result<GithubTokens, GithubError> {
+        self.with_rotation(&Grant::Code { code, verifier }, now)
+            .await
+    }
+
+    /// Renew an expiring user token (GitHub Apps) with its refresh token. GitHub answers with
+    /// a new pair and retires both old tokens, so callers run one renewal per session at a
+    /// time and keep what this returns. A refusal (`bad_refresh_token`: expired, used or
+    /// revoked) is [`GithubError::OAuth`].
+    pub async fn refresh_token(
+        &self,
+        refresh_token: &str,
+        now: u64,
+    ) -> Result<GithubTokens, GithubError> {
+        self.with_rotation(&Grant::Refresh(refresh_token), now)
+            .await
+    }
+
+    async fn with_rotation(
+        &self,
+        grant: &Grant<'_>,
+        now: u64,
+    ) -> Result<GithubTokens, GithubError> {
+        let first = request(&self.oauth, &self.http, grant, now).await;
         let (result, secret) = match (&first, &self.oauth_previous) {
             (Err(GithubError::OAuth { error, .. }), Some(previous))
                 if error == "incorrect_client_credentials" =>
             {
-                let second = exchange(previous, &self.http, code, verifier).await;
+                let second = request(previous, &self.http, grant, now).await;
                 if second.is_ok() {
                     tracing::warn!("GitHub refused github.client_secret and took github.client_secret_previous: the new secret is not (yet) valid at GitHub");
                 }
@@ -96,20 +124,63 @@ impl GithubClient {
     }
 }
 
-/// One code exchange with one client secret.
-async fn exchange(
+/// What GitHub's token endpoint gave: the user's access token, and for an expiring one
+/// (GitHub Apps) the refresh token that renews it. No `Debug`: both are secrets.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GithubTokens {
+    pub access_token: String,
+    pub refresh: Option<GithubRefresh>,
+}
+
+impl GithubTokens {
+    /// Keep these tokens in a session's claims (replacing the ones they renew).
+    pub fn keep_in(self, claims: &mut SessionClaims) {
+        claims.github_token = Some(self.access_token);
+        claims.github_refresh = self.refresh;
+    }
+}
+
+/// What is traded at GitHub's token endpoint.
+enum Grant<'a> {
+    Code { code: &'a str, verifier: &'a str },
+    Refresh(&'a str),
+}
+
+/// One token request with one client secret.
+async fn request(
     oauth: &OAuthClient,
     http: &OAuthHttp,
-    code: &str,
-    verifier: &str,
-) -> Result<String, GithubError> {
-    let result = oauth
-        .exchange_code(AuthorizationCode::new(code.to_string()))
-        .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
-        .request_async(http)
-        .await;
+    grant: &Grant<'_>,
+    now: u64,
+) -> Result<GithubTokens, GithubError> {
+    let result = match grant {
+        Grant::Code { code, verifier } => {
+            oauth
+                .exchange_code(AuthorizationCode::new(code.to_string()))
+                .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
+                .request_async(http)
+                .await
+        }
+        Grant::Refresh(token) => {
+            oauth
+                .exchange_refresh_token(&RefreshToken::new(token.to_string()))
+                .request_async(http)
+                .await
+        }
+    };
     match result {
-        Ok(token) => Ok(token.access_token().secret().clone()),
+        Ok(token) => Ok(GithubTokens {
+            access_token: token.access_token().secret().clone(),
+            // Only an expiring token with a refresh token can be renewed; a token that does
+            // not expire (OAuth Apps) needs none.
+            refresh: match (token.refresh_token(), token.expires_in()) {
+                (Some(refresh), Some(lifetime)) => Some(GithubRefresh {
+                    token: refresh.secret().clone(),
+                    expires_at: now.saturating_add(lifetime.as_secs()),
+                }),
+                _ => None,
+            },
+        }),
         Err(RequestTokenError::ServerResponse(e)) => Err(GithubError::OAuth {
             error: e.error().to_string(),
             description: e.error_description().cloned(),

@@ -8,9 +8,10 @@
 //! postdate, so the next request after the webhook starts another instead of getting the answer
 //! GitHub gave before it.
 
+use super::oauth::GithubTokens;
 use super::refusal::covers;
 use super::{GithubClient, GithubError, Memberships};
-use crate::claims::SessionClaims;
+use crate::claims::{GithubRefresh, SessionClaims};
 use crate::observe::metrics::UNREACHABLE;
 use crate::observe::{metrics, RecheckOutcome, RefusedDuring};
 use crate::pages::GithubRefusal;
@@ -55,8 +56,12 @@ impl Outcome {
     }
 }
 
-/// A re-check's answer: what GitHub said and when (unix seconds) it was asked.
-type Answer = Option<(Outcome, u64)>;
+/// A re-check's answer: what GitHub said, when (unix seconds) it was asked, and the session's
+/// renewed GitHub tokens when its expiring token was renewed (to keep in place of the old
+/// ones, which GitHub has retired).
+pub type Checked = (Outcome, u64, Option<GithubTokens>);
+
+type Answer = Option<Checked>;
 
 enum Slot {
     Running {
@@ -69,6 +74,7 @@ enum Slot {
         outcome: Outcome,
         at: u64,
         fresh_after: u64,
+        renewed: Option<GithubTokens>,
     },
 }
 
@@ -84,6 +90,7 @@ fn fresh_after(now: u64, not_before: u64) -> u64 {
 pub struct Rechecks {
     slots: Arc<Mutex<Slots>>,
     runs: std::sync::atomic::AtomicU64,
+    renewals: Arc<Renewals>,
 }
 
 type Slots = HashMap<String, Slot>;
@@ -116,7 +123,7 @@ impl Rechecks {
         now: u64,
         not_before: u64,
         patience: Option<Duration>,
-    ) -> Option<(Outcome, u64)> {
+    ) -> Option<Checked> {
         let key = claims.session_key();
         let deadline = patience.map(|p| tokio::time::Instant::now() + p);
         loop {
@@ -145,6 +152,41 @@ impl Rechecks {
         }
     }
 
+    /// Renew `claims`' GitHub token in place when it has expired or is about to (GitHub Apps),
+    /// one renewal at a time per session, shared with the re-checks. GitHub refusing the
+    /// renewal is a 401 (the sign-in is over), as for a token it no longer accepts.
+    pub async fn renew_if_due(
+        &self,
+        github: &GithubClient,
+        claims: &mut SessionClaims,
+        now: u64,
+    ) -> Result<(), GithubError> {
+        let Some(refresh) = claims
+            .github_refresh
+            .clone()
+            .filter(|r| renewal_due(r, now))
+        else {
+            return Ok(());
+        };
+        let tokens = match self
+            .renewals
+            .renew(github, &claims.session_key(), &refresh, now)
+            .await
+        {
+            Err(GithubError::OAuth { error, .. }) => {
+                return Err(GithubError::Status {
+                    call: "the token renewal",
+                    status: 401,
+                    message: error,
+                })
+            }
+            other => other?,
+        };
+        tracing::info!(login = %claims.login, "renewed the sign-in's GitHub token");
+        tokens.keep_in(claims);
+        Ok(())
+    }
+
     /// Ask GitHub in a task of its own, so the answer is kept even when no request waits
     /// for it any more.
     fn start(
@@ -160,6 +202,7 @@ impl Rechecks {
         let plan = plan.clone();
         let claims = claims.clone();
         let slots = Arc::clone(&self.slots);
+        let renewals = Arc::clone(&self.renewals);
         tokio::spawn(async move {
             let mut guard = RunGuard {
                 slots,
@@ -167,7 +210,7 @@ impl Rechecks {
                 run,
                 finished: false,
             };
-            let outcome = ask_github(&github, &plan, &claims).await;
+            let (outcome, renewed) = ask_github(&github, &renewals, &plan, &claims, now).await;
             let mut slots = guard.slots.lock().unwrap_or_else(|p| p.into_inner());
             // Kept only while this run still holds the slot: a newer run (a webhook asked for
             // an answer from after this one started) owns it otherwise.
@@ -183,13 +226,14 @@ impl Rechecks {
                             outcome: outcome.clone(),
                             at: now,
                             fresh_after,
+                            renewed: renewed.clone(),
                         };
                     }
                 }
             }
             drop(slots);
             guard.finished = true;
-            let _ = tx.send(Some((outcome, now)));
+            let _ = tx.send(Some((outcome, now, renewed)));
         });
     }
 
@@ -203,18 +247,19 @@ impl Rechecks {
         refreshed_at: u64,
         not_before: u64,
         now: u64,
-    ) -> Result<(Outcome, u64), Role> {
+    ) -> Result<Checked, Role> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         match slots.get(key) {
             Some(Slot::Done {
                 outcome,
                 at,
                 fresh_after,
+                renewed,
             }) if refreshed_at < *at
                 && not_before <= *fresh_after
                 && now < at + outcome.reuse_for() =>
             {
-                return Ok((outcome.clone(), *at))
+                return Ok((outcome.clone(), *at, renewed.clone()))
             }
             Some(Slot::Running {
                 rx,
@@ -268,18 +313,109 @@ impl Drop for RunGuard {
     }
 }
 
+/// Renew an expiring GitHub token this long before it expires, so a re-check never presents
+/// one GitHub is about to refuse.
+const RENEW_BEFORE_SECS: u64 = 300;
+
+/// Ask GitHub about the session, renewing its GitHub token first when it has expired or is
+/// about to (GitHub Apps), or when GitHub refuses it (GitHub's clock ahead of ours). Returns
+/// the renewed tokens with the outcome, whatever it is: GitHub has retired the old ones.
 async fn ask_github(
+    github: &GithubClient,
+    renewals: &Renewals,
+    plan: &MembershipPlan,
+    claims: &SessionClaims,
+    now: u64,
+) -> (Outcome, Option<GithubTokens>) {
+    let Some(token) = claims.github_token.as_deref() else {
+        metrics().recheck(RecheckOutcome::Ended);
+        return (Outcome::Revoked, None);
+    };
+    let refresh = claims.github_refresh.as_ref();
+    let due = refresh.is_some_and(|r| renewal_due(r, now));
+    let (renewed, asked) = match (refresh, due) {
+        (Some(refresh), true) => match renew(github, renewals, claims, refresh, now).await {
+            Ok(tokens) => {
+                let asked = check(github, plan, claims, &tokens.access_token).await;
+                (Some(tokens), asked)
+            }
+            Err(outcome) => return (outcome, None),
+        },
+        _ => (None, check(github, plan, claims, token).await),
+    };
+    match (asked, refresh, &renewed) {
+        (Ok(outcome), ..) => (outcome, renewed),
+        // Refused before its time: renew once and ask again.
+        (Err(Unauthorized), Some(refresh), None) => {
+            match renew(github, renewals, claims, refresh, now).await {
+                Ok(tokens) => {
+                    let outcome = check(github, plan, claims, &tokens.access_token)
+                        .await
+                        .unwrap_or_else(|Unauthorized| ended(claims));
+                    (outcome, Some(tokens))
+                }
+                Err(outcome) => (outcome, None),
+            }
+        }
+        (Err(Unauthorized), ..) => (ended(claims), renewed),
+    }
+}
+
+/// GitHub answered 401: the token does not work (any more).
+struct Unauthorized;
+
+/// The session ends: GitHub no longer accepts its token.
+fn ended(claims: &SessionClaims) -> Outcome {
+    tracing::info!(login = %claims.login, "re-check: GitHub no longer accepts the token; ending the session");
+    metrics().recheck(RecheckOutcome::Ended);
+    Outcome::Revoked
+}
+
+fn renewal_due(refresh: &GithubRefresh, now: u64) -> bool {
+    now.saturating_add(RENEW_BEFORE_SECS) >= refresh.expires_at
+}
+
+/// Renew the session's GitHub token, or the outcome when GitHub will not: a refusal
+/// (the refresh token expired, was used or revoked) ends the session; GitHub out of reach
+/// leaves the memberships unconfirmed.
+async fn renew(
+    github: &GithubClient,
+    renewals: &Renewals,
+    claims: &SessionClaims,
+    refresh: &GithubRefresh,
+    now: u64,
+) -> Result<GithubTokens, Outcome> {
+    match renewals
+        .renew(github, &claims.session_key(), refresh, now)
+        .await
+    {
+        Ok(tokens) => {
+            tracing::info!(login = %claims.login, "re-check: renewed the session's GitHub token");
+            Ok(tokens)
+        }
+        Err(GithubError::OAuth { error, .. }) => {
+            tracing::info!(login = %claims.login, error = %error, "re-check: GitHub refused to renew the token; ending the session");
+            metrics().recheck(RecheckOutcome::Ended);
+            Err(Outcome::Revoked)
+        }
+        Err(e) => {
+            tracing::warn!(login = %claims.login, error = %e, "re-check: could not renew the GitHub token; keeping the last known memberships within access.stale_grace");
+            metrics().recheck(RecheckOutcome::Unconfirmed(UNREACHABLE));
+            Err(Outcome::Unconfirmed(None))
+        }
+    }
+}
+
+/// Who the token belongs to and the memberships the policy asks about.
+async fn check(
     github: &GithubClient,
     plan: &MembershipPlan,
     claims: &SessionClaims,
-) -> Outcome {
-    let Some(token) = claims.github_token.as_deref() else {
-        metrics().recheck(RecheckOutcome::Ended);
-        return Outcome::Revoked;
-    };
+    token: &str,
+) -> Result<Outcome, Unauthorized> {
     let user = github.user(token);
     let memberships = github.memberships(token, &claims.login, plan);
-    match futures_util::try_join!(user, memberships) {
+    Ok(match futures_util::try_join!(user, memberships) {
         Ok((user, memberships)) if user.id.to_string() == claims.user_id => {
             answered(claims, user.login, memberships)
         }
@@ -288,17 +424,54 @@ async fn ask_github(
             metrics().recheck(RecheckOutcome::Ended);
             Outcome::Revoked
         }
-        Err(GithubError::Status { status: 401, .. }) => {
-            tracing::info!(login = %claims.login, "re-check: GitHub no longer accepts the token; ending the session");
-            metrics().recheck(RecheckOutcome::Ended);
-            Outcome::Revoked
-        }
+        Err(GithubError::Status { status: 401, .. }) => return Err(Unauthorized),
         Err(GithubError::Refused(refusal)) => unconfirmed(claims, refusal),
         Err(e) => {
             tracing::warn!(login = %claims.login, error = %e, "re-check failed; keeping the last known memberships within access.stale_grace");
             metrics().recheck(RecheckOutcome::Unconfirmed(UNREACHABLE));
             Outcome::Unconfirmed(None)
         }
+    })
+}
+
+/// GitHub token renewals, one at a time per session: GitHub retires a refresh token at its
+/// first use, so a second renewal with it (a re-check a webhook started while another ran)
+/// would be refused and end the session. The last renewal is remembered with the refresh
+/// token it used, so one that waited for it takes its result instead of asking again.
+#[derive(Default)]
+struct Renewals(Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Renewed>>>>>);
+
+struct Renewed {
+    used: String,
+    tokens: GithubTokens,
+}
+
+impl Renewals {
+    async fn renew(
+        &self,
+        github: &GithubClient,
+        key: &str,
+        refresh: &GithubRefresh,
+        now: u64,
+    ) -> Result<GithubTokens, GithubError> {
+        let cell = {
+            let mut cells = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if cells.len() >= SWEEP_ABOVE {
+                // Idle sessions' memories only serve renewals that overlap: drop them.
+                cells.retain(|_, cell| Arc::strong_count(cell) > 1);
+            }
+            Arc::clone(cells.entry(key.to_string()).or_default())
+        };
+        let mut last = cell.lock().await;
+        if let Some(done) = last.as_ref().filter(|done| done.used == refresh.token) {
+            return Ok(done.tokens.clone());
+        }
+        let tokens = github.refresh_token(&refresh.token, now).await?;
+        *last = Some(Renewed {
+            used: refresh.token.clone(),
+            tokens: tokens.clone(),
+        });
+        Ok(tokens)
     }
 }
 
@@ -352,7 +525,7 @@ fn unconfirmed(claims: &SessionClaims, refusal: GithubRefusal) -> Outcome {
 mod tests {
     use super::*;
 
-    fn role(r: Result<(Outcome, u64), Role>) -> &'static str {
+    fn role(r: Result<Checked, Role>) -> &'static str {
         match r {
             Ok(_) => "reuse",
             Err(Role::Wait(..)) => "wait",
@@ -373,6 +546,7 @@ mod tests {
                 outcome: Outcome::Revoked,
                 at,
                 fresh_after,
+                renewed: None,
             },
         );
     }

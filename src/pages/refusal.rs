@@ -360,7 +360,10 @@ impl Refusal {
             }
             _ if page => Reply::html(status, self.page()),
             _ => {
-                let mut body = json!({"error": self.code(), "message": self.message()});
+                let message = self.message();
+                // RFC 6749 §5.2's name for the same text, which OAuth libraries read.
+                let description = oauth_description(&message);
+                let mut body = json!({"error": self.code(), "error_description": description, "message": message});
                 match self {
                     Refusal::SignInRequired { sign_in_url } => {
                         body["sign_in_url"] = json!(sign_in_url)
@@ -483,8 +486,32 @@ impl Refusal {
     }
 }
 
+/// `text` within what RFC 6749 §5.2 allows in `error_description` (printable ASCII without `"`
+/// and `\`): anything else becomes `?` (typographic quotes and dashes become ASCII ones).
+fn oauth_description(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{2018}' | '\u{2019}' | '\u{201c}' | '\u{201d}' | '"' => '\'',
+            '\u{2013}' | '\u{2014}' => '-',
+            '\u{2026}' => '.',
+            '\\' => '/',
+            c if (' '..='~').contains(&c) => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn error_descriptions_stay_within_rfc_6749_characters() {
+        let out = oauth_description("“GitHub” says — don’t\\retry… é\n\"x\"");
+        assert_eq!(out, "'GitHub' says - don't/retry. ??'x'");
+        assert!(out
+            .chars()
+            .all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\'));
+    }
+
     use super::*;
 
     #[test]

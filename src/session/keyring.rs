@@ -4,6 +4,7 @@
 //! The first key encrypts; every key decrypts, which is how secrets rotate without signing
 //! anyone out.
 
+use crate::claims::GithubRefresh;
 use crate::config::SessionKey;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -134,6 +135,32 @@ impl KeyRing {
             )
             .map_err(|_| JweError::Decrypt)?;
         Ok(buf)
+    }
+
+    /// A GitHub refresh token as the store keeps it: sealed like the access token.
+    pub fn seal_refresh(
+        &self,
+        refresh: Option<&GithubRefresh>,
+    ) -> Result<Option<GithubRefresh>, JweError> {
+        refresh
+            .map(|r| {
+                Ok(GithubRefresh {
+                    token: self.seal(r.token.as_bytes())?,
+                    expires_at: r.expires_at,
+                })
+            })
+            .transpose()
+    }
+
+    /// A sealed GitHub refresh token opened; `None` when no key here opens it (what needs it
+    /// then asks for a new sign-in).
+    pub fn open_refresh(&self, refresh: Option<GithubRefresh>) -> Option<GithubRefresh> {
+        let refresh = refresh?;
+        let plain = self.open(&refresh.token).ok()?;
+        Some(GithubRefresh {
+            token: String::from_utf8(plain).ok()?,
+            expires_at: refresh.expires_at,
+        })
     }
 
     fn find_key(&self, header_b64: &str) -> Result<&RingKey, JweError> {

@@ -153,6 +153,7 @@ impl Sessions {
                     .as_deref()
                     .and_then(|sealed| seal.open(sealed).ok())
                     .and_then(|plain| String::from_utf8(plain).ok());
+                claims.github_refresh = seal.open_refresh(claims.github_refresh.take());
                 claims.session_id = Some(key);
                 if !claims.is_live(now) {
                     return Ok(None);
@@ -269,9 +270,13 @@ impl Sessions {
             ),
             None => None,
         };
+        let github_refresh = seal
+            .seal_refresh(claims.github_refresh.as_ref())
+            .map_err(|_| WriteError::TooLarge)?;
         let record = SessionRecord {
             claims: SessionClaims {
                 github_token: None,
+                github_refresh,
                 session_id: None,
                 ..claims.clone()
             },

@@ -70,6 +70,7 @@ mod tests {
                 exp: 10,
                 refreshed_at: 0,
                 github_token: None,
+                github_refresh: None,
                 session_id: None,
             },
             sealed_token: None,

@@ -30,6 +30,7 @@ fn claims(sub: &str, exp: u64) -> SessionClaims {
         exp,
         refreshed_at: 1,
         github_token: None,
+        github_refresh: None,
         session_id: None,
     }
 }
@@ -73,6 +74,7 @@ async fn codes_work_once_and_expire(
         client_redirect_uri: "http://127.0.0.1:1/cb".into(),
         code_challenge: Some("challenge".into()),
         expires_at,
+        client_id: None,
     };
     store.put_code(&key("a"), &grant(now + 60)).await.unwrap();
     store.put_code(&key("b"), &grant(now + 1)).await.unwrap();
@@ -145,6 +147,7 @@ async fn families_advance_once_per_generation_and_revoke(
         mac_key: String::new(),
         origin: TokenOrigin::CodeExchange,
         issued_at: now,
+        client_id: Some("cli".into()),
     };
     store.put_family(&id, &f).await.unwrap();
     let next = RefreshFamily {
@@ -441,6 +444,7 @@ async fn families_are_listed_by_user(
         mac_key: String::new(),
         origin: TokenOrigin::Pat,
         issued_at: now,
+        client_id: None,
     };
     let (f1, f2, f3) = (key("uf1"), key("uf2"), key("uf3"));
     store

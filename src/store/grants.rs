@@ -15,6 +15,10 @@ pub struct CodeGrant {
     /// PKCE S256 challenge the client sent to `/oauth2/start`, if any.
     pub code_challenge: Option<String>,
     pub expires_at: u64,
+    /// The `client_id` the authorize request named, if any: the token request must name it
+    /// too (RFC 6749 §4.1.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// What trading a code found.
@@ -46,6 +50,10 @@ pub struct RefreshFamily {
     /// When the current generation was issued (the last refresh); 0 in older records.
     #[serde(default)]
     pub issued_at: u64,
+    /// The OAuth 2.0 client the sign-in was issued to, if it named one: only that client may
+    /// refresh or revoke it (a confidential one with its secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// How a token sign-in began. Records from before this existed count as the code exchange.

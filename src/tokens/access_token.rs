@@ -258,6 +258,7 @@ mod tests {
             exp: 0,
             refreshed_at: 0,
             github_token: Some("gho_secret".into()),
+            github_refresh: None,
             session_id: None,
         }
     }

@@ -5,6 +5,7 @@
 pub mod access_token;
 pub mod api_keys;
 pub mod assertion;
+pub mod clients;
 mod fingerprint;
 pub mod github_tokens;
 pub mod oidc;
@@ -15,7 +16,8 @@ mod service;
 pub use crate::store::{CodeGrant, CodeTake, MemoryStore, RefreshFamily, Store, StoreError};
 pub use access_token::{AccessClaims, AccessTokens, TokenError};
 pub use api_keys::ApiKeys;
-pub use service::{ClientRedirect, TokenService, TokenSetupError};
+pub use clients::{ClientAuth, ClientRedirect};
+pub use service::{TokenService, TokenSetupError};
 
 use base64::Engine;
 

@@ -157,12 +157,14 @@ impl Issuer<'_> {
         super::sealed::seal(self.seal, session).map_err(|e| RefreshError::Sign(e.to_string()))
     }
 
-    /// A new family for `session` and its first pair. The login is remembered, so an admin
-    /// can name the user by it (and end the family with the rest of their sign-ins).
+    /// A new family for `session` (issued to `client_id`, if the client named itself) and its
+    /// first pair. The login is remembered, so an admin can name the user by it (and end the
+    /// family with the rest of their sign-ins).
     pub async fn start(
         &self,
         session: &SessionClaims,
         origin: TokenOrigin,
+        client_id: Option<String>,
         now: u64,
     ) -> Result<TokenPair, RefreshError> {
         let family = random_token();
@@ -176,6 +178,7 @@ impl Issuer<'_> {
             mac_key,
             origin,
             issued_at: now,
+            client_id,
         };
         self.store.put_family(&family, &record).await?;
         self.store
@@ -268,6 +271,7 @@ impl Issuer<'_> {
             mac_key,
             origin: redeemed.origin,
             issued_at: now,
+            client_id: redeemed.client_id.clone(),
         };
         if !self
             .store
@@ -349,6 +353,7 @@ mod tests {
             exp: 0,
             refreshed_at: 0,
             github_token: None,
+            github_refresh: None,
             session_id: None,
         }
     }
@@ -379,7 +384,7 @@ mod tests {
             ..session()
         };
         let pair = issuer
-            .start(&signed_in, TokenOrigin::CodeExchange, 1_000)
+            .start(&signed_in, TokenOrigin::CodeExchange, None, 1_000)
             .await
             .unwrap();
         assert!(issuer.redeem(&pair.refresh_token, 4_599).await.is_ok());
@@ -392,7 +397,7 @@ mod tests {
         let issuer = issuer(&store, &access);
         let now = 1_000;
         let first = issuer
-            .start(&session(), TokenOrigin::CodeExchange, now)
+            .start(&session(), TokenOrigin::CodeExchange, None, now)
             .await
             .unwrap();
         let (fam, rec) = issuer.redeem(&first.refresh_token, now).await.unwrap();
@@ -414,7 +419,7 @@ mod tests {
         ));
         // A forged secret for a live family is simply unknown.
         let third = issuer
-            .start(&session(), TokenOrigin::CodeExchange, now)
+            .start(&session(), TokenOrigin::CodeExchange, None, now)
             .await
             .unwrap();
         let mut parts: Vec<String> = third.refresh_token.split('.').map(str::to_string).collect();
@@ -438,7 +443,7 @@ mod tests {
         let issuer = issuer(&store, &access);
         let now = 1_000;
         let first = issuer
-            .start(&session(), TokenOrigin::CodeExchange, now)
+            .start(&session(), TokenOrigin::CodeExchange, None, now)
             .await
             .unwrap();
         let (fam, rec) = issuer.redeem(&first.refresh_token, now).await.unwrap();

@@ -10,7 +10,7 @@
 use crate::claims::SessionClaims;
 use crate::session::{JweError, KeyRing};
 
-/// `session` as the store keeps it: its GitHub token sealed.
+/// `session` as the store keeps it: its GitHub token (and refresh token) sealed.
 pub fn seal(ring: &KeyRing, session: &SessionClaims) -> Result<SessionClaims, JweError> {
     let github_token = match &session.github_token {
         Some(token) => Some(ring.seal(token.as_bytes())?),
@@ -18,6 +18,7 @@ pub fn seal(ring: &KeyRing, session: &SessionClaims) -> Result<SessionClaims, Jw
     };
     Ok(SessionClaims {
         github_token,
+        github_refresh: ring.seal_refresh(session.github_refresh.as_ref())?,
         ..session.clone()
     })
 }
@@ -32,12 +33,14 @@ pub fn open(ring: &KeyRing, mut session: SessionClaims) -> SessionClaims {
             .and_then(|plain| String::from_utf8(plain).ok()),
         legacy => legacy,
     };
+    session.github_refresh = ring.open_refresh(session.github_refresh.take());
     session
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claims::GithubRefresh;
     use crate::config::SessionKey;
 
     fn claims(token: Option<&str>) -> SessionClaims {
@@ -53,6 +56,10 @@ mod tests {
             exp: 2,
             refreshed_at: 1,
             github_token: token.map(str::to_string),
+            github_refresh: token.map(|_| GithubRefresh {
+                token: "ghr_refresh".into(),
+                expires_at: 9,
+            }),
             session_id: None,
         }
     }
@@ -67,6 +74,15 @@ mod tests {
         .unwrap();
         let stored = sealed.github_token.clone().unwrap();
         assert!(!stored.contains("gho_"), "{stored}");
+        let stored_refresh = sealed.github_refresh.clone().unwrap();
+        assert!(!stored_refresh.token.contains("ghr_"), "{stored_refresh:?}");
+        assert_eq!(stored_refresh.expires_at, 9);
+        assert_eq!(
+            open(&KeyRing::new(std::slice::from_ref(&old)), sealed.clone())
+                .github_refresh
+                .map(|r| r.token),
+            Some("ghr_refresh".into())
+        );
         let rotated = KeyRing::new(&[new.clone(), old]);
         assert_eq!(
             open(&rotated, sealed.clone()).github_token.as_deref(),

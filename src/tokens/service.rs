@@ -1,6 +1,7 @@
 //! The token machinery one process runs with, built once from [`Settings`].
 
 use super::assertion::AssertionSigner;
+use super::clients::ClientRedirect;
 use super::github_tokens::GithubTokenCache;
 use super::oidc::{IssuerSettings, OidcVerifier};
 use super::refresh::Issuer;
@@ -18,16 +19,6 @@ pub enum TokenSetupError {
     Assertion(#[from] super::assertion::AssertionError),
     #[error("tokens.oidc_issuers: {0}")]
     Oidc(#[from] super::oidc::OidcError),
-}
-
-/// Why a client redirect URI is allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientRedirect {
-    /// Listed in `tokens.client_redirect_uris`: the operator vouches for it.
-    Listed,
-    /// Any loopback port (`tokens.allow_loopback`): whichever local program listens there gets
-    /// the code, so it needs PKCE and the person's confirmation.
-    Loopback,
 }
 
 #[derive(Debug)]
@@ -169,35 +160,14 @@ impl TokenService {
     pub fn cors_origin<'a>(&self, origin: Option<&'a str>) -> Option<&'a str> {
         // `null` is the origin of sandboxed frames and private-use schemes: never trusted.
         let origin = origin.filter(|o| *o != "null")?;
-        self.settings
-            .client_redirect_uris
-            .iter()
-            .filter_map(|uri| url::Url::parse(uri).ok())
-            .any(|u| u.origin().ascii_serialization() == origin)
+        super::clients::web_origins(&self.settings)
+            .any(|o| o == origin)
             .then_some(origin)
     }
 
-    /// Why `/oauth2/start` may send a code to `uri`, if it may: an exact match against the
-    /// config, or (with `allow_loopback`) any port of `http://127.0.0.1` / `http://localhost` /
-    /// `http://[::1]` (RFC 8252 §7.3).
-    pub fn client_redirect(&self, uri: &str) -> Option<ClientRedirect> {
-        let parsed = url::Url::parse(uri).ok()?;
-        if parsed.fragment().is_some() || parsed.username() != "" || parsed.password().is_some() {
-            return None;
-        }
-        // Exact match on the text as configured: no normalizing that could make two URIs equal.
-        if self
-            .settings
-            .client_redirect_uris
-            .iter()
-            .any(|allowed| allowed == uri)
-        {
-            return Some(ClientRedirect::Listed);
-        }
-        (self.settings.allow_loopback
-            && parsed.scheme() == "http"
-            && matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")))
-        .then_some(ClientRedirect::Loopback)
+    /// Why a code may be sent to `uri` for `client_id`, if it may ([`super::clients::redirect`]).
+    pub fn client_redirect(&self, client_id: Option<&str>, uri: &str) -> Option<ClientRedirect> {
+        super::clients::redirect(&self.settings, client_id, uri)
     }
 }
 

@@ -35,6 +35,7 @@
 //! machine's `node`; nginx from Debian (`/usr/sbin/nginx`). A missing stack is skipped with a
 //! note, except under `CI=true`, where it fails.
 
+use crate::common::python::{home_cache, in_ci, python_with};
 use crate::common::{
     free_port, mock_pat, parse_raw, plain_client, raw_exchange, session_cookie, GateOptions,
     Harness, RawResponse, Recorder,
@@ -1354,35 +1355,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn home_cache(rel: &str) -> Option<PathBuf> {
-    Some(
-        PathBuf::from(std::env::var_os("HOME")?)
-            .join(".cache")
-            .join(rel),
-    )
-}
-
-/// `.ci/run`'s venv python, if it can import `module`.
-fn python_with(module: &str) -> Result<PathBuf, String> {
-    let python = match std::env::var_os("GATEHOUSE_DIFF_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => match std::env::var_os("GATEHOUSE_CI_VENV") {
-            Some(venv) => PathBuf::from(venv).join("bin/python"),
-            None => home_cache("gatehouse-ci-venv/bin/python").ok_or("no HOME")?,
-        },
-    };
-    let imports = Command::new(&python)
-        .args(["-c", &format!("import {module}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    match imports {
-        true => Ok(python),
-        false => Err(format!("{} cannot import {module}", python.display())),
-    }
-}
-
 /// `.ci/run`'s node_modules holding Express and its middleware, if `node` is here too.
 fn node_modules() -> Result<PathBuf, String> {
     let modules = match std::env::var_os("GATEHOUSE_DIFF_NODE_PATH") {
@@ -1405,10 +1377,6 @@ fn node_modules() -> Result<PathBuf, String> {
         Some(missing) => Err(format!("{missing} is not in {}", modules.display())),
         None => Ok(modules),
     }
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
 /// The stack's command, or `None` after saying why it is skipped (under CI: fail instead).

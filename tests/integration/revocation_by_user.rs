@@ -526,23 +526,56 @@ async fn a_redis_dump_holds_no_github_token() {
     assert_eq!(status_as(&h.gate, &raw).await, 200);
     assert_eq!(refresh(&h.gate, &pair).await.0, 200, "refreshes still work");
 
-    let keys: Vec<String> = redis_cmd(&redis, &["KEYS", "*"]).await;
+    let dump = dump(&redis).await;
+    for prefix in ["gho_", "ghp_"] {
+        assert!(!dump.contains(prefix), "a GitHub token in Redis:\n{dump}");
+    }
+}
+
+/// A GitHub App's sign-ins keep GitHub's refresh token sealed too (records and families).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_dump_holds_no_github_app_token_or_refresh_token() {
+    if !available("a_redis_dump_holds_no_github_app_token_or_refresh_token") {
+        return;
+    }
+    let app = "Iv23liGatehouseTest1";
+    let redis = RedisServer::start();
+    let h = Harness::start(GateOptions {
+        client_id: app,
+        ..options(&redis.session_config("redis"))
+    })
+    .await;
+    assert!(h.mock.install_app("databio", app));
+    let session = session_of(&h, "monalisa").await;
+    assert_eq!(
+        get_with_session(&h.url("/echo"), &session).await.status(),
+        200
+    );
+    let pair = pair_for(&h.gate, "monalisa").await;
+    assert_eq!(refresh(&h.gate, &pair).await.0, 200);
+    let dump = dump(&redis).await;
+    for prefix in ["ghu_", "ghr_"] {
+        assert!(!dump.contains(prefix), "a GitHub token in Redis:\n{dump}");
+    }
+}
+
+/// Every key and value in Redis, as text.
+async fn dump(redis: &RedisServer) -> String {
+    let keys: Vec<String> = redis_cmd(redis, &["KEYS", "*"]).await;
     assert!(keys.len() > 5, "{keys:?}");
     let mut dump = String::new();
     for key in &keys {
-        let kind: String = redis_cmd(&redis, &["TYPE", key]).await;
+        let kind: String = redis_cmd(redis, &["TYPE", key]).await;
         let values: Vec<String> = match kind.as_str() {
-            "string" => vec![redis_cmd(&redis, &["GET", key]).await],
-            "hash" => redis_cmd(&redis, &["HGETALL", key]).await,
-            "set" => redis_cmd(&redis, &["SMEMBERS", key]).await,
-            "zset" => redis_cmd(&redis, &["ZRANGE", key, "0", "-1"]).await,
+            "string" => vec![redis_cmd(redis, &["GET", key]).await],
+            "hash" => redis_cmd(redis, &["HGETALL", key]).await,
+            "set" => redis_cmd(redis, &["SMEMBERS", key]).await,
+            "zset" => redis_cmd(redis, &["ZRANGE", key, "0", "-1"]).await,
             other => panic!("{key}: a {other} nobody reads here"),
         };
         dump.push_str(&format!("{key} = {values:?}\n"));
     }
-    for prefix in ["gho_", "ghp_"] {
-        assert!(!dump.contains(prefix), "a GitHub token in Redis:\n{dump}");
-    }
+    dump
 }
 
 /// Replicas whose clocks disagree: a user ended on a replica 30 s behind the others still

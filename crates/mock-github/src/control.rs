@@ -28,6 +28,11 @@
 //!   an org's settings (omitted ones are left as they are)
 //! - `POST   /_mock/orgs/{org}/approved_apps/{client_id}` an owner approves an OAuth app for an
 //!   org with OAuth App access restrictions; `DELETE` takes the approval back
+//! - `POST   /_mock/orgs/{org}/installations/{client_id}` install a GitHub App (a client id
+//!   starting with `Iv`) on the org with Members: read, so its user tokens see the org's
+//!   memberships; `DELETE` uninstalls it
+//! - `POST   /_mock/clock?advance=SECS` move the mock's clock ahead: GitHub App user tokens
+//!   (8 hours) and refresh tokens (about 6 months) expire by it
 //! - `POST   /_mock/users/{login}?id=N[&name=..&email=..&verified=false]` create a user with
 //!   that primary email (default `{login}@example.com`, verified) → 200 `{"login", "id"}`;
 //!   409 if the login or id is taken
@@ -70,6 +75,11 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
             "/_mock/orgs/{org}/approved_apps/{client_id}",
             post(approve_app).delete(unapprove_app),
         )
+        .route(
+            "/_mock/orgs/{org}/installations/{client_id}",
+            post(install_app).delete(uninstall_app),
+        )
+        .route("/_mock/clock", post(advance_clock))
         .route("/_mock/fail", post(fail))
         .route("/_mock/codes/expire", post(expire_codes))
         .route("/_mock/stats", get(stats))
@@ -131,6 +141,7 @@ async fn create_org(
         oauth_app_restrictions: false,
         approved_apps: Vec::new(),
         saml_sso: false,
+        installed_apps: Vec::new(),
     });
     Json(json!({ "login": org, "id": id, "name": q.name })).into_response()
 }
@@ -462,6 +473,43 @@ async fn fail(State(shared): State<Arc<Shared>>, Query(q): Query<FailQuery>) -> 
     .into_response()
 }
 
+async fn install_app(
+    State(shared): State<Arc<Shared>>,
+    Path((org, client_id)): Path<(String, String)>,
+) -> Response {
+    let mut st = shared.lock();
+    let Some(org_entry) = st.org_mut(&org) else {
+        return problem(StatusCode::NOT_FOUND, format!("no org `{org}`"));
+    };
+    if !org_entry.installed_apps.contains(&client_id) {
+        org_entry.installed_apps.push(client_id);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn uninstall_app(
+    State(shared): State<Arc<Shared>>,
+    Path((org, client_id)): Path<(String, String)>,
+) -> Response {
+    let mut st = shared.lock();
+    let Some(org_entry) = st.org_mut(&org) else {
+        return problem(StatusCode::NOT_FOUND, format!("no org `{org}`"));
+    };
+    org_entry.installed_apps.retain(|c| *c != client_id);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct ClockQuery {
+    advance: u64,
+}
+
+async fn advance_clock(State(shared): State<Arc<Shared>>, Query(q): Query<ClockQuery>) -> Response {
+    let mut st = shared.lock();
+    st.clock_offset = st.clock_offset.saturating_add(q.advance);
+    Json(json!({ "now": st.now() })).into_response()
+}
+
 async fn expire_codes(State(shared): State<Arc<Shared>>) -> Response {
     let now = Instant::now();
     for grant in shared.lock().codes.values_mut() {
@@ -506,6 +554,7 @@ async fn personal_token(
         user_id,
         scopes,
         sso_orgs: Vec::new(),
+        expires_at: None,
     });
     let token = format!("ghp_{}", token.trim_start_matches("gho_"));
     // Re-key under the PAT prefix GitHub uses for personal tokens.

@@ -25,6 +25,7 @@
 //! oauth_app_restrictions = false  # optional: OAuth apps see nothing of the org unless approved
 //! approved_apps = []              # optional: client_ids the owners approved
 //! saml_sso = false                # optional: members' tokens need a single sign-on authorization
+//! installed_apps = []             # optional: GitHub App client_ids installed with Members: read
 //!   [[orgs.teams]]
 //!   slug = "core"
 //!   name = "Core"               # optional, default = slug
@@ -104,6 +105,10 @@ pub(super) struct Org {
     /// (`/orgs/{org}/sso`) before it sees the org's data.
     #[serde(default)]
     pub saml_sso: bool,
+    /// GitHub Apps (client ids) installed on the org with the Members: read permission: only
+    /// their user tokens see the org's memberships (GitHub Apps have no OAuth scopes).
+    #[serde(default)]
+    pub installed_apps: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -83,6 +83,26 @@ impl MockGithub {
         st.apps.insert(app.client_id.clone(), app);
     }
 
+    /// Install GitHub App `client_id` on `org` with the Members: read permission, so its user
+    /// tokens see the org's memberships. False when there is no such org.
+    pub fn install_app(&self, org: &str, client_id: &str) -> bool {
+        let mut st = self.shared.lock();
+        let Some(org) = st.org_mut(org) else {
+            return false;
+        };
+        if !org.installed_apps.iter().any(|c| c == client_id) {
+            org.installed_apps.push(client_id.to_string());
+        }
+        true
+    }
+
+    /// Move the mock's clock `secs` seconds ahead: GitHub App user tokens (8 hours) and
+    /// refresh tokens (about 6 months) expire by it, as they would at GitHub.
+    pub fn advance_clock(&self, secs: u64) {
+        let mut st = self.shared.lock();
+        st.clock_offset = st.clock_offset.saturating_add(secs);
+    }
+
     /// Make `secrets` the app's client secrets, as an owner does on GitHub by generating a
     /// new one (both then work) and deleting the old one. Code exchanges and app-authenticated
     /// calls with any other secret get `incorrect_client_credentials` (or 404).

@@ -41,6 +41,8 @@ impl Shared {
                 failure: None,
                 sso_requests: HashMap::new(),
                 sso_sessions: Vec::new(),
+                refresh_tokens: HashMap::new(),
+                clock_offset: 0,
             }),
             api_requests: AtomicU64::new(0),
         }
@@ -68,6 +70,11 @@ pub(super) struct State {
     pub sso_requests: HashMap<String, (u64, String, String)>,
     /// (user id, lower-case org): the user has signed in to the org's single sign-on.
     pub sso_sessions: Vec<(u64, String)>,
+    /// GitHub App refresh tokens (`ghr_…`), each usable once.
+    pub refresh_tokens: HashMap<String, RefreshGrant>,
+    /// Seconds the mock's clock runs ahead of the machine's ([`crate::MockGithub::advance_clock`]),
+    /// so a test can let 8-hour tokens expire without waiting.
+    pub clock_offset: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -157,6 +164,37 @@ pub(super) struct TokenGrant {
     pub scopes: Scopes,
     /// Lower-case orgs enforcing SAML single sign-on the token is authorized for.
     pub sso_orgs: Vec<String>,
+    /// When (mock unix seconds) a GitHub App user token stops working; `None`: never
+    /// (OAuth App tokens and personal tokens).
+    pub expires_at: Option<u64>,
+}
+
+/// A GitHub App refresh token: what it renews, and until when.
+#[derive(Clone, Debug)]
+pub(super) struct RefreshGrant {
+    /// The access token issued with it, which using it revokes.
+    pub access_token: String,
+    pub grant: TokenGrant,
+    pub expires_at: u64,
+}
+
+/// A token answer: the access token, and for a GitHub App its expiry and refresh token.
+pub(super) struct Issued {
+    pub access_token: String,
+    pub scope: String,
+    /// `(expires_in, refresh_token, refresh_token_expires_in)`.
+    pub refresh: Option<(u64, String, u64)>,
+}
+
+/// GitHub App user tokens live 8 hours by default.
+pub(super) const APP_TOKEN_SECS: u64 = 8 * 3600;
+/// ...and their refresh tokens about 6 months (GitHub's own `refresh_token_expires_in`).
+pub(super) const APP_REFRESH_SECS: u64 = 15_897_600;
+
+/// GitHub App client ids start with `Iv` (`Iv1.…` for older apps, `Iv23…` today); OAuth App
+/// ones do not.
+pub(super) fn is_github_app(client_id: &str) -> bool {
+    client_id.starts_with("Iv")
 }
 
 impl State {
@@ -220,10 +258,67 @@ impl State {
             .collect()
     }
 
+    /// The mock's wall clock (unix seconds), [`State::clock_offset`] ahead of the machine's.
+    pub fn now(&self) -> u64 {
+        let machine = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        machine + self.clock_offset
+    }
+
     /// A new `gho_` token (the prefix GitHub uses for OAuth app user tokens).
     pub fn issue_token(&mut self, grant: TokenGrant) -> String {
         let token = format!("gho_{}", Alphanumeric.sample_string(&mut rand::rng(), 36));
         self.tokens.insert(token.clone(), grant);
         token
+    }
+
+    /// A user token for a sign-in: `gho_` for an OAuth App; for a GitHub App an 8-hour `ghu_`
+    /// token with a `ghr_` refresh token, and no scopes (Apps have permissions instead).
+    pub fn issue_user_token(&mut self, mut grant: TokenGrant) -> Issued {
+        if !is_github_app(&grant.client_id) {
+            let scope = grant.scopes.joined(",");
+            let access_token = self.issue_token(grant);
+            return Issued {
+                access_token,
+                scope,
+                refresh: None,
+            };
+        }
+        let now = self.now();
+        grant.expires_at = Some(now + APP_TOKEN_SECS);
+        let access_token = format!("ghu_{}", Alphanumeric.sample_string(&mut rand::rng(), 36));
+        let refresh_token = format!("ghr_{}", Alphanumeric.sample_string(&mut rand::rng(), 76));
+        self.tokens.insert(access_token.clone(), grant.clone());
+        self.refresh_tokens.insert(
+            refresh_token.clone(),
+            RefreshGrant {
+                access_token: access_token.clone(),
+                grant,
+                expires_at: now + APP_REFRESH_SECS,
+            },
+        );
+        Issued {
+            access_token,
+            scope: String::new(),
+            refresh: Some((APP_TOKEN_SECS, refresh_token, APP_REFRESH_SECS)),
+        }
+    }
+
+    /// Use a refresh token of `client_id`'s: it and the access token issued with it stop
+    /// working, and a new pair is issued. `None` when it is unknown, used, expired or another
+    /// app's.
+    pub fn refresh_user_token(&mut self, client_id: &str, refresh_token: &str) -> Option<Issued> {
+        let now = self.now();
+        if self.refresh_tokens.get(refresh_token)?.grant.client_id != client_id {
+            return None;
+        }
+        let used = self.refresh_tokens.remove(refresh_token)?;
+        self.tokens.remove(&used.access_token);
+        if used.expires_at <= now {
+            return None;
+        }
+        self.user_by_id(used.grant.user_id)?;
+        Some(self.issue_user_token(used.grant))
     }
 }

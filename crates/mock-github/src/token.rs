@@ -15,7 +15,7 @@ use url::form_urlencoded;
 use super::credentials::basic_credentials;
 use super::fault;
 use super::pkce;
-use super::state::{Shared, State as MockState, TokenGrant};
+use super::state::{Issued, Shared, State as MockState, TokenGrant};
 
 const DOCS: &str = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/";
 
@@ -28,6 +28,7 @@ struct TokenRequest {
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
     grant_type: Option<String>,
+    refresh_token: Option<String>,
 }
 
 impl TokenRequest {
@@ -41,6 +42,7 @@ impl TokenRequest {
                 "redirect_uri" => &mut req.redirect_uri,
                 "code_verifier" => &mut req.code_verifier,
                 "grant_type" => &mut req.grant_type,
+                "refresh_token" => &mut req.refresh_token,
                 _ => continue,
             };
             *slot = Some(v.into_owned());
@@ -94,22 +96,15 @@ pub(super) async fn exchange(
         grant(&mut st, &headers, &req)
     };
     let response = match outcome {
-        Ok((token, scope)) => reply(
-            json,
-            &[
-                ("access_token", token.as_str()),
-                ("scope", scope.as_str()),
-                ("token_type", "bearer"),
-            ],
-        ),
+        Ok(issued) => reply(json, &token_fields(issued)),
         Err(e) => {
             let uri = format!("{DOCS}#{}", e.anchor);
             reply(
                 json,
                 &[
-                    ("error", e.error),
-                    ("error_description", e.description),
-                    ("error_uri", uri.as_str()),
+                    ("error", e.error.into()),
+                    ("error_description", e.description.into()),
+                    ("error_uri", uri.into()),
                 ],
             )
         }
@@ -117,12 +112,26 @@ pub(super) async fn exchange(
     fault::hold(failure, response).await
 }
 
+/// A token answer's fields: a GitHub App's adds the expiry and the refresh token (numbers in
+/// JSON, as GitHub sends them).
+fn token_fields(issued: Issued) -> Vec<(&'static str, serde_json::Value)> {
+    let mut fields = vec![("access_token", issued.access_token.into())];
+    if let Some((expires_in, refresh_token, refresh_expires_in)) = issued.refresh {
+        fields.push(("expires_in", expires_in.into()));
+        fields.push(("refresh_token", refresh_token.into()));
+        fields.push(("refresh_token_expires_in", refresh_expires_in.into()));
+    }
+    fields.push(("scope", issued.scope.into()));
+    fields.push(("token_type", "bearer".into()));
+    fields
+}
+
 /// All checks, in GitHub's order, under one lock so a code can not be used twice.
 fn grant(
     st: &mut MockState,
     headers: &HeaderMap,
     req: &TokenRequest,
-) -> Result<(String, String), OauthError> {
+) -> Result<Issued, OauthError> {
     let bad_client = || {
         oauth_error(
             "incorrect_client_credentials",
@@ -150,6 +159,16 @@ fn grant(
         .is_some_and(|body_id| *body_id != client_id)
     {
         return Err(bad_client());
+    }
+    if req.grant_type.as_deref() == Some("refresh_token") {
+        let token = req.refresh_token.as_deref().unwrap_or_default();
+        return st.refresh_user_token(&client_id, token).ok_or_else(|| {
+            oauth_error(
+                "bad_refresh_token",
+                "The refresh token passed is incorrect or expired.",
+                "bad-refresh-token",
+            )
+        });
     }
     if req
         .grant_type
@@ -193,30 +212,33 @@ fn grant(
     if st.user_by_id(grant.user_id).is_none() {
         return Err(bad_code());
     }
-    let scope = grant.scopes.joined(",");
     // Authorizing an app while signed in to an org's single sign-on authorizes its token
     // for that org.
     let sso_orgs = st.sso_sessions_of(grant.user_id);
-    let token = st.issue_token(TokenGrant {
+    Ok(st.issue_user_token(TokenGrant {
         client_id,
         user_id: grant.user_id,
         scopes: grant.scopes,
         sso_orgs,
-    });
-    Ok((token, scope))
+        expires_at: None,
+    }))
 }
 
 /// JSON or form-encoded body, always HTTP 200.
-fn reply(json: bool, fields: &[(&str, &str)]) -> Response {
+fn reply(json: bool, fields: &[(&str, serde_json::Value)]) -> Response {
     if json {
         let map: serde_json::Map<String, serde_json::Value> = fields
             .iter()
-            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
         return axum::Json(map).into_response();
     }
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
     let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(fields)
+        .extend_pairs(fields.iter().map(|(k, v)| (*k, text(v))))
         .finish();
     (
         [(

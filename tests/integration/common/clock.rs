@@ -41,3 +41,45 @@ pub fn behind(secs: u64) -> Vec<(&'static str, String)> {
         ("DONT_FAKE_MONOTONIC", "1".to_string()),
     ]
 }
+
+/// A wall clock a test moves while the gate runs: libfaketime reads the offset from a file at
+/// every reading of the clock (slow, but a test's gate reads it seldom).
+pub struct Movable {
+    file: PathBuf,
+    ahead: u64,
+}
+
+impl Movable {
+    /// A clock that starts on time, its offset kept in `dir`.
+    pub fn new(dir: &std::path::Path) -> Movable {
+        let clock = Movable {
+            file: dir.join("faketime"),
+            ahead: 0,
+        };
+        clock.write();
+        clock
+    }
+
+    /// The environment that puts a child on this clock.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "LD_PRELOAD",
+                library().map_or_else(String::new, |p| p.display().to_string()),
+            ),
+            ("FAKETIME_TIMESTAMP_FILE", self.file.display().to_string()),
+            ("FAKETIME_NO_CACHE", "1".to_string()),
+            ("DONT_FAKE_MONOTONIC", "1".to_string()),
+        ]
+    }
+
+    /// Move the clock `secs` seconds ahead.
+    pub fn advance(&mut self, secs: u64) {
+        self.ahead += secs;
+        self.write();
+    }
+
+    fn write(&self) {
+        std::fs::write(&self.file, format!("+{}s\n", self.ahead)).unwrap();
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod postgres;
+pub mod python;
 pub mod redis;
 pub mod scrape;
 pub mod tally;
@@ -63,6 +64,9 @@ pub struct GateOptions {
     pub upstream: Option<SocketAddr>,
     /// The client secret the gate is configured with; default the one the mock expects.
     pub client_secret: &'static str,
+    /// The GitHub app's client id (registered at the mock); one starting with `Iv` is a
+    /// GitHub App (expiring tokens with refresh tokens), else an OAuth App.
+    pub client_id: &'static str,
     /// Extra TOML appended to `[session]`.
     pub session_extra: String,
     /// Extra TOML appended to `[github]`.
@@ -80,6 +84,7 @@ impl Default for GateOptions {
             env: vec![],
             upstream: None,
             client_secret: CLIENT_SECRET,
+            client_id: CLIENT_ID,
             session_extra: String::new(),
             github_extra: String::new(),
             admin: false,
@@ -231,7 +236,7 @@ impl Harness {
         let port = free_port();
         let gate_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         mock.add_app(MockApp {
-            client_id: CLIENT_ID.into(),
+            client_id: opts.client_id.into(),
             client_secret: CLIENT_SECRET.into(),
             callback_url: format!("{scheme}://{gate_addr}/oauth2/callback"),
         });
@@ -257,7 +262,7 @@ threads = 2
 url = "http://{upstream}"
 
 [github]
-client_id = "{CLIENT_ID}"
+client_id = "{client_id}"
 client_secret = "${{TEST_GH_SECRET}}"
 web_url = "http://{mock_addr}"
 api_url = "http://{mock_addr}/api/v3"
@@ -275,6 +280,7 @@ allowed_users = [{users}]
             secrets = secrets.join(", "),
             users = users.join(", "),
             extra = opts.access_extra,
+            client_id = opts.client_id,
             github_extra = opts.github_extra,
             session_extra = opts.session_extra,
         );
@@ -712,6 +718,7 @@ pub fn claims_for(login: &str, id: u64) -> SessionClaims {
         exp: now + 3600,
         refreshed_at: now,
         github_token: None,
+        github_refresh: None,
         session_id: None,
     }
 }

@@ -89,7 +89,9 @@ pub(super) async fn dispatch(shared: Arc<Shared>, api_prefix: Arc<str>, req: Req
         return rate_limited(token.user_id, secondary, status, wait);
     }
     let (web_base, api_base) = bases(req.headers(), &api_prefix);
-    let scopes = token.scopes.joined(", ");
+    // GitHub App user tokens have permissions, not scopes: no X-OAuth-Scopes.
+    let scopes =
+        (!super::state::is_github_app(&token.client_id)).then(|| token.scopes.joined(", "));
     let ctx = Ctx {
         shared: &shared,
         token,
@@ -104,7 +106,7 @@ pub(super) async fn dispatch(shared: Arc<Shared>, api_prefix: Arc<str>, req: Req
         not_found()
     };
     // GitHub tells clients which scopes the token has, and how much of its budget is left.
-    if let Ok(value) = HeaderValue::from_str(&scopes) {
+    if let Some(Ok(value)) = scopes.as_deref().map(HeaderValue::from_str) {
         response.headers_mut().insert("x-oauth-scopes", value);
     }
     rate_limit_headers(&mut response, 4999, unix_now() + 3600);
@@ -214,8 +216,10 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Auth {
         // Tokens of apps that were replaced or users that were removed stop working.
         Some(grant)
             // Personal access tokens (no client_id) belong to no OAuth app.
+            // GitHub App user tokens stop working when they expire (8 hours).
             if (grant.client_id.is_empty() || st.apps.contains_key(&grant.client_id))
-                && st.user_by_id(grant.user_id).is_some() =>
+                && st.user_by_id(grant.user_id).is_some()
+                && grant.expires_at.is_none_or(|at| st.now() < at) =>
         {
             Auth::Valid(grant.clone())
         }

@@ -18,7 +18,7 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{json, Value};
 
 use super::super::data::{MemberState, Org};
-use super::super::state::{State, TokenGrant};
+use super::super::state::{is_github_app, State, TokenGrant};
 use super::ctx::Ctx;
 use super::error::{message_with_status, not_found};
 use super::json as shapes;
@@ -30,8 +30,20 @@ const MEMBERSHIP_DOCS: &str = "https://docs.github.com/rest/orgs/members#get-an-
 const TEAM_MEMBERSHIP_DOCS: &str =
     "https://docs.github.com/rest/teams/members#get-team-membership-for-a-user";
 
+/// An OAuth token with `read:org`, or any GitHub App user token (what such a token sees is
+/// decided per org: [`app_sees`]).
 fn reads_orgs(ctx: &Ctx<'_>) -> bool {
-    ctx.token.scopes.allows("read:org")
+    is_app(ctx) || ctx.token.scopes.allows("read:org")
+}
+
+fn is_app(ctx: &Ctx<'_>) -> bool {
+    is_github_app(&ctx.token.client_id)
+}
+
+/// A GitHub App user token sees an org's memberships only where the app is installed with
+/// Members: read; other tokens as their scopes say.
+fn app_sees(ctx: &Ctx<'_>, org: &Org) -> bool {
+    !is_app(ctx) || org.installed_apps.contains(&ctx.token.client_id)
 }
 
 fn list_url(ctx: &Ctx<'_>) -> String {
@@ -50,8 +62,10 @@ enum Seen {
 }
 
 fn seen(org: &Org, token: &TokenGrant, login: &str) -> Seen {
+    // GitHub Apps are not subject to OAuth App access restrictions.
     if org.oauth_app_restrictions
         && !token.client_id.is_empty()
+        && !is_github_app(&token.client_id)
         && !org.approved_apps.contains(&token.client_id)
     {
         return Seen::Restricted;
@@ -163,6 +177,10 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Response {
             LIST_ORGS_DOCS,
         );
     }
+    // GitHub answers a GitHub App user token with an empty list, installed or not.
+    if is_app(ctx) {
+        return listed(ctx, (Vec::new(), Vec::new()));
+    }
     let found = map_active_orgs(ctx, |o, _| vec![shapes::org(o, &ctx.api_base)]);
     listed(ctx, found)
 }
@@ -194,6 +212,9 @@ pub(super) fn membership(ctx: &Ctx<'_>, org: &str) -> Response {
     ) else {
         return not_found();
     };
+    if !app_sees(ctx, &org) {
+        return not_found();
+    }
     if let Some(refused) = refusal(ctx, &mut st, &org, &user.login, MEMBERSHIP_DOCS) {
         return refused;
     }
@@ -227,6 +248,9 @@ pub(super) fn team_membership(ctx: &Ctx<'_>, org: &str, team: &str, login: &str)
     ) else {
         return not_found();
     };
+    if !app_sees(ctx, &org) {
+        return not_found();
+    }
     if let Some(refused) = refusal(ctx, &mut st, &org, &caller.login, TEAM_MEMBERSHIP_DOCS) {
         return refused;
     }

@@ -19,7 +19,10 @@ pub(super) fn me(ctx: &Ctx<'_>) -> Response {
 
 /// Needs `user:email` (or `user`); GitHub answers 404, not 403, without it.
 pub(super) fn emails(ctx: &Ctx<'_>) -> Response {
-    if !ctx.token.scopes.allows("user:email") {
+    // A GitHub App reads them with its Email addresses: read permission (assumed granted).
+    if !(ctx.token.scopes.allows("user:email")
+        || super::super::state::is_github_app(&ctx.token.client_id))
+    {
         return not_found();
     }
     let items: Vec<Value> = {
