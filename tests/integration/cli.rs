@@ -197,10 +197,12 @@ fn run_refuses_a_bad_config_and_a_busy_port_quickly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_a_working_sign_in() {
     let port = free_port();
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("demo.log");
     let (mut child, lines) = spawn_reading_stdout(
         Command::new(binary())
             .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
-            .stderr(Stdio::null()),
+            .stderr(std::fs::File::create(&log_path).unwrap()),
     );
     let mock_url = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(20)).ok())
         .find_map(|l| {
@@ -262,6 +264,13 @@ async fn demo_serves_a_working_sign_in() {
 
     let _ = child.kill();
     let _ = child.wait();
+    // A demo starts clean: nothing in it is the user's to fix.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("INFO"), "the demo logs: {log}");
+    assert!(
+        !log.contains("WARN") && !log.contains("ERROR"),
+        "the demo warns: {log}"
+    );
 }
 
 /// `gatehouse mock-github` for users' own CI: prints its URLs and enforces GitHub's rules.
