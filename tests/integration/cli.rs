@@ -59,6 +59,28 @@ fn check_config_lists_every_problem_with_key_and_fix() {
     }
 }
 
+/// A misspelled key is named by its full path, with the key it was probably meant to be.
+#[test]
+fn check_config_suggests_the_key_a_misspelling_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, "[access]\nallowed_user = [\"octocat\"]\n");
+    let out = gatehouse(&["check-config", "--config", &path], &[]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("access.allowed_user: unknown key")
+            && err.contains("did you mean `access.allowed_users`?"),
+        "{err}"
+    );
+    let path = write_config(&dir, "[acces]\nallowed_users = [\"a\"]\n");
+    let err =
+        String::from_utf8(gatehouse(&["check-config", "--config", &path], &[]).stderr).unwrap();
+    assert!(
+        err.contains("acces: unknown key") && err.contains("did you mean `access`?"),
+        "{err}"
+    );
+}
+
 #[test]
 fn check_config_names_unknown_keys_and_missing_files() {
     let dir = tempfile::tempdir().unwrap();
