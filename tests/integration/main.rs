@@ -34,6 +34,7 @@ mod deploy_files;
 mod differential;
 mod docs;
 mod faults;
+mod forward_auth;
 mod fuzz_smoke;
 mod gate_security;
 mod github_refusals;
