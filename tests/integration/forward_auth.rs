@@ -49,7 +49,10 @@ async fn traefik_forward_auth_request_shape() {
         "{body}"
     );
     // A form POST is not a navigation to redirect: the proxy hands on the 401.
-    let r = traefik(&h, &anon, "POST", "text/html").send().await.unwrap();
+    let r = traefik(&h, &anon, "POST", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // Without the query marker (a stock forwardAuth or Caddy forward_auth config),
