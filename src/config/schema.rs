@@ -127,6 +127,8 @@ pub struct ServerSection {
     /// Unix socket over which `gatehouse run --upgrade` takes the listening sockets from the
     /// running process (which hands them over on SIGQUIT).
     pub upgrade_sock: String,
+    /// Accept HTTP/2 without TLS (prior knowledge) on the plain listener, besides HTTP/1.1.
+    pub h2c: bool,
 }
 
 impl Default for ServerSection {
@@ -146,6 +148,7 @@ impl Default for ServerSection {
             http_redirect_listen: None,
             shutdown_grace: HumanDuration::from_secs(10),
             upgrade_sock: "/run/gatehouse/upgrade.sock".into(),
+            h2c: false,
         }
     }
 }

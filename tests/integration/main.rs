@@ -38,6 +38,7 @@ mod forward_auth;
 mod fuzz_smoke;
 mod gate_security;
 mod github_refusals;
+mod h2c;
 mod hosts;
 mod lifecycle;
 mod limits;
