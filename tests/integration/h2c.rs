@@ -10,12 +10,21 @@ use std::time::{Duration, Instant};
 /// `curl` on `url` with `args`: (exit code, `%{http_code} %{http_version}`).
 fn curl(url: &str, args: &[&str]) -> (Option<i32>, String) {
     let out = Command::new("curl")
-        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code} %{http_version}"])
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{http_version}",
+        ])
         .args(args)
         .arg(url)
         .output()
         .expect("run curl");
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 const WARNING: &str = "set `[server] h2c = true` to accept it";
@@ -49,7 +58,11 @@ async fn h2c_on_serves_http2_and_http1_on_one_port_with_streaming_bodies() {
     let cookie = format!("_gatehouse={}", mint(KEY_A, &claims_for("octocat", 583231)));
     let (code, seen) = curl(
         &h.url("/echo"),
-        &["--http2-prior-knowledge", "-H", &format!("cookie: {cookie}")],
+        &[
+            "--http2-prior-knowledge",
+            "-H",
+            &format!("cookie: {cookie}"),
+        ],
     );
     assert_eq!((code, seen.as_str()), (Some(0), "200 2"));
     // Signed out over h2c: the same answers as over HTTP/1.1.
