@@ -307,6 +307,14 @@ const KEYS: &[Key] = &[
         doc: "PEM CA bundle to verify an `https` upstream with (SNI is the URL's host)",
         ..VALUE
     },
+    Key {
+        path: "upstream.h2c",
+        example: "true",
+        doc: "speak HTTP/2 without TLS (prior knowledge) to the `http://` upstream, for an app \
+              that asks for it, e.g. a gRPC server; trailers and streaming bodies pass both \
+              ways. Default: HTTP/1.1. Not with an https upstream.",
+        ..BOOL
+    },
     // ---- [[routes]] --------------------------------------------------------------------
     Key {
         path: "routes",
@@ -366,6 +374,12 @@ const KEYS: &[Key] = &[
         default_note: "`[upstream]`'s",
         doc: "CA bundle for an `https` app",
         ..VALUE
+    },
+    Key {
+        path: "routes.h2c",
+        example: "true",
+        doc: "as `upstream.h2c`, for this route's upstream (not inherited from `[upstream]`).",
+        ..BOOL
     },
     Key {
         path: "routes.allowed_users",

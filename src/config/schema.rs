@@ -171,6 +171,8 @@ pub struct UpstreamSection {
     pub assertion_key_files: Vec<String>,
     /// PEM CA bundle to verify an https upstream with (default: the system's roots).
     pub ca_file: Option<String>,
+    /// Speak HTTP/2 without TLS (prior knowledge) to an `http://` upstream, e.g. a gRPC server.
+    pub h2c: bool,
 }
 
 /// One `[[routes]]` entry: which requests go to which app, with its own rules and lists.
@@ -187,6 +189,8 @@ pub struct RouteSection {
     pub connect_timeout: Option<HumanDuration>,
     pub read_timeout: Option<HumanDuration>,
     pub ca_file: Option<String>,
+    /// Speak HTTP/2 without TLS to this route's `http://` upstream.
+    pub h2c: bool,
     /// When any of these is set, they replace `[access]`'s allow-lists on this route.
     pub allowed_users: Option<Vec<String>>,
     pub allowed_orgs: Option<Vec<String>>,
@@ -206,6 +210,7 @@ impl Default for UpstreamSection {
             assertion_key_file: None,
             assertion_key_files: Vec::new(),
             ca_file: None,
+            h2c: false,
         }
     }
 }
