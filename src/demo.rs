@@ -34,6 +34,15 @@ fn random_b64(len: usize) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// A fresh P-256 key as PKCS#8 PEM, as `openssl genpkey -algorithm EC` would write it.
+fn assertion_key_pem() -> Result<String, DemoError> {
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+    p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng)
+        .to_pkcs8_pem(LineEnding::LF)
+        .map(|pem| pem.to_string())
+        .map_err(|e| DemoError::Setup(format!("making the demo's assertion key: {e}")))
+}
+
 fn bind(addr: SocketAddr) -> Result<TcpListener, DemoError> {
     let listener = TcpListener::bind(addr).map_err(|source| DemoError::Listen { addr, source })?;
     listener
@@ -140,7 +149,10 @@ pub fn run(listen: SocketAddr) -> Result<(), DemoError> {
     });
 
     let text = demo_config(gate_addr, mock_addr, upstream_addr, &client_secret);
-    let settings = gatehouse::runtime::load_str(&text, "the demo config", &|_| None)?;
+    let mut settings = gatehouse::runtime::load_str(&text, "the demo config", &|_| None)?;
+    // The key a deployment keeps in `upstream.assertion_key_file`; a demo lives for one run, so
+    // a key made here is the configured one, and the gate has nothing to warn about.
+    settings.assertion.key_pems = vec![assertion_key_pem()?];
     let rt = Runtime::new(settings).map_err(|e| DemoError::Setup(e.to_string()))?;
 
     // A closed stdout (piped into `head`, say) must not stop the demo.

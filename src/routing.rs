@@ -71,6 +71,7 @@ mod tests {
                 connect_timeout: std::time::Duration::from_secs(1),
                 read_timeout: std::time::Duration::from_secs(1),
                 ca_file: None,
+                h2c: false,
             },
         }
     }

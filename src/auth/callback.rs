@@ -126,7 +126,7 @@ pub async fn callback(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Reply
     match rt.sessions.create(&claims, req, facts.client_ip, now).await {
         Ok(mut cookies) => {
             cookies.push(clear_login);
-            cookies.extend(super::loop_guard::clear(rt, req));
+            cookies.extend(super::loop_guard::clear(rt, req, facts.client_ip));
             match pending.handoff {
                 Some(back) => super::handoff::send(rt, back, claims, cookies, now).await,
                 None => Reply::redirect(pending.rd).cookies(cookies),

@@ -256,7 +256,7 @@ pub static ENDPOINTS: [Endpoint; 20] = [
     Endpoint {
         path: "/auth",
         api: true,
-        description: "Forward-auth for a proxy in front (nginx `auth_request`, Traefik, Caddy): 202 or 401/403.",
+        description: "Forward-auth for a proxy in front (nginx `auth_request`, Traefik, Caddy): 202 or 401/403; behind Caddy or Traefik, a browser gets a sign-in redirect or a page.",
         handler: Handler::ForwardAuth,
         ..GET
     },

@@ -11,6 +11,13 @@
 //!   the client address (as the gate resolved it) and `User-Agent`, with a higher threshold,
 //!   since several people behind one NAT with the same browser share a key.
 //!
+//! Every first-time visitor arrives without the counter cookie, so it is counted in memory
+//! too. The counter cookie set for such a start is marked (`count.first.m`); when a browser
+//! brings a marked cookie back (at its next start or at a completed callback), its one in-memory
+//! start is taken back. A browser that completes its sign-ins therefore never adds up in memory,
+//! however many people share its address and browser build; one whose cookies really are lost
+//! never brings the mark back and is still diagnosed.
+//!
 //! Only browser navigations are counted: scripts and CLIs (`client_redirect_uri`) get no page.
 
 use super::facts::RequestFacts;
@@ -69,6 +76,17 @@ impl LoopGuard {
         Some(*entry)
     }
 
+    /// Take back one start of `key`: the browser behind it proved that its cookies work.
+    fn take_back(&self, key: u64) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = seen.get_mut(&key) {
+            entry.0 = entry.0.saturating_sub(1);
+            if entry.0 == 0 {
+                seen.remove(&key);
+            }
+        }
+    }
+
     fn forget(&self, key: u64) {
         self.seen
             .lock()
@@ -98,11 +116,19 @@ impl LoopGuard {
         let key = client_ip.map(|ip| client_key(req, ip));
         let (count, first, cookie_lost) = match counter.map(parse_counter) {
             Some(parsed) => {
-                if let Some(key) = key {
-                    self.forget(key);
+                if let (
+                    Some(key),
+                    Some(Counter {
+                        in_memory: true, ..
+                    }),
+                ) = (key, parsed)
+                {
+                    self.take_back(key);
                 }
                 match parsed {
-                    Some((count, first)) if first <= now && now - first < WINDOW_SECS => {
+                    Some(Counter { count, first, .. })
+                        if first <= now && now - first < WINDOW_SECS =>
+                    {
                         (count.saturating_add(1), first, false)
                     }
                     _ => (1, now, false),
@@ -139,10 +165,17 @@ impl LoopGuard {
             .cookies(clear));
         }
         let max_age = WINDOW_SECS - now.saturating_sub(first).min(WINDOW_SECS - 1);
+        // A start counted in memory says so in its cookie, for `take_back`. The cookie's own
+        // count starts at one: the in-memory count is other browsers' too.
+        let value = if cookie_lost {
+            format!("1.{now}.m")
+        } else {
+            format!("{count}.{first}")
+        };
         Ok(vec![set_cookie(
             &counter_cookie_settings(rt, req),
             &name,
-            &format!("{count}.{first}"),
+            &value,
             &rt.settings.proxy_prefix,
             max_age as i64,
         )])
@@ -150,22 +183,37 @@ impl LoopGuard {
 
     /// A sign-in completed: the count starts over at zero. The zero stays for the window, so
     /// the next start (after a sign-out, say) still shows that this browser returns cookies.
-    pub fn completed(&self, rt: &Runtime, req: &Parts, now: u64) -> Option<String> {
-        find_cookie(&req.headers, &cookie_name(&rt.sessions.cookie.name)).map(|_| {
-            set_cookie(
-                &counter_cookie_settings(rt, req),
-                &cookie_name(&rt.sessions.cookie.name),
-                &format!("0.{now}"),
-                &rt.settings.proxy_prefix,
-                WINDOW_SECS as i64,
-            )
-        })
+    /// A start of this browser still counted in memory is taken back.
+    pub fn completed(
+        &self,
+        rt: &Runtime,
+        req: &Parts,
+        client_ip: Option<IpAddr>,
+        now: u64,
+    ) -> Option<String> {
+        let counter = find_cookie(&req.headers, &cookie_name(&rt.sessions.cookie.name))?;
+        if let (
+            Some(ip),
+            Some(Counter {
+                in_memory: true, ..
+            }),
+        ) = (client_ip, parse_counter(counter))
+        {
+            self.take_back(client_key(req, ip));
+        }
+        Some(set_cookie(
+            &counter_cookie_settings(rt, req),
+            &cookie_name(&rt.sessions.cookie.name),
+            &format!("0.{now}"),
+            &rt.settings.proxy_prefix,
+            WINDOW_SECS as i64,
+        ))
     }
 }
 
 /// For the callback: the `Set-Cookie` that resets the counter, when the browser sent one.
-pub fn clear(rt: &Runtime, req: &Parts) -> Option<String> {
-    LoopGuard::global().completed(rt, req, crate::clock::unix_now())
+pub fn clear(rt: &Runtime, req: &Parts, client_ip: Option<IpAddr>) -> Option<String> {
+    LoopGuard::global().completed(rt, req, client_ip, crate::clock::unix_now())
 }
 
 fn clear_cookie(rt: &Runtime, req: &Parts) -> String {
@@ -188,12 +236,29 @@ fn counter_cookie_settings(rt: &Runtime, req: &Parts) -> CookieSettings {
     }
 }
 
-/// `count.first_seen`, both small numbers.
-fn parse_counter(value: &str) -> Option<(u32, u64)> {
+/// The counter cookie's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counter {
+    count: u32,
+    first: u64,
+    /// The start that set it was also counted in memory (`.m`).
+    in_memory: bool,
+}
+
+/// `count.first_seen`, both small numbers, then `.m` when counted in memory.
+fn parse_counter(value: &str) -> Option<Counter> {
+    let (value, in_memory) = match value.strip_suffix(".m") {
+        Some(rest) => (rest, true),
+        None => (value, false),
+    };
     let (count, first) = value.split_once('.')?;
     let count: u32 = count.parse().ok()?;
     (count <= 1000).then_some(())?;
-    Some((count, first.parse().ok()?))
+    Some(Counter {
+        count,
+        first: first.parse().ok()?,
+        in_memory,
+    })
 }
 
 /// A hash of client address and user agent. Without an address every browser of one version
@@ -536,18 +601,57 @@ allowed_users = ["octocat"]
         let guard = LoopGuard::default();
         let req = start(Some("_gatehouse_loop=3.1000"), &[]);
         let c = guard
-            .completed(&rt, &req, 1005)
+            .completed(&rt, &req, None, 1005)
             .expect("a resetting cookie");
         assert!(
             c.starts_with("_gatehouse_loop=0.1005;") && c.contains("Max-Age=60"),
             "{c}"
         );
-        assert!(guard.completed(&rt, &start(None, &[]), 1005).is_none());
+        assert!(guard
+            .completed(&rt, &start(None, &[]), None, 1005)
+            .is_none());
         // Starting again after that counts from one, and cookies are known to work.
         let me = Some("203.0.113.7".parse().unwrap());
         let set = guard
             .check_req(&rt, &start(Some(&pair(&c)), &[]), "/", 1006, me)
             .unwrap();
         assert!(set[0].starts_with("_gatehouse_loop=1.1005;"), "{}", set[0]);
+    }
+
+    #[test]
+    fn browsers_that_complete_never_add_up_behind_one_address() {
+        let rt = rt("");
+        let guard = LoopGuard::default();
+        let office = Some("203.0.113.9".parse().unwrap());
+        // Twenty first-time visitors, same address and browser build, each signing in.
+        for i in 0..20u64 {
+            let set = guard
+                .check_req(&rt, &start(None, &[]), "/", 4000 + i, office)
+                .unwrap_or_else(|_| panic!("person {i} is refused"));
+            assert!(set[0].starts_with(&format!("_gatehouse_loop=1.{}.m;", 4000 + i)));
+            let back = start(Some(&pair(&set[0])), &[]);
+            assert!(guard.completed(&rt, &back, office, 4000 + i).is_some());
+        }
+        // A marked cookie brought back to a start takes the memory count back as well.
+        let set = guard
+            .check_req(&rt, &start(None, &[]), "/", 4030, office)
+            .unwrap();
+        let again = guard
+            .check_req(&rt, &start(Some(&pair(&set[0])), &[]), "/", 4031, office)
+            .unwrap();
+        assert!(
+            again[0].starts_with("_gatehouse_loop=2.4030;"),
+            "{}",
+            again[0]
+        );
+        // A browser whose cookies never come back is still diagnosed.
+        for i in 0..MAX_COOKIELESS_STARTS {
+            assert!(guard
+                .check_req(&rt, &start(None, &[]), "/", 4040 + i as u64, office)
+                .is_ok());
+        }
+        assert!(guard
+            .check_req(&rt, &start(None, &[]), "/", 4050, office)
+            .is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! another [`Judge`]) and return its denial for the endpoint table to render.
 
 use super::access::{decide, Access, Granted};
+use super::client_kind::is_browser_navigation;
 use super::facts::{DenyAs, Judge, RequestFacts};
 use super::query_param;
 use super::redirect::safe_redirect;
@@ -67,11 +68,15 @@ pub async fn me(rt: &Runtime, facts: &RequestFacts<'_>, now: u64) -> Result<Repl
     }
 }
 
-/// `GET /oauth2/auth`: for nginx `auth_request`, Traefik and Caddy forward-auth. Always 401
-/// (never a redirect) when signed out, so the proxy in front decides what to do. The rules judge
+/// `GET /oauth2/auth`: for nginx `auth_request`, Traefik and Caddy forward-auth. The rules judge
 /// the original request, which the proxy names in `X-Original-URI` (nginx) or
 /// `X-Forwarded-Uri` (Traefik, Caddy), with `X-Original-Method`/`X-Forwarded-Method` and
-/// `X-Forwarded-Host`; without them only "is this an admitted user" is asked.
+/// `X-Forwarded-Host`; without them only "is this an admitted user" is asked. A sign-in that a
+/// refusal offers returns to that original URI.
+///
+/// nginx gets 401/403 only (it understands nothing else). Caddy and Traefik hand the answer
+/// to the client as it is, so there a browser navigation is sent to sign in (302) and shown
+/// refusals as pages; API clients get JSON everywhere.
 pub async fn forward_auth(
     rt: &Runtime,
     facts: &RequestFacts<'_>,
@@ -125,6 +130,10 @@ pub async fn forward_auth(
         },
         None => Judge::IdentityOnly,
     };
+    let rd = safe_redirect(uri, &rt.settings.public_url, &rt.settings.proxy_prefix);
+    let browser = passes_answers_on(req)
+        && (method == Method::GET || method == Method::HEAD)
+        && is_browser_navigation(req);
     let judged = RequestFacts::read(rt, req, facts.client_ip, judge, DenyAs::Api);
     match decide(rt, &judged, now).await {
         Access::Allow(Granted {
@@ -140,15 +149,55 @@ pub async fn forward_auth(
             let mut reply = Reply::empty(202)
                 .header("X-Auth-Request-User", identity.login.clone())
                 .header("X-Auth-Request-User-Id", identity.user_id.clone())
-                .header("X-Auth-Request-Preferred-Username", identity.login.clone())
-                .header("X-Auth-Request-Groups", identity.groups.join(","))
-                .header("X-Auth-Request-Roles", identity.roles.join(","));
+                .header("X-Auth-Request-Preferred-Username", identity.login.clone());
+            // An empty header is not "no groups" to every app (and Caddy copies it as is):
+            // a list that is empty is not sent.
+            for (name, list) in [
+                ("X-Auth-Request-Groups", &identity.groups),
+                ("X-Auth-Request-Roles", &identity.roles),
+            ] {
+                if !list.is_empty() {
+                    reply = reply.header(name, list.join(","));
+                }
+            }
             if let Some(email) = &identity.email {
                 reply = reply.header("X-Auth-Request-Email", email.clone());
             }
             Ok(reply.cookies(set_cookies))
         }
-        Access::Deny(denied) => as_forward_auth_answer(denied),
+        Access::Deny(mut denied) => {
+            if let Refusal::SignInRequired { sign_in_url } = &mut denied.refusal {
+                *sign_in_url = rt.start_url(&rd);
+            }
+            if !browser || !denied.as_page(true) {
+                return as_forward_auth_answer(denied);
+            }
+            Ok(match denied.refusal {
+                // Absolute: Traefik resolves a relative `Location` against the gate's own
+                // address, which the browser cannot reach.
+                Refusal::SignInRequired { sign_in_url } => Reply::redirect(format!(
+                    "{}{sign_in_url}",
+                    rt.settings.public_url.origin().ascii_serialization()
+                ))
+                .cookies(denied.set_cookies),
+                _ => denied.reply(true),
+            })
+        }
+    }
+}
+
+/// Does the proxy asking hand any answer on to the client? Caddy's `forward_auth` and Traefik's
+/// `forwardAuth` do, and say so by `X-Forwarded-Method` (the shipped configs also by
+/// `?proxy=caddy` / `?proxy=traefik`); nginx's `auth_request` (`X-Original-URI`, or
+/// `?proxy=nginx`) turns anything but 2xx, 401 and 403 into a 500.
+fn passes_answers_on(req: &Parts) -> bool {
+    match query_param(req, "proxy").as_deref() {
+        Some("caddy" | "traefik") => true,
+        Some(_) => false,
+        None => {
+            req.headers.contains_key("x-forwarded-method")
+                && !req.headers.contains_key("x-original-uri")
+        }
     }
 }
 

@@ -27,6 +27,7 @@ pub(super) struct ListenerSettings {
     pub http_redirect_listen: Option<SocketAddr>,
     pub shutdown_grace: Duration,
     pub upgrade_sock: std::path::PathBuf,
+    pub h2c: bool,
 }
 
 const CERT_FIX: &str = "give the path of a PEM file with the server certificate first, then its intermediates (e.g. Let's Encrypt's fullchain.pem)";
@@ -75,6 +76,13 @@ pub(super) fn check_listeners(
         }
     }
     let hsts = given(&s.hsts).and_then(|v| check_hsts(v, tls_on, problems));
+    if s.h2c && tls_on {
+        problems.push(ConfigProblem::new(
+            "server.h2c",
+            "h2c is HTTP/2 without TLS, but the listener serves HTTPS (server.tls_cert), where HTTP/2 is offered by ALPN already",
+            "remove server.h2c (or the TLS keys, if a proxy in front terminates TLS)",
+        ));
+    }
     let http_redirect_listen = given(&s.http_redirect_listen)
         .and_then(|text| check_redirect_listen(text, tls_on, listen, admin_listen, problems));
     let grace = s.shutdown_grace.0;
@@ -86,6 +94,7 @@ pub(super) fn check_listeners(
         http_redirect_listen,
         shutdown_grace,
         upgrade_sock: check_upgrade_sock(&s.upgrade_sock, problems),
+        h2c: s.h2c && !tls_on,
     }
 }
 

@@ -18,6 +18,7 @@ mod secret;
 mod sections;
 mod store;
 mod tokens;
+mod unknown_key;
 mod validate;
 
 pub use duration::HumanDuration;
@@ -126,12 +127,23 @@ pub fn parse_str(
             "write ${VAR} or ${VAR:-default}",
         )])
     })?;
-    let mut config: Config = value.try_into().map_err(|e: toml::de::Error| {
-        fail(vec![ConfigProblem::new(
-            "(file)",
-            e.message().to_string(),
-            "remove or rename the key; config.example.toml lists every key",
-        )])
+    // The path of whatever serde refused, so the problem names the key in full.
+    let mut config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().message().to_string();
+        let problem = unknown_key::problem(&path, &message).unwrap_or_else(|| {
+            let key = if path.is_empty() || path == "." {
+                "(file)".to_string()
+            } else {
+                path
+            };
+            ConfigProblem::new(
+                key,
+                message,
+                "remove or rename the key; config.example.toml lists every key",
+            )
+        });
+        fail(vec![problem])
     })?;
     overlay_env(&mut config, env);
     Ok(Parsed {

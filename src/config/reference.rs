@@ -216,6 +216,18 @@ const KEYS: &[Key] = &[
         ..DURATION
     },
     Key {
+        path: "server.h2c",
+        example: "true",
+        doc: "accept HTTP/2 without TLS (h2c, \"prior knowledge\": the client starts with \
+              HTTP/2's preface, as `curl --http2-prior-knowledge`, gRPC clients and service \
+              meshes do) on the plain listener, besides HTTP/1.1 (`Upgrade: h2c` is not \
+              supported). Off: such a client is answered 400 and a warning naming this key is \
+              logged. Not with `tls_cert` (over TLS, HTTP/2 is offered by ALPN). While a \
+              connection's first 24 bytes are awaited (to tell the two apart), \
+              `server.client_timeout` does not apply yet. Read at start only.",
+        ..BOOL
+    },
+    Key {
         path: "server.upgrade_sock",
         example: "\"/run/gatehouse/upgrade.sock\"",
         doc: "Unix socket over which `gatehouse run --upgrade` takes the listening sockets \
@@ -295,6 +307,14 @@ const KEYS: &[Key] = &[
         doc: "PEM CA bundle to verify an `https` upstream with (SNI is the URL's host)",
         ..VALUE
     },
+    Key {
+        path: "upstream.h2c",
+        example: "true",
+        doc: "speak HTTP/2 without TLS (prior knowledge) to the `http://` upstream, for an app \
+              that asks for it, e.g. a gRPC server; trailers and streaming bodies pass both \
+              ways. Default: HTTP/1.1. Not with an https upstream.",
+        ..BOOL
+    },
     // ---- [[routes]] --------------------------------------------------------------------
     Key {
         path: "routes",
@@ -354,6 +374,12 @@ const KEYS: &[Key] = &[
         default_note: "`[upstream]`'s",
         doc: "CA bundle for an `https` app",
         ..VALUE
+    },
+    Key {
+        path: "routes.h2c",
+        example: "true",
+        doc: "as `upstream.h2c`, for this route's upstream (not inherited from `[upstream]`).",
+        ..BOOL
     },
     Key {
         path: "routes.allowed_users",

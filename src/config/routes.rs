@@ -17,6 +17,8 @@ pub struct UpstreamTarget {
     pub read_timeout: Duration,
     /// PEM CA bundle for an https upstream; `None`: the system's roots.
     pub ca_file: Option<String>,
+    /// HTTP/2 with prior knowledge to a cleartext upstream.
+    pub h2c: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +50,7 @@ pub fn check_upstream(
         u.connect_timeout.0,
         u.read_timeout.0,
         u.ca_file.clone(),
+        u.h2c,
         problems,
     )
 }
@@ -65,6 +68,7 @@ pub fn check_routes(config: &Config, problems: &mut Vec<ConfigProblem>) -> Vec<R
                 .map_or(u.connect_timeout.0, |d| d.0),
             r.read_timeout.as_ref().map_or(u.read_timeout.0, |d| d.0),
             r.ca_file.clone().or_else(|| u.ca_file.clone()),
+            r.h2c,
             problems,
         );
         let host = r
@@ -129,6 +133,7 @@ fn parse_target(
     connect_timeout: Duration,
     read_timeout: Duration,
     ca_file: Option<String>,
+    h2c: bool,
     problems: &mut Vec<ConfigProblem>,
 ) -> Option<UpstreamTarget> {
     let field = if key == "upstream" {
@@ -190,7 +195,20 @@ fn parse_target(
             ));
         }
     }
+    if h2c && url.scheme() == "https" {
+        let h2c_key = if key == "upstream" {
+            "upstream.h2c".to_string()
+        } else {
+            format!("{key}.h2c")
+        };
+        problems.push(ConfigProblem::new(
+            h2c_key,
+            format!("h2c is HTTP/2 without TLS, but `{text}` is https"),
+            "give the app's http:// address, or remove h2c",
+        ));
+    }
     Some(UpstreamTarget {
+        h2c,
         tls: url.scheme() == "https",
         sni: host,
         addr,

@@ -143,6 +143,8 @@ pub struct ServerSection {
     /// Unix socket over which `gatehouse run --upgrade` takes the listening sockets from the
     /// running process (which hands them over on SIGQUIT).
     pub upgrade_sock: String,
+    /// Accept HTTP/2 without TLS (prior knowledge) on the plain listener, besides HTTP/1.1.
+    pub h2c: bool,
 }
 
 impl Default for ServerSection {
@@ -162,6 +164,7 @@ impl Default for ServerSection {
             http_redirect_listen: None,
             shutdown_grace: HumanDuration::from_secs(10),
             upgrade_sock: "/run/gatehouse/upgrade.sock".into(),
+            h2c: false,
         }
     }
 }
@@ -184,6 +187,8 @@ pub struct UpstreamSection {
     pub assertion_key_files: Vec<String>,
     /// PEM CA bundle to verify an https upstream with (default: the system's roots).
     pub ca_file: Option<String>,
+    /// Speak HTTP/2 without TLS (prior knowledge) to an `http://` upstream, e.g. a gRPC server.
+    pub h2c: bool,
 }
 
 /// One `[[routes]]` entry: which requests go to which app, with its own rules and lists.
@@ -200,6 +205,8 @@ pub struct RouteSection {
     pub connect_timeout: Option<HumanDuration>,
     pub read_timeout: Option<HumanDuration>,
     pub ca_file: Option<String>,
+    /// Speak HTTP/2 without TLS to this route's `http://` upstream.
+    pub h2c: bool,
     /// When any of these is set, they replace `[access]`'s allow-lists on this route.
     pub allowed_users: Option<Vec<String>>,
     pub allowed_orgs: Option<Vec<String>>,
@@ -219,6 +226,7 @@ impl Default for UpstreamSection {
             assertion_key_file: None,
             assertion_key_files: Vec::new(),
             ca_file: None,
+            h2c: false,
         }
     }
 }

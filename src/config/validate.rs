@@ -50,6 +50,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// `server.upgrade_sock`: where `run --upgrade` waits for the running process's sockets.
     pub upgrade_sock: std::path::PathBuf,
+    /// `server.h2c`: the plain listener also accepts HTTP/2 with prior knowledge.
+    pub h2c: bool,
     pub limits: LimitSettings,
     /// Settings that are valid but probably not what was meant: logged at start and on reload,
     /// printed by `check-config`.
@@ -210,6 +212,7 @@ pub fn validate(
                 http_redirect_listen: listeners.http_redirect_listen,
                 shutdown_grace: listeners.shutdown_grace,
                 upgrade_sock: listeners.upgrade_sock,
+                h2c: listeners.h2c,
                 warnings,
                 config,
             })

@@ -94,6 +94,7 @@ fn start_only(s: &Settings) -> Vec<(&'static str, String)> {
         ),
         ("server.shutdown_grace", format!("{:?}", s.shutdown_grace)),
         ("server.upgrade_sock", s.upgrade_sock.display().to_string()),
+        ("server.h2c", s.h2c.to_string()),
         ("log.level", s.log_level.clone()),
         ("log.format", format!("{:?}", s.log_format)),
         // The store is opened once: the records, codes and revocations live in it.

@@ -138,6 +138,12 @@ fn peer_for(up: &UpstreamTarget) -> Result<HttpPeer, String> {
     let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
     peer.options.connection_timeout = Some(up.connect_timeout);
     peer.options.read_timeout = Some(up.read_timeout);
+    if up.h2c {
+        // HTTP/2 only: over plaintext there is no ALPN, so "2 or 1.1" would mean 1.1.
+        peer.options.set_http_version(2, 2);
+        // Pingora's default is one stream per connection.
+        peer.options.max_h2_streams = 100;
+    }
     if let Some(path) = &up.ca_file {
         use rustls::pki_types::{pem::PemObject, CertificateDer};
         let certs = CertificateDer::pem_file_iter(path)
@@ -353,6 +359,13 @@ impl ProxyHttp for Gate {
             (None, Some(h)) => h.to_str().ok(),
             (None, None) => req.uri.authority().map(|a| a.as_str()),
         };
+        // An HTTP/2 client names the host in `:authority`, which the origin-form rewrite above
+        // drops: the app (and an HTTP/2 upstream's own `:authority`) gets it as `Host`.
+        if upstream.headers.get(http::header::HOST).is_none() {
+            if let Some(host) = host {
+                upstream.insert_header(http::header::HOST, host)?;
+            }
+        }
         headers::add_forwarded(upstream, &ctx.client, rt.public_scheme, host)?;
         Ok(())
     }

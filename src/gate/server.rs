@@ -139,12 +139,16 @@ fn serve_with(
     }
     // Clients must send each request header within server.client_timeout (Pingora 0.9 has no
     // such option: the wrapper caps the keep-alive timer that governs header reads).
+    let mut proxy = pingora::proxy::http_proxy(&server.configuration, gate);
+    if rt.settings.h2c {
+        // Pingora peeks at each plain connection for HTTP/2's preface; anything else is 1.1.
+        let mut options = pingora::apps::HttpServerOptions::default();
+        options.h2c = true;
+        proxy.server_options = Some(options);
+    }
     let mut service = pingora::services::listening::Service::new(
         "gatehouse".to_string(),
-        crate::limits::ClientTimeout::new(
-            pingora::proxy::http_proxy(&server.configuration, gate),
-            rt.settings.limits.client_timeout,
-        ),
+        crate::limits::ClientTimeout::new(proxy, rt.settings.limits.client_timeout),
     );
     match tls {
         // HTTPS, with HTTP/2 offered by ALPN.
@@ -175,7 +179,7 @@ fn serve_with(
     } else {
         "http"
     };
-    tracing::info!(%addr, scheme, "gatehouse listening");
+    tracing::info!(%addr, scheme, h2c = rt.settings.h2c, "gatehouse listening");
     server.run(RunArgs {
         shutdown_signal: shutdown,
     });

@@ -59,6 +59,28 @@ fn check_config_lists_every_problem_with_key_and_fix() {
     }
 }
 
+/// A misspelled key is named by its full path, with the key it was probably meant to be.
+#[test]
+fn check_config_suggests_the_key_a_misspelling_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, "[access]\nallowed_user = [\"octocat\"]\n");
+    let out = gatehouse(&["check-config", "--config", &path], &[]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("access.allowed_user: unknown key")
+            && err.contains("did you mean `access.allowed_users`?"),
+        "{err}"
+    );
+    let path = write_config(&dir, "[acces]\nallowed_users = [\"a\"]\n");
+    let err =
+        String::from_utf8(gatehouse(&["check-config", "--config", &path], &[]).stderr).unwrap();
+    assert!(
+        err.contains("acces: unknown key") && err.contains("did you mean `access`?"),
+        "{err}"
+    );
+}
+
 #[test]
 fn check_config_names_unknown_keys_and_missing_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -197,10 +219,12 @@ fn run_refuses_a_bad_config_and_a_busy_port_quickly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_a_working_sign_in() {
     let port = free_port();
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("demo.log");
     let (mut child, lines) = spawn_reading_stdout(
         Command::new(binary())
             .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
-            .stderr(Stdio::null()),
+            .stderr(std::fs::File::create(&log_path).unwrap()),
     );
     let mock_url = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(20)).ok())
         .find_map(|l| {
@@ -262,6 +286,13 @@ async fn demo_serves_a_working_sign_in() {
 
     let _ = child.kill();
     let _ = child.wait();
+    // A demo starts clean: nothing in it is the user's to fix.
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("INFO"), "the demo logs: {log}");
+    assert!(
+        !log.contains("WARN") && !log.contains("ERROR"),
+        "the demo warns: {log}"
+    );
 }
 
 /// `gatehouse mock-github` for users' own CI: prints its URLs and enforces GitHub's rules.

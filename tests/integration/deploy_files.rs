@@ -547,7 +547,15 @@ fn readme_has_the_two_commands_and_prerequisites() {
             "docs/src/reference/environment.md or {CONFIG_REFERENCE} should mention {needle}"
         );
     }
-    for dir in ["kubernetes", "compose", "nginx", "systemd", "docker"] {
+    for dir in [
+        "kubernetes",
+        "compose",
+        "nginx",
+        "caddy",
+        "traefik",
+        "systemd",
+        "docker",
+    ] {
         assert!(
             root().join("deploy").join(dir).join("README.md").is_file(),
             "deploy/{dir}/README.md"
@@ -1811,6 +1819,83 @@ async fn sign_in_through_nginx(
     (location(&landed), common::session_cookie(&landed))
 }
 
+/// `gatehouse run` with a shipped config (`config_file`, e.g. deploy/nginx/gatehouse.toml) beside
+/// a proxy serving `site`, the app on `app_port`, and the mock GitHub: what every "proxy in
+/// front, Gatehouse beside it" test starts.
+struct GateBeside {
+    gate_port: u16,
+    gate_log: PathBuf,
+    mock_addr: SocketAddr,
+    gate: KillOnDrop,
+}
+
+async fn gate_beside(config_file: &str, dir: &Path, site: &str, app_port: u16) -> GateBeside {
+    let gate_port = free_port();
+
+    let mock = gatehouse_mock_github::MockGithub::demo();
+    mock.add_app(gatehouse_mock_github::MockApp {
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        callback_url: format!("{site}/oauth2/callback"),
+    });
+    let mock_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mock_addr = mock_listener.local_addr().unwrap();
+    tokio::spawn(mock.serve(mock_listener));
+
+    // The shipped config with test addresses and the mock GitHub.
+    let what = config_file;
+    let mut config = read(what);
+    config = replace_once(
+        &config,
+        "listen = \"127.0.0.1:4180\"",
+        &format!("listen = \"127.0.0.1:{gate_port}\""),
+        what,
+    );
+    config = replace_once(
+        &config,
+        "public_url = \"https://app.example.com\"",
+        &format!("public_url = \"{site}\""),
+        what,
+    );
+    config = replace_once(
+        &config,
+        "url = \"http://127.0.0.1:8080\"",
+        &format!("url = \"http://127.0.0.1:{app_port}\""),
+        what,
+    );
+    config = replace_once(
+        &config,
+        "[github]\n",
+        &format!(
+            "[github]\nweb_url = \"http://{mock_addr}\"\napi_url = \"http://{mock_addr}/api/v3\"\n"
+        ),
+        what,
+    );
+    let config_path = dir.join("gatehouse.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let gate_log = dir.join("gatehouse.log");
+    let gate = KillOnDrop(
+        binary()
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .env("GH_CLIENT_ID", CLIENT_ID)
+            .env("GH_CLIENT_SECRET", CLIENT_SECRET)
+            .env("GATEHOUSE_SESSION_SECRET", SESSION_SECRET)
+            .env("GITHUB_USERS", "monalisa")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&gate_log).unwrap())
+            .spawn()
+            .expect("start gatehouse"),
+    );
+
+    GateBeside {
+        gate_port,
+        gate_log,
+        mock_addr,
+        gate,
+    }
+}
+
 /// The shipped deploy/nginx files running for real: nginx on a free port in front of the app on
 /// `app_port`, `gatehouse run` beside it with deploy/nginx/gatehouse.toml, and the mock GitHub.
 /// Both processes stop when this is dropped.
@@ -1827,64 +1912,14 @@ struct NginxSite {
 impl NginxSite {
     async fn start(app_port: u16) -> NginxSite {
         let dir = tempfile::tempdir().unwrap();
-        let (nginx_port, gate_port) = (free_port(), free_port());
+        let nginx_port = free_port();
         let site = format!("http://127.0.0.1:{nginx_port}");
-
-        let mock = gatehouse_mock_github::MockGithub::demo();
-        mock.add_app(gatehouse_mock_github::MockApp {
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.into(),
-            callback_url: format!("{site}/oauth2/callback"),
-        });
-        let mock_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mock_addr = mock_listener.local_addr().unwrap();
-        tokio::spawn(mock.serve(mock_listener));
-
-        // deploy/nginx/gatehouse.toml with test addresses and the mock GitHub.
-        let what = "deploy/nginx/gatehouse.toml";
-        let mut config = read(what);
-        config = replace_once(
-            &config,
-            "listen = \"127.0.0.1:4180\"",
-            &format!("listen = \"127.0.0.1:{gate_port}\""),
-            what,
-        );
-        config = replace_once(
-            &config,
-            "public_url = \"https://app.example.com\"",
-            &format!("public_url = \"{site}\""),
-            what,
-        );
-        config = replace_once(
-            &config,
-            "url = \"http://127.0.0.1:8080\"",
-            &format!("url = \"http://127.0.0.1:{app_port}\""),
-            what,
-        );
-        config = replace_once(
-            &config,
-            "[github]\n",
-            &format!(
-                "[github]\nweb_url = \"http://{mock_addr}\"\napi_url = \"http://{mock_addr}/api/v3\"\n"
-            ),
-            what,
-        );
-        let config_path = dir.path().join("gatehouse.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let gate_log = dir.path().join("gatehouse.log");
-        let _gate = KillOnDrop(
-            binary()
-                .args(["run", "--config"])
-                .arg(&config_path)
-                .env("GH_CLIENT_ID", CLIENT_ID)
-                .env("GH_CLIENT_SECRET", CLIENT_SECRET)
-                .env("GATEHOUSE_SESSION_SECRET", SESSION_SECRET)
-                .env("GITHUB_USERS", "monalisa")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&gate_log).unwrap())
-                .spawn()
-                .expect("start gatehouse"),
-        );
+        let GateBeside {
+            gate_port,
+            gate_log,
+            mock_addr,
+            gate: _gate,
+        } = gate_beside("deploy/nginx/gatehouse.toml", dir.path(), &site, app_port).await;
 
         let site_conf = adapted_site(dir.path(), nginx_port, gate_port, app_port);
         let conf = nginx_main_conf(dir.path(), &site_conf);
@@ -2160,4 +2195,241 @@ async fn prometheus_alert_rules_name_only_metrics_the_gate_exposes() {
         missing.is_empty(),
         "alerts.yml names metrics the gate does not expose: {missing:?}\nexposed: {exposed:?}"
     );
+}
+
+// ---- Caddy -------------------------------------------------------------------------------
+
+const CADDY: &str = "caddy";
+
+fn caddy_available() -> bool {
+    tool_available(CADDY, on_path(CADDY).is_some())
+}
+
+/// `caddy` with its state (autosave.json, data) kept in `dir` and the Caddyfile's addresses
+/// from the environment.
+fn caddy_command(dir: &Path, site: &str, gate_port: u16, app_port: u16) -> Command {
+    let mut cmd = Command::new(CADDY);
+    cmd.env("HOME", dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("SITE", site)
+        .env("GATEHOUSE", format!("127.0.0.1:{gate_port}"))
+        .env("APP", format!("127.0.0.1:{app_port}"));
+    cmd
+}
+
+#[test]
+fn caddyfile_passes_caddy_validate() {
+    if !caddy_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = caddy_command(dir.path(), "127.0.0.1:8443", 4180, 8080)
+        .args(["validate", "--adapter", "caddyfile", "--config"])
+        .arg(root().join("deploy/caddy/Caddyfile"))
+        .output()
+        .expect("run caddy validate");
+    assert!(
+        out.status.success() && text(&out.stdout).contains("Valid configuration"),
+        "caddy validate:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// The shipped deploy/caddy files running for real: Caddy on a free port in front of the app on
+/// `app_port`, `gatehouse run` beside it with deploy/caddy/gatehouse.toml, and the mock GitHub.
+struct CaddySite {
+    site: String,
+    gate_log: PathBuf,
+    mock_addr: SocketAddr,
+    _dir: tempfile::TempDir,
+    _gate: KillOnDrop,
+    _caddy: KillOnDrop,
+}
+
+impl CaddySite {
+    async fn start(app_port: u16) -> CaddySite {
+        let dir = tempfile::tempdir().unwrap();
+        let caddy_port = free_port();
+        let site = format!("http://127.0.0.1:{caddy_port}");
+        let GateBeside {
+            gate_port,
+            gate_log,
+            mock_addr,
+            gate: _gate,
+        } = gate_beside("deploy/caddy/gatehouse.toml", dir.path(), &site, app_port).await;
+        let caddy_log = dir.path().join("caddy.log");
+        let _caddy = KillOnDrop(
+            caddy_command(
+                dir.path(),
+                &format!("127.0.0.1:{caddy_port}"),
+                gate_port,
+                app_port,
+            )
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(root().join("deploy/caddy/Caddyfile"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&caddy_log).unwrap())
+            .spawn()
+            .expect("start caddy"),
+        );
+        wait_for_port(gate_port, "gatehouse", &gate_log).await;
+        wait_for_port(caddy_port, "caddy", &caddy_log).await;
+        CaddySite {
+            site,
+            gate_log,
+            mock_addr,
+            _dir: dir,
+            _gate,
+            _caddy,
+        }
+    }
+}
+
+/// Sign in through Caddy as `login`, starting from a browser navigation to `path`.
+async fn sign_in_through_caddy(client: &reqwest::Client, site: &str, path: &str, login: &str) {
+    let page = client
+        .get(format!("{site}{path}"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 302, "signed out: sent to sign in");
+    let start = client.get(location(&page)).send().await.unwrap();
+    let callback = common::consent(client, &location(&start), login).await;
+    let landed = client.get(callback).send().await.unwrap();
+    assert_eq!(landed.status(), 302, "callback should set the session");
+    assert_eq!(location(&landed), path);
+}
+
+/// deploy/caddy run for real with Debian's Caddy: a browser is sent to sign in and back to the
+/// page it asked for; scripts get 401 JSON naming that page; the app gets Gatehouse's identity
+/// headers and none of the client's, no placeholder or empty ones, and no session cookie; a
+/// person who is not admitted sees a page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caddy_forward_auth_signs_in_and_passes_identity() {
+    if !caddy_available() {
+        return;
+    }
+    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_port = app_listener.local_addr().unwrap().port();
+    tokio::spawn(gatehouse_mock_github::serve_demo_upstream(app_listener));
+    let running = CaddySite::start(app_port).await;
+    let (site, mock_addr) = (running.site.clone(), running.mock_addr);
+
+    let outside = common::plain_client()
+        .get(format!("{site}/oauth2/auth"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), 404, "/oauth2/auth must not be reachable");
+
+    // A script: 401 JSON whose sign_in_url returns to the page it asked for.
+    let script = common::plain_client()
+        .get(format!("{site}/echo/private?x=1&y=2"))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 401);
+    let body: Value = script.json().await.unwrap();
+    assert_eq!(
+        body["sign_in_url"], "/oauth2/start?rd=%2Fecho%2Fprivate%3Fx%3D1%26y%3D2",
+        "{body}"
+    );
+
+    // A browser: sent to sign in, at the site, and back to where it started.
+    let octocat = browser();
+    let page = octocat
+        .get(format!("{site}/echo/private?x=1&y=2"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.status(),
+        302,
+        "signed out: a browser is sent to sign in"
+    );
+    assert_eq!(
+        location(&page),
+        format!("{site}/oauth2/start?rd=%2Fecho%2Fprivate%3Fx%3D1%26y%3D2")
+    );
+    let start = octocat.get(location(&page)).send().await.unwrap();
+    assert_eq!(start.status(), 302);
+    let authorize = url::Url::parse(&location(&start)).unwrap();
+    assert_eq!(authorize.port(), Some(mock_addr.port()), "{authorize}");
+    let callback = common::consent(&octocat, authorize.as_str(), "octocat").await;
+    let landed = octocat.get(callback).send().await.unwrap();
+    assert_eq!(landed.status(), 302, "callback should set the session");
+    assert_eq!(location(&landed), "/echo/private?x=1&y=2");
+
+    let echoed = octocat
+        .get(format!("{site}/echo/private"))
+        .header("X-Auth-Request-User", "mallory")
+        .header("X-Auth-Request-Email", "mallory@example.com")
+        .header("X-Forwarded-User", "mallory")
+        .header("Remote-User", "mallory")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.status(), 200);
+    let echoed: Value = echoed.json().await.unwrap();
+    let headers = echoed["headers"].as_object().unwrap();
+    assert_eq!(headers["x-auth-request-user"], "octocat", "{echoed:#}");
+    assert_eq!(headers["x-auth-request-user-id"], "583231", "{echoed:#}");
+    assert_eq!(headers["x-auth-request-email"], "octocat@example.com");
+    assert_eq!(
+        headers["x-auth-request-roles"], "viewer,admin",
+        "{echoed:#}"
+    );
+    for (name, value) in headers {
+        let value = value.as_str().unwrap_or_default();
+        assert!(
+            !value.contains("mallory") && !value.contains("{http.") && !value.contains("{rp."),
+            "{name}: {value}"
+        );
+        if name.starts_with("x-auth-request-") {
+            assert!(!value.is_empty(), "an empty {name} reached the app");
+        }
+    }
+    assert!(!headers.contains_key("x-forwarded-user"), "{echoed:#}");
+    assert!(!headers.contains_key("remote-user"), "{echoed:#}");
+    let cookie = headers.get("cookie").and_then(Value::as_str).unwrap_or("");
+    assert!(
+        !cookie.contains("_gatehouse"),
+        "session cookie reached the app: {cookie}"
+    );
+
+    // The rules judge what Caddy forwards: a client-sent X-Original-URI (nginx's spelling,
+    // which Gatehouse would prefer) does not pick what is judged.
+    let monalisa = browser();
+    sign_in_through_caddy(&monalisa, &site, "/echo/m", "monalisa").await;
+    let write = |path: &str| {
+        monalisa
+            .post(format!("{site}{path}"))
+            .header("X-Original-URI", "/echo/monalisa/x")
+            .header("X-Original-Method", "GET")
+            .send()
+    };
+    assert_eq!(write("/echo/monalisa/x").await.unwrap().status(), 200);
+    assert_eq!(write("/echo/octocat/x").await.unwrap().status(), 403);
+
+    // mallory signs in but is not admitted: a page, not JSON.
+    let mallory = browser();
+    sign_in_through_caddy(&mallory, &site, "/echo/m", "mallory").await;
+    let refused = mallory
+        .get(format!("{site}/echo/m"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let log = std::fs::read_to_string(&running.gate_log).unwrap();
+    assert!(!log.contains("ERROR"), "{log}");
 }

@@ -205,3 +205,40 @@ async fn completed_sign_ins_never_count_as_a_loop() {
         assert_eq!(r.status(), 302);
     }
 }
+
+/// Twenty people behind one address with the same browser build, each signing in for the first
+/// time within a minute: none is told that sign-in loops. A browser whose cookies never come
+/// back, from that same address and build, still gets the diagnosis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_first_sign_ins_behind_one_address_are_not_a_loop() {
+    // Forty sign-in requests from one address exceed the default rate limit's burst, which is
+    // another refusal ("Too many attempts"), not the one under test.
+    let h = Harness::start(GateOptions {
+        access_extra: "\n[limits]\nauth_per_minute = 0\n".into(),
+        ..Default::default()
+    })
+    .await;
+    for person in 1..=20 {
+        let c = browser();
+        let start = navigate(&c, h.url("/oauth2/start?rd=/")).await;
+        assert_eq!(
+            start.status(),
+            302,
+            "person {person}: {}",
+            start.text().await.unwrap()
+        );
+        assert!(location(&start).starts_with(&h.mock_url), "person {person}");
+        let callback = consent(&c, &location(&start), "octocat").await;
+        let back = c.get(callback).send().await.unwrap();
+        assert_eq!(back.status(), 302, "person {person} signs in");
+        assert_eq!(location(&back), "/", "person {person}");
+    }
+    let lost = plain_client();
+    for i in 1..=5 {
+        let r = navigate(&lost, h.url("/oauth2/start?rd=/")).await;
+        assert_eq!(r.status(), 302, "cookieless start {i} still goes to GitHub");
+    }
+    let r = navigate(&lost, h.url("/oauth2/start?rd=/")).await;
+    assert_eq!(r.status(), 400);
+    assert!(body(r).await.contains("Sign-in keeps looping"));
+}

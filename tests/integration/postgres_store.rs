@@ -443,6 +443,7 @@ async fn racing_takers_of_one_code_and_racing_refreshes_have_one_winner() {
             client_redirect_uri: "http://127.0.0.1:1/cb".into(),
             code_challenge: None,
             expires_at: now + 60,
+            client_id: None,
         };
         store.put_code(&code, &grant).await.unwrap();
         let takers: Vec<_> = (0..8)
@@ -470,6 +471,7 @@ async fn racing_takers_of_one_code_and_racing_refreshes_have_one_winner() {
             mac_key: String::new(),
             origin: Default::default(),
             issued_at: now,
+            client_id: None,
         };
         store.put_family(&id, &family).await.unwrap();
         let refreshes: Vec<_> = (0..8)

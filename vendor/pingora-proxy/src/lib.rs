@@ -352,6 +352,17 @@ where
                         "Fail to proxy: {e}, downstream session type: {}",
                         downstream_session.session_type()
                     );
+                    // Gatehouse: HTTP/2's preface on a listener without h2c. The client cannot
+                    // read the HTTP/1 answer below, so say in the log what happened.
+                    if e.context
+                        .as_ref()
+                        .is_some_and(|c| c.as_str().starts_with("buf: PRI * HTTP/2.0"))
+                    {
+                        warn!(
+                            target: "gatehouse::h2c",
+                            "refused a client speaking HTTP/2 without TLS (h2c, prior knowledge): this listener accepts HTTP/1.1 only; set `[server] h2c = true` to accept it (the client was answered 400 and the connection closed)"
+                        );
+                    }
                     downstream_session
                         .respond_error(400)
                         .await
