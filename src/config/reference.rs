@@ -577,6 +577,16 @@ const KEYS: &[Key] = &[
         ..VALUE
     },
     Key {
+        path: "session.redis_cluster_urls",
+        example: "[\"redis://10.0.0.5:7000\", \"redis://10.0.0.6:7000\"]",
+        doc: "Redis Cluster seed nodes (`redis://[:PASSWORD@]HOST:PORT`, or `rediss://` for \
+              every node); not with `redis_url` or Sentinel. The other nodes are found from \
+              these, and a failover is followed. Every key carries the hash tag \
+              `{redis_prefix}`, so the transactions and scripts that touch several keys run \
+              on one shard. Read at start only.",
+        ..STRINGS
+    },
+    Key {
         path: "session.redis_ca_file",
         example: "\"/etc/gatehouse/redis-ca.pem\"",
         default_note: "the system's roots",

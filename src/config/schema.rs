@@ -298,6 +298,8 @@ pub struct SessionSection {
     /// Redis Sentinel addresses (`redis://host:26379`), with `sentinel_master`.
     pub sentinel_urls: Vec<String>,
     pub sentinel_master: Option<String>,
+    /// Redis Cluster seed nodes (`redis://host:port`, or all `rediss://`).
+    pub redis_cluster_urls: Vec<String>,
     /// PEM CA bundle for `rediss://` (default: the system's roots).
     pub redis_ca_file: Option<String>,
     /// Bound on each Redis call, connecting included.
@@ -332,6 +334,7 @@ impl Default for SessionSection {
             redis_url: None,
             sentinel_urls: Vec::new(),
             sentinel_master: None,
+            redis_cluster_urls: Vec::new(),
             redis_ca_file: None,
             redis_timeout: HumanDuration::from_millis(500),
             redis_prefix: "gatehouse:".into(),

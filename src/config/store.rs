@@ -33,6 +33,8 @@ pub struct RedisOptions {
     pub url: Option<String>,
     pub sentinel_urls: Vec<String>,
     pub sentinel_master: Option<String>,
+    /// Redis Cluster seed nodes; when set, every key carries one hash tag (see the store).
+    pub cluster_urls: Vec<String>,
     /// PEM roots for `rediss://` (unset: the system's).
     pub ca_pem: Option<Vec<u8>>,
     /// Bound on each call, connecting included.
@@ -51,6 +53,14 @@ impl std::fmt::Debug for RedisOptions {
             .field("url", &self.url.as_deref().map(redact_url))
             .field("sentinel_urls", &sentinels)
             .field("sentinel_master", &self.sentinel_master)
+            .field(
+                "cluster_urls",
+                &self
+                    .cluster_urls
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -165,6 +175,7 @@ fn has_redis_keys(s: &SessionSection) -> bool {
     s.redis_url.as_ref().is_some_and(|u| !u.trim().is_empty())
         || !s.sentinel_urls.is_empty()
         || s.sentinel_master.is_some()
+        || !s.redis_cluster_urls.is_empty()
 }
 
 fn check_redis(s: &SessionSection, problems: &mut Vec<ConfigProblem>) -> Option<RedisOptions> {
@@ -200,9 +211,10 @@ fn check_redis(s: &SessionSection, problems: &mut Vec<ConfigProblem>) -> Option<
                 "set sentinel_master to the name in the sentinels' `sentinel monitor NAME …` line (often \"mymaster\")",
             ));
         }
-        (true, None) if url.is_none() => ok = false,
+        (true, None) if url.is_none() && s.redis_cluster_urls.is_empty() => ok = false,
         _ => {}
     }
+    ok &= cluster_ok(s, url.is_some(), problems);
     if !s.sentinel_urls.is_empty() && s.redis_ca_file.is_some() {
         ok = false;
         problems.push(ConfigProblem::new(
@@ -242,11 +254,54 @@ fn check_redis(s: &SessionSection, problems: &mut Vec<ConfigProblem>) -> Option<
             .map(|u| u.trim().to_string())
             .collect(),
         sentinel_master: s.sentinel_master.clone(),
+        cluster_urls: s
+            .redis_cluster_urls
+            .iter()
+            .map(|u| u.trim().to_string())
+            .collect(),
         ca_pem,
         timeout,
         max_waiting: MAX_WAITING_ON_REDIS,
         prefix: s.redis_prefix.clone(),
     })
+}
+
+/// `session.redis_cluster_urls`: valid URLs, one scheme (the client takes TLS from the first
+/// node for all), and neither Sentinel nor a single `redis_url` beside them.
+fn cluster_ok(s: &SessionSection, has_url: bool, problems: &mut Vec<ConfigProblem>) -> bool {
+    let urls = &s.redis_cluster_urls;
+    if urls.is_empty() {
+        return true;
+    }
+    let mut ok = true;
+    for (i, u) in urls.iter().enumerate() {
+        ok &= redis_url_ok(
+            u.trim(),
+            &format!("session.redis_cluster_urls[{i}]"),
+            problems,
+        );
+    }
+    let tls = urls
+        .iter()
+        .filter(|u| u.trim().starts_with("rediss://"))
+        .count();
+    if ok && tls != 0 && tls != urls.len() {
+        ok = false;
+        problems.push(ConfigProblem::new(
+            "session.redis_cluster_urls",
+            "mixes redis:// and rediss:// nodes",
+            "use rediss:// for every node of a TLS cluster, redis:// for every node otherwise",
+        ));
+    }
+    if has_url || !s.sentinel_urls.is_empty() || s.sentinel_master.is_some() {
+        ok = false;
+        problems.push(ConfigProblem::new(
+            "session.redis_cluster_urls",
+            "is set together with session.redis_url or Sentinel",
+            "keep only redis_cluster_urls for a Redis Cluster (put the password in its URLs), or leave it out",
+        ));
+    }
+    ok
 }
 
 fn redis_url_ok(text: &str, key: &str, problems: &mut Vec<ConfigProblem>) -> bool {

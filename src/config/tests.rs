@@ -239,6 +239,21 @@ fn store_mistakes_name_the_key_and_the_fix() {
             "list the sentinels",
         ),
         (
+            "redis_cluster_urls = [\"redis://10.0.0.1:7000\", \"rediss://10.0.0.2:7000\"]",
+            "session.redis_cluster_urls",
+            "rediss:// for every node",
+        ),
+        (
+            "redis_cluster_urls = [\"redis://10.0.0.1:7000\"]\nredis_url = \"redis://10.0.0.1:6379\"",
+            "session.redis_cluster_urls",
+            "keep only redis_cluster_urls",
+        ),
+        (
+            "redis_cluster_urls = [\"http://10.0.0.1:7000\"]",
+            "session.redis_cluster_urls[0]",
+            "redis://",
+        ),
+        (
             "store = \"memory\"\nredis_url = \"redis://127.0.0.1:6379\"",
             "session.store",
             "store = \"redis\"",

@@ -111,6 +111,13 @@ fn start_only(s: &Settings) -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "session.redis_cluster_urls",
+            format!(
+                "{:?}",
+                redis.map(|r| &r.cluster_urls[..]).unwrap_or_default()
+            ),
+        ),
+        (
             "session.sentinel_master",
             format!("{:?}", redis.and_then(|r| r.sentinel_master.as_deref())),
         ),

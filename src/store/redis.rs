@@ -1,7 +1,11 @@
 //! The store on Redis, shared by every replica. One multiplexed connection (redis'
 //! `ConnectionManager`, which reconnects by itself), a bound on requests waiting for it, and a
 //! timeout on each call: a stalled Redis turns into quick "unavailable" answers, never a pile
-//! of waiting requests. With Sentinel, the master is looked up again after a failure.
+//! of waiting requests. With Sentinel, the master is looked up again after a failure. With
+//! Redis Cluster, the cluster connection follows MOVED/ASK and failovers itself; every key then
+//! starts with the hash tag `{PREFIX}`, so all of them hash to one slot and the transactions
+//! and scripts over several keys (a record and its per-user index, the revocation list and its
+//! version) stay valid. The data is small; one shard holds it.
 //!
 //! Layout (all keys under the prefix, each expiring with what it holds):
 //! `code:H` / `code-used:H`, `fam:ID` / `fam-revoked:ID`, `state:H`, `sess:K` (hash: `record`
@@ -14,6 +18,7 @@
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
 use redis::{AsyncCommands, Client, RedisResult};
 use std::future::Future;
 use std::time::Duration;
@@ -22,7 +27,9 @@ use tokio::sync::{Mutex, Semaphore};
 pub use crate::config::RedisOptions;
 
 use super::{Store, StoreError};
+use conn::Conn;
 
+mod conn;
 mod github_tokens;
 mod grants;
 mod revocations;
@@ -33,7 +40,7 @@ mod webhooks;
 
 pub struct RedisStore {
     options: RedisOptions,
-    connection: ArcSwapOption<ConnectionManager>,
+    connection: ArcSwapOption<Conn>,
     /// One lookup of the master (or client build) at a time.
     connecting: Mutex<()>,
     waiting: Semaphore,
@@ -103,7 +110,12 @@ impl RedisStore {
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
-        format!("{}{kind}:{id}", self.options.prefix)
+        if self.options.cluster_urls.is_empty() {
+            format!("{}{kind}:{id}", self.options.prefix)
+        } else {
+            // One hash tag for every key: see the module comment.
+            format!("{{{}}}{kind}:{id}", self.options.prefix)
+        }
     }
 
     fn client(&self, url: &str) -> RedisResult<Client> {
@@ -149,13 +161,40 @@ impl RedisStore {
         sentinel.async_master_for(master, node.as_ref()).await
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+    /// The cluster connection: the seed nodes are asked for the slot map now, so a failed
+    /// connect is "unavailable" and the next call tries again.
+    async fn cluster_connection(&self) -> RedisResult<ClusterConnection> {
+        let mut builder = redis::cluster::ClusterClient::builder(self.options.cluster_urls.clone())
+            .connection_timeout(self.options.timeout)
+            .response_timeout(self.options.timeout)
+            // A few quick retries for MOVED/ASK/TRYAGAIN; the call's own timeout bounds them.
+            .retries(3)
+            .min_retry_wait(10)
+            .max_retry_wait(200);
+        if let Some(pem) = &self.options.ca_pem {
+            if self.options.cluster_urls[0].starts_with("rediss://") {
+                builder = builder.certs(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                });
+            }
+        }
+        builder.build()?.get_async_connection().await
+    }
+
+    async fn connection(&self) -> Result<Conn, StoreError> {
         if let Some(c) = self.connection.load_full() {
             return Ok((*c).clone());
         }
         let _one = self.connecting.lock().await;
         if let Some(c) = self.connection.load_full() {
             return Ok((*c).clone());
+        }
+        if !self.options.cluster_urls.is_empty() {
+            let cluster = Conn::Cluster(self.cluster_connection().await.map_err(unavailable)?);
+            self.connection
+                .store(Some(std::sync::Arc::new(cluster.clone())));
+            return Ok(cluster);
         }
         let client = self.master_client().await.map_err(unavailable)?;
         let config = ConnectionManagerConfig::new()
@@ -167,13 +206,14 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(500));
         let manager =
             ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        let manager = Conn::Single(manager);
         self.connection
             .store(Some(std::sync::Arc::new(manager.clone())));
         Ok(manager)
     }
 
     /// Look at Redis' persistence and eviction settings, in the background, once.
-    fn check_settings_once(&self, conn: ConnectionManager) {
+    fn check_settings_once(&self, conn: Conn) {
         use std::sync::atomic::Ordering;
         if !self.settings_checked.load(Ordering::Relaxed)
             && !self.settings_checked.swap(true, Ordering::Relaxed)
@@ -217,7 +257,7 @@ impl RedisStore {
     /// Run one call with the bounds: refused at once when too many wait, cut at the timeout.
     async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let _permit = self

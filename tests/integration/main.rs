@@ -52,6 +52,7 @@ mod one_reading;
 mod pages;
 mod policy_rules;
 mod postgres_store;
+mod redis_cluster;
 mod redis_topologies;
 mod replicas;
 mod revocation_by_user;

@@ -17,6 +17,7 @@ fn options() -> RedisOptions {
         url: None,
         sentinel_urls: vec![],
         sentinel_master: None,
+        cluster_urls: vec![],
         ca_pem: None,
         timeout: Duration::from_millis(500),
         max_waiting: 64,

@@ -11,6 +11,7 @@ fn options(url: String) -> RedisOptions {
         url: Some(url),
         sentinel_urls: vec![],
         sentinel_master: None,
+        cluster_urls: vec![],
         ca_pem: None,
         timeout: Duration::from_millis(500),
         max_waiting: 64,

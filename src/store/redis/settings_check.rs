@@ -4,7 +4,6 @@
 //! "Revocation guarantees"), so this only warns; `INFO` may be refused (managed Redis), and
 //! then nothing is said.
 
-use redis::aio::ConnectionManager;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -45,7 +44,7 @@ pub(super) fn problems(info: &str) -> Vec<String> {
 
 /// Look, and warn once if anything is unsafe. `checked` is cleared when Redis could not be
 /// reached, so a later call looks again (a refusal counts as looked).
-pub(super) async fn warn_if_unsafe(mut conn: ConnectionManager, checked: Arc<AtomicBool>) {
+pub(super) async fn warn_if_unsafe(mut conn: super::Conn, checked: Arc<AtomicBool>) {
     let mut info = String::new();
     for section in ["persistence", "memory"] {
         match redis::cmd("INFO")

@@ -1,5 +1,5 @@
 //! A real `redis-server` (Debian package) on an ephemeral loopback port, owned by the test:
-//! plain, TLS-only (`rediss://`), or in Sentinel mode; plus the few gate helpers the Redis
+//! plain, TLS-only (`rediss://`), in Sentinel mode, or three masters of a Redis Cluster; plus the few gate helpers the Redis
 //! tests share.
 
 use std::path::{Path, PathBuf};
@@ -178,6 +178,67 @@ impl RedisServer {
         self.stop();
         self.run();
     }
+}
+
+/// A Redis Cluster of three masters (no replicas) on loopback ports, every slot assigned.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Start three `--cluster-enabled` servers, join them with `redis-cli --cluster create`,
+    /// and wait until every node reports `cluster_state:ok`.
+    pub fn start() -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3)
+            .map(|_| {
+                RedisServer::start_with(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "1000",
+                ])
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cluster = RedisCluster { nodes };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster.nodes.iter().all(|n| cluster_ok(n.port)) {
+            assert!(Instant::now() < deadline, "the cluster did not become ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// `redis://127.0.0.1:PORT` of every node (the seed list for `session.redis_cluster_urls`).
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+}
+
+/// Does the node on `port` say `cluster_state:ok`?
+fn cluster_ok(port: u16) -> bool {
+    Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "cluster", "info"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
 }
 
 /// A CA and a certificate it signed for `127.0.0.1` / `localhost`: (CA PEM, cert PEM, key PEM).
