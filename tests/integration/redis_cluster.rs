@@ -1,8 +1,9 @@
 //! The Redis store on a real Redis Cluster (three masters that the test starts with
 //! `redis-server --cluster-enabled yes` and `redis-cli --cluster create`): the store suite,
-//! with every key under the one hash tag `{PREFIX}`.
+//! with every key under the one hash tag `{PREFIX}`; and two gate replicas sharing it.
 
 use crate::common::redis::{available, RedisCluster};
+use crate::replicas::{sessions_cross_replicas, webhooks_cut_off_everywhere};
 
 use gatehouse::store::{conformance, RedisOptions, RedisStore, Store};
 use std::time::Duration;
@@ -51,4 +52,22 @@ async fn a_three_master_cluster_passes_the_suite() {
         "{:?}",
         holding[0]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_sessions_and_logins_cross_replicas_and_sign_out_on_b_ends_it_on_a() {
+    if !available("on_a_cluster_sessions_and_logins_cross_replicas") {
+        return;
+    }
+    let cluster = RedisCluster::start();
+    sessions_cross_replicas(cluster.session_config("redis")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_signed_webhooks_cut_users_off_on_every_replica() {
+    if !available("on_a_cluster_signed_webhooks_cut_users_off") {
+        return;
+    }
+    let cluster = RedisCluster::start();
+    webhooks_cut_off_everywhere(cluster.session_config("redis")).await;
 }

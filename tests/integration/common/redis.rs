@@ -231,6 +231,15 @@ impl RedisCluster {
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }
+
+    /// The `[session]` lines of a gate on this cluster (like [`RedisServer::session_config`]).
+    pub fn session_config(&self, store: &str) -> String {
+        format!(
+            "store = \"{store}\"\nredis_cluster_urls = {:?}\nstore_secrets = [\"{}\"]\n",
+            self.urls(),
+            store_secret()
+        )
+    }
 }
 
 /// Does the node on `port` say `cluster_state:ok`?
