@@ -272,6 +272,12 @@ impl RedisStore {
                 self.check_settings_once(spare);
             }
             result.map_err(|e| {
+                // On a cluster, a failover can leave the connection's slot map pointing at a
+                // node that answers MOVED to whole (aborted, never applied) transactions, which
+                // it neither follows nor learns from: start afresh from the seed nodes.
+                if !self.options.cluster_urls.is_empty() {
+                    self.connection.store(None);
+                }
                 // With Sentinel, a failure may mean the master moved: look it up again.
                 if self.options.sentinel_master.is_some()
                     && (e.is_io_error()

@@ -307,7 +307,7 @@ fn sentinel_store(set: &SentinelSet) -> RedisStore {
     })
 }
 
-fn record(user: &str) -> SessionRecord {
+pub(crate) fn record(user: &str) -> SessionRecord {
     let now = gatehouse::clock::unix_now();
     let mut claims = claims_for(user, 4242);
     claims.exp = now + 3600;

@@ -180,7 +180,8 @@ impl RedisServer {
     }
 }
 
-/// A Redis Cluster of three masters (no replicas) on loopback ports, every slot assigned.
+/// A Redis Cluster of three masters on loopback ports, every slot assigned, with `replicas`
+/// replicas per master.
 pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,
 }
@@ -189,7 +190,12 @@ impl RedisCluster {
     /// Start three `--cluster-enabled` servers, join them with `redis-cli --cluster create`,
     /// and wait until every node reports `cluster_state:ok`.
     pub fn start() -> RedisCluster {
-        let nodes: Vec<RedisServer> = (0..3)
+        RedisCluster::start_with_replicas(0)
+    }
+
+    /// Like [`RedisCluster::start`], `replicas` replicas per master; nodes fail over after 1 s.
+    pub fn start_with_replicas(replicas: usize) -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3 * (1 + replicas))
             .map(|_| {
                 RedisServer::start_with(&[
                     "--cluster-enabled",
@@ -209,7 +215,7 @@ impl RedisCluster {
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("run redis-cli --cluster create");
         assert!(
@@ -220,7 +226,11 @@ impl RedisCluster {
         );
         let cluster = RedisCluster { nodes };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !cluster.nodes.iter().all(|n| cluster_ok(n.port)) {
+        while !cluster
+            .nodes
+            .iter()
+            .all(|n| cluster_ok(n.port) && synced(n.port))
+        {
             assert!(Instant::now() < deadline, "the cluster did not become ok");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -242,12 +252,25 @@ impl RedisCluster {
     }
 }
 
-/// Does the node on `port` say `cluster_state:ok`?
-fn cluster_ok(port: u16) -> bool {
+/// `redis-cli -p PORT ARGS…`'s output ("" when it cannot run).
+pub fn redis_cli(port: u16, args: &[&str]) -> String {
     Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "cluster", "info"])
+        .args(["-p", &port.to_string()])
+        .args(args)
         .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Does the node on `port` say `cluster_state:ok`?
+pub fn cluster_ok(port: u16) -> bool {
+    redis_cli(port, &["cluster", "info"]).contains("cluster_state:ok")
+}
+
+/// Is the node on `port` a master, or a replica whose link to its master is up?
+fn synced(port: u16) -> bool {
+    let info = redis_cli(port, &["info", "replication"]);
+    info.contains("role:master") || info.contains("master_link_status:up")
 }
 
 /// A CA and a certificate it signed for `127.0.0.1` / `localhost`: (CA PEM, cert PEM, key PEM).
