@@ -67,16 +67,6 @@ async fn user_id(h: &Harness, cookie: &str) -> u64 {
     info["user_id"].as_str().unwrap().parse().unwrap()
 }
 
-async fn mock(h: &Harness, method: reqwest::Method, path: &str) -> serde_json::Value {
-    let r = plain_client()
-        .request(method, format!("{}{path}", h.mock_url))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    r.json().await.unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_and_logins_cross_replicas_and_sign_out_on_b_ends_it_on_a() {
     if !available("sessions_and_logins_cross_replicas") {
@@ -189,7 +179,7 @@ pub(crate) async fn webhooks_cut_off_everywhere(session: String) {
     );
 
     // GitHub removes her; nothing tells the gates yet (re-checks are an hour apart).
-    mock(
+    mock_call(
         &a,
         reqwest::Method::DELETE,
         "/_mock/orgs/databio/members/monalisa",
@@ -440,7 +430,7 @@ async fn cookie_sessions_sign_out_everywhere_through_the_shared_revocation_list(
     // Cookie mode: the identity is in the cookie itself.
     assert_eq!(claims_in(&laptop).login, "monalisa");
     let octo = signed_in(&a, "octocat").await;
-    let tokens_before = mock(&a, reqwest::Method::GET, "/_mock/stats").await["tokens"]
+    let tokens_before = mock_call(&a, reqwest::Method::GET, "/_mock/stats").await["tokens"]
         .as_u64()
         .unwrap();
 
@@ -481,7 +471,7 @@ async fn cookie_sessions_sign_out_everywhere_through_the_shared_revocation_list(
     );
     until_status(&b.url("/echo"), &octo, 401, Duration::from_secs(1)).await;
     // revoke_on_sign_out: the GitHub token was revoked at GitHub.
-    let tokens_after = mock(&a, reqwest::Method::GET, "/_mock/stats").await["tokens"]
+    let tokens_after = mock_call(&a, reqwest::Method::GET, "/_mock/stats").await["tokens"]
         .as_u64()
         .unwrap();
     assert_eq!(

@@ -672,14 +672,16 @@ pub async fn session_of(h: &Harness, login: &str) -> String {
     session_cookie(&r)
 }
 
-/// A call to the mock GitHub's control API (`/_mock/…`) that must succeed.
-pub async fn mock_call(h: &Harness, method: reqwest::Method, path: &str) {
+/// A call to the mock GitHub's control API (`/_mock/…`) that must succeed; its JSON answer
+/// (`Null` when it has none).
+pub async fn mock_call(h: &Harness, method: reqwest::Method, path: &str) -> serde_json::Value {
     let r = plain_client()
         .request(method, format!("{}{path}", h.mock_url))
         .send()
         .await
         .unwrap();
     assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap_or_default()
 }
 
 /// The `_gatehouse` cookie value set by a response.
