@@ -12,7 +12,7 @@ mod upgrade;
 mod websocket;
 
 pub use lifecycle::in_flight;
-pub use server::{serve, serve_reloading, ServeError, Start};
+pub use server::{listener, serve, serve_reloading, server_conf, ServeError, Start};
 
 use crate::auth::{
     self,
@@ -77,6 +77,12 @@ async fn refuse(
     observe::metrics().refused(&denied.refusal);
     respond::write_reply(session, denied.reply(browser)).await?;
     Ok(true)
+}
+
+/// Pingora's per-request modules every gate has (`examples/floor_proxy.rs` too).
+pub fn downstream_modules(modules: &mut pingora::modules::http::HttpModules) {
+    // Pingora's default: compression present, off.
+    modules.add_module(pingora::modules::http::compression::ResponseCompressionBuilder::enable(0));
 }
 
 pub struct Gate {
@@ -432,9 +438,7 @@ impl ProxyHttp for Gate {
     }
 
     fn init_downstream_modules(&self, modules: &mut pingora::modules::http::HttpModules) {
-        // Pingora's default: compression present, off.
-        modules
-            .add_module(pingora::modules::http::compression::ResponseCompressionBuilder::enable(0));
+        downstream_modules(modules);
         if self.live.load().rt.settings.tls.is_some() {
             modules.add_module(Box::new(tls::HstsBuilder {
                 live: self.live.clone(),

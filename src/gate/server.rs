@@ -38,6 +38,26 @@ pub enum Start {
     Upgrade,
 }
 
+/// Pingora's server settings for the gate (and for `examples/floor_proxy.rs`, which measures
+/// Pingora alone with the same settings). Each choice here was A/B'd with `bench/run.sh`
+/// (bench/README.md, "Where a request's time goes").
+pub fn server_conf(threads: usize, grace_secs: u64) -> ServerConf {
+    ServerConf {
+        threads,
+        grace_period_seconds: Some(grace_secs),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    }
+}
+
+/// A plain-TCP listener for `addr`, as the gate opens it.
+pub fn listener(addr: &str) -> pingora::listeners::ListenerConfig {
+    // No L4 read buffer: the HTTP layer buffers anyway, and Pingora's default 64 KiB per
+    // connection was most of the memory at 1,000 connections (bench/README.md).
+    pingora::listeners::ListenerConfig::tcp(addr.to_string())
+        .l4_buffer(L4BufferSettings::new(0, 1460))
+}
+
 /// Serve until a signal (SIGINT fast, SIGTERM graceful) or `shutdown` says stop.
 pub fn serve(
     rt: Arc<Runtime>,
@@ -101,11 +121,8 @@ fn serve_with(
     // runtimes down, which ends whatever still runs, allowing a moment for threads to stop.
     // SIGQUIT first hands the listening sockets to the process waiting on upgrade_sock.
     let conf = ServerConf {
-        threads: rt.settings.threads,
-        grace_period_seconds: Some(grace.as_secs()),
-        graceful_shutdown_timeout_seconds: Some(1),
         upgrade_sock: upgrade_sock.display().to_string(),
-        ..ServerConf::default()
+        ..server_conf(rt.settings.threads, grace.as_secs())
     };
     let opt = Opt {
         upgrade: start == Start::Upgrade,
@@ -153,12 +170,7 @@ fn serve_with(
     match tls {
         // HTTPS, with HTTP/2 offered by ALPN.
         Some(settings) => service.add_tls_with_settings(&addr.to_string(), None, settings),
-        // No L4 read buffer: the HTTP layer buffers anyway, and Pingora's default 64 KiB per
-        // connection was most of the memory at 1,000 connections (bench/README.md).
-        None => service.add_listener(
-            pingora::listeners::ListenerConfig::tcp(addr.to_string())
-                .l4_buffer(L4BufferSettings::new(0, 1460)),
-        ),
+        None => service.add_listener(listener(&addr.to_string())),
     }
     server.add_service(service);
     if let Some(redirect) = rt.settings.http_redirect_listen {
