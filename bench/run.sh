@@ -35,6 +35,8 @@ KEEP=${KEEP:-0}                       # 1: keep the work directory (configs, log
 HOLD=${HOLD:-0}                       # 1: start everything, print how to reach it, wait (profiling)
 BIN=${GATEHOUSE_BIN:-$ROOT/target/production/gatehouse}
 COMPARE_BIN=${COMPARE_BIN:-}          # a second gatehouse binary: adds its public/cookie rows
+FLOOR=${FLOOR:-1}                     # 1: the "Pingora alone" row (examples/floor_proxy.rs)
+FLOOR_BIN=${FLOOR_BIN:-$ROOT/target/production/examples/floor_proxy}
 MINT=${MINT_BIN:-$ROOT/target/debug/examples/mint_cookie}
 SUFFIX=$([[ $QUICK == 1 ]] && echo -quick || true)
 OUT=${OUT:-$HERE/results/$(date +%Y-%m-%d)-$(hostname -s)$SUFFIX.md}
@@ -59,10 +61,17 @@ if [[ $BUILD == 1 ]]; then
   log "cargo build --profile production (gatehouse, as shipped) and the mint_cookie example"
   (cd "$ROOT" && cargo build --profile production --bin gatehouse && cargo build --example mint_cookie) \
     || die "the build failed"
+  if [[ $FLOOR == 1 ]]; then
+    (cd "$ROOT" && cargo build --profile production --example floor_proxy) || die "the build failed"
+  fi
 fi
 [[ -x $BIN ]] || die "no binary at $BIN (run without BUILD=0)"
 [[ -x $MINT ]] || die "no $MINT (run without BUILD=0)"
 [[ -z $COMPARE_BIN || -x $COMPARE_BIN ]] || die "COMPARE_BIN=$COMPARE_BIN is not an executable"
+if [[ $FLOOR == 1 && ! -x $FLOOR_BIN ]]; then
+  log "no floor_proxy at $FLOOR_BIN: no \"Pingora alone\" row (run without BUILD=0, or FLOOR=0)"
+  FLOOR=0
+fi
 
 # --- processes and the work directory ---------------------------------------------------------
 WORK=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
@@ -171,6 +180,7 @@ REDIS_PORT=$((PORT_BASE + 28))
 GHR_PORT=$((PORT_BASE + 29))
 PG_PORT=$((PORT_BASE + 26))
 GHP_PORT=$((PORT_BASE + 27))
+FLOOR_PORT=$((PORT_BASE + 24))
 
 SESSION_SECRET="BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=" # 32 bytes of 7: a test key
 HMAC_SECRET="CwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCws="   # 32 bytes of 11
@@ -437,6 +447,12 @@ if [[ $QUICK != 1 ]]; then
   forward_auth_conf fwd_shipped "$FWD_SHIPPED_PORT" 0 >"$WORK/fwd_shipped.conf"
   start_nginx fwd_shipped "$WORK/fwd_shipped.conf" "$FWD_SHIPPED_PORT"
 fi
+# Pingora's generic proxy with no gate work and the gate's server settings: the floor under
+# Gatehouse. It answers every path from the upstream, so start_gatehouse's check passes.
+if [[ $FLOOR == 1 ]]; then
+  gatehouse_config "$WORK/floor.toml" "$FLOOR_PORT" "$WORKERS" 10
+  start_gatehouse floor "$WORK/floor.toml" "$FLOOR_PORT" "$FLOOR_BIN"
+fi
 if [[ -n $COMPARE_BIN ]]; then
   gatehouse_config "$WORK/gatehouse-cmp.toml" "$CMP_PORT" "$WORKERS" 10
   start_gatehouse cmp "$WORK/gatehouse-cmp.toml" "$CMP_PORT" "$COMPARE_BIN"
@@ -478,6 +494,12 @@ if [[ $PG == 1 ]]; then
   read -r -a MAIN <<<"${MAIN[*]}"
   scenario cookie_pg "Gatehouse, session in PostgreSQL (store = \"postgres\")" "$GHP_PORT" /app/dashboard 200 \
     "$CONNS" "$PID_ghp" "$PID_ghp $PID_pg" "Cookie: $COOKIE_PG"
+fi
+if [[ $FLOOR == 1 ]]; then
+  MAIN=("${MAIN[@]/nginx/nginx floor}")
+  read -r -a MAIN <<<"${MAIN[*]}"
+  scenario floor "Pingora ProxyHttp alone, no gate work (examples/floor_proxy.rs)" "$FLOOR_PORT" /app/dashboard 200 \
+    "$CONNS" "$PID_floor" "$PID_floor" "$C"
 fi
 scenario cookie_log "Gatehouse, session cookie, access log on (its default)" "$LOG_PORT" /app/dashboard 200 \
   "$CONNS" "$PID_ghlog" "$PID_ghlog" "$C"
