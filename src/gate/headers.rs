@@ -7,7 +7,7 @@
 
 use crate::identity::Identity;
 use crate::session::cookies::own_cookie_set_by;
-use http::HeaderName;
+use http::{HeaderName, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
 
 /// Header names an upstream might trust as identity or client facts, or as the method or path
@@ -117,7 +117,7 @@ pub fn drop_own_set_cookies(resp: &mut ResponseHeader, session_name: &str) -> pi
     if !doomed {
         return Ok(());
     }
-    let kept: Vec<http::HeaderValue> = resp
+    let kept: Vec<HeaderValue> = resp
         .headers
         .get_all(&set_cookie)
         .iter()
@@ -136,7 +136,7 @@ pub fn drop_own_set_cookies(resp: &mut ResponseHeader, session_name: &str) -> pi
 /// end the Gatehouse session links to its sign-out.
 pub fn drop_cookie_clearing(resp: &mut ResponseHeader) -> pingora::Result<()> {
     const NAME: &str = "clear-site-data";
-    let clears_cookies = |v: &http::HeaderValue| {
+    let clears_cookies = |v: &HeaderValue| {
         v.as_bytes()
             .split(|b| *b == b',')
             .any(|t| matches!(t.trim_ascii(), b"\"cookies\"" | b"\"*\""))
@@ -195,21 +195,41 @@ pub fn add_forwarded(
     proto: &'static str,
     host: Option<&str>,
 ) -> pingora::Result<()> {
-    if let Some(chain) = client.forwarded_for() {
-        req.insert_header("X-Forwarded-For", chain)?;
+    // The client's address as text, made once: without a trusted proxy it is also the whole
+    // `X-Forwarded-For`, and a clone of the value shares its bytes.
+    let ip = client.ip.map(ip_value);
+    match (client.proxy.is_none() && client.peer == client.ip, &ip) {
+        (true, Some(ip)) => req.insert_header("X-Forwarded-For", ip.clone())?,
+        _ => {
+            if let Some(chain) = client.forwarded_for() {
+                req.insert_header("X-Forwarded-For", chain)?;
+            }
+        }
     }
-    if let Some(ip) = client.ip {
-        req.insert_header("X-Real-IP", ip.to_string())?;
+    if let Some(ip) = ip {
+        req.insert_header("X-Real-IP", ip)?;
     }
     let said = client.proxy.as_ref();
-    req.insert_header(
-        "X-Forwarded-Proto",
-        said.and_then(|p| p.proto.as_deref()).unwrap_or(proto),
-    )?;
+    match said.and_then(|p| p.proto.as_deref()) {
+        Some(theirs) => req.insert_header("X-Forwarded-Proto", theirs)?,
+        None => req.insert_header("X-Forwarded-Proto", HeaderValue::from_static(proto))?,
+    }
     if let Some(host) = said.and_then(|p| p.host.as_deref()).or(host) {
         req.insert_header("X-Forwarded-Host", host)?;
     }
     Ok(())
+}
+
+/// An address as a header value, formatted without a `String` on the way.
+fn ip_value(ip: std::net::IpAddr) -> HeaderValue {
+    use std::io::Write;
+    // The longest address, an IPv6 with an embedded IPv4 part, is 45 bytes.
+    let mut buf = [0u8; 48];
+    let mut rest = &mut buf[..];
+    let _ = write!(rest, "{ip}");
+    let len = 48 - rest.len();
+    // An address's text is always a valid header value; the fallback is never taken.
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 #[cfg(test)]

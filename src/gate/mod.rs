@@ -141,7 +141,13 @@ impl Gate {
 
 /// The Pingora peer for one app: built once, cloned per request (connections are pooled).
 fn peer_for(up: &UpstreamTarget) -> Result<HttpPeer, String> {
-    let mut peer = HttpPeer::new(up.addr, up.tls, up.sni.clone());
+    // SNI only matters over TLS; an empty one costs nothing when the peer is cloned per request.
+    let sni = if up.tls {
+        up.sni.clone()
+    } else {
+        String::new()
+    };
+    let mut peer = HttpPeer::new(up.addr, up.tls, sni);
     peer.options.connection_timeout = Some(up.connect_timeout);
     peer.options.read_timeout = Some(up.read_timeout);
     if up.h2c {
@@ -335,7 +341,7 @@ impl ProxyHttp for Gate {
                 let jwt = signer.assertion(&subject, unix_now()).map_err(|e| {
                     Error::explain(ErrorType::InternalError, format!("identity assertion: {e}"))
                 })?;
-                upstream.insert_header(ASSERTION_HEADER, jwt.as_ref())?;
+                upstream.insert_header(ASSERTION_HEADER, jwt)?;
             }
         }
         // The upstream acts on exactly the path the decision was made on, in origin form (an

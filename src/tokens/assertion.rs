@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use http::HeaderValue;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use p256::elliptic_curve::rand_core::OsRng;
 use p256::elliptic_curve::sec1::{Coordinates, ToEncodedPoint};
@@ -72,7 +73,9 @@ pub struct AssertionSigner {
 
 #[derive(Clone)]
 struct CachedToken {
-    token: Arc<str>,
+    /// Ready to insert as a header: a clone shares the bytes (the gate sends it on every
+    /// request of the subject's minute).
+    token: HeaderValue,
     iat: u64,
     exp: u64,
 }
@@ -225,14 +228,14 @@ impl AssertionSigner {
         &self,
         subject: &AssertionSubject<'_>,
         now: u64,
-    ) -> Result<Arc<str>, AssertionError> {
+    ) -> Result<HeaderValue, AssertionError> {
         let cache_key = subject_key(subject);
         {
             let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(hit) = cache.get(&cache_key) {
                 // `iat <= now` guards against a clock that jumped backwards.
                 if hit.iat <= now && hit.exp > now.saturating_add(REUSE_MIN_REMAINING_SECS) {
-                    return Ok(Arc::clone(&hit.token));
+                    return Ok(hit.token.clone());
                 }
             }
         }
@@ -251,9 +254,11 @@ impl AssertionSigner {
         };
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
-        let token: Arc<str> = encode(&header, &claims, &self.key)
-            .map_err(|e| AssertionError::Sign(e.to_string()))?
-            .into();
+        let token =
+            encode(&header, &claims, &self.key).map_err(|e| AssertionError::Sign(e.to_string()))?;
+        // A JWT is base64url and dots: always a valid header value.
+        let token = HeaderValue::from_maybe_shared(bytes::Bytes::from(token))
+            .map_err(|e| AssertionError::Sign(e.to_string()))?;
 
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= self.capacity && !cache.contains_key(&cache_key) {
@@ -266,7 +271,7 @@ impl AssertionSigner {
         cache.insert(
             cache_key,
             CachedToken {
-                token: Arc::clone(&token),
+                token: token.clone(),
                 iat: now,
                 exp,
             },
@@ -412,6 +417,11 @@ mod tests {
         validation
     }
 
+    /// The cache handed out the same token, not an equal copy.
+    fn same_bytes(a: &HeaderValue, b: &HeaderValue) -> bool {
+        a.as_bytes().as_ptr() == b.as_bytes().as_ptr()
+    }
+
     fn verify(
         signer: &AssertionSigner,
         token: &str,
@@ -433,7 +443,7 @@ mod tests {
         };
         let now = get_current_timestamp();
         let token = signer.assertion(&subject, now).unwrap();
-        let claims = verify(&signer, &token).unwrap();
+        let claims = verify(&signer, token.to_str().unwrap()).unwrap();
         assert_eq!(
             claims,
             serde_json::json!({
@@ -455,7 +465,7 @@ mod tests {
             roles: &[],
         };
         let token = signer.assertion(&subject, get_current_timestamp()).unwrap();
-        let claims = verify(&signer, &token).unwrap();
+        let claims = verify(&signer, token.to_str().unwrap()).unwrap();
         assert!(claims.get("email").is_none(), "{claims}");
         assert_eq!(claims["groups"], serde_json::json!([]));
         assert_eq!(claims["roles"], serde_json::json!([]));
@@ -472,7 +482,7 @@ mod tests {
             roles: &[],
         };
         let token = signer.assertion(&subject, get_current_timestamp()).unwrap();
-        let header = decode_header(&*token).unwrap();
+        let header = decode_header(token.to_str().unwrap()).unwrap();
         assert_eq!(header.alg, Algorithm::ES256);
         assert_eq!(header.typ.as_deref(), Some("JWT"));
         assert_eq!(header.kid.as_deref(), Some(signer.kid()));
@@ -507,8 +517,8 @@ mod tests {
         let first = signer.assertion(&subject, now).unwrap();
         let again = signer.assertion(&subject, now + 1).unwrap();
         let later = signer.assertion(&subject, now + 29).unwrap();
-        assert!(Arc::ptr_eq(&first, &again));
-        assert!(Arc::ptr_eq(&first, &later));
+        assert!(same_bytes(&first, &again));
+        assert!(same_bytes(&first, &later));
     }
 
     #[test]
@@ -525,11 +535,11 @@ mod tests {
         let first = signer.assertion(&subject, now).unwrap();
         let second = signer.assertion(&subject, now + 31).unwrap();
         assert_ne!(first, second);
-        let claims = verify(&signer, &second).unwrap();
+        let claims = verify(&signer, second.to_str().unwrap()).unwrap();
         assert_eq!(claims["iat"], now + 31);
         // And the new token is what gets reused from then on.
         let third = signer.assertion(&subject, now + 32).unwrap();
-        assert!(Arc::ptr_eq(&second, &third));
+        assert!(same_bytes(&second, &third));
     }
 
     #[test]
@@ -616,7 +626,7 @@ mod tests {
         };
         let now = get_current_timestamp();
         let token = signer.assertion(&subject, now).unwrap();
-        let parts: Vec<&str> = token.split('.').collect();
+        let parts: Vec<&str> = token.to_str().unwrap().split('.').collect();
         assert_eq!(parts.len(), 3);
         let mut claims: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
@@ -630,7 +640,8 @@ mod tests {
         );
         // A token from another Gatehouse key does not verify either.
         let other = AssertionSigner::generate(ISS, AUD);
-        assert!(verify(&signer, &other.assertion(&subject, now).unwrap()).is_err());
+        let theirs = other.assertion(&subject, now).unwrap();
+        assert!(verify(&signer, theirs.to_str().unwrap()).is_err());
     }
 
     #[test]
@@ -645,7 +656,7 @@ mod tests {
         };
         let long_ago = get_current_timestamp() - 3_600;
         let token = signer.assertion(&subject, long_ago).unwrap();
-        let err = verify(&signer, &token).unwrap_err();
+        let err = verify(&signer, token.to_str().unwrap()).unwrap_err();
         assert_eq!(
             *err.kind(),
             jsonwebtoken::errors::ErrorKind::ExpiredSignature
@@ -663,7 +674,7 @@ mod tests {
             roles: &[],
         };
         let token = signer.assertion(&subject, get_current_timestamp()).unwrap();
-        assert!(verify(&signer, &token).is_err());
+        assert!(verify(&signer, token.to_str().unwrap()).is_err());
     }
 
     #[test]
@@ -683,7 +694,7 @@ mod tests {
             roles: &[],
         };
         let token = loaded.assertion(&subject, get_current_timestamp()).unwrap();
-        verify(&signer, &token).unwrap();
+        verify(&signer, token.to_str().unwrap()).unwrap();
     }
 
     #[test]
@@ -818,7 +829,10 @@ mod tests {
         };
         let token = route.assertion(&who, get_current_timestamp()).unwrap();
         assert_eq!(
-            decode_header(&*token).unwrap().kid.as_deref(),
+            decode_header(token.to_str().unwrap())
+                .unwrap()
+                .kid
+                .as_deref(),
             Some(rotated.kid())
         );
     }
