@@ -17,6 +17,10 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{ProxyHttp, Session};
 use std::process::ExitCode;
 
+/// The allocator the gate's binary uses (src/main.rs), so the floor is measured like it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Floor {
     peer: HttpPeer,
 }
