@@ -433,6 +433,9 @@ fn allocations_per_proxied_request() {
         &|_| None,
     )
     .expect("config");
+    // The subscriber the binary installs, at the config's level: a RUST_LOG from the shell
+    // would raise it and count the logging of every request.
+    std::env::remove_var("RUST_LOG");
     gatehouse::observe::logs::init(&settings.log_level, settings.log_format);
     let rt = Arc::new(Runtime::new(settings).expect("runtime"));
     let cookie = format!("Cookie: {}\r\n", session_cookie(&rt));
