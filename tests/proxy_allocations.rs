@@ -12,8 +12,12 @@
 //!   the signed assertion added, the gate's cookie stripped, proxied;
 //! - anonymous → 302: a browser navigation without a session, answered by the gate itself.
 //!
-//! "cookie − public" is Gatehouse's cookie work; "public − 302" is roughly the upstream leg
-//! (Pingora's connection pool and proxy machinery plus the forwarding headers).
+//! And Pingora alone: a `ProxyHttp` that only names the upstream, on the same thread count,
+//! listener and peer settings. "gate − Pingora alone" is Gatehouse's own share of a proxied
+//! request (its phases, headers, policy, and what Pingora does because of them); "cookie −
+//! public" is the cookie work. What the idle process allocates (timers; measured for 0.5 s)
+//! is taken off at its rate over each scenario's wall time: a few allocations a second.
+//! Where each of Gatehouse's allocations comes from: bench/README.md (a heaptrack run).
 //!
 //! `cargo test --test proxy_allocations -- --nocapture` prints the counts. The bounds below are
 //! the counts measured when they were last set plus a small margin: lower them when the request
