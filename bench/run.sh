@@ -37,6 +37,7 @@ BIN=${GATEHOUSE_BIN:-$ROOT/target/production/gatehouse}
 COMPARE_BIN=${COMPARE_BIN:-}          # a second gatehouse binary: adds its public/cookie rows
 FLOOR=${FLOOR:-1}                     # 1: the "Pingora alone" row (examples/floor_proxy.rs)
 FLOOR_BIN=${FLOOR_BIN:-$ROOT/target/production/examples/floor_proxy}
+O2P_BIN=${O2P_BIN:-}                  # an oauth2-proxy binary: adds its rows (none when unset)
 MINT=${MINT_BIN:-$ROOT/target/debug/examples/mint_cookie}
 SUFFIX=$([[ $QUICK == 1 ]] && echo -quick || true)
 OUT=${OUT:-$HERE/results/$(date +%Y-%m-%d)-$(hostname -s)$SUFFIX.md}
@@ -141,6 +142,10 @@ start_gatehouse() { # name config port [binary]
   eval "READY_$name=$(( ($(now_us) - t0) / 1000 ))"
 }
 
+# oauth2-proxy's rows (O2P_BIN): o2p_start.
+# shellcheck source=bench/o2p.sh
+source "$HERE/o2p.sh"
+
 stop_pid() {
   local pid keep=()
   kill -TERM "$1" 2>/dev/null || true
@@ -176,6 +181,7 @@ START_PORT=$((PORT_BASE + 7))
 CMP_PORT=$((PORT_BASE + 8))
 LOG_PORT=$((PORT_BASE + 9))
 SCALE_PORT=$((PORT_BASE + 10))
+O2P_PORT=$((PORT_BASE + 25))
 REDIS_PORT=$((PORT_BASE + 28))
 GHR_PORT=$((PORT_BASE + 29))
 PG_PORT=$((PORT_BASE + 26))
@@ -457,6 +463,7 @@ if [[ -n $COMPARE_BIN ]]; then
   gatehouse_config "$WORK/gatehouse-cmp.toml" "$CMP_PORT" "$WORKERS" 10
   start_gatehouse cmp "$WORK/gatehouse-cmp.toml" "$CMP_PORT" "$COMPARE_BIN"
 fi
+o2p_start "$O2P_PORT"
 if [[ $WORKERS2 == 1 ]]; then
   proxy_conf nginx2 "$NGX2_PORT" 2 >"$WORK/nginx2.conf"
   start_nginx nginx2 "$WORK/nginx2.conf" "$NGX2_PORT"
@@ -521,6 +528,17 @@ if [[ -n $COMPARE_BIN ]]; then
   scenario public_cmp "COMPARE_BIN, public rule" "$CMP_PORT" /public/app.js 200 "$CONNS" "$PID_cmp" "$PID_cmp"
   scenario cookie_cmp "COMPARE_BIN, session cookie" "$CMP_PORT" /app/dashboard 200 "$CONNS" "$PID_cmp" \
     "$PID_cmp" "$C"
+fi
+# oauth2-proxy: its CPU column is its process; the RSS column stays Gatehouse's.
+if [[ -n $PID_o2p ]]; then
+  MAIN+=(o2p_public)
+  scenario o2p_public "oauth2-proxy, public route (--skip-auth-route)" "$O2P_PORT" /public/app.js 200 \
+    "$CONNS" - "$PID_o2p"
+  if [[ -n $O2P_COOKIE ]]; then
+    MAIN+=(o2p_cookie)
+    scenario o2p_cookie "oauth2-proxy, session cookie" "$O2P_PORT" /app/dashboard 200 "$CONNS" - \
+      "$PID_o2p" "Cookie: $O2P_COOKIE"
+  fi
 fi
 W2=()
 if [[ $WORKERS2 == 1 ]]; then
@@ -693,6 +711,11 @@ verdict() { if awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { exit !(op == "ge" ? a
     "responses ≥ 400. RSS: VmHWM, reset before each round (glibc keeps freed memory, so each" \
     "connection count has a Gatehouse process of its own). CPU: utime+stime of the proxy" \
     "(nginx master+workers, Gatehouse, or both for auth_request) per request."
+  if [[ -n $PID_o2p ]]; then
+    echo "- oauth2-proxy rows: $O2P_VERSION; GitHub provider, cookie sessions (cookie minted" \
+      "offline by bench/o2p_cookie.py), request log off, GOMAXPROCS=$WORKERS; /public/ by" \
+      "--skip-auth-route.$([[ -z $O2P_COOKIE ]] && echo " No session-cookie row: the minted cookie was refused.")"
+  fi
   echo "- Load average (1/5/15 min) before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg)" \
     "(anything else running on the machine shows up here and in the numbers)."
   echo
