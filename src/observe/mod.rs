@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod escape;
+pub mod log_buffer;
 pub mod logs;
 pub mod metrics;
 
