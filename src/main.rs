@@ -227,6 +227,8 @@ fn main() -> ExitCode {
             .map(|token| println!("{token}"))
             .map_err(anyhow::Error::from),
     };
+    // `run` and `demo` return once the server stops: write the access lines still waiting.
+    gatehouse::observe::logs::flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

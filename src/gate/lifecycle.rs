@@ -318,7 +318,7 @@ pub(super) fn start_signals(
                         _ = int.recv() => {
                             if state.load(Ordering::SeqCst) == DRAINING {
                                 tracing::warn!(in_flight = in_flight(), "SIGINT during the drain: stopping now");
-                                std::process::exit(0);
+                                exit_now();
                             }
                             let _ = tx.send(ShutdownSignal::FastShutdown);
                         }
@@ -385,6 +385,12 @@ async fn hand_over(
     exit_when_drained(grace).await;
 }
 
+/// Exit 0 at once, after writing the access lines still waiting for their batch.
+fn exit_now() -> ! {
+    crate::observe::logs::flush();
+    std::process::exit(0)
+}
+
 /// Exit 0 once no request is in flight. Pingora itself ends the process when `grace` is over.
 async fn exit_when_drained(grace: Duration) {
     let deadline = Instant::now() + grace;
@@ -396,7 +402,7 @@ async fn exit_when_drained(grace: Duration) {
             tokio::time::sleep(Duration::from_millis(100)).await;
             if in_flight() == 0 {
                 tracing::info!("drained: every request in flight has finished; exiting");
-                std::process::exit(0);
+                exit_now();
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

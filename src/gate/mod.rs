@@ -544,7 +544,7 @@ impl ProxyHttp for Gate {
         let ms = |d: std::time::Duration| d.as_micros() as f64 / 1000.0;
         // Path only: query strings can carry codes and tokens.
         tracing::info!(
-            target: "gatehouse::access",
+            target: observe::logs::ACCESS_TARGET,
             route = route_name,
             method = %req.method,
             path = req.uri.path(),

@@ -19,6 +19,7 @@
 
 mod common;
 
+mod access_log;
 mod adversarial_bearer;
 mod adversarial_cookies;
 mod adversarial_headers;
