@@ -44,9 +44,6 @@ pub enum Start {
 pub fn server_conf(threads: usize, grace_secs: u64) -> ServerConf {
     ServerConf {
         threads,
-        // One single-threaded runtime per thread: a connection's tasks stay on the thread
-        // that accepted it, with no cross-thread wake-ups or stealing atomics per request.
-        work_stealing: false,
         grace_period_seconds: Some(grace_secs),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
