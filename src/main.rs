@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// mimalloc rather than glibc malloc: 20% less CPU per proxied request in `bench/run.sh`
-/// (bench/README.md, "Where a request's time goes"), and no larger at 1,024 connections.
+/// mimalloc rather than glibc malloc: about 20% less CPU per proxied request in
+/// `bench/run.sh`, for about 10–15 MB more peak RSS (bench/README.md, "Where a request's time
+/// goes").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
