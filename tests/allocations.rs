@@ -19,60 +19,26 @@ use gatehouse::config::load_str;
 use gatehouse::runtime::Runtime;
 use gatehouse::session::{cookies::strip_own_cookies, SessionClaims};
 use gatehouse::tokens::assertion::AssertionSubject;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
-/// Counts allocations (and reallocations) made by the current thread, so tests running in
-/// parallel do not disturb each other.
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn bump() {
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: every call is passed on unchanged to the system allocator, which upholds
-// GlobalAlloc's contract; counting (a thread-local that never allocates) changes nothing.
-#[allow(unsafe_code, reason = "a counting global allocator is an unsafe impl")]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump();
-        // SAFETY: the caller's contract for `alloc` is the system allocator's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        bump();
-        // SAFETY: the caller's contract for `alloc_zeroed` is the system allocator's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        bump();
-        // SAFETY: `ptr` came from this allocator, that is from the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, that is from the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+/// Counts allocations by the current thread, so tests running in parallel do not disturb
+/// each other.
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Allocations per call of `f`, averaged over a few calls after one warm-up call.
 fn allocations_per_call<T>(mut f: impl FnMut() -> T) -> f64 {
     const CALLS: u64 = 50;
     drop(f());
-    let before = ALLOCATIONS.with(Cell::get);
+    let before = counting_alloc::on_this_thread();
     for _ in 0..CALLS {
         drop(std::hint::black_box(f()));
     }
-    (ALLOCATIONS.with(Cell::get) - before) as f64 / CALLS as f64
+    (counting_alloc::on_this_thread() - before) as f64 / CALLS as f64
 }
 
 /// Every path measured here completes without waiting on I/O.
