@@ -85,12 +85,8 @@ fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Reply> {
 /// `POST /oauth2/token`: `grant_type=authorization_code` or `refresh_token` (RFC 6749 §4.1.3,
 /// §6), as a form or as the older JSON body (whose `grant_type` may be left out).
 pub async fn token(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
-    let params = match TokenParams::read(req, body, Dialect::Rfc6749) {
-        Ok(params) => params,
-        Err(reply) => return reply,
-    };
-    let auth = match client_auth(rt, &params, Dialect::Rfc6749) {
-        Ok(auth) => auth,
+    let (params, auth) = match read_request(rt, req, body, Dialect::Rfc6749) {
+        Ok(read) => read,
         Err(reply) => return reply,
     };
     let inferred = match (params.json, params.get("refresh_token")) {
@@ -138,6 +134,18 @@ fn invalid_client(dialect: Dialect) -> Reply {
 
 /// What the request's client credentials prove; `Err` (401 `invalid_client`) when they are
 /// wrong.
+/// A token request's parameters and the client they authenticate, or the reply refusing it.
+fn read_request(
+    rt: &Runtime,
+    req: &Parts,
+    body: &[u8],
+    dialect: Dialect,
+) -> Result<(TokenParams, ClientAuth), Reply> {
+    let params = TokenParams::read(req, body, dialect)?;
+    let auth = client_auth(rt, &params, dialect)?;
+    Ok((params, auth))
+}
+
 fn client_auth(rt: &Runtime, params: &TokenParams, dialect: Dialect) -> Result<ClientAuth, Reply> {
     let auth = clients::authenticate(
         &rt.tokens.settings,
@@ -336,12 +344,8 @@ pub(super) fn s256(verifier: &str) -> String {
 
 /// `POST /oauth2/refresh`: the older JSON refresh, answered with the statuses it always had.
 pub async fn refresh(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
-    let params = match TokenParams::read(req, body, Dialect::Legacy) {
-        Ok(params) => params,
-        Err(reply) => return reply,
-    };
-    let auth = match client_auth(rt, &params, Dialect::Legacy) {
-        Ok(auth) => auth,
+    let (params, auth) = match read_request(rt, req, body, Dialect::Legacy) {
+        Ok(read) => read,
         Err(reply) => return reply,
     };
     match params.get("refresh_token") {
@@ -549,12 +553,8 @@ pub async fn pat(rt: &Runtime, facts: &RequestFacts<'_>, body: &[u8], now: u64) 
 /// Gatehouse's), so the answer tells a caller nothing; only a refused client or a store that
 /// cannot answer is an error.
 pub async fn revoke(rt: &Runtime, req: &Parts, body: &[u8], now: u64) -> Reply {
-    let params = match TokenParams::read(req, body, Dialect::Rfc6749) {
-        Ok(params) => params,
-        Err(reply) => return reply,
-    };
-    let auth = match client_auth(rt, &params, Dialect::Rfc6749) {
-        Ok(auth) => auth,
+    let (params, auth) = match read_request(rt, req, body, Dialect::Rfc6749) {
+        Ok(read) => read,
         Err(reply) => return reply,
     };
     let Some(token) = params.get("token") else {
