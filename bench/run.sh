@@ -566,6 +566,17 @@ if [[ $SCALING == 1 ]]; then
     scenario "cookie_c$c" "Gatehouse session cookie, $c connections" "$port" /app/dashboard 200 "$c" \
       "$pid" "$pid" "$C"
     port=$((port + 1))
+    if [[ $FLOOR == 1 ]]; then
+      # Pingora alone at the same count, its own process too: how much of the gate's CPU and
+      # peak RSS at this count is Pingora's before Gatehouse adds anything.
+      gatehouse_config "$WORK/floor_c$c.toml" "$port" "$WORKERS" 10
+      start_gatehouse "floor_c$c" "$WORK/floor_c$c.toml" "$port" "$FLOOR_BIN"
+      eval "pid=\$PID_floor_c$c"
+      CONN_SET+=("floor_c$c")
+      scenario "floor_c$c" "Pingora ProxyHttp alone, $c connections" "$port" /app/dashboard 200 "$c" \
+        "$pid" "$pid" "$C"
+      port=$((port + 1))
+    fi
   done
   for u in $SCALE_USERS; do
     log "generating and starting Gatehouse with $u allowed users"
@@ -736,9 +747,14 @@ verdict() { if awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { exit !(op == "ge" ? a
     echo
     echo "$HEAD"
     for c in $SCALE_CONNS; do
-      if ((c == CONNS)); then row nginx nginx; row cookie nginx; continue; fi
+      if ((c == CONNS)); then
+        row nginx nginx; row cookie nginx
+        if [[ $FLOOR == 1 ]]; then row floor nginx; fi
+        continue
+      fi
       row "nginx_c$c" "nginx_c$c"
       row "cookie_c$c" "nginx_c$c"
+      if [[ $FLOOR == 1 ]]; then row "floor_c$c" "nginx_c$c"; fi
     done
     echo
     echo "## Allowed users and rules (session cookie; ratios to nginx at $CONNS connections)"
