@@ -306,7 +306,7 @@ http {
     keepalive_requests 10000000;
     upstream app {
         server 127.0.0.1:$UP_PORT;
-        keepalive 128;            # Pingora's default upstream pool size
+        keepalive 1024;           # the size of Gatehouse's upstream pool (gate/server.rs)
         keepalive_requests 10000000;
     }
     server {
@@ -341,7 +341,7 @@ http {
     }
     upstream app {
         server 127.0.0.1:$UP_PORT;
-        keepalive 128;
+        keepalive 1024;
         keepalive_requests 10000000;
     }
     map \$http_cookie \$app_cookie {
@@ -714,8 +714,8 @@ verdict() { if awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { exit !(op == "ge" ? a
   echo "- Everything on 127.0.0.1 on this one machine: wrk -t$WRK_THREADS, ${DURATION}s per round," \
     "$ROUNDS round(s) alternating A→Z, Z→A, ${WARMUP}s warm-up each; $CONNS connections unless said."
   echo "- Upstream: nginx \`return 200\` (12-byte body), $UPSTREAM_WORKERS worker. Proxies: nginx" \
-    "worker_processes = Gatehouse server.threads = $WORKERS (the 2-thread rows: 2); nginx keepalive 128" \
-    "to the upstream (Pingora's default pool); access logs off in both (nginx access_log off," \
+    "worker_processes = Gatehouse server.threads = $WORKERS (the 2-thread rows: 2); nginx keepalive 1024" \
+    "to the upstream (Gatehouse's upstream pool size); access logs off in both (nginx access_log off," \
     "Gatehouse [log] access_log = false) except the row that says otherwise."
   echo "- Every request carries the same session cookie (nginx rows too), except the public," \
     "Bearer, API-key and redirect rows. The redirect row expects 302; errors = socket errors +" \
