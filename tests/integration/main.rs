@@ -67,6 +67,5 @@ mod tls;
 mod tokens;
 mod trust_leaks;
 mod upgrade;
-mod upstream_pool;
 mod watchers;
 mod websocket;

@@ -1,8 +1,23 @@
 //! The gate keeps its upstream connections for reuse even when more requests are in flight than
 //! Pingora's default pool of 128 holds: a second wave of as many concurrent requests reuses the
 //! first wave's connections instead of opening new ones (bench/README.md, "The upstream pool").
+//!
+//! This file is its own test binary, not a module of `tests/integration/`: it holds about 1,200
+//! loopback connections (and as many ephemeral ports) at once, while the integration tests pick
+//! free ports by binding port 0 and starting a gate on it a moment later; run in one binary with
+//! them, a `rotation::` replica once found its port taken ("Address already in use"). It shares
+//! the harness only.
 
-use crate::common::*;
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+#[path = "integration/common/mod.rs"]
+mod common;
+
+use common::*;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
