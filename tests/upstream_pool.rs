@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Requests in flight at once in each wave: well over Pingora's default pool of 128 (which in
-/// practice kept about 240 of 600, with its per-thread slack). The gate then holds 600 client and
-/// 600 upstream connections, so the open-file limit must be above 1,200 (checked below).
+/// practice kept about 240 of 600, with its per-thread slack). This process and the gate (which
+/// inherits its limit) each hold 1,200 sockets at the peak, so the test asks for an open-file
+/// limit above 2,400 before it starts.
 const WAVE: usize = 600;
 
 /// What the upstream has seen.
